@@ -1,0 +1,230 @@
+/*
+ * buf.c - bounded growable buffers and a bump arena.
+ *
+ * Buffers grow by doubling up to a hard cap chosen by the owner; past it the
+ * buffer refuses to grow and remembers that it overflowed, so outside input
+ * can never make the agent allocate without bound.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t cap)
+{
+	memset(b, 0, sizeof(*b));
+	b->cap = cap;
+}
+
+void buf_fini(struct buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	b->overflow = false;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int buf_reserve(struct buf *b, size_t n)
+{
+	if (b->overflow)
+		return -ENOMEM;
+	size_t need = b->len + n + 1;
+	if (need <= b->size)
+		return 0;
+	if (need > b->cap) {
+		b->overflow = true;
+		return -ENOMEM;
+	}
+	size_t size = b->size ? b->size : 256;
+	while (size < need)
+		size *= 2;
+	if (size > b->cap)
+		size = b->cap;
+	char *p = realloc(b->data, size);
+	if (!p) {
+		b->overflow = true;
+		return -ENOMEM;
+	}
+	b->data = p;
+	b->size = size;
+	return 0;
+}
+
+void buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_putc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void buf_put_double(struct buf *b, double v)
+{
+	if (isnan(v)) {
+		buf_add(b, "NaN", 3);
+		return;
+	}
+	if (isinf(v)) {
+		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	/* Counters and byte gauges are integers: print them without printf. */
+	if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v) {
+		buf_put_u64(b, (uint64_t)v);
+		return;
+	}
+	if (v < 0 && v > -9007199254740992.0 && v == (double)(int64_t)v) {
+		buf_putc(b, '-');
+		buf_put_u64(b, (uint64_t)-(int64_t)v);
+		return;
+	}
+	char tmp[32];
+	snprintf(tmp, sizeof(tmp), "%.15g", v);
+	if (strtod(tmp, NULL) != v)
+		snprintf(tmp, sizeof(tmp), "%.17g", v);
+	buf_puts(b, tmp);
+}
+
+void buf_put_json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_putc(b, '"');
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': buf_add(b, "\\\"", 2); break;
+		case '\\': buf_add(b, "\\\\", 2); break;
+		case '\n': buf_add(b, "\\n", 2); break;
+		case '\r': buf_add(b, "\\r", 2); break;
+		case '\t': buf_add(b, "\\t", 2); break;
+		default: {
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			buf_add(b, esc, 6);
+		}
+		}
+	}
+	buf_add(b, run, (size_t)(s - run));
+	buf_putc(b, '"');
+}
+
+char *buf_steal(struct buf *b, size_t *len)
+{
+	char *p = b->data;
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = b->size = 0;
+	b->overflow = false;
+	return p;
+}
+
+/* ---- arena ---- */
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+#define ARENA_BLOCK 65536
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	struct arena_block *blk = a->head;
+	if (!blk || blk->size - blk->used < n) {
+		size_t size = n > ARENA_BLOCK / 2 ? n : ARENA_BLOCK;
+		blk = malloc(sizeof(*blk) + size);
+		if (!blk)
+			return NULL;
+		blk->used = 0;
+		blk->size = size;
+		/* Big one-off blocks go behind the head so the head keeps its room. */
+		if (a->head && size != ARENA_BLOCK) {
+			blk->next = a->head->next;
+			a->head->next = blk;
+		} else {
+			blk->next = a->head;
+			a->head = blk;
+		}
+	}
+	void *p = (char *)blk->data + blk->used;
+	blk->used += n;
+	a->used_bytes += n;
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = arena_alloc(a, n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+void arena_free(struct arena *a)
+{
+	if (!a)
+		return;
+	struct arena_block *blk = a->head;
+	while (blk) {
+		struct arena_block *next = blk->next;
+		free(blk);
+		blk = next;
+	}
+	a->head = NULL;
+	a->used_bytes = 0;
+}

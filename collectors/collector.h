@@ -1,0 +1,308 @@
+/*
+ * collector.h - the public face of collectors/: the container registry that
+ * discovery keeps, the collectors that sample each container, and the sink
+ * they write into, which becomes an immutable snapshot of one tick.
+ *
+ * Threads: the registry, the collectors and the sink belong to the agent's
+ * tick thread. Other threads (the Docker metadata thread) talk to it only
+ * through a coll_meta_queue. Readers of the result (HTTP, later storage)
+ * only ever see snapshots, which are immutable and reference-counted.
+ */
+#ifndef MONITOR_COLLECTOR_H
+#define MONITOR_COLLECTOR_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/util/util.h"
+
+/* ---- metric families (metrics.def) ------------------------------------- */
+
+enum metric_type { COUNTER, GAUGE };
+
+enum metric_id {
+#define METRIC(id, name, type, labels, help, source) M_##id,
+#include "collectors/metrics.def"
+#undef METRIC
+	M__COUNT
+};
+
+struct metric_family {
+	const char *name;
+	enum metric_type type;
+	const char *labels;      /* extra labels, for the docs */
+	const char *help;
+	const char *source;      /* kernel file or probe, for the docs */
+};
+extern const struct metric_family metric_families[M__COUNT];
+
+/* ---- runtimes ----------------------------------------------------------- */
+
+enum coll_runtime {
+	RUNTIME_UNKNOWN,
+	RUNTIME_DOCKER,
+	RUNTIME_CONTAINERD,
+	RUNTIME_CRIO,
+	RUNTIME_PODMAN,
+	RUNTIME_RUNC,
+	RUNTIME_NSPAWN,
+	RUNTIME_LXC,
+	RUNTIME_KUBEPOD,         /* a Kubernetes pod's own cgroup */
+	RUNTIME__COUNT
+};
+/* "docker", "containerd", ...; never NULL. */
+const char *coll_runtime_name(enum coll_runtime rt);
+
+/* ---- cgroup layout (cgroup.c) ------------------------------------------- */
+
+enum cg_mode { CG_NONE, CG_V1, CG_V2, CG_HYBRID };
+
+enum cg_ctrl { CG_CPU, CG_CPUACCT, CG_CPUSET, CG_MEMORY, CG_BLKIO, CG_PIDS, CG_SYSTEMD, CG__CTRL_COUNT };
+
+/*
+ * Where the hierarchies are mounted, as paths with the host root applied.
+ * v1[] entries are "" when that controller is not mounted. unified is the
+ * v2 tree: /sys/fs/cgroup on pure v2, /sys/fs/cgroup/unified on hybrid.
+ */
+struct cg_layout {
+	enum cg_mode mode;
+	char unified[PATH_MAX];
+	char v1[CG__CTRL_COUNT][PATH_MAX];
+};
+/* Probes <host-root>/sys/fs/cgroup. Returns 0, or -ENOENT when no cgroup
+ * hierarchy is found there (a wrong --host-root). */
+int cg_layout_detect(struct cg_layout *l);
+/* The hierarchy discovery walks: the v2 tree on pure v2, else the v1
+ * memory (or cpuacct, cpu, pids) hierarchy. NULL when there is none. */
+const char *cg_layout_walk_root(const struct cg_layout *l);
+const char *cg_mode_name(enum cg_mode m);
+
+/* ---- container metadata ------------------------------------------------- */
+
+/*
+ * What runtimes tell about a container. Every string is malloc'd and owned by
+ * the struct; coll_meta_fini frees them. NULL means unknown.
+ */
+struct coll_meta {
+	char *name;              /* Docker name without '/', pod container name, ... */
+	char *image;
+	char *state;             /* running, paused, restarting, ... */
+	char *pod;               /* Kubernetes pod name */
+	char *namespace;         /* Kubernetes namespace */
+	char *container;         /* Kubernetes container name */
+	char *compose_project;
+	size_t nlabels;
+	char **label_keys;       /* runtime labels, all of them */
+	char **label_vals;
+	double started_at;       /* unix seconds; 0 when unknown */
+	int64_t restart_count;   /* -1 when unknown */
+};
+void coll_meta_fini(struct coll_meta *m);
+/* Deep copy; returns 0 or -ENOMEM. */
+int coll_meta_copy(struct coll_meta *dst, const struct coll_meta *src);
+/* Appends a label (copies both strings); returns 0 or -ENOMEM. */
+int coll_meta_add_label(struct coll_meta *m, const char *key, const char *val);
+const char *coll_meta_label(const struct coll_meta *m, const char *key);
+
+/*
+ * A queue of metadata updates from other threads to the tick thread.
+ * coll_meta_post takes ownership of *m (and leaves it zeroed).
+ * An update with remove=true says the runtime forgot the container.
+ */
+struct coll_meta_update {
+	struct coll_meta_update *next;
+	char id[80];
+	bool remove;
+	struct coll_meta meta;
+};
+struct coll_meta_queue {
+	pthread_mutex_t lock;
+	struct coll_meta_update *head, *tail;
+};
+void coll_meta_queue_init(struct coll_meta_queue *q);
+void coll_meta_queue_fini(struct coll_meta_queue *q);
+void coll_meta_post(struct coll_meta_queue *q, const char *id, struct coll_meta *m, bool remove);
+/* Takes the whole list (caller frees each with coll_meta_update_free). */
+struct coll_meta_update *coll_meta_take(struct coll_meta_queue *q);
+void coll_meta_update_free(struct coll_meta_update *u);
+
+/* ---- the registry ------------------------------------------------------- */
+
+#define COLL_MAX_COLLECTORS 8
+
+/*
+ * One container (or pod) as discovery knows it. Owned by the registry.
+ */
+struct coll_container {
+	char id[80];             /* runtime id (64 hex for most), else the cgroup name */
+	char *cgroup;            /* path relative to the hierarchy root: "/docker/<id>" */
+	enum coll_runtime runtime;
+	char pod_uid[48];        /* Kubernetes pod UID when under kubepods */
+	char qos[16];            /* guaranteed, burstable, besteffort */
+	struct coll_meta meta;
+	bool has_meta;           /* a runtime answered for this container */
+	double cgroup_ctime;     /* start-time fallback */
+	uint32_t seen_gen;       /* last rescan generation that saw it */
+	char *prom_labels;       /* rendered base labels, rebuilt on meta change */
+	void *priv[COLL_MAX_COLLECTORS]; /* per-collector state (open files) */
+	struct coll_container *next;
+};
+
+/*
+ * What one cgroup path says about its owner (cgpath.c). Returns from
+ * cg_classify: 1 for a container or pod cgroup, 0 for anything else
+ * (slices, services, conmon, the root, a pod's child that is not a container).
+ */
+struct cg_ident {
+	enum coll_runtime runtime;
+	char id[80];
+	char pod_uid[48];
+	char qos[16];
+};
+int cg_classify(const char *path, struct cg_ident *out);
+
+/*
+ * Metadata from the runtimes' own files (oci.c): OCI state.json/config.json
+ * of runc, containerd, CRI-O and podman, under the host root. Fills m with
+ * what it finds (name, image, Kubernetes annotations, start time). Returns
+ * 0 when something was found, -ENOENT otherwise.
+ */
+int oci_lookup(const char *id, enum coll_runtime rt, struct coll_meta *m);
+
+/*
+ * Plain runc containers live at any cgroup path; their state.json says where.
+ * Calls fn for each container found under the runc state roots with its id
+ * and cgroup path relative to the hierarchy root.
+ */
+typedef void (*oci_runc_fn)(void *arg, const char *id, const char *cgroup_path);
+int oci_scan_runc(oci_runc_fn fn, void *arg);
+
+/*
+ * The registry: every known container, discovery that keeps it current
+ * (inotify on the cgroup tree plus a slow rescan), and the collectors run
+ * over it. Owned and used by the tick thread only.
+ */
+struct coll_registry;
+struct coll_ctx;
+struct coll_registry *coll_registry_new(const struct coll_ctx *ctx);
+void coll_registry_free(struct coll_registry *r);
+/* Walks the whole tree: adds new containers, drops vanished ones. */
+int coll_registry_rescan(struct coll_registry *r);
+/* The inotify descriptor to poll, or -1. */
+int coll_registry_fd(const struct coll_registry *r);
+/* Reads pending inotify events and applies them; returns the number of
+ * containers added or removed. Never blocks. */
+int coll_registry_poll(struct coll_registry *r);
+/* Applies metadata updates from other threads. */
+void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
+/* Runs every collector over every container into sink. errors[i] is
+ * incremented by collector i's failed reads. */
+void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);
+size_t coll_registry_count(const struct coll_registry *r, enum coll_runtime rt);
+struct coll_container *coll_registry_first(struct coll_registry *r);
+
+/* ---- the sink and snapshots (sink.c) ------------------------------------ */
+
+#define SNAP_NO_CONTAINER UINT32_MAX
+
+struct snap_sample {
+	uint32_t family;         /* enum metric_id */
+	uint32_t container;      /* index in snapshot containers, or SNAP_NO_CONTAINER */
+	const char *extra;       /* rendered, escaped extra labels ("cpu=\"total\""), or NULL */
+	double value;
+};
+
+struct snap_container {
+	const char *id, *name, *image, *runtime, *cgroup, *state;
+	const char *pod, *namespace, *container, *compose_project;
+	size_t nlabels;
+	const char **label_keys, **label_vals;
+	const char *prom_labels; /* id="...",name="...",image="..."[,...] */
+	double start_time;
+	uint32_t sample_first, sample_count;
+};
+
+/*
+ * One tick's worth of values. Immutable once published; readers hold a
+ * reference (snapshot_ref / snapshot_unref). Everything it points to lives
+ * in its arena.
+ */
+struct snapshot {
+	int refs;
+	int64_t time_ms;
+	struct arena *arena;
+	struct snap_container *containers;
+	size_t ncontainers, containers_cap;
+	struct snap_sample *samples;
+	size_t nsamples, samples_cap;
+	uint32_t *order;         /* sample indices sorted by family (stable) */
+	bool failed;             /* an allocation failed; values are incomplete */
+};
+
+struct snapshot *snapshot_ref(struct snapshot *s);
+void snapshot_unref(struct snapshot *s);
+
+/*
+ * The sink builds a snapshot. Collectors call sink_emit for the container
+ * the agent began with sink_begin_container; agent-level samples are
+ * emitted after sink_begin_agent.
+ */
+struct coll_sink {
+	struct snapshot *snap;
+	uint32_t cur;
+};
+int sink_open(struct coll_sink *s, int64_t time_ms);
+/* Adds a container to the snapshot (copies every string of c). */
+void sink_begin_container(struct coll_sink *s, const struct coll_container *c, double start_time);
+void sink_begin_agent(struct coll_sink *s);
+/* extra: rendered, escaped label text, copied; NULL for none. */
+void sink_emit(struct coll_sink *s, enum metric_id m, const char *extra, double v);
+/* Finishes the snapshot (sorts by family) and hands it to the caller with
+ * one reference. */
+struct snapshot *sink_close(struct coll_sink *s);
+
+/* Renders text format 0.0.4 into out. Returns 0 or -ENOMEM. */
+int snapshot_render_text(const struct snapshot *s, struct buf *out);
+
+/* ---- collectors --------------------------------------------------------- */
+
+struct coll_ctx {
+	const struct cg_layout *layout;
+	bool percpu;             /* per-CPU usage series instead of cpu="total" */
+	const char *const *label_allow; /* container labels exported as container_label_* */
+	size_t nlabel_allow;
+};
+
+/*
+ * A collector: a const table of operations plus its own state. collect reads
+ * one container and emits its samples; forget releases the container's
+ * per-container state (its open files) when the container vanishes.
+ * collect returns the number of failed reads (0 when all went well).
+ */
+struct coll_ops {
+	const char *name;
+	int (*init)(void **state, const struct coll_ctx *ctx);
+	int (*collect)(void *state, struct coll_container *c, void **priv, struct coll_sink *sink);
+	void (*forget)(void *state, struct coll_container *c, void **priv);
+	void (*destroy)(void *state);
+};
+
+/* The registry of collectors, in collection order (registry.c). */
+extern const struct coll_ops *const coll_all[];
+extern const size_t coll_count;
+
+/* ---- cgroup collector helpers (cgroup.c), exported for tests ------------- */
+
+/* Parses "key value\n" lines (memory.stat, cpu.stat, memory.events); returns
+ * the value of key or -1 when absent. */
+int64_t cg_kv_get(const char *text, const char *key);
+/* Parses a PSI file; returns the "total=" of the some (full=false) or full line
+ * in microseconds, or -1. */
+int64_t cg_psi_total_us(const char *text, bool full);
+/* Counts CPUs in a list such as "0-3,8,10-11"; -1 when malformed. */
+int cg_cpuset_count(const char *text);
+
+#endif
