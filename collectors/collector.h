@@ -267,6 +267,23 @@ struct snapshot *sink_close(struct coll_sink *s);
 /* Renders text format 0.0.4 into out. Returns 0 or -ENOMEM. */
 int snapshot_render_text(const struct snapshot *s, struct buf *out);
 
+/* ---- the Docker Engine API (docker.c) ------------------------------------ */
+
+/*
+ * A thread that keeps container metadata from the Docker Engine API over its
+ * unix socket: it lists and inspects every container, then follows /events,
+ * posting a coll_meta for each container (keyed by its 64-hex id) to q. When
+ * the socket is missing, refuses or hangs, it retries with backoff; the tick
+ * never waits on it. socket_path is host-root relative as given in the config.
+ */
+struct docker_client;
+struct docker_client *docker_start(const char *socket_path, int64_t timeout_ms,
+				   struct coll_meta_queue *q);
+/* Stops the thread (within timeout_ms) and frees the client; NULL is fine. */
+void docker_stop(struct docker_client *d);
+/* 1 when the last request succeeded, 0 otherwise. Any thread. */
+int docker_up(const struct docker_client *d);
+
 /* ---- collectors --------------------------------------------------------- */
 
 struct coll_ctx {
