@@ -148,7 +148,9 @@ struct coll_container {
 	uint32_t seen_gen;       /* last rescan generation that saw it */
 	char *prom_labels;       /* rendered base labels, rebuilt on meta change */
 	void *priv[COLL_MAX_COLLECTORS]; /* per-collector state (open files) */
-	struct coll_container *next;
+	bool fresh;              /* discovered this tick: collected from the next */
+	struct coll_container *next;  /* registry list */
+	struct coll_container *hnext; /* hash chain by cgroup path */
 };
 
 /*
@@ -187,6 +189,7 @@ int oci_scan_runc(oci_runc_fn fn, void *arg);
  */
 struct coll_registry;
 struct coll_ctx;
+struct coll_sink;
 struct coll_registry *coll_registry_new(const struct coll_ctx *ctx);
 void coll_registry_free(struct coll_registry *r);
 /* Walks the whole tree: adds new containers, drops vanished ones. */
@@ -233,7 +236,7 @@ struct snap_container {
 struct snapshot {
 	int refs;
 	int64_t time_ms;
-	struct arena *arena;
+	struct arena arena;
 	struct snap_container *containers;
 	size_t ncontainers, containers_cap;
 	struct snap_sample *samples;

@@ -1,0 +1,214 @@
+/*
+ * sink.c - the sample sink and the snapshots it produces.
+ *
+ * Each tick the agent opens a sink, the collectors emit into it container by
+ * container, and closing it yields an immutable snapshot: every string it
+ * needs copied into its own arena, samples kept in container order (for the
+ * JSON API) plus an index sorted by family (for the exposition). Readers
+ * take a reference and never lock while they render, so a scrape never waits
+ * for collection and concurrent scrapes never wait for each other.
+ */
+#include "collectors/collector.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct metric_family metric_families[M__COUNT] = {
+#define METRIC(id, name, type, labels, help, source) [M_##id] = { name, type, labels, help, source },
+#include "collectors/metrics.def"
+#undef METRIC
+};
+
+struct snapshot *snapshot_ref(struct snapshot *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+void snapshot_unref(struct snapshot *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	arena_free(&s->arena);
+	free(s->containers);
+	free(s->samples);
+	free(s->order);
+	free(s);
+}
+
+int sink_open(struct coll_sink *s, int64_t time_ms)
+{
+	s->snap = calloc(1, sizeof(*s->snap));
+	if (!s->snap)
+		return -ENOMEM;
+	s->snap->refs = 1;
+	s->snap->time_ms = time_ms;
+	s->cur = SNAP_NO_CONTAINER;
+	return 0;
+}
+
+/* Grows an array by doubling; returns false (and marks the snapshot) on failure. */
+static bool grow(struct snapshot *snap, void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return true;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p) {
+		snap->failed = true;
+		return false;
+	}
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+static const char *dup_or_null(struct arena *a, const char *s)
+{
+	return s ? arena_strdup(a, s) : NULL;
+}
+
+void sink_begin_container(struct coll_sink *s, const struct coll_container *c, double start_time)
+{
+	struct snapshot *snap = s->snap;
+	if (!grow(snap, (void **)&snap->containers, &snap->containers_cap, snap->ncontainers,
+		  sizeof(*snap->containers))) {
+		s->cur = SNAP_NO_CONTAINER;
+		return;
+	}
+	struct arena *a = &snap->arena;
+	struct snap_container *sc = &snap->containers[snap->ncontainers];
+	const struct coll_meta *m = &c->meta;
+	memset(sc, 0, sizeof(*sc));
+	sc->id = arena_strdup(a, c->id);
+	sc->name = arena_strdup(a, m->name ? m->name : c->id);
+	sc->image = arena_strdup(a, m->image ? m->image : "");
+	sc->runtime = coll_runtime_name(c->runtime);
+	sc->cgroup = arena_strdup(a, c->cgroup);
+	sc->state = arena_strdup(a, m->state ? m->state : "running");
+	sc->pod = dup_or_null(a, m->pod);
+	sc->namespace = dup_or_null(a, m->namespace);
+	sc->container = dup_or_null(a, m->container);
+	sc->compose_project = dup_or_null(a, m->compose_project);
+	sc->prom_labels = arena_strdup(a, c->prom_labels ? c->prom_labels : "");
+	sc->start_time = start_time;
+	if (m->nlabels) {
+		sc->label_keys = arena_alloc(a, m->nlabels * sizeof(char *));
+		sc->label_vals = arena_alloc(a, m->nlabels * sizeof(char *));
+		if (sc->label_keys && sc->label_vals) {
+			for (size_t i = 0; i < m->nlabels; i++) {
+				sc->label_keys[i] = arena_strdup(a, m->label_keys[i]);
+				sc->label_vals[i] = arena_strdup(a, m->label_vals[i]);
+			}
+			sc->nlabels = m->nlabels;
+		}
+	}
+	if (!sc->id || !sc->name || !sc->image || !sc->cgroup || !sc->state || !sc->prom_labels) {
+		snap->failed = true;
+		s->cur = SNAP_NO_CONTAINER;
+		return;
+	}
+	sc->sample_first = (uint32_t)snap->nsamples;
+	s->cur = (uint32_t)snap->ncontainers++;
+}
+
+void sink_begin_agent(struct coll_sink *s)
+{
+	s->cur = SNAP_NO_CONTAINER;
+}
+
+void sink_emit(struct coll_sink *s, enum metric_id m, const char *extra, double v)
+{
+	struct snapshot *snap = s->snap;
+	if (!grow(snap, (void **)&snap->samples, &snap->samples_cap, snap->nsamples,
+		  sizeof(*snap->samples)))
+		return;
+	const char *ex = NULL;
+	if (extra && *extra) {
+		ex = arena_strdup(&snap->arena, extra);
+		if (!ex) {
+			snap->failed = true;
+			return;
+		}
+	}
+	snap->samples[snap->nsamples++] = (struct snap_sample){
+		.family = (uint32_t)m, .container = s->cur, .extra = ex, .value = v,
+	};
+	if (s->cur != SNAP_NO_CONTAINER)
+		snap->containers[s->cur].sample_count++;
+}
+
+struct snapshot *sink_close(struct coll_sink *s)
+{
+	struct snapshot *snap = s->snap;
+	s->snap = NULL;
+	/* Counting sort by family keeps each family's samples in emit order. */
+	size_t start[M__COUNT + 1] = { 0 };
+	for (size_t i = 0; i < snap->nsamples; i++)
+		start[snap->samples[i].family + 1]++;
+	for (size_t f = 0; f < M__COUNT; f++)
+		start[f + 1] += start[f];
+	snap->order = malloc((snap->nsamples ? snap->nsamples : 1) * sizeof(uint32_t));
+	if (!snap->order) {
+		snap->failed = true;
+		snap->nsamples = 0;
+		snap->order = NULL;
+		return snap;
+	}
+	for (size_t i = 0; i < snap->nsamples; i++)
+		snap->order[start[snap->samples[i].family]++] = (uint32_t)i;
+	return snap;
+}
+
+static void put_help(struct buf *out, const char *help)
+{
+	/* HELP escapes only backslash and newline. */
+	for (const char *p = help; *p; p++) {
+		if (*p == '\\')
+			buf_add(out, "\\\\", 2);
+		else if (*p == '\n')
+			buf_add(out, "\\n", 2);
+		else
+			buf_putc(out, *p);
+	}
+}
+
+int snapshot_render_text(const struct snapshot *s, struct buf *out)
+{
+	uint32_t prev = UINT32_MAX;
+	/* About 160 bytes a line: reserve once instead of growing repeatedly. */
+	buf_reserve(out, s->nsamples * 160);
+	for (size_t k = 0; k < s->nsamples && s->order; k++) {
+		const struct snap_sample *sm = &s->samples[s->order[k]];
+		const struct metric_family *f = &metric_families[sm->family];
+		size_t nlen = strlen(f->name);
+		if (sm->family != prev) {
+			buf_add(out, "# HELP ", 7);
+			buf_add(out, f->name, nlen);
+			buf_putc(out, ' ');
+			put_help(out, f->help);
+			buf_add(out, "\n# TYPE ", 8);
+			buf_add(out, f->name, nlen);
+			buf_puts(out, f->type == COUNTER ? " counter\n" : " gauge\n");
+			prev = sm->family;
+		}
+		buf_add(out, f->name, nlen);
+		const char *base = sm->container != SNAP_NO_CONTAINER ?
+			s->containers[sm->container].prom_labels : "";
+		if (*base || sm->extra) {
+			buf_putc(out, '{');
+			buf_puts(out, base);
+			if (*base && sm->extra)
+				buf_putc(out, ',');
+			if (sm->extra)
+				buf_puts(out, sm->extra);
+			buf_putc(out, '}');
+		}
+		buf_putc(out, ' ');
+		buf_put_double(out, sm->value);
+		buf_putc(out, '\n');
+	}
+	return out->overflow ? -ENOMEM : 0;
+}
