@@ -1,0 +1,562 @@
+/*
+ * registry.c - the container registry and discovery.
+ *
+ * The cgroup tree is the ground truth: every container has a cgroup. A full
+ * walk at start-up (and, as a safety net, every rescan_interval) classifies
+ * each directory with cg_classify and finds plain runc containers through
+ * their state.json. Between walks, inotify on the tree's directories reports
+ * cgroups as they are made and removed, so discovery costs nothing while
+ * nothing changes. Metadata comes from the runtimes: OCI files read here at
+ * discovery, and Docker's answers posted by its own thread to a queue that
+ * the tick drains. A container nobody names is still collected under its id.
+ *
+ * Everything here runs on the tick thread.
+ */
+#include "collectors/collector.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const struct coll_ops coll_cgroup_ops;
+
+/* The collectors, in collection order: adding one is adding a line. */
+const struct coll_ops *const coll_all[] = {
+	&coll_cgroup_ops,
+};
+const size_t coll_count = ARRAY_LEN(coll_all);
+
+#define HASH_BUCKETS 4096
+#define MAX_DEPTH 24
+#define MAX_CONTAINERS 20000
+#define META_CACHE_MAX 20000
+
+/* Metadata the runtimes gave for ids, whether or not a cgroup is seen yet. */
+struct meta_entry {
+	char id[80];
+	struct coll_meta meta;
+	struct meta_entry *next;
+};
+
+struct coll_registry {
+	const struct coll_ctx *ctx;
+	void *coll_state[COLL_MAX_COLLECTORS];
+	bool coll_ok[COLL_MAX_COLLECTORS];
+	struct coll_container *list;
+	struct coll_container *buckets[HASH_BUCKETS];
+	size_t count;
+	size_t by_runtime[RUNTIME__COUNT];
+	struct meta_entry *meta_cache;
+	size_t meta_count;
+	uint32_t gen;
+	/* inotify: watch descriptor -> directory path relative to the walk root */
+	int ifd;
+	char **wd_path;
+	size_t wd_cap;
+	struct log_limit watch_ll;
+	struct log_limit full_ll;
+};
+
+static uint32_t bucket_of(const char *path)
+{
+	return (uint32_t)(hash_str(path) & (HASH_BUCKETS - 1));
+}
+
+static struct coll_container *find_by_path(struct coll_registry *r, const char *path)
+{
+	for (struct coll_container *c = r->buckets[bucket_of(path)]; c; c = c->hnext)
+		if (strcmp(c->cgroup, path) == 0)
+			return c;
+	return NULL;
+}
+
+static struct meta_entry *find_meta(struct coll_registry *r, const char *id)
+{
+	for (struct meta_entry *e = r->meta_cache; e; e = e->next)
+		if (strcmp(e->id, id) == 0)
+			return e;
+	return NULL;
+}
+
+/* ---- labels ------------------------------------------------------------ */
+
+static void put_label(struct buf *b, const char *key, const char *val)
+{
+	if (b->len)
+		buf_putc(b, ',');
+	buf_puts(b, key);
+	buf_add(b, "=\"", 2);
+	for (const char *p = val; *p; p++) {
+		if (*p == '\\')
+			buf_add(b, "\\\\", 2);
+		else if (*p == '"')
+			buf_add(b, "\\\"", 2);
+		else if (*p == '\n')
+			buf_add(b, "\\n", 2);
+		else
+			buf_putc(b, *p);
+	}
+	buf_putc(b, '"');
+}
+
+/* container_label_<key> with every character outside [a-zA-Z0-9_] as '_'. */
+static void label_name(char *out, size_t size, const char *key)
+{
+	int n = snprintf(out, size, "container_label_%s", key);
+	if (n < 0)
+		return;
+	for (char *p = out + strlen("container_label_"); *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			*p = '_';
+}
+
+/*
+ * Renders the base labels every series of the container carries:
+ * id (the cgroup path, as cAdvisor), name, image, the Kubernetes labels when
+ * known, and the allow-listed runtime labels.
+ */
+static void render_labels(const struct coll_registry *r, struct coll_container *c)
+{
+	struct buf b;
+	const struct coll_meta *m = &c->meta;
+	buf_init(&b, 64 * 1024);
+	put_label(&b, "id", c->cgroup);
+	put_label(&b, "name", m->name ? m->name : c->id);
+	put_label(&b, "image", m->image ? m->image : "");
+	if (m->namespace)
+		put_label(&b, "namespace", m->namespace);
+	if (m->pod)
+		put_label(&b, "pod", m->pod);
+	if (m->container)
+		put_label(&b, "container", m->container);
+	for (size_t i = 0; i < r->ctx->nlabel_allow; i++) {
+		const char *v = coll_meta_label(m, r->ctx->label_allow[i]);
+		if (!v)
+			continue;
+		char key[256];
+		label_name(key, sizeof(key), r->ctx->label_allow[i]);
+		put_label(&b, key, v);
+	}
+	free(c->prom_labels);
+	c->prom_labels = b.overflow ? NULL : buf_steal(&b, NULL);
+	buf_fini(&b);
+}
+
+static void set_meta(struct coll_registry *r, struct coll_container *c, const struct coll_meta *m)
+{
+	struct coll_meta copy;
+	if (coll_meta_copy(&copy, m) < 0)
+		return;
+	coll_meta_fini(&c->meta);
+	c->meta = copy;
+	c->has_meta = true;
+	render_labels(r, c);
+}
+
+/* ---- adding and removing ----------------------------------------------- */
+
+static void add_container(struct coll_registry *r, const char *path, const struct cg_ident *ident)
+{
+	if (find_by_path(r, path))
+		return;
+	if (r->count >= MAX_CONTAINERS) {
+		log_limited(&r->full_ll, LOG_WARN,
+			    "discovery: %d containers reached, not adding %s", MAX_CONTAINERS, path);
+		return;
+	}
+	struct coll_container *c = calloc(1, sizeof(*c));
+	if (!c || !(c->cgroup = strdup(path))) {
+		free(c);
+		return;
+	}
+	snprintf(c->id, sizeof(c->id), "%s", ident->id);
+	snprintf(c->pod_uid, sizeof(c->pod_uid), "%s", ident->pod_uid);
+	snprintf(c->qos, sizeof(c->qos), "%s", ident->qos);
+	c->runtime = ident->runtime;
+	c->meta.restart_count = -1;
+	c->seen_gen = r->gen;
+	c->fresh = true;
+
+	char full[PATH_MAX];
+	struct stat st;
+	const char *root = cg_layout_walk_root(r->ctx->layout);
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	if (stat(full, &st) == 0)
+		c->cgroup_ctime = (double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9;
+
+	struct meta_entry *e = find_meta(r, c->id);
+	if (e) {
+		set_meta(r, c, &e->meta);
+	} else if (c->runtime != RUNTIME_DOCKER && c->runtime != RUNTIME_KUBEPOD) {
+		struct coll_meta m = { .restart_count = -1 };
+		if (oci_lookup(c->id, c->runtime, &m) == 0)
+			set_meta(r, c, &m);
+		coll_meta_fini(&m);
+	}
+	if (!c->prom_labels)
+		render_labels(r, c);
+
+	uint32_t b = bucket_of(path);
+	c->hnext = r->buckets[b];
+	r->buckets[b] = c;
+	c->next = r->list;
+	r->list = c;
+	r->count++;
+	r->by_runtime[c->runtime]++;
+	log_debug("discovery: %s container %s at %s", coll_runtime_name(c->runtime), c->id, path);
+}
+
+static void free_container(struct coll_registry *r, struct coll_container *c)
+{
+	for (size_t i = 0; i < coll_count; i++)
+		if (r->coll_ok[i] && coll_all[i]->forget)
+			coll_all[i]->forget(r->coll_state[i], c, &c->priv[i]);
+	coll_meta_fini(&c->meta);
+	free(c->prom_labels);
+	free(c->cgroup);
+	free(c);
+}
+
+/* Unlinks every container whose cgroup is path or below it (all when NULL
+ * matches nothing) or, with stale_gen, that the last walk did not see. */
+static int remove_where(struct coll_registry *r, const char *path, bool by_gen)
+{
+	int removed = 0;
+	size_t plen = path ? strlen(path) : 0;
+	for (struct coll_container **pp = &r->list; *pp;) {
+		struct coll_container *c = *pp;
+		bool gone = by_gen ? c->seen_gen != r->gen :
+			(strncmp(c->cgroup, path, plen) == 0 &&
+			 (c->cgroup[plen] == '\0' || c->cgroup[plen] == '/'));
+		if (!gone) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		struct coll_container **hp = &r->buckets[bucket_of(c->cgroup)];
+		while (*hp != c)
+			hp = &(*hp)->hnext;
+		*hp = c->hnext;
+		r->count--;
+		r->by_runtime[c->runtime]--;
+		log_debug("discovery: %s gone", c->cgroup);
+		free_container(r, c);
+		removed++;
+	}
+	return removed;
+}
+
+/* ---- walking ----------------------------------------------------------- */
+
+static void watch_dir(struct coll_registry *r, const char *full, const char *rel)
+{
+	if (r->ifd < 0)
+		return;
+	int wd = inotify_add_watch(r->ifd, full, IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+				   IN_MOVED_TO | IN_ONLYDIR | IN_DELETE_SELF);
+	if (wd < 0) {
+		/* ENOSPC: out of watches; the periodic rescan still finds containers. */
+		log_limited(&r->watch_ll, LOG_WARN, "discovery: inotify watch on %s: %s "
+			    "(raise fs.inotify.max_user_watches; relying on rescans)",
+			    full, strerror(errno));
+		return;
+	}
+	if ((size_t)wd >= r->wd_cap) {
+		size_t ncap = r->wd_cap ? r->wd_cap : 256;
+		while (ncap <= (size_t)wd)
+			ncap *= 2;
+		char **p = realloc(r->wd_path, ncap * sizeof(*p));
+		if (!p)
+			return;
+		memset(p + r->wd_cap, 0, (ncap - r->wd_cap) * sizeof(*p));
+		r->wd_path = p;
+		r->wd_cap = ncap;
+	}
+	if (!r->wd_path[wd] || strcmp(r->wd_path[wd], rel) != 0) {
+		free(r->wd_path[wd]);
+		r->wd_path[wd] = strdup(rel);
+	}
+}
+
+/* Marks a known container as seen, or adds a new one; returns true when the
+ * walk should go below this directory. */
+static bool visit(struct coll_registry *r, const char *rel)
+{
+	struct cg_ident ident;
+	memset(&ident, 0, sizeof(ident));
+	if (cg_classify(rel, &ident) != 1)
+		return true;
+	struct coll_container *c = find_by_path(r, rel);
+	if (c)
+		c->seen_gen = r->gen;
+	else
+		add_container(r, rel, &ident);
+	/* Pods hold their containers; a container's own children are its business. */
+	return ident.runtime == RUNTIME_KUBEPOD;
+}
+
+static void walk(struct coll_registry *r, const char *root, char *rel, size_t rel_len, int depth)
+{
+	char full[PATH_MAX];
+	if (snprintf(full, sizeof(full), "%s%s", root, rel_len ? rel : "/") >= (int)sizeof(full))
+		return;
+	if (rel_len && !visit(r, rel))
+		return;
+	if (depth >= MAX_DEPTH)
+		return;
+	DIR *d = opendir(full);
+	if (!d)
+		return; /* vanished between listing and reading: nothing to do */
+	watch_dir(r, full, rel_len ? rel : "");
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		size_t nlen = strlen(de->d_name);
+		/* systemd mount units are never containers and there are many */
+		if (nlen > 6 && strcmp(de->d_name + nlen - 6, ".mount") == 0)
+			continue;
+		if (rel_len + 1 + nlen >= PATH_MAX)
+			continue;
+		rel[rel_len] = '/';
+		memcpy(rel + rel_len + 1, de->d_name, nlen + 1);
+		walk(r, root, rel, rel_len + 1 + nlen, depth + 1);
+		rel[rel_len] = '\0';
+	}
+	closedir(d);
+}
+
+struct runc_scan {
+	struct coll_registry *r;
+	const char *root;
+};
+
+static void runc_found(void *arg, const char *id, const char *cgroup_path)
+{
+	struct runc_scan *s = arg;
+	char full[PATH_MAX];
+	struct stat st;
+	snprintf(full, sizeof(full), "%s%s", s->root, cgroup_path);
+	if (stat(full, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	struct coll_container *c = find_by_path(s->r, cgroup_path);
+	if (c) {
+		c->seen_gen = s->r->gen;
+		return;
+	}
+	struct cg_ident ident = { .runtime = RUNTIME_RUNC };
+	snprintf(ident.id, sizeof(ident.id), "%s", id);
+	add_container(s->r, cgroup_path, &ident);
+}
+
+int coll_registry_rescan(struct coll_registry *r)
+{
+	const char *root = cg_layout_walk_root(r->ctx->layout);
+	if (!root)
+		return -ENOENT;
+	char rel[PATH_MAX] = "";
+	r->gen++;
+	walk(r, root, rel, 0, 0);
+	struct runc_scan s = { r, root };
+	oci_scan_runc(runc_found, &s);
+	remove_where(r, NULL, true);
+	return 0;
+}
+
+/* ---- inotify ----------------------------------------------------------- */
+
+static void on_created(struct coll_registry *r, const char *rel)
+{
+	const char *root = cg_layout_walk_root(r->ctx->layout);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", rel);
+	int depth = 0;
+	for (const char *p = rel; *p; p++)
+		depth += *p == '/';
+	walk(r, root, path, strlen(path), depth);
+	/* A plain runc container's cgroup can be anywhere: ask its state files. */
+	struct runc_scan s = { r, root };
+	oci_scan_runc(runc_found, &s);
+}
+
+int coll_registry_poll(struct coll_registry *r)
+{
+	if (r->ifd < 0)
+		return 0;
+	char evbuf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int changes = 0;
+	size_t before = r->count;
+	for (;;) {
+		ssize_t n = read(r->ifd, evbuf, sizeof(evbuf));
+		if (n <= 0)
+			break;
+		for (char *p = evbuf; p < evbuf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				coll_registry_rescan(r);
+				continue;
+			}
+			if (ev->wd < 0 || (size_t)ev->wd >= r->wd_cap || !r->wd_path[ev->wd])
+				continue;
+			if (ev->mask & IN_IGNORED) {
+				free(r->wd_path[ev->wd]);
+				r->wd_path[ev->wd] = NULL;
+				continue;
+			}
+			if (!ev->len || !(ev->mask & IN_ISDIR))
+				continue;
+			char rel[PATH_MAX];
+			if (snprintf(rel, sizeof(rel), "%s/%s", r->wd_path[ev->wd], ev->name) >=
+			    (int)sizeof(rel))
+				continue;
+			if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+				on_created(r, rel);
+			else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+				changes += remove_where(r, rel, false);
+		}
+	}
+	if (r->count > before)
+		changes += (int)(r->count - before);
+	return changes;
+}
+
+int coll_registry_fd(const struct coll_registry *r)
+{
+	return r->ifd;
+}
+
+/* ---- metadata ---------------------------------------------------------- */
+
+static void apply_update(struct coll_registry *r, struct coll_meta_update *u)
+{
+	struct meta_entry **pp = &r->meta_cache, *e = NULL;
+	for (; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->id, u->id) == 0) {
+			e = *pp;
+			break;
+		}
+	if (u->remove) {
+		if (e) {
+			*pp = e->next;
+			coll_meta_fini(&e->meta);
+			free(e);
+			r->meta_count--;
+		}
+		return;
+	}
+	if (!e) {
+		if (r->meta_count >= META_CACHE_MAX || !(e = calloc(1, sizeof(*e))))
+			return;
+		snprintf(e->id, sizeof(e->id), "%s", u->id);
+		e->next = r->meta_cache;
+		r->meta_cache = e;
+		r->meta_count++;
+	}
+	coll_meta_fini(&e->meta);
+	e->meta = u->meta;
+	memset(&u->meta, 0, sizeof(u->meta));
+	for (struct coll_container *c = r->list; c; c = c->next)
+		if (strcmp(c->id, e->id) == 0)
+			set_meta(r, c, &e->meta);
+}
+
+void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q)
+{
+	struct coll_meta_update *u = coll_meta_take(q);
+	while (u) {
+		struct coll_meta_update *next = u->next;
+		apply_update(r, u);
+		coll_meta_update_free(u);
+		u = next;
+	}
+}
+
+/* ---- collection -------------------------------------------------------- */
+
+void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
+{
+	int64_t now = sink->snap->time_ms;
+	for (struct coll_container *c = r->list; c; c = c->next) {
+		/* A cgroup seen mid-creation may lack its other controllers' dirs
+		 * for a moment: first collect it on the tick after discovery. */
+		if (c->fresh) {
+			c->fresh = false;
+			continue;
+		}
+		double start = c->meta.started_at > 0 ? c->meta.started_at : c->cgroup_ctime;
+		sink_begin_container(sink, c, start);
+		for (size_t i = 0; i < coll_count; i++) {
+			if (!r->coll_ok[i])
+				continue;
+			int e = coll_all[i]->collect(r->coll_state[i], c, &c->priv[i], sink);
+			if (e > 0)
+				errors[i] += (uint64_t)e;
+		}
+		if (start > 0)
+			sink_emit(sink, M_START_TIME, NULL, start);
+		sink_emit(sink, M_LAST_SEEN, NULL, (double)(now / 1000));
+	}
+}
+
+size_t coll_registry_count(const struct coll_registry *r, enum coll_runtime rt)
+{
+	return (unsigned)rt < RUNTIME__COUNT ? r->by_runtime[rt] : 0;
+}
+
+struct coll_container *coll_registry_first(struct coll_registry *r)
+{
+	return r->list;
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+struct coll_registry *coll_registry_new(const struct coll_ctx *ctx)
+{
+	struct coll_registry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->ctx = ctx;
+	r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->ifd < 0)
+		log_warn("discovery: inotify unavailable (%s); relying on rescans", strerror(errno));
+	for (size_t i = 0; i < coll_count; i++) {
+		r->coll_ok[i] = coll_all[i]->init(&r->coll_state[i], ctx) == 0;
+		if (!r->coll_ok[i])
+			log_error("collector %s failed to start; its metrics are missing",
+				  coll_all[i]->name);
+	}
+	return r;
+}
+
+void coll_registry_free(struct coll_registry *r)
+{
+	if (!r)
+		return;
+	while (r->list) {
+		struct coll_container *c = r->list;
+		r->list = c->next;
+		free_container(r, c);
+	}
+	for (size_t i = 0; i < coll_count; i++)
+		if (r->coll_ok[i] && coll_all[i]->destroy)
+			coll_all[i]->destroy(r->coll_state[i]);
+	while (r->meta_cache) {
+		struct meta_entry *e = r->meta_cache;
+		r->meta_cache = e->next;
+		coll_meta_fini(&e->meta);
+		free(e);
+	}
+	for (size_t i = 0; i < r->wd_cap; i++)
+		free(r->wd_path[i]);
+	free(r->wd_path);
+	if (r->ifd >= 0)
+		close(r->ifd);
+	free(r);
+}
