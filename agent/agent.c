@@ -1,0 +1,298 @@
+/*
+ * agent.c - `monitor agent`: flags, start-up, and the tick loop.
+ *
+ * The main thread owns collection. It waits on a signalfd, the discovery
+ * inotify descriptor and the next tick deadline; each tick it applies
+ * metadata from the Docker thread, runs every collector over every
+ * container into a sink, adds the agent's own metrics and publishes the
+ * resulting snapshot for HTTP readers. SIGTERM and SIGINT end the loop;
+ * shutdown stops HTTP first, then Docker, then frees the registry.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct snapshot *agent_snapshot(struct agent_state *st)
+{
+	pthread_mutex_lock(&st->lock);
+	struct snapshot *s = snapshot_ref(st->current);
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+static void publish(struct agent_state *st, struct snapshot *s)
+{
+	pthread_mutex_lock(&st->lock);
+	struct snapshot *old = st->current;
+	st->current = s;
+	pthread_mutex_unlock(&st->lock);
+	snapshot_unref(old);
+}
+
+/* What the loop carries from tick to tick. */
+struct loop {
+	struct agent_config *cfg;
+	struct agent_state st;
+	struct coll_registry *reg;
+	struct docker_client *docker;
+	struct coll_meta_queue metaq;
+	uint64_t errors[COLL_MAX_COLLECTORS];
+	uint64_t ticks, rescans;
+	int64_t tick_cpu_ns, last_tick_ns, last_rescan_ms;
+};
+
+static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
+{
+	char extra[128];
+	sink_begin_agent(sink);
+	snprintf(extra, sizeof(extra), "version=\"%s\",revision=\"%s\"", MONITOR_VERSION,
+		 MONITOR_VERSION);
+	sink_emit(sink, M_AGENT_BUILD_INFO, extra, 1);
+	sink_emit(sink, M_AGENT_TICK_SECONDS, NULL, (double)l->last_tick_ns / 1e9);
+	sink_emit(sink, M_AGENT_TICK_CPU_SECONDS, NULL, (double)l->tick_cpu_ns / 1e9);
+	sink_emit(sink, M_AGENT_TICKS, NULL, (double)l->ticks);
+	for (int rt = 1; rt < RUNTIME__COUNT; rt++) {
+		snprintf(extra, sizeof(extra), "runtime=\"%s\"", coll_runtime_name(rt));
+		sink_emit(sink, M_AGENT_CONTAINERS, extra,
+			  (double)coll_registry_count(l->reg, (enum coll_runtime)rt));
+	}
+	for (size_t i = 0; i < coll_count; i++) {
+		snprintf(extra, sizeof(extra), "collector=\"%s\"", coll_all[i]->name);
+		sink_emit(sink, M_AGENT_COLLECTOR_ERRORS, extra, (double)l->errors[i]);
+	}
+	sink_emit(sink, M_AGENT_SCRAPES, NULL,
+		  (double)__atomic_load_n(&l->st.scrapes, __ATOMIC_RELAXED));
+	sink_emit(sink, M_AGENT_DISCOVERY_RESCANS, NULL, (double)l->rescans);
+	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
+	/* Counts itself: the series line is the last one emitted. */
+	sink_emit(sink, M_AGENT_SERIES, NULL, (double)sink->snap->nsamples + 1);
+}
+
+static void tick(struct loop *l)
+{
+	int64_t t0 = mono_ns(), c0 = cpu_time_ns(), now = now_ms();
+	coll_registry_apply(l->reg, &l->metaq);
+	if (now - l->last_rescan_ms >= l->cfg->rescan_interval_ms) {
+		coll_registry_rescan(l->reg);
+		l->last_rescan_ms = now;
+		l->rescans++;
+	}
+	struct coll_sink sink;
+	if (sink_open(&sink, now) < 0) {
+		log_error("tick: out of memory");
+		return;
+	}
+	coll_registry_collect(l->reg, &sink, l->errors);
+	l->ticks++;
+	emit_agent_metrics(l, &sink);
+	publish(&l->st, sink_close(&sink));
+	l->last_tick_ns = mono_ns() - t0;
+	l->tick_cpu_ns += cpu_time_ns() - c0;
+}
+
+/* Runs until SIGTERM/SIGINT. Returns the exit status. */
+static int run_loop(struct loop *l, int sfd)
+{
+	int64_t interval_ns = l->cfg->interval_ms * 1000000;
+	int64_t next = mono_ns();
+	for (;;) {
+		int64_t wait_ns = next - mono_ns();
+		if (wait_ns <= 0) {
+			tick(l);
+			next += interval_ns;
+			/* After a stall, skip the missed ticks instead of bursting. */
+			if (next < mono_ns())
+				next = mono_ns() + interval_ns;
+			continue;
+		}
+		struct pollfd pfd[2] = { { sfd, POLLIN, 0 },
+					 { coll_registry_fd(l->reg), POLLIN, 0 } };
+		int n = poll(pfd, pfd[1].fd >= 0 ? 2 : 1, (int)(wait_ns / 1000000) + 1);
+		if (n < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
+			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+				log_info("signal %d: shutting down", (int)si.ssi_signo);
+				return 0;
+			}
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN))
+			coll_registry_poll(l->reg);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: monitor agent [flags]\n"
+		"  --config FILE       YAML configuration file\n"
+		"  --listen ADDR:PORT  HTTP listen address (default %s)\n"
+		"  --data-dir DIR      data directory (default %s)\n"
+		"  --host-root DIR     read /proc, /sys and cgroupfs below DIR (default /)\n"
+		"  --interval DUR      collection interval (default 1s)\n"
+		"  --log-level LEVEL   error, warn, info or debug (default info)\n",
+		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_DATA_DIR);
+}
+
+/* Flags override the file, so they are read twice: --config first. */
+static int parse_flags(int argc, char **argv, struct agent_config *cfg)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, 'c' },    { "listen", required_argument, 0, 'l' },
+		{ "data-dir", required_argument, 0, 'd' },  { "host-root", required_argument, 0, 'r' },
+		{ "interval", required_argument, 0, 'i' },  { "log-level", required_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
+	};
+	char err[1024];
+	for (int pass = 0; pass < 2; pass++) {
+		optind = 1;
+		int o;
+		while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+			if (o == '?') {
+				usage(stderr);
+				return -EINVAL;
+			}
+			if (o == 'h') {
+				usage(stdout);
+				exit(0);
+			}
+			if (pass == 0) {
+				if (o == 'c' && config_load(cfg, optarg, err, sizeof(err)) < 0) {
+					fprintf(stderr, "monitor: config: %s\n", err);
+					return -EINVAL;
+				}
+				continue;
+			}
+			switch (o) {
+			case 'l': snprintf(cfg->listen, sizeof(cfg->listen), "%s", optarg); break;
+			case 'd': snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", optarg); break;
+			case 'r': snprintf(cfg->host_root, sizeof(cfg->host_root), "%s", optarg); break;
+			case 'i':
+				if (parse_duration_ms(optarg, &cfg->interval_ms) < 0 ||
+				    cfg->interval_ms < 100) {
+					fprintf(stderr, "monitor: --interval %s: expected a duration "
+						"of at least 100ms, such as 1s\n", optarg);
+					return -EINVAL;
+				}
+				break;
+			case 'v':
+				if (log_parse_level(optarg, &cfg->log_level) < 0) {
+					fprintf(stderr, "monitor: --log-level %s: expected error, "
+						"warn, info or debug\n", optarg);
+					return -EINVAL;
+				}
+				break;
+			}
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "monitor agent: unexpected argument \"%s\"\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int make_data_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return access(path, W_OK) < 0 ? -errno : 0;
+}
+
+int agent_main(int argc, char **argv)
+{
+	struct agent_config cfg;
+	config_defaults(&cfg);
+	if (parse_flags(argc, argv, &cfg) < 0) {
+		config_fini(&cfg);
+		return 2;
+	}
+	log_set_level(cfg.log_level);
+
+	int rc = hostroot_set(cfg.host_root);
+	struct cg_layout layout;
+	if (rc < 0) {
+		log_error("--host-root %s: %s", cfg.host_root, strerror(-rc));
+		config_fini(&cfg);
+		return 1;
+	}
+	if (cg_layout_detect(&layout) < 0) {
+		log_error("--host-root %s: no cgroup hierarchy under %s/sys/fs/cgroup "
+			  "(is this the host's root?)", cfg.host_root, strcmp(cfg.host_root, "/") ?
+			  cfg.host_root : "");
+		config_fini(&cfg);
+		return 1;
+	}
+	if ((rc = make_data_dir(cfg.data_dir)) < 0) {
+		log_error("--data-dir %s: %s", cfg.data_dir, strerror(-rc));
+		config_fini(&cfg);
+		return 1;
+	}
+
+	/* Signals go to the signalfd only; every thread started below inherits the mask. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+	struct loop l = { .cfg = &cfg };
+	pthread_mutex_init(&l.st.lock, NULL);
+	coll_meta_queue_init(&l.metaq);
+	struct coll_ctx ctx = {
+		.layout = &layout, .percpu = cfg.percpu,
+		.label_allow = (const char *const *)cfg.label_allow,
+		.nlabel_allow = cfg.nlabel_allow,
+	};
+	int status = 1;
+	struct http_server *http = NULL;
+	l.reg = coll_registry_new(&ctx);
+	if (!l.reg || sfd < 0)
+		goto out;
+	http = http_start(cfg.listen, &l.st);
+	if (!http)
+		goto out;
+	if (cfg.docker_enabled)
+		l.docker = docker_start(cfg.docker_socket, cfg.docker_timeout_ms, &l.metaq);
+	log_info("monitor %s: cgroup %s, host root %s, data in %s", MONITOR_VERSION,
+		 cg_mode_name(layout.mode), hostroot_get(), cfg.data_dir);
+	log_info("listening on http://%s/ (metrics at /metrics)", cfg.listen);
+	l.last_rescan_ms = now_ms();
+	coll_registry_rescan(l.reg);
+	status = run_loop(&l, sfd);
+out:
+	http_stop(http);
+	docker_stop(l.docker);
+	coll_registry_free(l.reg);
+	publish(&l.st, NULL);
+	coll_meta_queue_fini(&l.metaq);
+	if (sfd >= 0)
+		close(sfd);
+	config_fini(&cfg);
+	return status;
+}

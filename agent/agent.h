@@ -1,0 +1,69 @@
+/*
+ * agent.h - the daemon's pieces as agent/ wires them: configuration, the
+ * tick loop that owns collection, and the HTTP server that reads snapshots.
+ * Private to agent/.
+ */
+#ifndef MONITOR_AGENT_H
+#define MONITOR_AGENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/util/util.h"
+#include "collectors/collector.h"
+
+#define AGENT_DEFAULT_LISTEN "127.0.0.1:9838"
+#define AGENT_DEFAULT_DATA_DIR "/var/lib/monitor"
+#define AGENT_MAX_LABEL_ALLOW 64
+
+struct agent_config {
+	char config_path[PATH_MAX];
+	char listen[256];
+	char data_dir[PATH_MAX];
+	char host_root[PATH_MAX];
+	int64_t interval_ms;
+	enum log_level log_level;
+	bool docker_enabled;
+	char docker_socket[PATH_MAX];
+	int64_t docker_timeout_ms;
+	bool percpu;
+	char *label_allow[AGENT_MAX_LABEL_ALLOW];
+	size_t nlabel_allow;
+	int64_t rescan_interval_ms;
+};
+
+/* Fills the built-in defaults. */
+void config_defaults(struct agent_config *c);
+/* Loads a YAML config file over c. On error returns -EINVAL (or -errno) and
+ * writes "file:line:col: key: message" into err. */
+int config_load(struct agent_config *c, const char *path, char *err, size_t errsize);
+void config_fini(struct agent_config *c);
+
+/*
+ * Publishes snapshots from the tick thread to readers. current is replaced
+ * under the lock; readers take a reference under the same lock and render
+ * outside it.
+ */
+struct agent_state {
+	pthread_mutex_t lock;
+	struct snapshot *current;
+	uint64_t scrapes;        /* atomic */
+};
+/* A reference to the newest snapshot, or NULL before the first tick. */
+struct snapshot *agent_snapshot(struct agent_state *st);
+
+/* HTTP server (http.c). Binds addr ("host:port", "[v6]:port"); returns NULL
+ * and logs a message naming the address on failure. */
+struct http_server;
+struct http_server *http_start(const char *addr, struct agent_state *st);
+void http_stop(struct http_server *h);
+
+/* JSON for /api/v1/containers (api.c). Writes the body into out and returns
+ * the HTTP status. */
+int api_containers(const struct snapshot *s, const char *which, struct buf *out);
+
+/* Subcommands. */
+int agent_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * api.c - GET /api/v1/containers[/{id-or-name}] as JSON, from one snapshot.
+ *
+ * The list gives every container with its metadata and latest values (each
+ * family summed over its extra labels, e.g. all devices, as docker stats
+ * sums them); the single-container form adds every series with its labels.
+ * The base of the CLI, monitor top and the web page.
+ */
+#include "agent/agent.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put_kv_str(struct buf *b, const char *key, const char *val, bool comma)
+{
+	if (comma)
+		buf_putc(b, ',');
+	buf_put_json_str(b, key);
+	buf_putc(b, ':');
+	if (val)
+		buf_put_json_str(b, val);
+	else
+		buf_puts(b, "null");
+}
+
+static void put_number(struct buf *b, double v)
+{
+	/* JSON has no NaN or Inf. */
+	if (v != v || v > 1.7e308 || v < -1.7e308)
+		buf_puts(b, "null");
+	else
+		buf_put_double(b, v);
+}
+
+static void put_container(struct buf *b, const struct snapshot *s, const struct snap_container *c,
+			  bool detail)
+{
+	buf_putc(b, '{');
+	put_kv_str(b, "id", c->id, false);
+	put_kv_str(b, "name", c->name, true);
+	put_kv_str(b, "image", c->image, true);
+	put_kv_str(b, "runtime", c->runtime, true);
+	put_kv_str(b, "cgroup", c->cgroup, true);
+	put_kv_str(b, "state", c->state, true);
+	put_kv_str(b, "pod", c->pod, true);
+	put_kv_str(b, "namespace", c->namespace, true);
+	put_kv_str(b, "container", c->container, true);
+	put_kv_str(b, "compose_project", c->compose_project, true);
+	buf_puts(b, ",\"start_time\":");
+	put_number(b, c->start_time);
+	buf_puts(b, ",\"labels\":{");
+	for (size_t i = 0; i < c->nlabels; i++)
+		put_kv_str(b, c->label_keys[i], c->label_vals[i], i > 0);
+	buf_puts(b, "},\"values\":{");
+
+	double sum[M__COUNT];
+	bool seen[M__COUNT] = { false };
+	const struct snap_sample *first = &s->samples[c->sample_first];
+	for (uint32_t i = 0; i < c->sample_count; i++) {
+		uint32_t f = first[i].family;
+		sum[f] = seen[f] ? sum[f] + first[i].value : first[i].value;
+		seen[f] = true;
+	}
+	bool comma = false;
+	for (size_t f = 0; f < M__COUNT; f++) {
+		if (!seen[f])
+			continue;
+		if (comma)
+			buf_putc(b, ',');
+		comma = true;
+		buf_put_json_str(b, metric_families[f].name);
+		buf_putc(b, ':');
+		put_number(b, sum[f]);
+	}
+	buf_putc(b, '}');
+	if (detail) {
+		buf_puts(b, ",\"series\":[");
+		for (uint32_t i = 0; i < c->sample_count; i++) {
+			buf_puts(b, i ? ",{" : "{");
+			put_kv_str(b, "metric", metric_families[first[i].family].name, false);
+			put_kv_str(b, "labels", first[i].extra ? first[i].extra : "", true);
+			buf_puts(b, ",\"value\":");
+			put_number(b, first[i].value);
+			buf_putc(b, '}');
+		}
+		buf_putc(b, ']');
+	}
+	buf_putc(b, '}');
+}
+
+/* Exact id, exact name, then a unique id prefix of at least 4 characters
+ * (as docker accepts). */
+static const struct snap_container *find(const struct snapshot *s, const char *which)
+{
+	const struct snap_container *prefix = NULL;
+	size_t n = strlen(which), nprefix = 0;
+	for (size_t i = 0; i < s->ncontainers; i++) {
+		const struct snap_container *c = &s->containers[i];
+		if (!strcmp(c->id, which) || !strcmp(c->name, which))
+			return c;
+		if (n >= 4 && !strncmp(c->id, which, n)) {
+			prefix = c;
+			nprefix++;
+		}
+	}
+	return nprefix == 1 ? prefix : NULL;
+}
+
+int api_containers(const struct snapshot *s, const char *which, struct buf *out)
+{
+	if (which) {
+		const struct snap_container *c = find(s, which);
+		if (!c) {
+			buf_puts(out, "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":");
+			char msg[320];
+			snprintf(msg, sizeof(msg), "no container with id or name \"%.256s\"", which);
+			buf_put_json_str(out, msg);
+			buf_putc(out, '}');
+			return 404;
+		}
+		buf_puts(out, "{\"status\":\"success\",\"data\":");
+		put_container(out, s, c, true);
+		buf_putc(out, '}');
+		return 200;
+	}
+	buf_puts(out, "{\"status\":\"success\",\"data\":[");
+	for (size_t i = 0; i < s->ncontainers; i++) {
+		if (i)
+			buf_putc(out, ',');
+		put_container(out, s, &s->containers[i], false);
+	}
+	buf_puts(out, "]}");
+	return 200;
+}

@@ -1,0 +1,204 @@
+/*
+ * config.c - the agent's YAML configuration file.
+ *
+ * Built-in defaults, then the file, then command-line flags (agent.c). Every
+ * key is checked: an unknown key or a bad value is an error naming the file,
+ * line and key, so a typo never silently falls back to a default.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_defaults(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "%s", AGENT_DEFAULT_LISTEN);
+	snprintf(c->data_dir, sizeof(c->data_dir), "%s", AGENT_DEFAULT_DATA_DIR);
+	snprintf(c->host_root, sizeof(c->host_root), "/");
+	c->interval_ms = 1000;
+	c->log_level = LOG_INFO;
+	c->docker_enabled = true;
+	snprintf(c->docker_socket, sizeof(c->docker_socket), "/var/run/docker.sock");
+	c->docker_timeout_ms = 2000;
+	c->rescan_interval_ms = 60000;
+	static const char *const default_labels[] = {
+		"com.docker.compose.project", "com.docker.compose.service",
+	};
+	for (size_t i = 0; i < ARRAY_LEN(default_labels); i++)
+		c->label_allow[c->nlabel_allow++] = strdup(default_labels[i]);
+}
+
+void config_fini(struct agent_config *c)
+{
+	for (size_t i = 0; i < c->nlabel_allow; i++)
+		free(c->label_allow[i]);
+	c->nlabel_allow = 0;
+}
+
+struct ctx {
+	const char *file;
+	char *err;
+	size_t errsize;
+};
+
+static int fail(struct ctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct ctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(x->err, x->errsize, "%s:%d:%d: %s: %s", x->file, n ? n->line : 0,
+		 n ? n->col : 0, key, msg);
+	return -EINVAL;
+}
+
+static int get_str(struct ctx *x, const struct ynode *n, const char *key, char *out, size_t size)
+{
+	if (n->type != YNODE_SCALAR)
+		return fail(x, n, key, "expected a string");
+	if (strlen(n->scalar) >= size)
+		return fail(x, n, key, "too long (at most %zu bytes)", size - 1);
+	snprintf(out, size, "%s", n->scalar);
+	return 0;
+}
+
+static int get_duration(struct ctx *x, const struct ynode *n, const char *key, int64_t min_ms,
+			int64_t *out)
+{
+	if (n->type != YNODE_SCALAR || parse_duration_ms(n->scalar, out) < 0)
+		return fail(x, n, key, "expected a duration such as 500ms, 1s, 2m (got \"%s\")",
+			    n->type == YNODE_SCALAR ? n->scalar : "a collection");
+	if (*out < min_ms)
+		return fail(x, n, key, "must be at least %lldms", (long long)min_ms);
+	return 0;
+}
+
+static int get_bool(struct ctx *x, const struct ynode *n, const char *key, bool *out)
+{
+	if (n->type == YNODE_SCALAR && !n->quoted) {
+		if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "yes")) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "no")) {
+			*out = false;
+			return 0;
+		}
+	}
+	return fail(x, n, key, "expected true or false");
+}
+
+static int load_docker(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "docker", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc;
+		if (!strcmp(n->key, "enabled"))
+			rc = get_bool(x, n, "docker.enabled", &c->docker_enabled);
+		else if (!strcmp(n->key, "socket"))
+			rc = get_str(x, n, "docker.socket", c->docker_socket, sizeof(c->docker_socket));
+		else if (!strcmp(n->key, "timeout"))
+			rc = get_duration(x, n, "docker.timeout", 10, &c->docker_timeout_ms);
+		else
+			rc = fail(x, n, n->key, "unknown key in docker");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int load_collect(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "collect", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc = 0;
+		if (!strcmp(n->key, "percpu")) {
+			rc = get_bool(x, n, "collect.percpu", &c->percpu);
+		} else if (!strcmp(n->key, "container_labels")) {
+			if (n->type != YNODE_SEQ)
+				return fail(x, n, "collect.container_labels", "expected a list");
+			if (n->count > AGENT_MAX_LABEL_ALLOW)
+				return fail(x, n, "collect.container_labels", "at most %d labels",
+					    AGENT_MAX_LABEL_ALLOW);
+			config_fini(c);
+			for (const struct ynode *e = n->child; e; e = e->next) {
+				if (e->type != YNODE_SCALAR || !*e->scalar)
+					return fail(x, e, "collect.container_labels",
+						    "expected a label name");
+				c->label_allow[c->nlabel_allow++] = strdup(e->scalar);
+			}
+		} else {
+			rc = fail(x, n, n->key, "unknown key in collect");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int load_discovery(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "discovery", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		if (strcmp(n->key, "rescan_interval"))
+			return fail(x, n, n->key, "unknown key in discovery");
+		int rc = get_duration(x, n, "discovery.rescan_interval", 1000,
+				      &c->rescan_interval_ms);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
+{
+	const char *k = n->key;
+	if (!strcmp(k, "listen"))
+		return get_str(x, n, k, c->listen, sizeof(c->listen));
+	if (!strcmp(k, "data_dir"))
+		return get_str(x, n, k, c->data_dir, sizeof(c->data_dir));
+	if (!strcmp(k, "host_root"))
+		return get_str(x, n, k, c->host_root, sizeof(c->host_root));
+	if (!strcmp(k, "interval"))
+		return get_duration(x, n, k, 100, &c->interval_ms);
+	if (!strcmp(k, "log_level")) {
+		if (n->type != YNODE_SCALAR || log_parse_level(n->scalar, &c->log_level) < 0)
+			return fail(x, n, k, "expected error, warn, info or debug");
+		return 0;
+	}
+	if (!strcmp(k, "docker"))
+		return load_docker(x, c, n);
+	if (!strcmp(k, "collect"))
+		return load_collect(x, c, n);
+	if (!strcmp(k, "discovery"))
+		return load_discovery(x, c, n);
+	return fail(x, n, k, "unknown key");
+}
+
+int config_load(struct agent_config *c, const char *path, char *err, size_t errsize)
+{
+	struct ydoc doc;
+	int rc = ydoc_load(&doc, path, err, errsize);
+	if (rc < 0)
+		return rc;
+	struct ctx x = { path, err, errsize };
+	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
+	if (doc.root && doc.root->type != YNODE_MAP) {
+		rc = fail(&x, doc.root, "(top level)", "expected a mapping of keys");
+	} else if (doc.root) {
+		for (const struct ynode *n = doc.root->child; n && rc == 0; n = n->next)
+			rc = load_top(&x, c, n);
+	}
+	ydoc_free(&doc);
+	return rc;
+}

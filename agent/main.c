@@ -1,0 +1,54 @@
+/*
+ * main.c - the `monitor` binary: one entry point, one subcommand each.
+ */
+#include "agent/agent.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Prints the metric table of the README, generated from metrics.def. */
+static int metrics_main(void)
+{
+	printf("| name | type | labels | source | meaning |\n|---|---|---|---|---|\n");
+	for (size_t i = 0; i < M__COUNT; i++) {
+		const struct metric_family *f = &metric_families[i];
+		bool agent = strncmp(f->name, "monitor_", 8) == 0;
+		printf("| `%s` | %s | %s%s%s | %s | %s |\n", f->name,
+		       f->type == COUNTER ? "counter" : "gauge", agent ? "" : "base",
+		       (!agent && *f->labels) ? ", " : "", f->labels, f->source, f->help);
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: monitor COMMAND [flags]\n\n"
+		   "commands:\n"
+		   "  agent     run the daemon (monitor agent --help)\n"
+		   "  metrics   print the table of exported metrics (Markdown)\n"
+		   "  version   print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "agent"))
+		return agent_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "metrics"))
+		return metrics_main();
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("monitor %s\n", MONITOR_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "monitor: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
+}
