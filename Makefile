@@ -12,10 +12,10 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PKGS    := libmicrohttpd libcurl sqlite3 yaml-0.1 zlib
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Wformat=2 -fno-strict-aliasing -pthread \
            -D_GNU_SOURCE -DMONITOR_VERSION='"$(VERSION)"' -I.
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lsqlite3 -lyaml -lz) -lm -pthread
 
 # Every .c in a module folder belongs to the binary; main.c only to it.

@@ -128,7 +128,7 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 
 /*
  * A parsed JSON document. Values live in one arena owned by the document;
- * json_free releases everything. Object members keep document order.
+ * json_doc_free releases everything. Object members keep document order.
  */
 struct json {
 	enum json_type type;
