@@ -1,0 +1,117 @@
+/*
+ * test_config.c - the YAML config: defaults, every key, and errors that
+ * name the file, line and key.
+ */
+#include "agent/agent.h"
+#include "../test.h"
+
+#include <unistd.h>
+
+static int load_text(struct agent_config *c, const char *text, char *err, size_t n)
+{
+	char path[] = "/tmp/monitor-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, text, strlen(text));
+	close(fd);
+	config_defaults(c);
+	int rc = w < 0 ? -1 : config_load(c, path, err, n);
+	unlink(path);
+	return rc;
+}
+
+static void test_defaults(void)
+{
+	struct agent_config c;
+	config_defaults(&c);
+	CHECK_STR(c.listen, "127.0.0.1:9838");
+	CHECK_EQ_INT(c.interval_ms, 1000);
+	CHECK(c.docker_enabled);
+	CHECK(!c.percpu);
+	CHECK_EQ_INT(c.nlabel_allow, 2);
+	config_fini(&c);
+}
+
+static void test_example_file(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	config_defaults(&c);
+	int rc = config_load(&c, "docs/monitor.yml", err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_STR(c.docker_socket, "/var/run/docker.sock");
+	CHECK_EQ_INT(c.rescan_interval_ms, 60000);
+	config_fini(&c);
+}
+
+static void test_values(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	int rc = load_text(&c,
+			   "listen: \"[::1]:9999\"\ninterval: 250ms\nlog_level: debug\n"
+			   "docker:\n  enabled: false\n  timeout: 5s\n"
+			   "collect:\n  percpu: true\n  container_labels: [team, app.kubernetes.io/name]\n"
+			   "discovery:\n  rescan_interval: 5m\n",
+			   err, sizeof(err));
+	CHECK_EQ_INT(rc, 0);
+	CHECK_STR(c.listen, "[::1]:9999");
+	CHECK_EQ_INT(c.interval_ms, 250);
+	CHECK_EQ_INT(c.log_level, LOG_DEBUG);
+	CHECK(!c.docker_enabled);
+	CHECK_EQ_INT(c.docker_timeout_ms, 5000);
+	CHECK(c.percpu);
+	CHECK_EQ_INT(c.nlabel_allow, 2);
+	CHECK_STR(c.label_allow[1], "app.kubernetes.io/name");
+	CHECK_EQ_INT(c.rescan_interval_ms, 300000);
+	config_fini(&c);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct agent_config c;
+	char err[512] = "";
+	int rc = load_text(&c, text, err, sizeof(err));
+	CHECK(rc < 0);
+	if (!strstr(err, needle)) {
+		fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, needle);
+		t_cur_failed = 1;
+	}
+	CHECK(strstr(err, "/tmp/monitor-test-config-") != NULL);
+	config_fini(&c);
+}
+
+static void test_errors(void)
+{
+	expect_error("interval: fast\n", ":1:11: interval: expected a duration");
+	expect_error("listen: x\nbogus: 1\n", ":2:8: bogus: unknown key");
+	expect_error("docker:\n  sockt: /x\n", ":2:10: sockt: unknown key in docker");
+	expect_error("collect:\n  percpu: maybe\n", ":2:11: collect.percpu: expected true or false");
+	expect_error("interval: 10ms\n", "interval: must be at least 100ms");
+	expect_error("- a\n- b\n", "expected a mapping");
+	expect_error("listen: [unclosed\n", ":");
+	expect_error("log_level: loud\n", "log_level: expected error, warn, info or debug");
+}
+
+static void test_missing_file(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	config_defaults(&c);
+	CHECK(config_load(&c, "/nonexistent/monitor.yml", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "/nonexistent/monitor.yml") != NULL);
+	config_fini(&c);
+}
+
+int main(void)
+{
+	RUN(test_defaults);
+	RUN(test_example_file);
+	RUN(test_values);
+	RUN(test_errors);
+	RUN(test_missing_file);
+	TEST_END();
+}

@@ -1,0 +1,124 @@
+/*
+ * test_sink.c - snapshots: containers and samples kept, family order,
+ * text exposition (HELP/TYPE once per family, escaping, no timestamps),
+ * and reference counting.
+ */
+#include "collectors/collector.h"
+#include "../test.h"
+
+static struct coll_container make(const char *id, const char *labels)
+{
+	struct coll_container c;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	c.cgroup = (char *)"/docker/abc";
+	c.prom_labels = (char *)labels;
+	c.meta.restart_count = -1;
+	return c;
+}
+
+static struct snapshot *build(void)
+{
+	struct coll_sink s;
+	CHECK(sink_open(&s, 1000) == 0);
+	struct coll_container a = make("a", "id=\"/docker/a\",name=\"web\",image=\"img\"");
+	struct coll_container b = make("b", "id=\"/docker/b\",name=\"q\\\"x\",image=\"\"");
+	sink_begin_container(&s, &a, 0);
+	sink_emit(&s, M_MEM_USAGE, NULL, 100);
+	sink_emit(&s, M_CPU_USAGE, "cpu=\"total\"", 1.5);
+	sink_begin_container(&s, &b, 0);
+	sink_emit(&s, M_CPU_USAGE, "cpu=\"total\"", 2);
+	sink_emit(&s, M_MEM_USAGE, NULL, 200);
+	sink_begin_agent(&s);
+	sink_emit(&s, M_AGENT_TICKS, NULL, 7);
+	return sink_close(&s);
+}
+
+static void test_snapshot_shape(void)
+{
+	struct snapshot *snap = build();
+	CHECK_EQ_INT(snap->ncontainers, 2);
+	CHECK_EQ_INT(snap->nsamples, 5);
+	CHECK_EQ_INT(snap->containers[0].sample_count, 2);
+	CHECK_EQ_INT(snap->containers[1].sample_first, 2);
+	CHECK_STR(snap->containers[0].name, "a"); /* no metadata: named by id */
+	/* order: families ascending, emit order kept within a family */
+	CHECK_EQ_INT(snap->samples[snap->order[0]].family, M_CPU_USAGE);
+	CHECK_EQ_INT(snap->samples[snap->order[0]].container, 0);
+	CHECK_EQ_INT(snap->samples[snap->order[1]].container, 1);
+	CHECK_EQ_INT(snap->samples[snap->order[4]].family, M_AGENT_TICKS);
+	snapshot_unref(snap);
+}
+
+static void test_render(void)
+{
+	struct snapshot *snap = build();
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	CHECK(snapshot_render_text(snap, &b) == 0);
+	const char *want =
+		"# HELP container_cpu_usage_seconds_total Cumulative CPU time consumed, in seconds "
+		"(cpu=\"total\", or one series per CPU with collect.percpu).\n"
+		"# TYPE container_cpu_usage_seconds_total counter\n"
+		"container_cpu_usage_seconds_total{id=\"/docker/a\",name=\"web\",image=\"img\",cpu=\"total\"} 1.5\n"
+		"container_cpu_usage_seconds_total{id=\"/docker/b\",name=\"q\\\"x\",image=\"\",cpu=\"total\"} 2\n"
+		"# HELP container_memory_usage_bytes Current memory usage, including all memory regardless of when it was accessed.\n"
+		"# TYPE container_memory_usage_bytes gauge\n"
+		"container_memory_usage_bytes{id=\"/docker/a\",name=\"web\",image=\"img\"} 100\n"
+		"container_memory_usage_bytes{id=\"/docker/b\",name=\"q\\\"x\",image=\"\"} 200\n"
+		"# HELP monitor_ticks_total Collection ticks completed.\n"
+		"# TYPE monitor_ticks_total counter\n"
+		"monitor_ticks_total 7\n";
+	CHECK_STR(b.data, want);
+	buf_fini(&b);
+	snapshot_unref(snap);
+}
+
+static void test_render_cap(void)
+{
+	struct snapshot *snap = build();
+	struct buf b;
+	buf_init(&b, 64);
+	CHECK(snapshot_render_text(snap, &b) < 0);
+	buf_fini(&b);
+	snapshot_unref(snap);
+}
+
+static void test_refs(void)
+{
+	struct snapshot *snap = build();
+	CHECK(snapshot_ref(snap) == snap);
+	snapshot_unref(snap);
+	CHECK_EQ_INT(snap->refs, 1);
+	snapshot_unref(snap);
+	snapshot_unref(NULL);
+}
+
+static void test_double_format(void)
+{
+	struct buf b;
+	buf_init(&b, 1024);
+	buf_put_double(&b, 0.1);
+	buf_putc(&b, ' ');
+	buf_put_double(&b, 123456789012.0);
+	buf_putc(&b, ' ');
+	buf_put_double(&b, -3);
+	buf_putc(&b, ' ');
+	buf_put_double(&b, 1.0 / 3);
+	buf_putc(&b, ' ');
+	buf_put_double(&b, NAN);
+	buf_putc(&b, ' ');
+	buf_put_double(&b, -INFINITY);
+	CHECK_STR(b.data, "0.1 123456789012 -3 0.33333333333333331 NaN -Inf");
+	buf_fini(&b);
+}
+
+int main(void)
+{
+	RUN(test_snapshot_shape);
+	RUN(test_render);
+	RUN(test_render_cap);
+	RUN(test_refs);
+	RUN(test_double_format);
+	TEST_END();
+}
