@@ -313,6 +313,8 @@ struct coll_ops {
 /* The registry of collectors, in collection order (registry.c). */
 extern const struct coll_ops *const coll_all[];
 extern const size_t coll_count;
+/* CPU, memory, block I/O, pids and PSI from cgroup v1, v2 or hybrid (cgroup.c). */
+extern const struct coll_ops coll_cgroup_ops;
 
 /* ---- cgroup collector helpers (cgroup.c), exported for tests ------------- */
 
