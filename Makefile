@@ -14,7 +14,7 @@ PKGS    := libmicrohttpd libcurl sqlite3 yaml-0.1 zlib
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Wformat=2 -fno-strict-aliasing -pthread \
-           -D_GNU_SOURCE -DMONITOR_VERSION='"$(VERSION)"' -I.
+           -D_GNU_SOURCE -I.
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lsqlite3 -lyaml -lz) -lm -pthread
 
@@ -29,11 +29,21 @@ TEST_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all unit test check bench clean
+.PHONY: all unit test check bench clean FORCE
 all: $(BUILD)/monitor
 
-$(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/libmonitor.a
+$(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The version string lives in its own generated file, rewritten only when
+# `git describe` changes, so a new commit relinks without rebuilding all.
+$(BUILD)/version.c: FORCE
+	@mkdir -p $(dir $@)
+	@echo 'const char monitor_version[] = "$(VERSION)";' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/obj/version.o: $(BUILD)/version.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libmonitor.a: $(LIB_OBJ)
 	@rm -f $@
@@ -43,7 +53,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libmonitor.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -54,8 +54,8 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 {
 	char extra[128];
 	sink_begin_agent(sink);
-	snprintf(extra, sizeof(extra), "version=\"%s\",revision=\"%s\"", MONITOR_VERSION,
-		 MONITOR_VERSION);
+	snprintf(extra, sizeof(extra), "version=\"%s\",revision=\"%s\"", MONITOR_RELEASE,
+		 monitor_version);
 	sink_emit(sink, M_AGENT_BUILD_INFO, extra, 1);
 	sink_emit(sink, M_AGENT_TICK_SECONDS, NULL, (double)l->last_tick_ns / 1e9);
 	sink_emit(sink, M_AGENT_TICK_CPU_SECONDS, NULL, (double)l->tick_cpu_ns / 1e9);
@@ -279,7 +279,8 @@ int agent_main(int argc, char **argv)
 		goto out;
 	if (cfg.docker_enabled)
 		l.docker = docker_start(cfg.docker_socket, cfg.docker_timeout_ms, &l.metaq);
-	log_info("monitor %s: cgroup %s, host root %s, data in %s", MONITOR_VERSION,
+	log_info("monitor %s (%s): cgroup %s, host root %s, data in %s", MONITOR_RELEASE,
+		 monitor_version,
 		 cg_mode_name(layout.mode), hostroot_get(), cfg.data_dir);
 	log_info("listening on http://%s/ (metrics at /metrics)", cfg.listen);
 	l.last_rescan_ms = now_ms();

@@ -13,6 +13,10 @@
 #include "agent/util/util.h"
 #include "collectors/collector.h"
 
+#define MONITOR_RELEASE "0.1.0"
+/* `git describe` of the build (generated build/version.c). */
+extern const char monitor_version[];
+
 #define AGENT_DEFAULT_LISTEN "127.0.0.1:9838"
 #define AGENT_DEFAULT_DATA_DIR "/var/lib/monitor"
 #define AGENT_MAX_LABEL_ALLOW 64

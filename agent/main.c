@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "metrics"))
 		return metrics_main();
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("monitor %s\n", MONITOR_VERSION);
+		printf("monitor %s (%s)\n", MONITOR_RELEASE, monitor_version);
 		return 0;
 	}
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
