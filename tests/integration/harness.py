@@ -286,19 +286,19 @@ class Exposition:
                 return sample_name[:-len(suffix)]
         return None
 
-    def get(self, name, **labels):
+    def get(self, name, /, **labels):
         """Samples of name whose labels include all of labels: [(labels, value)]."""
         return [(l, v) for l, v in self.samples.get(name, [])
                 if all(l.get(k) == want for k, want in labels.items())]
 
-    def value(self, name, **labels):
+    def value(self, name, /, **labels):
         """The one value of name matching labels; AssertionError unless exactly one."""
         found = self.get(name, **labels)
         if len(found) != 1:
             raise AssertionError("%d samples of %s%s (want 1): %s" % (len(found), name, labels, found[:5]))
         return found[0][1]
 
-    def sum(self, name, **labels):
+    def sum(self, name, /, **labels):
         """Sum over every sample of name matching labels; None when there is none."""
         found = self.get(name, **labels)
         return sum(v for _, v in found) if found else None
