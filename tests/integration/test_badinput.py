@@ -90,9 +90,8 @@ class HostRootTest(unittest.TestCase):
 
 def fake_host_root(where):
     """A tiny cgroup v2 host: one container with good values and one whose
-    files are garbage. Uses tests/fixtures/cgroup when someone made one."""
+    files are garbage."""
     root = os.path.join(where, "host")
-    fixtures = os.path.join(h.ROOT, "tests", "fixtures", "cgroup")
     cg = os.path.join(root, "sys", "fs", "cgroup")
     os.makedirs(cg)
     with open(os.path.join(cg, "cgroup.controllers"), "w") as f:
@@ -128,12 +127,16 @@ def fake_host_root(where):
         "pids.current": b"",
         "pids.max": b"1 2 3\n",
     })
-    extra = []
-    if os.path.isdir(fixtures):
-        # Another engineer's fixture trees, each a host root of its own.
-        extra = [os.path.join(fixtures, n) for n in sorted(os.listdir(fixtures))
-                 if os.path.isdir(os.path.join(fixtures, n, "sys", "fs", "cgroup"))]
-    return root, good, bad, extra
+    return root, good, bad
+
+
+def fixture_roots():
+    """The unit tests' cgroup fixture trees, each a host root of its own."""
+    fixtures = os.path.join(h.ROOT, "tests", "fixtures", "cgroup")
+    if not os.path.isdir(fixtures):
+        return []
+    return [os.path.join(fixtures, n) for n in sorted(os.listdir(fixtures))
+            if os.path.isdir(os.path.join(fixtures, n, "sys", "fs", "cgroup"))]
 
 
 class HangingDockerSocket:
@@ -217,7 +220,7 @@ class DegradedTest(unittest.TestCase):
     def test_garbage_cgroup_files(self):
         d = tempfile.mkdtemp(prefix="fakeroot-", dir=h.WORK)
         self.addCleanup(shutil.rmtree, d, True)
-        root, good, bad, extra = fake_host_root(d)
+        root, good, bad = fake_host_root(d)
         agent = h.Agent(host_root=root).start()
         self.addCleanup(agent.kill)
         e = agent.wait_tick()
@@ -249,13 +252,24 @@ class DegradedTest(unittest.TestCase):
         e = agent.wait_tick()
         self.assertEqual(agent.get("/-/healthy").status, 200)
         self.assertEqual(e.value("container_cpu_usage_seconds_total", id=gid, cpu="total"), 2.5)
-        for r in extra:
-            other = h.Agent(host_root=r).start()
-            try:
-                other.wait_tick()
-            finally:
-                other.stop()
         agent.stop()
+
+    def test_fixture_host_roots(self):
+        # The cgroup fixture trees of the unit tests (v1, v2, hybrid), each
+        # a host root: the agent finds their containers and keeps ticking.
+        roots = fixture_roots()
+        if not roots:
+            self.skipTest("no fixture trees in tests/fixtures/cgroup")
+        for r in roots:
+            with self.subTest(root=os.path.basename(r)):
+                agent = h.Agent(host_root=r).start()
+                try:
+                    agent.wait_tick()
+                    e = agent.wait_tick()
+                    self.assertGreaterEqual(e.sum("monitor_containers"), 1, "no container found under " + r)
+                    self.assertTrue(e.get("container_memory_usage_bytes") or e.get("container_cpu_usage_seconds_total"))
+                finally:
+                    agent.stop()
 
 
 if __name__ == "__main__":
