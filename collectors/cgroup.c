@@ -637,6 +637,13 @@ static bool path_ok(const char *cg)
 	return true;
 }
 
+/* Out of descriptors or memory: worth retrying the whole open next tick.
+ * Anything else (ENOENT, EACCES, ...) makes the file count as missing. */
+static bool transient(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM;
+}
+
 static bool want_file(const struct cg_state *s, const struct cg_files *f, int i)
 {
 	if (i == F1_CPUACCT_PERCPU)
@@ -648,8 +655,8 @@ static bool want_file(const struct cg_state *s, const struct cg_files *f, int i)
 
 /*
  * Opens the files of cgroup into f. Returns 1 when the cgroup exists in at
- * least one hierarchy, 0 when it exists in none, -errno when an open failed
- * for another reason than absence (f is left closed then).
+ * least one hierarchy, 0 when it exists in none, -errno on a path that
+ * leaves the hierarchy or a transient failure (f is left closed then).
  */
 static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f)
 {
@@ -669,6 +676,8 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 	}
 	for (int i = 0; i < F__COUNT; i++)
 		f->fd[i] = -1;
+	for (int i = 0; i <= UNIFIED; i++)
+		dfd[i] = -1;
 
 	for (int r = 0; r < 2 && !err; r++) {
 		for (int i = ranges[r][0]; i < ranges[r][1] && !err; i++) {
@@ -679,24 +688,23 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 				const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
 				char p[PATH_MAX];
 				tried[src] = true;
-				dfd[src] = -1;
 				if (root[0] && join(p, sizeof(p), root, cgroup)) {
 					dfd[src] = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 					if (dfd[src] >= 0)
 						any_dir = true;
-					else if (errno != ENOENT && errno != ENOTDIR)
+					else if (transient(errno))
 						err = -errno;
 				}
 			}
 			if (dfd[src] < 0)
 				continue;
 			f->fd[i] = openat(dfd[src], file_specs[i].name, O_RDONLY | O_CLOEXEC);
-			if (f->fd[i] < 0 && errno != ENOENT)
+			if (f->fd[i] < 0 && transient(errno))
 				err = -errno;
 		}
 	}
 	for (int i = 0; i <= UNIFIED; i++)
-		if (tried[i] && dfd[i] >= 0)
+		if (dfd[i] >= 0)
 			close(dfd[i]);
 	if (err) {
 		close_files(f);
@@ -1025,7 +1033,7 @@ static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 	if ((t = r->txt[F2_CPU_MAX])) {
 		int64_t quota, period;
 		const char *p;
-		bool no_quota = strncmp(t, "max ", 4) == 0 && parse_single(t + 4, &period);
+		bool no_quota = strncmp(t, "max", 3) == 0 && (t[3] == ' ' || is_eol(t[3]));
 		if (!no_quota && parse_uint(t, &p, &quota) && *p == ' ' &&
 		    parse_single(p + 1, &period)) {
 			sink_emit(sink, M_SPEC_CPU_QUOTA, NULL, (double)quota);
@@ -1093,9 +1101,9 @@ static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 
 /* ---- the collector ------------------------------------------------------ */
 
-static void cg_destroy(void *state);
+static void op_destroy(void *state);
 
-static int cg_init(void **state, const struct coll_ctx *ctx)
+static int op_init(void **state, const struct coll_ctx *ctx)
 {
 	struct cg_state *s = calloc(1, sizeof(*s));
 	int err;
@@ -1116,7 +1124,7 @@ static int cg_init(void **state, const struct coll_ctx *ctx)
 	/* cpuacct.usage_percpu is v1 only; v2 always gives cpu="total". */
 	s->percpu = ctx && ctx->percpu && s->layout.mode != CG_V2;
 	if (s->percpu && !(s->percpu_s = malloc(CG_MAX_CPUS * sizeof(double)))) {
-		cg_destroy(s);
+		op_destroy(s);
 		return -ENOMEM;
 	}
 	long hz = sysconf(_SC_CLK_TCK);
@@ -1125,7 +1133,7 @@ static int cg_init(void **state, const struct coll_ctx *ctx)
 	return 0;
 }
 
-static void cg_destroy(void *state)
+static void op_destroy(void *state)
 {
 	struct cg_state *s = state;
 	if (!s)
@@ -1138,7 +1146,7 @@ static void cg_destroy(void *state)
 	free(s);
 }
 
-static void cg_forget(void *state, struct coll_container *c, void **priv)
+static void op_forget(void *state, struct coll_container *c, void **priv)
 {
 	struct cg_files *f = *priv;
 	if (!f)
@@ -1189,7 +1197,7 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 	return true;
 }
 
-static int cg_collect(void *state, struct coll_container *c, void **priv, struct coll_sink *sink)
+static int op_collect(void *state, struct coll_container *c, void **priv, struct coll_sink *sink)
 {
 	struct cg_state *s = state;
 	struct cg_files *f = *priv;
@@ -1249,8 +1257,8 @@ static int cg_collect(void *state, struct coll_container *c, void **priv, struct
 
 const struct coll_ops coll_cgroup_ops = {
 	.name = "cgroup",
-	.init = cg_init,
-	.collect = cg_collect,
-	.forget = cg_forget,
-	.destroy = cg_destroy,
+	.init = op_init,
+	.collect = op_collect,
+	.forget = op_forget,
+	.destroy = op_destroy,
 };
