@@ -271,6 +271,11 @@ class DockerTest(unittest.TestCase):
         time.sleep(0.5)
         agent = h.Agent().start()
         try:
+            # Ready means the first tick is done, and the start-up walk of the
+            # cgroup tree comes before it: the cgroup is there at once (the
+            # name may follow when Docker answers).
+            ids = {l.get("id") for l, _ in agent.metrics().get("container_memory_usage_bytes")}
+            self.assertIn(c.cgroup().path, ids, "not in the first snapshot after /-/ready")
             t0 = time.monotonic()
             c.started = t0        # measure from the agent's readiness
             seen = self._wait_seen([c], timeout=5, agent=agent)[c.name]
