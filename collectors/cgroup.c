@@ -941,21 +941,23 @@ static void emit_v1(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 	if (m & 2)
 		sink_emit(sink, M_CPU_SYSTEM, NULL, (double)acct[1] / s->clk_tck);
 
-	static const struct kv_key cpu_keys[] = { KV("nr_periods"), KV("nr_throttled"), KV("throttled_time") };
-	int64_t cpu[3];
-	m = get_kv(r, F1_CPU_STAT, cpu_keys, 3, cpu);
-	if (m & 1)
-		sink_emit(sink, M_CFS_PERIODS, NULL, (double)cpu[0]);
-	if (m & 2)
-		sink_emit(sink, M_CFS_THROTTLED_PERIODS, NULL, (double)cpu[1]);
-	if (m & 4)
-		sink_emit(sink, M_CFS_THROTTLED_SECONDS, NULL, (double)cpu[2] / 1e9);
-
+	/* CFS counters and spec only under a quota, as cAdvisor: without one
+	 * they are always zero, and zero series are what users complain about. */
 	if (get_single(r, F1_CPU_QUOTA, &v) && v != -1) {
 		int64_t period;
 		sink_emit(sink, M_SPEC_CPU_QUOTA, NULL, (double)v);
 		if (get_single(r, F1_CPU_PERIOD, &period))
 			sink_emit(sink, M_SPEC_CPU_PERIOD, NULL, (double)period);
+		static const struct kv_key cpu_keys[] = { KV("nr_periods"), KV("nr_throttled"),
+			KV("throttled_time") };
+		int64_t cpu[3];
+		m = get_kv(r, F1_CPU_STAT, cpu_keys, 3, cpu);
+		if (m & 1)
+			sink_emit(sink, M_CFS_PERIODS, NULL, (double)cpu[0]);
+		if (m & 2)
+			sink_emit(sink, M_CFS_THROTTLED_PERIODS, NULL, (double)cpu[1]);
+		if (m & 4)
+			sink_emit(sink, M_CFS_THROTTLED_SECONDS, NULL, (double)cpu[2] / 1e9);
 	}
 	emit_single(r, sink, F1_CPU_SHARES, M_SPEC_CPU_SHARES);
 	emit_cpuset(r, sink, F1_CPUSET_CPUS);
@@ -1022,14 +1024,9 @@ static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 		sink_emit(sink, M_CPU_USER, NULL, (double)cpu[1] / 1e6);
 	if (m & 4)
 		sink_emit(sink, M_CPU_SYSTEM, NULL, (double)cpu[2] / 1e6);
-	if (m & 8)
-		sink_emit(sink, M_CFS_PERIODS, NULL, (double)cpu[3]);
-	if (m & 16)
-		sink_emit(sink, M_CFS_THROTTLED_PERIODS, NULL, (double)cpu[4]);
-	if (m & 32)
-		sink_emit(sink, M_CFS_THROTTLED_SECONDS, NULL, (double)cpu[5] / 1e6);
 
-	/* cpu.max: "max 100000" or "50000 100000" */
+	/* cpu.max: "max 100000" or "50000 100000"; CFS counters only under a
+	 * quota (see emit_v1). */
 	if ((t = r->txt[F2_CPU_MAX])) {
 		int64_t quota, period;
 		const char *p;
@@ -1038,6 +1035,12 @@ static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 		    parse_single(p + 1, &period)) {
 			sink_emit(sink, M_SPEC_CPU_QUOTA, NULL, (double)quota);
 			sink_emit(sink, M_SPEC_CPU_PERIOD, NULL, (double)period);
+			if (m & 8)
+				sink_emit(sink, M_CFS_PERIODS, NULL, (double)cpu[3]);
+			if (m & 16)
+				sink_emit(sink, M_CFS_THROTTLED_PERIODS, NULL, (double)cpu[4]);
+			if (m & 32)
+				sink_emit(sink, M_CFS_THROTTLED_SECONDS, NULL, (double)cpu[5] / 1e6);
 		} else if (!no_quota) {
 			bad_file(r, F2_CPU_MAX);
 		}
