@@ -57,6 +57,38 @@ struct agent_state {
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
 
+/*
+ * A request as handlers see it (http.c). arg is the rest of the path after
+ * a prefix route; body is the request body (capped at 1 MiB). Handlers write
+ * the response body into resp->body, may set resp->type (default text/plain)
+ * and return the HTTP status. They run on the connection's own thread.
+ */
+struct MHD_Connection;
+struct http_req {
+	struct MHD_Connection *conn;
+	const char *method, *url, *arg;
+	const char *body;
+	size_t body_len;
+	struct agent_state *st;
+};
+struct http_resp {
+	struct buf body;
+	const char *type;
+	bool gzip_ok;            /* compress when the client accepts gzip */
+};
+typedef int (*http_handler)(struct http_req *req, struct http_resp *resp);
+struct http_route {
+	const char *method;
+	const char *path;
+	bool prefix;
+	http_handler handler;
+};
+/* Query-string argument or header, or NULL. */
+const char *http_query(const struct http_req *req, const char *key);
+const char *http_header(const struct http_req *req, const char *name);
+/* Writes a Prometheus-style JSON error body; returns status. */
+int http_error(struct http_resp *resp, int status, const char *type, const char *msg);
+
 /* HTTP server (http.c). Binds addr ("host:port", "[v6]:port"); returns NULL
  * and logs a message naming the address on failure. */
 struct http_server;

@@ -24,6 +24,7 @@
 #define HTTP_TIMEOUT_S 30
 #define METRICS_CAP (256u << 20)
 #define API_CAP (64u << 20)
+#define HTTP_BODY_CAP (1u << 20)
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -95,13 +96,6 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	return ret;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
-{
-	char *body = strdup(text);
-	return body ? reply(conn, status, "text/plain; charset=utf-8", body, strlen(text), false)
-		    : MHD_NO;
-}
-
 static bool accepts_gzip(struct MHD_Connection *conn)
 {
 	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
@@ -134,26 +128,174 @@ static char *gzip_buf(const char *in, size_t n, size_t *out_len)
 	return out;
 }
 
-static enum MHD_Result serve_metrics(struct http_server *h, struct MHD_Connection *conn)
+/* ---- request helpers for handlers --------------------------------------- */
+
+const char *http_query(const struct http_req *req, const char *key)
 {
-	__atomic_add_fetch(&h->st->scrapes, 1, __ATOMIC_RELAXED);
-	struct snapshot *s = agent_snapshot(h->st);
-	if (!s)
-		return reply_text(conn, 503, "no data yet: the first collection tick has not finished\n");
-	struct buf b;
-	buf_init(&b, METRICS_CAP);
-	int rc = snapshot_render_text(s, &b);
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_error(struct http_resp *resp, int status, const char *type, const char *msg)
+{
+	buf_reset(&resp->body);
+	buf_puts(&resp->body, "{\"status\":\"error\",\"errorType\":");
+	buf_put_json_str(&resp->body, type);
+	buf_puts(&resp->body, ",\"error\":");
+	buf_put_json_str(&resp->body, msg);
+	buf_putc(&resp->body, '}');
+	resp->type = "application/json";
+	return status;
+}
+
+/* ---- built-in handlers --------------------------------------------------- */
+
+static int serve_metrics(struct http_req *req, struct http_resp *resp)
+{
+	__atomic_add_fetch(&req->st->scrapes, 1, __ATOMIC_RELAXED);
+	struct snapshot *s = agent_snapshot(req->st);
+	if (!s) {
+		buf_puts(&resp->body, "no data yet: the first collection tick has not finished\n");
+		return 503;
+	}
+	int rc = snapshot_render_text(s, &resp->body);
 	snapshot_unref(s);
 	if (rc < 0) {
-		buf_fini(&b);
-		return reply_text(conn, 500, "exposition too large\n");
+		buf_reset(&resp->body);
+		buf_puts(&resp->body, "exposition too large\n");
+		return 500;
 	}
+	resp->type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->gzip_ok = true;
+	return 200;
+}
+
+static int serve_healthy(struct http_req *req, struct http_resp *resp)
+{
+	buf_puts(&resp->body, "OK\n");
+	return 200;
+}
+
+static int serve_ready(struct http_req *req, struct http_resp *resp)
+{
+	struct snapshot *s = agent_snapshot(req->st);
+	snapshot_unref(s);
+	buf_puts(&resp->body, s ? "ready\n" : "not ready: no collection tick yet\n");
+	return s ? 200 : 503;
+}
+
+static int serve_containers(struct http_req *req, struct http_resp *resp)
+{
+	struct snapshot *s = agent_snapshot(req->st);
+	if (!s)
+		return http_error(resp, 503, "unavailable", "no data yet");
+	resp->type = "application/json";
+	int status = api_containers(s, *req->arg ? req->arg : NULL, &resp->body);
+	snapshot_unref(s);
+	return status;
+}
+
+/*
+ * The routes, first match wins. An exact route matches the path alone; a
+ * prefix route ("/api/v1/containers/") hands the rest of the path to the
+ * handler as req->arg. Adding an endpoint is adding a line.
+ */
+static const struct http_route routes[] = {
+	{ "GET", "/metrics", false, serve_metrics },
+	{ "GET", "/-/healthy", false, serve_healthy },
+	{ "GET", "/-/ready", false, serve_ready },
+	{ "GET", "/api/v1/containers", false, serve_containers },
+	{ "GET", "/api/v1/containers/", true, serve_containers },
+};
+
+static const struct http_route *route_find(const char *method, const char *url, bool *wrong_method)
+{
+	*wrong_method = false;
+	bool head = strcmp(method, "HEAD") == 0;
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		const struct http_route *r = &routes[i];
+		size_t n = strlen(r->path);
+		bool match = r->prefix ? strncmp(url, r->path, n) == 0 : strcmp(url, r->path) == 0;
+		if (!match)
+			continue;
+		if (strcmp(method, r->method) == 0 || (head && strcmp(r->method, "GET") == 0))
+			return r;
+		*wrong_method = true;
+	}
+	return NULL;
+}
+
+/* Per-connection state while a request body arrives. */
+struct upload {
+	struct buf body;
+	bool too_large;
+};
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct upload *u = *con_cls;
+	if (u) {
+		buf_fini(&u->body);
+		free(u);
+		*con_cls = NULL;
+	}
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct http_server *h = cls;
+	/* First call: headers only. Bodies (POST) arrive in later calls. */
+	if (!*con_cls) {
+		struct upload *u = calloc(1, sizeof(*u));
+		if (!u)
+			return MHD_NO;
+		buf_init(&u->body, HTTP_BODY_CAP);
+		*con_cls = u;
+		return MHD_YES;
+	}
+	struct upload *u = *con_cls;
+	if (*upload_size) {
+		buf_add(&u->body, upload, *upload_size);
+		u->too_large |= u->body.overflow;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	struct http_resp resp = { .type = "text/plain; charset=utf-8" };
+	buf_init(&resp.body, strcmp(url, "/metrics") == 0 ? METRICS_CAP : API_CAP);
+	bool wrong_method;
+	const struct http_route *r = route_find(method, url, &wrong_method);
+	int status;
+	if (u->too_large) {
+		status = http_error(&resp, 413, "bad_data", "request body too large");
+	} else if (!r) {
+		status = wrong_method ? http_error(&resp, 405, "bad_data", "method not allowed")
+				      : http_error(&resp, 404, "not_found", "not found");
+	} else {
+		struct http_req req = {
+			.conn = conn, .method = method, .url = url,
+			.arg = r->prefix ? url + strlen(r->path) : "",
+			.body = u->body.data ? u->body.data : "", .body_len = u->body.len,
+			.st = h->st,
+		};
+		status = r->handler(&req, &resp);
+	}
+	if (resp.body.overflow)
+		status = http_error(&resp, 500, "internal", "response too large");
+
 	size_t len;
-	char *body = buf_steal(&b, &len);
+	char *body = buf_steal(&resp.body, &len);
 	if (!body)
 		body = strdup("");
 	bool gz = false;
-	if (accepts_gzip(conn) && len > 0) {
+	if (resp.gzip_ok && len > 0 && accepts_gzip(conn)) {
 		size_t zlen;
 		char *z = gzip_buf(body, len, &zlen);
 		if (z) {
@@ -163,56 +305,8 @@ static enum MHD_Result serve_metrics(struct http_server *h, struct MHD_Connectio
 			gz = true;
 		}
 	}
-	return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, gz);
-}
-
-static enum MHD_Result serve_api(struct http_server *h, struct MHD_Connection *conn,
-				 const char *which)
-{
-	struct snapshot *s = agent_snapshot(h->st);
-	struct buf b;
-	buf_init(&b, API_CAP);
-	int status;
-	if (!s) {
-		buf_puts(&b, "{\"status\":\"error\",\"errorType\":\"unavailable\","
-			     "\"error\":\"no data yet\"}");
-		status = 503;
-	} else {
-		status = api_containers(s, which, &b);
-		snapshot_unref(s);
-	}
-	if (b.overflow) {
-		buf_fini(&b);
-		return reply_text(conn, 500, "response too large\n");
-	}
-	size_t len;
-	char *body = buf_steal(&b, &len);
-	return reply(conn, (unsigned)status, "application/json", body ? body : strdup(""), len,
-		     false);
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_size, void **con_cls)
-{
-	struct http_server *h = cls;
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply_text(conn, 405, "method not allowed\n");
-	if (!strcmp(url, "/metrics"))
-		return serve_metrics(h, conn);
-	if (!strcmp(url, "/-/healthy"))
-		return reply_text(conn, 200, "OK\n");
-	if (!strcmp(url, "/-/ready")) {
-		struct snapshot *s = agent_snapshot(h->st);
-		snapshot_unref(s);
-		return s ? reply_text(conn, 200, "ready\n")
-			 : reply_text(conn, 503, "not ready: no collection tick yet\n");
-	}
-	if (!strcmp(url, "/api/v1/containers") || !strcmp(url, "/api/v1/containers/"))
-		return serve_api(h, conn, NULL);
-	if (!strncmp(url, "/api/v1/containers/", 19) && !strchr(url + 19, '/'))
-		return serve_api(h, conn, url + 19);
-	return reply_text(conn, 404, "not found\n");
+	buf_fini(&resp.body);
+	return reply(conn, (unsigned)status, resp.type, body, len, gz);
 }
 
 struct http_server *http_start(const char *addr, struct agent_state *st)
@@ -234,6 +328,7 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+				MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 				MHD_OPTION_END);
 	if (!h->d) {
 		log_error("listen %s: the HTTP server failed to start", addr);
