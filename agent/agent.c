@@ -45,6 +45,7 @@ struct loop {
 	struct coll_registry *reg;
 	struct docker_client *docker;
 	struct coll_meta_queue metaq;
+	struct coll_event_log events;
 	uint64_t errors[COLL_MAX_COLLECTORS];
 	uint64_t ticks, rescans;
 	int64_t tick_cpu_ns, last_tick_ns, last_rescan_ms;
@@ -264,8 +265,10 @@ int agent_main(int argc, char **argv)
 	struct loop l = { .cfg = &cfg };
 	pthread_mutex_init(&l.st.lock, NULL);
 	coll_meta_queue_init(&l.metaq);
+	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);
+	l.st.events = &l.events;
 	struct coll_ctx ctx = {
-		.layout = &layout, .percpu = cfg.percpu,
+		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
 	};
@@ -292,6 +295,7 @@ out:
 	coll_registry_free(l.reg);
 	publish(&l.st, NULL);
 	coll_meta_queue_fini(&l.metaq);
+	coll_event_log_fini(&l.events);
 	if (sfd >= 0)
 		close(sfd);
 	config_fini(&cfg);

@@ -20,6 +20,7 @@ extern const char monitor_version[];
 #define AGENT_DEFAULT_LISTEN "127.0.0.1:9838"
 #define AGENT_DEFAULT_DATA_DIR "/var/lib/monitor"
 #define AGENT_MAX_LABEL_ALLOW 64
+#define AGENT_EVENTS_KEPT 10000
 
 struct agent_config {
 	char config_path[PATH_MAX];
@@ -53,6 +54,7 @@ struct agent_state {
 	pthread_mutex_t lock;
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
+	struct coll_event_log *events; /* the event timeline, any thread */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);

@@ -270,6 +270,37 @@ struct snapshot *sink_close(struct coll_sink *s);
 /* Renders text format 0.0.4 into out. Returns 0 or -ENOMEM. */
 int snapshot_render_text(const struct snapshot *s, struct buf *out);
 
+/* ---- the event timeline (events.c) ------------------------------------- */
+
+/*
+ * Lifecycle events (start, stop, die, oom, restart, health, action, ...) as
+ * the agent learns them from runtimes and probes. A bounded ring shared by
+ * every thread: posting copies the event, reading copies them out.
+ */
+struct coll_event {
+	int64_t time_ms;
+	uint64_t seq;            /* assigned by the log, increasing */
+	char id[80];             /* container id */
+	char name[128];          /* container name when known */
+	char type[24];           /* "start", "die", "oom", "health_status", ... */
+	char detail[256];        /* "exit code 137", "unhealthy", "pid 42 (stress)" */
+};
+struct coll_event_log {
+	pthread_mutex_t lock;
+	struct coll_event *ring;
+	size_t cap, head, count;
+	uint64_t next_seq;
+};
+/* cap events are kept, the oldest dropped first. Returns 0 or -ENOMEM. */
+int coll_event_log_init(struct coll_event_log *log, size_t cap);
+void coll_event_log_fini(struct coll_event_log *log);
+/* Copies ev in (time_ms 0 means now); any thread. */
+void coll_event_post(struct coll_event_log *log, const struct coll_event *ev);
+/* Copies out up to max events with seq > after_seq, oldest first; returns
+ * the number copied. Any thread. */
+size_t coll_event_read(struct coll_event_log *log, uint64_t after_seq, struct coll_event *out,
+		       size_t max);
+
 /* ---- the Docker Engine API (docker.c) ------------------------------------ */
 
 /*
@@ -291,6 +322,7 @@ int docker_up(const struct docker_client *d);
 
 struct coll_ctx {
 	const struct cg_layout *layout;
+	struct coll_event_log *events;  /* where collectors post lifecycle events */
 	bool percpu;             /* per-CPU usage series instead of cpu="total" */
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
