@@ -1,5 +1,6 @@
 """A plain runc container (no Docker, no containerd): found through runc's
-state.json, named by its id, with runtime "runc" and its limits."""
+state.json, named by its id, with runtime "runc" and its limits, whether it
+was there before the agent started or came after."""
 
 import subprocess
 import tempfile
@@ -32,22 +33,22 @@ def runc_remove(cid):
 
 
 class RuncTest(unittest.TestCase):
-    def test_runc_container_discovered(self):
+    cid = h.RUNC_ID          # the bundle's cgroupsPath is /monitor-it-runc
+
+    def setUp(self):
         h.require_runc()
-        cid = h.RUNC_ID
-        runc_remove(cid)                     # a leftover from an interrupted run
-        agent = h.Agent().start()
-        self.addCleanup(agent.kill)
-        runc("run", "-d", "--bundle", h.RUNC_BUNDLE, cid)
-        self.addCleanup(runc_remove, cid)
-        t0 = time.monotonic()
-        entry = h.wait_for("runc container %s in the API" % cid, lambda: agent.container(cid), 10)
-        took = time.monotonic() - t0
+        runc_remove(self.cid)                # a leftover from an interrupted run
+
+    def start_container(self):
+        runc("run", "-d", "--bundle", h.RUNC_BUNDLE, self.cid)
+        self.addCleanup(runc_remove, self.cid)
+
+    def check_container(self, agent):
+        cid = self.cid
+        entry = agent.container(cid)
         self.assertEqual(entry["runtime"], "runc")
         self.assertEqual(entry["id"], cid)
         self.assertEqual(entry["cgroup"], "/" + cid)
-        self.assertLessEqual(took, 5.0, "took %.1f s to find the runc container" % took)
-
         e = agent.wait_tick()
         self.assertEqual(e.value("container_spec_memory_limit_bytes", name=cid), 32 * MIB)
         self.assertEqual(e.value("container_spec_cpu_quota", name=cid), 20000)
@@ -57,8 +58,27 @@ class RuncTest(unittest.TestCase):
         self.assertEqual(labels["id"], "/" + cid)
         self.assertGreaterEqual(e.value("monitor_containers", runtime="runc"), 1)
 
-        runc_remove(cid)
-        h.wait_for("%s to go away" % cid, lambda: agent.container(cid) is None, 5)
+    def test_runc_container_before_agent(self):
+        self.start_container()
+        agent = h.Agent().start()
+        self.addCleanup(agent.kill)
+        h.wait_for("runc container %s in the API" % self.cid, lambda: agent.container(self.cid), 5)
+        self.check_container(agent)
+        runc_remove(self.cid)
+        h.wait_for("%s to go away" % self.cid, lambda: agent.container(self.cid) is None, 5)
+        agent.stop()
+
+    def test_runc_container_after_agent(self):
+        agent = h.Agent().start()
+        self.addCleanup(agent.kill)
+        self.start_container()
+        t0 = time.monotonic()
+        # Docker containers show up within 5 s; a runc one should too, not
+        # only at the next full rescan (discovery.rescan_interval, 60 s).
+        h.wait_for("runc container %s (started after the agent) in the API within 5 s" % self.cid,
+                   lambda: agent.container(self.cid), 5)
+        self.assertLessEqual(time.monotonic() - t0, 5.5)
+        self.check_container(agent)
         agent.stop()
 
 
