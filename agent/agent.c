@@ -46,6 +46,8 @@ struct loop {
 	struct docker_client *docker;
 	struct coll_meta_queue metaq;
 	struct coll_event_log events;
+	struct coll_machine machine;     /* host totals; stat_fd < 0 when unreadable */
+	struct log_limit machine_ll;
 	uint64_t errors[COLL_MAX_COLLECTORS];
 	uint64_t ticks, rescans;
 	int64_t tick_cpu_ns, last_tick_ns, last_rescan_ms;
@@ -74,6 +76,18 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		  (double)__atomic_load_n(&l->st.scrapes, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DISCOVERY_RESCANS, NULL, (double)l->rescans);
 	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
+	if (l->machine.stat_fd >= 0) {
+		int rc = coll_machine_read(&l->machine);
+		if (rc < 0) {
+			log_limited(&l->machine_ll, LOG_WARN, "reading /proc/stat and /proc/meminfo: %s",
+				    strerror(-rc));
+		} else {
+			log_recovered(&l->machine_ll, "reading /proc/stat and /proc/meminfo");
+			sink_emit(sink, M_MACHINE_CPU_CORES, NULL, l->machine.cpus);
+			sink_emit(sink, M_MACHINE_MEMORY_BYTES, NULL, l->machine.memory_bytes);
+			sink_emit(sink, M_MACHINE_CPU_SECONDS, NULL, l->machine.cpu_seconds);
+		}
+	}
 	/* Counts itself: the series line is the last one emitted. */
 	sink_emit(sink, M_AGENT_SERIES, NULL, (double)sink->snap->nsamples + 1);
 }
@@ -267,6 +281,9 @@ int agent_main(int argc, char **argv)
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);
 	l.st.events = &l.events;
+	if ((rc = coll_machine_open(&l.machine)) < 0)
+		log_warn("host CPU and memory totals (/proc/stat, /proc/meminfo under %s): %s; "
+			 "machine_* series are not exported", cfg.host_root, strerror(-rc));
 	struct coll_ctx ctx = {
 		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
 		.label_allow = (const char *const *)cfg.label_allow,
@@ -296,6 +313,7 @@ out:
 	publish(&l.st, NULL);
 	coll_meta_queue_fini(&l.metaq);
 	coll_event_log_fini(&l.events);
+	coll_machine_close(&l.machine);
 	if (sfd >= 0)
 		close(sfd);
 	config_fini(&cfg);

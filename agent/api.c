@@ -123,7 +123,26 @@ int api_containers(const struct snapshot *s, const char *which, struct buf *out)
 		buf_putc(out, '}');
 		return 200;
 	}
-	buf_puts(out, "{\"status\":\"success\",\"data\":[");
+	/* The tick's time and the host's totals ride along, so that a client
+	 * (monitor stats) divides container deltas by host deltas of the same
+	 * tick, as docker stats does. */
+	buf_puts(out, "{\"status\":\"success\",\"time\":");
+	put_number(out, (double)s->time_ms / 1000.0);
+	buf_puts(out, ",\"machine\":{");
+	bool comma = false;
+	for (size_t i = 0; i < s->nsamples; i++) {
+		const struct snap_sample *sm = &s->samples[i];
+		const char *name = metric_families[sm->family].name;
+		if (sm->container != SNAP_NO_CONTAINER || strncmp(name, "machine_", 8) != 0)
+			continue;
+		if (comma)
+			buf_putc(out, ',');
+		comma = true;
+		buf_put_json_str(out, name);
+		buf_putc(out, ':');
+		put_number(out, sm->value);
+	}
+	buf_puts(out, "},\"data\":[");
 	for (size_t i = 0; i < s->ncontainers; i++) {
 		if (i)
 			buf_putc(out, ',');

@@ -12,7 +12,8 @@ static int metrics_main(void)
 	printf("| name | type | labels | source | meaning |\n|---|---|---|---|---|\n");
 	for (size_t i = 0; i < M__COUNT; i++) {
 		const struct metric_family *f = &metric_families[i];
-		bool agent = strncmp(f->name, "monitor_", 8) == 0;
+		bool agent = strncmp(f->name, "monitor_", 8) == 0 ||
+			     strncmp(f->name, "machine_", 8) == 0;
 		printf("| `%s` | %s | %s%s%s | %s | %s |\n", f->name,
 		       f->type == COUNTER ? "counter" : "gauge", agent ? "" : "base",
 		       (!agent && *f->labels) ? ", " : "", f->labels, f->source, f->help);

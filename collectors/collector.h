@@ -318,6 +318,35 @@ void docker_stop(struct docker_client *d);
 /* 1 when the last request succeeded, 0 otherwise. Any thread. */
 int docker_up(const struct docker_client *d);
 
+/* ---- the host's totals (machine.c) -------------------------------------- */
+
+/*
+ * The denominators of `docker stats`: host CPU time as the Docker daemon's
+ * system_cpu_usage (first seven fields of the /proc/stat "cpu" line), the
+ * online CPUs ("cpuN" lines) and MemTotal. Read by the tick thread only;
+ * files under the host root stay open between reads.
+ */
+struct coll_machine {
+	int stat_fd, meminfo_fd;
+	long user_hz;
+	char *buf;
+	size_t buf_size;
+	double cpu_seconds;      /* after a successful read */
+	int cpus;
+	double memory_bytes;
+};
+/* Opens /proc/stat and /proc/meminfo under the host root. Returns 0 or
+ * -errno (m is then closed). */
+int coll_machine_open(struct coll_machine *m);
+/* Closes the files; NULL and closed machines are fine. */
+void coll_machine_close(struct coll_machine *m);
+/* Re-reads both files into m's fields. Returns 0, -errno or -EINVAL when a
+ * file does not parse (the fields keep their last values). */
+int coll_machine_read(struct coll_machine *m);
+/* Parsers, exported for the tests: 0 or -EINVAL. */
+int coll_machine_parse_stat(const char *text, long user_hz, double *cpu_seconds, int *cpus);
+int coll_machine_parse_meminfo(const char *text, double *memory_bytes);
+
 /* ---- collectors --------------------------------------------------------- */
 
 struct coll_ctx {
