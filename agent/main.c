@@ -2,6 +2,7 @@
  * main.c - the `monitor` binary: one entry point, one subcommand each.
  */
 #include "agent/agent.h"
+#include "agent/cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 		   "  agent     run the daemon (monitor agent --help)\n"
 		   "  metrics   print the table of exported metrics (Markdown)\n"
 		   "  version   print the version\n");
+	cli_usage_lines(f);
 }
 
 int main(int argc, char **argv)
@@ -45,6 +47,9 @@ int main(int argc, char **argv)
 		printf("monitor %s (%s)\n", MONITOR_RELEASE, monitor_version);
 		return 0;
 	}
+	const struct cli_command *cc = cli_find_command(cmd);
+	if (cc)
+		return cc->main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;
