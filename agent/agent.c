@@ -281,6 +281,7 @@ int agent_main(int argc, char **argv)
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);
 	l.st.events = &l.events;
+	l.st.layout = &layout;
 	if ((rc = coll_machine_open(&l.machine)) < 0)
 		log_warn("host CPU and memory totals (/proc/stat, /proc/meminfo under %s): %s; "
 			 "machine_* series are not exported", cfg.host_root, strerror(-rc));
@@ -288,6 +289,7 @@ int agent_main(int argc, char **argv)
 		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
+		.network = cfg.network, .process_interval_ms = cfg.process_interval_ms,
 	};
 	int status = 1;
 	struct http_server *http = NULL;

@@ -36,6 +36,8 @@ struct agent_config {
 	char *label_allow[AGENT_MAX_LABEL_ALLOW];
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;
+	bool network;                /* collect.network */
+	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 };
 
 /* Fills the built-in defaults. */
@@ -55,6 +57,7 @@ struct agent_state {
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
 	struct coll_event_log *events; /* the event timeline, any thread */
+	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
@@ -85,6 +88,8 @@ struct http_route {
 	bool prefix;
 	http_handler handler;
 };
+/* A path may hold one "*" for one non-empty path segment (the id in
+ * /api/v1/containers/<*>/ports), which the handler gets as req->arg. */
 /* Query-string argument or header, or NULL. */
 const char *http_query(const struct http_req *req, const char *key);
 const char *http_header(const struct http_req *req, const char *name);
@@ -100,6 +105,16 @@ void http_stop(struct http_server *h);
 /* JSON for /api/v1/containers (api.c). Writes the body into out and returns
  * the HTTP status. */
 int api_containers(const struct snapshot *s, const char *which, struct buf *out);
+/* The container of s that which names (exact id, exact name, or a unique id
+ * prefix of 4+ characters), or NULL. Points into s. */
+const struct snap_container *api_find_container(const struct snapshot *s, const char *which);
+
+/* GET /api/v1/containers/{id}/processes and .../ports (api_proc.c): read
+ * /proc at request time. */
+int api_processes(struct http_req *req, struct http_resp *resp);
+int api_ports(struct http_req *req, struct http_resp *resp);
+/* The name of uid in /etc/passwd text, as getpwuid would find it. */
+bool api_passwd_name(const char *passwd, uint32_t uid, char *out, size_t size);
 
 /* Subcommands. */
 int agent_main(int argc, char **argv);

@@ -106,6 +106,11 @@ static const struct snap_container *find(const struct snapshot *s, const char *w
 	return nprefix == 1 ? prefix : NULL;
 }
 
+const struct snap_container *api_find_container(const struct snapshot *s, const char *which)
+{
+	return s && which ? find(s, which) : NULL;
+}
+
 int api_containers(const struct snapshot *s, const char *which, struct buf *out)
 {
 	if (which) {

@@ -24,6 +24,8 @@ void config_defaults(struct agent_config *c)
 	snprintf(c->docker_socket, sizeof(c->docker_socket), "/var/run/docker.sock");
 	c->docker_timeout_ms = 2000;
 	c->rescan_interval_ms = 60000;
+	c->network = true;
+	c->process_interval_ms = 10000;
 	static const char *const default_labels[] = {
 		"com.docker.compose.project", "com.docker.compose.service",
 	};
@@ -123,6 +125,17 @@ static int load_collect(struct ctx *x, struct agent_config *c, const struct ynod
 		int rc = 0;
 		if (!strcmp(n->key, "percpu")) {
 			rc = get_bool(x, n, "collect.percpu", &c->percpu);
+		} else if (!strcmp(n->key, "network")) {
+			rc = get_bool(x, n, "collect.network", &c->network);
+		} else if (!strcmp(n->key, "process_interval")) {
+			/* 0 turns process counting off; else at least 100ms. */
+			int64_t ms;
+			rc = get_duration(x, n, "collect.process_interval", 0, &ms);
+			if (!rc && ms > 0 && ms < 100)
+				rc = fail(x, n, "collect.process_interval",
+					  "must be 0 (off) or at least 100ms");
+			if (!rc)
+				c->process_interval_ms = ms;
 		} else if (!strcmp(n->key, "container_labels")) {
 			if (n->type != YNODE_SEQ)
 				return fail(x, n, "collect.container_labels", "expected a list");

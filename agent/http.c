@@ -209,18 +209,43 @@ static const struct http_route routes[] = {
 	{ "GET", "/-/healthy", false, serve_healthy },
 	{ "GET", "/-/ready", false, serve_ready },
 	{ "GET", "/api/v1/containers", false, serve_containers },
+	{ "GET", "/api/v1/containers/*/processes", false, api_processes },
+	{ "GET", "/api/v1/containers/*/ports", false, api_ports },
 	{ "GET", "/api/v1/containers/", true, serve_containers },
 };
 
-static const struct http_route *route_find(const char *method, const char *url, bool *wrong_method)
+/* Matches url against r; on a match sets *arg to what the handler gets:
+ * the rest of the path (prefix routes), the segment that "*" stood for
+ * (copied into argbuf), or "". */
+static bool route_match(const struct http_route *r, const char *url, const char **arg,
+			char *argbuf, size_t argsize)
+{
+	const char *star = strchr(r->path, '*');
+	size_t n = star ? (size_t)(star - r->path) : strlen(r->path);
+	if (strncmp(url, r->path, n) != 0)
+		return false;
+	if (!star) {
+		*arg = r->prefix ? url + n : "";
+		return r->prefix || url[n] == '\0';
+	}
+	const char *seg = url + n, *end = strchr(seg, '/');
+	size_t len = end ? (size_t)(end - seg) : strlen(seg);
+	if (!len || len >= argsize || strcmp(seg + len, star + 1) != 0)
+		return false;
+	memcpy(argbuf, seg, len);
+	argbuf[len] = '\0';
+	*arg = argbuf;
+	return true;
+}
+
+static const struct http_route *route_find(const char *method, const char *url, bool *wrong_method,
+					   const char **arg, char *argbuf, size_t argsize)
 {
 	*wrong_method = false;
 	bool head = strcmp(method, "HEAD") == 0;
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		const struct http_route *r = &routes[i];
-		size_t n = strlen(r->path);
-		bool match = r->prefix ? strncmp(url, r->path, n) == 0 : strcmp(url, r->path) == 0;
-		if (!match)
+		if (!route_match(r, url, arg, argbuf, argsize))
 			continue;
 		if (strcmp(method, r->method) == 0 || (head && strcmp(r->method, "GET") == 0))
 			return r;
@@ -271,7 +296,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct http_resp resp = { .type = "text/plain; charset=utf-8" };
 	buf_init(&resp.body, strcmp(url, "/metrics") == 0 ? METRICS_CAP : API_CAP);
 	bool wrong_method;
-	const struct http_route *r = route_find(method, url, &wrong_method);
+	const char *arg = "";
+	char argbuf[256];
+	const struct http_route *r = route_find(method, url, &wrong_method, &arg, argbuf,
+						sizeof(argbuf));
 	int status;
 	if (u->too_large) {
 		status = http_error(&resp, 413, "bad_data", "request body too large");
@@ -281,7 +309,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else {
 		struct http_req req = {
 			.conn = conn, .method = method, .url = url,
-			.arg = r->prefix ? url + strlen(r->path) : "",
+			.arg = arg,
 			.body = u->body.data ? u->body.data : "", .body_len = u->body.len,
 			.st = h->st,
 		};

@@ -355,6 +355,8 @@ struct coll_ctx {
 	bool percpu;             /* per-CPU usage series instead of cpu="total" */
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
+	bool network;            /* per-namespace network counters (netns.c) */
+	int64_t process_interval_ms; /* how often process/fd/socket counts are refreshed (0: never) */
 };
 
 /*
@@ -377,6 +379,11 @@ extern const size_t coll_count;
 /* CPU, memory, block I/O, pids and PSI from cgroup v1, v2 or hybrid (cgroup.c). */
 extern const struct coll_ops coll_cgroup_ops;
 
+/* Network counters per namespace, with its owner and mode (netns.c). */
+extern const struct coll_ops coll_netns_ops;
+/* Process, thread, file descriptor and socket counts on a slow cadence (procs.c). */
+extern const struct coll_ops coll_procs_ops;
+
 /* ---- cgroup collector helpers (cgroup.c), exported for tests ------------- */
 
 /* Parses "key value\n" lines (memory.stat, cpu.stat, memory.events); returns
@@ -387,5 +394,99 @@ int64_t cg_kv_get(const char *text, const char *key);
 int64_t cg_psi_total_us(const char *text, bool full);
 /* Counts CPUs in a list such as "0-3,8,10-11"; -1 when malformed. */
 int cg_cpuset_count(const char *text);
+
+/* ---- /proc: processes, namespaces, sockets (procfs.c) ------------------- */
+
+/*
+ * Stateless readers of /proc under the host root, shared by the network and
+ * process collectors (tick thread) and the /processes and /ports handlers
+ * (connection threads); any thread may call them. A process that vanished
+ * reads as -ENOENT; -EACCES means the agent lacks root or CAP_SYS_PTRACE.
+ */
+
+/* Thread-group ids in the container's cgroup (path relative to the walk
+ * hierarchy, as coll_container.cgroup) and its descendant cgroups, sorted
+ * and without repeats, at most cap of them (*truncated set when there were
+ * more). Returns the count, or -errno when the cgroup cannot be read
+ * (-ENOENT: it is gone). */
+ssize_t proc_cgroup_pids(const struct cg_layout *l, const char *cgroup, pid_t *pids, size_t cap,
+			 bool *truncated);
+
+/* A namespace's identity: the nsfs device and inode of /proc/<pid>/ns/net. */
+struct proc_nsid {
+	uint64_t dev, ino;
+};
+/* Returns 0, -ENOENT when pid is gone, -EACCES without privilege. */
+int proc_netns_id(pid_t pid, struct proc_nsid *out);
+/* The host's namespace: init's (pid 1), else kthreadd's (pid 2) when init
+ * may not be looked at. 0 or -errno. */
+int proc_host_netns(struct proc_nsid *out);
+
+/* The fields of /proc/<pid>/stat the agent uses. */
+struct proc_stat {
+	pid_t pid, ppid;
+	char state;              /* R, S, D, Z, T, t, X, I, ... */
+	char comm[64];
+	int64_t threads;
+	int64_t rss_pages;
+	uint64_t utime_ticks, stime_ticks; /* USER_HZ */
+	uint64_t start_ticks;    /* since boot, USER_HZ */
+};
+/* Parses one stat line (a command holding ") " included). 0 or -EINVAL. */
+int proc_parse_stat(const char *text, struct proc_stat *out);
+/* Reads /proc/<pid>/stat; 0, -ENOENT (gone), -EACCES, -EINVAL. */
+int proc_read_stat(pid_t pid, struct proc_stat *out);
+/* The effective uid from /proc/<pid>/status; 0 or -errno. */
+int proc_read_uid(pid_t pid, uint32_t *uid);
+/* The command line with arguments joined by spaces, cut to size-1 bytes;
+ * returns its length (0 for kernel threads and zombies) or -errno. */
+ssize_t proc_read_cmdline(pid_t pid, char *out, size_t size);
+
+/* Open files of one process. */
+struct proc_fds {
+	int64_t fds, sockets;
+	bool truncated;          /* stopped at max_fds */
+};
+typedef void (*proc_socket_fn)(void *arg, pid_t pid, uint64_t inode);
+/* Lists /proc/<pid>/fd (at most max_fds entries), counting the sockets and
+ * calling fn (when given) with each socket's inode. 0, -ENOENT, -EACCES. */
+int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_fn fn, void *arg);
+
+/* One interface of /proc/<pid>/net/dev. */
+struct proc_netdev {
+	char name[32];
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+/* Parses net/dev text into out (at most cap; *total counts all). Returns the
+ * number stored, or -EINVAL when the text is not a net/dev file. */
+int proc_parse_netdev(const char *text, struct proc_netdev *out, size_t cap, size_t *total);
+/* Interfaces not counted as a container's traffic, as cAdvisor: lo, veth*,
+ * docker*, nerdctl*. */
+bool proc_netdev_skipped(const char *name);
+
+/* Sockets of /proc/<pid>/net/{tcp,tcp6,udp,udp6}. */
+enum { PROC_TCP = 6, PROC_UDP = 17 };
+enum { PROC_AF_INET = 2, PROC_AF_INET6 = 10 };
+enum { PROC_TCP_LISTEN = 0x0A, PROC_TCP_CLOSE = 0x07 };
+#define PROC_SOCKETS_FILE_CAP (64u << 20) /* bytes of one net/tcp file read at most */
+struct proc_socket {
+	uint8_t proto, family, state;
+	uint8_t addr[16];        /* network order; IPv4 in the first 4 bytes */
+	uint16_t port;
+	uint32_t uid;
+	uint64_t inode;
+};
+/* Parses one file's text. listening_only keeps TCP sockets in LISTEN and
+ * unconnected UDP sockets (what ss -l shows). Returns the number stored (at
+ * most cap; *total counts all kept), or -EINVAL for a malformed file. */
+int proc_parse_sockets(const char *text, int proto, int family, bool listening_only,
+		       struct proc_socket *out, size_t cap, size_t *total);
+/* Reads and parses the file of pid's network namespace. Same returns, plus
+ * -ENOENT, -EACCES, -EFBIG (past PROC_SOCKETS_FILE_CAP). */
+int proc_read_sockets(pid_t pid, int proto, int family, bool listening_only,
+		      struct proc_socket *out, size_t cap, size_t *total);
+/* "0.0.0.0", "::", "::1", "::ffff:10.0.0.1". out should hold 64 bytes. */
+void proc_format_addr(const struct proc_socket *s, char *out, size_t size);
 
 #endif

@@ -28,6 +28,8 @@ extern const struct coll_ops coll_cgroup_ops;
 /* The collectors, in collection order: adding one is adding a line. */
 const struct coll_ops *const coll_all[] = {
 	&coll_cgroup_ops,
+	&coll_netns_ops,
+	&coll_procs_ops,
 };
 const size_t coll_count = ARRAY_LEN(coll_all);
 
