@@ -47,7 +47,7 @@ static void status_text(char *out, size_t size, const struct json *c, double now
 {
 	const char *state = cli_str(c, "state"), *health = cli_str(c, "health");
 	double start = 0, finished = 0, code = 0;
-	char age[64];
+	char age[48];
 	member_num(c, "start_time", &start);
 	bool have_code = member_num(c, "exit_code", &code);
 	if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "restarting")) {
@@ -72,7 +72,7 @@ static void status_text(char *out, size_t size, const struct json *c, double now
 		cli_human_duration(age, sizeof(age), now - start);
 	else
 		snprintf(age, sizeof(age), "?");
-	char suffix[64] = "";
+	char suffix[48] = "";
 	if (!strcmp(state, "paused"))
 		snprintf(suffix, sizeof(suffix), " (Paused)");
 	else if (!strcmp(health, "starting"))
