@@ -1,0 +1,549 @@
+/*
+ * codec.c - chunk encoder and decoder (format in codec.h).
+ *
+ * The writer appends bits into a zero-filled buffer that grows by a quarter
+ * (at least 32 bytes) at a time; the reader takes up to 57 bits with one
+ * unaligned big-endian load where the buffer allows and checks every read
+ * against the end, so a corrupt blob returns an error, never a crash.
+ */
+#include "storage/codec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VS_DOD 0x4
+#define VS_INT_OK 0x10
+#define VS_HAVE_DELTA 0x20
+#define HDR_BYTES(ncols) (4u + (ncols))
+/* Most bits one point can take: timestamp 68, each column 3+11+64. */
+#define MAX_POINT_BITS(ncols) (68u + 78u * (ncols))
+
+static const double scales[4] = { 1, 1e3, 1e6, 1e9 };
+
+/* The integer the value is at this scale, when that is exact. */
+static inline bool to_int(double v, int sidx, int64_t *out)
+{
+	double x = v * scales[sidx];
+	if (!(x > -9007199254740992.0 && x < 9007199254740992.0))
+		return false;
+	int64_t i = (int64_t)llround(x);
+	double back = sidx ? (double)i / scales[sidx] : (double)i;
+	uint64_t a, b;
+	memcpy(&a, &v, 8);
+	memcpy(&b, &back, 8);
+	if (a != b)
+		return false;
+	*out = i;
+	return true;
+}
+
+static inline double from_int(int64_t i, int sidx)
+{
+	return sidx ? (double)i / scales[sidx] : (double)i;
+}
+
+static inline uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t unzigzag(uint64_t u)
+{
+	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static inline uint64_t d2b(double v)
+{
+	uint64_t b;
+	memcpy(&b, &v, 8);
+	return b;
+}
+
+static inline double b2d(uint64_t b)
+{
+	double v;
+	memcpy(&v, &b, 8);
+	return v;
+}
+
+/* ---- bit writer ---------------------------------------------------------- */
+
+static int reserve(struct cenc *e, uint32_t bits)
+{
+	uint64_t need = ((uint64_t)e->nbits + bits + 7) / 8;
+	if (need <= e->cap)
+		return 0;
+	uint64_t ncap = e->cap + e->cap / 4;
+	if (ncap < e->cap + 32)
+		ncap = e->cap + 32;
+	if (ncap < need)
+		ncap = need;
+	if (ncap > UINT32_MAX)
+		return -ERANGE;
+	uint8_t *p = realloc(e->buf, ncap);
+	if (!p)
+		return -ENOMEM;
+	memset(p + e->cap, 0, ncap - e->cap);
+	e->buf = p;
+	e->cap = (uint32_t)ncap;
+	return 0;
+}
+
+/* Writes the low n bits of v (n <= 64), most significant first. Room was reserved. */
+static inline void put_bits(struct cenc *e, uint64_t v, unsigned n)
+{
+	while (n > 0) {
+		unsigned bitoff = e->nbits & 7;
+		unsigned room = 8 - bitoff;
+		unsigned take = n < room ? n : room;
+		uint8_t piece = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
+		e->buf[e->nbits >> 3] |= (uint8_t)(piece << (room - take));
+		e->nbits += take;
+		n -= take;
+	}
+}
+
+/* ---- bit reader ---------------------------------------------------------- */
+
+static inline int get_bits(struct cdec *d, unsigned n, uint64_t *out)
+{
+	if (n == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (d->pos + n > d->nbits)
+		return -EINVAL;
+	if (n > 56) {
+		uint64_t hi = 0, lo = 0;
+		get_bits(d, n - 32, &hi);
+		get_bits(d, 32, &lo);
+		*out = (hi << 32) | lo;
+		return 0;
+	}
+	size_t byte = d->pos >> 3;
+	unsigned off = d->pos & 7;
+	uint64_t w;
+	if (byte + 8 <= (d->nbits + 7) / 8) {
+		w = __builtin_bswap64(*(const uint64_t __attribute__((aligned(1), may_alias)) *)(d->p + byte));
+	} else {
+		w = 0;
+		size_t end = (d->nbits + 7) / 8;
+		for (unsigned k = 0; k < 8; k++)
+			w = (w << 8) | (byte + k < end ? d->p[byte + k] : 0);
+	}
+	*out = (w << off) >> (64 - n);
+	d->pos += n;
+	return 0;
+}
+
+static inline int get_bit(struct cdec *d)
+{
+	if (d->pos >= d->nbits)
+		return -EINVAL;
+	int b = (d->p[d->pos >> 3] >> (7 - (d->pos & 7))) & 1;
+	d->pos++;
+	return b;
+}
+
+/* Counts leading 1 bits up to max (a unary prefix); -EINVAL past the end. */
+static inline int get_prefix(struct cdec *d, int max)
+{
+	int n = 0;
+	while (n < max) {
+		int b = get_bit(d);
+		if (b < 0)
+			return b;
+		if (!b)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* ---- timestamps ------------------------------------------------------------ */
+
+static const unsigned ts_bits[] = { 0, 14, 17, 20, 64 };
+
+static inline bool fits_signed(int64_t v, unsigned bits)
+{
+	if (bits >= 64)
+		return true;
+	int64_t lim = (int64_t)1 << (bits - 1);
+	return v >= -lim && v < lim;
+}
+
+static void put_dod(struct cenc *e, int64_t dod)
+{
+	if (dod == 0) {
+		put_bits(e, 0, 1);
+		return;
+	}
+	for (unsigned k = 1; k < 4; k++) {
+		if (fits_signed(dod, ts_bits[k])) {
+			put_bits(e, ((1u << k) - 1) << 1, k + 1); /* k ones then a zero */
+			put_bits(e, (uint64_t)dod & ((1ULL << ts_bits[k]) - 1), ts_bits[k]);
+			return;
+		}
+	}
+	put_bits(e, 0xf, 4);
+	put_bits(e, (uint64_t)dod, 64);
+}
+
+static int get_dod(struct cdec *d, int64_t *out)
+{
+	int k = get_prefix(d, 4);
+	if (k < 0)
+		return k;
+	if (k == 0) {
+		*out = 0;
+		return 0;
+	}
+	uint64_t v;
+	if (get_bits(d, ts_bits[k], &v) < 0)
+		return -EINVAL;
+	unsigned n = ts_bits[k];
+	if (n < 64 && (v >> (n - 1)) & 1)
+		v |= ~0ULL << n; /* sign-extend */
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* ---- values ----------------------------------------------------------------- */
+
+static const unsigned int_bits[] = { 0, 6, 13, 20, 32, 64 };
+
+static inline unsigned int_class(uint64_t zig)
+{
+	if (zig == 0)
+		return 0;
+	for (unsigned k = 1; k < 5; k++)
+		if (zig < (1ULL << int_bits[k]))
+			return k;
+	return 5;
+}
+
+static inline unsigned int_cost(unsigned k)
+{
+	return (k < 5 ? k + 1 : 5) + int_bits[k];
+}
+
+static void put_int(struct cenc *e, uint64_t zig, unsigned k)
+{
+	if (k < 5)
+		put_bits(e, ((1u << k) - 1) << 1, k + 1);
+	else
+		put_bits(e, 0x1f, 5);
+	put_bits(e, zig, int_bits[k]);
+}
+
+/* Updates the integer view after a value (same logic on both sides). */
+static inline void int_update(struct vstate *vs, double v)
+{
+	int64_t i;
+	if (to_int(v, vs->scale, &i)) {
+		if (vs->flags & VS_INT_OK) {
+			vs->idelta = i - vs->iprev;
+			vs->flags |= VS_HAVE_DELTA;
+		} else {
+			vs->idelta = 0;
+			vs->flags &= (uint8_t)~VS_HAVE_DELTA;
+		}
+		vs->iprev = i;
+		vs->flags |= VS_INT_OK;
+	} else {
+		vs->flags &= (uint8_t)~(VS_INT_OK | VS_HAVE_DELTA);
+		vs->idelta = 0;
+	}
+}
+
+static void vs_first(struct vstate *vs, double v, uint8_t colflags)
+{
+	memset(vs, 0, sizeof(*vs));
+	vs->prev = d2b(v);
+	vs->lead = 0xff;
+	vs->scale = colflags & 3;
+	vs->flags = colflags & VS_DOD;
+	int_update(vs, v);
+}
+
+static void put_value(struct cenc *e, struct vstate *vs, double v)
+{
+	uint64_t b = d2b(v);
+	if (b == vs->prev) {
+		put_bits(e, 0, 1);
+		int_update(vs, v);
+		return;
+	}
+	/* Integer candidate. */
+	unsigned icost = UINT32_MAX, ik = 0;
+	uint64_t izig = 0;
+	int64_t iv;
+	if ((vs->flags & VS_INT_OK) && to_int(v, vs->scale, &iv)) {
+		int64_t delta, dd;
+		if (!__builtin_sub_overflow(iv, vs->iprev, &delta) &&
+		    !__builtin_sub_overflow(delta, (vs->flags & VS_DOD) ? vs->idelta : 0, &dd)) {
+			izig = zigzag(dd);
+			ik = int_class(izig);
+			icost = 2 + int_cost(ik);
+		}
+	}
+	/* XOR candidate. */
+	uint64_t x = b ^ vs->prev;
+	unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+	if (lz > 31)
+		lz = 31;
+	bool in_window = vs->lead != 0xff && lz >= vs->lead && tz >= vs->trail;
+	unsigned xcost = in_window ? 3u + (64u - vs->lead - vs->trail) : 3u + 11u + (64u - lz - tz);
+	if (icost <= xcost) {
+		put_bits(e, 2, 2);
+		put_int(e, izig, ik);
+	} else if (in_window) {
+		put_bits(e, 6, 3);
+		put_bits(e, x >> vs->trail, 64 - vs->lead - vs->trail);
+	} else {
+		unsigned len = 64 - lz - tz;
+		put_bits(e, 7, 3);
+		put_bits(e, lz, 5);
+		put_bits(e, len & 63, 6);
+		put_bits(e, x >> tz, len);
+		vs->lead = (uint8_t)lz;
+		vs->trail = (uint8_t)tz;
+	}
+	vs->prev = b;
+	int_update(vs, v);
+}
+
+static int get_value(struct cdec *d, struct vstate *vs, double *out)
+{
+	int k = get_prefix(d, 3);
+	if (k < 0)
+		return k;
+	uint64_t b;
+	if (k == 0) {
+		b = vs->prev;
+	} else if (k == 1) {
+		if (!(vs->flags & VS_INT_OK))
+			return -EINVAL;
+		int c = get_prefix(d, 5);
+		if (c < 0)
+			return c;
+		uint64_t zig;
+		if (get_bits(d, int_bits[c], &zig) < 0)
+			return -EINVAL;
+		int64_t dd = unzigzag(zig);
+		int64_t delta = dd + ((vs->flags & VS_DOD) ? vs->idelta : 0);
+		b = d2b(from_int(vs->iprev + delta, vs->scale));
+	} else if (k == 2) {
+		if (vs->lead == 0xff)
+			return -EINVAL;
+		unsigned len = 64 - vs->lead - vs->trail;
+		uint64_t x;
+		if (get_bits(d, len, &x) < 0)
+			return -EINVAL;
+		b = vs->prev ^ (x << vs->trail);
+	} else {
+		uint64_t lz, len, x;
+		if (get_bits(d, 5, &lz) < 0 || get_bits(d, 6, &len) < 0)
+			return -EINVAL;
+		if (len == 0)
+			len = 64;
+		if (lz + len > 64)
+			return -EINVAL;
+		if (get_bits(d, (unsigned)len, &x) < 0)
+			return -EINVAL;
+		unsigned tz = (unsigned)(64 - lz - len);
+		b = vs->prev ^ (x << tz);
+		vs->lead = (uint8_t)lz;
+		vs->trail = (uint8_t)tz;
+	}
+	double v = b2d(b);
+	vs->prev = b;
+	int_update(vs, v);
+	*out = v;
+	return 0;
+}
+
+/* ---- encoder ------------------------------------------------------------------- */
+
+void cenc_init(struct cenc *e, uint8_t ncols)
+{
+	memset(e, 0, sizeof(*e));
+	e->ncols = ncols;
+}
+
+void cenc_free(struct cenc *e)
+{
+	if (!e)
+		return;
+	free(e->buf);
+	uint8_t ncols = e->ncols;
+	cenc_init(e, ncols);
+}
+
+static uint8_t pick_scale(double v)
+{
+	int64_t i;
+	for (uint8_t s = 0; s < 4; s++)
+		if (to_int(v, s, &i))
+			return s;
+	return 0;
+}
+
+int cenc_append(struct cenc *e, struct vstate *vs, int64_t t, const double *vals, bool counter)
+{
+	if (e->count >= CODEC_MAX_POINTS)
+		return -ERANGE;
+	int64_t delta = 0, dod = 0;
+	if (e->count > 0) {
+		if (t <= e->t_prev)
+			return -EEXIST;
+		if (__builtin_sub_overflow(t, e->t_prev, &delta) ||
+		    __builtin_sub_overflow(delta, e->t_delta, &dod))
+			return -ERANGE;
+	}
+	int rc = reserve(e, (e->count ? 0 : HDR_BYTES(e->ncols) * 8) + MAX_POINT_BITS(e->ncols));
+	if (rc < 0)
+		return rc;
+	if (e->count == 0) {
+		e->buf[0] = CODEC_VERSION;
+		e->buf[1] = e->ncols;
+		for (unsigned c = 0; c < e->ncols; c++) {
+			uint8_t f = (uint8_t)(pick_scale(vals[c]) | (counter ? VS_DOD : 0));
+			e->buf[4 + c] = f;
+			vs_first(&vs[c], vals[c], f);
+		}
+		e->nbits = HDR_BYTES(e->ncols) * 8;
+		put_bits(e, (uint64_t)t, 64);
+		for (unsigned c = 0; c < e->ncols; c++)
+			put_bits(e, d2b(vals[c]), 64);
+		e->t_first = t;
+		e->t_delta = 0;
+	} else {
+		put_dod(e, dod);
+		for (unsigned c = 0; c < e->ncols; c++)
+			put_value(e, &vs[c], vals[c]);
+		e->t_delta = delta;
+	}
+	e->t_prev = t;
+	e->count++;
+	e->buf[2] = (uint8_t)(e->count & 0xff);
+	e->buf[3] = (uint8_t)(e->count >> 8);
+	return 0;
+}
+
+uint8_t *cenc_take(struct cenc *e, size_t *len)
+{
+	*len = cenc_bytes(e);
+	uint8_t *p = e->buf;
+	if (p && *len < e->cap) {
+		uint8_t *q = realloc(p, *len);
+		if (q)
+			p = q;
+	}
+	e->buf = NULL;
+	uint8_t ncols = e->ncols;
+	cenc_init(e, ncols);
+	return p;
+}
+
+int cenc_restore(struct cenc *e, struct vstate *vs, const void *data, size_t len, bool counter)
+{
+	struct cdec d;
+	int rc = cdec_init(&d, data, len);
+	if (rc < 0)
+		return rc;
+	if (d.ncols != e->ncols)
+		return -EINVAL;
+	cenc_free(e);
+	int64_t t;
+	double vals[CODEC_MAX_COLS];
+	while ((rc = cdec_next(&d, &t, vals)) > 0) {
+		/* The first value and counter pick the same column flags again. */
+		rc = cenc_append(e, vs, t, vals, counter);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		cenc_free(e);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- decoder --------------------------------------------------------------------- */
+
+int cdec_init(struct cdec *d, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	memset(d, 0, sizeof(*d));
+	if (len < 4 || p[0] != CODEC_VERSION || p[1] == 0 || p[1] > CODEC_MAX_COLS ||
+	    len < HDR_BYTES(p[1]))
+		return -EINVAL;
+	d->p = p;
+	d->ncols = p[1];
+	d->count = (uint16_t)(p[2] | (p[3] << 8));
+	d->nbits = len * 8;
+	d->pos = HDR_BYTES(d->ncols) * 8;
+	for (unsigned c = 0; c < d->ncols; c++) {
+		if (p[4 + c] & ~(3 | VS_DOD))
+			return -EINVAL;
+		d->vs[c].scale = p[4 + c] & 3;
+		d->vs[c].flags = p[4 + c] & VS_DOD;
+	}
+	return 0;
+}
+
+int cdec_next(struct cdec *d, int64_t *t, double *vals)
+{
+	if (d->i >= d->count)
+		return 0;
+	if (d->i == 0) {
+		uint64_t v;
+		if (get_bits(d, 64, &v) < 0)
+			return -EINVAL;
+		d->t = (int64_t)v;
+		for (unsigned c = 0; c < d->ncols; c++) {
+			if (get_bits(d, 64, &v) < 0)
+				return -EINVAL;
+			vals[c] = b2d(v);
+			uint8_t f = (uint8_t)(d->vs[c].scale | d->vs[c].flags);
+			vs_first(&d->vs[c], vals[c], f);
+		}
+	} else {
+		int64_t dod;
+		if (get_dod(d, &dod) < 0)
+			return -EINVAL;
+		if (__builtin_add_overflow(d->t_delta, dod, &d->t_delta) || d->t_delta <= 0 ||
+		    __builtin_add_overflow(d->t, d->t_delta, &d->t))
+			return -EINVAL;
+		for (unsigned c = 0; c < d->ncols; c++)
+			if (get_value(d, &d->vs[c], &vals[c]) < 0)
+				return -EINVAL;
+	}
+	*t = d->t;
+	d->i++;
+	return 1;
+}
+
+int cdec_bounds(const void *data, size_t len, int64_t *mint, int64_t *maxt, uint16_t *count)
+{
+	struct cdec d;
+	if (cdec_init(&d, data, len) < 0 || d.count == 0)
+		return -EINVAL;
+	int64_t t = 0;
+	double vals[CODEC_MAX_COLS];
+	int rc;
+	bool first = true;
+	while ((rc = cdec_next(&d, &t, vals)) > 0) {
+		if (first)
+			*mint = t;
+		first = false;
+	}
+	if (rc < 0)
+		return rc;
+	*maxt = t;
+	*count = d.count;
+	return 0;
+}

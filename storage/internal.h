@@ -1,0 +1,222 @@
+/*
+ * internal.h - what the files of storage/ share: the head's series, the
+ * label index, the pending-chunk queue and the store itself. Private to
+ * storage/; the rest of the program sees storage.h only.
+ *
+ * Locking: store.lock (a writer-preferring rwlock) guards the series, the
+ * index, open chunks and the pending queue. The appending thread holds it
+ * for writing while it appends one snapshot; queries hold it for reading
+ * while they copy what they need; the writer thread holds it for writing
+ * only to take work out and to put results back, never across SQLite calls.
+ */
+#ifndef MONITOR_STORAGE_INTERNAL_H
+#define MONITOR_STORAGE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "agent/util/util.h"
+#include "storage/codec.h"
+#include "storage/storage.h"
+
+#define STORE_MAX_LABELS 64
+#define STORE_MAX_LABEL_BYTES 4096
+#define NTIERS STORE_TIER__COUNT
+
+/* ---- label index (index.c) ---------------------------------------------- */
+
+struct lname;
+/* An interned label pair and the ids of the series that carry it (sorted). */
+struct lpair {
+	char *name, *value;
+	uint64_t hash;
+	uint32_t *ids;
+	uint32_t n, cap;
+	struct lpair *hnext;
+	struct lname *owner;
+};
+/* A label name and every value it has. */
+struct lname {
+	char *name;
+	uint64_t hash;
+	struct lpair **pairs;
+	uint32_t n, cap;
+	struct lname *hnext;
+};
+struct lindex {
+	struct lpair **pairs;
+	size_t npairs, pairs_nb;
+	struct lname **names;
+	size_t nnames, names_nb;
+	size_t bytes;
+};
+int lindex_init(struct lindex *x);
+void lindex_fini(struct lindex *x);
+/* The interned pair, created when missing; NULL on ENOMEM. */
+struct lpair *lindex_intern(struct lindex *x, const char *name, const char *value);
+struct lpair *lindex_find(const struct lindex *x, const char *name, const char *value);
+struct lname *lindex_name(const struct lindex *x, const char *name);
+int lindex_add(struct lindex *x, struct lpair *p, uint32_t id);
+/* Removes id from p; frees p (and its name entry) when nothing is left. */
+void lindex_remove(struct lindex *x, struct lpair *p, uint32_t id);
+
+/* Parses label text `a="x",b="y"` (escapes \\ \" \n), as snapshots render it,
+ * into out (pointing into mem, which needs strlen(text)+1 bytes). Returns
+ * the number of labels or -EINVAL; *end is set past the parsed text when
+ * stop_at_brace (the text ends at '}'). */
+int labels_parse(const char *text, struct store_label *out, size_t max, char *mem,
+		 bool stop_at_brace, const char **end);
+bool label_name_valid(const char *s);
+bool metric_name_valid(const char *s);
+
+/* ---- the head ------------------------------------------------------------ */
+
+struct tier_head {
+	struct cenc enc;
+	struct vstate v[5];
+	int64_t end;             /* bucket end of the open accumulator; 0 = none */
+	double min, max, sum, last;
+	uint32_t count;
+};
+
+/* A sealed chunk on its way to SQLite. */
+struct pchunk {
+	struct pchunk *next;     /* the store's queue, oldest first */
+	struct pchunk *snext;    /* the series' own list, oldest first */
+	uint32_t series;
+	uint8_t tier;
+	int64_t mint, maxt;
+	size_t len;
+	uint8_t *data;
+};
+
+enum {
+	S_SAVED = 1,             /* has its row in the series table */
+	S_DIRTY = 2,             /* open chunks changed since the last flush */
+	S_IDLE = 4,              /* stale, with roll-up data still open */
+	S_ACTIVE = 8,            /* in the active list */
+};
+
+struct series {
+	uint32_t id;
+	uint8_t nlabels;
+	uint8_t kind;            /* enum store_kind */
+	uint8_t flags;
+	uint32_t gen;            /* last snapshot generation that had it */
+	uint64_t hash;           /* of the label pair pointers */
+	struct lpair **labels;   /* sorted by name */
+	int64_t min_t, max_t;    /* bounds of all its data, disk included */
+	int64_t last_t;          /* newest raw sample (INT64_MIN: none) */
+	struct cenc raw;
+	struct vstate rv;
+	struct tier_head *tier[2];   /* 1m and 1h; NULL until the first sample */
+	struct pchunk *pend, *pend_tail;
+	struct series *hnext;
+};
+
+/* One container's labels and the series of its samples, by position. */
+struct cslot {
+	uint32_t family;
+	char *extra;
+	struct series *s;
+};
+struct ccache {
+	char *key;               /* the container's prom_labels ("" for the agent) */
+	uint64_t hash;
+	uint32_t gen, epoch;
+	size_t nbase;
+	struct store_label base[STORE_MAX_LABELS];
+	char *base_mem;
+	struct cslot *slots;
+	uint32_t nslots;
+	struct ccache *next;
+};
+
+struct head_image;           /* db.c: a copy of one series' open chunks */
+
+struct store {
+	struct store_config cfg;
+	char db_path[PATH_MAX];
+	int lock_fd;
+
+	pthread_rwlock_t lock;
+	struct lindex idx;
+	struct series **byid;    /* by id; NULL holes */
+	uint32_t byid_cap, next_id;
+	struct series **ht;
+	size_t ht_nb, nseries;
+	struct series **active, **active_next;
+	size_t nactive, active_cap, nactive_next;
+	struct series **idle;
+	size_t nidle, idle_cap;
+	uint32_t gen;
+	int64_t last_snap_t, last_snap_step;
+
+	struct ccache **cc;
+	size_t cc_nb;
+	uint32_t cache_epoch;
+
+	struct pchunk *pq, *pq_tail;
+	uint64_t pending_bytes;
+	uint32_t *newser;        /* ids not yet in the series table */
+	size_t nnew, newcap;
+	struct series **dirty;
+	size_t ndirty, dirtycap;
+
+	/* statistics; under lock or atomics */
+	uint64_t samples_appended, out_of_order, chunks_written, write_errors, chunks_dropped;
+	uint64_t retention_deleted, db_bytes;
+	bool write_ok;
+	double last_flush_s;
+
+	/* the writer thread (db.c) */
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcond, wdone;
+	bool stop;
+	uint64_t flush_req, flush_done;
+	int flush_rc;
+	int64_t retention_now;   /* a requested retention run's time, 0 = none */
+	sqlite3 *db;
+	sqlite3_stmt *st_series, *st_chunk[NTIERS], *st_head, *st_head_del;
+	struct log_limit werr;
+	int64_t last_retention_ms;
+
+	/* read connections for queries */
+	pthread_mutex_t rmu;
+	struct reader *readers[8];
+	size_t nreaders;
+	struct log_limit rerr;
+};
+
+/* store.c */
+struct series *series_by_id(struct store *s, uint32_t id);
+void store_seal_raw(struct store *s, struct series *se);
+int head_append(struct store *s, struct series *se, int64_t t, double v);
+void series_destroy(struct store *s, struct series *se);
+struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs, size_t n,
+			     enum store_kind kind);
+int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
+			struct lpair **out);
+void tier_acc_close(struct store *s, struct series *se, int k);
+void tier_seal(struct store *s, struct series *se, int k);
+void head_mark_dirty(struct store *s, struct series *se);
+int newser_push(struct store *s, uint32_t id);
+size_t series_format(const struct series *se, char *out, size_t size);
+
+/* db.c */
+int db_open(struct store *s, char *err, size_t errsize);
+void db_close(struct store *s);
+int db_start_writer(struct store *s);
+void db_stop_writer(struct store *s);
+/* A read connection with its prepared chunk queries (?1 series, ?2 mint, ?3 maxt). */
+struct reader {
+	sqlite3 *db;
+	sqlite3_stmt *chunks[NTIERS];
+};
+struct reader *db_reader_get(struct store *s);
+void db_reader_put(struct store *s, struct reader *r);
+const char *db_chunk_table(int tier);
+
+#endif

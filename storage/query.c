@@ -1,0 +1,513 @@
+/*
+ * query.c - the read side that the PromQL engine builds on: selecting series
+ * by label matchers through the postings index, iterating one series' points
+ * at a tier from the head and SQLite together, and listing label names and
+ * values. Readers hold the store's lock for reading only while they copy
+ * what they need out of the head; SQLite is read through a pool of
+ * read-only connections, which WAL lets run beside the writer.
+ */
+#include "storage/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- selection ------------------------------------------------------------ */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The ids of the series that carry a value of m's label that m accepts. */
+static uint32_t *postings_for(struct store *s, const struct store_matcher *m, size_t *n)
+{
+	*n = 0;
+	if (m->op == STORE_MATCH_EQ) {
+		struct lpair *p = lindex_find(&s->idx, m->name, m->value);
+		uint32_t *ids = malloc(((p ? p->n : 0) + 1) * sizeof(*ids));
+		if (ids && p) {
+			memcpy(ids, p->ids, p->n * sizeof(*ids));
+			*n = p->n;
+		}
+		return ids;
+	}
+	struct lname *l = lindex_name(&s->idx, m->name);
+	size_t total = 0;
+	for (uint32_t i = 0; l && i < l->n; i++)
+		if (store_matcher_match(m, l->pairs[i]->value))
+			total += l->pairs[i]->n;
+	uint32_t *ids = malloc((total + 1) * sizeof(*ids));
+	if (!ids)
+		return NULL;
+	for (uint32_t i = 0; l && i < l->n; i++) {
+		struct lpair *p = l->pairs[i];
+		if (store_matcher_match(m, p->value)) {
+			memcpy(ids + *n, p->ids, p->n * sizeof(*ids));
+			*n += p->n;
+		}
+	}
+	/* A series has one value per name, so the lists are disjoint. */
+	qsort(ids, *n, sizeof(*ids), cmp_u32);
+	return ids;
+}
+
+static size_t intersect(uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	size_t i = 0, j = 0, k = 0;
+	while (i < na && j < nb) {
+		if (a[i] < b[j])
+			i++;
+		else if (a[i] > b[j])
+			j++;
+		else {
+			a[k++] = a[i];
+			i++;
+			j++;
+		}
+	}
+	return k;
+}
+
+static const char *series_label(const struct series *se, const char *name)
+{
+	for (size_t i = 0; i < se->nlabels; i++)
+		if (!strcmp(se->labels[i]->name, name))
+			return se->labels[i]->value;
+	return "";
+}
+
+/* Candidate ids under the read lock; NULL on ENOMEM. */
+static uint32_t *select_ids(struct store *s, const struct store_matcher *m, size_t n,
+			    int64_t mint, int64_t maxt, size_t *count)
+{
+	uint32_t *cand = NULL;
+	size_t nc = 0;
+	bool have = false;
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].matches_empty)
+			continue;
+		size_t np;
+		uint32_t *p = postings_for(s, &m[i], &np);
+		if (!p) {
+			free(cand);
+			return NULL;
+		}
+		if (!have) {
+			cand = p;
+			nc = np;
+			have = true;
+		} else {
+			nc = intersect(cand, nc, p, np);
+			free(p);
+		}
+		if (nc == 0)
+			break;
+	}
+	if (!have) {
+		/* Only matchers that accept an empty value: look at every series. */
+		cand = malloc((s->nseries + 1) * sizeof(*cand));
+		if (!cand)
+			return NULL;
+		for (uint32_t id = 0; id < s->byid_cap; id++)
+			if (s->byid[id])
+				cand[nc++] = id;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < nc; i++) {
+		struct series *se = series_by_id(s, cand[i]);
+		if (!se || se->max_t < mint || se->min_t > maxt)
+			continue;
+		bool ok = true;
+		for (size_t j = 0; j < n && ok; j++)
+			if (m[j].matches_empty)
+				ok = store_matcher_match(&m[j], series_label(se, m[j].name));
+		if (ok)
+			cand[k++] = cand[i];
+	}
+	*count = k;
+	return cand;
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+	const struct store_series_info *x = a, *y = b;
+	for (size_t i = 0; i < x->nlabels && i < y->nlabels; i++) {
+		int c = strcmp(x->labels[i].name, y->labels[i].name);
+		if (!c)
+			c = strcmp(x->labels[i].value, y->labels[i].value);
+		if (c)
+			return c;
+	}
+	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+int store_select(struct store *s, const struct store_matcher *m, size_t n, int64_t mint,
+		 int64_t maxt, struct store_series_set *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&s->lock);
+	size_t nc;
+	uint32_t *ids = select_ids(s, m, n, mint, maxt, &nc);
+	if (!ids) {
+		pthread_rwlock_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	size_t bytes = nc * sizeof(struct store_series_info);
+	for (size_t i = 0; i < nc; i++) {
+		struct series *se = s->byid[ids[i]];
+		bytes += se->nlabels * sizeof(struct store_label);
+		for (size_t j = 0; j < se->nlabels; j++)
+			bytes += strlen(se->labels[j]->name) + strlen(se->labels[j]->value) + 2;
+	}
+	char *mem = malloc(bytes + 1);
+	if (!mem) {
+		pthread_rwlock_unlock(&s->lock);
+		free(ids);
+		return -ENOMEM;
+	}
+	struct store_series_info *info = (struct store_series_info *)mem;
+	struct store_label *lab = (struct store_label *)(info + nc);
+	size_t nlab = 0;
+	for (size_t i = 0; i < nc; i++)
+		nlab += s->byid[ids[i]]->nlabels;
+	char *str = (char *)(lab + nlab);
+	for (size_t i = 0; i < nc; i++) {
+		struct series *se = s->byid[ids[i]];
+		info[i].id = se->id;
+		info[i].nlabels = se->nlabels;
+		info[i].labels = lab;
+		info[i].min_t = se->min_t;
+		info[i].max_t = se->max_t;
+		for (size_t j = 0; j < se->nlabels; j++) {
+			size_t a = strlen(se->labels[j]->name) + 1, b = strlen(se->labels[j]->value) + 1;
+			memcpy(str, se->labels[j]->name, a);
+			lab[j].name = str;
+			str += a;
+			memcpy(str, se->labels[j]->value, b);
+			lab[j].value = str;
+			str += b;
+		}
+		lab += se->nlabels;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	free(ids);
+	qsort(info, nc, sizeof(*info), cmp_info);
+	out->n = nc;
+	out->series = info;
+	out->mem_ = mem;
+	return 0;
+}
+
+void store_series_set_free(struct store_series_set *set)
+{
+	if (!set)
+		return;
+	free(set->mem_);
+	memset(set, 0, sizeof(*set));
+}
+
+/* ---- iteration ------------------------------------------------------------- */
+
+struct blob {
+	uint8_t *data;
+	size_t len;
+	int64_t mint, maxt;
+};
+
+struct store_iter {
+	int ncols;
+	size_t n, i, cap;
+	int64_t *t;
+	double *v;               /* ncols per point */
+};
+
+static int blob_add(struct blob **b, size_t *n, size_t *cap, const void *data, size_t len,
+		    int64_t mint, int64_t maxt)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 32;
+		struct blob *nb = realloc(*b, ncap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		*b = nb;
+		*cap = ncap;
+	}
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	(*b)[(*n)++] = (struct blob){ copy, len, mint, maxt };
+	return 0;
+}
+
+static int iter_push(struct store_iter *it, int64_t t, const double *vals)
+{
+	if (it->n == it->cap) {
+		size_t ncap = it->cap ? it->cap * 2 : 256;
+		int64_t *nt = realloc(it->t, ncap * sizeof(*nt));
+		if (!nt)
+			return -ENOMEM;
+		it->t = nt;
+		double *nv = realloc(it->v, ncap * it->ncols * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		it->v = nv;
+		it->cap = ncap;
+	}
+	it->t[it->n] = t;
+	memcpy(it->v + it->n * it->ncols, vals, it->ncols * sizeof(*vals));
+	it->n++;
+	return 0;
+}
+
+struct order {
+	int64_t t;
+	size_t i;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct order *x = a, *y = b;
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Sorts by time and drops repeated timestamps (keeping the first), for
+ * chunks that overlap (backfilled data, a chunk read from both sides). */
+static int iter_normalise(struct store_iter *it)
+{
+	bool sorted = true;
+	for (size_t i = 1; i < it->n && sorted; i++)
+		sorted = it->t[i] > it->t[i - 1];
+	if (sorted)
+		return 0;
+	struct order *o = malloc(it->n * sizeof(*o));
+	int64_t *nt = malloc(it->n * sizeof(*nt));
+	double *nv = malloc(it->n * it->ncols * sizeof(*nv));
+	if (!o || !nt || !nv) {
+		free(o);
+		free(nt);
+		free(nv);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < it->n; i++)
+		o[i] = (struct order){ it->t[i], i };
+	qsort(o, it->n, sizeof(*o), cmp_order);
+	size_t k = 0;
+	for (size_t i = 0; i < it->n; i++) {
+		if (k && nt[k - 1] == o[i].t)
+			continue;
+		nt[k] = o[i].t;
+		memcpy(nv + k * it->ncols, it->v + o[i].i * it->ncols, it->ncols * sizeof(*nv));
+		k++;
+	}
+	free(o);
+	free(it->t);
+	free(it->v);
+	it->t = nt;
+	it->v = nv;
+	it->n = k;
+	it->cap = k;
+	return 0;
+}
+
+int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		    int64_t maxt, struct store_iter **out)
+{
+	*out = NULL;
+	if ((unsigned)tier >= NTIERS)
+		return -EINVAL;
+	struct blob *b = NULL;
+	size_t nb = 0, cap = 0;
+	int rc = 0;
+	/* The head first: a chunk the writer commits meanwhile is then read from
+	 * SQLite as well (and deduplicated), never missed. */
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	if (!se) {
+		pthread_rwlock_unlock(&s->lock);
+		return -ENOENT;
+	}
+	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
+		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
+			rc = blob_add(&b, &nb, &cap, c->data, c->len, c->mint, c->maxt);
+	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
+				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;
+	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
+		rc = blob_add(&b, &nb, &cap, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
+	size_t nhead = nb;
+	pthread_rwlock_unlock(&s->lock);
+
+	struct reader *r = rc == 0 ? db_reader_get(s) : NULL;
+	if (r) {
+		sqlite3_stmt *st = r->chunks[tier];
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, mint);
+		sqlite3_bind_int64(st, 3, maxt);
+		int sr;
+		while (rc == 0 && (sr = sqlite3_step(st)) == SQLITE_ROW)
+			rc = blob_add(&b, &nb, &cap, sqlite3_column_blob(st, 0),
+				      (size_t)sqlite3_column_bytes(st, 0), INT64_MIN, INT64_MAX);
+		if (rc == 0 && sr != SQLITE_DONE)
+			rc = -EIO;
+		sqlite3_reset(st);
+		db_reader_put(s, r);
+	}
+	struct store_iter *it = calloc(1, sizeof(*it));
+	if (!it)
+		rc = -ENOMEM;
+	else
+		it->ncols = tier == STORE_TIER_RAW ? 1 : 5;
+	/* Disk chunks are older than the head's: read them first. */
+	for (size_t pass = 0; pass < 2 && rc == 0; pass++) {
+		size_t from = pass ? 0 : nhead, to = pass ? nhead : nb;
+		for (size_t i = from; i < to && rc == 0; i++) {
+			struct cdec d;
+			if (cdec_init(&d, b[i].data, b[i].len) < 0 || d.ncols != it->ncols)
+				continue; /* a bad chunk is skipped, not fatal */
+			int64_t t;
+			double vals[CODEC_MAX_COLS];
+			int dr;
+			while ((dr = cdec_next(&d, &t, vals)) > 0) {
+				if (t < mint)
+					continue;
+				if (t > maxt)
+					break;
+				if ((rc = iter_push(it, t, vals)) < 0)
+					break;
+			}
+		}
+	}
+	for (size_t i = 0; i < nb; i++)
+		free(b[i].data);
+	free(b);
+	if (rc == 0)
+		rc = iter_normalise(it);
+	if (rc < 0) {
+		store_iter_free(it);
+		return rc;
+	}
+	*out = it;
+	return 0;
+}
+
+int store_iter_next(struct store_iter *it, struct store_point *p)
+{
+	if (it->i >= it->n)
+		return 0;
+	const double *v = it->v + it->i * it->ncols;
+	p->t = it->t[it->i];
+	if (it->ncols == 1) {
+		p->v = p->min = p->max = p->sum = p->last = v[0];
+		p->count = 1;
+	} else {
+		p->min = v[0];
+		p->max = v[1];
+		p->sum = v[2];
+		p->count = v[3];
+		p->last = p->v = v[4];
+	}
+	it->i++;
+	return 1;
+}
+
+void store_iter_free(struct store_iter *it)
+{
+	if (!it)
+		return;
+	free(it->t);
+	free(it->v);
+	free(it);
+}
+
+/* ---- label names and values -------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts, removes duplicates and packs the strings into one block. */
+static ssize_t pack_strings(const char **v, size_t n, char ***out)
+{
+	qsort(v, n, sizeof(*v), cmp_str);
+	size_t k = 0, bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && !strcmp(v[k - 1], v[i]))
+			continue;
+		v[k++] = v[i];
+		bytes += strlen(v[i]) + 1;
+	}
+	char **arr = malloc(k * sizeof(char *) + bytes + 1);
+	if (!arr)
+		return -ENOMEM;
+	char *p = (char *)(arr + k);
+	for (size_t i = 0; i < k; i++) {
+		size_t l = strlen(v[i]) + 1;
+		memcpy(p, v[i], l);
+		arr[i] = p;
+		p += l;
+	}
+	*out = arr;
+	return (ssize_t)k;
+}
+
+static ssize_t labels_of(struct store *s, const char *name, const struct store_matcher *m,
+			 size_t n, char ***out)
+{
+	*out = NULL;
+	pthread_rwlock_rdlock(&s->lock);
+	const char **v = NULL;
+	size_t nv = 0;
+	ssize_t rc = -ENOMEM;
+	if (n == 0) {
+		if (name) {
+			struct lname *l = lindex_name(&s->idx, name);
+			v = malloc(((l ? l->n : 0) + 1) * sizeof(*v));
+			for (uint32_t i = 0; v && l && i < l->n; i++)
+				v[nv++] = l->pairs[i]->value;
+		} else {
+			v = malloc((s->idx.nnames + 1) * sizeof(*v));
+			for (size_t i = 0; v && i < s->idx.names_nb; i++)
+				for (struct lname *l = s->idx.names[i]; l; l = l->hnext)
+					if (l->n)
+						v[nv++] = l->name;
+		}
+	} else {
+		size_t nc;
+		uint32_t *ids = select_ids(s, m, n, INT64_MIN, INT64_MAX, &nc);
+		size_t total = 0;
+		for (size_t i = 0; ids && i < nc; i++)
+			total += name ? 1 : s->byid[ids[i]]->nlabels;
+		v = ids ? malloc((total + 1) * sizeof(*v)) : NULL;
+		for (size_t i = 0; v && i < nc; i++) {
+			struct series *se = s->byid[ids[i]];
+			for (size_t j = 0; j < se->nlabels; j++) {
+				if (!name)
+					v[nv++] = se->labels[j]->name;
+				else if (!strcmp(se->labels[j]->name, name))
+					v[nv++] = se->labels[j]->value;
+			}
+		}
+		free(ids);
+	}
+	if (v)
+		rc = pack_strings(v, nv, out);
+	pthread_rwlock_unlock(&s->lock);
+	free(v);
+	return rc;
+}
+
+ssize_t store_label_names(struct store *s, const struct store_matcher *m, size_t n, char ***out)
+{
+	return labels_of(s, NULL, m, n, out);
+}
+
+ssize_t store_label_values(struct store *s, const char *name, const struct store_matcher *m,
+			   size_t n, char ***out)
+{
+	return labels_of(s, name, m, n, out);
+}

@@ -1,0 +1,898 @@
+/*
+ * store.c - the head: series, their open chunks and roll-up accumulators,
+ * and the append path the agent's tick drives.
+ *
+ * Each series keeps its newest raw samples in an open chunk, encoded as they
+ * arrive, and two roll-up accumulators (1 m and 1 h buckets) whose closed
+ * buckets are encoded into open roll-up chunks. A full chunk is sealed onto
+ * the pending queue that the writer thread (db.c) empties into SQLite. The
+ * snapshot path finds series through a per-container cache so that no label
+ * text is parsed while a container's labels stay the same, and writes stale
+ * markers for series that vanish from one snapshot to the next.
+ */
+#include "storage/internal.h"
+#include "collectors/collector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void store_config_defaults(struct store_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	c->retention_ms[STORE_TIER_RAW] = 3LL * 86400 * 1000;
+	c->retention_ms[STORE_TIER_1M] = 30LL * 86400 * 1000;
+	c->retention_ms[STORE_TIER_1H] = 365LL * 86400 * 1000;
+	c->max_size_bytes = 4ULL << 30;
+	c->flush_interval_ms = 10000;
+	c->retention_interval_ms = 5 * 60 * 1000;
+}
+
+const char *store_tier_name(enum store_tier t)
+{
+	static const char *const names[] = { "raw", "1m", "1h" };
+	return (unsigned)t < NTIERS ? names[t] : "?";
+}
+
+int64_t store_tier_width_ms(enum store_tier t)
+{
+	return t == STORE_TIER_1M ? 60000 : t == STORE_TIER_1H ? 3600000 : 0;
+}
+
+enum store_tier store_tier_for_step(int64_t step_ms)
+{
+	if (step_ms >= 3600000)
+		return STORE_TIER_1H;
+	if (step_ms >= 60000)
+		return STORE_TIER_1M;
+	return STORE_TIER_RAW;
+}
+
+/* ---- series --------------------------------------------------------------- */
+
+struct series *series_by_id(struct store *s, uint32_t id)
+{
+	return id < s->byid_cap ? s->byid[id] : NULL;
+}
+
+static uint64_t pairs_hash(struct lpair **p, size_t n)
+{
+	return hash_bytes(p, n * sizeof(*p));
+}
+
+static int cmp_pair_name(const void *a, const void *b)
+{
+	const struct lpair *x = *(struct lpair *const *)a, *y = *(struct lpair *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static struct series *series_find(struct store *s, struct lpair **pairs, size_t n, uint64_t h)
+{
+	if (!s->ht_nb)
+		return NULL;
+	for (struct series *se = s->ht[h & (s->ht_nb - 1)]; se; se = se->hnext)
+		if (se->hash == h && se->nlabels == n &&
+		    !memcmp(se->labels, pairs, n * sizeof(*pairs)))
+			return se;
+	return NULL;
+}
+
+static int ht_grow(struct store *s)
+{
+	if (s->nseries < s->ht_nb)
+		return 0;
+	size_t nnb = s->ht_nb ? s->ht_nb * 2 : 1024;
+	struct series **nt = calloc(nnb, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->ht_nb; i++) {
+		struct series *se = s->ht[i];
+		while (se) {
+			struct series *next = se->hnext;
+			se->hnext = nt[se->hash & (nnb - 1)];
+			nt[se->hash & (nnb - 1)] = se;
+			se = next;
+		}
+	}
+	free(s->ht);
+	s->ht = nt;
+	s->ht_nb = nnb;
+	return 0;
+}
+
+/* Creates a series from sorted interned pairs; id 0 means "assign one". */
+struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs, size_t n,
+			     enum store_kind kind)
+{
+	if (!id)
+		id = s->next_id;
+	if (id >= s->byid_cap) {
+		uint32_t ncap = s->byid_cap ? s->byid_cap : 1024;
+		while (ncap <= id)
+			ncap *= 2;
+		struct series **nb = realloc(s->byid, ncap * sizeof(*nb));
+		if (!nb)
+			return NULL;
+		memset(nb + s->byid_cap, 0, (ncap - s->byid_cap) * sizeof(*nb));
+		s->byid = nb;
+		s->byid_cap = ncap;
+	}
+	if (ht_grow(s) < 0)
+		return NULL;
+	struct series *se = calloc(1, sizeof(*se));
+	if (!se)
+		return NULL;
+	se->labels = malloc(n * sizeof(*pairs));
+	if (!se->labels) {
+		free(se);
+		return NULL;
+	}
+	memcpy(se->labels, pairs, n * sizeof(*pairs));
+	se->nlabels = (uint8_t)n;
+	se->id = id;
+	se->kind = (uint8_t)kind;
+	se->hash = pairs_hash(pairs, n);
+	se->min_t = INT64_MAX;
+	se->max_t = INT64_MIN;
+	se->last_t = INT64_MIN;
+	cenc_init(&se->raw, 1);
+	for (size_t i = 0; i < n; i++) {
+		if (lindex_add(&s->idx, pairs[i], id) < 0) {
+			for (size_t j = 0; j < i; j++)
+				lindex_remove(&s->idx, pairs[j], id);
+			free(se->labels);
+			free(se);
+			return NULL;
+		}
+	}
+	se->hnext = s->ht[se->hash & (s->ht_nb - 1)];
+	s->ht[se->hash & (s->ht_nb - 1)] = se;
+	s->byid[id] = se;
+	s->nseries++;
+	if (id >= s->next_id)
+		s->next_id = id + 1;
+	return se;
+}
+
+/* Frees a series and takes it out of the index. Its pending chunks must be gone. */
+void series_destroy(struct store *s, struct series *se)
+{
+	if (!se)
+		return;
+	struct series **pp = &s->ht[se->hash & (s->ht_nb - 1)];
+	while (*pp && *pp != se)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = se->hnext;
+	for (size_t i = 0; i < se->nlabels; i++)
+		lindex_remove(&s->idx, se->labels[i], se->id);
+	s->byid[se->id] = NULL;
+	s->nseries--;
+	cenc_free(&se->raw);
+	for (int k = 0; k < 2; k++) {
+		if (se->tier[k])
+			cenc_free(&se->tier[k]->enc);
+		free(se->tier[k]);
+	}
+	free(se->labels);
+	free(se);
+	s->cache_epoch++;
+}
+
+int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
+			struct lpair **out)
+{
+	size_t m = 0;
+	bool have_name = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!labels[i].value || !*labels[i].value)
+			continue; /* an empty value is an absent label */
+		if (!strcmp(labels[i].name, "__name__")) {
+			if (!metric_name_valid(labels[i].value))
+				return -EINVAL;
+			have_name = true;
+		} else if (!label_name_valid(labels[i].name)) {
+			return -EINVAL;
+		}
+		if (m >= STORE_MAX_LABELS)
+			return -EINVAL;
+		out[m] = lindex_intern(&s->idx, labels[i].name, labels[i].value);
+		if (!out[m])
+			return -ENOMEM;
+		m++;
+	}
+	if (!have_name)
+		return -EINVAL;
+	qsort(out, m, sizeof(*out), cmp_pair_name);
+	for (size_t i = 1; i < m; i++)
+		if (!strcmp(out[i]->name, out[i - 1]->name))
+			return -EINVAL; /* a label twice */
+	return (int)m;
+}
+
+/* Queues a series row for the next flush. */
+int newser_push(struct store *s, uint32_t id)
+{
+	if (s->nnew == s->newcap) {
+		size_t ncap = s->newcap ? s->newcap * 2 : 256;
+		uint32_t *nn = realloc(s->newser, ncap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		s->newser = nn;
+		s->newcap = ncap;
+	}
+	s->newser[s->nnew++] = id;
+	return 0;
+}
+
+static struct series *series_get_locked(struct store *s, const struct store_label *labels,
+					size_t n, enum store_kind kind, int *err)
+{
+	struct lpair *pairs[STORE_MAX_LABELS];
+	int m = store_intern_labels(s, labels, n, pairs);
+	if (m < 0) {
+		*err = m;
+		return NULL;
+	}
+	uint64_t h = pairs_hash(pairs, (size_t)m);
+	struct series *se = series_find(s, pairs, (size_t)m, h);
+	if (se)
+		return se;
+	se = series_create(s, 0, pairs, (size_t)m, kind);
+	if (!se) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (newser_push(s, se->id) < 0) {
+		series_destroy(s, se);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	return se;
+}
+
+int store_series(struct store *s, const struct store_label *labels, size_t n,
+		 enum store_kind kind, uint32_t *id)
+{
+	int err = 0;
+	pthread_rwlock_wrlock(&s->lock);
+	struct series *se = series_get_locked(s, labels, n, kind, &err);
+	if (se)
+		*id = se->id;
+	pthread_rwlock_unlock(&s->lock);
+	return se ? 0 : err;
+}
+
+size_t series_format(const struct series *se, char *out, size_t size)
+{
+	struct store_label l[STORE_MAX_LABELS];
+	for (size_t i = 0; i < se->nlabels; i++) {
+		l[i].name = se->labels[i]->name;
+		l[i].value = se->labels[i]->value;
+	}
+	return (size_t)store_labels_format(l, se->nlabels, out, size);
+}
+
+int store_labels_format(const struct store_label *l, size_t n, char *out, size_t size)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	const char *name = "";
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, "__name__"))
+			name = l[i].value;
+	buf_puts(&b, name);
+	buf_putc(&b, '{');
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(l[i].name, "__name__"))
+			continue;
+		if (!first)
+			buf_putc(&b, ',');
+		first = false;
+		buf_puts(&b, l[i].name);
+		buf_puts(&b, "=\"");
+		for (const char *c = l[i].value; *c; c++) {
+			if (*c == '\\' || *c == '"')
+				buf_putc(&b, '\\');
+			if (*c == '\n')
+				buf_puts(&b, "\\n");
+			else
+				buf_putc(&b, *c);
+		}
+		buf_putc(&b, '"');
+	}
+	buf_putc(&b, '}');
+	int len = (int)b.len;
+	if (size)
+		snprintf(out, size, "%s", b.data ? b.data : "");
+	buf_fini(&b);
+	return len;
+}
+
+/* ---- sealing ------------------------------------------------------------------ */
+
+void head_mark_dirty(struct store *s, struct series *se)
+{
+	if (se->flags & S_DIRTY)
+		return;
+	if (s->ndirty == s->dirtycap) {
+		size_t ncap = s->dirtycap ? s->dirtycap * 2 : 1024;
+		struct series **nd = realloc(s->dirty, ncap * sizeof(*nd));
+		if (!nd)
+			return; /* the next flush misses it; the seal will carry it */
+		s->dirty = nd;
+		s->dirtycap = ncap;
+	}
+	s->dirty[s->ndirty++] = se;
+	se->flags |= S_DIRTY;
+}
+
+static void pending_push(struct store *s, struct series *se, int tier, struct cenc *e)
+{
+	struct pchunk *c = calloc(1, sizeof(*c));
+	if (!c) {
+		s->chunks_dropped++;
+		cenc_free(e);
+		return;
+	}
+	c->series = se->id;
+	c->tier = (uint8_t)tier;
+	c->mint = e->t_first;
+	c->maxt = e->t_prev;
+	c->data = cenc_take(e, &c->len);
+	if (s->pq_tail)
+		s->pq_tail->next = c;
+	else
+		s->pq = c;
+	s->pq_tail = c;
+	if (se->pend_tail)
+		se->pend_tail->snext = c;
+	else
+		se->pend = c;
+	se->pend_tail = c;
+	s->pending_bytes += c->len + sizeof(*c);
+	head_mark_dirty(s, se); /* the head row changes with it */
+}
+
+void store_seal_raw(struct store *s, struct series *se)
+{
+	if (se->raw.count)
+		pending_push(s, se, STORE_TIER_RAW, &se->raw);
+}
+
+void tier_seal(struct store *s, struct series *se, int k)
+{
+	struct tier_head *th = se->tier[k];
+	if (th && th->enc.count)
+		pending_push(s, se, STORE_TIER_1M + k, &th->enc);
+}
+
+/* Encodes the accumulator's bucket as a point and empties it. */
+void tier_acc_close(struct store *s, struct series *se, int k)
+{
+	struct tier_head *th = se->tier[k];
+	if (!th || !th->end)
+		return;
+	if (th->count) {
+		double vals[5] = { th->min, th->max, th->sum, (double)th->count, th->last };
+		int rc = cenc_append(&th->enc, th->v, th->end, vals, se->kind == STORE_COUNTER);
+		if (rc == -EEXIST || rc == -ERANGE) {
+			tier_seal(s, se, k);
+			rc = cenc_append(&th->enc, th->v, th->end, vals, se->kind == STORE_COUNTER);
+		}
+		if (rc == 0 && th->enc.count >= STORE_TIER_CHUNK_POINTS)
+			tier_seal(s, se, k);
+	}
+	th->end = 0;
+	th->count = 0;
+	head_mark_dirty(s, se);
+}
+
+static inline int64_t bucket_end(int64_t t, int64_t w)
+{
+	int64_t q = t / w;
+	if (q * w < t)
+		q++; /* ceil for positive t; t/w truncates toward zero for negative t */
+	return q * w;
+}
+
+static void tier_add(struct store *s, struct series *se, int k, int64_t t, double v)
+{
+	struct tier_head *th = se->tier[k];
+	if (!th) {
+		th = se->tier[k] = calloc(1, sizeof(*th));
+		if (!th)
+			return;
+		cenc_init(&th->enc, 5);
+	}
+	int64_t end = bucket_end(t, store_tier_width_ms(STORE_TIER_1M + k));
+	if (th->end && end != th->end)
+		tier_acc_close(s, se, k);
+	if (!th->end || !th->count) {
+		th->end = end;
+		th->min = th->max = v;
+		th->sum = 0;
+		th->count = 0;
+	}
+	if (v < th->min || th->min != th->min)
+		th->min = v;
+	if (v > th->max || th->max != th->max)
+		th->max = v;
+	th->sum += v;
+	th->last = v;
+	th->count++;
+}
+
+int head_append(struct store *s, struct series *se, int64_t t, double v)
+{
+	if (t <= se->last_t) {
+		s->out_of_order++;
+		return -EEXIST;
+	}
+	int rc = cenc_append(&se->raw, &se->rv, t, &v, se->kind == STORE_COUNTER);
+	if (rc == -ERANGE) {
+		store_seal_raw(s, se);
+		rc = cenc_append(&se->raw, &se->rv, t, &v, se->kind == STORE_COUNTER);
+	}
+	if (rc < 0) {
+		if (rc == -EEXIST)
+			s->out_of_order++;
+		return rc;
+	}
+	se->last_t = t;
+	if (t < se->min_t)
+		se->min_t = t;
+	if (t > se->max_t)
+		se->max_t = t;
+	s->samples_appended++;
+	bool stale = store_is_stale(v);
+	if (!stale) {
+		tier_add(s, se, 0, t, v);
+		tier_add(s, se, 1, t, v);
+	}
+	if (stale || se->raw.count >= STORE_CHUNK_SAMPLES ||
+	    t - se->raw.t_first >= STORE_CHUNK_MAX_SPAN_MS)
+		store_seal_raw(s, se);
+	head_mark_dirty(s, se);
+	return 0;
+}
+
+int store_append(struct store *s, uint32_t id, int64_t t_ms, double v)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	int rc = se ? head_append(s, se, t_ms, v) : -ENOENT;
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}
+
+void store_seal_all(struct store *s)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se)
+			continue;
+		store_seal_raw(s, se);
+		for (int k = 0; k < 2; k++) {
+			tier_acc_close(s, se, k);
+			tier_seal(s, se, k);
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+/* ---- the snapshot path -------------------------------------------------------- */
+
+static void idle_add(struct store *s, struct series *se)
+{
+	if (se->flags & S_IDLE)
+		return;
+	if (s->nidle == s->idle_cap) {
+		size_t ncap = s->idle_cap ? s->idle_cap * 2 : 256;
+		struct series **ni = realloc(s->idle, ncap * sizeof(*ni));
+		if (!ni)
+			return;
+		s->idle = ni;
+		s->idle_cap = ncap;
+	}
+	s->idle[s->nidle++] = se;
+	se->flags |= S_IDLE;
+}
+
+/* Closes the roll-up buckets of series that went stale once the bucket's
+ * time has passed, and seals their roll-up chunks, so a gone container
+ * leaves nothing open in memory. */
+static void idle_sweep(struct store *s, int64_t now)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < s->nidle; i++) {
+		struct series *se = s->idle[i];
+		if (se->flags & S_ACTIVE) {
+			se->flags &= (uint8_t)~S_IDLE;
+			continue;
+		}
+		bool open = false;
+		for (int k = 0; k < 2; k++) {
+			struct tier_head *th = se->tier[k];
+			if (!th)
+				continue;
+			if (th->end && now > th->end)
+				tier_acc_close(s, se, k);
+			if (!th->end) {
+				tier_seal(s, se, k);
+				cenc_free(&th->enc);
+				free(th);
+				se->tier[k] = NULL;
+			} else {
+				open = true;
+			}
+		}
+		if (open)
+			s->idle[j++] = se;
+		else
+			se->flags &= (uint8_t)~S_IDLE;
+	}
+	s->nidle = j;
+}
+
+static bool push_active(struct store *s, struct series *se)
+{
+	if (s->nactive_next == s->active_cap) {
+		size_t ncap = s->active_cap ? s->active_cap * 2 : 1024;
+		struct series **a = realloc(s->active, ncap * sizeof(*a));
+		struct series **b = a ? realloc(s->active_next, ncap * sizeof(*b)) : NULL;
+		if (a)
+			s->active = a;
+		if (!b)
+			return false;
+		s->active_next = b;
+		s->active_cap = ncap;
+	}
+	s->active_next[s->nactive_next++] = se;
+	return true;
+}
+
+static struct ccache *cache_get(struct store *s, const char *key)
+{
+	if (!s->cc_nb) {
+		s->cc = calloc(256, sizeof(*s->cc));
+		if (!s->cc)
+			return NULL;
+		s->cc_nb = 256;
+	}
+	uint64_t h = hash_str(key);
+	struct ccache **pp = &s->cc[h & (s->cc_nb - 1)];
+	for (struct ccache *c = *pp; c; c = c->next)
+		if (c->hash == h && !strcmp(c->key, key)) {
+			if (c->epoch != s->cache_epoch) {
+				for (uint32_t i = 0; i < c->nslots; i++)
+					c->slots[i].s = NULL;
+				c->epoch = s->cache_epoch;
+			}
+			return c;
+		}
+	/* A new container, or its labels changed: parse them once. */
+	struct ccache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->key = strdup(key);
+	c->base_mem = malloc(strlen(key) + 1);
+	int n = c->key && c->base_mem ?
+		labels_parse(key, c->base, STORE_MAX_LABELS - 8, c->base_mem, false, NULL) : -ENOMEM;
+	if (n < 0) {
+		if (n == -EINVAL)
+			log_warn("storage: cannot parse container labels %.200s", key);
+		free(c->key);
+		free(c->base_mem);
+		free(c);
+		return NULL;
+	}
+	c->nbase = (size_t)n;
+	c->hash = h;
+	c->epoch = s->cache_epoch;
+	c->next = *pp;
+	*pp = c;
+	return c;
+}
+
+static void cache_free(struct ccache *c)
+{
+	for (uint32_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].extra);
+	free(c->slots);
+	free(c->key);
+	free(c->base_mem);
+	free(c);
+}
+
+static void cache_sweep(struct store *s)
+{
+	for (size_t i = 0; i < s->cc_nb; i++) {
+		struct ccache **pp = &s->cc[i];
+		while (*pp) {
+			struct ccache *c = *pp;
+			if (c->gen != s->gen) {
+				*pp = c->next;
+				cache_free(c);
+			} else {
+				pp = &c->next;
+			}
+		}
+	}
+}
+
+static bool streq_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* The series of sample j of container entry c, resolved through its slot. */
+static struct series *slot_series(struct store *s, struct ccache *c, uint32_t j,
+				  const struct snap_sample *smp)
+{
+	if (j < c->nslots) {
+		struct cslot *sl = &c->slots[j];
+		if (sl->s && sl->family == smp->family && streq_null(sl->extra, smp->extra))
+			return sl->s;
+	} else {
+		uint32_t ncap = j + 1 > c->nslots * 2 ? j + 1 : c->nslots * 2;
+		struct cslot *ns = realloc(c->slots, ncap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		memset(ns + c->nslots, 0, (ncap - c->nslots) * sizeof(*ns));
+		c->slots = ns;
+		c->nslots = ncap;
+	}
+	struct cslot *sl = &c->slots[j];
+	struct store_label l[STORE_MAX_LABELS];
+	size_t n = 0;
+	l[n++] = (struct store_label){ "__name__", metric_families[smp->family].name };
+	for (size_t i = 0; i < c->nbase; i++)
+		l[n++] = c->base[i];
+	char mem[STORE_MAX_LABEL_BYTES];
+	if (smp->extra && *smp->extra) {
+		if (strlen(smp->extra) >= sizeof(mem))
+			return NULL;
+		int m = labels_parse(smp->extra, l + n, STORE_MAX_LABELS - n, mem, false, NULL);
+		if (m < 0)
+			return NULL;
+		n += (size_t)m;
+	}
+	int err;
+	enum store_kind kind = metric_families[smp->family].type == COUNTER ? STORE_COUNTER :
+									      STORE_GAUGE;
+	struct series *se = series_get_locked(s, l, n, kind, &err);
+	if (!se)
+		return NULL;
+	free(sl->extra);
+	sl->extra = smp->extra ? strdup(smp->extra) : NULL;
+	if (smp->extra && !sl->extra)
+		return se;
+	sl->family = smp->family;
+	sl->s = se;
+	return se;
+}
+
+void store_append_snapshot(struct store *s, const struct snapshot *snap)
+{
+	if (!s || !snap)
+		return;
+	pthread_rwlock_wrlock(&s->lock);
+	int64_t t = snap->time_ms;
+	/* Align a jittered tick onto the expected one (at most 2% of the step, 20 ms). */
+	if (s->last_snap_t && s->last_snap_step > 0) {
+		int64_t expect = s->last_snap_t + s->last_snap_step;
+		int64_t tol = s->last_snap_step / 50;
+		if (tol > 20)
+			tol = 20;
+		if (t != expect && t >= expect - tol && t <= expect + tol)
+			t = expect;
+	}
+	if (t <= s->last_snap_t) {
+		pthread_rwlock_unlock(&s->lock);
+		return; /* the clock went back: skip rather than refuse every sample */
+	}
+	if (s->last_snap_t)
+		s->last_snap_step = t - s->last_snap_t;
+	s->last_snap_t = t;
+	s->gen++;
+	s->nactive_next = 0;
+
+	uint32_t cur = UINT32_MAX - 1, agent_j = 0;
+	struct ccache *c = NULL;
+	for (size_t i = 0; i < snap->nsamples; i++) {
+		const struct snap_sample *smp = &snap->samples[i];
+		uint32_t j;
+		if (smp->container != cur) {
+			cur = smp->container;
+			const char *key = cur == SNAP_NO_CONTAINER ? "" :
+				cur < snap->ncontainers ? snap->containers[cur].prom_labels : NULL;
+			c = key ? cache_get(s, key) : NULL;
+			if (c)
+				c->gen = s->gen;
+		}
+		if (!c)
+			continue;
+		if (cur == SNAP_NO_CONTAINER)
+			j = agent_j++;
+		else
+			j = (uint32_t)(i - snap->containers[cur].sample_first);
+		struct series *se = slot_series(s, c, j, smp);
+		if (!se || se->gen == s->gen)
+			continue; /* unresolvable, or the same series twice in one snapshot */
+		if (head_append(s, se, t, smp->value) < 0)
+			continue;
+		se->gen = s->gen;
+		if (!(se->flags & S_ACTIVE)) {
+			se->flags |= S_ACTIVE;
+		}
+		if (!push_active(s, se))
+			se->flags &= (uint8_t)~S_ACTIVE;
+	}
+	/* Series in the last snapshot and not in this one end here. */
+	double stale = store_stale_nan();
+	for (size_t i = 0; i < s->nactive; i++) {
+		struct series *se = s->active[i];
+		if (se->gen == s->gen)
+			continue;
+		se->flags &= (uint8_t)~S_ACTIVE;
+		head_append(s, se, t, stale);
+		idle_add(s, se);
+	}
+	struct series **tmp = s->active;
+	s->active = s->active_next;
+	s->active_next = tmp;
+	s->nactive = s->nactive_next;
+	if (s->nidle)
+		idle_sweep(s, t);
+	cache_sweep(s);
+	pthread_rwlock_unlock(&s->lock);
+}
+
+/* ---- statistics ----------------------------------------------------------------- */
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return;
+	pthread_rwlock_rdlock(&s->lock);
+	uint64_t head = sizeof(*s) + s->idx.bytes + s->byid_cap * sizeof(void *) +
+			s->ht_nb * sizeof(void *) + s->active_cap * 2 * sizeof(void *) +
+			s->dirtycap * sizeof(void *);
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se)
+			continue;
+		head += sizeof(*se) + se->nlabels * sizeof(void *) + se->raw.cap;
+		for (int k = 0; k < 2; k++)
+			if (se->tier[k])
+				head += sizeof(*se->tier[k]) + se->tier[k]->enc.cap;
+	}
+	for (size_t i = 0; i < s->cc_nb; i++)
+		for (struct ccache *c = s->cc[i]; c; c = c->next)
+			head += sizeof(*c) + 2 * strlen(c->key) + c->nslots * sizeof(struct cslot);
+	out->series = s->nseries;
+	out->active_series = s->nactive;
+	out->samples_appended = s->samples_appended;
+	out->out_of_order = s->out_of_order;
+	out->head_bytes = head;
+	out->pending_bytes = s->pending_bytes;
+	pthread_rwlock_unlock(&s->lock);
+	pthread_mutex_lock(&s->wmu);
+	out->chunks_written = s->chunks_written;
+	out->write_errors = s->write_errors;
+	out->chunks_dropped = s->chunks_dropped;
+	out->db_bytes = s->db_bytes;
+	out->retention_deleted = s->retention_deleted;
+	out->write_ok = s->write_ok;
+	out->last_flush_seconds = s->last_flush_s;
+	pthread_mutex_unlock(&s->wmu);
+}
+
+/* ---- open and close --------------------------------------------------------------- */
+
+int store_open(struct store **out, const struct store_config *cfg, char *err, size_t errsize)
+{
+	*out = NULL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	s->cfg = *cfg;
+	s->lock_fd = -1;
+	s->next_id = 1;
+	s->write_ok = true;
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_mutex_init(&s->rmu, NULL);
+	pthread_cond_init(&s->wcond, NULL);
+	pthread_cond_init(&s->wdone, NULL);
+	lindex_init(&s->idx);
+	int rc = db_open(s, err, errsize);
+	if (rc == 0)
+		rc = db_start_writer(s);
+	if (rc < 0) {
+		if (!*err)
+			snprintf(err, errsize, "%s: %s", s->db_path, strerror(-rc));
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->writer_started) {
+		/* The agent stops: what it collected ends here. */
+		pthread_rwlock_wrlock(&s->lock);
+		int64_t t = now_ms();
+		double stale = store_stale_nan();
+		for (size_t i = 0; i < s->nactive; i++) {
+			struct series *se = s->active[i];
+			se->flags &= (uint8_t)~S_ACTIVE;
+			if (t > se->last_t)
+				head_append(s, se, t, stale);
+		}
+		s->nactive = 0;
+		pthread_rwlock_unlock(&s->lock);
+		store_flush(s);
+		db_stop_writer(s);
+	}
+	db_close(s);
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se)
+			continue;
+		cenc_free(&se->raw);
+		for (int k = 0; k < 2; k++) {
+			if (se->tier[k])
+				cenc_free(&se->tier[k]->enc);
+			free(se->tier[k]);
+		}
+		free(se->labels);
+		free(se);
+	}
+	while (s->pq) {
+		struct pchunk *c = s->pq;
+		s->pq = c->next;
+		free(c->data);
+		free(c);
+	}
+	for (size_t i = 0; i < s->cc_nb; i++) {
+		while (s->cc[i]) {
+			struct ccache *c = s->cc[i];
+			s->cc[i] = c->next;
+			cache_free(c);
+		}
+	}
+	free(s->cc);
+	free(s->byid);
+	free(s->ht);
+	free(s->active);
+	free(s->active_next);
+	free(s->idle);
+	free(s->newser);
+	free(s->dirty);
+	lindex_fini(&s->idx);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_mutex_destroy(&s->rmu);
+	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->wdone);
+	free(s);
+}
