@@ -4,9 +4,12 @@
  * token. The agent carries the action out through the container's runtime
  * and records it as an event; this client resolves the ids, sends the
  * requests one by one and, like docker, prints each ID it acted on.
+ * stop and restart take -t (seconds before SIGKILL), kill takes -s (the
+ * signal); both travel as query arguments (t=, signal=).
  */
 #include "agent/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f, const char *action)
@@ -16,15 +19,18 @@ static void usage(FILE *f, const char *action)
 		"Asks the agent to %s containers through their runtime. Needs the agent's\n"
 		"admin token (auth.admin_token_file in its config).\n"
 		"ID is a name, a full id or a unique id prefix.\n"
+		"  -t, --time SECONDS  stop, restart: wait this long before SIGKILL (default 10)\n"
+		"  -s, --signal SIG    kill: the signal (default KILL)\n"
 		CLI_COMMON_USAGE, action, action);
 }
 
 /* Acts on one container. Returns 0 or -1 after printing why. */
-static int act(struct cli *c, const char *action, const char *arg, const struct json *ctr)
+static int act(struct cli *c, const char *action, const char *query, const char *arg,
+	       const struct json *ctr)
 {
 	char esc[512], path[1024];
 	cli_path_escape(esc, sizeof(esc), cli_str(ctr, "id"));
-	snprintf(path, sizeof(path), "/api/v1/containers/%s/%s", esc, action);
+	snprintf(path, sizeof(path), "/api/v1/containers/%s/%s%s", esc, action, query);
 	struct cli_resp r;
 	if (cli_request(c, "POST", path, NULL, &r) < 0)
 		return -1;
@@ -55,16 +61,40 @@ static int act(struct cli *c, const char *action, const char *arg, const struct 
 int cli_action_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, 0, 'h' }, CLI_COMMON_OPTIONS, { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' },         { "time", required_argument, 0, 't' },
+		{ "signal", required_argument, 0, 's' }, CLI_COMMON_OPTIONS,
+		{ 0, 0, 0, 0 },
 	};
 	const char *action = argv[0];
+	bool stops = !strcmp(action, "stop") || !strcmp(action, "restart");
+	char query[64] = "", esc[40];
 	struct cli c;
 	cli_init(&c, action);
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ht:s:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': usage(stdout, action); return 0;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (!stops || !*optarg || *end || v < 0 || v > 3600) {
+				cli_err(&c, stops ? "-t %s: expected seconds from 0 to 3600" :
+					"-t is for stop and restart only", optarg);
+				return 2;
+			}
+			snprintf(query, sizeof(query), "?t=%ld", v);
+			break;
+		}
+		case 's':
+			if (strcmp(action, "kill") != 0 || !*optarg || strlen(optarg) > 16) {
+				cli_err(&c, "-s %s: %s", optarg, strcmp(action, "kill") ?
+					"--signal is for kill only" : "expected a signal such as TERM or 15");
+				return 2;
+			}
+			cli_path_escape(esc, sizeof(esc), optarg);
+			snprintf(query, sizeof(query), "?signal=%s", esc);
+			break;
 		case '?': usage(stderr, action); return 2;
 		default:
 			if (cli_common_opt(&c, ch, optarg) < 0)
@@ -86,7 +116,7 @@ int cli_action_main(int argc, char **argv)
 	bool failed = false;
 	for (int i = optind; i < argc; i++) {
 		const struct json *ctr = cli_resolve(&c, &l, argv[i]);
-		if (!ctr || act(&c, action, argv[i], ctr) < 0)
+		if (!ctr || act(&c, action, query, argv[i], ctr) < 0)
 			failed = true;
 	}
 	status = failed ? 1 : 0;

@@ -59,6 +59,29 @@ static void member(struct buf *b, bool *first, const char *key)
 	buf_puts(b, ": ");
 }
 
+/* A part's payload without the id and name it repeats. */
+static void write_part(struct buf *b, const struct json *v)
+{
+	if (v->type != JSON_OBJECT) {
+		cli_json_write(b, v, INDENT, 2);
+		return;
+	}
+	buf_putc(b, '{');
+	bool first = true;
+	for (const struct json *m = v->child; m; m = m->next) {
+		if (m->key && (!strcmp(m->key, "id") || !strcmp(m->key, "name")))
+			continue;
+		buf_printf(b, "%s\n%*s", first ? "" : ",", 3 * INDENT, "");
+		buf_put_json_str(b, m->key ? m->key : "");
+		buf_puts(b, ": ");
+		cli_json_write(b, m, INDENT, 3);
+		first = false;
+	}
+	if (!first)
+		buf_printf(b, "\n%*s", 2 * INDENT, "");
+	buf_putc(b, '}');
+}
+
 /* Appends one container's object to out. Returns 0 or -1 after printing. */
 static int inspect_one(struct cli *c, const char *id, const char *name, struct buf *out)
 {
@@ -95,11 +118,11 @@ static int inspect_one(struct cli *c, const char *id, const char *name, struct b
 	}
 	if (hp > 0 && !json_get(d, "processes")) {
 		member(out, &first, "processes");
-		cli_json_write(out, payload(&procs), INDENT, 2);
+		write_part(out, payload(&procs));
 	}
 	if (hpo > 0 && !json_get(d, "ports")) {
 		member(out, &first, "ports");
-		cli_json_write(out, payload(&ports), INDENT, 2);
+		write_part(out, payload(&ports));
 	}
 	const struct json *ev = he > 0 ? payload(&events) : NULL;
 	if (ev && !json_get(d, "events")) {

@@ -365,7 +365,8 @@ class CliTest(unittest.TestCase):
 
     def test_bad_usage(self):
         for args in (["ps", "--bogus"], ["ps", "extra"], ["inspect"], ["stats", "--format", "yaml"],
-                     ["stop"], ["ps", "--timeout", "soon"]):
+                     ["stop"], ["ps", "--timeout", "soon"], ["kill", "-t", "1", "x"],
+                     ["stop", "-s", "TERM", "x"], ["stop", "-t", "soon", "x"]):
             r = self.cli(*args)
             self.assertEqual(r.returncode, 2, "%s: %s" % (args, r.stderr))
             self.assertTrue(r.stderr.strip(), args)
@@ -384,9 +385,10 @@ class CliTest(unittest.TestCase):
         self.assertTrue(self.busy.inspect()["State"]["Running"])
 
         d = tempfile.mkdtemp(prefix="cli-", dir=h.WORK)
+        token = "cli-test-token-%s-0123456789" % h.RUN_TAG
         token_file = os.path.join(d, "token")
-        with open(token_file, "w") as f:
-            f.write("s3cret-%s\n" % h.RUN_TAG)
+        with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(token + "\n")
         agent = h.Agent(config="auth:\n  admin_token_file: %s\n" % token_file).start()
         self.addCleanup(agent.kill)
         c = h.docker_run(self, "cli-act", ["sleep", "600"])
@@ -404,23 +406,27 @@ class CliTest(unittest.TestCase):
         self.assertIn("refused", r.stderr)
         self.assertTrue(state()["Running"])
 
-        r = run("stop", c.id[:12], "--token-file", token_file)
+        r = run("stop", "-t", "1", c.id[:12], "--token-file", token_file)
         self.assertEqual((r.returncode, r.stdout), (0, c.id[:12] + "\n"), r.stderr)
         self.assertFalse(state()["Running"])
         r = run("start", c.name, "--token-file", token_file)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(state()["Running"])
-        r = run("pause", c.name, env={"MONITOR_TOKEN": "s3cret-%s" % h.RUN_TAG})
+        r = run("pause", c.name, env={"MONITOR_TOKEN": token})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(state()["Paused"])
         r = run("unpause", c.name, "--token-file", token_file)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(state()["Paused"])
         pid = state()["Pid"]
-        r = run("restart", c.name, "--token-file", token_file)
+        r = run("restart", "--time", "1", c.name, "--token-file", token_file)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(state()["Running"])
         self.assertNotEqual(state()["Pid"], pid)
+        r = run("kill", "-s", "TERM", c.name, "--token-file", token_file)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        time.sleep(0.5)
+        self.assertTrue(state()["Running"], "sleep as pid 1 ignores SIGTERM")
         r = run("kill", c.name, "--token-file", token_file)
         self.assertEqual(r.returncode, 0, r.stderr)
         h.wait_for("cli-act to be killed", lambda: not state()["Running"], 10)
