@@ -17,6 +17,24 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
            -D_GNU_SOURCE -I.
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lsqlite3 -lyaml -lz) -lm -pthread
+LDLIBS  += -lbpf -lelf
+# Loaders include their generated skeletons as "bpf/<probe>.skel.h".
+override CFLAGS += -I$(BUILD)
+
+# eBPF: bpf/<probe>.bpf.c -> $(BUILD)/bpf/<probe>.bpf.o (clang, CO-RE against
+# a vmlinux.h dumped from this machine's kernel BTF) -> <probe>.skel.h
+# (bpftool), which the loader collectors/ebpf_<probe>.c includes. Nothing
+# here needs root: the BTF file is world-readable and bpftool only reads
+# and writes files.
+CLANG       ?= clang
+LLVM_STRIP  ?= llvm-strip
+BPFTOOL     ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
+BPF_CFLAGS  := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror -I$(BUILD)/bpf -I.
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_OBJ  := $(BPF_SRC:%.bpf.c=$(BUILD)/%.bpf.o)
+BPF_SKEL := $(BPF_SRC:%.bpf.c=$(BUILD)/%.skel.h)
 
 # Every .c in a module folder belongs to the binary; main.c only to it.
 LIB_SRC := $(wildcard agent/util/*.c collectors/*.c storage/*.c alerting/*.c) \
@@ -57,6 +75,29 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/version.o $(BUILD)/li
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	@test -r $(VMLINUX_BTF) || { echo "$(VMLINUX_BTF) missing: this kernel has no BTF (set VMLINUX_BTF=<file>)" >&2; exit 1; }
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp
+	@mv $@.tmp $@
+
+# -g is what gives CO-RE its BTF; the DWARF beside it is stripped.
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@ $<
+	$(LLVM_STRIP) -g $@
+
+# Kept (not intermediate): the bench reads program names from them.
+.SECONDARY: $(BPF_OBJ)
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp
+	@mv $@.tmp $@
+
+# The first build of a loader needs the skeletons; later ones follow the
+# header dependencies the compiler wrote.
+$(filter $(BUILD)/obj/collectors/ebpf%,$(LIB_OBJ)): | $(BPF_SKEL)
+
 unit: $(TEST_BIN)
 	@tests/unit/run $(TEST_BIN)
 
@@ -72,4 +113,4 @@ bench: all
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BPF_OBJ:.o=.d)

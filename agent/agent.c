@@ -76,6 +76,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		  (double)__atomic_load_n(&l->st.scrapes, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DISCOVERY_RESCANS, NULL, (double)l->rescans);
 	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
+	coll_registry_agent_metrics(l->reg, sink);
 	if (l->machine.stat_fd >= 0) {
 		int rc = coll_machine_read(&l->machine);
 		if (rc < 0) {
@@ -158,7 +159,8 @@ static void usage(FILE *f)
 		"  --data-dir DIR      data directory (default %s)\n"
 		"  --host-root DIR     read /proc, /sys and cgroupfs below DIR (default /)\n"
 		"  --interval DUR      collection interval (default 1s)\n"
-		"  --log-level LEVEL   error, warn, info or debug (default info)\n",
+		"  --log-level LEVEL   error, warn, info or debug (default info)\n"
+		"  --no-ebpf           load no eBPF probes (as ebpf.enabled: false)\n",
 		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_DATA_DIR);
 }
 
@@ -169,6 +171,7 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg)
 		{ "config", required_argument, 0, 'c' },    { "listen", required_argument, 0, 'l' },
 		{ "data-dir", required_argument, 0, 'd' },  { "host-root", required_argument, 0, 'r' },
 		{ "interval", required_argument, 0, 'i' },  { "log-level", required_argument, 0, 'v' },
+		{ "no-ebpf", no_argument, 0, 'E' },
 		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
 	};
 	char err[1024];
@@ -195,6 +198,7 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg)
 			case 'l': snprintf(cfg->listen, sizeof(cfg->listen), "%s", optarg); break;
 			case 'd': snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", optarg); break;
 			case 'r': snprintf(cfg->host_root, sizeof(cfg->host_root), "%s", optarg); break;
+			case 'E': cfg->ebpf.enabled = false; break;
 			case 'i':
 				if (parse_duration_ms(optarg, &cfg->interval_ms) < 0 ||
 				    cfg->interval_ms < 100) {
@@ -289,6 +293,7 @@ int agent_main(int argc, char **argv)
 		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
+		.ebpf = &cfg.ebpf,
 		.network = cfg.network, .process_interval_ms = cfg.process_interval_ms,
 	};
 	int status = 1;

@@ -36,6 +36,7 @@ struct agent_config {
 	char *label_allow[AGENT_MAX_LABEL_ALLOW];
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;
+	struct ebpf_config ebpf;     /* ebpf: section, --no-ebpf */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 };

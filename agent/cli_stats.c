@@ -14,7 +14,10 @@
  *              when unlimited or larger, as the daemon caps it
  *   MEM %      usage / limit × 100
  *   NET I/O    container_network_{receive,transmit}_bytes_total, summed
- *              over interfaces ("--" when the agent has no network series)
+ *              over interfaces; 0B for a container whose namespace has only
+ *              lo, the host's or another container's (container_network_mode
+ *              without traffic series: docker shows 0B for the first two);
+ *              "--" when the agent collects no network at all
  *   BLOCK I/O  container_fs_{reads,writes}_bytes_total, summed over devices
  *   PIDS       container_pids
  *
@@ -64,7 +67,8 @@ void cli_usage_compute(const struct cli_list *prev_l, const struct json *prev,
 	}
 	bool rx = cli_value(cur, "container_network_receive_bytes_total", &u->net_rx_bytes);
 	bool tx = cli_value(cur, "container_network_transmit_bytes_total", &u->net_tx_bytes);
-	u->have_net = rx || tx;
+	double mode;
+	u->have_net = rx || tx || cli_value(cur, "container_network_mode", &mode);
 	/* No block I/O series means no I/O yet: docker shows 0B then too. */
 	cli_value(cur, "container_fs_reads_bytes_total", &u->blk_read_bytes);
 	cli_value(cur, "container_fs_writes_bytes_total", &u->blk_write_bytes);

@@ -24,6 +24,7 @@ void config_defaults(struct agent_config *c)
 	snprintf(c->docker_socket, sizeof(c->docker_socket), "/var/run/docker.sock");
 	c->docker_timeout_ms = 2000;
 	c->rescan_interval_ms = 60000;
+	ebpf_config_defaults(&c->ebpf);
 	c->network = true;
 	c->process_interval_ms = 10000;
 	static const char *const default_labels[] = {
@@ -173,6 +174,97 @@ static int load_discovery(struct ctx *x, struct agent_config *c, const struct yn
 	return 0;
 }
 
+static int get_u32(struct ctx *x, const struct ynode *n, const char *key, uint32_t min,
+		   uint32_t max, uint32_t *out)
+{
+	char *end;
+	if (n->type != YNODE_SCALAR || n->quoted || !*n->scalar)
+		return fail(x, n, key, "expected a number");
+	errno = 0;
+	unsigned long long v = strtoull(n->scalar, &end, 10);
+	if (*end || errno || n->scalar[0] == '-' || v < min || v > max)
+		return fail(x, n, key, "expected a number from %u to %u", min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A tracepoint name of the block category: letters, digits, '_'. Whether the
+ * kernel has it is the probe's business (it says so and stays off). */
+static int get_tracepoint(struct ctx *x, const struct ynode *n, const char *key, char *out,
+			  size_t size)
+{
+	int rc = get_str(x, n, key, out, size);
+	if (rc)
+		return rc;
+	if (!*out || strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(out))
+		return fail(x, n, key, "expected a tracepoint name such as block_rq_issue");
+	return 0;
+}
+
+/* ebpf.<probe>: true/false, or a mapping with enabled (and block's start/done). */
+static int load_ebpf_probe(struct ctx *x, struct agent_config *c, const struct ynode *n,
+			   enum ebpf_probe p)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "ebpf.%s", ebpf_probe_name(p));
+	if (n->type != YNODE_MAP)
+		return get_bool(x, n, key, &c->ebpf.probe[p]);
+	for (const struct ynode *e = n->child; e; e = e->next) {
+		int rc;
+		char sub[96];
+		snprintf(sub, sizeof(sub), "%s.%s", key, e->key);
+		if (!strcmp(e->key, "enabled"))
+			rc = get_bool(x, e, sub, &c->ebpf.probe[p]);
+		else if (p == EBPF_BLOCK && !strcmp(e->key, "start"))
+			rc = get_tracepoint(x, e, sub, c->ebpf.block_start, sizeof(c->ebpf.block_start));
+		else if (p == EBPF_BLOCK && !strcmp(e->key, "done"))
+			rc = get_tracepoint(x, e, sub, c->ebpf.block_done, sizeof(c->ebpf.block_done));
+		else
+			rc = fail(x, e, sub, "unknown key in %s", key);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "ebpf", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc = 0, probe = -1;
+		for (int p = 0; p < EBPF__PROBES; p++)
+			if (!strcmp(n->key, ebpf_probe_name((enum ebpf_probe)p)))
+				probe = p;
+		if (probe >= 0) {
+			rc = load_ebpf_probe(x, c, n, (enum ebpf_probe)probe);
+		} else if (!strcmp(n->key, "enabled")) {
+			rc = get_bool(x, n, "ebpf.enabled", &c->ebpf.enabled);
+		} else if (!strcmp(n->key, "attach")) {
+			const char *v = n->type == YNODE_SCALAR ? n->scalar : "";
+			if (!strcmp(v, "auto"))
+				c->ebpf.attach = EBPF_ATTACH_AUTO;
+			else if (!strcmp(v, "raw_tracepoint"))
+				c->ebpf.attach = EBPF_ATTACH_RAW;
+			else if (!strcmp(v, "tracepoint"))
+				c->ebpf.attach = EBPF_ATTACH_CLASSIC;
+			else
+				return fail(x, n, "ebpf.attach", "expected auto, raw_tracepoint or tracepoint");
+		} else if (!strcmp(n->key, "max_cgroups")) {
+			rc = get_u32(x, n, "ebpf.max_cgroups", 16, 1u << 22, &c->ebpf.max_cgroups);
+		} else if (!strcmp(n->key, "max_sockets")) {
+			rc = get_u32(x, n, "ebpf.max_sockets", 16, 1u << 24, &c->ebpf.max_sockets);
+		} else if (!strcmp(n->key, "max_inflight_io")) {
+			rc = get_u32(x, n, "ebpf.max_inflight_io", 16, 1u << 22, &c->ebpf.max_inflight_io);
+		} else {
+			rc = fail(x, n, n->key, "unknown key in ebpf");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
 {
 	const char *k = n->key;
@@ -195,6 +287,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_collect(x, c, n);
 	if (!strcmp(k, "discovery"))
 		return load_discovery(x, c, n);
+	if (!strcmp(k, "ebpf"))
+		return load_ebpf(x, c, n);
 	return fail(x, n, k, "unknown key");
 }
 

@@ -15,8 +15,12 @@ static int metrics_main(void)
 		const struct metric_family *f = &metric_families[i];
 		bool agent = strncmp(f->name, "monitor_", 8) == 0 ||
 			     strncmp(f->name, "machine_", 8) == 0;
-		printf("| `%s` | %s | %s%s%s | %s | %s |\n", f->name,
-		       f->type == COUNTER ? "counter" : "gauge", agent ? "" : "base",
+		/* A histogram is one row, named without _bucket. */
+		if (f->type == HIST_SUM || f->type == HIST_COUNT)
+			continue;
+		int nlen = (int)strlen(f->name) - (f->type == HIST_BUCKET ? 7 : 0);
+		printf("| `%.*s` | %s | %s%s%s | %s | %s |\n", nlen, f->name,
+		       metric_type_name(f->type), agent ? "" : "base",
 		       (!agent && *f->labels) ? ", " : "", f->labels, f->source, f->help);
 	}
 	return 0;

@@ -21,7 +21,15 @@
 
 /* ---- metric families (metrics.def) ------------------------------------- */
 
-enum metric_type { COUNTER, GAUGE };
+/*
+ * A histogram is three families in a row in metrics.def: name_bucket
+ * (HIST_BUCKET, samples carry le), name_sum and name_count. Each is stored
+ * under its own sample name, as Prometheus stores them; the exposition
+ * writes one HELP/TYPE histogram header for the three.
+ */
+enum metric_type { COUNTER, GAUGE, HIST_BUCKET, HIST_SUM, HIST_COUNT };
+/* "counter", "gauge", "histogram" (all three histogram parts). */
+const char *metric_type_name(enum metric_type t);
 
 enum metric_id {
 #define METRIC(id, name, type, labels, help, source) M_##id,
@@ -204,6 +212,8 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
 /* Runs every collector over every container into sink. errors[i] is
  * incremented by collector i's failed reads. */
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);
+/* Lets every collector add its agent-level samples (after sink_begin_agent). */
+void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink);
 size_t coll_registry_count(const struct coll_registry *r, enum coll_runtime rt);
 struct coll_container *coll_registry_first(struct coll_registry *r);
 
@@ -347,6 +357,26 @@ int coll_machine_read(struct coll_machine *m);
 int coll_machine_parse_stat(const char *text, long user_hz, double *cpu_seconds, int *cpus);
 int coll_machine_parse_meminfo(const char *text, double *memory_bytes);
 
+/* ---- eBPF probes (ebpf.c) ----------------------------------------------- */
+
+enum ebpf_probe { EBPF_NET, EBPF_TCP, EBPF_BLOCK, EBPF_OOM, EBPF__PROBES };
+enum ebpf_attach { EBPF_ATTACH_AUTO, EBPF_ATTACH_RAW, EBPF_ATTACH_CLASSIC };
+
+/* The ebpf: section of the config (--no-ebpf clears enabled). */
+struct ebpf_config {
+	bool enabled;
+	bool probe[EBPF__PROBES];        /* per-probe switches */
+	enum ebpf_attach attach;         /* tracepoint style; auto: raw, else classic */
+	uint32_t max_cgroups;            /* entries of the per-cgroup maps */
+	uint32_t max_sockets;            /* TCP sockets tracked at once */
+	uint32_t max_inflight_io;        /* block requests tracked at once */
+	char block_start[64];            /* block tracepoint that starts the clock */
+	char block_done[64];             /* block tracepoint that stops it */
+};
+void ebpf_config_defaults(struct ebpf_config *c);
+/* "net", "tcp", "block", "oom"; NULL past the end. */
+const char *ebpf_probe_name(enum ebpf_probe p);
+
 /* ---- collectors --------------------------------------------------------- */
 
 struct coll_ctx {
@@ -355,6 +385,7 @@ struct coll_ctx {
 	bool percpu;             /* per-CPU usage series instead of cpu="total" */
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
+	const struct ebpf_config *ebpf;   /* NULL: no eBPF probes */
 	bool network;            /* per-namespace network counters (netns.c) */
 	int64_t process_interval_ms; /* how often process/fd/socket counts are refreshed (0: never) */
 };
@@ -371,6 +402,10 @@ struct coll_ops {
 	int (*collect)(void *state, struct coll_container *c, void **priv, struct coll_sink *sink);
 	void (*forget)(void *state, struct coll_container *c, void **priv);
 	void (*destroy)(void *state);
+	/* Optional: once per tick, before the first container is collected. */
+	void (*begin)(void *state, struct coll_sink *sink);
+	/* Optional: the collector's own health as agent-level samples. */
+	void (*agent_metrics)(void *state, struct coll_sink *sink);
 };
 
 /* The registry of collectors, in collection order (registry.c). */
@@ -378,6 +413,9 @@ extern const struct coll_ops *const coll_all[];
 extern const size_t coll_count;
 /* CPU, memory, block I/O, pids and PSI from cgroup v1, v2 or hybrid (cgroup.c). */
 extern const struct coll_ops coll_cgroup_ops;
+/* eBPF probes: socket traffic, TCP health, block I/O latency, OOM kills
+ * per container (ebpf.c and the loaders ebpf_*.c). */
+extern const struct coll_ops coll_ebpf_ops;
 
 /* Network counters per namespace, with its owner and mode (netns.c). */
 extern const struct coll_ops coll_netns_ops;

@@ -28,6 +28,7 @@ extern const struct coll_ops coll_cgroup_ops;
 /* The collectors, in collection order: adding one is adding a line. */
 const struct coll_ops *const coll_all[] = {
 	&coll_cgroup_ops,
+	&coll_ebpf_ops,
 	&coll_netns_ops,
 	&coll_procs_ops,
 };
@@ -484,6 +485,9 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q)
 
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
 {
+	for (size_t i = 0; i < coll_count; i++)
+		if (r->coll_ok[i] && coll_all[i]->begin)
+			coll_all[i]->begin(r->coll_state[i], sink);
 	int64_t now = sink->snap->time_ms;
 	for (struct coll_container *c = r->list; c; c = c->next) {
 		/* A cgroup seen mid-creation may lack its other controllers' dirs
@@ -505,6 +509,13 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 			sink_emit(sink, M_START_TIME, NULL, start);
 		sink_emit(sink, M_LAST_SEEN, NULL, (double)(now / 1000));
 	}
+}
+
+void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink)
+{
+	for (size_t i = 0; i < coll_count; i++)
+		if (r->coll_ok[i] && coll_all[i]->agent_metrics)
+			coll_all[i]->agent_metrics(r->coll_state[i], sink);
 }
 
 size_t coll_registry_count(const struct coll_registry *r, enum coll_runtime rt)

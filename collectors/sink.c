@@ -20,6 +20,16 @@ const struct metric_family metric_families[M__COUNT] = {
 #undef METRIC
 };
 
+const char *metric_type_name(enum metric_type t)
+{
+	switch (t) {
+	case COUNTER: return "counter";
+	case GAUGE: return "gauge";
+	case HIST_BUCKET: case HIST_SUM: case HIST_COUNT: return "histogram";
+	}
+	return "untyped";
+}
+
 struct snapshot *snapshot_ref(struct snapshot *s)
 {
 	if (s)
@@ -184,16 +194,23 @@ int snapshot_render_text(const struct snapshot *s, struct buf *out)
 		const struct snap_sample *sm = &s->samples[s->order[k]];
 		const struct metric_family *f = &metric_families[sm->family];
 		size_t nlen = strlen(f->name);
-		if (sm->family != prev) {
+		/* A histogram's _sum and _count families follow its _bucket
+		 * family: one header, named without the suffix, for the three. */
+		if (sm->family != prev && f->type != HIST_SUM && f->type != HIST_COUNT) {
+			size_t hlen = nlen;
+			if (f->type == HIST_BUCKET && nlen > 7)
+				hlen -= 7; /* "_bucket" */
 			buf_add(out, "# HELP ", 7);
-			buf_add(out, f->name, nlen);
+			buf_add(out, f->name, hlen);
 			buf_putc(out, ' ');
 			put_help(out, f->help);
 			buf_add(out, "\n# TYPE ", 8);
-			buf_add(out, f->name, nlen);
-			buf_puts(out, f->type == COUNTER ? " counter\n" : " gauge\n");
-			prev = sm->family;
+			buf_add(out, f->name, hlen);
+			buf_putc(out, ' ');
+			buf_puts(out, metric_type_name(f->type));
+			buf_putc(out, '\n');
 		}
+		prev = sm->family;
 		buf_add(out, f->name, nlen);
 		const char *base = sm->container != SNAP_NO_CONTAINER ?
 			s->containers[sm->container].prom_labels : "";

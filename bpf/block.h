@@ -1,0 +1,25 @@
+/*
+ * block.h - the block I/O probe's map layout, shared by block.bpf.c and its
+ * loader (collectors/ebpf_block.c): one latency histogram with byte count
+ * per (cgroup v2 id, whole-disk device, read/write).
+ */
+#ifndef MONITOR_BPF_BLOCK_H
+#define MONITOR_BPF_BLOCK_H
+
+#include "bpf/common.h"
+
+#define EBPF_BLOCK_READ 0
+#define EBPF_BLOCK_WRITE 1
+
+struct ebpf_block_key {
+	__u64 cgroup_id;
+	__u32 dev;               /* major << 20 | minor, the kernel's dev_t */
+	__u32 op;                /* EBPF_BLOCK_READ or EBPF_BLOCK_WRITE */
+};
+
+struct ebpf_block_value {
+	__u64 bytes;
+	struct ebpf_hist lat;    /* lat.slots summed is the number of requests */
+};
+
+#endif
