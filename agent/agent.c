@@ -46,6 +46,7 @@ struct loop {
 	struct docker_client *docker;
 	struct coll_meta_queue metaq;
 	struct coll_event_log events;
+	struct store *store;          /* NULL when storage is off */
 	struct coll_machine machine;     /* host totals; stat_fd < 0 when unreadable */
 	struct log_limit machine_ll;
 	uint64_t errors[COLL_MAX_COLLECTORS];
@@ -76,6 +77,22 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		  (double)__atomic_load_n(&l->st.scrapes, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DISCOVERY_RESCANS, NULL, (double)l->rescans);
 	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
+	if (l->store) {
+		struct store_stats ss;
+		store_stats(l->store, &ss);
+		sink_emit(sink, M_STORE_SERIES, NULL, (double)ss.series);
+		sink_emit(sink, M_STORE_SAMPLES, NULL, (double)ss.samples_appended);
+		sink_emit(sink, M_STORE_OUT_OF_ORDER, NULL, (double)ss.out_of_order);
+		sink_emit(sink, M_STORE_CHUNKS_WRITTEN, NULL, (double)ss.chunks_written);
+		sink_emit(sink, M_STORE_WRITE_ERRORS, NULL, (double)ss.write_errors);
+		sink_emit(sink, M_STORE_WRITE_OK, NULL, ss.write_ok);
+		sink_emit(sink, M_STORE_DROPPED, NULL, (double)ss.chunks_dropped);
+		sink_emit(sink, M_STORE_HEAD_BYTES, NULL, (double)ss.head_bytes);
+		sink_emit(sink, M_STORE_PENDING_BYTES, NULL, (double)ss.pending_bytes);
+		sink_emit(sink, M_STORE_DB_BYTES, NULL, (double)ss.db_bytes);
+		sink_emit(sink, M_STORE_FLUSH_SECONDS, NULL, ss.last_flush_seconds);
+		sink_emit(sink, M_STORE_RETENTION_DELETED, NULL, (double)ss.retention_deleted);
+	}
 	coll_registry_agent_metrics(l->reg, sink);
 	if (l->machine.stat_fd >= 0) {
 		int rc = coll_machine_read(&l->machine);
@@ -110,7 +127,10 @@ static void tick(struct loop *l)
 	coll_registry_collect(l->reg, &sink, l->errors);
 	l->ticks++;
 	emit_agent_metrics(l, &sink);
-	publish(&l->st, sink_close(&sink));
+	struct snapshot *snap = sink_close(&sink);
+	publish(&l->st, snap);
+	/* Only this thread replaces the published snapshot: snap stays valid. */
+	store_append_snapshot(l->store, snap);
 	l->last_tick_ns = mono_ns() - t0;
 	l->tick_cpu_ns += cpu_time_ns() - c0;
 }
@@ -270,6 +290,16 @@ int agent_main(int argc, char **argv)
 		config_fini(&cfg);
 		return 1;
 	}
+	struct store *store = NULL;
+	if (cfg.storage.enabled) {
+		char serr[PATH_MAX + 256];
+		snprintf(cfg.storage.dir, sizeof(cfg.storage.dir), "%s", cfg.data_dir);
+		if ((rc = store_open(&store, &cfg.storage, serr, sizeof(serr))) < 0) {
+			log_error("storage: %s", serr);
+			config_fini(&cfg);
+			return 1;
+		}
+	}
 
 	/* Signals go to the signalfd only; every thread started below inherits the mask. */
 	sigset_t mask;
@@ -280,7 +310,8 @@ int agent_main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
-	struct loop l = { .cfg = &cfg };
+	struct loop l = { .cfg = &cfg, .store = store };
+	l.st.store = store;
 	pthread_mutex_init(&l.st.lock, NULL);
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);
@@ -315,6 +346,7 @@ int agent_main(int argc, char **argv)
 	status = run_loop(&l, sfd);
 out:
 	http_stop(http);
+	store_close(l.store); /* after HTTP: handlers may query it */
 	docker_stop(l.docker);
 	coll_registry_free(l.reg);
 	publish(&l.st, NULL);

@@ -12,6 +12,7 @@
 
 #include "agent/util/util.h"
 #include "collectors/collector.h"
+#include "storage/storage.h"
 
 #define MONITOR_RELEASE "0.1.0"
 /* `git describe` of the build (generated build/version.c). */
@@ -36,6 +37,7 @@ struct agent_config {
 	char *label_allow[AGENT_MAX_LABEL_ALLOW];
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;
+	struct store_config storage; /* storage: section; dir is data_dir */
 	struct ebpf_config ebpf;     /* ebpf: section, --no-ebpf */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
@@ -58,6 +60,7 @@ struct agent_state {
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
 	struct coll_event_log *events; /* the event timeline, any thread */
+	struct store *store;     /* the time-series store, any thread; NULL when off */
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
@@ -119,5 +122,8 @@ bool api_passwd_name(const char *passwd, uint32_t uid, char *out, size_t size);
 
 /* Subcommands. */
 int agent_main(int argc, char **argv);
+/* `monitor import FILE` and `monitor dump [SELECTOR]` (store_cli.c). */
+int import_main(int argc, char **argv);
+int dump_main(int argc, char **argv);
 
 #endif

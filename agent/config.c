@@ -24,6 +24,7 @@ void config_defaults(struct agent_config *c)
 	snprintf(c->docker_socket, sizeof(c->docker_socket), "/var/run/docker.sock");
 	c->docker_timeout_ms = 2000;
 	c->rescan_interval_ms = 60000;
+	store_config_defaults(&c->storage);
 	ebpf_config_defaults(&c->ebpf);
 	c->network = true;
 	c->process_interval_ms = 10000;
@@ -265,6 +266,69 @@ static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *
 	return 0;
 }
 
+/* A size: bytes, or with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB; 0 is allowed. */
+static int get_size(struct ctx *x, const struct ynode *n, const char *key, uint64_t *out)
+{
+	static const struct {
+		const char *sfx;
+		double mul;
+	} units[] = { { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 },
+		      { "TB", 1e12 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 },
+		      { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 } };
+	if (n->type == YNODE_SCALAR && n->scalar[0]) {
+		char *end;
+		double v = strtod(n->scalar, &end);
+		while (*end == ' ')
+			end++;
+		for (size_t i = 0; end != n->scalar && i < ARRAY_LEN(units); i++) {
+			if (strcmp(end, units[i].sfx) || !(v >= 0 && v * units[i].mul < 1.8e19))
+				continue;
+			*out = (uint64_t)(v * units[i].mul);
+			return 0;
+		}
+	}
+	return fail(x, n, key, "expected a size such as 4GiB or 500MB, or 0 for no limit (got \"%s\")",
+		    n->type == YNODE_SCALAR ? n->scalar : "a collection");
+}
+
+static int load_storage(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	struct store_config *s = &c->storage;
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "storage", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc = 0;
+		if (!strcmp(n->key, "enabled")) {
+			rc = get_bool(x, n, "storage.enabled", &s->enabled);
+		} else if (!strcmp(n->key, "max_size")) {
+			rc = get_size(x, n, "storage.max_size", &s->max_size_bytes);
+		} else if (!strcmp(n->key, "flush_interval")) {
+			rc = get_duration(x, n, "storage.flush_interval", 100, &s->flush_interval_ms);
+			if (!rc && s->flush_interval_ms > 3600 * 1000)
+				rc = fail(x, n, "storage.flush_interval", "must be at most 1h");
+		} else if (!strcmp(n->key, "retention")) {
+			if (n->type != YNODE_MAP)
+				return fail(x, n, "storage.retention", "expected a mapping (raw, 1m, 1h)");
+			for (const struct ynode *r = n->child; r && !rc; r = r->next) {
+				int tier = !strcmp(r->key, "raw") ? STORE_TIER_RAW :
+					   !strcmp(r->key, "1m") ? STORE_TIER_1M :
+					   !strcmp(r->key, "1h") ? STORE_TIER_1H : -1;
+				char key[64];
+				snprintf(key, sizeof(key), "storage.retention.%s", r->key);
+				if (tier < 0)
+					rc = fail(x, r, key, "unknown tier (raw, 1m or 1h)");
+				else
+					rc = get_duration(x, r, key, 60000, &s->retention_ms[tier]);
+			}
+		} else {
+			rc = fail(x, n, n->key, "unknown key in storage");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
 {
 	const char *k = n->key;
@@ -287,6 +351,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_collect(x, c, n);
 	if (!strcmp(k, "discovery"))
 		return load_discovery(x, c, n);
+	if (!strcmp(k, "storage"))
+		return load_storage(x, c, n);
 	if (!strcmp(k, "ebpf"))
 		return load_ebpf(x, c, n);
 	return fail(x, n, k, "unknown key");
