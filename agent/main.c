@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  agent     run the daemon (monitor agent --help)\n"
 		   "  metrics   print the table of exported metrics (Markdown)\n"
+		   "  import    load Prometheus text/OpenMetrics files with timestamps into the store\n"
+		   "  dump      print stored samples as Prometheus text with timestamps\n"
 		   "  version   print the version\n");
 	cli_usage_lines(f);
 }
@@ -47,6 +49,10 @@ int main(int argc, char **argv)
 		return agent_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "metrics"))
 		return metrics_main();
+	if (!strcmp(cmd, "import"))
+		return import_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dump"))
+		return dump_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("monitor %s (%s)\n", MONITOR_RELEASE, monitor_version);
 		return 0;

@@ -408,7 +408,7 @@ int db_open(struct store *s, char *err, size_t errsize)
 		reset_memory(s);
 		lindex_fini(&s->idx);
 		lindex_init(&s->idx);
-		if (!is_corrupt(rc) || attempt) {
+		if (!is_corrupt(rc) || attempt || s->cfg.read_only) {
 			snprintf(err, errsize, "%s: %s", s->db_path, why);
 			return (rc & 0xff) == SQLITE_FULL ? -ENOSPC :
 			       (rc & 0xff) == SQLITE_CANTOPEN ? -EACCES : -EIO;

@@ -53,6 +53,7 @@ struct store_config {
 	uint64_t max_size_bytes;       /* the data directory's database, 0 = no limit */
 	int64_t flush_interval_ms;     /* most data a crash can lose */
 	int64_t retention_interval_ms; /* how often retention runs */
+	bool read_only;                /* no writer thread: for `monitor dump` */
 };
 /* Defaults: raw 3d, 1m 30d, 1h 365d, max size 4 GiB, flush 10s. */
 void store_config_defaults(struct store_config *c);

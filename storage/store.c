@@ -821,7 +821,7 @@ int store_open(struct store **out, const struct store_config *cfg, char *err, si
 	pthread_cond_init(&s->wdone, NULL);
 	lindex_init(&s->idx);
 	int rc = db_open(s, err, errsize);
-	if (rc == 0)
+	if (rc == 0 && !cfg->read_only)
 		rc = db_start_writer(s);
 	if (rc < 0) {
 		if (!*err)
