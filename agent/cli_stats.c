@@ -198,6 +198,7 @@ void cli_usage_json(struct buf *b, const struct cli_usage *u)
 struct stats_opts {
 	bool no_stream, all, no_trunc, json;
 	char **ids;                  /* resolved full ids; NULL: every (up) container */
+	char **names;                /* their names when resolved */
 	size_t nids;
 };
 
@@ -263,7 +264,7 @@ static int frame(const struct stats_opts *o, const struct cli_list *prev,
 			if (o->json && c)
 				json_row(out, c, &u);
 			else if (!o->json)  /* gone: docker keeps the row with "--" */
-				rc = table_row(&t, o, o->ids[i], c ? cli_str(c, "name") : "--",
+				rc = table_row(&t, o, o->ids[i], c ? cli_str(c, "name") : o->names[i],
 					       c ? &u : NULL);
 		}
 	} else {
@@ -357,13 +358,15 @@ int cli_stats_main(int argc, char **argv)
 	if (optind < argc) {
 		o.nids = (size_t)(argc - optind);
 		o.ids = calloc(o.nids, sizeof(*o.ids));
-		if (!o.ids) {
+		o.names = calloc(o.nids, sizeof(*o.names));
+		if (!o.ids || !o.names) {
 			cli_list_free(&a);
 			goto done;
 		}
 		for (size_t i = 0; i < o.nids; i++) {
 			const struct json *ctr = cli_resolve(&c, &a, argv[optind + (int)i]);
-			if (!ctr || !(o.ids[i] = strdup(cli_str(ctr, "id")))) {
+			if (!ctr || !(o.ids[i] = strdup(cli_str(ctr, "id"))) ||
+			    !(o.names[i] = strdup(cli_str(ctr, "name")))) {
 				cli_list_free(&a);
 				goto done;
 			}
@@ -400,10 +403,14 @@ int cli_stats_main(int argc, char **argv)
 	cli_list_free(&a);
 	status = 0;
 done:
-	for (size_t i = 0; i < o.nids; i++)
+	for (size_t i = 0; i < o.nids; i++) {
 		if (o.ids)
 			free(o.ids[i]);
+		if (o.names)
+			free(o.names[i]);
+	}
 	free(o.ids);
+	free(o.names);
 	buf_fini(&out);
 	cli_close(&c);
 	return status;

