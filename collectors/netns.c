@@ -47,6 +47,7 @@ struct net_priv {
 	char *mode_extra;        /* rendered labels of container_network_mode */
 	const char *mode;        /* what mode_extra was rendered for */
 	char mode_owner[128];
+	bool failing;            /* the last collection failed (logged) */
 };
 
 struct netns {
@@ -67,7 +68,8 @@ struct net_state {
 	struct netns *buckets[NS_BUCKETS];
 	char *buf;               /* one net/dev at a time */
 	struct proc_netdev *ifaces;
-	struct log_limit perm_ll, read_ll;
+	struct log_limit ll;      /* one complaint for every container's failures */
+	size_t nfailing;          /* containers whose last collection failed */
 };
 
 static uint32_t bucket_of(const struct proc_nsid *id)
@@ -180,6 +182,27 @@ static bool better_owner(const struct coll_container *a, const struct coll_conta
 	return strcmp(a->id, b->id) < 0;
 }
 
+/* ---- complaints ---------------------------------------------------------------- */
+
+/* Failures are logged rate-limited; the recovery once no container fails any
+ * more, so one bad container beside good ones does not flap the log. */
+static void failed(struct net_state *s, struct net_priv *p)
+{
+	if (!p->failing) {
+		p->failing = true;
+		s->nfailing++;
+	}
+}
+
+static void succeeded(struct net_state *s, struct net_priv *p)
+{
+	if (p->failing) {
+		p->failing = false;
+		if (--s->nfailing == 0)
+			log_recovered(&s->ll, "network: reading container namespaces");
+	}
+}
+
 /* ---- emitting ------------------------------------------------------------------ */
 
 static const char *display_name(const struct coll_container *c)
@@ -255,12 +278,19 @@ static int emit_traffic(struct net_state *s, struct net_priv *p, struct coll_sin
 {
 	struct netns *ns = p->ns;
 	int rc;
-	if (ns->fd < 0 && (rc = open_netdev(p)) < 0)
-		return rc == -ENOENT ? 0 : 1; /* vanished: resolved again next tick */
+	if (ns->fd < 0 && (rc = open_netdev(p)) < 0) {
+		if (rc == -ENOENT)
+			return 0; /* vanished: resolved again next tick */
+		log_limited(&s->ll, LOG_WARN, "network: container %s: opening /proc/%d/net/dev: %s",
+			    p->c->id, (int)p->pid, strerror(-rc));
+		failed(s, p);
+		return 1;
+	}
 	ssize_t n = pread(ns->fd, s->buf, NS_DEV_BYTES - 1, 0);
 	if (n < 0) {
-		log_limited(&s->read_ll, LOG_WARN, "network: reading net/dev of pid %d: %s",
-			    (int)p->pid, strerror(errno));
+		log_limited(&s->ll, LOG_WARN, "network: container %s: reading /proc/%d/net/dev: %s",
+			    p->c->id, (int)p->pid, strerror(errno));
+		failed(s, p);
 		close(ns->fd);
 		ns->fd = -1;
 		return 1;
@@ -269,11 +299,12 @@ static int emit_traffic(struct net_state *s, struct net_priv *p, struct coll_sin
 	size_t total;
 	int nif = proc_parse_netdev(s->buf, s->ifaces, NS_MAX_IFACES, &total);
 	if (nif < 0) {
-		log_limited(&s->read_ll, LOG_WARN, "network: net/dev of pid %d does not parse",
-			    (int)p->pid);
+		log_limited(&s->ll, LOG_WARN, "network: container %s: /proc/%d/net/dev does not parse",
+			    p->c->id, (int)p->pid);
+		failed(s, p);
 		return 1;
 	}
-	log_recovered(&s->read_ll, "network: reading net/dev");
+	succeeded(s, p);
 	for (int i = 0; i < nif; i++) {
 		const struct proc_netdev *d = &s->ifaces[i];
 		if (proc_netdev_skipped(d->name))
@@ -342,18 +373,21 @@ static int op_collect(void *state, struct coll_container *c, void **privp, struc
 		if (rc < 0) {
 			/* No process (created, exited, an empty pod): no namespace. */
 			leave_ns(s, p);
-			if (rc == -ENOENT)
+			if (rc == -ENOENT) {
+				succeeded(s, p);
 				return 0;
-			log_limited(&s->perm_ll, LOG_WARN, "network: %s: /proc/<pid>/ns/net of "
-				    "container %s: %s (the agent needs root or CAP_SYS_PTRACE)",
-				    c->cgroup, c->id, strerror(-rc));
+			}
+			log_limited(&s->ll, LOG_WARN, "network: container %s (%s): reading "
+				    "/proc/<pid>/ns/net of its processes: %s (the agent needs root or "
+				    "CAP_SYS_PTRACE)", c->id, c->cgroup, strerror(-rc));
+			failed(s, p);
 			return 1;
 		}
-		log_recovered(&s->perm_ll, "network: reading container namespaces");
 	}
 	struct netns *ns = p->ns;
 	if (ns->host) {
 		sink_emit(sink, M_NET_MODE, mode_extra(p, "host", NULL), 1);
+		succeeded(s, p);
 		return 0;
 	}
 	if (!ns->owner || (ns->owner != p && better_owner(c, ns->owner->c))) {
@@ -362,12 +396,15 @@ static int op_collect(void *state, struct coll_container *c, void **privp, struc
 	}
 	if (ns->owner != p) {
 		sink_emit(sink, M_NET_MODE, mode_extra(p, "shared", ns->owner->c), 1);
+		succeeded(s, p);
 		return 0;
 	}
 	sink_emit(sink, M_NET_MODE, mode_extra(p, "private", c), 1);
 	/* Whoever held the namespace before may have reported it this tick. */
-	if (ns->claimed_ms == now)
+	if (ns->claimed_ms == now) {
+		succeeded(s, p);
 		return 0;
+	}
 	return emit_traffic(s, p, sink);
 }
 
@@ -378,6 +415,8 @@ static void op_forget(void *state, struct coll_container *c, void **privp)
 	if (!p)
 		return;
 	leave_ns(s, p);
+	if (p->failing)
+		s->nfailing--;
 	free(p->mode_extra);
 	free(p);
 	*privp = NULL;

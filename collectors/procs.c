@@ -30,6 +30,7 @@
 struct procs_priv {
 	int64_t next_ms;         /* when the next scan is due */
 	bool have;               /* values below are from a scan */
+	bool failing;            /* the last scan had unreadable processes (logged) */
 	double processes, threads, fds, sockets;
 };
 
@@ -37,7 +38,8 @@ struct procs_state {
 	struct cg_layout layout;
 	int64_t interval_ms;     /* 0: off */
 	pid_t *pids;
-	struct log_limit perm_ll;
+	struct log_limit ll;     /* one complaint for every container's failures */
+	size_t nfailing;         /* containers whose last scan failed */
 };
 
 /*
@@ -48,6 +50,9 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 {
 	bool truncated;
 	ssize_t n = proc_cgroup_pids(&s->layout, c->cgroup, s->pids, PROCS_MAX_PIDS, &truncated);
+	if (n < 0 && n != -ENOENT)
+		log_limited(&s->ll, LOG_WARN, "processes: container %s: reading cgroup.procs of %s: "
+			    "%s", c->id, c->cgroup, strerror((int)-n));
 	if (n < 0)
 		return n == -ENOENT ? -ENOENT : 1;
 	int64_t procs = 0, threads = 0, fds = 0, sockets = 0;
@@ -79,12 +84,21 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 			sockets += f.sockets;
 		}
 	}
-	if (errors)
-		log_limited(&s->perm_ll, LOG_WARN, "processes: container %s (%s): %d processes "
+	/* The recovery is logged once no container fails any more, so one bad
+	 * container beside good ones does not flap the log. */
+	if (errors) {
+		log_limited(&s->ll, LOG_WARN, "processes: container %s (%s): %d processes "
 			    "unreadable: %s (the agent needs root or CAP_SYS_PTRACE)", c->id, c->cgroup,
 			    errors, strerror(-first_err));
-	else
-		log_recovered(&s->perm_ll, "processes: reading /proc");
+		if (!p->failing) {
+			p->failing = true;
+			s->nfailing++;
+		}
+	} else if (p->failing) {
+		p->failing = false;
+		if (--s->nfailing == 0)
+			log_recovered(&s->ll, "processes: reading /proc");
+	}
 	if (errors && procs == 0)
 		return errors; /* nothing readable: no values rather than zeros */
 	p->processes = (double)procs;
@@ -151,7 +165,11 @@ static int op_collect(void *state, struct coll_container *c, void **privp, struc
 
 static void op_forget(void *state, struct coll_container *c, void **privp)
 {
-	free(*privp);
+	struct procs_state *s = state;
+	struct procs_priv *p = *privp;
+	if (p && p->failing)
+		s->nfailing--;
+	free(p);
 	*privp = NULL;
 }
 
