@@ -270,6 +270,16 @@ int agent_main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	char *admin_token = NULL;
+	if (cfg.admin_token_file[0]) {
+		char err[PATH_MAX + 128];
+		admin_token = auth_load_token(cfg.admin_token_file, err, sizeof(err));
+		if (!admin_token) {
+			fprintf(stderr, "monitor: config: auth.admin_token_file: %s\n", err);
+			config_fini(&cfg);
+			return 2;
+		}
+	}
 
 	int rc = hostroot_set(cfg.host_root);
 	struct cg_layout layout;
@@ -325,6 +335,8 @@ int agent_main(int argc, char **argv)
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
 		.ebpf = &cfg.ebpf,
+		.keep_exited_ms = cfg.keep_exited_ms, .fs_interval_ms = cfg.fs_interval_ms,
+		.fs_walk_budget = cfg.fs_walk_budget,
 		.network = cfg.network, .process_interval_ms = cfg.process_interval_ms,
 	};
 	int status = 1;
@@ -332,11 +344,17 @@ int agent_main(int argc, char **argv)
 	l.reg = coll_registry_new(&ctx);
 	if (!l.reg || sfd < 0)
 		goto out;
+	/* Docker first: the action handlers use the client from the start. */
+	if (cfg.docker_enabled)
+		l.docker = docker_start(cfg.docker_socket, cfg.docker_timeout_ms, &l.metaq,
+					&l.events);
+	l.st.docker = l.docker;
+	l.st.action_timeout_ms = cfg.docker_action_timeout_ms;
+	l.st.admin_token = admin_token;
+	l.st.admin_token_len = admin_token ? strlen(admin_token) : 0;
 	http = http_start(cfg.listen, &l.st);
 	if (!http)
 		goto out;
-	if (cfg.docker_enabled)
-		l.docker = docker_start(cfg.docker_socket, cfg.docker_timeout_ms, &l.metaq);
 	log_info("monitor %s (%s): cgroup %s, host root %s, data in %s", MONITOR_RELEASE,
 		 monitor_version,
 		 cg_mode_name(layout.mode), hostroot_get(), cfg.data_dir);
@@ -345,6 +363,7 @@ int agent_main(int argc, char **argv)
 	coll_registry_rescan(l.reg);
 	status = run_loop(&l, sfd);
 out:
+	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
 	http_stop(http);
 	store_close(l.store); /* after HTTP: handlers may query it */
 	docker_stop(l.docker);
@@ -355,6 +374,10 @@ out:
 	coll_machine_close(&l.machine);
 	if (sfd >= 0)
 		close(sfd);
+	if (admin_token) {
+		explicit_bzero(admin_token, strlen(admin_token));
+		free(admin_token);
+	}
 	config_fini(&cfg);
 	return status;
 }

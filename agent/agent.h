@@ -39,6 +39,11 @@ struct agent_config {
 	int64_t rescan_interval_ms;
 	struct store_config storage; /* storage: section; dir is data_dir */
 	struct ebpf_config ebpf;     /* ebpf: section, --no-ebpf */
+	int64_t keep_exited_ms;      /* discovery.keep_exited */
+	int64_t docker_action_timeout_ms; /* docker.action_timeout */
+	int64_t fs_interval_ms;      /* collect.fs_usage_interval; 0: off */
+	int64_t fs_walk_budget;      /* collect.fs_walk_budget */
+	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 };
@@ -61,6 +66,10 @@ struct agent_state {
 	uint64_t scrapes;        /* atomic */
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
+	struct docker_client *docker;  /* for actions; NULL when disabled */
+	int64_t action_timeout_ms;     /* docker.action_timeout */
+	char *admin_token;       /* actions need it; NULL: actions refused */
+	size_t admin_token_len;
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
@@ -119,6 +128,24 @@ int api_processes(struct http_req *req, struct http_resp *resp);
 int api_ports(struct http_req *req, struct http_resp *resp);
 /* The name of uid in /etc/passwd text, as getpwuid would find it. */
 bool api_passwd_name(const char *passwd, uint32_t uid, char *out, size_t size);
+
+/* Lifecycle endpoints (actions.c, events_api.c). */
+int api_action(struct http_req *req, struct http_resp *resp);
+int api_events(struct http_req *req, struct http_resp *resp);
+/* Finds which in s: exact id, exact name (one with a cgroup before one
+ * without), else an id prefix of 4+ characters. Returns how many
+ * match; the first max go to out (pointers into s). */
+size_t api_resolve(const struct snapshot *s, const char *which, const struct snap_container **out,
+		   size_t max);
+/* Parses since=/until= (unix seconds, RFC 3339, or a duration back from
+ * now_ms) into unix ms; 0 or -EINVAL. */
+int events_parse_since(const char *s, int64_t now_ms, int64_t *out_ms);
+/* Reads the admin token from path: the file's first line, trimmed, 16 to
+ * 4096 bytes. Returns the token (caller frees) or NULL with a message
+ * naming the file in err. Warns when the file is readable by others. */
+char *auth_load_token(const char *path, char *err, size_t errsize);
+/* Constant-time comparison of a presented token with the configured one. */
+bool auth_token_equal(const char *given, size_t given_len, const char *want, size_t want_len);
 
 /* Subcommands. */
 int agent_main(int argc, char **argv);

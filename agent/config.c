@@ -26,6 +26,10 @@ void config_defaults(struct agent_config *c)
 	c->rescan_interval_ms = 60000;
 	store_config_defaults(&c->storage);
 	ebpf_config_defaults(&c->ebpf);
+	c->keep_exited_ms = 3600 * 1000;
+	c->docker_action_timeout_ms = 30000;
+	c->fs_interval_ms = 60000;
+	c->fs_walk_budget = 2000;
 	c->network = true;
 	c->process_interval_ms = 10000;
 	static const char *const default_labels[] = {
@@ -84,6 +88,22 @@ static int get_duration(struct ctx *x, const struct ynode *n, const char *key, i
 	return 0;
 }
 
+static int get_int(struct ctx *x, const struct ynode *n, const char *key, int64_t lo, int64_t hi,
+		   int64_t *out)
+{
+	char *end;
+	if (n->type != YNODE_SCALAR || n->quoted || !n->scalar[0])
+		return fail(x, n, key, "expected a whole number");
+	errno = 0;
+	long long v = strtoll(n->scalar, &end, 10);
+	if (*end || errno)
+		return fail(x, n, key, "expected a whole number (got \"%s\")", n->scalar);
+	if (v < lo || v > hi)
+		return fail(x, n, key, "must be between %lld and %lld", (long long)lo, (long long)hi);
+	*out = v;
+	return 0;
+}
+
 static int get_bool(struct ctx *x, const struct ynode *n, const char *key, bool *out)
 {
 	if (n->type == YNODE_SCALAR && !n->quoted) {
@@ -111,6 +131,9 @@ static int load_docker(struct ctx *x, struct agent_config *c, const struct ynode
 			rc = get_str(x, n, "docker.socket", c->docker_socket, sizeof(c->docker_socket));
 		else if (!strcmp(n->key, "timeout"))
 			rc = get_duration(x, n, "docker.timeout", 10, &c->docker_timeout_ms);
+		else if (!strcmp(n->key, "action_timeout"))
+			rc = get_duration(x, n, "docker.action_timeout", 100,
+					  &c->docker_action_timeout_ms);
 		else
 			rc = fail(x, n, n->key, "unknown key in docker");
 		if (rc)
@@ -127,6 +150,17 @@ static int load_collect(struct ctx *x, struct agent_config *c, const struct ynod
 		int rc = 0;
 		if (!strcmp(n->key, "percpu")) {
 			rc = get_bool(x, n, "collect.percpu", &c->percpu);
+		} else if (!strcmp(n->key, "fs_usage_interval")) {
+			/* 0 turns the walks off; else at least 1s. */
+			int64_t ms;
+			rc = get_duration(x, n, "collect.fs_usage_interval", 0, &ms);
+			if (!rc && ms > 0 && ms < 1000)
+				rc = fail(x, n, "collect.fs_usage_interval",
+					  "must be 0 (off) or at least 1s");
+			if (!rc)
+				c->fs_interval_ms = ms;
+		} else if (!strcmp(n->key, "fs_walk_budget")) {
+			rc = get_int(x, n, "collect.fs_walk_budget", 1, 10000000, &c->fs_walk_budget);
 		} else if (!strcmp(n->key, "network")) {
 			rc = get_bool(x, n, "collect.network", &c->network);
 		} else if (!strcmp(n->key, "process_interval")) {
@@ -165,12 +199,33 @@ static int load_discovery(struct ctx *x, struct agent_config *c, const struct yn
 	if (map->type != YNODE_MAP)
 		return fail(x, map, "discovery", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
-		if (strcmp(n->key, "rescan_interval"))
+		int rc;
+		if (!strcmp(n->key, "rescan_interval"))
+			rc = get_duration(x, n, "discovery.rescan_interval", 1000,
+					  &c->rescan_interval_ms);
+		else if (!strcmp(n->key, "keep_exited"))
+			rc = get_duration(x, n, "discovery.keep_exited", 0, &c->keep_exited_ms);
+		else
 			return fail(x, n, n->key, "unknown key in discovery");
-		int rc = get_duration(x, n, "discovery.rescan_interval", 1000,
-				      &c->rescan_interval_ms);
 		if (rc)
 			return rc;
+	}
+	return 0;
+}
+
+static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "auth", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		if (strcmp(n->key, "admin_token_file"))
+			return fail(x, n, n->key, "unknown key in auth");
+		int rc = get_str(x, n, "auth.admin_token_file", c->admin_token_file,
+				 sizeof(c->admin_token_file));
+		if (rc)
+			return rc;
+		if (!c->admin_token_file[0])
+			return fail(x, n, "auth.admin_token_file", "expected a file name");
 	}
 	return 0;
 }
@@ -355,6 +410,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_storage(x, c, n);
 	if (!strcmp(k, "ebpf"))
 		return load_ebpf(x, c, n);
+	if (!strcmp(k, "auth"))
+		return load_auth(x, c, n);
 	return fail(x, n, k, "unknown key");
 }
 

@@ -107,13 +107,54 @@ struct coll_meta {
 	char **label_vals;
 	double started_at;       /* unix seconds; 0 when unknown */
 	int64_t restart_count;   /* -1 when unknown */
+
+	/* Lifecycle and layout (Docker inspect; docker.c). has_state says the
+	 * runtime reported State: exit_code and oom_killed mean something. */
+	bool has_state;
+	int64_t exit_code;       /* State.ExitCode: last exit (137: SIGKILL / OOM) */
+	bool oom_killed;         /* State.OOMKilled */
+	char *health;            /* State.Health.Status: starting, healthy, unhealthy; NULL without a healthcheck */
+	double created_at;       /* unix seconds; 0 when unknown */
+	double finished_at;      /* State.FinishedAt; 0 when it never finished */
+	int64_t pid;             /* State.Pid: the init process on the host; 0 when not running */
+	char *restart_policy;    /* HostConfig.RestartPolicy.Name: no, always, on-failure, unless-stopped */
+	int64_t restart_max;     /* RestartPolicy.MaximumRetryCount */
+	char *command;           /* Path and Args joined by spaces */
+	char *upper_dir;         /* GraphDriver.Data.UpperDir: the writable layer on the host */
+	size_t nports;
+	struct coll_port *ports; /* published ports */
+	size_t nmounts;
+	struct coll_mount *mounts;
 };
+
+/* A published port: host_ip:host_port -> container_port/proto. host_port is
+ * 0 for an exposed port that is not published. */
+struct coll_port {
+	char *host_ip;
+	int host_port;
+	int container_port;
+	char proto[8];           /* tcp, udp, sctp */
+};
+/* A mount as the runtime reports it (Docker Mounts[]). */
+struct coll_mount {
+	char *type;              /* bind, volume, tmpfs, npipe */
+	char *name;              /* volume name; NULL for others */
+	char *source;            /* host path (volume's _data dir, bind source); "" for tmpfs */
+	char *destination;       /* path inside the container */
+	bool rw;
+};
+#define COLL_MAX_PORTS 256
+#define COLL_MAX_MOUNTS 64
 void coll_meta_fini(struct coll_meta *m);
 /* Deep copy; returns 0 or -ENOMEM. */
 int coll_meta_copy(struct coll_meta *dst, const struct coll_meta *src);
 /* Appends a label (copies both strings); returns 0 or -ENOMEM. */
 int coll_meta_add_label(struct coll_meta *m, const char *key, const char *val);
 const char *coll_meta_label(const struct coll_meta *m, const char *key);
+/* Append a copy of a port or mount (strings copied); past COLL_MAX_PORTS /
+ * COLL_MAX_MOUNTS the rest are dropped. Return 0 or -ENOMEM. */
+int coll_meta_add_port(struct coll_meta *m, const struct coll_port *p);
+int coll_meta_add_mount(struct coll_meta *m, const struct coll_mount *mt);
 
 /*
  * A queue of metadata updates from other threads to the tick thread.
@@ -152,6 +193,7 @@ struct coll_container {
 	char qos[16];            /* guaranteed, burstable, besteffort */
 	struct coll_meta meta;
 	bool has_meta;           /* a runtime answered for this container */
+	uint32_t meta_gen;       /* bumped whenever meta is replaced */
 	double cgroup_ctime;     /* start-time fallback */
 	uint32_t seen_gen;       /* last rescan generation that saw it */
 	char *prom_labels;       /* rendered base labels, rebuilt on meta change */
@@ -236,6 +278,21 @@ struct snap_container {
 	const char *prom_labels; /* id="...",name="...",image="..."[,...] */
 	double start_time;
 	uint32_t sample_first, sample_count;
+
+	/* Lifecycle (copies of coll_meta's, see there). has_cgroup is false for
+	 * a container shown without a cgroup: created, restarting, or exited
+	 * within discovery.keep_exited; it then has no cgroup values. */
+	bool has_cgroup;
+	bool has_state;
+	int64_t exit_code;
+	bool oom_killed;
+	int64_t restart_count;   /* -1 when unknown */
+	const char *health;      /* NULL without a healthcheck */
+	double created_at, finished_at, last_seen; /* 0: unknown / never */
+	const char *restart_policy, *command;
+	size_t nports, nmounts;
+	const struct coll_port *ports;   /* strings in the snapshot's arena */
+	const struct coll_mount *mounts;
 };
 
 /*
@@ -270,12 +327,19 @@ struct coll_sink {
 int sink_open(struct coll_sink *s, int64_t time_ms);
 /* Adds a container to the snapshot (copies every string of c). */
 void sink_begin_container(struct coll_sink *s, const struct coll_container *c, double start_time);
+/* Marks the container begun last as one without a cgroup (exited, created,
+ * restarting), last seen alive at last_seen (0: never). */
+void sink_mark_gone(struct coll_sink *s, double last_seen);
 void sink_begin_agent(struct coll_sink *s);
 /* extra: rendered, escaped label text, copied; NULL for none. */
 void sink_emit(struct coll_sink *s, enum metric_id m, const char *extra, double v);
 /* Finishes the snapshot (sorts by family) and hands it to the caller with
  * one reference. */
 struct snapshot *sink_close(struct coll_sink *s);
+
+/* Emits the lifecycle series (state, health, restart count, exit code, OOM
+ * killed) of the container begun last, from m (lifecycle.c). Tick thread. */
+void coll_emit_lifecycle(struct coll_sink *sink, const struct coll_meta *m);
 
 /* Renders text format 0.0.4 into out. Returns 0 or -ENOMEM. */
 int snapshot_render_text(const struct snapshot *s, struct buf *out);
@@ -321,12 +385,28 @@ size_t coll_event_read(struct coll_event_log *log, uint64_t after_seq, struct co
  * never waits on it. socket_path is host-root relative as given in the config.
  */
 struct docker_client;
+/* events: where container lifecycle events from /events are posted (start,
+ * stop, die, oom, restart, health_status, pause, unpause, create, destroy);
+ * NULL for none. */
 struct docker_client *docker_start(const char *socket_path, int64_t timeout_ms,
-				   struct coll_meta_queue *q);
+				   struct coll_meta_queue *q, struct coll_event_log *events);
 /* Stops the thread (within timeout_ms) and frees the client; NULL is fine. */
 void docker_stop(struct docker_client *d);
+/* Makes requests in flight (the thread's and docker_action's) give up at
+ * once, before docker_stop; any thread, NULL is fine. */
+void docker_interrupt(struct docker_client *d);
 /* 1 when the last request succeeded, 0 otherwise. Any thread. */
 int docker_up(const struct docker_client *d);
+/*
+ * Runs POST /containers/{id}/{action}[?query] (start, stop, restart, pause,
+ * unpause, kill) on the caller's thread with its own connection, waiting at
+ * most timeout_ms. Returns the engine's HTTP status (204 done, 304 already
+ * so, 404, 409, 500, ...) with the engine's message in msg, or -ETIMEDOUT
+ * (no answer in time) or -EIO (cannot connect, broken answer) with the
+ * reason in msg. Any thread; the client must outlive the call.
+ */
+int docker_action(struct docker_client *d, const char *id, const char *action,
+		  const char *query, int64_t timeout_ms, char *msg, size_t msgsize);
 
 /* ---- the host's totals (machine.c) -------------------------------------- */
 
@@ -386,6 +466,9 @@ struct coll_ctx {
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
 	const struct ebpf_config *ebpf;   /* NULL: no eBPF probes */
+	int64_t keep_exited_ms;  /* show containers without a cgroup this long after they exit (0: never) */
+	int64_t fs_interval_ms;  /* how often a writable layer or volume is measured (0: never) */
+	int64_t fs_walk_budget;  /* directory entries the fs collector may stat per tick */
 	bool network;            /* per-namespace network counters (netns.c) */
 	int64_t process_interval_ms; /* how often process/fd/socket counts are refreshed (0: never) */
 };
@@ -416,6 +499,9 @@ extern const struct coll_ops coll_cgroup_ops;
 /* eBPF probes: socket traffic, TCP health, block I/O latency, OOM kills
  * per container (ebpf.c and the loaders ebpf_*.c). */
 extern const struct coll_ops coll_ebpf_ops;
+/* Writable layer and volume sizes (budgeted walks) and the capacity of each
+ * mount's filesystem (fs.c). */
+extern const struct coll_ops coll_fs_ops;
 
 /* Network counters per namespace, with its owner and mode (netns.c). */
 extern const struct coll_ops coll_netns_ops;

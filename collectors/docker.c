@@ -12,6 +12,18 @@
  * events may have been missed meanwhile. The events subscription starts at
  * the time the list began (?since=), so nothing that happens between the
  * list and the subscription is lost; a replayed event only costs an inspect.
+ * A stream that starts again after an outage resumes from the newest event
+ * seen (at most ten minutes back), so the timeline keeps what the engine
+ * still remembers.
+ *
+ * Inspect gives each container's lifecycle too: state, exit code, OOM kill,
+ * restart count and policy, health, command, published ports, mounts and
+ * the writable layer's directory. Lifecycle events (start, stop, die with
+ * its exit code, oom, restart, health_status, pause, unpause, create,
+ * destroy) also go to the event timeline.
+ *
+ * docker_action runs the management actions (start, stop, ...) for the HTTP
+ * handlers on their own threads, each with its own curl handle.
  *
  * Every transfer runs on one curl multi handle owned by the thread, so
  * docker_stop wakes it out of any wait with curl_multi_wakeup and never
@@ -39,6 +51,8 @@
 #define BACKOFF_MAX_MS 30000
 #define DEFAULT_TIMEOUT_MS 5000
 #define POLL_MS 1000             /* longest sleep in curl_multi_poll */
+#define RESUME_MAX_MS ((int64_t)10 * 60 * 1000) /* how far back a new event stream may start */
+#define ACTION_CAP ((size_t)64 << 10)
 
 /* A container the event stream named, waiting for the thread to look. */
 struct pending {
@@ -51,6 +65,7 @@ struct docker_client {
 	char what[sizeof(((struct sockaddr_un *)0)->sun_path) + 16]; /* "docker: <sock>" */
 	int64_t timeout_ms;
 	struct coll_meta_queue *q;
+	struct coll_event_log *events; /* the timeline, or NULL */
 	CURLM *multi;
 	pthread_t thread;
 	pthread_mutex_t lock;    /* with cond: the interruptible backoff sleep */
@@ -67,6 +82,7 @@ struct docker_client {
 	struct pending *pend;
 	size_t npend, pend_cap;
 	bool pend_overflow;      /* events were dropped: resync */
+	int64_t last_event_ns;   /* time of the newest event seen: where a new stream resumes */
 };
 
 /* One HTTP transfer on the client's multi handle. */
@@ -338,6 +354,156 @@ static int dup_str(char **dst, const char *s)
 	return *dst ? 0 : -ENOMEM;
 }
 
+static bool json_num(const struct json *j, double lo, double hi, double *out)
+{
+	if (!j || j->type != JSON_NUMBER || j->number < lo || j->number > hi)
+		return false;
+	*out = j->number;
+	return true;
+}
+
+/* "Path Args..." as one line, capped; NULL path gives no command. */
+static int command_from_inspect(const struct json *root, struct coll_meta *m)
+{
+	const char *path = json_get_str(root, "Path");
+	if (!path)
+		return 0;
+	struct buf b;
+	buf_init(&b, 4096);
+	buf_puts(&b, path);
+	const struct json *args = json_get(root, "Args");
+	if (args && args->type == JSON_ARRAY)
+		for (const struct json *a = args->child; a; a = a->next)
+			if (a->type == JSON_STRING) {
+				buf_putc(&b, ' ');
+				buf_puts(&b, a->string);
+			}
+	if (b.overflow) {
+		/* Keep what fits: a long command line is still worth its start. */
+		b.overflow = false;
+		if (b.len > b.cap - 4)
+			b.len = b.cap - 4;
+		buf_puts(&b, "...");
+	}
+	m->command = buf_steal(&b, NULL);
+	buf_fini(&b);
+	return m->command ? 0 : -ENOMEM;
+}
+
+/* Ports from {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}] | null};
+ * an exposed port without a binding is kept with host_port 0. */
+static int ports_from(const struct json *ports, struct coll_meta *m, bool keep_unbound)
+{
+	int rc = 0;
+	if (!ports || ports->type != JSON_OBJECT)
+		return 0;
+	for (const struct json *p = ports->child; p && rc == 0; p = p->next) {
+		struct coll_port port = { 0 };
+		char proto[8] = "tcp";
+		if (sscanf(p->key, "%d/%7s", &port.container_port, proto) < 1 ||
+		    port.container_port <= 0 || port.container_port > 65535)
+			continue;
+		memcpy(port.proto, proto, sizeof(port.proto));
+		bool bound = false;
+		if (p->type == JSON_ARRAY) {
+			for (const struct json *b = p->child; b && rc == 0; b = b->next) {
+				const char *hp = json_get_str(b, "HostPort");
+				int hport = hp ? atoi(hp) : 0;
+				if (hport <= 0 || hport > 65535)
+					continue;
+				port.host_port = hport;
+				port.host_ip = (char *)json_get_str(b, "HostIp");
+				rc = coll_meta_add_port(m, &port);
+				bound = true;
+			}
+		}
+		if (!bound && keep_unbound && rc == 0) {
+			port.host_port = 0;
+			port.host_ip = NULL;
+			rc = coll_meta_add_port(m, &port);
+		}
+	}
+	return rc;
+}
+
+/* Whether a comma-separated option list ("rw,size=64m") holds opt. */
+static bool has_option(const char *list, const char *opt)
+{
+	size_t n = strlen(opt);
+	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, opt, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* Lifecycle and layout: State, restart policy, command, ports, mounts,
+ * the writable layer. */
+static int lifecycle_from_inspect(const struct json *root, struct coll_meta *m)
+{
+	double v;
+	const struct json *st = json_get(root, "State");
+	int rc = 0;
+	if (st && st->type == JSON_OBJECT) {
+		m->has_state = true;
+		if (json_num(json_get(st, "ExitCode"), -1e9, 1e9, &v))
+			m->exit_code = (int64_t)v;
+		const struct json *oom = json_get(st, "OOMKilled");
+		m->oom_killed = oom && oom->type == JSON_BOOL && oom->boolean;
+		m->finished_at = parse_time(json_get_str(st, "FinishedAt"));
+		if (json_num(json_get(st, "Pid"), 0, 1 << 30, &v))
+			m->pid = (int64_t)v;
+		rc = dup_str(&m->health, json_get_str(json_get(st, "Health"), "Status"));
+	}
+	m->created_at = parse_time(json_get_str(root, "Created"));
+	const struct json *pol = json_path(root, "HostConfig.RestartPolicy");
+	rc = rc ? rc : dup_str(&m->restart_policy, json_get_str(pol, "Name"));
+	if (m->restart_policy && !m->restart_policy[0]) {
+		free(m->restart_policy); /* "" means no policy, as "no" */
+		m->restart_policy = strdup("no");
+		rc = m->restart_policy ? rc : -ENOMEM;
+	}
+	if (json_num(json_get(pol, "MaximumRetryCount"), 0, 1e9, &v))
+		m->restart_max = (int64_t)v;
+	rc = rc ? rc : command_from_inspect(root, m);
+	rc = rc ? rc : dup_str(&m->upper_dir, json_get_str(json_path(root, "GraphDriver.Data"),
+							   "UpperDir"));
+	/* What is published now; before the network is up (or with none),
+	 * what the container asked for. */
+	rc = rc ? rc : ports_from(json_path(root, "NetworkSettings.Ports"), m, true);
+	if (rc == 0 && m->nports == 0)
+		rc = ports_from(json_path(root, "HostConfig.PortBindings"), m, false);
+	const struct json *mounts = json_get(root, "Mounts");
+	if (mounts && mounts->type == JSON_ARRAY) {
+		for (const struct json *j = mounts->child; j && rc == 0; j = j->next) {
+			const struct json *rw = json_get(j, "RW");
+			struct coll_mount mt = {
+				.type = (char *)json_get_str(j, "Type"),
+				.name = (char *)json_get_str(j, "Name"),
+				.source = (char *)json_get_str(j, "Source"),
+				.destination = (char *)json_get_str(j, "Destination"),
+				.rw = rw && rw->type == JSON_BOOL && rw->boolean,
+			};
+			if (mt.destination && mt.destination[0] == '/')
+				rc = coll_meta_add_mount(m, &mt);
+		}
+	}
+	/* --tmpfs mounts are not in Mounts, only in HostConfig.Tmpfs
+	 * ({"/run": "size=64m"}); --mount type=tmpfs ones are in both. */
+	const struct json *tmpfs = json_path(root, "HostConfig.Tmpfs");
+	if (tmpfs && tmpfs->type == JSON_OBJECT) {
+		for (const struct json *t = tmpfs->child; t && rc == 0; t = t->next) {
+			bool dup = t->key[0] != '/';
+			for (size_t i = 0; i < m->nmounts && !dup; i++)
+				dup = strcmp(m->mounts[i].destination, t->key) == 0;
+			struct coll_mount mt = { .type = "tmpfs", .source = "", .destination = t->key,
+						 .rw = !(t->type == JSON_STRING && has_option(t->string, "ro")) };
+			if (!dup)
+				rc = coll_meta_add_mount(m, &mt);
+		}
+	}
+	return rc;
+}
+
 /* Fills m (zeroed by the caller) from an inspect document. Returns 0 or
  * -ENOMEM; m is the caller's to fini either way. */
 static int meta_from_inspect(const struct json *root, struct coll_meta *m)
@@ -363,7 +529,7 @@ static int meta_from_inspect(const struct json *root, struct coll_meta *m)
 	m->restart_count = -1;
 	if (rcount && rcount->type == JSON_NUMBER && rcount->number >= 0 && rcount->number < 1e15)
 		m->restart_count = (int64_t)rcount->number;
-	return rc;
+	return rc ? rc : lifecycle_from_inspect(root, m);
 }
 
 /*
@@ -496,7 +662,54 @@ static bool action_matters(const char *a)
 	return strncmp(a, "health_status", 13) == 0; /* "health_status: healthy" */
 }
 
-/* Queues the container one event line names, once per container. */
+/*
+ * Records a container event in the timeline: the lifecycle actions only
+ * (exec_*, attach, resize, top, ... are not lifecycle). "health_status:
+ * unhealthy" becomes type health_status, detail unhealthy; die carries its
+ * exit code.
+ */
+static void post_event(struct docker_client *d, const struct json *ev, const char *action,
+		       const char *id)
+{
+	static const char *const kept[] = {
+		"create", "start", "restart", "stop", "die", "oom", "pause", "unpause",
+		"destroy", "health_status",
+	};
+	size_t alen = strcspn(action, ":");
+	bool keep = false;
+	for (size_t i = 0; i < ARRAY_LEN(kept) && !keep; i++)
+		keep = strlen(kept[i]) == alen && strncmp(action, kept[i], alen) == 0;
+	if (!keep || !d->events)
+		return;
+	struct coll_event e;
+	memset(&e, 0, sizeof(e));
+	const struct json *attrs = json_path(ev, "Actor.Attributes");
+	double t;
+	if (json_num(json_get(ev, "timeNano"), 1e18, 1e20, &t))
+		e.time_ms = (int64_t)(t / 1e6);
+	else if (json_num(json_get(ev, "time"), 1e9, 1e11, &t))
+		e.time_ms = (int64_t)t * 1000;
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	const char *name = json_get_str(attrs, "name");
+	snprintf(e.name, sizeof(e.name), "%s", name ? name : "");
+	snprintf(e.type, sizeof(e.type), "%.*s", (int)alen, action);
+	if (action[alen] == ':') {
+		const char *v = action + alen + 1;
+		while (*v == ' ')
+			v++;
+		snprintf(e.detail, sizeof(e.detail), "%s", v);
+	} else if (strcmp(e.type, "die") == 0) {
+		const char *code = json_get_str(attrs, "exitCode");
+		if (code)
+			snprintf(e.detail, sizeof(e.detail), "exit code %s", code);
+	} else if (strcmp(e.type, "oom") == 0) {
+		snprintf(e.detail, sizeof(e.detail), "out of memory in the container's cgroup");
+	}
+	coll_event_post(d->events, &e);
+}
+
+/* Queues the container one event line names, once per container, and
+ * records lifecycle events in the timeline. */
 static void event_line(struct docker_client *d, const char *line, size_t n)
 {
 	struct json_doc doc;
@@ -510,8 +723,13 @@ static void event_line(struct docker_client *d, const char *line, size_t n)
 		action = json_get_str(ev, "status"); /* engines before API 1.22 */
 	if (!id)
 		id = json_get_str(ev, "id");
-	if ((type && strcmp(type, "container") != 0) || !action || !valid_id(id) ||
-	    !action_matters(action))
+	if ((type && strcmp(type, "container") != 0) || !action || !valid_id(id))
+		goto out;
+	double tn;
+	if (json_num(json_get(ev, "timeNano"), 1e18, 1e20, &tn) && (int64_t)tn > d->last_event_ns)
+		d->last_event_ns = (int64_t)tn;
+	post_event(d, ev, action, id);
+	if (!action_matters(action))
 		goto out;
 	bool destroyed = strcmp(action, "destroy") == 0;
 	for (size_t i = 0; i < d->npend; i++) {
@@ -597,18 +815,18 @@ static int handle_pending(struct docker_client *d)
 }
 
 /*
- * Follows /events from since_ms on until the stream ends, fails or we stop.
+ * Follows /events from since_ns on until the stream ends, fails or we stop.
  * The stream has no total timeout (it is quiet while nothing happens), but
  * its response must begin within timeout_ms, so a hung engine is noticed.
  * Always returns -errno with d->err set (or -ECANCELED).
  */
-static int follow_events(struct docker_client *d, int64_t since_ms)
+static int follow_events(struct docker_client *d, int64_t since_ns)
 {
 	char path[192];
 	struct req r;
 	snprintf(path, sizeof(path),
-		 "%s/events?since=%lld.%03lld&filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D",
-		 d->api, (long long)(since_ms / 1000), (long long)(since_ms % 1000));
+		 "%s/events?since=%lld.%09lld&filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D",
+		 d->api, (long long)(since_ns / 1000000000), (long long)(since_ns % 1000000000));
 	buf_reset(&d->line);
 	d->line_skip = false;
 	d->pend_overflow = false;
@@ -683,13 +901,18 @@ static void *run(void *arg)
 	int64_t wait_ms = BACKOFF_MIN_MS;
 	while (!stopping(d)) {
 		d->err[0] = '\0';
-		int64_t since_ms = now_ms();
+		/* A new stream begins where the last one saw its newest event (so
+		 * the timeline misses nothing the engine still remembers), but at
+		 * most RESUME_MAX_MS back; the first begins now. */
+		int64_t since_ns = now_ms() * 1000000;
+		if (d->last_event_ns && d->last_event_ns + 1000 > since_ns - RESUME_MAX_MS * 1000000)
+			since_ns = d->last_event_ns + 1000; /* timeNano went through a double */
 		int rc = learn_version(d);
 		if (rc == 0)
 			rc = resync(d);
 		if (rc == 0) {
 			wait_ms = BACKOFF_MIN_MS; /* it answered in full: start again quickly */
-			rc = follow_events(d, since_ms);
+			rc = follow_events(d, since_ns);
 		}
 		set_up(d, 0);
 		if (stopping(d))
@@ -700,6 +923,119 @@ static void *run(void *arg)
 		wait_ms = wait_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait_ms * 2;
 	}
 	return NULL;
+}
+
+/* ---- actions ------------------------------------------------------------ */
+
+static size_t action_body_cb(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+	buf_add(b, p, size * nmemb);
+	return size * nmemb; /* past the cap the rest is dropped, not an error */
+}
+
+static int action_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+			      curl_off_t ultotal, curl_off_t ulnow)
+{
+	return stopping(arg) ? 1 : 0;
+}
+
+/*
+ * The engine's own words for a refusal: {"message": "..."}; else the start
+ * of whatever it said.
+ */
+static void action_message(const struct buf *b, char *msg, size_t msgsize)
+{
+	struct json_doc doc;
+	if (!b->len || b->overflow) {
+		msg[0] = '\0';
+		return;
+	}
+	if (json_parse(&doc, b->data, b->len, NULL) == 0) {
+		const char *m = json_get_str(doc.root, "message");
+		snprintf(msg, msgsize, "%s", m ? m : "");
+		json_doc_free(&doc);
+		return;
+	}
+	snprintf(msg, msgsize, "%.200s", b->data);
+	msg[strcspn(msg, "\r\n")] = '\0';
+}
+
+int docker_action(struct docker_client *d, const char *id, const char *action,
+		  const char *query, int64_t timeout_ms, char *msg, size_t msgsize)
+{
+	static const char *const actions[] = {
+		"start", "stop", "restart", "pause", "unpause", "kill",
+	};
+	bool known = false;
+	for (size_t i = 0; i < ARRAY_LEN(actions) && action; i++)
+		known |= strcmp(action, actions[i]) == 0;
+	msg[0] = '\0';
+	if (!d) {
+		snprintf(msg, msgsize, "the Docker client is disabled (docker.enabled: false)");
+		return -ENOTCONN;
+	}
+	if (!known || !valid_id(id)) {
+		snprintf(msg, msgsize, "bad container id or action");
+		return -EINVAL;
+	}
+	/* Unversioned paths: the engine serves its current API there, and
+	 * these endpoints have not changed since API 1.12. d->api belongs to
+	 * the client's thread. */
+	char url[512];
+	if (snprintf(url, sizeof(url), "http://localhost/containers/%s/%s%s%s", id, action,
+		     query && *query ? "?" : "", query ? query : "") >= (int)sizeof(url)) {
+		snprintf(msg, msgsize, "query too long");
+		return -EINVAL;
+	}
+	CURL *h = curl_easy_init();
+	if (!h) {
+		snprintf(msg, msgsize, "out of memory");
+		return -ENOMEM;
+	}
+	struct buf body;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	buf_init(&body, ACTION_CAP);
+	int64_t connect_ms = d->timeout_ms < timeout_ms ? d->timeout_ms : timeout_ms;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, d->sock);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, action_body_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, action_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, d);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	CURLcode cc = curl_easy_perform(h);
+	long status = 0;
+	int rc;
+	if (cc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(msg, msgsize, "the Docker engine at %s did not answer within %lld ms",
+			 d->sock, (long long)timeout_ms);
+		rc = -ETIMEDOUT;
+	} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(msg, msgsize, "the agent is shutting down");
+		rc = -ECANCELED;
+	} else if (cc != CURLE_OK) {
+		long os_errno = 0;
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		snprintf(msg, msgsize, "the Docker engine at %s: %s", d->sock,
+			 cc == CURLE_COULDNT_CONNECT && os_errno ? strerror((int)os_errno) :
+			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		rc = -EIO;
+	} else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		action_message(&body, msg, msgsize);
+		rc = (int)status;
+	}
+	buf_fini(&body);
+	curl_easy_cleanup(h);
+	return rc;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -713,7 +1049,7 @@ static void *run(void *arg)
  * owns the result and frees it with docker_stop.
  */
 struct docker_client *docker_start(const char *socket_path, int64_t timeout_ms,
-				   struct coll_meta_queue *q)
+				   struct coll_meta_queue *q, struct coll_event_log *events)
 {
 	struct docker_client *d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -729,6 +1065,7 @@ struct docker_client *docker_start(const char *socket_path, int64_t timeout_ms,
 	snprintf(d->what, sizeof(d->what), "docker: %s", d->sock);
 	d->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
 	d->q = q;
+	d->events = events;
 	buf_init(&d->line, EVENT_LINE_CAP);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("docker: %s: cannot initialise libcurl", d->sock);
@@ -760,6 +1097,22 @@ fail_multi:
 	curl_global_cleanup();
 	free(d);
 	return NULL;
+}
+
+/*
+ * Makes every request in flight, the thread's and docker_action's, give up
+ * now (the agent is shutting down). docker_stop still has to be called.
+ * Any thread; NULL is fine.
+ */
+void docker_interrupt(struct docker_client *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	__atomic_store_n(&d->stopping, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	curl_multi_wakeup(d->multi);
 }
 
 /*

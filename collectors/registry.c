@@ -29,6 +29,7 @@ extern const struct coll_ops coll_cgroup_ops;
 const struct coll_ops *const coll_all[] = {
 	&coll_cgroup_ops,
 	&coll_ebpf_ops,
+	&coll_fs_ops,
 	&coll_netns_ops,
 	&coll_procs_ops,
 };
@@ -39,11 +40,19 @@ const size_t coll_count = ARRAY_LEN(coll_all);
 #define MAX_CONTAINERS 20000
 #define META_CACHE_MAX 20000
 
-/* Metadata the runtimes gave for ids, whether or not a cgroup is seen yet. */
+/* Metadata the runtimes gave for ids, whether or not a cgroup is seen yet.
+ * An entry outlives its cgroup: a container without one (created, exited,
+ * restarting) is still shown from here until the runtime forgets it. */
 struct meta_entry {
 	char id[80];
 	struct coll_meta meta;
 	struct meta_entry *next;
+	struct meta_entry *hnext;    /* hash chain by id */
+	uint64_t live_tick;      /* last tick a cgroup of this id was in the registry */
+	char *last_cgroup;       /* its cgroup path when last seen (the id label stays) */
+	int64_t last_seen_ms;    /* when that cgroup was last seen; 0: never */
+	int64_t gone_ms;         /* when it was first shown without a cgroup */
+	char *prom_labels;       /* base labels while shown without a cgroup */
 };
 
 struct coll_registry {
@@ -55,7 +64,9 @@ struct coll_registry {
 	size_t count;
 	size_t by_runtime[RUNTIME__COUNT];
 	struct meta_entry *meta_cache;
+	struct meta_entry *meta_buckets[HASH_BUCKETS];
 	size_t meta_count;
+	uint64_t tick;
 	uint32_t gen;
 	/* inotify: watch descriptor -> directory path relative to the walk root */
 	int ifd;
@@ -80,10 +91,26 @@ static struct coll_container *find_by_path(struct coll_registry *r, const char *
 
 static struct meta_entry *find_meta(struct coll_registry *r, const char *id)
 {
-	for (struct meta_entry *e = r->meta_cache; e; e = e->next)
+	for (struct meta_entry *e = r->meta_buckets[bucket_of(id)]; e; e = e->hnext)
 		if (strcmp(e->id, id) == 0)
 			return e;
 	return NULL;
+}
+
+/* Unlinks e from the list (pp points at the link to it) and the hash, and frees it. */
+static void drop_meta(struct coll_registry *r, struct meta_entry **pp)
+{
+	struct meta_entry *e = *pp;
+	*pp = e->next;
+	struct meta_entry **hp = &r->meta_buckets[bucket_of(e->id)];
+	while (*hp != e)
+		hp = &(*hp)->hnext;
+	*hp = e->hnext;
+	coll_meta_fini(&e->meta);
+	free(e->last_cgroup);
+	free(e->prom_labels);
+	free(e);
+	r->meta_count--;
 }
 
 /* ---- labels ------------------------------------------------------------ */
@@ -159,6 +186,7 @@ static void set_meta(struct coll_registry *r, struct coll_container *c, const st
 	coll_meta_fini(&c->meta);
 	c->meta = copy;
 	c->has_meta = true;
+	c->meta_gen++;
 	render_labels(r, c);
 }
 
@@ -226,6 +254,23 @@ static void free_container(struct coll_registry *r, struct coll_container *c)
 	free(c);
 }
 
+/* Keeps where and when a container with runtime metadata was last seen, so
+ * it can be shown with the same id label once its cgroup is gone. */
+static void remember_cgroup(struct coll_registry *r, const struct coll_container *c)
+{
+	struct meta_entry *e = find_meta(r, c->id);
+	if (!e)
+		return;
+	char *p = strdup(c->cgroup);
+	if (p) {
+		free(e->last_cgroup);
+		e->last_cgroup = p;
+		free(e->prom_labels);
+		e->prom_labels = NULL;
+	}
+	e->last_seen_ms = now_ms();
+}
+
 /* Unlinks every container whose cgroup is path or below it (all when NULL
  * matches nothing) or, with stale_gen, that the last walk did not see. */
 static int remove_where(struct coll_registry *r, const char *path, bool by_gen)
@@ -249,6 +294,7 @@ static int remove_where(struct coll_registry *r, const char *path, bool by_gen)
 		r->count--;
 		r->by_runtime[c->runtime]--;
 		log_debug("discovery: %s gone", c->cgroup);
+		remember_cgroup(r, c);
 		free_container(r, c);
 		removed++;
 	}
@@ -437,21 +483,33 @@ int coll_registry_fd(const struct coll_registry *r)
 
 /* ---- metadata ---------------------------------------------------------- */
 
+/* A restart under the restart policy shows only as a higher RestartCount
+ * (Docker's own "restart" event is for `docker restart`): post one. */
+static void note_restart(struct coll_registry *r, const struct meta_entry *e,
+			 const struct coll_meta *next)
+{
+	if (e->meta.restart_count < 0 || next->restart_count <= e->meta.restart_count)
+		return;
+	struct coll_event ev;
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.id, sizeof(ev.id), "%s", e->id);
+	snprintf(ev.name, sizeof(ev.name), "%s", next->name ? next->name : "");
+	snprintf(ev.type, sizeof(ev.type), "restart");
+	snprintf(ev.detail, sizeof(ev.detail), "restart count %lld (restart policy %s)",
+		 (long long)next->restart_count, next->restart_policy ? next->restart_policy : "?");
+	coll_event_post(r->ctx->events, &ev);
+}
+
 static void apply_update(struct coll_registry *r, struct coll_meta_update *u)
 {
-	struct meta_entry **pp = &r->meta_cache, *e = NULL;
-	for (; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->id, u->id) == 0) {
-			e = *pp;
-			break;
-		}
+	struct meta_entry **pp = &r->meta_cache, *e = find_meta(r, u->id);
+	if (e)
+		while (*pp != e)
+			pp = &(*pp)->next;
 	if (u->remove) {
-		if (e) {
-			*pp = e->next;
-			coll_meta_fini(&e->meta);
-			free(e);
-			r->meta_count--;
-		}
+		/* Destroyed (docker rm): gone from view at once, as from docker ps -a. */
+		if (e)
+			drop_meta(r, pp);
 		return;
 	}
 	if (!e) {
@@ -460,11 +518,19 @@ static void apply_update(struct coll_registry *r, struct coll_meta_update *u)
 		snprintf(e->id, sizeof(e->id), "%s", u->id);
 		e->next = r->meta_cache;
 		r->meta_cache = e;
+		uint32_t b = bucket_of(e->id);
+		e->hnext = r->meta_buckets[b];
+		r->meta_buckets[b] = e;
 		r->meta_count++;
+		e->meta.restart_count = -1;
 	}
+	note_restart(r, e, &u->meta);
 	coll_meta_fini(&e->meta);
 	e->meta = u->meta;
 	memset(&u->meta, 0, sizeof(u->meta));
+	e->gone_ms = 0;
+	free(e->prom_labels);
+	e->prom_labels = NULL;
 	for (struct coll_container *c = r->list; c; c = c->next)
 		if (strcmp(c->id, e->id) == 0)
 			set_meta(r, c, &e->meta);
@@ -483,13 +549,74 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q)
 
 /* ---- collection -------------------------------------------------------- */
 
+/* Whether a container without a cgroup is still worth showing. Exited and
+ * dead ones are shown for keep_exited after they finished; created,
+ * restarting (between runs) and the rest for as long as the runtime lists
+ * them. */
+static bool show_gone(const struct coll_registry *r, const struct meta_entry *e, int64_t now)
+{
+	int64_t keep = r->ctx->keep_exited_ms;
+	if (keep <= 0 || !e->meta.has_state)
+		return false;
+	const char *st = e->meta.state ? e->meta.state : "";
+	if (strcmp(st, "exited") == 0 || strcmp(st, "dead") == 0) {
+		int64_t since = e->meta.finished_at > 0 ? (int64_t)(e->meta.finished_at * 1000) :
+			e->gone_ms;
+		return now - since < keep;
+	}
+	return true;
+}
+
+/*
+ * Adds the runtime's containers that have no cgroup (see show_gone) to the
+ * snapshot, with their lifecycle series only, under the id label they had
+ * while alive ("" when the agent never saw them run).
+ */
+static void collect_gone(struct coll_registry *r, struct coll_sink *sink, int64_t now)
+{
+	for (struct meta_entry *e = r->meta_cache; e; e = e->next) {
+		if (e->live_tick == r->tick) {
+			e->gone_ms = 0;
+			continue;
+		}
+		if (!e->gone_ms)
+			e->gone_ms = now;
+		if (!show_gone(r, e, now))
+			continue;
+		struct coll_container c;
+		memset(&c, 0, sizeof(c));
+		snprintf(c.id, sizeof(c.id), "%s", e->id);
+		c.cgroup = e->last_cgroup ? e->last_cgroup : (char *)"";
+		c.runtime = RUNTIME_DOCKER;
+		c.meta = e->meta; /* borrowed: never freed through c */
+		if (!e->prom_labels) {
+			render_labels(r, &c);
+			e->prom_labels = c.prom_labels;
+		}
+		c.prom_labels = e->prom_labels;
+		sink_begin_container(sink, &c, e->meta.started_at);
+		sink_mark_gone(sink, (double)(e->last_seen_ms / 1000));
+		coll_emit_lifecycle(sink, &c.meta);
+		if (e->meta.started_at > 0)
+			sink_emit(sink, M_START_TIME, NULL, e->meta.started_at);
+		if (e->last_seen_ms)
+			sink_emit(sink, M_LAST_SEEN, NULL, (double)(e->last_seen_ms / 1000));
+	}
+}
+
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
 {
 	for (size_t i = 0; i < coll_count; i++)
 		if (r->coll_ok[i] && coll_all[i]->begin)
 			coll_all[i]->begin(r->coll_state[i], sink);
 	int64_t now = sink->snap->time_ms;
+	r->tick++;
 	for (struct coll_container *c = r->list; c; c = c->next) {
+		if (c->has_meta) {
+			struct meta_entry *e = find_meta(r, c->id);
+			if (e)
+				e->live_tick = r->tick;
+		}
 		/* A cgroup seen mid-creation may lack its other controllers' dirs
 		 * for a moment: first collect it on the tick after discovery. */
 		if (c->fresh) {
@@ -508,7 +635,9 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 		if (start > 0)
 			sink_emit(sink, M_START_TIME, NULL, start);
 		sink_emit(sink, M_LAST_SEEN, NULL, (double)(now / 1000));
+		coll_emit_lifecycle(sink, &c->meta);
 	}
+	collect_gone(r, sink, now);
 }
 
 void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink)
@@ -560,12 +689,8 @@ void coll_registry_free(struct coll_registry *r)
 	for (size_t i = 0; i < coll_count; i++)
 		if (r->coll_ok[i] && coll_all[i]->destroy)
 			coll_all[i]->destroy(r->coll_state[i]);
-	while (r->meta_cache) {
-		struct meta_entry *e = r->meta_cache;
-		r->meta_cache = e->next;
-		coll_meta_fini(&e->meta);
-		free(e);
-	}
+	while (r->meta_cache)
+		drop_meta(r, &r->meta_cache);
 	for (size_t i = 0; i < r->wd_cap; i++)
 		free(r->wd_path[i]);
 	free(r->wd_path);

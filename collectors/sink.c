@@ -80,6 +80,40 @@ static const char *dup_or_null(struct arena *a, const char *s)
 	return s ? arena_strdup(a, s) : NULL;
 }
 
+/* Published ports and mounts into the arena; on failure the snapshot just
+ * lacks them. */
+static void copy_ports_mounts(struct arena *a, struct snap_container *sc, const struct coll_meta *m)
+{
+	if (m->nports) {
+		struct coll_port *p = arena_alloc(a, m->nports * sizeof(*p));
+		if (p) {
+			for (size_t i = 0; i < m->nports; i++) {
+				p[i] = m->ports[i];
+				p[i].host_ip = m->ports[i].host_ip ? arena_strdup(a, m->ports[i].host_ip) : NULL;
+			}
+			sc->ports = p;
+			sc->nports = m->nports;
+		}
+	}
+	if (m->nmounts) {
+		struct coll_mount *mt = arena_alloc(a, m->nmounts * sizeof(*mt));
+		if (mt) {
+			for (size_t i = 0; i < m->nmounts; i++) {
+				const struct coll_mount *o = &m->mounts[i];
+				mt[i] = (struct coll_mount){
+					.type = (char *)dup_or_null(a, o->type),
+					.name = (char *)dup_or_null(a, o->name),
+					.source = (char *)dup_or_null(a, o->source),
+					.destination = (char *)dup_or_null(a, o->destination),
+					.rw = o->rw,
+				};
+			}
+			sc->mounts = mt;
+			sc->nmounts = m->nmounts;
+		}
+	}
+}
+
 void sink_begin_container(struct coll_sink *s, const struct coll_container *c, double start_time)
 {
 	struct snapshot *snap = s->snap;
@@ -115,6 +149,18 @@ void sink_begin_container(struct coll_sink *s, const struct coll_container *c, d
 			sc->nlabels = m->nlabels;
 		}
 	}
+	sc->has_cgroup = true;
+	sc->last_seen = (double)(snap->time_ms / 1000);
+	sc->has_state = m->has_state;
+	sc->exit_code = m->exit_code;
+	sc->oom_killed = m->oom_killed;
+	sc->restart_count = m->restart_count;
+	sc->health = dup_or_null(a, m->health);
+	sc->created_at = m->created_at;
+	sc->finished_at = m->finished_at;
+	sc->restart_policy = dup_or_null(a, m->restart_policy);
+	sc->command = dup_or_null(a, m->command);
+	copy_ports_mounts(a, sc, m);
 	if (!sc->id || !sc->name || !sc->image || !sc->cgroup || !sc->state || !sc->prom_labels) {
 		snap->failed = true;
 		s->cur = SNAP_NO_CONTAINER;
@@ -122,6 +168,15 @@ void sink_begin_container(struct coll_sink *s, const struct coll_container *c, d
 	}
 	sc->sample_first = (uint32_t)snap->nsamples;
 	s->cur = (uint32_t)snap->ncontainers++;
+}
+
+void sink_mark_gone(struct coll_sink *s, double last_seen)
+{
+	if (s->cur == SNAP_NO_CONTAINER)
+		return;
+	struct snap_container *sc = &s->snap->containers[s->cur];
+	sc->has_cgroup = false;
+	sc->last_seen = last_seen;
 }
 
 void sink_begin_agent(struct coll_sink *s)

@@ -435,7 +435,7 @@ static void test_null_and_long_path(void)
 	longpath[sizeof(longpath) - 1] = '\0';
 	struct coll_meta_queue q;
 	coll_meta_queue_init(&q);
-	CHECK(docker_start(longpath, TIMEOUT_MS, &q) == NULL);
+	CHECK(docker_start(longpath, TIMEOUT_MS, &q, NULL) == NULL);
 	coll_meta_queue_fini(&q);
 }
 
@@ -445,7 +445,7 @@ static void test_missing_socket(void)
 	struct coll_meta_queue q;
 	coll_meta_queue_init(&q);
 	snprintf(path, sizeof(path), "%s/missing/docker.sock", tmp_dir);
-	struct docker_client *d = docker_start(path, TIMEOUT_MS, &q);
+	struct docker_client *d = docker_start(path, TIMEOUT_MS, &q, NULL);
 	CHECK(d != NULL);
 	for (int i = 0; i < 15; i++) {
 		CHECK_EQ_INT(docker_up(d), 0);
@@ -476,7 +476,7 @@ static void hung_socket(enum fake_mode mode)
 		SKIP("cannot make a unix socket");
 	}
 	/* stop in the middle of the first request */
-	struct docker_client *d = docker_start(f.path, TIMEOUT_MS, &q);
+	struct docker_client *d = docker_start(f.path, TIMEOUT_MS, &q, NULL);
 	CHECK(d != NULL);
 	sleep_ms(200);
 	CHECK_EQ_INT(docker_up(d), 0);
@@ -486,7 +486,7 @@ static void hung_socket(enum fake_mode mode)
 	CHECK(ms_now() - t0 < 200); /* woken, not timed out */
 
 	/* let it time out and retry, then stop during a request or backoff */
-	d = docker_start(f.path, TIMEOUT_MS, &q);
+	d = docker_start(f.path, TIMEOUT_MS, &q, NULL);
 	int64_t end = ms_now() + 2600;
 	while (ms_now() < end) {
 		CHECK_EQ_INT(docker_up(d), 0);
@@ -521,7 +521,7 @@ static void test_accept_and_close(void)
 		coll_meta_queue_fini(&q);
 		SKIP("cannot make a unix socket");
 	}
-	struct docker_client *d = docker_start(f.path, TIMEOUT_MS, &q);
+	struct docker_client *d = docker_start(f.path, TIMEOUT_MS, &q, NULL);
 	CHECK(d != NULL);
 	int64_t end = ms_now() + 1500;
 	while (ms_now() < end) {
@@ -553,7 +553,7 @@ static void test_fake_engine(void)
 	/* the socket path is host-root relative */
 	CHECK(hostroot_set(tmp_dir) == 0);
 	f.api_version = "1.43";
-	struct docker_client *d = docker_start("/docker.sock", 2000, &q);
+	struct docker_client *d = docker_start("/docker.sock", 2000, &q, NULL);
 	CHECK(d != NULL);
 
 	CHECK(WAIT_FOR(&g, &q, 5000, got_find(&g, ID_B, true, NULL) != NULL));
@@ -628,7 +628,7 @@ static void test_fake_resync(void)
 	f.api_version = "1.52";
 	f.min_api = "1.44";
 	f.close_events = true;
-	struct docker_client *d = docker_start(f.path, 2000, &q);
+	struct docker_client *d = docker_start(f.path, 2000, &q, NULL);
 	CHECK(WAIT_FOR(&g, &q, 5000, fake_count(&f, "/v1.44/containers/json?all=1") >= 2));
 	CHECK(WAIT_FOR(&g, &q, 2000, fake_count(&f, "/v1.44/events?since=") >= 2));
 	CHECK(fake_count(&f, "/version") >= 2);
@@ -716,7 +716,7 @@ static void test_real_engine(void)
 	struct got g;
 	coll_meta_queue_init(&q);
 	got_init(&g);
-	struct docker_client *d = docker_start(DOCKER_SOCK, 2000, &q);
+	struct docker_client *d = docker_start(DOCKER_SOCK, 2000, &q, NULL);
 	CHECK(d != NULL);
 	CHECK(WAIT_FOR(&g, &q, 10000, got_find(&g, id, false, "running") != NULL));
 	const struct coll_meta_update *u = got_find(&g, id, false, "running");
