@@ -129,6 +129,9 @@ int api_ports(struct http_req *req, struct http_resp *resp);
 /* The name of uid in /etc/passwd text, as getpwuid would find it. */
 bool api_passwd_name(const char *passwd, uint32_t uid, char *out, size_t size);
 
+/* Writes the lifecycle members of c's JSON object (",\"has_cgroup\":...",
+ * exit code, health, ports, mounts, ...) into b (api_lifecycle.c). */
+void api_put_lifecycle(struct buf *b, const struct snap_container *c);
 /* Lifecycle endpoints (actions.c, events_api.c). */
 int api_action(struct http_req *req, struct http_resp *resp);
 int api_events(struct http_req *req, struct http_resp *resp);

@@ -48,6 +48,7 @@ static void put_container(struct buf *b, const struct snapshot *s, const struct 
 	put_kv_str(b, "compose_project", c->compose_project, true);
 	buf_puts(b, ",\"start_time\":");
 	put_number(b, c->start_time);
+	api_put_lifecycle(b, c);
 	buf_puts(b, ",\"labels\":{");
 	for (size_t i = 0; i < c->nlabels; i++)
 		put_kv_str(b, c->label_keys[i], c->label_vals[i], i > 0);

@@ -215,6 +215,8 @@ static int load_discovery(struct ctx *x, struct agent_config *c, const struct yn
 
 static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *map)
 {
+	if (map->type == YNODE_SCALAR && !map->quoted && !map->scalar[0])
+		return 0; /* "auth:" with every key commented out */
 	if (map->type != YNODE_MAP)
 		return fail(x, map, "auth", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {

@@ -52,7 +52,7 @@ static bool has_exited(const char *state)
 
 /*
  * Emits the lifecycle series of the container begun last in sink: state,
- * health (with a healthcheck), restart count (when known), and with Docker's
+ * health (with a healthcheck, while running), restart count (when known), and with Docker's
  * State the OOM flag and, while not running, the last exit code. m is read,
  * not kept.
  */
@@ -61,7 +61,10 @@ void coll_emit_lifecycle(struct coll_sink *sink, const struct coll_meta *m)
 	char label[160];
 	if (m->state && *m->state && enum_label(label, sizeof(label), "state", m->state))
 		sink_emit(sink, M_STATE, label, 1);
-	if (m->health && *m->health && enum_label(label, sizeof(label), "status", m->health))
+	/* Checks run only while the container runs; Docker keeps the last
+	 * status after it stops, which must not keep an alert firing. */
+	if (m->health && *m->health && m->state && strcmp(m->state, "running") == 0 &&
+	    enum_label(label, sizeof(label), "status", m->health))
 		sink_emit(sink, M_HEALTH, label, 1);
 	if (m->restart_count >= 0)
 		sink_emit(sink, M_RESTARTS, NULL, (double)m->restart_count);
