@@ -140,6 +140,16 @@ def http_get(url, headers=None, timeout=5):
         return Response(e.code, e.headers, e.read())
 
 
+def http_post(url, headers=None, body=b"", timeout=5):
+    """POST url; returns a Response for any status, as http_get."""
+    req = urllib.request.Request(url, data=body, headers=headers or {}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers, e.read())
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -368,6 +378,9 @@ class Agent:
 
     def get(self, path, headers=None, timeout=5):
         return http_get(self.url + path, headers, timeout)
+
+    def post(self, path, headers=None, timeout=5):
+        return http_post(self.url + path, headers, timeout=timeout)
 
     def metrics(self):
         r = self.get("/metrics")
