@@ -300,18 +300,8 @@ int agent_main(int argc, char **argv)
 		config_fini(&cfg);
 		return 1;
 	}
-	struct store *store = NULL;
-	if (cfg.storage.enabled) {
-		char serr[PATH_MAX + 256];
-		snprintf(cfg.storage.dir, sizeof(cfg.storage.dir), "%s", cfg.data_dir);
-		if ((rc = store_open(&store, &cfg.storage, serr, sizeof(serr))) < 0) {
-			log_error("storage: %s", serr);
-			config_fini(&cfg);
-			return 1;
-		}
-	}
-
-	/* Signals go to the signalfd only; every thread started below inherits the mask. */
+	/* Signals go to the signalfd only; every thread started below
+	 * (the store's writer first) inherits the mask. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -319,6 +309,19 @@ int agent_main(int argc, char **argv)
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+	struct store *store = NULL;
+	if (cfg.storage.enabled) {
+		char serr[PATH_MAX + 256];
+		snprintf(cfg.storage.dir, sizeof(cfg.storage.dir), "%s", cfg.data_dir);
+		if ((rc = store_open(&store, &cfg.storage, serr, sizeof(serr))) < 0) {
+			log_error("storage: %s", serr);
+			if (sfd >= 0)
+				close(sfd);
+			config_fini(&cfg);
+			return 1;
+		}
+	}
 
 	struct loop l = { .cfg = &cfg, .store = store };
 	l.st.store = store;
