@@ -277,6 +277,29 @@ static int cmp_port(const void *a, const void *b, void *arg)
 	return memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
+/* Reads the listening sockets of pid's namespace into ps (replacing what it
+ * held). 0, -ENOENT when pid exited meanwhile, or another -errno. */
+static int read_listening(pid_t pid, struct port_scan *ps, bool *truncated)
+{
+	static const int kinds[4][2] = { { PROC_TCP, PROC_AF_INET }, { PROC_TCP, PROC_AF_INET6 },
+					 { PROC_UDP, PROC_AF_INET }, { PROC_UDP, PROC_AF_INET6 } };
+	struct proc_nsid id;
+	ps->n = 0;
+	for (size_t k = 0; k < 4; k++) {
+		size_t total = 0;
+		int got = proc_read_sockets(pid, kinds[k][0], kinds[k][1], true, ps->socks + ps->n,
+					    API_SOCKETS_MAX - ps->n, &total);
+		/* No tcp6 while the process is still there: a kernel without IPv6. */
+		if (got == -ENOENT && kinds[k][1] == PROC_AF_INET6 && proc_netns_id(pid, &id) == 0)
+			continue;
+		if (got < 0)
+			return got;
+		ps->n += (size_t)got;
+		*truncated |= total > (size_t)got;
+	}
+	return 0;
+}
+
 /* The mode and owner the last tick gave the container (container_network_mode
  * labels, unescaped into owner), or NULL when it has none. */
 static const char *tick_network_mode(const struct snapshot *s, const struct snap_container *c,
@@ -331,15 +354,22 @@ int api_ports(struct http_req *req, struct http_resp *resp)
 		goto out;
 	}
 
-	/* The namespace: that of the first process we may look at. */
+	/* The namespace and its sockets, through the first process that stays
+	 * long enough to be read; one that exits midway hands over to the next. */
 	pid_t via = 0;
 	struct proc_nsid ns, host;
 	int err = 0;
 	for (ssize_t i = 0; i < n && !via; i++) {
 		int rc = proc_netns_id(pids[i], &ns);
-		if (rc == 0)
-			via = pids[i];
-		else if (rc != -ENOENT)
+		if (rc == 0) {
+			bool sock_trunc = false;
+			rc = read_listening(pids[i], &ps, &sock_trunc);
+			if (rc == 0) {
+				via = pids[i];
+				truncated |= sock_trunc;
+			}
+		}
+		if (rc < 0 && rc != -ENOENT)
 			err = rc;
 	}
 	if (!via && err) {
@@ -353,25 +383,6 @@ int api_ports(struct http_req *req, struct http_resp *resp)
 	if (via) {
 		is_host = proc_host_netns(&host) == 0 && host.ino == ns.ino && host.dev == ns.dev;
 		mode = is_host ? "host" : "private";
-		static const int kinds[4][2] = { { PROC_TCP, PROC_AF_INET }, { PROC_TCP, PROC_AF_INET6 },
-						 { PROC_UDP, PROC_AF_INET }, { PROC_UDP, PROC_AF_INET6 } };
-		for (size_t k = 0; k < 4; k++) {
-			size_t total = 0;
-			int got = proc_read_sockets(via, kinds[k][0], kinds[k][1], true,
-						    ps.socks + ps.n, API_SOCKETS_MAX - ps.n, &total);
-			if (got == -ENOENT && kinds[k][1] == PROC_AF_INET6)
-				continue;        /* a kernel without IPv6 */
-			if (got < 0) {
-				char msg[256];
-				snprintf(msg, sizeof(msg), "reading the sockets of pid %d: %s", (int)via,
-					 strerror(-got));
-				status = http_error(resp, got == -ENOENT ? 409 : 500,
-						    got == -ENOENT ? "conflict" : "internal", msg);
-				goto out;
-			}
-			ps.n += (size_t)got;
-			truncated |= total > (size_t)got;
-		}
 		/* Which of the container's processes holds each socket. */
 		qsort(ps.socks, ps.n, sizeof(*ps.socks), cmp_inode);
 		size_t budget = API_FDS_MAX;
