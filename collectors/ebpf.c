@@ -38,12 +38,13 @@
 #include <unistd.h>
 
 #define IDS_MAX 32               /* cgroup ids per container (its own + below) */
-#define IDS_REFRESH_MS 10000
+#define IDS_REFRESH_MS 30000
 #define OOM_PENDING_MAX 64
 #define OOM_PENDING_MS 5000      /* wait this long for an OOM victim's container */
 #define GONE_MAX 64              /* recently removed containers, for late OOM records */
 #define DEVS_MAX 256
 #define BLOCK_ROWS_MAX 32        /* (disk, direction) pairs per container */
+#define COUNT_EVERY_TICKS 10     /* map fill is recounted this often */
 
 static const char *const probe_names[EBPF__PROBES] = {
 	[EBPF_NET] = "net", [EBPF_TCP] = "tcp", [EBPF_BLOCK] = "block", [EBPF_OOM] = "oom",
@@ -748,12 +749,13 @@ static const char *dev_extra(struct ebpf_state *s, uint32_t dev)
 	return s->devs[s->ndevs++].extra;
 }
 
-static void collect_block(struct ebpf_state *s, struct cont *k, struct coll_sink *sink)
+/* The container's block rows: its own cgroup and those below it, merged by
+ * (disk, direction). Returns the number of rows. */
+static size_t gather_block(struct ebpf_state *s, const struct cont *k,
+			   struct ebpf_block_entry *rows, size_t max)
 {
-	struct ebpf_block_entry rows[BLOCK_ROWS_MAX];
 	size_t nrows = 0;
 
-	/* the container's own cgroup and those below it, by (disk, direction) */
 	for (unsigned i = 0; i < k->nids; i++) {
 		size_t n;
 		const struct ebpf_block_entry *e = ebpf_block_find(s->block, k->ids[i], &n);
@@ -763,7 +765,7 @@ static void collect_block(struct ebpf_state *s, struct cont *k, struct coll_sink
 					     rows[r].key.op != e[j].key.op))
 				r++;
 			if (r == nrows) {
-				if (nrows == BLOCK_ROWS_MAX)
+				if (nrows == max)
 					continue;
 				memset(&rows[nrows], 0, sizeof(rows[nrows]));
 				rows[nrows].key = e[j].key;
@@ -775,19 +777,16 @@ static void collect_block(struct ebpf_state *s, struct cont *k, struct coll_sink
 				rows[r].val.lat.slots[b] += e[j].val.lat.slots[b];
 		}
 	}
-	for (size_t r = 0; r < nrows; r++) {
-		char extra[224];
-		snprintf(extra, sizeof(extra), "%s,operation=\"%s\"", dev_extra(s, rows[r].key.dev),
-			 rows[r].key.op == EBPF_BLOCK_READ ? "read" : "write");
-		emit_hist(s, sink, M_EBPF_BLOCK_LATENCY_BUCKET, extra, &rows[r].val.lat);
-		sink_emit(sink, M_EBPF_BLOCK_BYTES, extra, (double)rows[r].val.bytes);
-	}
+	return nrows;
 }
 
 static int op_collect(void *state, struct coll_container *c, void **priv, struct coll_sink *sink)
 {
 	struct ebpf_state *s = state;
-	int64_t t0 = mono_ns();
+	struct ebpf_net_value net = { 0 };
+	struct ebpf_tcp_value tcp;
+	struct ebpf_block_entry rows[BLOCK_ROWS_MAX];
+	size_t nrows = 0;
 
 	if (!s->net && !s->tcp && !s->block && !s->oom)
 		return 0;
@@ -796,38 +795,48 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		return 1;
 	if (s->npending)
 		k->oom_kills += flush_pending(s, k->id, k->name, false);
-	if (!k->nids)
-		goto out;    /* no cgroup v2 directory: nothing is attributed to it */
-	if (s->net) {
-		struct ebpf_net_value v = { 0 };
-		for (unsigned i = 0; i < k->nids; i++)
-			ebpf_net_read(s->net, k->ids[i], &v);
-		sink_emit(sink, M_EBPF_NET_RX_BYTES, NULL, (double)v.rx_bytes);
-		sink_emit(sink, M_EBPF_NET_RX_PACKETS, NULL, (double)v.rx_packets);
-		sink_emit(sink, M_EBPF_NET_TX_BYTES, NULL, (double)v.tx_bytes);
-		sink_emit(sink, M_EBPF_NET_TX_PACKETS, NULL, (double)v.tx_packets);
-	}
-	if (s->tcp) {
-		struct ebpf_tcp_value v;
-		memset(&v, 0, sizeof(v));
-		for (unsigned i = 0; i < k->nids; i++)
-			ebpf_tcp_read(s->tcp, k->ids[i], &v);
-		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"active\"", (double)v.active_opens);
-		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"passive\"", (double)v.passive_opens);
-		sink_emit(sink, M_EBPF_TCP_CONNECT_FAILURES, NULL, (double)v.connect_fails);
-		emit_hist(s, sink, M_EBPF_TCP_CONNECT_LATENCY_BUCKET, NULL, &v.connect);
-		sink_emit(sink, M_EBPF_TCP_ESTABLISHED, NULL,
-			  v.established > 0 ? (double)v.established : 0);
-		sink_emit(sink, M_EBPF_TCP_RESETS, "direction=\"sent\"", (double)v.resets_sent);
-		sink_emit(sink, M_EBPF_TCP_RESETS, "direction=\"received\"", (double)v.resets_received);
-		sink_emit(sink, M_EBPF_TCP_RETRANSMITS, NULL, (double)v.retransmits);
+
+	/* Read everything first (that is the time monitor_ebpf_read_seconds
+	 * counts), then emit. */
+	int64_t t0 = mono_ns();
+	memset(&tcp, 0, sizeof(tcp));
+	for (unsigned i = 0; i < k->nids; i++) {
+		if (s->net)
+			ebpf_net_read(s->net, k->ids[i], &net);
+		if (s->tcp)
+			ebpf_tcp_read(s->tcp, k->ids[i], &tcp);
 	}
 	if (s->block)
-		collect_block(s, k, sink);
-out:
+		nrows = gather_block(s, k, rows, BLOCK_ROWS_MAX);
+	s->read_ns += mono_ns() - t0;
+
+	/* No cgroup v2 directory: nothing can be attributed to it. */
+	if (k->nids && s->net) {
+		sink_emit(sink, M_EBPF_NET_RX_BYTES, NULL, (double)net.rx_bytes);
+		sink_emit(sink, M_EBPF_NET_RX_PACKETS, NULL, (double)net.rx_packets);
+		sink_emit(sink, M_EBPF_NET_TX_BYTES, NULL, (double)net.tx_bytes);
+		sink_emit(sink, M_EBPF_NET_TX_PACKETS, NULL, (double)net.tx_packets);
+	}
+	if (k->nids && s->tcp) {
+		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"active\"", (double)tcp.active_opens);
+		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"passive\"", (double)tcp.passive_opens);
+		sink_emit(sink, M_EBPF_TCP_CONNECT_FAILURES, NULL, (double)tcp.connect_fails);
+		emit_hist(s, sink, M_EBPF_TCP_CONNECT_LATENCY_BUCKET, NULL, &tcp.connect);
+		sink_emit(sink, M_EBPF_TCP_ESTABLISHED, NULL,
+			  tcp.established > 0 ? (double)tcp.established : 0);
+		sink_emit(sink, M_EBPF_TCP_RESETS, "direction=\"sent\"", (double)tcp.resets_sent);
+		sink_emit(sink, M_EBPF_TCP_RESETS, "direction=\"received\"", (double)tcp.resets_received);
+		sink_emit(sink, M_EBPF_TCP_RETRANSMITS, NULL, (double)tcp.retransmits);
+	}
+	for (size_t r = 0; r < nrows; r++) {
+		char extra[224];
+		snprintf(extra, sizeof(extra), "%s,operation=\"%s\"", dev_extra(s, rows[r].key.dev),
+			 rows[r].key.op == EBPF_BLOCK_READ ? "read" : "write");
+		emit_hist(s, sink, M_EBPF_BLOCK_LATENCY_BUCKET, extra, &rows[r].val.lat);
+		sink_emit(sink, M_EBPF_BLOCK_BYTES, extra, (double)rows[r].val.bytes);
+	}
 	if (s->oom)
 		sink_emit(sink, M_EBPF_OOM_KILLS, NULL, (double)k->oom_kills);
-	s->read_ns += mono_ns() - t0;
 	return 0;
 }
 
@@ -860,7 +869,9 @@ static uint64_t count_entries(int fd)
 	void *prev = NULL;
 	uint64_t n = 0;
 
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+	/* Deleted entries may be skipped or restart the walk; the cap keeps
+	 * a map that changes under us from looping for long. */
+	while (bpf_map_get_next_key(fd, prev, next) == 0 && n < (1u << 24)) {
 		n++;
 		memcpy(key, next, sizeof(key));
 		prev = key;
@@ -880,11 +891,11 @@ static void op_agent_metrics(void *state, struct coll_sink *sink)
 	int64_t t0 = mono_ns();
 	for (size_t i = 0; i < s->nmaps; i++) {
 		struct map_ref *m = &s->maps[i];
-		/* Counting walks every key: small maps every tick, big ones
-		 * less often (every entries/256 ticks). */
+		/* Counting walks every key (a syscall each): every
+		 * COUNT_EVERY_TICKS ticks, and less often for big maps. */
 		if (s->ticks >= m->count_tick) {
 			m->entries = count_entries(m->fd);
-			m->count_tick = s->ticks + 1 + m->entries / 256;
+			m->count_tick = s->ticks + COUNT_EVERY_TICKS + m->entries / 256;
 		}
 		snprintf(extra, sizeof(extra), "probe=\"%s\",map=\"%s\"", probe_names[m->probe],
 			 m->name);

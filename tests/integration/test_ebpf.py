@@ -271,12 +271,12 @@ class EbpfProbesTest(unittest.TestCase):
         for m in ("net_stats", "tcp_stats", "block_stats"):
             left = set(ids.values()) & map_cgroup_ids(maps[m])
             self.assertFalse(left, "%s still holds removed cgroups %s" % (m, left))
-        # The exported fill is the map's real size (other containers on the
-        # host may come and go between the two reads: a little slack).
-        e = self.agent.wait_tick()
+        # The exported fill (recounted every 10 ticks) follows the map's real
+        # size; other containers on the host may come and go: a little slack.
         for m in ("net_stats", "tcp_stats"):
-            self.assertLessEqual(abs(e.value("monitor_ebpf_map_entries", map=m) -
-                                     len(map_cgroup_ids(maps[m]))), 2, m)
+            h.wait_for("monitor_ebpf_map_entries{map=%s} to match the map" % m, lambda: abs(
+                self.agent.metrics().value("monitor_ebpf_map_entries", map=m) -
+                len(map_cgroup_ids(maps[m]))) <= 2, 25, interval=1)
 
 
 class EbpfOffTest(unittest.TestCase):
