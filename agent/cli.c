@@ -387,9 +387,13 @@ const struct json *cli_find_id(const struct cli_list *l, const char *id)
 	return NULL;
 }
 
-const struct json *cli_resolve(struct cli *c, const struct cli_list *l, const char *what)
+/* cli_resolve; with quiet, a container not found is not reported (*missing
+ * is set instead). */
+static const struct json *resolve(struct cli *c, const struct cli_list *l, const char *what,
+				  bool quiet, bool *missing)
 {
 	const struct json *by_name = NULL, *prefix = NULL;
+	*missing = false;
 	size_t n = strlen(what), nprefix = 0;
 	if (n == 0) {
 		cli_err(c, "an empty container id");
@@ -411,6 +415,9 @@ const struct json *cli_resolve(struct cli *c, const struct cli_list *l, const ch
 	if (nprefix == 1)
 		return prefix;
 	if (nprefix == 0) {
+		*missing = true;
+		if (quiet)
+			return NULL;
 		cli_err(c, "no such container: \"%s\" is not the name, id or id prefix of a "
 			"container the agent at %s knows", what, c->url);
 		return NULL;
@@ -428,6 +435,39 @@ const struct json *cli_resolve(struct cli *c, const struct cli_list *l, const ch
 		fprintf(stderr, "  %s  %s\n", cli_str(e, "id"), cli_str(e, "name"));
 	}
 	return NULL;
+}
+
+const struct json *cli_resolve(struct cli *c, const struct cli_list *l, const char *what)
+{
+	bool missing;
+	return resolve(c, l, what, false, &missing);
+}
+
+const struct json *cli_resolve_wait(struct cli *c, struct cli_list *l, const char *what)
+{
+	bool missing;
+	const struct json *r = resolve(c, l, what, !l->refreshed, &missing);
+	if (r || !missing || l->refreshed)
+		return r;
+	/* Tick by tick: a new container's cgroup and its name (from the
+	 * runtime) may arrive in different ticks. */
+	int64_t deadline = mono_ns() + (int64_t)CLI_RESOLVE_WAIT_MS * 1000000;
+	for (;;) {
+		int64_t left_ms = (deadline - mono_ns()) / 1000000;
+		struct cli_list next;
+		int rc = left_ms > 0 ? cli_list_fetch_next(c, l, &next, left_ms) : 1;
+		if (rc < 0)
+			return NULL;
+		if (left_ms > 0) {
+			cli_list_free(l);
+			*l = next;
+		}
+		bool last = rc == 1 || left_ms <= 0;
+		l->refreshed = last;
+		r = resolve(c, l, what, !last, &missing);
+		if (r || !missing || last)
+			return r;
+	}
 }
 
 /* ---- the table --------------------------------------------------------------- */

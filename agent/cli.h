@@ -22,6 +22,7 @@
 #define CLI_DEFAULT_URL "http://127.0.0.1:9838"
 #define CLI_BODY_CAP (256u << 20)    /* largest response read */
 #define CLI_MAX_IDS 1024             /* IDs on one command line */
+#define CLI_RESOLVE_WAIT_MS 3000     /* for an unknown id, wait this long for a tick */
 
 /* ---- the connection (cli.c) ---------------------------------------------- */
 
@@ -105,6 +106,7 @@ struct cli_list {
 	double cpu_seconds;          /* machine_cpu_seconds_total */
 	double cpus;                 /* machine_cpu_cores */
 	double memory_bytes;         /* machine_memory_bytes */
+	bool refreshed;              /* fetched again by cli_resolve_wait */
 };
 /* Returns 0 or -1 after printing why. */
 int cli_list_fetch(struct cli *c, struct cli_list *l);
@@ -124,6 +126,14 @@ void cli_list_free(struct cli_list *l);
  * or, for an ambiguous prefix, every match.
  */
 const struct json *cli_resolve(struct cli *c, const struct cli_list *l, const char *what);
+/*
+ * cli_resolve for a command line: when nothing matches what, looks again at
+ * each new tick of the agent for up to CLI_RESOLVE_WAIT_MS, the newest list
+ * replacing *l (earlier results from *l are invalid then): the agent sees a
+ * container that started or restarted a moment ago a tick or two later.
+ * Waits at most once per list.
+ */
+const struct json *cli_resolve_wait(struct cli *c, struct cli_list *l, const char *what);
 /* The container with exactly this id in l, or NULL. */
 const struct json *cli_find_id(const struct cli_list *l, const char *id);
 

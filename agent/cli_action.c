@@ -115,7 +115,7 @@ int cli_action_main(int argc, char **argv)
 		goto done;
 	bool failed = false;
 	for (int i = optind; i < argc; i++) {
-		const struct json *ctr = cli_resolve(&c, &l, argv[i]);
+		const struct json *ctr = cli_resolve_wait(&c, &l, argv[i]);
 		if (!ctr || act(&c, action, query, argv[i], ctr) < 0)
 			failed = true;
 	}

@@ -4,9 +4,10 @@
  *
  * Each object is the agent's container detail (/api/v1/containers/{id}:
  * metadata, latest values, every series) with what other endpoints add:
- * "processes" (/api/v1/containers/{id}/processes), "ports"
- * (/api/v1/containers/{id}/ports) and "events" (/api/v1/events, this
- * container's only). An endpoint the agent does not have (404) is left out;
+ * "processes" (/api/v1/containers/{id}/processes), "network" (the network
+ * mode and the listening sockets of /api/v1/containers/{id}/ports; the
+ * published ports are the detail's own "ports") and "events"
+ * (/api/v1/events, this container's only). An endpoint the agent does not have (404) is left out;
  * any other failure is an error, so a partial answer never looks whole.
  */
 #include "agent/cli.h"
@@ -120,8 +121,8 @@ static int inspect_one(struct cli *c, const char *id, const char *name, struct b
 		member(out, &first, "processes");
 		write_part(out, payload(&procs));
 	}
-	if (hpo > 0 && !json_get(d, "ports")) {
-		member(out, &first, "ports");
+	if (hpo > 0 && !json_get(d, "network")) {
+		member(out, &first, "network");
 		write_part(out, payload(&ports));
 	}
 	const struct json *ev = he > 0 ? payload(&events) : NULL;
@@ -197,7 +198,7 @@ int cli_inspect_main(int argc, char **argv)
 	bool failed = false, any = false;
 	buf_puts(&out, "[");
 	for (int i = optind; i < argc; i++) {
-		const struct json *ctr = cli_resolve(&c, &l, argv[i]);
+		const struct json *ctr = cli_resolve_wait(&c, &l, argv[i]);
 		if (!ctr) {
 			failed = true;
 			continue;

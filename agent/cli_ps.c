@@ -42,20 +42,21 @@ static bool member_num(const struct json *obj, const char *key, double *out)
 	return true;
 }
 
-/* docker ps' STATUS: "Up 5 minutes (healthy)", "Exited (137) 2 hours ago". */
+/* docker ps' STATUS: "Up 5 minutes (healthy)", "Exited (137) 2 hours ago",
+ * for Docker's states (created, running, paused, restarting, removing,
+ * exited, dead); an unknown or missing state counts as running, since the
+ * container has a cgroup. */
 static void status_text(char *out, size_t size, const struct json *c, double now)
 {
 	const char *state = cli_str(c, "state"), *health = cli_str(c, "health");
 	double start = 0, finished = 0, code = 0;
-	char age[48];
+	char age[48], codes[32] = "";
 	member_num(c, "start_time", &start);
-	bool have_code = member_num(c, "exit_code", &code);
-	if (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "restarting")) {
-		const char *word = state[0] == 'e' ? "Exited" : state[0] == 'd' ? "Dead" :
-			"Restarting";
-		char codes[32] = "";
-		if (have_code)
-			snprintf(codes, sizeof(codes), " (%.0f)", code);
+	if (member_num(c, "exit_code", &code))
+		snprintf(codes, sizeof(codes), " (%.0f)", code);
+	const char *word = !strcmp(state, "exited") ? "Exited" :
+			   !strcmp(state, "restarting") ? "Restarting" : NULL;
+	if (word) {
 		if (member_num(c, "finished_at", &finished) && finished > 0) {
 			cli_human_duration(age, sizeof(age), now - finished);
 			snprintf(out, size, "%s%s %s ago", word, codes, age);
@@ -64,8 +65,9 @@ static void status_text(char *out, size_t size, const struct json *c, double now
 		}
 		return;
 	}
-	if (!strcmp(state, "created")) {
-		snprintf(out, size, "Created");
+	if (!strcmp(state, "created") || !strcmp(state, "dead") || !strcmp(state, "removing")) {
+		snprintf(out, size, "%s", state[0] == 'c' ? "Created" : state[0] == 'd' ? "Dead" :
+			 "Removal In Progress");
 		return;
 	}
 	if (start > 0)

@@ -364,7 +364,7 @@ int cli_stats_main(int argc, char **argv)
 			goto done;
 		}
 		for (size_t i = 0; i < o.nids; i++) {
-			const struct json *ctr = cli_resolve(&c, &a, argv[optind + (int)i]);
+			const struct json *ctr = cli_resolve_wait(&c, &a, argv[optind + (int)i]);
 			if (!ctr || !(o.ids[i] = strdup(cli_str(ctr, "id"))) ||
 			    !(o.names[i] = strdup(cli_str(ctr, "name")))) {
 				cli_list_free(&a);

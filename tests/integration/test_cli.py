@@ -321,7 +321,7 @@ class CliTest(unittest.TestCase):
         # other endpoints are folded in when the agent has them
         cid = self.mem.id
         for key, path in (("processes", "/api/v1/containers/%s/processes" % cid),
-                          ("ports", "/api/v1/containers/%s/ports" % cid),
+                          ("network", "/api/v1/containers/%s/ports" % cid),
                           ("events", "/api/v1/events?container=%s" % cid)):
             st = self.agent.get(path).status
             if st == 200:
@@ -329,6 +329,13 @@ class CliTest(unittest.TestCase):
         # by prefix and by full id, several at once
         r = self.ok("inspect", self.busy.id[:8], self.mem.id)
         self.assertEqual([o["id"] for o in json.loads(r.stdout)], [self.busy.id, self.mem.id])
+
+    def test_inspect_right_after_start(self):
+        # The agent sees a new container at its next tick; the client waits
+        # for that tick before it calls an id unknown.
+        c = h.docker_run(self, "cli-new", ["sleep", "600"])
+        r = self.ok("inspect", c.name)
+        self.assertEqual(json.loads(r.stdout)[0]["id"], c.id)
 
     def test_unknown_id(self):
         bogus = h.unique("no-such-container")
