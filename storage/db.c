@@ -119,14 +119,16 @@ static int load_series(struct store *s, sqlite3 *db)
 			continue;
 		struct store_label l[STORE_MAX_LABELS];
 		const char *brace = strchr(text, '{');
-		if (!brace || (size_t)(brace - text) >= STORE_MAX_LABEL_BYTES / 2)
+		if (!brace)
+			brace = text + strlen(text);
+		if ((size_t)(brace - text) >= STORE_MAX_LABEL_BYTES / 2)
 			continue;
 		memcpy(mem, text, (size_t)(brace - text));
 		mem[brace - text] = '\0';
 		l[0] = (struct store_label){ "__name__", mem };
-		const char *end;
-		int n = labels_parse(brace + 1, l + 1, STORE_MAX_LABELS - 1,
-				     mem + (brace - text) + 1, true, &end);
+		const char *end = "}";
+		int n = *brace ? labels_parse(brace + 1, l + 1, STORE_MAX_LABELS - 1,
+					      mem + (brace - text) + 1, true, &end) : 0;
 		if (n < 0 || *end != '}') {
 			log_warn("storage: %s: series %u has unreadable labels; skipped", s->db_path, id);
 			continue;

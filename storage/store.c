@@ -284,13 +284,11 @@ int store_labels_format(const struct store_label *l, size_t n, char *out, size_t
 		if (!strcmp(l[i].name, "__name__"))
 			name = l[i].value;
 	buf_puts(&b, name);
-	buf_putc(&b, '{');
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(l[i].name, "__name__"))
 			continue;
-		if (!first)
-			buf_putc(&b, ',');
+		buf_putc(&b, first ? '{' : ',');
 		first = false;
 		buf_puts(&b, l[i].name);
 		buf_puts(&b, "=\"");
@@ -304,7 +302,8 @@ int store_labels_format(const struct store_label *l, size_t n, char *out, size_t
 		}
 		buf_putc(&b, '"');
 	}
-	buf_putc(&b, '}');
+	if (!first)
+		buf_putc(&b, '}');
 	int len = (int)b.len;
 	if (size)
 		snprintf(out, size, "%s", b.data ? b.data : "");

@@ -1,0 +1,1020 @@
+/*
+ * promql_util.c - the PromQL engine's small parts: label sets, regular
+ * expressions with RE2's meaning on top of POSIX regcomp, number and time
+ * formats as the Prometheus API writes and reads them.
+ *
+ * Regular expressions: PromQL patterns are RE2, anchored at both ends. This
+ * file translates the RE2 syntax people write in selectors and
+ * label_replace (\d \w \s, (?:...), (?P<name>...), (?i), lazy quantifiers,
+ * escapes inside brackets, a literal '{') into POSIX ERE for glibc, keeps a
+ * map from RE2 group numbers to POSIX ones for $1 and $name, and refuses
+ * what it cannot express (\pL, backreferences) with a message.
+ */
+#include "storage/promql_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- stale markers and points ------------------------------------------------- */
+
+bool promql_is_stale(double v)
+{
+	uint64_t b;
+	memcpy(&b, &v, sizeof(b));
+	return b == PROMQL_STALE_NAN_BITS;
+}
+
+double promql_stale_nan(void)
+{
+	double v;
+	uint64_t b = PROMQL_STALE_NAN_BITS;
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+int promql_points_push(struct promql_points *pts, int64_t t, double v)
+{
+	if (pts->n == pts->cap) {
+		size_t nc = pts->cap ? pts->cap * 2 : 256;
+		struct promql_point *p = realloc(pts->p, nc * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		pts->p = p;
+		pts->cap = nc;
+	}
+	pts->p[pts->n].t = t;
+	pts->p[pts->n].v = v;
+	pts->n++;
+	return 0;
+}
+
+void promql_points_fini(struct promql_points *pts)
+{
+	free(pts->p);
+	pts->p = NULL;
+	pts->n = pts->cap = 0;
+}
+
+/* ---- label sets ---------------------------------------------------------------- */
+
+static uint64_t fnv_add(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static uint64_t labels_hash(const struct promql_label *l, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = fnv_add(fnv_add(h, l[i].name), l[i].value);
+	return h;
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+	return strcmp(((const struct promql_label *)a)->name,
+		      ((const struct promql_label *)b)->name);
+}
+
+/* A label set from n pairs (any order; empty values dropped). Strings are
+ * not copied. */
+const struct labels *labels_make(struct arena *a, const struct promql_label *l, size_t n)
+{
+	struct labels *ls = arena_alloc(a, sizeof(*ls) + n * sizeof(ls->l[0]));
+	if (!ls)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (l[i].value && l[i].value[0])
+			ls->l[k++] = l[i];
+	bool sorted = true;
+	for (size_t i = 1; i < k && sorted; i++)
+		sorted = strcmp(ls->l[i - 1].name, ls->l[i].name) < 0;
+	if (!sorted)
+		qsort(ls->l, k, sizeof(ls->l[0]), cmp_label);
+	ls->n = (uint32_t)k;
+	ls->hash = labels_hash(ls->l, k);
+	return ls;
+}
+
+const char *labels_get(const struct labels *ls, const char *name)
+{
+	for (uint32_t i = 0; i < ls->n; i++)
+		if (!strcmp(ls->l[i].name, name))
+			return ls->l[i].value;
+	return "";
+}
+
+bool labels_equal(const struct labels *a, const struct labels *b)
+{
+	if (a == b)
+		return true;
+	if (a->hash != b->hash || a->n != b->n)
+		return false;
+	for (uint32_t i = 0; i < a->n; i++)
+		if (strcmp(a->l[i].name, b->l[i].name) || strcmp(a->l[i].value, b->l[i].value))
+			return false;
+	return true;
+}
+
+/* Prometheus' labels.Compare: pairwise by name, then value, then length. */
+int labels_cmp(const struct labels *a, const struct labels *b)
+{
+	uint32_t n = a->n < b->n ? a->n : b->n;
+	for (uint32_t i = 0; i < n; i++) {
+		int c = strcmp(a->l[i].name, b->l[i].name);
+		if (c)
+			return c;
+		c = strcmp(a->l[i].value, b->l[i].value);
+		if (c)
+			return c;
+	}
+	return (a->n > b->n) - (a->n < b->n);
+}
+
+static bool in_list(const char *name, char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+static const struct labels *labels_filter(struct arena *a, const struct labels *ls,
+					  char *const *names, size_t n, bool keep, bool drop_name)
+{
+	size_t k = 0;
+	for (uint32_t i = 0; i < ls->n; i++) {
+		bool listed = in_list(ls->l[i].name, names, n);
+		bool stays = keep ? listed : !listed;
+		if (drop_name && !strcmp(ls->l[i].name, "__name__"))
+			stays = false;
+		k += stays;
+	}
+	if (k == ls->n)
+		return ls;
+	struct labels *out = arena_alloc(a, sizeof(*out) + k * sizeof(out->l[0]));
+	if (!out)
+		return NULL;
+	k = 0;
+	for (uint32_t i = 0; i < ls->n; i++) {
+		bool listed = in_list(ls->l[i].name, names, n);
+		bool stays = keep ? listed : !listed;
+		if (drop_name && !strcmp(ls->l[i].name, "__name__"))
+			stays = false;
+		if (stays)
+			out->l[k++] = ls->l[i];
+	}
+	out->n = (uint32_t)k;
+	out->hash = labels_hash(out->l, k);
+	return out;
+}
+
+const struct labels *labels_drop_name(struct arena *a, const struct labels *ls)
+{
+	return labels_filter(a, ls, NULL, 0, false, true);
+}
+
+const struct labels *labels_keep(struct arena *a, const struct labels *ls, char *const *names,
+				 size_t n)
+{
+	return labels_filter(a, ls, names, n, true, false);
+}
+
+const struct labels *labels_del(struct arena *a, const struct labels *ls, char *const *names,
+				size_t n)
+{
+	return labels_filter(a, ls, names, n, false, false);
+}
+
+const struct labels *labels_set(struct arena *a, const struct labels *ls, const char *name,
+				const char *value)
+{
+	const char *old = labels_get(ls, name);
+	if (!strcmp(old, value))
+		return ls;
+	struct labels *out = arena_alloc(a, sizeof(*out) + (ls->n + 1) * sizeof(out->l[0]));
+	if (!out)
+		return NULL;
+	size_t k = 0;
+	bool done = false;
+	for (uint32_t i = 0; i < ls->n; i++) {
+		int c = strcmp(ls->l[i].name, name);
+		if (c == 0) {
+			if (*value)
+				out->l[k++] = (struct promql_label){ ls->l[i].name, value };
+			done = true;
+			continue;
+		}
+		if (c > 0 && !done) {
+			if (*value)
+				out->l[k++] = (struct promql_label){ name, value };
+			done = true;
+		}
+		out->l[k++] = ls->l[i];
+	}
+	if (!done && *value)
+		out->l[k++] = (struct promql_label){ name, value };
+	out->n = (uint32_t)k;
+	out->hash = labels_hash(out->l, k);
+	return out;
+}
+
+void labels_format(const struct labels *ls, struct buf *b)
+{
+	buf_putc(b, '{');
+	for (uint32_t i = 0; i < ls->n; i++) {
+		if (i)
+			buf_puts(b, ", ");
+		buf_puts(b, ls->l[i].name);
+		buf_putc(b, '=');
+		buf_put_json_str(b, ls->l[i].value);
+	}
+	buf_putc(b, '}');
+}
+
+static bool sig_covers(const char *name, char *const *names, size_t n, bool on)
+{
+	if (on)
+		return in_list(name, names, n);
+	return strcmp(name, "__name__") != 0 && !in_list(name, names, n);
+}
+
+uint64_t labels_sig(const struct labels *ls, char *const *names, size_t n, bool on)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (uint32_t i = 0; i < ls->n; i++)
+		if (sig_covers(ls->l[i].name, names, n, on))
+			h = fnv_add(fnv_add(h, ls->l[i].name), ls->l[i].value);
+	return h;
+}
+
+bool labels_sig_equal(const struct labels *a, const struct labels *b, char *const *names,
+		      size_t n, bool on)
+{
+	uint32_t i = 0, j = 0;
+	for (;;) {
+		while (i < a->n && !sig_covers(a->l[i].name, names, n, on))
+			i++;
+		while (j < b->n && !sig_covers(b->l[j].name, names, n, on))
+			j++;
+		if (i == a->n || j == b->n)
+			return i == a->n && j == b->n;
+		if (strcmp(a->l[i].name, b->l[j].name) || strcmp(a->l[i].value, b->l[j].value))
+			return false;
+		i++;
+		j++;
+	}
+}
+
+bool promql_valid_label_name(const char *s)
+{
+	if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+/* ---- regular expressions ---------------------------------------------------------- */
+
+#define RE_MAX_GROUPS 64
+
+struct promql_regex {
+	regex_t re;
+	bool compiled;
+	bool literal;                /* no special characters: compare */
+	bool match_all;              /* .* */
+	char *posix;                 /* translated, unanchored */
+	char *literal_text;
+	int ngroups;                 /* RE2 capture groups */
+	int posix_group[RE_MAX_GROUPS + 1];  /* RE2 group i -> POSIX group */
+	char *group_name[RE_MAX_GROUPS + 1];
+};
+
+/* A 256-bit byte set for bracket expressions. */
+struct bset {
+	uint8_t b[32];
+};
+static void bs_add(struct bset *s, int c)
+{
+	s->b[c >> 3] |= (uint8_t)(1u << (c & 7));
+}
+static bool bs_has(const struct bset *s, int c)
+{
+	return s->b[c >> 3] & (1u << (c & 7));
+}
+static void bs_range(struct bset *s, int lo, int hi)
+{
+	for (int c = lo; c <= hi; c++)
+		bs_add(s, c);
+}
+
+static bool add_class_escape(struct bset *s, char e)
+{
+	switch (e) {
+	case 'd':
+		bs_range(s, '0', '9');
+		return true;
+	case 'w':
+		bs_range(s, '0', '9');
+		bs_range(s, 'a', 'z');
+		bs_range(s, 'A', 'Z');
+		bs_add(s, '_');
+		return true;
+	case 's':
+		bs_add(s, '\t');
+		bs_add(s, '\n');
+		bs_add(s, '\f');
+		bs_add(s, '\r');
+		bs_add(s, ' ');
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool add_posix_class(struct bset *s, const char *name, size_t n)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int);
+	} classes[] = { { "alpha", isalpha }, { "digit", isdigit }, { "alnum", isalnum },
+			{ "space", isspace }, { "upper", isupper }, { "lower", islower },
+			{ "punct", ispunct }, { "xdigit", isxdigit }, { "cntrl", iscntrl },
+			{ "print", isprint }, { "graph", isgraph }, { "blank", isblank } };
+	if (n == 4 && !strncmp(name, "word", 4)) {
+		add_class_escape(s, 'w');
+		return true;
+	}
+	if (n == 5 && !strncmp(name, "ascii", 5)) {
+		bs_range(s, 0, 127);
+		return true;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(classes); i++)
+		if (strlen(classes[i].name) == n && !strncmp(classes[i].name, name, n)) {
+			for (int c = 1; c < 128; c++)
+				if (classes[i].fn(c))
+					bs_add(s, c);
+			return true;
+		}
+	return false;
+}
+
+/* Writes a set as a POSIX bracket expression (ASCII bytes only). */
+static void bs_emit(struct buf *o, const struct bset *s, bool neg)
+{
+	buf_putc(o, '[');
+	if (neg)
+		buf_putc(o, '^');
+	if (bs_has(s, ']'))
+		buf_putc(o, ']');
+	bool any = bs_has(s, ']');
+	for (int c = 1; c < 256; c++) {
+		if (!bs_has(s, c) || c == ']' || c == '-' || c == '^')
+			continue;
+		int e = c;
+		while (e + 1 < 256 && bs_has(s, e + 1) && e + 1 != ']' && e + 1 != '-' &&
+		       e + 1 != '^')
+			e++;
+		buf_putc(o, (char)c);
+		if (e > c + 1) {
+			buf_putc(o, '-');
+			buf_putc(o, (char)e);
+		} else if (e == c + 1) {
+			buf_putc(o, (char)e);
+		}
+		c = e;
+		any = true;
+	}
+	if (bs_has(s, '^')) {
+		buf_putc(o, '^');
+		any = true;
+	}
+	if (bs_has(s, '-')) {
+		buf_putc(o, '-');
+		any = true;
+	}
+	if (!any) {
+		/* An empty set: match nothing (or anything, negated). */
+		buf_reset(o);
+		return;
+	}
+	buf_putc(o, ']');
+}
+
+/* Parses a bracket expression at p[i] == '['; appends POSIX to o. Returns
+ * the index after ']' or -1 with err. */
+static int tr_class(const char *p, int i, bool icase, struct buf *o, char *err, size_t errsize)
+{
+	struct bset s = { { 0 } };
+	bool neg = false;
+	int j = i + 1;
+	if (p[j] == '^') {
+		neg = true;
+		j++;
+	}
+	bool first = true;
+	for (;; first = false) {
+		int c = (unsigned char)p[j];
+		if (!c) {
+			snprintf(err, errsize, "missing closing ]: `%s`", p + i);
+			return -1;
+		}
+		if (c == ']' && !first)
+			break;
+		if (c == '[' && p[j + 1] == ':') {
+			const char *end = strstr(p + j + 2, ":]");
+			bool negc = p[j + 2] == '^';
+			const char *name = p + j + 2 + negc;
+			if (!end || negc || !add_posix_class(&s, name, (size_t)(end - name))) {
+				snprintf(err, errsize, "invalid character class range: `%.*s`",
+					 end ? (int)(end + 2 - (p + j)) : 2, p + j);
+				return -1;
+			}
+			j = (int)(end - p) + 2;
+			continue;
+		}
+		int lo;
+		if (c == '\\') {
+			char e = p[j + 1];
+			if (!e) {
+				snprintf(err, errsize, "trailing backslash at end of expression: ``");
+				return -1;
+			}
+			if (add_class_escape(&s, e)) {
+				j += 2;
+				continue;
+			}
+			if (isalnum((unsigned char)e) && !strchr("ntrfvax", e)) {
+				snprintf(err, errsize, "invalid escape sequence: `\\%c`", e);
+				return -1;
+			}
+			lo = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'f' ? '\f'
+			     : e == 'v' ? '\v' : e == 'a' ? '\a' : (unsigned char)e;
+			if (e == 'x') {
+				unsigned v = 0;
+				int k = j + 2;
+				while (isxdigit((unsigned char)p[k]) && k < j + 4)
+					v = v * 16 + (unsigned)(isdigit((unsigned char)p[k]) ? p[k] - '0'
+								: (tolower((unsigned char)p[k]) - 'a' + 10)),
+					k++;
+				lo = (int)v;
+				j = k;
+			} else {
+				j += 2;
+			}
+		} else {
+			if (c >= 0x80) {
+				snprintf(err, errsize, "non-ASCII character in a character class is not supported: `%s`",
+					 p + i);
+				return -1;
+			}
+			lo = c;
+			j++;
+		}
+		int hi = lo;
+		if (p[j] == '-' && p[j + 1] && p[j + 1] != ']') {
+			int h = (unsigned char)p[j + 1];
+			if (h == '\\' && p[j + 2]) {
+				h = (unsigned char)p[j + 2];
+				j++;
+			}
+			hi = h;
+			j += 2;
+			if (hi < lo) {
+				snprintf(err, errsize, "invalid character class range: `%c-%c`", lo, hi);
+				return -1;
+			}
+		}
+		for (int c2 = lo; c2 <= hi; c2++) {
+			bs_add(&s, c2);
+			if (icase && isalpha(c2)) {
+				bs_add(&s, tolower(c2));
+				bs_add(&s, toupper(c2));
+			}
+		}
+	}
+	struct buf tmp;
+	buf_init(&tmp, 4096);
+	bs_emit(&tmp, &s, neg);
+	if (!tmp.len) /* [^...] of everything matches nothing; NUL never occurs */
+		buf_puts(&tmp, neg ? "[\001-\377]" : "[^\001-\377]");
+	buf_add(o, tmp.data, tmp.len);
+	buf_fini(&tmp);
+	return j + 1;
+}
+
+/* Is p[i..] a valid RE2 repetition {n}, {n,}, {n,m}? Returns its length. */
+static int repetition_len(const char *p, int i)
+{
+	int j = i + 1;
+	if (!isdigit((unsigned char)p[j]))
+		return 0;
+	while (isdigit((unsigned char)p[j]))
+		j++;
+	if (p[j] == ',') {
+		j++;
+		while (isdigit((unsigned char)p[j]))
+			j++;
+	}
+	return p[j] == '}' ? j - i + 1 : 0;
+}
+
+static int translate(struct promql_regex *r, const char *p, struct buf *o, char *err,
+		     size_t errsize)
+{
+	bool icase = false;
+	int i = 0;
+	while (p[i] == '(' && p[i + 1] == '?' && p[i + 2] && strchr("ims", p[i + 2])) {
+		/* leading flag groups: (?i) (?s) (?is) */
+		int j = i + 2;
+		bool ok = true;
+		while (p[j] && p[j] != ')') {
+			if (p[j] == 'i')
+				icase = true;
+			else if (p[j] != 's' && p[j] != 'm')
+				ok = false;
+			j++;
+		}
+		if (!ok || p[j] != ')')
+			break;
+		i = j + 1;
+	}
+	int posix_groups = 1; /* the anchoring group */
+	int depth = 0;
+	int stack[RE_MAX_GROUPS];
+	for (; p[i];) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '\\') {
+			char e = p[i + 1];
+			if (!e) {
+				snprintf(err, errsize, "trailing backslash at end of expression: ``");
+				return -1;
+			}
+			struct bset s = { { 0 } };
+			if (add_class_escape(&s, (char)tolower((unsigned char)e))) {
+				bs_emit(o, &s, isupper((unsigned char)e));
+			} else if (e == 'b' || e == 'B') {
+				buf_putc(o, '\\');
+				buf_putc(o, e);
+			} else if (strchr("ntrfva", e)) {
+				buf_putc(o, e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r'
+					 : e == 'f' ? '\f' : e == 'v' ? '\v' : '\a');
+			} else if (isalnum((unsigned char)e)) {
+				snprintf(err, errsize, "invalid escape sequence: `\\%c`", e);
+				return -1;
+			} else {
+				buf_putc(o, '\\');
+				buf_putc(o, e);
+			}
+			i += 2;
+			continue;
+		}
+		if (c == '[') {
+			int j = tr_class(p, i, icase, o, err, errsize);
+			if (j < 0)
+				return -1;
+			i = j;
+			continue;
+		}
+		if (c == '(') {
+			if (depth == RE_MAX_GROUPS) {
+				snprintf(err, errsize, "expression nests too deeply");
+				return -1;
+			}
+			posix_groups++;
+			int skip = 1;
+			bool capture = true;
+			const char *name = NULL;
+			size_t nlen = 0;
+			if (p[i + 1] == '?') {
+				if (p[i + 2] == ':') {
+					capture = false;
+					skip = 3;
+				} else if ((p[i + 2] == 'P' && p[i + 3] == '<') || p[i + 2] == '<') {
+					int k = i + (p[i + 2] == 'P' ? 4 : 3);
+					name = p + k;
+					while (isalnum((unsigned char)p[k]) || p[k] == '_')
+						k++;
+					nlen = (size_t)(p + k - name);
+					if (p[k] != '>' || !nlen) {
+						snprintf(err, errsize, "invalid named capture: `%.*s`",
+							 k - i + 1, p + i);
+						return -1;
+					}
+					skip = k - i + 1;
+				} else {
+					snprintf(err, errsize,
+						 "invalid or unsupported Perl syntax: `%.3s`", p + i);
+					return -1;
+				}
+			}
+			if (capture) {
+				if (r->ngroups == RE_MAX_GROUPS) {
+					snprintf(err, errsize, "too many capture groups");
+					return -1;
+				}
+				r->ngroups++;
+				r->posix_group[r->ngroups] = posix_groups;
+				if (name) {
+					r->group_name[r->ngroups] = strndup(name, nlen);
+					if (!r->group_name[r->ngroups]) {
+						snprintf(err, errsize, "out of memory");
+						return -1;
+					}
+				}
+			}
+			stack[depth++] = posix_groups;
+			buf_putc(o, '(');
+			i += skip;
+			continue;
+		}
+		if (c == ')') {
+			if (depth == 0) {
+				snprintf(err, errsize, "unexpected ): `%s`", p);
+				return -1;
+			}
+			depth--;
+			buf_putc(o, ')');
+			i++;
+			continue;
+		}
+		if (c == '*' || c == '+' || c == '?') {
+			buf_putc(o, (char)c);
+			i++;
+			if (p[i] == '?')
+				i++;  /* lazy: the same set of full matches */
+			continue;
+		}
+		if (c == '{') {
+			int n = repetition_len(p, i);
+			if (n) {
+				buf_add(o, p + i, (size_t)n);
+				i += n;
+				if (p[i] == '?')
+					i++;
+			} else {
+				buf_puts(o, "\\{");
+				i++;
+			}
+			continue;
+		}
+		if (c == '}') {
+			buf_puts(o, "\\}");
+			i++;
+			continue;
+		}
+		if (c == '.') {
+			buf_puts(o, "[^\n]");
+			i++;
+			continue;
+		}
+		if (icase && isalpha(c)) {
+			buf_printf(o, "[%c%c]", tolower(c), toupper(c));
+			i++;
+			continue;
+		}
+		buf_putc(o, (char)c);
+		i++;
+	}
+	if (depth) {
+		snprintf(err, errsize, "missing closing ): `^(?:%s)$`", p);
+		return -1;
+	}
+	(void)stack;
+	return 0;
+}
+
+struct promql_regex *promql_regex_new(const char *pattern, char *err, size_t errsize)
+{
+	struct promql_regex *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	char why[256];
+	struct buf o;
+	buf_init(&o, 1u << 20);
+	if (translate(r, pattern, &o, why, sizeof(why)) < 0 || o.overflow) {
+		snprintf(err, errsize, "error parsing regexp: %s", o.overflow ? "too long" : why);
+		buf_fini(&o);
+		promql_regex_free(r);
+		return NULL;
+	}
+	r->posix = o.data ? buf_steal(&o, NULL) : strdup("");
+	buf_fini(&o);
+	if (!r->posix) {
+		promql_regex_free(r);
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	if (!strpbrk(pattern, "\\^$.|?*+()[]{}")) {
+		r->literal = true;
+		r->literal_text = strdup(pattern);
+	}
+	r->match_all = !strcmp(pattern, ".*");
+	size_t n = strlen(r->posix) + 8;
+	char *anch = malloc(n);
+	if (!anch || (r->literal && !r->literal_text)) {
+		free(anch);
+		promql_regex_free(r);
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	snprintf(anch, n, "^(%s)$", r->posix);
+	int rc = regcomp(&r->re, anch, REG_EXTENDED);
+	free(anch);
+	if (rc) {
+		char msg[200];
+		regerror(rc, &r->re, msg, sizeof(msg));
+		snprintf(err, errsize, "error parsing regexp: %s: `^(?:%s)$`", msg, pattern);
+		promql_regex_free(r);
+		return NULL;
+	}
+	r->compiled = true;
+	return r;
+}
+
+void promql_regex_free(struct promql_regex *re)
+{
+	if (!re)
+		return;
+	if (re->compiled)
+		regfree(&re->re);
+	for (int i = 0; i <= RE_MAX_GROUPS; i++)
+		free(re->group_name[i]);
+	free(re->posix);
+	free(re->literal_text);
+	free(re);
+}
+
+const char *promql_regex_posix(const struct promql_regex *re)
+{
+	return re->posix;
+}
+
+bool promql_regex_match(const struct promql_regex *re, const char *s)
+{
+	if (re->literal)
+		return !strcmp(re->literal_text, s);
+	if (re->match_all)
+		return !strchr(s, '\n');
+	return regexec(&re->re, s, 0, NULL, 0) == 0;
+}
+
+/*
+ * Go's Regexp.ExpandString for label_replace: $1, ${1}, $name, ${name},
+ * $$. Returns false when the regex does not match s.
+ */
+bool promql_regex_expand(const struct promql_regex *re, const char *s, const char *tmpl,
+			 struct buf *out);
+bool promql_regex_expand(const struct promql_regex *re, const char *s, const char *tmpl,
+			 struct buf *out)
+{
+	regmatch_t m[RE_MAX_GROUPS + 2];
+	if (regexec(&re->re, s, ARRAY_LEN(m), m, 0) != 0)
+		return false;
+	for (const char *t = tmpl; *t;) {
+		if (*t != '$') {
+			buf_putc(out, *t++);
+			continue;
+		}
+		if (t[1] == '$') {
+			buf_putc(out, '$');
+			t += 2;
+			continue;
+		}
+		const char *name = t + 1, *end;
+		bool brace = *name == '{';
+		if (brace)
+			name++;
+		end = name;
+		while (isalnum((unsigned char)*end) || *end == '_')
+			end++;
+		if (end == name || (brace && *end != '}')) {
+			buf_putc(out, '$');
+			t++;
+			continue;
+		}
+		size_t nlen = (size_t)(end - name);
+		int g = -1;
+		bool digits = true;
+		for (size_t k = 0; k < nlen; k++)
+			digits &= isdigit((unsigned char)name[k]) != 0;
+		if (digits) {
+			long v = nlen < 9 ? strtol(name, NULL, 10) : -1;
+			if (v >= 0 && v <= re->ngroups)
+				g = (int)v;
+		} else {
+			for (int k = 1; k <= re->ngroups; k++)
+				if (re->group_name[k] && strlen(re->group_name[k]) == nlen &&
+				    !strncmp(re->group_name[k], name, nlen)) {
+					g = k;
+					break;
+				}
+		}
+		if (g >= 0) {
+			int pg = g == 0 ? 1 : re->posix_group[g];
+			if (m[pg].rm_so >= 0)
+				buf_add(out, s + m[pg].rm_so, (size_t)(m[pg].rm_eo - m[pg].rm_so));
+		}
+		t = end + (brace ? 1 : 0);
+	}
+	return true;
+}
+
+bool promql_matcher_match(const struct promql_matcher *m, const char *value)
+{
+	if (!value)
+		value = "";
+	switch (m->op) {
+	case PROMQL_MATCH_EQ:
+		return !strcmp(m->value, value);
+	case PROMQL_MATCH_NE:
+		return strcmp(m->value, value) != 0;
+	case PROMQL_MATCH_RE:
+		return promql_regex_match(m->re, value);
+	case PROMQL_MATCH_NRE:
+		return !promql_regex_match(m->re, value);
+	}
+	return false;
+}
+
+/* ---- numbers and times as the API writes them ----------------------------------------- */
+
+void promql_fmt_float(char *out, size_t size, double v)
+{
+	if (isnan(v)) {
+		snprintf(out, size, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(out, size, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == 0) {
+		snprintf(out, size, signbit(v) ? "-0" : "0");
+		return;
+	}
+	/* Shortest digits that read back as v, then positional notation. */
+	char e[40];
+	int prec;
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(e, sizeof(e), "%.*e", prec, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	char digits[24];
+	size_t nd = 0;
+	const char *q = e;
+	bool neg = *q == '-';
+	if (neg)
+		q++;
+	for (; *q && *q != 'e'; q++)
+		if (isdigit((unsigned char)*q))
+			digits[nd++] = *q;
+	int exp10 = atoi(q + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	struct buf b;
+	buf_init(&b, 512);
+	if (neg)
+		buf_putc(&b, '-');
+	if (exp10 >= 0) {
+		for (int i = 0; i <= exp10; i++)
+			buf_putc(&b, (size_t)i < nd ? digits[i] : '0');
+		if ((size_t)exp10 + 1 < nd) {
+			buf_putc(&b, '.');
+			buf_add(&b, digits + exp10 + 1, nd - (size_t)exp10 - 1);
+		}
+	} else {
+		buf_puts(&b, "0.");
+		for (int i = 0; i < -exp10 - 1; i++)
+			buf_putc(&b, '0');
+		buf_add(&b, digits, nd);
+	}
+	snprintf(out, size, "%s", b.data ? b.data : "0");
+	buf_fini(&b);
+}
+
+void promql_format_value(struct buf *b, double v)
+{
+	char tmp[512];
+	promql_fmt_float(tmp, sizeof(tmp), v);
+	buf_puts(b, tmp);
+}
+
+void promql_format_time(struct buf *b, int64_t t)
+{
+	if (t < 0) {
+		buf_putc(b, '-');
+		t = -t;
+	}
+	buf_printf(b, "%lld", (long long)(t / 1000));
+	int64_t frac = t % 1000;
+	if (frac) {
+		buf_printf(b, ".%03lld", (long long)frac);
+		/* Prometheus writes the milliseconds without dropping zeros. */
+	}
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool num_at(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+int promql_parse_time(const char *s, int64_t *out_ms)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	double f = strtod(s, &end);
+	if (*end == '\0' && end != s && !isspace((unsigned char)*s)) {
+		if (isnan(f) || !(f < 9.2e15 && f > -9.2e15))
+			return -EINVAL;
+		double ip;
+		double frac = modf(f, &ip);
+		frac = round(frac * 1000) / 1000;
+		*out_ms = (int64_t)ip * 1000 + (int64_t)llround(frac * 1000);
+		return 0;
+	}
+	/* RFC 3339: 2006-01-02T15:04:05[.999999999](Z|+07:00) */
+	int Y, M, D, h, m, sec;
+	size_t n = strlen(s);
+	if (n < 20 || !num_at(s, 4, &Y) || s[4] != '-' || !num_at(s + 5, 2, &M) || s[7] != '-' ||
+	    !num_at(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || !num_at(s + 11, 2, &h) ||
+	    s[13] != ':' || !num_at(s + 14, 2, &m) || s[16] != ':' || !num_at(s + 17, 2, &sec))
+		goto special;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 59)
+		return -EINVAL;
+	const char *p = s + 19;
+	int64_t ms = 0;
+	if (*p == '.') {
+		p++;
+		int k = 0;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++, k++)
+			if (k < 3)
+				ms = ms * 10 + (*p - '0');
+		for (; k < 3; k++)
+			ms *= 10;
+	}
+	int64_t tz = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int th, tm;
+		if (!num_at(p + 1, 2, &th) || p[3] != ':' || !num_at(p + 4, 2, &tm))
+			return -EINVAL;
+		tz = (th * 60 + tm) * 60 * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	int64_t secs = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 +
+		       sec - tz;
+	*out_ms = secs * 1000 + ms;
+	return 0;
+special:
+	/* Prometheus' own boundary times (Go's time cannot print them in RFC 3339). */
+	if (!strcmp(s, "-292273086-05-16T16:47:06Z")) {
+		*out_ms = INT64_MIN / 2;
+		return 0;
+	}
+	if (!strcmp(s, "292277025-08-18T07:12:54.999999999Z")) {
+		*out_ms = INT64_MAX / 2;
+		return 0;
+	}
+	return -EINVAL;
+}

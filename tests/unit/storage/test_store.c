@@ -1,0 +1,514 @@
+/*
+ * test_store.c - the store end to end on real SQLite files in a temporary
+ * directory: append and read back, label matchers, reopen (sealed and open
+ * chunks survive), out-of-order refusal, roll-up tiers, staleness from
+ * snapshots, retention by age and by size, a corrupt file moved aside, the
+ * directory lock, and import.
+ */
+#include "collectors/collector.h"
+#include "storage/internal.h"
+#include "tests/unit/test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static void fresh_dir(void)
+{
+	char cmd[300];
+	if (dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "rm failed\n");
+	}
+	snprintf(dir, sizeof(dir), "/tmp/monitor-test-store-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+}
+
+static struct store *open_store(struct store_config *cfg)
+{
+	struct store_config c;
+	if (!cfg) {
+		store_config_defaults(&c);
+		cfg = &c;
+	}
+	snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);
+	struct store *s = NULL;
+	char err[512];
+	int rc = store_open(&s, cfg, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "  store_open: %s\n", err);
+	return s;
+}
+
+static uint32_t series(struct store *s, const char *name, const char *k1, const char *v1,
+		       const char *k2, const char *v2)
+{
+	struct store_label l[3] = { { "__name__", name }, { k1, v1 }, { k2, v2 } };
+	uint32_t id = 0;
+	CHECK_EQ_INT(store_series(s, l, k2 ? 3 : k1 ? 2 : 1, STORE_GAUGE, &id), 0);
+	return id;
+}
+
+/* Reads a series at a tier into t/v; returns the number of points. */
+static size_t readback(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		       int64_t maxt, int64_t *t, struct store_point *p, size_t max)
+{
+	struct store_iter *it;
+	if (store_iter_open(s, id, tier, mint, maxt, &it) < 0)
+		return 0;
+	size_t n = 0;
+	struct store_point pt;
+	while (store_iter_next(it, &pt) > 0) {
+		if (n < max) {
+			if (t)
+				t[n] = pt.t;
+			if (p)
+				p[n] = pt;
+		}
+		n++;
+	}
+	store_iter_free(it);
+	return n;
+}
+
+static size_t select_count(struct store *s, const char *sel)
+{
+	struct store_matcher m[8];
+	char err[256];
+	int n = store_parse_selector(sel, m, 8, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "  selector %s: %s\n", sel, err);
+		return (size_t)-1;
+	}
+	struct store_series_set set;
+	size_t count = (size_t)-1;
+	if (store_select(s, m, (size_t)n, INT64_MIN, INT64_MAX, &set) == 0) {
+		count = set.n;
+		store_series_set_free(&set);
+	}
+	for (int i = 0; i < n; i++)
+		store_matcher_fini(&m[i]);
+	return count;
+}
+
+static void test_append_select(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint32_t a = series(s, "m", "job", "a", "inst", "1");
+	uint32_t b = series(s, "m", "job", "b", NULL, NULL);
+	uint32_t c = series(s, "other", "job", "a", NULL, NULL);
+	CHECK(a != b && b != c);
+	CHECK_EQ_INT(series(s, "m", "inst", "1", "job", "a"), a); /* label order does not matter */
+	for (int i = 1; i <= 1000; i++) {
+		CHECK_EQ_INT(store_append(s, a, i * 1000LL, i), 0);
+		CHECK_EQ_INT(store_append(s, b, i * 1000LL, -i * 0.5), 0);
+		CHECK_EQ_INT(store_append(s, c, i * 1000LL, 7), 0);
+	}
+	int64_t t[2000];
+	struct store_point p[2000];
+	CHECK_EQ_INT(readback(s, a, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 2000), 1000);
+	CHECK_EQ_INT(t[999], 1000000);
+	CHECK_EQ_DBL(p[499].v, 500);
+	CHECK_EQ_INT(readback(s, b, STORE_TIER_RAW, 100000, 199999, t, p, 2000), 100);
+	CHECK_EQ_DBL(p[0].v, -50);
+
+	CHECK_EQ_INT(select_count(s, "m{job=\"a\"}"), 1);
+	CHECK_EQ_INT(select_count(s, "{job=~\"a|b\"}"), 3);
+	CHECK_EQ_INT(select_count(s, "m{job!=\"a\"}"), 1);
+	CHECK_EQ_INT(select_count(s, "{__name__=~\"m|other\",job!~\"b\"}"), 2);
+	CHECK_EQ_INT(select_count(s, "m{inst=\"\"}"), 1);      /* no inst label */
+	CHECK_EQ_INT(select_count(s, "m{inst=~\"1|\"}"), 2);
+	CHECK_EQ_INT(select_count(s, "{job=~\"a.*\"}"), 2);
+	CHECK_EQ_INT(select_count(s, "{job=~\"^a\"}"), 2);     /* anchoring is ours */
+	CHECK_EQ_INT(select_count(s, "{job=~\"x\"}"), 0);
+	CHECK_EQ_INT(select_count(s, "m"), 2);
+	struct store_matcher m[2];
+	char err[256];
+	CHECK(store_parse_selector("m{job=~\"(\"}", m, 2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "regular expression") != NULL);
+	CHECK(store_parse_selector("m{job=\"a\"", m, 2, err, sizeof(err)) < 0);
+
+	char **v;
+	ssize_t n = store_label_values(s, "job", NULL, 0, &v);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(v[0], "a");
+		CHECK_STR(v[1], "b");
+	}
+	free(v);
+	n = store_label_names(s, NULL, 0, &v);
+	CHECK_EQ_INT(n, 3); /* __name__, inst, job */
+	free(v);
+
+	/* Out of order: refused, counted, the series unharmed. */
+	CHECK_EQ_INT(store_append(s, a, 500000, 1), -EEXIST);
+	CHECK_EQ_INT(store_append(s, a, 1000000, 1), -EEXIST);
+	struct store_stats st;
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.out_of_order, 2);
+	CHECK_EQ_INT(readback(s, a, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 2000), 1000);
+	store_close(s);
+}
+
+static void test_reopen(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	uint32_t a = series(s, "m", "job", "a", NULL, NULL);
+	/* 1000 samples: four sealed chunks and an open one. */
+	for (int i = 1; i <= 1000; i++)
+		store_append(s, a, i * 1000LL, i * 1.25);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_close(s); /* no stale marker: only snapshot series are "active" */
+	s = open_store(NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(select_count(s, "m{job=\"a\"}"), 1);
+	int64_t t[2000];
+	struct store_point p[2000];
+	size_t n = readback(s, a, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 2000);
+	CHECK_EQ_INT(n, 1000);
+	CHECK_EQ_DBL(p[999].v, 1250);
+	/* The resumed chunk takes more samples; older ones are refused. */
+	CHECK_EQ_INT(store_append(s, a, 2000LL, 1), -EEXIST);
+	int64_t later = now_ms() + 1000;
+	CHECK_EQ_INT(store_append(s, a, later, 99), 0);
+	n = readback(s, a, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 2000);
+	CHECK_EQ_INT(n, 1001);
+	CHECK_EQ_DBL(p[1000].v, 99);
+	store_close(s);
+}
+
+static void test_tiers(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	uint32_t a = series(s, "g", "job", "a", NULL, NULL);
+	int64_t base = 1700000000000LL; /* a whole hour */
+	base -= base % 3600000;
+	for (int i = 1; i <= 3 * 3600; i++)
+		store_append(s, a, base + i * 1000LL, (double)(i % 60));
+	store_seal_all(s);
+	store_flush(s);
+	static struct store_point p[400];
+	size_t n = readback(s, a, STORE_TIER_1M, INT64_MIN, INT64_MAX, NULL, p, 400);
+	CHECK_EQ_INT(n, 180);
+	/* A bucket covers (t-60s, t]: values 1..59 and 0. */
+	CHECK_EQ_INT(p[0].t, base + 60000);
+	CHECK_EQ_DBL(p[0].count, 60);
+	CHECK_EQ_DBL(p[0].min, 0);
+	CHECK_EQ_DBL(p[0].max, 59);
+	CHECK_EQ_DBL(p[0].sum, 1770);
+	CHECK_EQ_DBL(p[0].last, 0);
+	n = readback(s, a, STORE_TIER_1H, INT64_MIN, INT64_MAX, NULL, p, 400);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_DBL(p[1].count, 3600);
+	CHECK_EQ_DBL(p[1].sum, 1770 * 60);
+	CHECK_EQ_INT(p[2].t, base + 3 * 3600000LL);
+	CHECK_EQ_INT(store_tier_for_step(15000), STORE_TIER_RAW);
+	CHECK_EQ_INT(store_tier_for_step(300000), STORE_TIER_1M);
+	CHECK_EQ_INT(store_tier_for_step(86400000), STORE_TIER_1H);
+	store_close(s);
+}
+
+/* A snapshot with containers (name, value) as the sink builds them. */
+static struct snapshot *snap(int64_t t, const char *const *names, const double *vals, size_t n)
+{
+	struct coll_sink sink;
+	sink_open(&sink, t);
+	for (size_t i = 0; i < n; i++) {
+		struct coll_container c;
+		memset(&c, 0, sizeof(c));
+		snprintf(c.id, sizeof(c.id), "%s", names[i]);
+		char cg[64], labels[256];
+		snprintf(cg, sizeof(cg), "/docker/%s", names[i]);
+		snprintf(labels, sizeof(labels), "id=\"/docker/%s\",name=\"%s\",image=\"busy\\\"box\"",
+			 names[i], names[i]);
+		c.cgroup = cg;
+		c.prom_labels = labels;
+		sink_begin_container(&sink, &c, 0);
+		sink_emit(&sink, M_MEM_USAGE, NULL, vals[i]);
+		sink_emit(&sink, M_CPU_USAGE, "cpu=\"total\"", vals[i] / 1e3);
+	}
+	sink_begin_agent(&sink);
+	sink_emit(&sink, M_AGENT_TICKS, NULL, (double)t);
+	return sink_close(&sink);
+}
+
+static void test_snapshots_and_staleness(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	const char *both[] = { "web", "db" }, *one[] = { "web" };
+	double v2[] = { 100, 200 }, v1[] = { 101 };
+	int64_t t0 = 1700000000000LL;
+	for (int i = 0; i < 5; i++) {
+		struct snapshot *x = snap(t0 + i * 1000 + (i == 3 ? 7 : 0), both, v2, 2);
+		store_append_snapshot(s, x);
+		snapshot_unref(x);
+	}
+	struct snapshot *x = snap(t0 + 5000, one, v1, 1);
+	store_append_snapshot(s, x);
+	snapshot_unref(x);
+	CHECK_EQ_INT(select_count(s, "container_memory_usage_bytes"), 2);
+	CHECK_EQ_INT(select_count(s, "container_cpu_usage_seconds_total{cpu=\"total\",name=\"db\"}"), 1);
+	CHECK_EQ_INT(select_count(s, "{image=\"busy\\\"box\"}"), 4);
+	CHECK_EQ_INT(select_count(s, "monitor_ticks_total"), 1);
+	struct store_matcher m[2];
+	char err[128];
+	store_parse_selector("container_memory_usage_bytes{name=\"db\"}", m, 2, err, sizeof(err));
+	struct store_series_set set;
+	CHECK_EQ_INT(store_select(s, m, 2, INT64_MIN, INT64_MAX, &set), 0);
+	store_matcher_fini(&m[0]);
+	store_matcher_fini(&m[1]);
+	CHECK_EQ_INT(set.n, 1);
+	if (set.n == 1) {
+		int64_t t[10];
+		struct store_point p[10];
+		size_t n = readback(s, set.series[0].id, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 10);
+		CHECK_EQ_INT(n, 6);
+		/* The 7 ms late tick was aligned onto the 1 s grid. */
+		CHECK_EQ_INT(t[3], t0 + 3000);
+		CHECK(store_is_stale(p[5].v));
+		CHECK_EQ_INT(t[5], t0 + 5000);
+	}
+	store_series_set_free(&set);
+	struct store_stats st;
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.active_series, 3);
+	store_close(s);
+}
+
+static void fill(struct store *s, int nseries, int64_t from, int64_t step, int n)
+{
+	for (int k = 0; k < nseries; k++) {
+		char inst[16];
+		snprintf(inst, sizeof(inst), "%d", k);
+		uint32_t id = series(s, "fill", "inst", inst, NULL, NULL);
+		uint64_t x = (uint64_t)k * 2654435761u;
+		for (int i = 0; i < n; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			store_append(s, id, from + i * step, (double)(x >> 40) / 7.0);
+		}
+	}
+}
+
+static void test_retention_age(void)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.retention_ms[STORE_TIER_RAW] = 2LL * 86400000;
+	cfg.retention_ms[STORE_TIER_1M] = 5LL * 86400000;
+	struct store *s = open_store(&cfg);
+	if (!s)
+		return;
+	int64_t t0 = 1700000000000LL;
+	/* 10 days at one sample a minute. */
+	fill(s, 3, t0, 60000, 10 * 1440);
+	uint32_t gone = series(s, "gone", "inst", "x", NULL, NULL);
+	store_append(s, gone, t0, 1);
+	store_seal_all(s);
+	CHECK_EQ_INT(store_flush(s), 0);
+	int64_t now = t0 + 10LL * 86400000;
+	CHECK_EQ_INT(store_retention_run(s, now), 0);
+	int64_t t[20000];
+	size_t n = readback(s, 1, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, NULL, 20000);
+	/* Raw keeps its last two days (whole chunks: a little more at most). */
+	CHECK(n >= 2 * 1440 && n <= 2 * 1440 + STORE_CHUNK_SAMPLES);
+	CHECK(t[0] >= now - 2LL * 86400000 - STORE_CHUNK_SAMPLES * 60000LL);
+	size_t n1m = readback(s, 1, STORE_TIER_1M, INT64_MIN, INT64_MAX, t, NULL, 20000);
+	CHECK(n1m >= 5 * 1440 && n1m <= 5 * 1440 + STORE_TIER_CHUNK_POINTS);
+	size_t n1h = readback(s, 1, STORE_TIER_1H, INT64_MIN, INT64_MAX, t, NULL, 20000);
+	CHECK(n1h >= 239 && n1h <= 241);
+	/* A series whose data is all gone (the 1h tier is kept a year: drop it). */
+	store_close(s);
+	cfg.retention_ms[STORE_TIER_1H] = 3LL * 86400000;
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	CHECK_EQ_INT(select_count(s, "gone"), 1);
+	CHECK_EQ_INT(store_retention_run(s, now), 0);
+	CHECK_EQ_INT(select_count(s, "gone"), 0);
+	CHECK_EQ_INT(select_count(s, "fill"), 3);
+	store_close(s);
+	s = open_store(&cfg);
+	if (s) {
+		CHECK_EQ_INT(select_count(s, "gone"), 0);
+		store_close(s);
+	}
+}
+
+static uint64_t dir_db_bytes(void)
+{
+	char p[300];
+	struct stat a, b;
+	snprintf(p, sizeof(p), "%s/monitor.db", dir);
+	uint64_t n = stat(p, &a) == 0 ? (uint64_t)a.st_size : 0;
+	snprintf(p, sizeof(p), "%s/monitor.db-wal", dir);
+	return n + (stat(p, &b) == 0 ? (uint64_t)b.st_size : 0);
+}
+
+static void test_retention_size(void)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	struct store *s = open_store(&cfg);
+	if (!s)
+		return;
+	int64_t t0 = 1700000000000LL;
+	fill(s, 50, t0, 10000, 20000); /* 50 series, 55 hours at 10 s, random values */
+	store_seal_all(s);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_close(s);
+	uint64_t full = dir_db_bytes();
+	cfg.max_size_bytes = full / 2;
+	cfg.retention_ms[STORE_TIER_RAW] = 0; /* no age limit: size alone */
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	int64_t now = t0 + 20000LL * 10000;
+	CHECK_EQ_INT(store_retention_run(s, now), 0);
+	uint64_t after = dir_db_bytes();
+	CHECK(after <= cfg.max_size_bytes);
+	if (after > cfg.max_size_bytes)
+		fprintf(stderr, "  %llu bytes after retention, limit %llu (was %llu)\n",
+			(unsigned long long)after, (unsigned long long)cfg.max_size_bytes,
+			(unsigned long long)full);
+	/* The oldest went first: the newest samples are all there. */
+	int64_t *t = malloc(20000 * sizeof(*t));
+	size_t n = readback(s, 1, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, NULL, 20000);
+	CHECK(n > 1000 && n < 20000);
+	if (n && n <= 20000) {
+		CHECK_EQ_INT(t[n - 1], t0 + 19999LL * 10000);
+		CHECK(t[0] > t0);
+	}
+	free(t);
+	store_stats(s, &(struct store_stats){ 0 });
+	store_close(s);
+}
+
+static void test_corrupt_file(void)
+{
+	fresh_dir();
+	char p[300];
+	snprintf(p, sizeof(p), "%s/monitor.db", dir);
+	FILE *f = fopen(p, "w");
+	for (int i = 0; i < 5000; i++)
+		fputs("this is not a database ", f);
+	fclose(f);
+	struct store *s = open_store(NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint32_t a = series(s, "m", NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(store_append(s, a, 1000, 1), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_close(s);
+	DIR *d = opendir(dir);
+	int aside = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "monitor.db.corrupt-", 19))
+			aside++;
+	closedir(d);
+	CHECK_EQ_INT(aside, 1);
+}
+
+static void test_lock(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	CHECK(s != NULL);
+	struct store_config c;
+	store_config_defaults(&c);
+	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	struct store *s2 = NULL;
+	char err[512];
+	CHECK_EQ_INT(store_open(&s2, &c, err, sizeof(err)), -EBUSY);
+	CHECK(strstr(err, "another monitor process") != NULL);
+	store_close(s);
+}
+
+static void test_import(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	char p[300];
+	snprintf(p, sizeof(p), "%s/in.prom", dir);
+	FILE *f = fopen(p, "w");
+	fputs("# HELP x_total a counter\n# TYPE x_total counter\n"
+	      "x_total{a=\"1\"} 3 2000\nx_total{a=\"1\"} 1 1000\n"
+	      "x_total{a=\"2\",b=\"q\\\"uote\"} NaN 1000\n\ny 1e3 5000\ny{} +Inf 6000\n", f);
+	fclose(f);
+	struct store_import_result r;
+	char err[512];
+	CHECK_EQ_INT(store_import_file(s, p, &r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(r.samples, 5);
+	CHECK_EQ_INT(r.series, 3);
+	CHECK_EQ_INT(select_count(s, "x_total"), 2);
+	CHECK_EQ_INT(select_count(s, "x_total{b=\"q\\\"uote\"}"), 1);
+	CHECK_EQ_INT(select_count(s, "y"), 1);
+	/* OpenMetrics: seconds, # EOF. */
+	snprintf(p, sizeof(p), "%s/in.om", dir);
+	f = fopen(p, "w");
+	fputs("# TYPE z counter\nz_total 5 1700000000.5 # {trace=\"x\"} 1 1700000000\n"
+	      "z_total 6 1700000001.5\n# EOF\n", f);
+	fclose(f);
+	CHECK_EQ_INT(store_import_file(s, p, &r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(r.samples, 2);
+	CHECK_EQ_INT(select_count(s, "z_total"), 1);
+	/* Errors name the line. */
+	snprintf(p, sizeof(p), "%s/bad.prom", dir);
+	f = fopen(p, "w");
+	fputs("ok 1 1000\nno_ts 1\n", f);
+	fclose(f);
+	CHECK(store_import_file(s, p, &r, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "bad.prom:2: sample has no timestamp") != NULL);
+	f = fopen(p, "w");
+	fputs("bad{a=1} 1 1000\n", f);
+	fclose(f);
+	CHECK(store_import_file(s, p, &r, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, ":1: malformed labels") != NULL);
+	store_close(s);
+}
+
+int main(void)
+{
+	log_set_level(LOG_ERROR);
+	RUN(test_append_select);
+	RUN(test_reopen);
+	RUN(test_tiers);
+	RUN(test_snapshots_and_staleness);
+	RUN(test_retention_age);
+	RUN(test_retention_size);
+	RUN(test_corrupt_file);
+	RUN(test_lock);
+	RUN(test_import);
+	if (dir[0]) {
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cleanup failed\n");
+	}
+	TEST_END();
+}
