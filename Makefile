@@ -47,7 +47,7 @@ TEST_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all unit test check bench clean FORCE
+.PHONY: all unit test check bench bench-storage clean FORCE
 all: $(BUILD)/monitor
 
 $(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
@@ -109,6 +109,20 @@ check:
 
 bench: all
 	tests/bench/run
+
+# The store's benchmark (tests/bench/storage_bench.c) on a recording of real
+# container series from this host; STORAGE_RECORDING=file.prom(.gz) for another.
+STORAGE_RECORDING ?= tests/fixtures/storage/recording.prom.gz
+bench-storage: $(BUILD)/bench/storage_bench
+	@mkdir -p $(BUILD)/bench/storage
+	@case $(STORAGE_RECORDING) in *.gz) gzip -dc $(STORAGE_RECORDING);; *) cat $(STORAGE_RECORDING);; esac \
+		> $(BUILD)/bench/storage/recording.prom
+	$(BUILD)/bench/storage_bench $(BUILD)/bench/storage/recording.prom $(BUILD)/bench/storage/work
+	@rm -rf $(BUILD)/bench/storage/work $(BUILD)/bench/storage/recording.prom
+
+$(BUILD)/bench/storage_bench: $(BUILD)/obj/tests/bench/storage_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)

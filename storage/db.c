@@ -991,3 +991,51 @@ void db_reader_put(struct store *s, struct reader *r)
 	pthread_mutex_unlock(&s->rmu);
 	reader_free(r);
 }
+
+/* ---- disk usage ------------------------------------------------------------------ */
+
+int store_disk_usage(struct store *s, struct store_disk_usage *out)
+{
+	memset(out, 0, sizeof(*out));
+	store_flush(s);
+	struct reader *r = db_reader_get(s);
+	if (!r)
+		return -EIO;
+	sqlite3_exec(r->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(r->db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name", -1,
+				    &st, NULL);
+	if (rc == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(st, 0);
+			uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 1);
+			int tier = -1;
+			for (int t = 0; t < NTIERS && name; t++) {
+				size_t l = strlen(chunk_tables[t]);
+				if (!strncmp(name, chunk_tables[t], l) &&
+				    (!name[l] || !strcmp(name + l, "_series")))
+					tier = t;
+			}
+			if (tier >= 0)
+				out->tier_bytes[tier] += bytes;
+			else
+				out->other_bytes += bytes;
+		}
+		sqlite3_finalize(st);
+	}
+	for (int t = 0; t < NTIERS; t++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*), total(length(data)) FROM %s",
+			 chunk_tables[t]);
+		if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+			continue;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			out->tier_chunks[t] = (uint64_t)sqlite3_column_int64(st, 0);
+			out->tier_blob_bytes[t] = (uint64_t)sqlite3_column_double(st, 1);
+		}
+		sqlite3_finalize(st);
+	}
+	db_reader_put(s, r);
+	out->file_bytes = db_size(s);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}

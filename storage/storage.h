@@ -54,6 +54,7 @@ struct store_config {
 	int64_t flush_interval_ms;     /* most data a crash can lose */
 	int64_t retention_interval_ms; /* how often retention runs */
 	bool read_only;                /* no writer thread: for `monitor dump` */
+	int chunk_samples;             /* raw chunk size; 0 = STORE_CHUNK_SAMPLES */
 };
 /* Defaults: raw 3d, 1m 30d, 1h 365d, max size 4 GiB, flush 10s. */
 void store_config_defaults(struct store_config *c);
@@ -120,6 +121,18 @@ int store_retention_run(struct store *s, int64_t now_ms);
 /* Seals every open chunk (including partial roll-up buckets). Import uses it
  * so that backfilled data is complete on disk. Appending thread only. */
 void store_seal_all(struct store *s);
+
+/* Bytes on disk per tier (chunk table plus its index, pages included) and
+ * what they hold, for the benchmark and `monitor dump --stats`. */
+struct store_disk_usage {
+	uint64_t file_bytes;           /* database plus WAL */
+	uint64_t tier_bytes[STORE_TIER__COUNT];
+	uint64_t tier_chunks[STORE_TIER__COUNT];
+	uint64_t tier_blob_bytes[STORE_TIER__COUNT];
+	uint64_t other_bytes;          /* series, head rows, free pages, schema */
+};
+/* Checkpoints and measures (uses SQLite's dbstat table). Returns 0 or -errno. */
+int store_disk_usage(struct store *s, struct store_disk_usage *out);
 
 struct store_stats {
 	uint64_t series;               /* series known (head and disk) */

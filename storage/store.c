@@ -452,7 +452,7 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 		tier_add(s, se, 0, t, v);
 		tier_add(s, se, 1, t, v);
 	}
-	if (stale || se->raw.count >= STORE_CHUNK_SAMPLES ||
+	if (stale || se->raw.count >= s->cfg.chunk_samples ||
 	    t - se->raw.t_first >= STORE_CHUNK_MAX_SPAN_MS)
 		store_seal_raw(s, se);
 	head_mark_dirty(s, se);
@@ -806,6 +806,12 @@ int store_open(struct store **out, const struct store_config *cfg, char *err, si
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
+	if (s->cfg.chunk_samples <= 0 || s->cfg.chunk_samples > CODEC_MAX_POINTS)
+		s->cfg.chunk_samples = STORE_CHUNK_SAMPLES;
+	if (s->cfg.flush_interval_ms <= 0)
+		s->cfg.flush_interval_ms = 10000;
+	if (s->cfg.retention_interval_ms <= 0)
+		s->cfg.retention_interval_ms = 5 * 60 * 1000;
 	s->lock_fd = -1;
 	s->next_id = 1;
 	s->write_ok = true;
