@@ -5,6 +5,7 @@
 #include "agent/agent.h"
 #include "../test.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 static int load_text(struct agent_config *c, const char *text, char *err, size_t n)
@@ -96,6 +97,55 @@ static void test_errors(void)
 	expect_error("log_level: loud\n", "log_level: expected error, warn, info or debug");
 }
 
+/* The lifecycle, filesystem and action keys. */
+static void test_lifecycle_keys(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	config_defaults(&c);
+	CHECK_EQ_INT(c.keep_exited_ms, 3600 * 1000);
+	CHECK_EQ_INT(c.fs_interval_ms, 60000);
+	CHECK_EQ_INT(c.fs_walk_budget, 2000);
+	CHECK_EQ_INT(c.docker_action_timeout_ms, 30000);
+	CHECK_STR(c.admin_token_file, "");
+	config_fini(&c);
+	int rc = load_text(&c,
+			   "discovery:\n  keep_exited: 0s\n"
+			   "collect:\n  fs_usage_interval: 0\n  fs_walk_budget: 50\n"
+			   "docker:\n  action_timeout: 5s\n"
+			   "auth:\n  admin_token_file: /etc/monitor/token\n", err, sizeof(err));
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(c.keep_exited_ms, 0);
+	CHECK_EQ_INT(c.fs_interval_ms, 0);
+	CHECK_EQ_INT(c.fs_walk_budget, 50);
+	CHECK_EQ_INT(c.docker_action_timeout_ms, 5000);
+	CHECK_STR(c.admin_token_file, "/etc/monitor/token");
+	config_fini(&c);
+	CHECK_EQ_INT(load_text(&c, "auth:\n", err, sizeof(err)), 0); /* all commented out */
+	config_fini(&c);
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "collect:\n  fs_usage_interval: 500ms\n", ":2:22: collect.fs_usage_interval: must be 0 (off) or at least 1s" },
+		{ "collect:\n  fs_walk_budget: 0\n", "collect.fs_walk_budget: must be between 1 and" },
+		{ "collect:\n  fs_walk_budget: lots\n", "collect.fs_walk_budget: expected a whole number" },
+		{ "collect:\n  fs_walk_budget: \"5\"\n", "collect.fs_walk_budget: expected a whole number" },
+		{ "discovery:\n  keep_exited: forever\n", "discovery.keep_exited: expected a duration" },
+		{ "docker:\n  action_timeout: 1ms\n", "docker.action_timeout: must be at least 100ms" },
+		{ "auth:\n  admin_token_file: \"\"\n", "auth.admin_token_file: expected a file name" },
+		{ "auth:\n  token: abc\n", "token: unknown key in auth" },
+		{ "auth: [a]\n", "auth: expected a mapping" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		err[0] = '\0';
+		CHECK_EQ_INT(load_text(&c, bad[i].text, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].want))
+			fprintf(stderr, "  got \"%s\", want \"%s\"\n", err, bad[i].want);
+		CHECK(strstr(err, bad[i].want) != NULL);
+		config_fini(&c);
+	}
+}
+
 static void test_missing_file(void)
 {
 	struct agent_config c;
@@ -113,5 +163,6 @@ int main(void)
 	RUN(test_values);
 	RUN(test_errors);
 	RUN(test_missing_file);
+	RUN(test_lifecycle_keys);
 	TEST_END();
 }

@@ -25,6 +25,7 @@
 #define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define ID_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define ID_D "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 
 static int64_t ms_now(void)
 {
@@ -217,7 +218,7 @@ static void reply(int fd, int status, const char *body)
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			 "Api-Version: 1.41\r\nContent-Length: %zu\r\n\r\n",
-			 status, status == 200 ? "OK" : "Not Found", strlen(body));
+			 status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Other", strlen(body));
 	send_all(fd, head, (size_t)n);
 	send_all(fd, body, strlen(body));
 }
@@ -267,6 +268,14 @@ static void serve_events(struct fake *f, int fd)
 	chunk_str(fd, "\n");
 	/* then B goes away */
 	chunk_str(fd, EVENT("container", "destroy", ID_B));
+	/* D dies (OOM) and turns unhealthy, in one write: one inspect (404) */
+	chunk_str(fd, "{\"Type\":\"container\",\"Action\":\"oom\",\"Actor\":{\"ID\":\"" ID_D "\","
+		      "\"Attributes\":{\"name\":\"dee\"}},\"time\":1700000001,\"timeNano\":1700000001000000000}\n"
+		      "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"" ID_D "\","
+		      "\"Attributes\":{\"name\":\"dee\",\"exitCode\":\"137\"}},\"time\":1700000002,"
+		      "\"timeNano\":1700000002500000000}\n"
+		      "{\"Type\":\"container\",\"Action\":\"health_status: unhealthy\",\"Actor\":{\"ID\":\"" ID_D "\","
+		      "\"Attributes\":{\"name\":\"dee\"}},\"time\":1700000003,\"timeNano\":1700000003000000000}\n");
 	if (f->close_events) {
 		sleep_ms(100);
 		chunk(fd, "", 0);
@@ -277,7 +286,19 @@ static void serve_events(struct fake *f, int fd)
 
 static const char *inspect_a_running =
 	"{\"Id\":\"" ID_A "\",\"Name\":\"/k8s_web_pod-1_ns_uid_0\",\"RestartCount\":3,"
-	"\"State\":{\"Status\":\"running\",\"StartedAt\":\"2024-01-02T03:04:05.5+01:00\"},"
+	"\"Created\":\"2024-01-02T02:00:00Z\",\"Path\":\"nginx\",\"Args\":[\"-g\",\"daemon off;\"],"
+	"\"State\":{\"Status\":\"running\",\"StartedAt\":\"2024-01-02T03:04:05.5+01:00\","
+	"\"ExitCode\":0,\"OOMKilled\":false,\"Pid\":4321,\"FinishedAt\":\"0001-01-01T00:00:00Z\","
+	"\"Health\":{\"Status\":\"healthy\",\"FailingStreak\":0}},"
+	"\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"on-failure\",\"MaximumRetryCount\":3},"
+	"\"Tmpfs\":{\"/run\":\"rw,size=64m\",\"/ro\":\"ro,size=1m\",\"/data\":\"\"},"
+	"\"PortBindings\":{\"9/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"9\"}]}},"
+	"\"GraphDriver\":{\"Name\":\"overlay2\",\"Data\":{\"UpperDir\":\"/var/lib/docker/overlay2/abc/diff\"}},"
+	"\"Mounts\":[{\"Type\":\"volume\",\"Name\":\"v1\",\"Source\":\"/var/lib/docker/volumes/v1/_data\","
+	"\"Destination\":\"/data\",\"RW\":true},{\"Type\":\"bind\",\"Source\":\"/etc\",\"Destination\":\"/host-etc\","
+	"\"RW\":false},{\"Type\":\"bind\",\"Source\":\"/x\",\"Destination\":\"relative\"}],"
+	"\"NetworkSettings\":{\"Ports\":{\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"8080\"},"
+	"{\"HostIp\":\"::\",\"HostPort\":\"8080\"}],\"53/udp\":null,\"bogus\":null,\"99999/tcp\":null}},"
 	"\"Config\":{\"Image\":\"nginx:1.25\",\"Labels\":{\"io.kubernetes.pod.name\":\"pod-1\","
 	"\"io.kubernetes.pod.namespace\":\"ns\",\"io.kubernetes.container.name\":\"web\","
 	"\"weird \\\"key\\\"\":\"v\\u00e9\",\"n\":7}}}";
@@ -287,7 +308,11 @@ static const char *inspect_a_paused =
 	"\"Config\":{\"Image\":\"nginx:1.25\",\"Labels\":null}}";
 static const char *inspect_b =
 	"{\"Id\":\"" ID_B "\",\"Name\":\"/proj-db-1\",\"RestartCount\":0,"
-	"\"State\":{\"Status\":\"created\",\"StartedAt\":\"0001-01-01T00:00:00Z\"},"
+	"\"State\":{\"Status\":\"exited\",\"StartedAt\":\"0001-01-01T00:00:00Z\",\"ExitCode\":137,"
+	"\"OOMKilled\":true,\"FinishedAt\":\"2024-01-02T03:00:00Z\"},"
+	"\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"\"},"
+	"\"PortBindings\":{\"5432/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"15432\"}]}},"
+	"\"NetworkSettings\":{\"Ports\":{}},"
 	"\"Config\":{\"Image\":\"postgres\",\"Labels\":{\"com.docker.compose.project\":\"proj\"}}}";
 
 /* Answers one request; returns true when the connection must end. */
@@ -319,6 +344,24 @@ static bool serve_one(struct fake *f, int fd, const char *path)
 	return false;
 }
 
+/* The actions: POST /containers/{id}/{action}, as the engine answers them. */
+static void serve_post(struct fake *f, int fd, const char *path)
+{
+	char rec[4200];
+	snprintf(rec, sizeof(rec), "POST %s", path);
+	fake_record(f, rec);
+	if (strcmp(path, "/containers/" ID_A "/stop?t=3") == 0)
+		reply(fd, 204, "");
+	else if (strcmp(path, "/containers/" ID_A "/start") == 0)
+		reply(fd, 304, "");
+	else if (strcmp(path, "/containers/" ID_B "/pause") == 0)
+		reply(fd, 409, "{\"message\":\"Container " ID_B " is not running\"}");
+	else if (strcmp(path, "/containers/" ID_A "/kill?signal=KILL") == 0)
+		reply(fd, 500, "{\"message\":\"boom\"}");
+	else
+		reply(fd, 404, "{\"message\":\"No such container: zzz\"}");
+}
+
 static void *fake_conn_main(void *arg)
 {
 	struct fake_conn *c = arg;
@@ -336,13 +379,16 @@ static void *fake_conn_main(void *arg)
 			len += (size_t)n;
 			continue;
 		}
-		char path[4096];
+		char path[4096], method[8];
 		size_t used = (size_t)(end - req) + 4;
 		*end = '\0';
-		if (sscanf(req, "GET %4095s HTTP/1.1", path) != 1)
+		if (sscanf(req, "%7s %4095s HTTP/1.1", method, path) != 2)
 			break;
-		if (serve_one(f, c->fd, path))
+		if (strcmp(method, "POST") == 0) {
+			serve_post(f, c->fd, path);
+		} else if (strcmp(method, "GET") != 0 || serve_one(f, c->fd, path)) {
 			break;
+		}
 		memmove(req, req + used, len - used);
 		len -= used;
 	}
@@ -553,10 +599,12 @@ static void test_fake_engine(void)
 	/* the socket path is host-root relative */
 	CHECK(hostroot_set(tmp_dir) == 0);
 	f.api_version = "1.43";
-	struct docker_client *d = docker_start("/docker.sock", 2000, &q, NULL);
+	struct coll_event_log log;
+	coll_event_log_init(&log, 64);
+	struct docker_client *d = docker_start("/docker.sock", 2000, &q, &log);
 	CHECK(d != NULL);
 
-	CHECK(WAIT_FOR(&g, &q, 5000, got_find(&g, ID_B, true, NULL) != NULL));
+	CHECK(WAIT_FOR(&g, &q, 5000, got_find(&g, ID_D, true, NULL) != NULL));
 	const struct coll_meta_update *a = got_find(&g, ID_A, false, "running");
 	CHECK(a != NULL);
 	if (a) {
@@ -570,6 +618,61 @@ static void test_fake_engine(void)
 		CHECK_STR(coll_meta_label(&a->meta, "weird \"key\""), "v\xc3\xa9");
 		CHECK_EQ_DBL(a->meta.started_at, 1704161045.5);
 		CHECK_EQ_INT(a->meta.restart_count, 3);
+		/* lifecycle and layout */
+		CHECK(a->meta.has_state);
+		CHECK_EQ_INT(a->meta.exit_code, 0);
+		CHECK(!a->meta.oom_killed);
+		CHECK_EQ_INT(a->meta.pid, 4321);
+		CHECK_STR(a->meta.health, "healthy");
+		CHECK_EQ_DBL(a->meta.created_at, 1704160800);
+		CHECK_EQ_DBL(a->meta.finished_at, 0);
+		CHECK_STR(a->meta.restart_policy, "on-failure");
+		CHECK_EQ_INT(a->meta.restart_max, 3);
+		CHECK_STR(a->meta.command, "nginx -g daemon off;");
+		CHECK_STR(a->meta.upper_dir, "/var/lib/docker/overlay2/abc/diff");
+		/* published ports win over PortBindings; bad keys skipped */
+		CHECK_EQ_INT(a->meta.nports, 3);
+		if (a->meta.nports == 3) {
+			CHECK_EQ_INT(a->meta.ports[0].container_port, 80);
+			CHECK_STR(a->meta.ports[0].proto, "tcp");
+			CHECK_STR(a->meta.ports[0].host_ip, "0.0.0.0");
+			CHECK_EQ_INT(a->meta.ports[0].host_port, 8080);
+			CHECK_STR(a->meta.ports[1].host_ip, "::");
+			CHECK_EQ_INT(a->meta.ports[2].container_port, 53);
+			CHECK_STR(a->meta.ports[2].proto, "udp");
+			CHECK_EQ_INT(a->meta.ports[2].host_port, 0); /* exposed, not published */
+			CHECK(a->meta.ports[2].host_ip == NULL);
+		}
+		/* volume, ro bind, --tmpfs /run and /ro; "relative" and the
+		 * tmpfs on /data (a mount already) skipped */
+		CHECK_EQ_INT(a->meta.nmounts, 4);
+		if (a->meta.nmounts == 4) {
+			CHECK_STR(a->meta.mounts[0].type, "volume");
+			CHECK_STR(a->meta.mounts[0].name, "v1");
+			CHECK_STR(a->meta.mounts[0].source, "/var/lib/docker/volumes/v1/_data");
+			CHECK_STR(a->meta.mounts[0].destination, "/data");
+			CHECK(a->meta.mounts[0].rw);
+			CHECK_STR(a->meta.mounts[1].type, "bind");
+			CHECK(!a->meta.mounts[1].rw);
+			CHECK(a->meta.mounts[1].name == NULL);
+			CHECK_STR(a->meta.mounts[2].type, "tmpfs");
+			CHECK_STR(a->meta.mounts[2].destination, "/run");
+			CHECK(a->meta.mounts[2].rw);
+			CHECK_STR(a->meta.mounts[3].destination, "/ro");
+			CHECK(!a->meta.mounts[3].rw);
+		}
+		/* a deep copy keeps all of it */
+		struct coll_meta copy;
+		CHECK(coll_meta_copy(&copy, &a->meta) == 0);
+		CHECK_EQ_INT(copy.nports, a->meta.nports);
+		CHECK_EQ_INT(copy.nmounts, a->meta.nmounts);
+		CHECK_STR(copy.health, "healthy");
+		if (copy.nmounts == 4 && copy.nports == 3) {
+			CHECK(copy.mounts[0].source != a->meta.mounts[0].source);
+			CHECK_STR(copy.mounts[0].source, a->meta.mounts[0].source);
+			CHECK_STR(copy.ports[0].host_ip, "0.0.0.0");
+		}
+		coll_meta_fini(&copy);
 	}
 	const struct coll_meta_update *p = got_find(&g, ID_A, false, "paused");
 	CHECK(p != NULL);
@@ -580,16 +683,51 @@ static void test_fake_engine(void)
 	if (b) {
 		CHECK_STR(b->meta.name, "proj-db-1");
 		CHECK_STR(b->meta.image, "postgres");
-		CHECK_STR(b->meta.state, "created");
+		CHECK_STR(b->meta.state, "exited");
 		CHECK_STR(b->meta.compose_project, "proj");
 		CHECK(b->meta.pod == NULL);
 		CHECK_EQ_DBL(b->meta.started_at, 0);
 		CHECK_EQ_INT(b->meta.restart_count, 0);
+		CHECK(b->meta.has_state);
+		CHECK_EQ_INT(b->meta.exit_code, 137);
+		CHECK(b->meta.oom_killed);
+		CHECK_EQ_DBL(b->meta.finished_at, 1704164400);
+		CHECK(b->meta.health == NULL);
+		CHECK_STR(b->meta.restart_policy, "no");
+		CHECK(b->meta.command == NULL);
+		/* nothing published yet: the requested bindings */
+		CHECK_EQ_INT(b->meta.nports, 1);
+		if (b->meta.nports == 1) {
+			CHECK_EQ_INT(b->meta.ports[0].container_port, 5432);
+			CHECK_EQ_INT(b->meta.ports[0].host_port, 15432);
+			CHECK_STR(b->meta.ports[0].host_ip, "127.0.0.1");
+		}
 	}
 	/* C was listed but is gone by the time it is inspected */
 	CHECK(got_find(&g, ID_C, true, NULL) != NULL);
-	/* A(list) A(pause) B C B(remove): nothing for the ignored events */
-	CHECK_EQ_INT(got_count(&g), 5);
+	/* A(list) A(pause) B C B(remove) D(remove): nothing for the ignored events */
+	CHECK_EQ_INT(got_count(&g), 6);
+
+	/* The timeline: the lifecycle events, with their times, names and
+	 * details; not exec_start, not the network event, not the junk. */
+	struct coll_event ev[16];
+	size_t n = coll_event_read(&log, 0, ev, 16);
+	CHECK_EQ_INT(n, 5);
+	if (n == 5) {
+		CHECK_STR(ev[0].type, "pause");
+		CHECK_STR(ev[0].id, ID_A);
+		CHECK_STR(ev[0].name, "x");
+		CHECK_EQ_INT(ev[0].time_ms, 1700000000000);
+		CHECK_STR(ev[1].type, "destroy");
+		CHECK_STR(ev[1].id, ID_B);
+		CHECK_STR(ev[2].type, "oom");
+		CHECK_STR(ev[2].name, "dee");
+		CHECK_STR(ev[3].type, "die");
+		CHECK_STR(ev[3].detail, "exit code 137");
+		CHECK_EQ_INT(ev[3].time_ms, 1700000002500);
+		CHECK_STR(ev[4].type, "health_status");
+		CHECK_STR(ev[4].detail, "unhealthy");
+	}
 	CHECK_EQ_INT(docker_up(d), 1);
 
 	CHECK_EQ_INT(fake_count(&f, "/version"), 1);
@@ -610,6 +748,58 @@ static void test_fake_engine(void)
 	hostroot_set("/");
 	got_fini(&g);
 	fake_stop(&f);
+	coll_meta_queue_fini(&q);
+	coll_event_log_fini(&log);
+}
+
+/* docker_action against the fake engine, a hung socket and a missing one. */
+static void test_actions(void)
+{
+	struct fake f;
+	struct coll_meta_queue q;
+	char msg[256];
+	coll_meta_queue_init(&q);
+	CHECK_EQ_INT(docker_action(NULL, ID_A, "stop", NULL, 100, msg, sizeof(msg)), -ENOTCONN);
+	CHECK(strstr(msg, "disabled") != NULL);
+	if (fake_start(&f, FAKE_ENGINE, "act.sock") < 0) {
+		coll_meta_queue_fini(&q);
+		SKIP("cannot make a unix socket");
+	}
+	struct docker_client *d = docker_start(f.path, 1000, &q, NULL);
+	CHECK_EQ_INT(docker_action(d, ID_A, "stop", "t=3", 2000, msg, sizeof(msg)), 204);
+	CHECK_EQ_INT(docker_action(d, ID_A, "start", NULL, 2000, msg, sizeof(msg)), 304);
+	CHECK_EQ_INT(docker_action(d, ID_B, "pause", "", 2000, msg, sizeof(msg)), 409);
+	CHECK_STR(msg, "Container " ID_B " is not running");
+	CHECK_EQ_INT(docker_action(d, ID_A, "kill", "signal=KILL", 2000, msg, sizeof(msg)), 500);
+	CHECK_STR(msg, "boom");
+	CHECK_EQ_INT(docker_action(d, "zzz", "restart", NULL, 2000, msg, sizeof(msg)), 404);
+	CHECK_STR(msg, "No such container: zzz");
+	/* refused before any request */
+	CHECK_EQ_INT(docker_action(d, "../../etc", "stop", NULL, 2000, msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ_INT(docker_action(d, ID_A, "explode", NULL, 2000, msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ_INT(fake_count(&f, "POST /containers/"), 5);
+	CHECK_EQ_INT(fake_count(&f, "POST /containers/" ID_A "/stop?t=3"), 1);
+	docker_stop(d);
+	fake_stop(&f);
+
+	/* an engine that takes the connection and never answers */
+	if (fake_start(&f, FAKE_HOLD, "acthold.sock") == 0) {
+		d = docker_start(f.path, 1000, &q, NULL);
+		int64_t t0 = ms_now();
+		CHECK_EQ_INT(docker_action(d, ID_A, "stop", NULL, 300, msg, sizeof(msg)), -ETIMEDOUT);
+		int64_t took = ms_now() - t0;
+		CHECK(took >= 250 && took < 1000);
+		CHECK(strstr(msg, "did not answer within 300 ms") != NULL);
+		docker_stop(d);
+		fake_stop(&f);
+	}
+	/* no socket at all */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/none.sock", tmp_dir);
+	d = docker_start(path, 1000, &q, NULL);
+	CHECK_EQ_INT(docker_action(d, ID_A, "stop", NULL, 500, msg, sizeof(msg)), -EIO);
+	CHECK(strstr(msg, "No such file or directory") != NULL);
+	docker_stop(d);
 	coll_meta_queue_fini(&q);
 }
 
@@ -763,6 +953,7 @@ int main(void)
 	RUN(test_accept_and_close);
 	RUN(test_fake_engine);
 	RUN(test_fake_resync);
+	RUN(test_actions);
 	RUN(test_real_engine);
 	rmdir(tmp_dir);
 	TEST_END();
