@@ -1,0 +1,170 @@
+/*
+ * promql_store.c - the agent's store (storage.h) as a PromQL source.
+ *
+ * Selection goes through the store's label index; points come from its
+ * iterators (head and SQLite together), raw first. Where the raw points of
+ * a series begin well after the start of what a query asks for, because
+ * retention has already removed them, the older part is filled from the
+ * 1 m roll-up tier and, before that, the 1 h tier: each bucket becomes one
+ * point at the bucket's end holding its last value, so selectors, rate()
+ * and the *_over_time functions still see the series, at a coarser
+ * resolution. Matchers reach the store as POSIX patterns translated from
+ * RE2 by the parser.
+ */
+#include "storage/promql_int.h"
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A gap in raw points wider than this at the start of a read is filled
+ * from roll-ups (a tier cannot say anything about less than two buckets). */
+#define FILL_GAP_1M_MS (2 * 60 * 1000)
+#define FILL_GAP_1H_MS (2 * 3600 * 1000)
+
+static ssize_t st_select(void *ctx, const struct promql_matcher *m, size_t n, int64_t mint,
+			 int64_t maxt, struct arena *a, struct promql_series **out)
+{
+	struct store *st = ctx;
+	struct store_matcher *sm = calloc(n + 1, sizeof(*sm));
+	if (!sm)
+		return -ENOMEM;
+	ssize_t rc = 0;
+	size_t done = 0;
+	for (; done < n; done++) {
+		static const enum store_match_op ops[] = { STORE_MATCH_EQ, STORE_MATCH_NE,
+							    STORE_MATCH_RE, STORE_MATCH_NRE };
+		bool re = m[done].op == PROMQL_MATCH_RE || m[done].op == PROMQL_MATCH_NRE;
+		char err[256];
+		int r = store_matcher_init(&sm[done], ops[m[done].op], m[done].name,
+					   re ? m[done].posix : m[done].value, err, sizeof(err));
+		if (r < 0) {
+			rc = r;
+			goto out;
+		}
+	}
+	struct store_series_set set;
+	int r = store_select(st, sm, n, mint, maxt, &set);
+	if (r < 0) {
+		rc = r;
+		goto out;
+	}
+	struct promql_series *res = arena_alloc(a, (set.n + 1) * sizeof(*res));
+	if (!res) {
+		store_series_set_free(&set);
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < set.n; i++) {
+		const struct store_series_info *si = &set.series[i];
+		struct promql_label *l = arena_alloc(a, (si->nlabels + 1) * sizeof(*l));
+		if (!l) {
+			store_series_set_free(&set);
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t j = 0; j < si->nlabels; j++) {
+			l[j].name = arena_strdup(a, si->labels[j].name);
+			l[j].value = arena_strdup(a, si->labels[j].value);
+			if (!l[j].name || !l[j].value) {
+				store_series_set_free(&set);
+				rc = -ENOMEM;
+				goto out;
+			}
+		}
+		res[i].labels = l;
+		res[i].nlabels = si->nlabels;
+		res[i].ref = si->id;
+	}
+	rc = (ssize_t)set.n;
+	*out = res;
+	store_series_set_free(&set);
+out:
+	for (size_t i = 0; i < done; i++)
+		store_matcher_fini(&sm[i]);
+	free(sm);
+	return rc;
+}
+
+/* Appends a tier's points in [mint, maxt] (bucket ends, last values). */
+static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_t mint,
+		     int64_t maxt, struct promql_points *out)
+{
+	struct store_iter *it;
+	int rc = store_iter_open(st, id, tier, mint, maxt, &it);
+	if (rc < 0)
+		return rc;
+	struct store_point p;
+	while ((rc = store_iter_next(it, &p)) > 0) {
+		if (p.t < mint || p.t > maxt)
+			continue;
+		if (promql_points_push(out, p.t, tier == STORE_TIER_RAW ? p.v : p.last) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	store_iter_free(it);
+	return rc < 0 ? rc : 0;
+}
+
+static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_t step_ms,
+		     struct promql_points *out)
+{
+	struct store *st = ctx;
+	uint32_t id = (uint32_t)ref;
+	size_t base = out->n;
+	int rc = read_tier(st, id, STORE_TIER_RAW, mint, maxt, out);
+	if (rc < 0)
+		return rc;
+	int64_t first = out->n > base ? out->p[base].t : maxt + 1;
+	if (first - mint < FILL_GAP_1M_MS)
+		return 0;
+	/* Raw points begin late: fill the front from roll-ups, older first. */
+	struct promql_points fill = { 0 };
+	rc = read_tier(st, id, STORE_TIER_1M, mint, first - 1, &fill);
+	int64_t first1m = fill.n ? fill.p[0].t : first;
+	if (rc == 0 && first1m - mint >= FILL_GAP_1H_MS) {
+		struct promql_points older = { 0 };
+		rc = read_tier(st, id, STORE_TIER_1H, mint, first1m - 1, &older);
+		for (size_t i = 0; rc == 0 && i < fill.n; i++)
+			rc = promql_points_push(&older, fill.p[i].t, fill.p[i].v);
+		promql_points_fini(&fill);
+		fill = older;
+	}
+	if (rc == 0 && fill.n) {
+		size_t raw = out->n - base;
+		for (size_t i = 0; i < fill.n && rc == 0; i++)
+			rc = promql_points_push(out, 0, 0);
+		if (rc == 0) {
+			memmove(out->p + base + fill.n, out->p + base, raw * sizeof(*out->p));
+			memcpy(out->p + base, fill.p, fill.n * sizeof(*out->p));
+		}
+	}
+	promql_points_fini(&fill);
+	(void)step_ms;
+	return rc;
+}
+
+static ssize_t st_label_names(void *ctx, char ***out)
+{
+	return store_label_names(ctx, NULL, 0, out);
+}
+
+static ssize_t st_label_values(void *ctx, const char *name, char ***out)
+{
+	return store_label_values(ctx, name, NULL, 0, out);
+}
+
+static const struct promql_source_ops store_ops = {
+	.select = st_select,
+	.points = st_points,
+	.label_names = st_label_names,
+	.label_values = st_label_values,
+};
+
+void promql_store_source(struct store *st, struct promql_source *src)
+{
+	src->ops = &store_ops;
+	src->ctx = st;
+}
