@@ -47,7 +47,7 @@ TEST_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all unit test check bench bench-storage clean FORCE
+.PHONY: all unit test check bench bench-storage bench-fs clean FORCE
 all: $(BUILD)/monitor
 
 $(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
@@ -121,6 +121,15 @@ bench-storage: $(BUILD)/bench/storage_bench
 	@rm -rf $(BUILD)/bench/storage/work $(BUILD)/bench/storage/recording.prom
 
 $(BUILD)/bench/storage_bench: $(BUILD)/obj/tests/bench/storage_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# What lifecycle and filesystem collection add per container and tick
+# (tests/bench/fs_bench.c); table in build/bench/fs.md.
+bench-fs: $(BUILD)/bench/fs_bench
+	$(BUILD)/bench/fs_bench
+
+$(BUILD)/bench/fs_bench: $(BUILD)/obj/tests/bench/fs_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
