@@ -45,6 +45,7 @@
 #define DEVS_MAX 256
 #define BLOCK_ROWS_MAX 32        /* (disk, direction) pairs per container */
 #define COUNT_EVERY_TICKS 10     /* map fill is recounted this often */
+#define COUNT_CHUNK 64           /* entries per batch when counting */
 
 static const char *const probe_names[EBPF__PROBES] = {
 	[EBPF_NET] = "net", [EBPF_TCP] = "tcp", [EBPF_BLOCK] = "block", [EBPF_OOM] = "oom",
@@ -282,6 +283,7 @@ struct map_ref {
 	const char *name;
 	int fd;
 	uint32_t max_entries;
+	void *keys, *vals;               /* batch buffers for counting, or NULL */
 	uint64_t entries;
 	uint64_t count_tick;             /* when to count again */
 };
@@ -318,7 +320,8 @@ struct ebpf_state {
 	size_t nprogs;
 	struct dev_name devs[DEVS_MAX];
 	size_t ndevs;
-	char le[EBPF_HIST_SLOTS][24];
+	char le[EBPF_HIST_SLOTS][24];    /* bucket bounds as text, "+Inf" last */
+	char le_label[EBPF_HIST_SLOTS][32]; /* le="..." alone */
 	int64_t now_ms;
 	uint64_t ticks;
 	int64_t read_ns;                 /* wall time spent reading maps */
@@ -396,10 +399,17 @@ static void note_object(struct ebpf_state *s, enum ebpf_probe p, struct bpf_obje
 		if (bpf_map__is_internal(map) || bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF ||
 		    s->nmaps >= ARRAY_LEN(s->maps))
 			continue;
-		s->maps[s->nmaps++] = (struct map_ref){
+		enum bpf_map_type type = bpf_map__type(map);
+		bool percpu = type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+			      type == BPF_MAP_TYPE_PERCPU_ARRAY;
+		size_t vsize = ((size_t)bpf_map__value_size(map) + 7) / 8 * 8;
+		struct map_ref *m = &s->maps[s->nmaps++];
+		*m = (struct map_ref){
 			.probe = p, .name = bpf_map__name(map), .fd = bpf_map__fd(map),
 			.max_entries = bpf_map__max_entries(map),
 		};
+		m->keys = calloc(COUNT_CHUNK, bpf_map__key_size(map));
+		m->vals = calloc(COUNT_CHUNK, vsize * (percpu ? (size_t)s->env.ncpus : 1));
 	}
 	bpf_object__for_each_program(prog, obj) {
 		if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0 ||
@@ -451,6 +461,9 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	s->env.cfg = &s->cfg;
 	for (unsigned k = 0; k + 1 < EBPF_HIST_SLOTS; k++)
 		ebpf_hist_le(k, s->le[k], sizeof(s->le[k]));
+	snprintf(s->le[EBPF_HIST_SLOTS - 1], sizeof(s->le[0]), "+Inf");
+	for (unsigned k = 0; k < EBPF_HIST_SLOTS; k++)
+		snprintf(s->le_label[k], sizeof(s->le_label[k]), "le=\"%s\"", s->le[k]);
 	libbpf_set_print(libbpf_log);
 
 	common_checks(s, common, sizeof(common));
@@ -494,6 +507,10 @@ static void op_destroy(void *state)
 		struct cont *k = s->conts;
 		s->conts = k->next;
 		free(k);
+	}
+	for (size_t i = 0; i < s->nmaps; i++) {
+		free(s->maps[i].keys);
+		free(s->maps[i].vals);
 	}
 	ebpf_oom_close(s->oom);
 	ebpf_block_close(s->block);
@@ -700,22 +717,26 @@ static void emit_hist(struct ebpf_state *s, struct coll_sink *sink, enum metric_
 {
 	char lbl[256];
 	uint64_t cum = 0;
-	const char *sep = extra && *extra ? "," : "";
 
-	if (!extra)
-		extra = "";
-	for (unsigned k = 0; k + 1 < EBPF_HIST_SLOTS; k++) {
+	for (unsigned k = 0; k < EBPF_HIST_SLOTS; k++) {
 		cum += h->slots[k];
-		snprintf(lbl, sizeof(lbl), "%s%sle=\"%s\"", extra, sep, s->le[k]);
-		sink_emit(sink, bucket, lbl, (double)cum);
+		if (extra && *extra) {
+			snprintf(lbl, sizeof(lbl), "%s,%s", extra, s->le_label[k]);
+			sink_emit(sink, bucket, lbl, (double)cum);
+		} else {
+			sink_emit(sink, bucket, s->le_label[k], (double)cum);
+		}
 	}
-	cum += h->slots[EBPF_HIST_SLOTS - 1];
-	snprintf(lbl, sizeof(lbl), "%s%sle=\"+Inf\"", extra, sep);
-	sink_emit(sink, bucket, lbl, (double)cum);
 	/* metrics.def keeps _sum and _count right after _bucket */
 	sink_emit(sink, (enum metric_id)(bucket + 1), extra, (double)h->sum_ns / 1e9);
 	sink_emit(sink, (enum metric_id)(bucket + 2), extra, (double)cum);
 }
+
+_Static_assert(M_EBPF_TCP_CONNECT_LATENCY_SUM == M_EBPF_TCP_CONNECT_LATENCY_BUCKET + 1 &&
+	       M_EBPF_TCP_CONNECT_LATENCY_COUNT == M_EBPF_TCP_CONNECT_LATENCY_BUCKET + 2 &&
+	       M_EBPF_BLOCK_LATENCY_SUM == M_EBPF_BLOCK_LATENCY_BUCKET + 1 &&
+	       M_EBPF_BLOCK_LATENCY_COUNT == M_EBPF_BLOCK_LATENCY_BUCKET + 2,
+	       "a histogram's _sum and _count follow its _bucket in metrics.def");
 
 /* device="/dev/vda" for a kernel dev_t (major << 20 | minor), cached. */
 static const char *dev_extra(struct ebpf_state *s, uint32_t dev)
@@ -799,12 +820,13 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 	/* Read everything first (that is the time monitor_ebpf_read_seconds
 	 * counts), then emit. */
 	int64_t t0 = mono_ns();
+	bool tcp_seen = false;
 	memset(&tcp, 0, sizeof(tcp));
 	for (unsigned i = 0; i < k->nids; i++) {
 		if (s->net)
 			ebpf_net_read(s->net, k->ids[i], &net);
-		if (s->tcp)
-			ebpf_tcp_read(s->tcp, k->ids[i], &tcp);
+		if (s->tcp && ebpf_tcp_read(s->tcp, k->ids[i], &tcp) == 0)
+			tcp_seen = true;
 	}
 	if (s->block)
 		nrows = gather_block(s, k, rows, BLOCK_ROWS_MAX);
@@ -817,7 +839,9 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		sink_emit(sink, M_EBPF_NET_TX_BYTES, NULL, (double)net.tx_bytes);
 		sink_emit(sink, M_EBPF_NET_TX_PACKETS, NULL, (double)net.tx_packets);
 	}
-	if (k->nids && s->tcp) {
+	/* TCP series once the container has had TCP activity: an idle
+	 * container does not carry 35 series of zeros. */
+	if (tcp_seen) {
 		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"active\"", (double)tcp.active_opens);
 		sink_emit(sink, M_EBPF_TCP_OPENS, "direction=\"passive\"", (double)tcp.passive_opens);
 		sink_emit(sink, M_EBPF_TCP_CONNECT_FAILURES, NULL, (double)tcp.connect_fails);
@@ -863,15 +887,36 @@ static void op_forget(void *state, struct coll_container *c, void **priv)
 
 /* ---- the agent's own series ------------------------------------------------ */
 
-static uint64_t count_entries(int fd)
+/* Counts a map's entries. Batch lookups walk the hash buckets, so entries
+ * deleted meanwhile do not disturb them; without batch support (or when a
+ * bucket does not fit a chunk) the keys are walked one by one, and a key
+ * deleted under that walk sends it back to the start, so it stops at the
+ * map's capacity: approximate, and bounded. */
+static uint64_t count_entries(struct map_ref *m)
 {
-	uint8_t key[64], next[64];
-	void *prev = NULL;
 	uint64_t n = 0;
 
-	/* Deleted entries may be skipped or restart the walk; the cap keeps
-	 * a map that changes under us from looping for long. */
-	while (bpf_map_get_next_key(fd, prev, next) == 0 && n < (1u << 24)) {
+	if (m->keys && m->vals) {
+		__u64 batch[4] = { 0 };
+		bool first = true;
+		for (;;) {
+			__u32 count = COUNT_CHUNK;
+			int rc = bpf_map_lookup_batch(m->fd, first ? NULL : batch, batch, m->keys,
+						      m->vals, &count, NULL);
+			int e = rc < 0 ? errno : 0;
+			n += count;
+			first = false;
+			if (rc == 0)
+				continue;
+			if (e == ENOENT)
+				return n;
+			break;   /* ENOSPC, EINVAL, ...: walk the keys instead */
+		}
+		n = 0;
+	}
+	uint8_t key[64], next[64];
+	void *prev = NULL;
+	while (n < m->max_entries && bpf_map_get_next_key(m->fd, prev, next) == 0) {
 		n++;
 		memcpy(key, next, sizeof(key));
 		prev = key;
@@ -894,7 +939,7 @@ static void op_agent_metrics(void *state, struct coll_sink *sink)
 		/* Counting walks every key (a syscall each): every
 		 * COUNT_EVERY_TICKS ticks, and less often for big maps. */
 		if (s->ticks >= m->count_tick) {
-			m->entries = count_entries(m->fd);
+			m->entries = count_entries(m);
 			m->count_tick = s->ticks + COUNT_EVERY_TICKS + m->entries / 256;
 		}
 		snprintf(extra, sizeof(extra), "probe=\"%s\",map=\"%s\"", probe_names[m->probe],
