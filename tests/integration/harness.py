@@ -195,7 +195,7 @@ class Exposition:
                 if parts[1] == "HELP":
                     if parts[2] in self.help:
                         raise ValueError("second HELP for %s" % parts[2])
-                    self.help[parts[2]] = self._unescape(rest, help_text=True)
+                    self.help[parts[2]] = self._unescape(rest)
                 else:
                     if parts[2] in self.type:
                         raise ValueError("second TYPE for %s" % parts[2])
@@ -264,7 +264,7 @@ class Exposition:
                 raise ValueError("expected , or } at %d" % i)
 
     @staticmethod
-    def _unescape(s, help_text=False):
+    def _unescape(s):
         out, i = [], 0
         while i < len(s):
             if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in "n\\":
