@@ -182,6 +182,8 @@ class Exposition:
                 continue
             try:
                 self._line(line)
+            except IndexError:
+                raise ValueError("line %d: ends inside a label set: %r" % (n, line[:200])) from None
             except ValueError as e:
                 raise ValueError("line %d: %s: %r" % (n, e, line[:200])) from None
 
