@@ -325,6 +325,7 @@ int agent_main(int argc, char **argv)
 
 	struct loop l = { .cfg = &cfg, .store = store };
 	l.st.store = store;
+	l.st.query = &cfg.query;
 	pthread_mutex_init(&l.st.lock, NULL);
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);

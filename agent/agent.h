@@ -38,6 +38,7 @@ struct agent_config {
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;
 	struct store_config storage; /* storage: section; dir is data_dir */
+	struct promql_opts query;    /* query: section (timeout, max_samples, ...) */
 	struct ebpf_config ebpf;     /* ebpf: section, --no-ebpf */
 	int64_t keep_exited_ms;      /* discovery.keep_exited */
 	int64_t docker_action_timeout_ms; /* docker.action_timeout */
@@ -66,6 +67,7 @@ struct agent_state {
 	uint64_t scrapes;        /* atomic */
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
+	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
 	struct docker_client *docker;  /* for actions; NULL when disabled */
 	int64_t action_timeout_ms;     /* docker.action_timeout */
 	char *admin_token;       /* actions need it; NULL: actions refused */
@@ -135,6 +137,15 @@ void api_put_lifecycle(struct buf *b, const struct snap_container *c);
 /* Lifecycle endpoints (actions.c, events_api.c). */
 int api_action(struct http_req *req, struct http_resp *resp);
 int api_events(struct http_req *req, struct http_resp *resp);
+/* The Prometheus HTTP API over the store (api_query.c). */
+int api_query(struct http_req *req, struct http_resp *resp);
+int api_query_range(struct http_req *req, struct http_resp *resp);
+int api_series(struct http_req *req, struct http_resp *resp);
+int api_labels(struct http_req *req, struct http_resp *resp);
+int api_label_values(struct http_req *req, struct http_resp *resp);
+int api_metadata(struct http_req *req, struct http_resp *resp);
+int api_exemplars(struct http_req *req, struct http_resp *resp);
+int api_buildinfo(struct http_req *req, struct http_resp *resp);
 /* Finds which in s: exact id, exact name (one with a cgroup before one
  * without), else an id prefix of 4+ characters. Returns how many
  * match; the first max go to out (pointers into s). */

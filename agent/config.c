@@ -25,6 +25,7 @@ void config_defaults(struct agent_config *c)
 	c->docker_timeout_ms = 2000;
 	c->rescan_interval_ms = 60000;
 	store_config_defaults(&c->storage);
+	promql_opts_defaults(&c->query);
 	ebpf_config_defaults(&c->ebpf);
 	c->keep_exited_ms = 3600 * 1000;
 	c->docker_action_timeout_ms = 30000;
@@ -386,6 +387,34 @@ static int load_storage(struct ctx *x, struct agent_config *c, const struct ynod
 	return 0;
 }
 
+/* query: the PromQL engine's limits (docs/monitor.yml). */
+static int load_query(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	struct promql_opts *q = &c->query;
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "query", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc;
+		int64_t v;
+		if (!strcmp(n->key, "timeout")) {
+			rc = get_duration(x, n, "query.timeout", 1, &q->timeout_ms);
+		} else if (!strcmp(n->key, "max_samples")) {
+			rc = get_int(x, n, "query.max_samples", 1000, INT64_MAX, &v);
+			if (!rc)
+				q->max_samples = (uint64_t)v;
+		} else if (!strcmp(n->key, "lookback_delta")) {
+			rc = get_duration(x, n, "query.lookback_delta", 1000, &q->lookback_ms);
+		} else if (!strcmp(n->key, "subquery_step")) {
+			rc = get_duration(x, n, "query.subquery_step", 1, &q->subquery_step_ms);
+		} else {
+			rc = fail(x, n, n->key, "unknown key in query");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
 {
 	const char *k = n->key;
@@ -410,6 +439,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_discovery(x, c, n);
 	if (!strcmp(k, "storage"))
 		return load_storage(x, c, n);
+	if (!strcmp(k, "query"))
+		return load_query(x, c, n);
 	if (!strcmp(k, "ebpf"))
 		return load_ebpf(x, c, n);
 	if (!strcmp(k, "auth"))

@@ -214,6 +214,19 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/containers/", true, serve_containers },
 	{ "POST", "/api/v1/containers/", true, api_action },
 	{ "GET", "/api/v1/events", false, api_events },
+	{ "GET", "/api/v1/query", false, api_query },
+	{ "POST", "/api/v1/query", false, api_query },
+	{ "GET", "/api/v1/query_range", false, api_query_range },
+	{ "POST", "/api/v1/query_range", false, api_query_range },
+	{ "GET", "/api/v1/series", false, api_series },
+	{ "POST", "/api/v1/series", false, api_series },
+	{ "GET", "/api/v1/labels", false, api_labels },
+	{ "POST", "/api/v1/labels", false, api_labels },
+	{ "GET", "/api/v1/label/*/values", false, api_label_values },
+	{ "GET", "/api/v1/metadata", false, api_metadata },
+	{ "GET", "/api/v1/query_exemplars", false, api_exemplars },
+	{ "POST", "/api/v1/query_exemplars", false, api_exemplars },
+	{ "GET", "/api/v1/status/buildinfo", false, api_buildinfo },
 };
 
 /* Matches url against r; on a match sets *arg to what the handler gets:

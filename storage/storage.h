@@ -283,4 +283,10 @@ struct store_import_result {
 int store_import_file(struct store *s, const char *path, struct store_import_result *res,
 		      char *err, size_t errsize);
 
+/* ---- PromQL ------------------------------------------------------------- */
+
+/* The query engine that reads the store (promql_store_source) or any other
+ * source: parser, evaluator, API formats. */
+#include "storage/promql.h"
+
 #endif
