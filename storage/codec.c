@@ -28,7 +28,9 @@ static inline bool to_int(double v, int sidx, int64_t *out)
 	double x = v * scales[sidx];
 	if (!(x > -9007199254740992.0 && x < 9007199254740992.0))
 		return false;
-	int64_t i = (int64_t)llround(x);
+	/* Round half away from zero; an inexact result only means "not an
+	 * integer" below, the same on both sides. */
+	int64_t i = (int64_t)(x + (x >= 0 ? 0.5 : -0.5));
 	double back = sidx ? (double)i / scales[sidx] : (double)i;
 	uint64_t a, b;
 	memcpy(&a, &v, 8);
@@ -107,59 +109,70 @@ static inline void put_bits(struct cenc *e, uint64_t v, unsigned n)
 
 /* ---- bit reader ---------------------------------------------------------- */
 
+/*
+ * The reader keeps up to 64 upcoming bits in d->buf (most significant
+ * first) and d->avail of them are real; refill tops it up a whole byte at a
+ * time, with one 8-byte load when the blob has that much left.
+ */
+static inline void refill(struct cdec *d)
+{
+	if (d->avail > 56)
+		return;
+	if (d->byte + 8 <= d->nbytes) {
+		uint64_t w = __builtin_bswap64(
+			*(const uint64_t __attribute__((aligned(1), may_alias)) *)(d->p + d->byte));
+		d->buf |= w >> d->avail;
+		unsigned k = (63 - d->avail) >> 3;
+		d->byte += k;
+		d->avail += k * 8;
+		return;
+	}
+	while (d->avail <= 56 && d->byte < d->nbytes) {
+		d->buf |= (uint64_t)d->p[d->byte++] << (56 - d->avail);
+		d->avail += 8;
+	}
+}
+
 static inline int get_bits(struct cdec *d, unsigned n, uint64_t *out)
 {
 	if (n == 0) {
 		*out = 0;
 		return 0;
 	}
-	if (d->pos + n > d->nbits)
-		return -EINVAL;
 	if (n > 56) {
 		uint64_t hi = 0, lo = 0;
-		get_bits(d, n - 32, &hi);
-		get_bits(d, 32, &lo);
+		if (get_bits(d, n - 32, &hi) < 0 || get_bits(d, 32, &lo) < 0)
+			return -EINVAL;
 		*out = (hi << 32) | lo;
 		return 0;
 	}
-	size_t byte = d->pos >> 3;
-	unsigned off = d->pos & 7;
-	uint64_t w;
-	if (byte + 8 <= (d->nbits + 7) / 8) {
-		w = __builtin_bswap64(*(const uint64_t __attribute__((aligned(1), may_alias)) *)(d->p + byte));
-	} else {
-		w = 0;
-		size_t end = (d->nbits + 7) / 8;
-		for (unsigned k = 0; k < 8; k++)
-			w = (w << 8) | (byte + k < end ? d->p[byte + k] : 0);
-	}
-	*out = (w << off) >> (64 - n);
-	d->pos += n;
+	refill(d);
+	if (n > d->avail)
+		return -EINVAL;
+	*out = d->buf >> (64 - n);
+	d->buf <<= n;
+	d->avail -= n;
 	return 0;
 }
 
-static inline int get_bit(struct cdec *d)
-{
-	if (d->pos >= d->nbits)
-		return -EINVAL;
-	int b = (d->p[d->pos >> 3] >> (7 - (d->pos & 7))) & 1;
-	d->pos++;
-	return b;
-}
-
-/* Counts leading 1 bits up to max (a unary prefix); -EINVAL past the end. */
+/* Counts leading 1 bits up to max (a unary prefix) and consumes them and
+ * the 0 that ends them; -EINVAL past the end. */
 static inline int get_prefix(struct cdec *d, int max)
 {
-	int n = 0;
-	while (n < max) {
-		int b = get_bit(d);
-		if (b < 0)
-			return b;
-		if (!b)
-			break;
-		n++;
+	refill(d);
+	int ones = ~d->buf ? __builtin_clzll(~d->buf) : 64;
+	if (ones >= max) {
+		if ((unsigned)max > d->avail)
+			return -EINVAL;
+		d->buf <<= max;
+		d->avail -= (unsigned)max;
+		return max;
 	}
-	return n;
+	if ((unsigned)ones + 1 > d->avail)
+		return -EINVAL;
+	d->buf <<= ones + 1;
+	d->avail -= (unsigned)ones + 1;
+	return ones;
 }
 
 /* ---- timestamps ------------------------------------------------------------ */
@@ -238,11 +251,11 @@ static void put_int(struct cenc *e, uint64_t zig, unsigned k)
 	put_bits(e, zig, int_bits[k]);
 }
 
-/* Updates the integer view after a value (same logic on both sides). */
-static inline void int_update(struct vstate *vs, double v)
+/* Updates the integer view after a value (same logic on both sides);
+ * isint and i say whether v is an integer at the column's scale. */
+static inline void int_update_known(struct vstate *vs, bool isint, int64_t i)
 {
-	int64_t i;
-	if (to_int(v, vs->scale, &i)) {
+	if (isint) {
 		if (vs->flags & VS_INT_OK) {
 			vs->idelta = i - vs->iprev;
 			vs->flags |= VS_HAVE_DELTA;
@@ -256,6 +269,13 @@ static inline void int_update(struct vstate *vs, double v)
 		vs->flags &= (uint8_t)~(VS_INT_OK | VS_HAVE_DELTA);
 		vs->idelta = 0;
 	}
+}
+
+static inline void int_update(struct vstate *vs, double v)
+{
+	int64_t i = 0;
+	bool isint = to_int(v, vs->scale, &i);
+	int_update_known(vs, isint, i);
 }
 
 static void vs_first(struct vstate *vs, double v, uint8_t colflags)
@@ -273,14 +293,15 @@ static void put_value(struct cenc *e, struct vstate *vs, double v)
 	uint64_t b = d2b(v);
 	if (b == vs->prev) {
 		put_bits(e, 0, 1);
-		int_update(vs, v);
+		int_update_known(vs, vs->flags & VS_INT_OK, vs->iprev);
 		return;
 	}
 	/* Integer candidate. */
 	unsigned icost = UINT32_MAX, ik = 0;
 	uint64_t izig = 0;
-	int64_t iv;
-	if ((vs->flags & VS_INT_OK) && to_int(v, vs->scale, &iv)) {
+	int64_t iv = 0;
+	bool isint = to_int(v, vs->scale, &iv);
+	if ((vs->flags & VS_INT_OK) && isint) {
 		int64_t delta, dd;
 		if (!__builtin_sub_overflow(iv, vs->iprev, &delta) &&
 		    !__builtin_sub_overflow(delta, (vs->flags & VS_DOD) ? vs->idelta : 0, &dd)) {
@@ -312,19 +333,30 @@ static void put_value(struct cenc *e, struct vstate *vs, double v)
 		vs->trail = (uint8_t)tz;
 	}
 	vs->prev = b;
-	int_update(vs, v);
+	int_update_known(vs, isint, iv);
 }
 
-static int get_value(struct cdec *d, struct vstate *vs, double *out)
+static inline bool dint(int8_t *known, int64_t *i, uint64_t bits, int scale)
+{
+	if (*known < 0)
+		*known = to_int(b2d(bits), scale, i);
+	return *known > 0;
+}
+
+static int get_value(struct cdec *d, struct dstate *vs, double *out)
 {
 	int k = get_prefix(d, 3);
 	if (k < 0)
 		return k;
 	uint64_t b;
+	int8_t isint = -1;
+	int64_t iv = 0;
 	if (k == 0) {
 		b = vs->prev;
+		isint = vs->prev_int;
+		iv = vs->iprev;
 	} else if (k == 1) {
-		if (!(vs->flags & VS_INT_OK))
+		if (!dint(&vs->prev_int, &vs->iprev, vs->prev, vs->scale))
 			return -EINVAL;
 		int c = get_prefix(d, 5);
 		if (c < 0)
@@ -332,9 +364,13 @@ static int get_value(struct cdec *d, struct vstate *vs, double *out)
 		uint64_t zig;
 		if (get_bits(d, int_bits[c], &zig) < 0)
 			return -EINVAL;
-		int64_t dd = unzigzag(zig);
-		int64_t delta = dd + ((vs->flags & VS_DOD) ? vs->idelta : 0);
-		b = d2b(from_int(vs->iprev + delta, vs->scale));
+		int64_t delta = unzigzag(zig);
+		if ((vs->flags & VS_DOD) && vs->has_pp &&
+		    dint(&vs->pp_int, &vs->ipp, vs->pp, vs->scale))
+			delta += vs->iprev - vs->ipp;
+		iv = vs->iprev + delta;
+		isint = 1;
+		b = d2b(from_int(iv, vs->scale));
 	} else if (k == 2) {
 		if (vs->lead == 0xff)
 			return -EINVAL;
@@ -358,10 +394,14 @@ static int get_value(struct cdec *d, struct vstate *vs, double *out)
 		vs->lead = (uint8_t)lz;
 		vs->trail = (uint8_t)tz;
 	}
-	double v = b2d(b);
+	vs->pp = vs->prev;
+	vs->pp_int = vs->prev_int;
+	vs->ipp = vs->iprev;
+	vs->has_pp = true;
 	vs->prev = b;
-	int_update(vs, v);
-	*out = v;
+	vs->prev_int = isint;
+	vs->iprev = iv;
+	*out = b2d(b);
 	return 0;
 }
 
@@ -472,6 +512,42 @@ int cenc_restore(struct cenc *e, struct vstate *vs, const void *data, size_t len
 	return 0;
 }
 
+int cenc_states(const struct cenc *e, struct vstate *vs)
+{
+	if (!e->count)
+		return 0;
+	struct cdec d;
+	if (cdec_init(&d, e->buf, cenc_bytes(e)) < 0)
+		return -EINVAL;
+	int64_t t;
+	double vals[CODEC_MAX_COLS];
+	int rc;
+	while ((rc = cdec_next(&d, &t, vals)) > 0)
+		;
+	if (rc < 0 || d.i != e->count)
+		return -EINVAL;
+	/* The encoder's state after a value depends on it and the one before. */
+	for (unsigned c = 0; c < e->ncols; c++) {
+		struct dstate *ds = &d.vs[c];
+		struct vstate *v = &vs[c];
+		memset(v, 0, sizeof(*v));
+		v->prev = ds->prev;
+		v->lead = ds->lead;
+		v->trail = ds->trail;
+		v->scale = ds->scale;
+		v->flags = ds->flags & VS_DOD;
+		if (dint(&ds->prev_int, &ds->iprev, ds->prev, ds->scale)) {
+			v->flags |= VS_INT_OK;
+			v->iprev = ds->iprev;
+			if (ds->has_pp && dint(&ds->pp_int, &ds->ipp, ds->pp, ds->scale)) {
+				v->flags |= VS_HAVE_DELTA;
+				v->idelta = ds->iprev - ds->ipp;
+			}
+		}
+	}
+	return 0;
+}
+
 /* ---- decoder --------------------------------------------------------------------- */
 
 int cdec_init(struct cdec *d, const void *data, size_t len)
@@ -484,13 +560,14 @@ int cdec_init(struct cdec *d, const void *data, size_t len)
 	d->p = p;
 	d->ncols = p[1];
 	d->count = (uint16_t)(p[2] | (p[3] << 8));
-	d->nbits = len * 8;
-	d->pos = HDR_BYTES(d->ncols) * 8;
+	d->nbytes = len;
+	d->byte = HDR_BYTES(d->ncols);
 	for (unsigned c = 0; c < d->ncols; c++) {
 		if (p[4 + c] & ~(3 | VS_DOD))
 			return -EINVAL;
 		d->vs[c].scale = p[4 + c] & 3;
 		d->vs[c].flags = p[4 + c] & VS_DOD;
+		d->vs[c].lead = 0xff;
 	}
 	return 0;
 }
@@ -508,8 +585,9 @@ int cdec_next(struct cdec *d, int64_t *t, double *vals)
 			if (get_bits(d, 64, &v) < 0)
 				return -EINVAL;
 			vals[c] = b2d(v);
-			uint8_t f = (uint8_t)(d->vs[c].scale | d->vs[c].flags);
-			vs_first(&d->vs[c], vals[c], f);
+			d->vs[c].prev = v;
+			d->vs[c].prev_int = -1;
+			d->vs[c].has_pp = false;
 		}
 	} else {
 		int64_t dod;

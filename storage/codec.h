@@ -79,17 +79,32 @@ static inline size_t cenc_bytes(const struct cenc *e)
 /* Restores an encoder from a chunk's bytes (by decoding and re-encoding).
  * Returns 0, -EINVAL for a malformed chunk, -ENOMEM. */
 int cenc_restore(struct cenc *e, struct vstate *vs, const void *data, size_t len, bool counter);
+/* Works out the column states of an encoder from its bytes, for encoders
+ * kept without them (roll-up chunks, appended to once a minute or an hour).
+ * Returns 0 or -EINVAL. */
+int cenc_states(const struct cenc *e, struct vstate *vs);
 /* Shrinks the buffer to its size and takes it out of e (caller frees). */
 uint8_t *cenc_take(struct cenc *e, size_t *len);
 
+/* Decoder column state: the integer view is worked out only when an
+ * integer-mode value needs it (most XOR-coded values never do). */
+struct dstate {
+	uint64_t prev, pp;       /* the last two values' bits */
+	int64_t iprev, ipp;      /* their integers, when known */
+	int8_t prev_int, pp_int; /* 1 integer, 0 not, -1 not worked out yet */
+	bool has_pp;
+	uint8_t lead, trail, scale, flags;
+};
+
 struct cdec {
 	const uint8_t *p;
-	size_t nbits;            /* bits available */
-	size_t pos;              /* next bit */
+	size_t nbytes, byte;     /* blob size; next byte to load */
+	uint64_t buf;            /* upcoming bits, most significant first */
+	unsigned avail;          /* real bits in buf */
 	uint16_t count, i;
 	uint8_t ncols;
 	int64_t t, t_delta;
-	struct vstate vs[CODEC_MAX_COLS];
+	struct dstate vs[CODEC_MAX_COLS];
 };
 /* Returns 0 or -EINVAL when the header is malformed. data must outlive d. */
 int cdec_init(struct cdec *d, const void *data, size_t len);

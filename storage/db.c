@@ -238,7 +238,8 @@ static int load_head(struct store *s, sqlite3 *db)
 			if (!th)
 				continue;
 			cenc_init(&th->enc, 5);
-			if ((len && cenc_restore(&th->enc, th->v, data, len, counter) < 0)) {
+			struct vstate v[5];
+			if ((len && cenc_restore(&th->enc, v, data, len, counter) < 0)) {
 				bad++;
 				free(th);
 				continue;
@@ -965,7 +966,7 @@ struct reader *db_reader_get(struct store *s)
 				 NULL);
 	for (int t = 0; rc == SQLITE_OK && t < NTIERS; t++) {
 		char sql[160];
-		snprintf(sql, sizeof(sql), "SELECT data FROM %s WHERE series_id=?1 AND maxt>=?2 "
+		snprintf(sql, sizeof(sql), "SELECT data, mint, maxt FROM %s WHERE series_id=?1 AND maxt>=?2 "
 			 "AND mint<=?3 ORDER BY maxt", chunk_tables[t]);
 		rc = sqlite3_prepare_v2(r->db, sql, -1, &r->chunks[t], NULL);
 	}

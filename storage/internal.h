@@ -71,9 +71,10 @@ bool metric_name_valid(const char *s);
 
 /* ---- the head ------------------------------------------------------------ */
 
+/* A roll-up tier's open chunk and accumulator. The encoder's column states
+ * are not kept: cenc_states works them out at each (rare) append. */
 struct tier_head {
 	struct cenc enc;
-	struct vstate v[5];
 	int64_t end;             /* bucket end of the open accumulator; 0 = none */
 	double min, max, sum, last;
 	uint32_t count;

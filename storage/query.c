@@ -211,34 +211,61 @@ void store_series_set_free(struct store_series_set *set)
 /* ---- iteration ------------------------------------------------------------- */
 
 struct blob {
-	uint8_t *data;
-	size_t len;
+	size_t off, len;         /* in the iterator's one byte buffer */
 	int64_t mint, maxt;
 };
 
+/* The chunks an iterator reads: their bytes copied into one buffer. */
+struct blobset {
+	struct blob *b;
+	size_t n, cap;
+	uint8_t *mem;
+	size_t used, memcap;
+};
+
+/*
+ * An iterator streams points out of the chunks it copied at open, one
+ * decoder at a time, when the chunks follow each other in time (the usual
+ * case). Chunks that overlap (backfilled data, a chunk seen both in the head
+ * and on disk while the writer commits it) are decoded up front into arrays,
+ * sorted and deduplicated.
+ */
 struct store_iter {
 	int ncols;
-	size_t n, i, cap;
+	int64_t mint, maxt, last_t;
+	bool stream, dec_ok;
+	struct blobset bs;       /* streaming: the chunks, in time order */
+	size_t bi;
+	struct cdec d;
+	size_t n, i, cap;        /* materialised: the points */
 	int64_t *t;
 	double *v;               /* ncols per point */
 };
 
-static int blob_add(struct blob **b, size_t *n, size_t *cap, const void *data, size_t len,
-		    int64_t mint, int64_t maxt)
+static int blob_add(struct blobset *bs, const void *data, size_t len, int64_t mint,
+		    int64_t maxt)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		struct blob *nb = realloc(*b, ncap * sizeof(*nb));
+	if (bs->n == bs->cap) {
+		size_t ncap = bs->cap ? bs->cap * 2 : 32;
+		struct blob *nb = realloc(bs->b, ncap * sizeof(*nb));
 		if (!nb)
 			return -ENOMEM;
-		*b = nb;
-		*cap = ncap;
+		bs->b = nb;
+		bs->cap = ncap;
 	}
-	uint8_t *copy = malloc(len ? len : 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, data, len);
-	(*b)[(*n)++] = (struct blob){ copy, len, mint, maxt };
+	if (bs->used + len > bs->memcap) {
+		size_t ncap = bs->memcap ? bs->memcap * 2 : 8192;
+		while (ncap < bs->used + len)
+			ncap *= 2;
+		uint8_t *nm = realloc(bs->mem, ncap);
+		if (!nm)
+			return -ENOMEM;
+		bs->mem = nm;
+		bs->memcap = ncap;
+	}
+	memcpy(bs->mem + bs->used, data, len);
+	bs->b[bs->n++] = (struct blob){ bs->used, len, mint, maxt };
+	bs->used += len;
 	return 0;
 }
 
@@ -320,8 +347,7 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 	*out = NULL;
 	if ((unsigned)tier >= NTIERS)
 		return -EINVAL;
-	struct blob *b = NULL;
-	size_t nb = 0, cap = 0;
+	struct blobset bs = { 0 };
 	int rc = 0;
 	/* The head first: a chunk the writer commits meanwhile is then read from
 	 * SQLite as well (and deduplicated), never missed. */
@@ -333,12 +359,12 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 	}
 	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
 		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
-			rc = blob_add(&b, &nb, &cap, c->data, c->len, c->mint, c->maxt);
+			rc = blob_add(&bs, c->data, c->len, c->mint, c->maxt);
 	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
 				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;
 	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
-		rc = blob_add(&b, &nb, &cap, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
-	size_t nhead = nb;
+		rc = blob_add(&bs, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
+	size_t nhead = bs.n;
 	pthread_rwlock_unlock(&s->lock);
 
 	struct reader *r = rc == 0 ? db_reader_get(s) : NULL;
@@ -349,41 +375,63 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 		sqlite3_bind_int64(st, 3, maxt);
 		int sr;
 		while (rc == 0 && (sr = sqlite3_step(st)) == SQLITE_ROW)
-			rc = blob_add(&b, &nb, &cap, sqlite3_column_blob(st, 0),
-				      (size_t)sqlite3_column_bytes(st, 0), INT64_MIN, INT64_MAX);
+			rc = blob_add(&bs, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+				      sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 		if (rc == 0 && sr != SQLITE_DONE)
 			rc = -EIO;
 		sqlite3_reset(st);
 		db_reader_put(s, r);
 	}
 	struct store_iter *it = calloc(1, sizeof(*it));
-	if (!it)
-		rc = -ENOMEM;
-	else
-		it->ncols = tier == STORE_TIER_RAW ? 1 : 5;
-	/* Disk chunks are older than the head's: read them first. */
-	for (size_t pass = 0; pass < 2 && rc == 0; pass++) {
-		size_t from = pass ? 0 : nhead, to = pass ? nhead : nb;
-		for (size_t i = from; i < to && rc == 0; i++) {
-			struct cdec d;
-			if (cdec_init(&d, b[i].data, b[i].len) < 0 || d.ncols != it->ncols)
-				continue; /* a bad chunk is skipped, not fatal */
-			int64_t t;
-			double vals[CODEC_MAX_COLS];
-			int dr;
-			while ((dr = cdec_next(&d, &t, vals)) > 0) {
-				if (t < mint)
-					continue;
-				if (t > maxt)
-					break;
-				if ((rc = iter_push(it, t, vals)) < 0)
-					break;
-			}
+	if (!it) {
+		free(bs.b);
+		free(bs.mem);
+		return -ENOMEM;
+	}
+	it->ncols = tier == STORE_TIER_RAW ? 1 : 5;
+	it->bs = bs;
+	if (rc < 0) {
+		store_iter_free(it);
+		return rc;
+	}
+	/* Disk chunks are older than the head's: put them first. */
+	struct blob *b = bs.b;
+	size_t nb = bs.n;
+	if (nhead && nhead < nb) {
+		struct blob *ordered = malloc(nb * sizeof(*ordered));
+		if (ordered) {
+			memcpy(ordered, b + nhead, (nb - nhead) * sizeof(*b));
+			memcpy(ordered + (nb - nhead), b, nhead * sizeof(*b));
+			free(b);
+			b = it->bs.b = ordered;
 		}
 	}
-	for (size_t i = 0; i < nb; i++)
-		free(b[i].data);
-	free(b);
+	bool overlap = false;
+	for (size_t i = 1; i < nb && !overlap; i++)
+		overlap = b[i].mint <= b[i - 1].maxt;
+	it->mint = mint;
+	it->maxt = maxt;
+	it->last_t = INT64_MIN;
+	if (!overlap) {
+		it->stream = true;
+		*out = it;
+		return 0;
+	}
+	for (size_t i = 0; i < nb && rc == 0; i++) {
+		struct cdec d;
+		if (cdec_init(&d, bs.mem + b[i].off, b[i].len) < 0 || d.ncols != it->ncols)
+			continue; /* a bad chunk is skipped, not fatal */
+		int64_t t;
+		double vals[CODEC_MAX_COLS];
+		while (cdec_next(&d, &t, vals) > 0) {
+			if (t < mint)
+				continue;
+			if (t > maxt)
+				break;
+			if ((rc = iter_push(it, t, vals)) < 0)
+				break;
+		}
+	}
 	if (rc == 0)
 		rc = iter_normalise(it);
 	if (rc < 0) {
@@ -394,15 +442,11 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 	return 0;
 }
 
-int store_iter_next(struct store_iter *it, struct store_point *p)
+static void fill_point(int ncols, int64_t t, const double *v, struct store_point *p)
 {
-	if (it->i >= it->n)
-		return 0;
-	const double *v = it->v + it->i * it->ncols;
-	p->t = it->t[it->i];
-	if (it->ncols == 1) {
-		p->v = p->min = p->max = p->sum = p->last = v[0];
-		p->count = 1;
+	p->t = t;
+	if (ncols == 1) {
+		p->v = v[0];
 	} else {
 		p->min = v[0];
 		p->max = v[1];
@@ -410,14 +454,97 @@ int store_iter_next(struct store_iter *it, struct store_point *p)
 		p->count = v[3];
 		p->last = p->v = v[4];
 	}
+}
+
+int store_iter_next(struct store_iter *it, struct store_point *p)
+{
+	if (it->stream) {
+		for (;;) {
+			if (!it->dec_ok) {
+				if (it->bi >= it->bs.n)
+					return 0;
+				struct blob *b = &it->bs.b[it->bi++];
+				if (b->maxt < it->mint)
+					continue;
+				if (b->mint > it->maxt)
+					return 0;
+				if (cdec_init(&it->d, it->bs.mem + b->off, b->len) < 0 ||
+				    it->d.ncols != it->ncols)
+					continue; /* a bad chunk is skipped, not fatal */
+				it->dec_ok = true;
+			}
+			int64_t t;
+			double vals[CODEC_MAX_COLS];
+			if (cdec_next(&it->d, &t, vals) <= 0) {
+				it->dec_ok = false;
+				continue;
+			}
+			if (t < it->mint || t <= it->last_t)
+				continue;
+			if (t > it->maxt) {
+				it->bi = it->bs.n;
+				it->dec_ok = false;
+				return 0;
+			}
+			it->last_t = t;
+			fill_point(it->ncols, t, vals, p);
+			return 1;
+		}
+	}
+	if (it->i >= it->n)
+		return 0;
+	fill_point(it->ncols, it->t[it->i], it->v + it->i * it->ncols, p);
 	it->i++;
 	return 1;
+}
+
+ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max)
+{
+	size_t n = 0;
+	const int last = it->ncols - 1;
+	if (!it->stream) {
+		for (; n < max && it->i < it->n; n++, it->i++) {
+			t[n] = it->t[it->i];
+			v[n] = it->v[it->i * it->ncols + last];
+		}
+		return (ssize_t)n;
+	}
+	while (n < max) {
+		if (!it->dec_ok) {
+			struct store_point p;
+			int rc = store_iter_next(it, &p); /* opens the next chunk */
+			if (rc <= 0)
+				break;
+			t[n] = p.t;
+			v[n++] = p.v;
+			continue;
+		}
+		double vals[CODEC_MAX_COLS];
+		int64_t pt;
+		if (cdec_next(&it->d, &pt, vals) <= 0) {
+			it->dec_ok = false;
+			continue;
+		}
+		if (pt < it->mint || pt <= it->last_t)
+			continue;
+		if (pt > it->maxt) {
+			it->bi = it->bs.n;
+			it->dec_ok = false;
+			break;
+		}
+		it->last_t = pt;
+		t[n] = pt;
+		v[n++] = vals[last];
+	}
+	return (ssize_t)n;
 }
 
 void store_iter_free(struct store_iter *it)
 {
 	if (!it)
 		return;
+	free(it->bs.b);
+	free(it->bs.mem);
 	free(it->t);
 	free(it->v);
 	free(it);

@@ -231,7 +231,7 @@ const char *store_tier_name(enum store_tier t);   /* "raw", "1m", "1h" */
 int64_t store_tier_width_ms(enum store_tier t);   /* 0, 60000, 3600000 */
 
 /*
- * One point from an iterator. Raw: t and v (v may be the stale marker:
+ * One point from an iterator. Raw: t and v only (v may be the stale marker:
  * test with store_is_stale; queries stop returning a series after it).
  * Roll-up tiers: t is the end of the bucket and the point summarises the
  * samples in (t - width, t]; min, max, sum, count, last; v = last.
@@ -254,6 +254,10 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 		    int64_t maxt, struct store_iter **out);
 /* 1 with a point, 0 at the end, -errno on a read error. */
 int store_iter_next(struct store_iter *it, struct store_point *p);
+/* The fast path for engines: up to max points' times and values (roll-ups:
+ * the bucket's last value) straight from the decoder. Returns how many,
+ * 0 at the end. Mixes freely with store_iter_next. */
+ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max);
 void store_iter_free(struct store_iter *it);
 
 /*

@@ -377,13 +377,27 @@ void tier_acc_close(struct store *s, struct series *se, int k)
 		return;
 	if (th->count) {
 		double vals[5] = { th->min, th->max, th->sum, (double)th->count, th->last };
-		int rc = cenc_append(&th->enc, th->v, th->end, vals, se->kind == STORE_COUNTER);
+		struct vstate v[5];
+		if (cenc_states(&th->enc, v) < 0) {
+			/* Cannot happen with our own bytes; start a new chunk anyway. */
+			cenc_free(&th->enc);
+		}
+		int rc = cenc_append(&th->enc, v, th->end, vals, se->kind == STORE_COUNTER);
 		if (rc == -EEXIST || rc == -ERANGE) {
 			tier_seal(s, se, k);
-			rc = cenc_append(&th->enc, th->v, th->end, vals, se->kind == STORE_COUNTER);
+			rc = cenc_append(&th->enc, v, th->end, vals, se->kind == STORE_COUNTER);
 		}
-		if (rc == 0 && th->enc.count >= STORE_TIER_CHUNK_POINTS)
+		if (rc == 0 && th->enc.count >= STORE_TIER_CHUNK_POINTS) {
 			tier_seal(s, se, k);
+		} else if (rc == 0 && th->enc.cap > cenc_bytes(&th->enc) + 16) {
+			/* A minute or an hour until the next point: give the slack back. */
+			size_t want = cenc_bytes(&th->enc) + 8;
+			uint8_t *p = realloc(th->enc.buf, want);
+			if (p) {
+				th->enc.buf = p;
+				th->enc.cap = (uint32_t)want;
+			}
+		}
 	}
 	th->end = 0;
 	th->count = 0;
