@@ -38,7 +38,6 @@
 #define TOKEN_MIN 16
 #define TOKEN_MAX 4096
 #define STOP_GRACE_DEFAULT_S 10  /* Docker's default for stop and restart */
-#define RESOLVE_MAX_LISTED 16
 #define RUNC_OUT_CAP 4096
 
 extern char **environ;
@@ -184,27 +183,26 @@ size_t api_resolve(const struct snapshot *s, const char *which, const struct sna
 }
 
 /* 409 with the matches, so the caller can pick one. */
-static int ambiguous(struct http_resp *resp, const char *which,
-		     const struct snap_container *const *list, size_t n)
+int api_ambiguous(struct buf *out, const char *which, const struct snap_container *const *list,
+		  size_t n)
 {
 	char msg[512];
 	snprintf(msg, sizeof(msg), "\"%.200s\" matches %zu containers; give more of the id "
 		 "or the full name", which, n);
-	buf_reset(&resp->body);
-	buf_puts(&resp->body, "{\"status\":\"error\",\"errorType\":\"ambiguous\",\"error\":");
-	buf_put_json_str(&resp->body, msg);
-	buf_puts(&resp->body, ",\"matches\":[");
-	for (size_t i = 0; i < n && i < RESOLVE_MAX_LISTED; i++) {
-		buf_puts(&resp->body, i ? ",{\"id\":" : "{\"id\":");
-		buf_put_json_str(&resp->body, list[i]->id);
-		buf_puts(&resp->body, ",\"name\":");
-		buf_put_json_str(&resp->body, list[i]->name);
-		buf_puts(&resp->body, ",\"state\":");
-		buf_put_json_str(&resp->body, list[i]->state);
-		buf_putc(&resp->body, '}');
+	buf_reset(out);
+	buf_puts(out, "{\"status\":\"error\",\"errorType\":\"ambiguous\",\"error\":");
+	buf_put_json_str(out, msg);
+	buf_puts(out, ",\"matches\":[");
+	for (size_t i = 0; i < n && i < API_MATCHES_LISTED; i++) {
+		buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+		buf_put_json_str(out, list[i]->id);
+		buf_puts(out, ",\"name\":");
+		buf_put_json_str(out, list[i]->name);
+		buf_puts(out, ",\"state\":");
+		buf_put_json_str(out, list[i]->state);
+		buf_putc(out, '}');
 	}
-	buf_puts(&resp->body, "]}");
-	resp->type = "application/json";
+	buf_puts(out, "]}");
 	return 409;
 }
 
@@ -492,10 +490,11 @@ int api_action(struct http_req *req, struct http_resp *resp)
 		return http_error(resp, o.status, o.error_type, o.msg);
 
 	struct snapshot *s = agent_snapshot(req->st);
-	const struct snap_container *list[RESOLVE_MAX_LISTED];
+	const struct snap_container *list[API_MATCHES_LISTED];
 	size_t n = s ? api_resolve(s, which, list, ARRAY_LEN(list)) : 0;
 	if (n > 1) {
-		int status = ambiguous(resp, which, list, n);
+		int status = api_ambiguous(&resp->body, which, list, n);
+		resp->type = "application/json";
 		snapshot_unref(s);
 		return status;
 	}

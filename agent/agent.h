@@ -151,6 +151,12 @@ int api_buildinfo(struct http_req *req, struct http_resp *resp);
  * match; the first max go to out (pointers into s). */
 size_t api_resolve(const struct snapshot *s, const char *which, const struct snap_container **out,
 		   size_t max);
+/* Writes the 409 body for an id prefix that matches n containers (list
+ * holds the first min(n, API_MATCHES_LISTED)): errorType "ambiguous" and
+ * "matches" [{id, name, state}]. Returns 409. */
+#define API_MATCHES_LISTED 16
+int api_ambiguous(struct buf *out, const char *which, const struct snap_container *const *list,
+		  size_t n);
 /* Parses since=/until= (unix seconds, RFC 3339, or a duration back from
  * now_ms) into unix ms; 0 or -EINVAL. */
 int events_parse_since(const char *s, int64_t now_ms, int64_t *out_ms);

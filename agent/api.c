@@ -115,6 +115,10 @@ const struct snap_container *api_find_container(const struct snapshot *s, const 
 int api_containers(const struct snapshot *s, const char *which, struct buf *out)
 {
 	if (which) {
+		const struct snap_container *list[API_MATCHES_LISTED];
+		size_t matches = api_resolve(s, which, list, ARRAY_LEN(list));
+		if (matches > 1)
+			return api_ambiguous(out, which, list, matches);
 		const struct snap_container *c = find(s, which);
 		if (!c) {
 			buf_puts(out, "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":");

@@ -330,6 +330,11 @@ class RuncActionsTest(unittest.TestCase):
         self.assertIn("matches 2 containers", doc["error"])
         for cid in self.ids:
             self.assertEqual(self.runc_status(cid), "running")
+        # The detail endpoint says the same.
+        r = self.agent.get("/api/v1/containers/" + prefix)
+        self.assertEqual(r.status, 409, r.body[:300])
+        self.assertEqual(sorted(m["id"] for m in r.json()["matches"]), sorted(self.ids))
+        self.assertEqual(self.agent.get("/api/v1/containers/" + self.ids[1]).status, 200)
         self.agent.stop()
 
     def test_runc_pause_unpause_kill(self):
