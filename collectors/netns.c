@@ -4,9 +4,10 @@
  *
  * A container's namespace is the one its processes are in. The collector
  * keeps one pid per container (the first one listed in its cgroup's
- * cgroup.procs, or a descendant cgroup's) and checks it every tick with one
- * stat() of /proc/<pid>/ns/net: a pid that exited, or whose number now
- * belongs to a process in another namespace, is replaced from cgroup.procs.
+ * cgroup.procs, or a descendant cgroup's) and checks it every NS_CHECK_MS
+ * (5 s) with one stat() of /proc/<pid>/ns/net: a pid that exited, or whose
+ * number now belongs to a process in another namespace, is replaced from
+ * cgroup.procs.
  *
  * Namespaces are shared objects here, keyed by the nsfs inode: containers
  * that join one namespace (Kubernetes pods, docker --network container:X)
@@ -37,11 +38,13 @@
 #define NS_MAX_IFACES 256        /* interfaces reported per namespace */
 #define NS_DEV_BYTES (64 * 1024) /* net/dev read per tick at most */
 #define NS_PID_CANDIDATES 16     /* pids tried per resolution */
+#define NS_CHECK_MS 5000         /* how often a cached pid is checked */
 
 struct netns;
 
 struct net_priv {
 	pid_t pid;               /* a member of the container, 0 when none */
+	int64_t check_ms;        /* when to check pid again */
 	struct netns *ns;        /* the namespace it is in, or NULL */
 	const struct coll_container *c;
 	char *mode_extra;        /* rendered labels of container_network_mode */
@@ -126,12 +129,25 @@ static void leave_ns(struct net_state *s, struct net_priv *p)
 
 /* ---- finding the container's namespace --------------------------------------- */
 
-/* True when p's cached pid is still in p's namespace: one stat() a tick. */
-static bool pid_still_valid(const struct net_priv *p)
+/*
+ * True when p's cached pid is still in p's namespace. The check is one
+ * stat() of /proc/<pid>/ns/net (a third of the collector's cost when done
+ * every tick), so it runs every NS_CHECK_MS, spread over containers. In
+ * between, the open net/dev keeps reading the namespace the pid was in,
+ * which stays the container's while any of its processes live in it; a
+ * container that is gone is forgotten by discovery, whatever we cached.
+ */
+static bool pid_still_valid(struct net_priv *p, int64_t now)
 {
 	struct proc_nsid id;
-	return p->pid && p->ns && proc_netns_id(p->pid, &id) == 0 &&
-	       id.ino == p->ns->id.ino && id.dev == p->ns->id.dev;
+	if (!p->pid || !p->ns)
+		return false;
+	if (now < p->check_ms)
+		return true;
+	if (proc_netns_id(p->pid, &id) < 0 || id.ino != p->ns->id.ino || id.dev != p->ns->id.dev)
+		return false;
+	p->check_ms = now + NS_CHECK_MS;
+	return true;
 }
 
 /*
@@ -261,15 +277,18 @@ static int open_netdev(struct net_priv *p)
 	return 0;
 }
 
+/* interface="<name>" into out (sized for any interface name), escaped:
+ * names never hold whitespace, but may hold '"' and '\\'. */
 static void iface_extra(char *out, size_t size, const char *name)
 {
-	struct buf b;
-	buf_init(&b, size);
-	buf_puts(&b, "interface=\"");
-	put_escaped(&b, name);
-	buf_putc(&b, '"');
-	snprintf(out, size, "%s", b.overflow || !b.data ? "interface=\"\"" : b.data);
-	buf_fini(&b);
+	size_t n = (size_t)snprintf(out, size, "interface=\"");
+	for (const char *p = name; *p && n + 4 < size; p++) {
+		if (*p == '\\' || *p == '"')
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
 }
 
 /* Reads the owner's namespace counters and emits them. Returns the number
@@ -279,8 +298,10 @@ static int emit_traffic(struct net_state *s, struct net_priv *p, struct coll_sin
 	struct netns *ns = p->ns;
 	int rc;
 	if (ns->fd < 0 && (rc = open_netdev(p)) < 0) {
-		if (rc == -ENOENT)
-			return 0; /* vanished: resolved again next tick */
+		if (rc == -ENOENT) {
+			p->pid = 0; /* gone: found again next tick */
+			return 0;
+		}
 		log_limited(&s->ll, LOG_WARN, "network: container %s: opening /proc/%d/net/dev: %s",
 			    p->c->id, (int)p->pid, strerror(-rc));
 		failed(s, p);
@@ -293,6 +314,7 @@ static int emit_traffic(struct net_state *s, struct net_priv *p, struct coll_sin
 		failed(s, p);
 		close(ns->fd);
 		ns->fd = -1;
+		p->pid = 0;
 		return 1;
 	}
 	s->buf[n] = '\0';
@@ -368,8 +390,11 @@ static int op_collect(void *state, struct coll_container *c, void **privp, struc
 		*privp = p;
 	}
 	p->c = c;
-	if (!pid_still_valid(p)) {
+	if (!pid_still_valid(p, now)) {
 		int rc = resolve(s, p, c);
+		/* The first check lands anywhere in the next NS_CHECK_MS, so
+		 * containers found together are not all checked in one tick. */
+		p->check_ms = now + 1 + (int64_t)(hash_str(c->id) % NS_CHECK_MS);
 		if (rc < 0) {
 			/* No process (created, exited, an empty pod): no namespace. */
 			leave_ns(s, p);

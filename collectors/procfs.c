@@ -119,6 +119,12 @@ static int walk_cgroup(char *path, size_t len, size_t size, pid_t *pids, size_t 
 		return rc;
 	if (depth >= PROC_CGROUP_MAX_DEPTH || *n >= cap)
 		return 0;
+	/* A directory's link count is 2 plus its subdirectories on cgroupfs
+	 * (and most filesystems): skip listing a cgroup that has none, which
+	 * is every container's but a pod's. */
+	struct stat st;
+	if (stat(path, &st) == 0 && st.st_nlink == 2)
+		return 0;
 	DIR *d = opendir(path);
 	if (!d)
 		return 0; /* removed after its cgroup.procs was read: what we have stands */

@@ -399,10 +399,11 @@ static void test_real_vanished_pid(void)
 	snapshot_unref(s);
 
 	/* The process exits; its pid stays listed (a cgroup.procs read just
-	 * before). The namespace the open file kept is let go. */
+	 * before). At the next check of the pid (every 5 s) the namespace the
+	 * open file kept is let go. */
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	s = tick(st, a, 1, 3000, &errors);
+	s = tick(st, a, 1, 12000, &errors);
 	CHECK_EQ_INT(errors, 0);
 	CHECK_EQ_INT(all_samples(s, ID_A), 0);
 	CHECK_EQ_INT(count_fds(), fds0);
