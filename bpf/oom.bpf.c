@@ -34,6 +34,9 @@ struct {
 	__type(value, __u8);
 } oom_victims SEC(".maps");
 
+/* Records the ring buffer had no room for (read by the loader). */
+__u64 oom_lost = 0;
+
 struct kernfs_node___old {
 	struct kernfs_node *parent;      /* renamed __parent in 6.15 */
 };
@@ -71,8 +74,10 @@ static __always_inline void submit(struct task_struct *task)
 {
 	struct ebpf_oom_event *e = bpf_ringbuf_reserve(&oom_events, sizeof(*e), 0);
 
-	if (!e)
+	if (!e) {
+		__sync_fetch_and_add(&oom_lost, 1);
 		return;
+	}
 	e->pid = BPF_CORE_READ(task, tgid);
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	fill_cgroup(e, BPF_CORE_READ(task, cgroups, dfl_cgrp));

@@ -960,6 +960,8 @@ static void op_agent_metrics(void *state, struct coll_sink *sink)
 		sink_emit(sink, M_AGENT_EBPF_PROG_SECONDS, extra, (double)info.run_time_ns / 1e9);
 	}
 	sink_emit(sink, M_AGENT_EBPF_READ_SECONDS, NULL, (double)s->read_ns / 1e9);
+	if (s->oom)
+		sink_emit(sink, M_AGENT_EBPF_EVENTS_LOST, "probe=\"oom\"", (double)ebpf_oom_lost(s->oom));
 }
 
 const struct coll_ops coll_ebpf_ops = {

@@ -101,6 +101,9 @@ struct bpf_object *ebpf_oom_object(struct ebpf_oom *o);
 /* Calls fn for every record waiting in the ring buffer; never blocks.
  * Returns the number of records or -errno. */
 int ebpf_oom_poll(struct ebpf_oom *o, ebpf_oom_fn fn, void *arg);
+/* Records dropped because the ring buffer was full (OOM storms between
+ * two ticks). */
+uint64_t ebpf_oom_lost(const struct ebpf_oom *o);
 
 /* ---- pure helpers, exported for the unit tests ---- */
 

@@ -120,6 +120,11 @@ int ebpf_oom_poll(struct ebpf_oom *o, ebpf_oom_fn fn, void *arg)
 	return n;
 }
 
+uint64_t ebpf_oom_lost(const struct ebpf_oom *o)
+{
+	return o && o->skel->bss ? o->skel->bss->oom_lost : 0;
+}
+
 int ebpf_oom_path(const struct ebpf_oom_event *ev, char *out, size_t size)
 {
 	size_t len = 0;
