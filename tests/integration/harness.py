@@ -14,6 +14,7 @@ names contain one of the words given) and ends with the line
 """
 
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -43,6 +44,15 @@ CG = "/sys/fs/cgroup"
 
 # Every name a test run creates carries this, so runs never collide.
 RUN_TAG = "%x" % (os.getpid() & 0xFFFFF)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent():
+    """preexec_fn for the processes tests start: SIGKILL them when this
+    runner dies (a watchdog's kill skips every cleanup)."""
+    _libc.prctl(1, signal.SIGKILL)          # PR_SET_PDEATHSIG
 
 
 def skip(reason):
@@ -354,9 +364,17 @@ class Agent:
     def start(self, wait_ready=True):
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, cwd=self.dir)
+                                     stderr=self._log, cwd=self.dir, preexec_fn=die_with_parent)
         if wait_ready:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except AssertionError as e:
+                tail = self.stderr()[-3000:]
+                self.kill()          # the caller never gets the object to stop it
+                raise AssertionError("%s; agent stderr:\n%s" % (e, tail)) from None
+            except BaseException:
+                self.kill()
+                raise
         return self
 
     def stderr(self):
@@ -366,8 +384,7 @@ class Agent:
     def _dead(self):
         rc = self.proc.poll()
         if rc is not None:
-            raise AssertionError("agent exited with %s before it was ready; stderr:\n%s"
-                                 % (rc, self.stderr()[-3000:]))
+            raise AssertionError("agent exited with %s before it was ready" % rc)
 
     def wait_ready(self, timeout=10):
         def ready():
@@ -471,7 +488,7 @@ def run_agent_to_exit(args, config=None, timeout=10):
             cmd += ["--config", cfg]
         cmd += list(args)
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, cwd=d)
+                             stderr=subprocess.PIPE, cwd=d, preexec_fn=die_with_parent)
         try:
             _, err = p.communicate(timeout=timeout)
             rc = p.returncode

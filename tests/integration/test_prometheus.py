@@ -68,7 +68,8 @@ class PrometheusTest(unittest.TestCase):
         self.addCleanup(log.close)
         proc = subprocess.Popen([prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(d, "data"),
                                  "--web.listen-address=127.0.0.1:%d" % port],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=d)
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=d,
+                                preexec_fn=h.die_with_parent)
 
         def stop():
             proc.send_signal(signal.SIGTERM)
