@@ -349,7 +349,7 @@ int api_query_range(struct http_req *req, struct http_resp *resp)
 		snprintf(msg, sizeof(msg),
 			 "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
 			 t == PROMQL_MATRIX ? "range vector" : "string");
-		status = bad_param(resp, "query", "%s", msg);
+		status = http_error(resp, 400, "bad_data", msg);
 		goto out;
 	}
 	struct promql_source src;

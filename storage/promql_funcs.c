@@ -394,6 +394,10 @@ static int eval_range_call(struct ev *ev, const struct node *n, const struct gri
 		struct vseries *s = NULL;
 		size_t lo = 0, hi = 0;
 		for (size_t i = 0; i < g->n; i++) {
+			if ((i & 255) == 255 && ev_check(ev) < 0) {
+				free(c.scratch);
+				return -1;
+			}
 			int64_t end = rangearg_end(&r, g, i), start = end - r.range_ms;
 			if (r.pinned)
 				lo = hi = 0;
