@@ -90,7 +90,7 @@ def load_corpus():
             if not line or line.startswith("#"):
                 continue
             tag = ""
-            for t in ("instant:", "ordered:", "error:"):
+            for t in ("instant:", "ordered:", "error:", "empty:"):
                 if line.startswith(t):
                     tag, line = t[:-1], line[len(t):].strip()
             out.append((tag, line))
@@ -269,7 +269,7 @@ class PromQLTest(unittest.TestCase):
                 continue
             for k, v in ats.items():
                 q = q.replace("{%s}" % k, v)
-            ok, errors = True, 0
+            ok, errors, answers = True, 0, 0
             runs = [("/api/v1/query", {"query": q, "time": self.t(s)}) for s in INSTANTS]
             if tag not in ("instant", "ordered"):
                 runs += [("/api/v1/query_range", {"query": q, "start": self.t(a), "end": self.t(b), "step": str(st)})
@@ -279,6 +279,8 @@ class PromQLTest(unittest.TestCase):
                 got, want = self.both(path, form)
                 why = compare(tag, got, want)
                 errors += got[1].get("status") == "error"
+                data = got[1].get("data") or {}
+                answers += bool(data.get("result")) and data.get("resultType") is not None
                 if why:
                     ok = False
                     failures.append("%s %s\n    %s" % (path, form, why))
@@ -287,6 +289,12 @@ class PromQLTest(unittest.TestCase):
             if tag == "error" and not errors:
                 ok = False
                 failures.append("%s\n    expected an error at some evaluation, none failed" % q)
+            if tag not in ("error", "empty") and not answers:
+                ok = False
+                failures.append("%s\n    empty at every evaluation: the query tests nothing (tag it empty:)" % q)
+            if tag == "empty" and answers:
+                ok = False
+                failures.append("%s\n    tagged empty: but answered" % q)
             queries_ok += ok
         n = len(corpus) if not only else queries_ok + len({f.split("'query': ")[1] for f in failures})
         sys.stderr.write("\npromql differential: %d queries, %d of them identical everywhere; "
