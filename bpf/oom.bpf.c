@@ -78,6 +78,7 @@ static __always_inline void submit(struct task_struct *task)
 		__sync_fetch_and_add(&oom_lost, 1);
 		return;
 	}
+	e->time_ns = bpf_ktime_get_ns();
 	e->pid = BPF_CORE_READ(task, tgid);
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	fill_cgroup(e, BPF_CORE_READ(task, cgroups, dfl_cgrp));

@@ -10,6 +10,7 @@
 #define EBPF_OOM_NAME_LEN 96     /* per component; Docker ids need 77 */
 
 struct ebpf_oom_event {
+	__u64 time_ns;           /* CLOCK_MONOTONIC of the kill (or of the exit) */
 	__u64 cgroup_id;         /* the victim's cgroup v2 id */
 	__u32 pid;               /* thread group id, as the host sees it */
 	__u16 depth;             /* components filled in names[] */

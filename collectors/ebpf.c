@@ -603,6 +603,10 @@ static void post_oom(struct ebpf_state *s, const struct ebpf_oom_event *ev, cons
 	memcpy(comm, ev->comm, EBPF_OOM_COMM_LEN);
 	comm[EBPF_OOM_COMM_LEN] = '\0';
 	memset(&e, 0, sizeof(e));
+	/* The kill's own time: the record may be read up to a tick later. */
+	int64_t age_ns = mono_ns() - (int64_t)ev->time_ns;
+	if (ev->time_ns && age_ns >= 0 && age_ns < INT64_C(3600) * 1000000000)
+		e.time_ms = now_ms() - age_ns / 1000000;
 	snprintf(e.id, sizeof(e.id), "%s", id);
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	snprintf(e.type, sizeof(e.type), "oom");
