@@ -339,16 +339,22 @@ class CliTest(unittest.TestCase):
 
     def test_unknown_id(self):
         bogus = h.unique("no-such-container")
-        for args in (["inspect", bogus], ["stats", "--no-stream", bogus], ["stop", bogus]):
-            r = self.cli(*args)
-            self.assertEqual(r.returncode, 1, "%s: %s" % (args, r.stderr))
-            self.assertIn("no such container", r.stderr)
-            self.assertIn(bogus, r.stderr)
-            self.assertEqual(r.stdout.strip(), "[]" if args[0] == "inspect" else "")
+        cases = (["inspect", bogus], ["stats", "--no-stream", bogus], ["stop", bogus],
+                 ["inspect", self.busy.name, bogus])
+        # Each waits up to 3 s of ticks for the id to show up: run them together.
+        t0 = time.monotonic()
+        procs = [subprocess.Popen([h.MONITOR] + args + ["--url", self.agent.url], text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in cases]
+        results = [p.communicate(30) + (p.returncode,) for p in procs]
+        took = time.monotonic() - t0
+        for args, (out, err, rc) in zip(cases, results):
+            self.assertEqual(rc, 1, "%s: %s" % (args, err))
+            self.assertIn('no such container: "%s"' % bogus, err)
+            self.assertEqual(err.count("\n"), 1, err)
+        self.assertEqual([r[0].strip() for r in results[:3]], ["[]", "", ""])
         # inspect prints what it found and fails for the rest, as docker
-        r = self.cli("inspect", self.busy.name, bogus)
-        self.assertEqual(r.returncode, 1)
-        self.assertEqual([o["id"] for o in json.loads(r.stdout)], [self.busy.id])
+        self.assertEqual([o["id"] for o in json.loads(results[3][0])], [self.busy.id])
+        self.assertLess(took, 10, "an unknown id took %.1f s to report" % took)
 
     def test_ambiguous_prefix(self):
         # Start containers until two of ours share a first id character (at
