@@ -204,7 +204,7 @@ static void put_dod(struct cenc *e, int64_t dod)
 	put_bits(e, (uint64_t)dod, 64);
 }
 
-static int get_dod(struct cdec *d, int64_t *out)
+static inline __attribute__((always_inline)) int get_dod(struct cdec *d, int64_t *out)
 {
 	int k = get_prefix(d, 4);
 	if (k < 0)
@@ -343,7 +343,8 @@ static inline bool dint(int8_t *known, int64_t *i, uint64_t bits, int scale)
 	return *known > 0;
 }
 
-static int get_value(struct cdec *d, struct dstate *vs, double *out)
+static inline __attribute__((always_inline)) int get_value(struct cdec *d, struct dstate *vs,
+								 double *out)
 {
 	int k = get_prefix(d, 3);
 	if (k < 0)
@@ -572,7 +573,8 @@ int cdec_init(struct cdec *d, const void *data, size_t len)
 	return 0;
 }
 
-int cdec_next(struct cdec *d, int64_t *t, double *vals)
+static inline __attribute__((always_inline)) int next_point(struct cdec *d, int64_t *t,
+							      double *vals)
 {
 	if (d->i >= d->count)
 		return 0;
@@ -624,4 +626,59 @@ int cdec_bounds(const void *data, size_t len, int64_t *mint, int64_t *maxt, uint
 	*maxt = t;
 	*count = d.count;
 	return 0;
+}
+
+int cdec_next(struct cdec *d, int64_t *t, double *vals)
+{
+	return next_point(d, t, vals);
+}
+
+size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
+{
+	if (d->ncols != 1) {
+		size_t n = 0;
+		double vals[CODEC_MAX_COLS];
+		while (n < max && next_point(d, &t[n], vals) > 0)
+			v[n++] = vals[d->ncols - 1];
+		return n;
+	}
+	/* A local copy the compiler can keep in registers. */
+	struct cdec l = *d;
+	size_t n = 0;
+	if (n < max && l.i == 0 && l.i < l.count) {
+		if (next_point(&l, &t[n], &v[n]) <= 0)
+			goto out;
+		n++;
+	}
+	struct dstate *vs = &l.vs[0];
+	while (n < max && l.i < l.count) {
+		refill(&l);
+		if (l.avail >= 2 && !(l.buf >> 62) && l.t_delta > 0 &&
+		    !__builtin_add_overflow(l.t, l.t_delta, &l.t)) {
+			/* The commonest point: on time, same value ('0' '0'). */
+			l.buf <<= 2;
+			l.avail -= 2;
+			vs->pp = vs->prev;
+			vs->pp_int = vs->prev_int;
+			vs->ipp = vs->iprev;
+			vs->has_pp = true;
+			v[n] = b2d(vs->prev);
+			t[n++] = l.t;
+			l.i++;
+			continue;
+		}
+		int64_t dod;
+		if (get_dod(&l, &dod) < 0 ||
+		    __builtin_add_overflow(l.t_delta, dod, &l.t_delta) || l.t_delta <= 0 ||
+		    __builtin_add_overflow(l.t, l.t_delta, &l.t) ||
+		    get_value(&l, &l.vs[0], &v[n]) < 0) {
+			l.i = l.count; /* corrupt: stop here */
+			break;
+		}
+		t[n++] = l.t;
+		l.i++;
+	}
+out:
+	*d = l;
+	return n;
 }

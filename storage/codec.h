@@ -111,6 +111,9 @@ int cdec_init(struct cdec *d, const void *data, size_t len);
 /* 1 with a point in *t and vals[0..ncols), 0 at the end, -EINVAL when the
  * chunk is truncated or corrupt. */
 int cdec_next(struct cdec *d, int64_t *t, double *vals);
+/* Decodes up to max points into t[] and v[] (roll-ups: the last column);
+ * returns how many. Stops at the end or at corrupt data. The fast path. */
+size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max);
 /* Reads the first and last timestamp and count; 0 or -EINVAL. */
 int cdec_bounds(const void *data, size_t len, int64_t *mint, int64_t *maxt, uint16_t *count);
 

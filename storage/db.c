@@ -999,10 +999,16 @@ int store_disk_usage(struct store *s, struct store_disk_usage *out)
 {
 	memset(out, 0, sizeof(*out));
 	store_flush(s);
+	/* Checkpoint and empty the WAL so the file holds everything. */
+	sqlite3 *w = NULL;
+	if (sqlite3_open_v2(s->db_path, &w, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(w, 5000);
+		sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	}
+	sqlite3_close(w);
 	struct reader *r = db_reader_get(s);
 	if (!r)
 		return -EIO;
-	sqlite3_exec(r->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(r->db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name", -1,
 				    &st, NULL);

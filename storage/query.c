@@ -519,22 +519,31 @@ ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t ma
 			v[n++] = p.v;
 			continue;
 		}
-		double vals[CODEC_MAX_COLS];
-		int64_t pt;
-		if (cdec_next(&it->d, &pt, vals) <= 0) {
+		size_t k = cdec_run(&it->d, t + n, v + n, max - n);
+		if (k == 0) {
 			it->dec_ok = false;
 			continue;
 		}
-		if (pt < it->mint || pt <= it->last_t)
-			continue;
-		if (pt > it->maxt) {
+		/* Keep what is in range and newer than what was returned. */
+		size_t w = n;
+		bool past = false;
+		for (size_t j = n; j < n + k; j++) {
+			if (t[j] > it->maxt) {
+				past = true;
+				break;
+			}
+			if (t[j] < it->mint || t[j] <= it->last_t)
+				continue;
+			it->last_t = t[j];
+			t[w] = t[j];
+			v[w++] = v[j];
+		}
+		n = w;
+		if (past) {
 			it->bi = it->bs.n;
 			it->dec_ok = false;
 			break;
 		}
-		it->last_t = pt;
-		t[n] = pt;
-		v[n++] = vals[last];
 	}
 	return (ssize_t)n;
 }

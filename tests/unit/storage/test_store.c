@@ -121,6 +121,22 @@ static void test_append_select(void)
 	CHECK_EQ_INT(readback(s, b, STORE_TIER_RAW, 100000, 199999, t, p, 2000), 100);
 	CHECK_EQ_DBL(p[0].v, -50);
 
+	/* The batch path returns exactly what the point path does. */
+	struct store_iter *it;
+	CHECK_EQ_INT(store_iter_open(s, a, STORE_TIER_RAW, 250500, 900000, &it), 0);
+	int64_t bt[100];
+	double bv[100];
+	size_t nb = 0;
+	ssize_t k;
+	bool same = true;
+	while ((k = store_iter_batch(it, bt, bv, 37)) > 0) {
+		for (ssize_t j = 0; j < k; j++, nb++)
+			same = same && bt[j] == 251000 + (int64_t)nb * 1000 && bv[j] == 251 + (double)nb;
+	}
+	CHECK(same);
+	CHECK_EQ_INT(nb, 650);
+	store_iter_free(it);
+
 	CHECK_EQ_INT(select_count(s, "m{job=\"a\"}"), 1);
 	CHECK_EQ_INT(select_count(s, "{job=~\"a|b\"}"), 3);
 	CHECK_EQ_INT(select_count(s, "m{job!=\"a\"}"), 1);
