@@ -196,6 +196,20 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(row), 1, rows)
         self.assertRegex(row[0][3], r"^Exited \(3\)")
 
+    def test_ps_health(self):
+        c = h.docker_run(self, "cli-health", ["sleep", "600"],
+                         ["--health-cmd", "true", "--health-interval", "1s"])
+        h.wait_for("docker to call cli-health healthy",
+                   lambda: c.inspect()["State"].get("Health", {}).get("Status") == "healthy", 20)
+        h.wait_for("the agent to call cli-health healthy",
+                   lambda: (self.agent.container(c.name) or {}).get("health") == "healthy", 10)
+        head, rows = table(self.ok("ps").stdout)
+        row = [r for r in rows if len(r) == len(PS_HEAD) and r[2] == c.name]
+        self.assertEqual(len(row), 1, rows)
+        self.assertRegex(row[0][3], r"^Up .* \(healthy\)$")
+        self.assertEqual(row[0][10], "healthy")
+        self.assertEqual([r for r in rows if r[2] == self.busy.name][0][10], "-")
+
     # ---- stats ----------------------------------------------------------------
 
     def _both_stats(self, names):
