@@ -361,7 +361,12 @@ const struct labels *absent_labels(struct ev *ev, const struct node *arg)
 		for (size_t j = 0; j < k; j++)
 			dup |= !strcmp(l[j].name, m->name);
 		if (m->op == PROMQL_MATCH_EQ && !dup)
-			l[k++] = (struct promql_label){ m->name, m->value };
+			l[k++] = (struct promql_label){ arena_strdup(ev->a, m->name),
+							arena_strdup(ev->a, m->value) };
+		if (k && (!l[k - 1].name || !l[k - 1].value)) {
+			ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
+			return NULL;
+		}
 	}
 	/* A name with any other matcher, or two, says nothing certain. */
 	size_t w = 0;
@@ -685,6 +690,17 @@ static int binop_vec_vec(struct ev *ev, const struct node *n, const struct grid 
 {
 	struct vec *many = lhs, *one = rhs;
 	bool swapped = n->card == CARD_ONE_TO_MANY;
+	/* Results outlive the expression: label names it supplies are copied. */
+	struct node local = *n;
+	if (n->ninclude) {
+		local.include = ev_alloc(ev, n->ninclude * sizeof(char *));
+		if (!local.include)
+			return -1;
+		for (size_t i = 0; i < n->ninclude; i++)
+			if (!(local.include[i] = arena_strdup(ev->a, n->include[i])))
+				return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
+		n = &local;
+	}
 	if (swapped) {
 		many = rhs;
 		one = lhs;
@@ -1020,13 +1036,16 @@ static int agg_count_values(struct ev *ev, const struct node *n, const struct gr
 {
 	if (!promql_valid_label_name(label))
 		return ev_fail(ev, PROMQL_ERR_EXECUTION, "invalid label name \"%s\"", label);
+	if (!(label = arena_strdup(ev->a, label)))
+		return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
 	char **grouping = n->grouping;
 	size_t ng = n->ngrouping;
 	if (!n->without) {
 		grouping = ev_alloc(ev, (ng + 1) * sizeof(char *));
 		if (!grouping)
 			return -1;
-		memcpy(grouping, n->grouping, ng * sizeof(char *));
+		if (ng)
+			memcpy(grouping, n->grouping, ng * sizeof(char *));
 		grouping[ng++] = (char *)label;
 	}
 	struct outmap om;
@@ -1544,12 +1563,15 @@ int promql_eval_instant(const struct promql_source *src, const struct promql_opt
 			res->scalar = v.sc[0];
 			break;
 		case PROMQL_STRING:
-			res->string = v.str;
+			res->string = arena_strdup(ev.a, v.str);
+			if (!res->string)
+				rc = ev_fail(&ev, PROMQL_ERR_INTERNAL, "out of memory");
 			break;
 		case PROMQL_MATRIX:
 			res->series = v.m;
 			res->nseries = v.nm;
-			qsort(res->series, res->nseries, sizeof(*res->series), cmp_rseries);
+			if (res->nseries)
+				qsort(res->series, res->nseries, sizeof(*res->series), cmp_rseries);
 			break;
 		case PROMQL_VECTOR: {
 			rc = vec_to_result(&ev, &v.v, &g, res);

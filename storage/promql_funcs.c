@@ -579,7 +579,10 @@ static int relabel(struct ev *ev, const struct node *n, const struct grid *g, st
 		   struct value *args, struct vec *out)
 {
 	bool replace = n->fn->id == F_LABEL_REPLACE;
-	const char *dst = args[1].str;
+	/* Results outlive the expression: the name it supplies is copied. */
+	const char *dst = arena_strdup(ev->a, args[1].str);
+	if (!dst)
+		return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
 	struct promql_regex *re = NULL;
 	if (replace) {
 		char err[512];
