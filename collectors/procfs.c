@@ -77,6 +77,8 @@ static int read_procs_file(const char *path, pid_t *pids, size_t cap, size_t *n,
 	if (fd < 0)
 		return -errno;
 	char buf[8192];
+	/* A cgroup removed between open and read fails the read with ENODEV:
+	 * it is gone, as if the open had failed. */
 	uint64_t cur = 0;
 	bool in_num = false;
 	int rc = 0;
@@ -85,7 +87,7 @@ static int read_procs_file(const char *path, pid_t *pids, size_t cap, size_t *n,
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
-			rc = -errno;
+			rc = errno == ENODEV ? -ENOENT : -errno;
 		if (got <= 0)
 			break;
 		for (ssize_t i = 0; i < got; i++) {
