@@ -47,7 +47,7 @@ TEST_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all unit test check bench bench-storage bench-fs clean FORCE
+.PHONY: all unit test check bench bench-storage bench-fs bench-netproc clean FORCE
 all: $(BUILD)/monitor
 
 $(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
@@ -130,6 +130,16 @@ bench-fs: $(BUILD)/bench/fs_bench
 	$(BUILD)/bench/fs_bench
 
 $(BUILD)/bench/fs_bench: $(BUILD)/obj/tests/bench/fs_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# What network and process collection add per container and tick
+# (tests/bench/netproc_bench, timing tests/bench/netproc_cost.c); table in
+# build/bench/netproc.md. Needs root.
+bench-netproc: all $(BUILD)/bench/netproc_cost
+	tests/bench/netproc_bench
+
+$(BUILD)/bench/netproc_cost: $(BUILD)/obj/tests/bench/netproc_cost.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -31,6 +31,7 @@ static const struct cli_command commands[] = {
 	{ "pause", cli_action_main, "pause containers (needs the admin token)" },
 	{ "unpause", cli_action_main, "unpause containers (needs the admin token)" },
 	{ "kill", cli_action_main, "kill containers (needs the admin token)" },
+	{ "query", cli_query_main, "evaluate PromQL against the agent's store (like promtool query)" },
 };
 
 const struct cli_command *cli_find_command(const char *name)
@@ -189,8 +190,22 @@ void cli_path_escape(char *out, size_t size, const char *s)
 	out[o] = '\0';
 }
 
+static int request(struct cli *c, const char *method, const char *path, const char *body,
+		   const char *content_type, struct cli_resp *r);
+
 int cli_request(struct cli *c, const char *method, const char *path, const char *body,
 		struct cli_resp *r)
+{
+	return request(c, method, path, body, "Content-Type: application/json", r);
+}
+
+int cli_post_form(struct cli *c, const char *path, const char *form, struct cli_resp *r)
+{
+	return request(c, "POST", path, form, "Content-Type: application/x-www-form-urlencoded", r);
+}
+
+static int request(struct cli *c, const char *method, const char *path, const char *body,
+		   const char *content_type, struct cli_resp *r)
 {
 	CURL *h = c->curl;
 	char url[2048], err[CURL_ERROR_SIZE] = "";
@@ -215,7 +230,7 @@ int cli_request(struct cli *c, const char *method, const char *path, const char 
 		hdr = curl_slist_append(hdr, auth);
 	}
 	if (!strcmp(method, "POST")) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		hdr = curl_slist_append(hdr, content_type);
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));

@@ -75,6 +75,9 @@ void cli_resp_fini(struct cli_resp *r);
  */
 int cli_request(struct cli *c, const char *method, const char *path, const char *body,
 		struct cli_resp *r);
+/* The same, a POST of an application/x-www-form-urlencoded body (the
+ * Prometheus API's form). */
+int cli_post_form(struct cli *c, const char *path, const char *form, struct cli_resp *r);
 
 /*
  * GET path and parse the body as JSON into doc. Returns the HTTP status
@@ -215,5 +218,6 @@ int cli_ps_main(int argc, char **argv);
 int cli_stats_main(int argc, char **argv);
 int cli_inspect_main(int argc, char **argv);
 int cli_action_main(int argc, char **argv);
+int cli_query_main(int argc, char **argv);
 
 #endif
