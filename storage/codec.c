@@ -119,8 +119,9 @@ static inline void refill(struct cdec *d)
 	if (d->avail > 56)
 		return;
 	if (d->byte + 8 <= d->nbytes) {
-		uint64_t w = __builtin_bswap64(
-			*(const uint64_t __attribute__((aligned(1), may_alias)) *)(d->p + d->byte));
+		uint64_t w;
+		memcpy(&w, d->p + d->byte, 8); /* one unaligned load */
+		w = __builtin_bswap64(w);
 		d->buf |= w >> d->avail;
 		unsigned k = (63 - d->avail) >> 3;
 		d->byte += k;
