@@ -152,6 +152,7 @@ struct store {
 	size_t nidle, idle_cap;
 	uint32_t gen;
 	int64_t last_snap_t, last_snap_step;
+	struct log_limit clock_warn;
 
 	struct ccache **cc;
 	size_t cc_nb;

@@ -708,9 +708,15 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 			t = expect;
 	}
 	if (t <= s->last_snap_t) {
+		/* The wall clock went back: chunks only grow forward in time, so
+		 * skip ticks (rather than refuse every sample) until it catches up. */
+		log_limited(&s->clock_warn, LOG_WARN,
+			    "storage: the clock went back %.3f s; ticks are not stored until it "
+			    "passes the last stored one", (double)(s->last_snap_t - t) / 1000);
 		pthread_rwlock_unlock(&s->lock);
-		return; /* the clock went back: skip rather than refuse every sample */
+		return;
 	}
+	log_recovered(&s->clock_warn, "storage: storing ticks");
 	if (s->last_snap_t)
 		s->last_snap_step = t - s->last_snap_t;
 	s->last_snap_t = t;
