@@ -247,7 +247,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp(cli_str(x, "name"), cli_str(y, "name"));
 }
 
-/* Renders one frame from two ticks into out. */
+/* Renders one frame from two ticks into out (prev NULL: no CPU %). */
 static int frame(const struct stats_opts *o, const struct cli_list *prev,
 		 const struct cli_list *cur, struct buf *out)
 {
@@ -257,7 +257,7 @@ static int frame(const struct stats_opts *o, const struct cli_list *prev,
 	if (o->nids) {
 		for (size_t i = 0; i < o->nids && rc == 0; i++) {
 			const struct json *c = cli_find_id(cur, o->ids[i]);
-			const struct json *p = cli_find_id(prev, o->ids[i]);
+			const struct json *p = prev ? cli_find_id(prev, o->ids[i]) : NULL;
 			struct cli_usage u;
 			if (c)
 				cli_usage_compute(prev, p, cur, c, &u);
@@ -281,7 +281,7 @@ static int frame(const struct stats_opts *o, const struct cli_list *prev,
 		for (size_t i = 0; i < k && rc == 0; i++) {
 			struct cli_usage u;
 			const char *id = cli_str(v[i], "id");
-			cli_usage_compute(prev, cli_find_id(prev, id), cur, v[i], &u);
+			cli_usage_compute(prev, prev ? cli_find_id(prev, id) : NULL, cur, v[i], &u);
 			if (o->json)
 				json_row(out, v[i], &u);
 			else
@@ -380,13 +380,18 @@ int cli_stats_main(int argc, char **argv)
 			cli_list_free(&a);
 			goto done;
 		}
+		if (rc == 1 && !o.no_stream) {
+			/* A slow agent (a long --interval): keep waiting. */
+			cli_list_free(&b);
+			continue;
+		}
 		if (rc == 1)
-			cli_err(&c, "the agent published no new tick in %d s; CPU %% is from the "
-				"last two it has", STATS_TICK_WAIT_MS / 1000);
+			cli_err(&c, "the agent published no new tick in %d s: no CPU %%",
+				STATS_TICK_WAIT_MS / 1000);
 		buf_reset(&out);
 		if (!o.json && !o.no_stream && tty)
 			buf_puts(&out, "\033[2J\033[H");   /* clear and home, as docker */
-		if (frame(&o, &a, &b, &out) < 0) {
+		if (frame(&o, rc == 1 ? NULL : &a, &b, &out) < 0) {
 			cli_err(&c, "out of memory rendering %zu containers", b.data->count);
 			cli_list_free(&a);
 			cli_list_free(&b);
