@@ -443,8 +443,6 @@ static struct bpf_object *probe_object(struct ebpf_state *s, enum ebpf_probe p)
 	}
 }
 
-static void op_destroy(void *state);
-
 static int op_init(void **state, const struct coll_ctx *ctx)
 {
 	struct ebpf_state *s = calloc(1, sizeof(*s));
