@@ -97,7 +97,11 @@ class CliTest(unittest.TestCase):
                 by_name = {c["name"]: c for c in cls.agent.containers()}
                 return all(c.name in by_name and "container_pids" in by_name[c.name]["values"]
                            for c in mine)
-            h.wait_for("the test containers in /api/v1/containers", ready, 15)
+            try:
+                h.wait_for("the test containers with values in /api/v1/containers", ready, 15)
+            except AssertionError as e:
+                raise AssertionError("%s; the agent's last words:\n%s"
+                                     % (e, cls.agent.stderr()[-1500:])) from None
             # the writer has written and the shm file is filled
             h.wait_for("cli-mem to hold 24 MiB", lambda: cls._mem_filled(), 15)
             h.wait_for("cli-writer to finish writing", lambda: "sleep" in h.docker(
