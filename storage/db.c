@@ -9,11 +9,18 @@
  *   chunks / chunks_1m / chunks_1h      (id, series_id, mint, maxt, data):
  *                                       one row per sealed chunk, appended in
  *                                       rowid order; index (series_id, maxt)
- *   head(series_id, tier, data, acc)    each series' open chunks and roll-up
- *                                       accumulators as of the last flush
+ *   head(series_id, tier, data, acc)    each series' open chunks (raw, 1m, 1h)
+ *                                       at the last checkpoint
+ *   headlog(id, data)                   one row per flush since then: for each
+ *                                       open chunk that grew, the bytes it
+ *                                       grew by (the encodings only append)
  * The writer thread commits, once per flush interval, one transaction with
- * the new series, the sealed chunks and the head rows, so what is on disk is
- * always a consistent cut; a kill -9 loses at most one interval. WAL with
+ * the new series, the sealed chunks and one headlog row, so what is on disk
+ * is always a consistent cut and a kill -9 loses at most one interval, while
+ * a flush writes about what was collected (not every open chunk again).
+ * Every few minutes, and at a clean stop, a checkpoint rewrites the head
+ * rows and empties the log. Roll-up accumulators are not saved: at start
+ * they are rebuilt from the raw samples of their bucket. WAL with
  * synchronous=NORMAL keeps every committed transaction across a process
  * crash (an OS crash may lose the last ones).
  */
@@ -28,7 +35,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ACC_BYTES 44
 #define QUICK_CHECK_MAX_BYTES (256ull << 20)
 
 static const char *const chunk_tables[NTIERS] = { "chunks", "chunks_1m", "chunks_1h" };
@@ -57,6 +63,7 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS chunks_1h_series ON chunks_1h(series_id, maxt);"
 	"CREATE TABLE IF NOT EXISTS head(series_id INTEGER NOT NULL, tier INTEGER NOT NULL,"
 	" data BLOB NOT NULL, acc BLOB, PRIMARY KEY(series_id, tier)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS headlog(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
 	"INSERT OR IGNORE INTO meta VALUES('schema', 1);";
 
 static bool is_corrupt(int rc)
@@ -76,26 +83,6 @@ static uint64_t db_size(struct store *s)
 	char wal[PATH_MAX + 8];
 	snprintf(wal, sizeof(wal), "%s-wal", s->db_path);
 	return file_size(s->db_path) + file_size(wal);
-}
-
-static void pack_acc(const struct tier_head *th, uint8_t *out)
-{
-	memcpy(out, &th->end, 8);
-	memcpy(out + 8, &th->min, 8);
-	memcpy(out + 16, &th->max, 8);
-	memcpy(out + 24, &th->sum, 8);
-	memcpy(out + 32, &th->last, 8);
-	memcpy(out + 40, &th->count, 4);
-}
-
-static void unpack_acc(struct tier_head *th, const uint8_t *in)
-{
-	memcpy(&th->end, in, 8);
-	memcpy(&th->min, in + 8, 8);
-	memcpy(&th->max, in + 16, 8);
-	memcpy(&th->sum, in + 24, 8);
-	memcpy(&th->last, in + 32, 8);
-	memcpy(&th->count, in + 40, 4);
 }
 
 /* ---- loading ----------------------------------------------------------------- */
@@ -150,7 +137,7 @@ static int load_series(struct store *s, sqlite3 *db)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int load_bounds(struct store *s, sqlite3 *db)
+static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last)
 {
 	for (int k = 0; k < NTIERS; k++) {
 		char sql[160];
@@ -173,6 +160,8 @@ static int load_bounds(struct store *s, sqlite3 *db)
 				se->max_t = hi;
 			if (k == STORE_TIER_RAW && hi > se->last_t)
 				se->last_t = hi;
+			if (k != STORE_TIER_RAW && tier_last && hi > tier_last[se->id * 2 + k - 1])
+				tier_last[se->id * 2 + k - 1] = hi;
 		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
@@ -200,30 +189,207 @@ static void active_add(struct store *s, struct series *se)
 	se->flags |= S_ACTIVE;
 }
 
-/* Resumes the open chunks saved by the last flush. */
-static int load_head(struct store *s, sqlite3 *db)
+static struct tier_head *tier_head_get(struct store *s, struct series *se, int k)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "SELECT series_id, tier, data, acc FROM head", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
+	if (!se->tier[k]) {
+		se->tier[k] = calloc(1, sizeof(*se->tier[k]));
+		if (se->tier[k])
+			cenc_init(&se->tier[k]->enc, 5);
+	}
+	return se->tier[k];
+}
+
+/* Roll-up data open for a series not yet seen: the idle sweep closes it. */
+static void idle_track(struct store *s, struct series *se)
+{
+	if (se->flags & S_IDLE)
+		return;
+	if (s->nidle == s->idle_cap) {
+		size_t ncap = s->idle_cap ? s->idle_cap * 2 : 256;
+		struct series **ni = realloc(s->idle, ncap * sizeof(*ni));
+		if (!ni)
+			return;
+		s->idle = ni;
+		s->idle_cap = ncap;
+	}
+	s->idle[s->nidle++] = se;
+	se->flags |= S_IDLE;
+}
+
+/* Open chunk bytes per series and stream while the head is put together. */
+struct hbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int hbuf_set(struct hbuf *h, size_t off, const void *data, size_t len)
+{
+	if (off > h->len)
+		return -EINVAL;
+	if (off + len > h->cap) {
+		size_t ncap = off + len + 64;
+		uint8_t *np = realloc(h->p, ncap);
+		if (!np)
+			return -ENOMEM;
+		h->p = np;
+		h->cap = ncap;
+	}
+	memcpy(h->p + off, data, len);
+	h->len = off + len;
+	return 0;
+}
+
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void put_varint(struct buf *b, uint64_t v)
+{
+	char tmp[10];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	buf_add(b, tmp, n);
+}
+
+/* Applies one headlog row: entries of (series, stream, count, offset, bytes). */
+static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, const uint8_t *end)
+{
 	size_t bad = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct series *se = series_by_id(s, (uint32_t)sqlite3_column_int64(st, 0));
+	while (p < end) {
+		uint64_t id, stream, count, off, len;
+		if (!get_varint(&p, end, &id) || !get_varint(&p, end, &stream) ||
+		    !get_varint(&p, end, &count) || !get_varint(&p, end, &off) ||
+		    !get_varint(&p, end, &len) || len > (uint64_t)(end - p) || stream >= NTIERS)
+			return bad + 1; /* a torn row cannot be: SQLite commits whole rows */
+		const uint8_t *bytes = p;
+		p += len;
+		if (id >= s->byid_cap || !s->byid[id])
+			continue;
+		struct hbuf *h = &hb[id * NTIERS + stream];
+		if (count == 0) {
+			h->len = 0;
+			continue;
+		}
+		if (hbuf_set(h, off, bytes, len) < 0 || h->len < 4) {
+			h->len = 0;
+			bad++;
+			continue;
+		}
+		h->p[2] = (uint8_t)(count & 0xff);
+		h->p[3] = (uint8_t)(count >> 8);
+	}
+	return bad;
+}
+
+/* Accumulators are derived: the raw samples of the open bucket rebuild them. */
+static void rebuild_accs(struct store *s, const int64_t *tier_last)
+{
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se || se->last_t == INT64_MIN)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			int64_t w = store_tier_width_ms(STORE_TIER_1M + k);
+			int64_t q = se->last_t / w;
+			if (q * w < se->last_t)
+				q++;
+			int64_t end = q * w;
+			int64_t done = tier_last[id * 2 + k];
+			if (se->tier[k] && se->tier[k]->enc.count && se->tier[k]->enc.t_prev > done)
+				done = se->tier[k]->enc.t_prev;
+			if (done >= end)
+				continue; /* that bucket's point is written */
+			struct store_iter *it;
+			if (store_iter_open(s, id, STORE_TIER_RAW, end - w + 1, se->last_t, &it) < 0)
+				continue;
+			struct store_point p;
+			struct tier_head acc = { 0 };
+			while (store_iter_next(it, &p) > 0) {
+				if (store_is_stale(p.v))
+					continue;
+				if (!acc.count) {
+					acc.min = acc.max = p.v;
+				}
+				if (p.v < acc.min || acc.min != acc.min)
+					acc.min = p.v;
+				if (p.v > acc.max || acc.max != acc.max)
+					acc.max = p.v;
+				acc.sum += p.v;
+				acc.last = p.v;
+				acc.count++;
+			}
+			store_iter_free(it);
+			if (!acc.count || !tier_head_get(s, se, k))
+				continue;
+			struct tier_head *th = se->tier[k];
+			th->end = end;
+			th->min = acc.min;
+			th->max = acc.max;
+			th->sum = acc.sum;
+			th->last = acc.last;
+			th->count = acc.count;
+			idle_track(s, se);
+		}
+	}
+}
+
+/* Puts the head back: the checkpoint's rows, then every flush logged since,
+ * then the encoders resumed on those bytes. */
+static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
+{
+	struct hbuf *hb = calloc((size_t)s->byid_cap * NTIERS + 1, sizeof(*hb));
+	if (!hb)
+		return SQLITE_NOMEM;
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "SELECT series_id, tier, data FROM head", -1, &st, NULL);
+	while (rc != SQLITE_NOMEM && st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
 		int tier = sqlite3_column_int(st, 1);
-		const void *data = sqlite3_column_blob(st, 2);
+		if (id >= s->byid_cap || !s->byid[id] || tier < 0 || tier >= NTIERS)
+			continue;
 		size_t len = (size_t)sqlite3_column_bytes(st, 2);
-		const void *acc = sqlite3_column_blob(st, 3);
-		size_t acclen = (size_t)sqlite3_column_bytes(st, 3);
-		if (!se || tier < 0 || tier >= NTIERS)
+		if (len && hbuf_set(&hb[id * NTIERS + tier], 0, sqlite3_column_blob(st, 2), len) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		goto out;
+	size_t bad = 0;
+	rc = sqlite3_prepare_v2(db, "SELECT data FROM headlog ORDER BY id", -1, &st, NULL);
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *p = sqlite3_column_blob(st, 0);
+		bad += apply_log(s, hb, p, p + sqlite3_column_bytes(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		goto out;
+	rc = SQLITE_OK;
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se)
 			continue;
 		bool counter = se->kind == STORE_COUNTER;
-		if (tier == STORE_TIER_RAW) {
-			if (len && cenc_restore(&se->raw, &se->rv, data, len, counter) < 0) {
+		struct hbuf *h = &hb[id * NTIERS];
+		if (h[0].len) {
+			if (cenc_restore(&se->raw, &se->rv, h[0].p, h[0].len, counter) < 0) {
 				bad++;
-				continue;
-			}
-			if (se->raw.count) {
+			} else {
+				se->flushed[0] = (uint32_t)cenc_bytes(&se->raw);
 				if (se->raw.t_prev > se->last_t)
 					se->last_t = se->raw.t_prev;
 				if (se->raw.t_first < se->min_t)
@@ -233,41 +399,28 @@ static int load_head(struct store *s, sqlite3 *db)
 				/* Stale at the first snapshot that lacks it. */
 				active_add(s, se);
 			}
-		} else {
-			struct tier_head *th = calloc(1, sizeof(*th));
-			if (!th)
+		}
+		for (int k = 0; k < 2; k++) {
+			if (!h[k + 1].len)
 				continue;
-			cenc_init(&th->enc, 5);
+			struct tier_head *th = tier_head_get(s, se, k);
 			struct vstate v[5];
-			if ((len && cenc_restore(&th->enc, v, data, len, counter) < 0)) {
+			if (!th || cenc_restore(&th->enc, v, h[k + 1].p, h[k + 1].len, counter) < 0) {
 				bad++;
-				free(th);
 				continue;
 			}
-			if (acc && acclen == ACC_BYTES)
-				unpack_acc(th, acc);
-			se->tier[tier - 1] = th;
-			if (th->end || th->enc.count) {
-				se->flags |= S_IDLE;
-				if (s->nidle == s->idle_cap) {
-					size_t ncap = s->idle_cap ? s->idle_cap * 2 : 256;
-					struct series **ni = realloc(s->idle, ncap * sizeof(*ni));
-					if (ni) {
-						s->idle = ni;
-						s->idle_cap = ncap;
-					}
-				}
-				if (s->nidle < s->idle_cap)
-					s->idle[s->nidle++] = se;
-				else
-					se->flags &= (uint8_t)~S_IDLE;
-			}
+			se->flushed[k + 1] = (uint32_t)cenc_bytes(&th->enc);
+			idle_track(s, se);
 		}
 	}
-	sqlite3_finalize(st);
 	if (bad)
-		log_warn("storage: %s: %zu open chunks could not be decoded and were dropped",
+		log_warn("storage: %s: %zu open chunks could not be put back and were dropped",
 			 s->db_path, bad);
+	rebuild_accs(s, tier_last);
+out:
+	for (size_t i = 0; i < (size_t)s->byid_cap * NTIERS; i++)
+		free(hb[i].p);
+	free(hb);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -320,8 +473,17 @@ static int open_db(struct store *s)
 		if (!ok)
 			return SQLITE_CORRUPT;
 	}
-	if ((rc = load_series(s, s->db)) != SQLITE_OK || (rc = load_bounds(s, s->db)) != SQLITE_OK ||
-	    (rc = load_head(s, s->db)) != SQLITE_OK)
+	if ((rc = load_series(s, s->db)) != SQLITE_OK)
+		return rc;
+	int64_t *tier_last = malloc(((size_t)s->byid_cap * 2 + 2) * sizeof(*tier_last));
+	if (!tier_last)
+		return SQLITE_NOMEM;
+	for (size_t i = 0; i < (size_t)s->byid_cap * 2 + 2; i++)
+		tier_last[i] = INT64_MIN;
+	if ((rc = load_bounds(s, s->db, tier_last)) == SQLITE_OK)
+		rc = load_head(s, s->db, tier_last);
+	free(tier_last);
+	if (rc != SQLITE_OK)
 		return rc;
 	static const char *const ins[NTIERS] = {
 		"INSERT INTO chunks(series_id, mint, maxt, data) VALUES(?,?,?,?)",
@@ -336,7 +498,9 @@ static int open_db(struct store *s)
 	    (rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO head(series_id, tier, data, acc) "
 				     "VALUES(?,?,?,?)", -1, &s->st_head, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_prepare_v2(s->db, "DELETE FROM head WHERE series_id=? AND tier=?", -1,
-				     &s->st_head_del, NULL)) != SQLITE_OK)
+				     &s->st_head_del, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_prepare_v2(s->db, "INSERT INTO headlog(data) VALUES(?)", -1,
+				     &s->st_log, NULL)) != SQLITE_OK)
 		return rc;
 	return SQLITE_OK;
 }
@@ -350,9 +514,21 @@ static void close_db(struct store *s)
 	sqlite3_finalize(s->st_series);
 	sqlite3_finalize(s->st_head);
 	sqlite3_finalize(s->st_head_del);
-	s->st_series = s->st_head = s->st_head_del = NULL;
+	sqlite3_finalize(s->st_log);
+	s->st_series = s->st_head = s->st_head_del = s->st_log = NULL;
 	sqlite3_close(s->db);
 	s->db = NULL;
+}
+
+static void reader_free(struct reader *r);
+
+static void readers_close(struct store *s)
+{
+	pthread_mutex_lock(&s->rmu);
+	for (size_t i = 0; i < s->nreaders; i++)
+		reader_free(s->readers[i]);
+	s->nreaders = 0;
+	pthread_mutex_unlock(&s->rmu);
 }
 
 static void move_aside(struct store *s, const char *why)
@@ -408,6 +584,7 @@ int db_open(struct store *s, char *err, size_t errsize)
 		char why[256];
 		snprintf(why, sizeof(why), "%s", msg);
 		close_db(s);
+		readers_close(s); /* rebuilding accumulators may have opened some */
 		reset_memory(s);
 		lindex_fini(&s->idx);
 		lindex_init(&s->idx);
@@ -421,16 +598,10 @@ int db_open(struct store *s, char *err, size_t errsize)
 	return -EIO;
 }
 
-static void reader_free(struct reader *r);
-
 void db_close(struct store *s)
 {
 	close_db(s);
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreaders; i++)
-		reader_free(s->readers[i]);
-	s->nreaders = 0;
-	pthread_mutex_unlock(&s->rmu);
+	readers_close(s);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	s->lock_fd = -1;
@@ -438,12 +609,15 @@ void db_close(struct store *s)
 
 /* ---- the writer --------------------------------------------------------------- */
 
+/* One open chunk as a flush writes it: the bytes from off on (a delta for
+ * the log, everything for a checkpoint) and what it held then. */
 struct head_image {
 	uint32_t id;
-	uint8_t *data[NTIERS];
-	size_t len[NTIERS];
-	bool has_acc[2];
-	uint8_t acc[2][ACC_BYTES];
+	uint8_t stream;          /* 0 raw, 1 1m, 2 1h */
+	uint16_t count;
+	uint32_t off, len_now;
+	int64_t mint;
+	uint8_t *data;           /* len_now - off bytes; NULL when empty */
 };
 
 struct new_series {
@@ -482,9 +656,44 @@ static void enforce_cap(struct store *s)
 	}
 }
 
+static const struct cenc *stream_enc(const struct series *se, int k)
+{
+	if (k == 0)
+		return &se->raw;
+	return se->tier[k - 1] ? &se->tier[k - 1]->enc : NULL;
+}
+
+/* Copies one stream of a series into an image (under the lock). full: all
+ * its bytes (checkpoint); else what it grew by since the last flush. */
+static bool image_of(struct series *se, int k, bool full, struct head_image *img)
+{
+	const struct cenc *e = stream_enc(se, k);
+	memset(img, 0, sizeof(*img));
+	img->id = se->id;
+	img->stream = (uint8_t)k;
+	if (!e || !e->count)
+		return true; /* empty: the chunk was sealed or never began */
+	size_t len = cenc_bytes(e);
+	/* The last byte written may have been partial: send it again. */
+	size_t off = full || !se->flushed[k] ? 0 : se->flushed[k] - 1;
+	if (off > len)
+		off = 0;
+	img->count = e->count;
+	img->off = (uint32_t)off;
+	img->len_now = (uint32_t)len;
+	img->mint = e->t_first;
+	img->data = malloc(len - off ? len - off : 1);
+	if (!img->data)
+		return false;
+	memcpy(img->data, e->buf + off, len - off);
+	return true;
+}
+
 /* One flush: takes the work out under the lock, writes it in one
- * transaction, and gives it back on failure. Returns 0 or -errno. */
-static int do_flush(struct store *s)
+ * transaction (sealed chunks, new series, and either one headlog row with
+ * what the open chunks grew by or, for a checkpoint, every open chunk), and
+ * gives it back on failure. Returns 0 or -errno. */
+static int do_flush(struct store *s, bool checkpoint)
 {
 	int64_t t0 = mono_ns();
 	pthread_rwlock_wrlock(&s->lock);
@@ -492,9 +701,10 @@ static int do_flush(struct store *s)
 	s->pq = s->pq_tail = NULL;
 	size_t nnew = s->nnew;
 	struct new_series *ns = nnew ? calloc(nnew, sizeof(*ns)) : NULL;
-	size_t nimg = s->ndirty;
-	struct head_image *img = nimg ? calloc(nimg, sizeof(*img)) : NULL;
-	if ((nnew && !ns) || (nimg && !img)) {
+	/* Images: the dirty streams, or for a checkpoint every open stream. */
+	size_t cap = checkpoint ? (size_t)s->nseries * NTIERS + 1 : s->ndirty * NTIERS + 1;
+	struct head_image *img = calloc(cap, sizeof(*img));
+	if ((nnew && !ns) || !img) {
 		s->pq = list;
 		s->pq_tail = list_tail;
 		pthread_rwlock_unlock(&s->lock);
@@ -516,37 +726,35 @@ static int do_flush(struct store *s)
 	}
 	nnew = k;
 	s->nnew = 0;
-	for (size_t i = 0; i < nimg; i++) {
-		struct series *se = s->dirty[i];
-		se->flags &= (uint8_t)~S_DIRTY;
-		img[i].id = se->id;
-		if (se->raw.count) {
-			img[i].len[0] = cenc_bytes(&se->raw);
-			img[i].data[0] = malloc(img[i].len[0]);
-			if (img[i].data[0])
-				memcpy(img[i].data[0], se->raw.buf, img[i].len[0]);
-		}
-		for (int t = 0; t < 2; t++) {
-			struct tier_head *th = se->tier[t];
-			if (!th)
+	size_t nimg = 0;
+	bool oom = false;
+	if (checkpoint) {
+		for (uint32_t id = 0; id < s->byid_cap; id++) {
+			struct series *se = s->byid[id];
+			if (!se)
 				continue;
-			if (th->enc.count) {
-				img[i].len[t + 1] = cenc_bytes(&th->enc);
-				img[i].data[t + 1] = malloc(img[i].len[t + 1]);
-				if (img[i].data[t + 1])
-					memcpy(img[i].data[t + 1], th->enc.buf, img[i].len[t + 1]);
-			}
-			if (th->end) {
-				img[i].has_acc[t] = true;
-				pack_acc(th, img[i].acc[t]);
+			for (int t = 0; t < NTIERS; t++) {
+				const struct cenc *e = stream_enc(se, t);
+				if (e && e->count && nimg < cap)
+					oom |= !image_of(se, t, true, &img[nimg++]);
 			}
 		}
+	}
+	for (size_t i = 0; i < s->ndirty; i++) {
+		struct series *se = s->dirty[i];
+		bool dirty[NTIERS] = { true, se->flags & S_DIRTY_1M, se->flags & S_DIRTY_1H };
+		se->flags &= (uint8_t)~(S_DIRTY | S_DIRTY_1M | S_DIRTY_1H);
+		for (int t = 0; !checkpoint && t < NTIERS; t++)
+			if (dirty[t] && nimg < cap)
+				oom |= !image_of(se, t, false, &img[nimg++]);
 	}
 	s->ndirty = 0;
 	pthread_rwlock_unlock(&s->lock);
 
 	size_t nchunks = 0;
-	int rc = exec(s->db, "BEGIN IMMEDIATE");
+	struct buf log;
+	buf_init(&log, 1u << 30);
+	int rc = oom ? SQLITE_NOMEM : exec(s->db, "BEGIN IMMEDIATE");
 	for (size_t i = 0; rc == SQLITE_OK && i < nnew; i++) {
 		if (!ns[i].labels) {
 			rc = SQLITE_NOMEM;
@@ -566,34 +774,39 @@ static int do_flush(struct store *s)
 		rc = step_reset(st);
 		nchunks++;
 	}
-	for (size_t i = 0; rc == SQLITE_OK && i < nimg; i++) {
-		for (int t = 0; rc == SQLITE_OK && t < NTIERS; t++) {
-			bool acc = t > 0 && img[i].has_acc[t - 1];
-			if (!img[i].data[t] && !acc) {
-				sqlite3_bind_int64(s->st_head_del, 1, img[i].id);
-				sqlite3_bind_int(s->st_head_del, 2, t);
-				rc = step_reset(s->st_head_del);
-				continue;
-			}
+	if (rc == SQLITE_OK && checkpoint) {
+		rc = exec(s->db, "DELETE FROM head; DELETE FROM headlog");
+		for (size_t i = 0; rc == SQLITE_OK && i < nimg; i++) {
 			sqlite3_bind_int64(s->st_head, 1, img[i].id);
-			sqlite3_bind_int(s->st_head, 2, t);
-			sqlite3_bind_blob(s->st_head, 3, img[i].data[t] ? (void *)img[i].data[t] : "",
-					  (int)img[i].len[t], SQLITE_STATIC);
-			if (acc)
-				sqlite3_bind_blob(s->st_head, 4, img[i].acc[t - 1], ACC_BYTES,
-						  SQLITE_STATIC);
-			else
-				sqlite3_bind_null(s->st_head, 4);
+			sqlite3_bind_int(s->st_head, 2, img[i].stream);
+			sqlite3_bind_blob(s->st_head, 3, img[i].data, (int)img[i].len_now, SQLITE_STATIC);
+			sqlite3_bind_null(s->st_head, 4);
 			rc = step_reset(s->st_head);
+		}
+	} else if (rc == SQLITE_OK && nimg) {
+		for (size_t i = 0; i < nimg; i++) {
+			put_varint(&log, img[i].id);
+			put_varint(&log, img[i].stream);
+			put_varint(&log, img[i].count);
+			put_varint(&log, img[i].off);
+			put_varint(&log, img[i].count ? img[i].len_now - img[i].off : 0);
+			if (img[i].count)
+				buf_add(&log, img[i].data, img[i].len_now - img[i].off);
+		}
+		if (log.overflow) {
+			rc = SQLITE_NOMEM;
+		} else {
+			sqlite3_bind_blob(s->st_log, 1, log.data, (int)log.len, SQLITE_STATIC);
+			rc = step_reset(s->st_log);
 		}
 	}
 	if (rc == SQLITE_OK)
 		rc = exec(s->db, "COMMIT");
-	const char *errmsg = rc == SQLITE_OK ? NULL : sqlite3_errmsg(s->db);
+	const char *errmsg = rc == SQLITE_OK ? NULL : oom ? "out of memory" : sqlite3_errmsg(s->db);
 	char why[256] = "";
 	if (errmsg)
 		snprintf(why, sizeof(why), "%s", errmsg);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK && !oom)
 		exec(s->db, "ROLLBACK");
 
 	pthread_rwlock_wrlock(&s->lock);
@@ -616,6 +829,13 @@ static int do_flush(struct store *s)
 			if (se)
 				se->flags |= S_SAVED;
 		}
+		/* What is on disk now, for chunks still the ones written. */
+		for (size_t i = 0; i < nimg; i++) {
+			struct series *se = series_by_id(s, img[i].id);
+			const struct cenc *e = se ? stream_enc(se, img[i].stream) : NULL;
+			if (se && e && e->count && img[i].count && e->t_first == img[i].mint)
+				se->flushed[img[i].stream] = img[i].len_now;
+		}
 	} else {
 		/* Give everything back, older work first, and try again later. */
 		if (list) {
@@ -628,20 +848,26 @@ static int do_flush(struct store *s)
 			newser_push(s, ns[i].id);
 		for (size_t i = 0; i < nimg; i++) {
 			struct series *se = series_by_id(s, img[i].id);
-			if (se)
+			if (!se)
+				continue;
+			if (img[i].stream == 0)
 				head_mark_dirty(s, se);
+			else
+				head_mark_tier(s, se, img[i].stream - 1);
 		}
+		if (checkpoint)
+			s->checkpoint_req = true;
 		enforce_cap(s);
 	}
 	uint64_t pending = s->pending_bytes;
 	pthread_rwlock_unlock(&s->lock);
 
+	buf_fini(&log);
 	for (size_t i = 0; i < nnew; i++)
 		free(ns[i].labels);
 	free(ns);
 	for (size_t i = 0; i < nimg; i++)
-		for (int t = 0; t < NTIERS; t++)
-			free(img[i].data[t]);
+		free(img[i].data);
 	free(img);
 
 	pthread_mutex_lock(&s->wmu);
@@ -849,7 +1075,7 @@ static void do_retention(struct store *s, int64_t now)
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
-	s->last_retention_ms = now_ms();
+	s->last_retention_ms = s->last_checkpoint_ms = now_ms();
 	pthread_mutex_lock(&s->wmu);
 	while (!s->stop) {
 		struct timespec ts;
@@ -872,13 +1098,18 @@ static void *writer_main(void *arg)
 		s->retention_now = 0;
 		pthread_mutex_unlock(&s->wmu);
 
-		int rc = do_flush(s);
 		int64_t now = now_ms();
+		bool ckpt = s->checkpoint_req || now - s->last_checkpoint_ms >= STORE_CHECKPOINT_MS;
+		int rc = do_flush(s, ckpt);
+		if (ckpt && rc == 0) {
+			s->checkpoint_req = false;
+			s->last_checkpoint_ms = now;
+		}
 		if (rnow || now - s->last_retention_ms >= s->cfg.retention_interval_ms) {
 			do_retention(s, rnow ? rnow : now);
 			s->last_retention_ms = now;
 			if (rnow && rc == 0)
-				rc = do_flush(s);
+				rc = do_flush(s, false);
 		}
 		uint64_t size = db_size(s);
 
@@ -914,11 +1145,13 @@ void db_stop_writer(struct store *s)
 	s->writer_started = false;
 }
 
-static int request(struct store *s, int64_t retention_now)
+static int request(struct store *s, int64_t retention_now, bool checkpoint)
 {
 	if (!s || !s->writer_started)
 		return -EINVAL;
 	pthread_mutex_lock(&s->wmu);
+	if (checkpoint)
+		s->checkpoint_req = true;
 	if (retention_now)
 		s->retention_now = retention_now;
 	uint64_t my = ++s->flush_req;
@@ -932,12 +1165,17 @@ static int request(struct store *s, int64_t retention_now)
 
 int store_flush(struct store *s)
 {
-	return request(s, 0);
+	return request(s, 0, false);
+}
+
+int db_checkpoint(struct store *s)
+{
+	return request(s, 0, true);
 }
 
 int store_retention_run(struct store *s, int64_t now_ms_)
 {
-	return request(s, now_ms_ ? now_ms_ : now_ms());
+	return request(s, now_ms_ ? now_ms_ : now_ms(), false);
 }
 
 /* ---- read connections ------------------------------------------------------------ */

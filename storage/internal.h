@@ -22,6 +22,8 @@
 #define STORE_MAX_LABELS 64
 #define STORE_MAX_LABEL_BYTES 4096
 #define NTIERS STORE_TIER__COUNT
+/* How often the head rows are rewritten and the flush log emptied. */
+#define STORE_CHECKPOINT_MS (5 * 60 * 1000)
 
 /* ---- label index (index.c) ---------------------------------------------- */
 
@@ -96,6 +98,8 @@ enum {
 	S_DIRTY = 2,             /* open chunks changed since the last flush */
 	S_IDLE = 4,              /* stale, with roll-up data still open */
 	S_ACTIVE = 8,            /* in the active list */
+	S_DIRTY_1M = 16,         /* the 1 m roll-up chunk changed since the last flush */
+	S_DIRTY_1H = 32,         /* the 1 h roll-up chunk changed */
 };
 
 struct series {
@@ -112,6 +116,7 @@ struct series {
 	struct vstate rv;
 	struct tier_head *tier[2];   /* 1m and 1h; NULL until the first sample */
 	struct pchunk *pend, *pend_tail;
+	uint32_t flushed[3];     /* bytes of each open chunk (raw, 1m, 1h) on disk */
 	struct series *hnext;
 };
 
@@ -181,7 +186,9 @@ struct store {
 	int flush_rc;
 	int64_t retention_now;   /* a requested retention run's time, 0 = none */
 	sqlite3 *db;
-	sqlite3_stmt *st_series, *st_chunk[NTIERS], *st_head, *st_head_del;
+	sqlite3_stmt *st_series, *st_chunk[NTIERS], *st_head, *st_head_del, *st_log;
+	bool checkpoint_req;     /* the next flush rewrites the head rows */
+	int64_t last_checkpoint_ms;
 	struct log_limit werr;
 	int64_t last_retention_ms;
 
@@ -203,7 +210,10 @@ int store_intern_labels(struct store *s, const struct store_label *labels, size_
 			struct lpair **out);
 void tier_acc_close(struct store *s, struct series *se, int k);
 void tier_seal(struct store *s, struct series *se, int k);
+/* The raw head row (open raw chunk and both accumulators) needs writing;
+ * head_mark_tier adds roll-up tier k's chunk row (k 0: 1 m, 1: 1 h). */
 void head_mark_dirty(struct store *s, struct series *se);
+void head_mark_tier(struct store *s, struct series *se, int k);
 int newser_push(struct store *s, uint32_t id);
 size_t series_format(const struct series *se, char *out, size_t size);
 
@@ -211,6 +221,8 @@ size_t series_format(const struct series *se, char *out, size_t size);
 int db_open(struct store *s, char *err, size_t errsize);
 void db_close(struct store *s);
 int db_start_writer(struct store *s);
+/* A flush that also rewrites the head rows and empties the log; waits. */
+int db_checkpoint(struct store *s);
 void db_stop_writer(struct store *s);
 /* A read connection with its prepared chunk queries (?1 series, ?2 mint, ?3 maxt). */
 struct reader {

@@ -329,6 +329,16 @@ void head_mark_dirty(struct store *s, struct series *se)
 	se->flags |= S_DIRTY;
 }
 
+void head_mark_tier(struct store *s, struct series *se, int k)
+{
+	se->flags |= (uint8_t)(k ? S_DIRTY_1H : S_DIRTY_1M);
+	if (!(se->flags & S_DIRTY)) {
+		head_mark_dirty(s, se);
+		if (!(se->flags & S_DIRTY)) /* no room in the list: try next time */
+			se->flags &= (uint8_t)~(S_DIRTY_1M | S_DIRTY_1H);
+	}
+}
+
 static void pending_push(struct store *s, struct series *se, int tier, struct cenc *e)
 {
 	struct pchunk *c = calloc(1, sizeof(*c));
@@ -342,6 +352,7 @@ static void pending_push(struct store *s, struct series *se, int tier, struct ce
 	c->mint = e->t_first;
 	c->maxt = e->t_prev;
 	c->data = cenc_take(e, &c->len);
+	se->flushed[tier] = 0; /* the next chunk starts from nothing on disk */
 	if (s->pq_tail)
 		s->pq_tail->next = c;
 	else
@@ -353,7 +364,11 @@ static void pending_push(struct store *s, struct series *se, int tier, struct ce
 		se->pend = c;
 	se->pend_tail = c;
 	s->pending_bytes += c->len + sizeof(*c);
-	head_mark_dirty(s, se); /* the head row changes with it */
+	/* The head row changes with it. */
+	if (tier == STORE_TIER_RAW)
+		head_mark_dirty(s, se);
+	else
+		head_mark_tier(s, se, tier - 1);
 }
 
 void store_seal_raw(struct store *s, struct series *se)
@@ -401,7 +416,7 @@ void tier_acc_close(struct store *s, struct series *se, int k)
 	}
 	th->end = 0;
 	th->count = 0;
-	head_mark_dirty(s, se);
+	head_mark_tier(s, se, k);
 }
 
 static inline int64_t bucket_end(int64_t t, int64_t w)
@@ -540,6 +555,7 @@ static void idle_sweep(struct store *s, int64_t now)
 				cenc_free(&th->enc);
 				free(th);
 				se->tier[k] = NULL;
+				head_mark_tier(s, se, k);
 			} else {
 				open = true;
 			}
@@ -875,7 +891,7 @@ void store_close(struct store *s)
 		}
 		s->nactive = 0;
 		pthread_rwlock_unlock(&s->lock);
-		store_flush(s);
+		db_checkpoint(s); /* a clean stop leaves no log to replay */
 		db_stop_writer(s);
 	}
 	db_close(s);

@@ -207,6 +207,66 @@ static void test_reopen(void)
 	store_close(s);
 }
 
+/* A crash after a flush: the database files as they are then, copied while
+ * the store is idle, open through the flush log (no checkpoint was made). */
+static void test_crash_recovery(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	uint32_t a = series(s, "m", "job", "a", NULL, NULL);
+	uint32_t g = series(s, "gone", "job", "b", NULL, NULL);
+	int64_t base = 1700000000000LL - 1700000000000LL % 3600000;
+	int i;
+	for (i = 1; i <= 1000; i++)
+		store_append(s, a, base + i * 1000LL, i % 60 + 0.5);
+	store_append(s, g, base + 1000, 1);
+	CHECK_EQ_INT(store_flush(s), 0);
+	for (; i <= 1030; i++)
+		store_append(s, a, base + i * 1000LL, i % 60 + 0.5);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_append(s, a, base + i * 1000LL, -1); /* after the last flush: lost */
+	char copy[200], cmd[1600];
+	snprintf(copy, sizeof(copy), "%.150s-copy", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir %s && cp %s/monitor.db %s/monitor.db-wal %s/",
+		 copy, copy, dir, dir, copy);
+	CHECK_EQ_INT(system(cmd), 0);
+	store_close(s);
+	char keep[256];
+	snprintf(keep, sizeof(keep), "%s", dir);
+	snprintf(dir, sizeof(dir), "%s", copy);
+	s = open_store(NULL);
+	CHECK(s != NULL);
+	if (s) {
+		int64_t t[2000];
+		struct store_point p[2000];
+		size_t n = readback(s, a, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 2000);
+		CHECK_EQ_INT(n, 1030);
+		CHECK_EQ_INT(t[1029], base + 1030000);
+		CHECK_EQ_DBL(p[1029].v, 1030 % 60 + 0.5);
+		/* It goes on where it was; the roll-ups count every sample. */
+		for (i = 1031; i <= 3600; i++)
+			CHECK_EQ_INT(store_append(s, a, base + i * 1000LL, i % 60 + 0.5), 0);
+		store_seal_all(s);
+		static struct store_point r[100];
+		n = readback(s, a, STORE_TIER_1M, INT64_MIN, INT64_MAX, NULL, r, 100);
+		CHECK_EQ_INT(n, 60);
+		bool all60 = true;
+		for (size_t k = 0; k < n; k++)
+			all60 = all60 && r[k].count == 60 && r[k].sum == 60 * 30 && r[k].min == 0.5;
+		CHECK(all60);
+		n = readback(s, a, STORE_TIER_1H, INT64_MIN, INT64_MAX, NULL, r, 100);
+		CHECK_EQ_INT(n, 1);
+		CHECK_EQ_DBL(r[0].count, 3600);
+		CHECK_EQ_INT(readback(s, g, STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, p, 10), 1);
+		store_close(s);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", copy);
+	CHECK_EQ_INT(system(cmd), 0);
+	snprintf(dir, sizeof(dir), "%s", keep);
+}
+
 static void test_tiers(void)
 {
 	fresh_dir();
@@ -216,8 +276,17 @@ static void test_tiers(void)
 	uint32_t a = series(s, "g", "job", "a", NULL, NULL);
 	int64_t base = 1700000000000LL; /* a whole hour */
 	base -= base % 3600000;
-	for (int i = 1; i <= 3 * 3600; i++)
+	/* Half, then a restart in the middle of a minute and of an hour: the
+	 * open roll-up chunks and accumulators come back from the head rows. */
+	for (int i = 1; i <= 3 * 1800 + 30; i++)
 		store_append(s, a, base + i * 1000LL, (double)(i % 60));
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_close(s);
+	s = open_store(NULL);
+	if (!s)
+		return;
+	for (int i = 3 * 1800 + 31; i <= 3 * 3600; i++)
+		CHECK_EQ_INT(store_append(s, a, base + i * 1000LL, (double)(i % 60)), 0);
 	store_seal_all(s);
 	store_flush(s);
 	static struct store_point p[400];
@@ -513,6 +582,7 @@ int main(void)
 	log_set_level(LOG_ERROR);
 	RUN(test_append_select);
 	RUN(test_reopen);
+	RUN(test_crash_recovery);
 	RUN(test_tiers);
 	RUN(test_snapshots_and_staleness);
 	RUN(test_retention_age);
