@@ -389,7 +389,7 @@ int api_ports(struct http_req *req, struct http_resp *resp)
 		for (ssize_t i = 0; i < n && budget > 0; i++) {
 			struct proc_fds f;
 			if (proc_scan_fds(pids[i], budget, &f, found_socket, &ps) == 0)
-				budget -= (size_t)f.fds < budget ? (size_t)f.fds : budget;
+				budget -= (size_t)f.listed < budget ? (size_t)f.listed : budget;
 		}
 	}
 

@@ -568,12 +568,15 @@ ssize_t proc_read_cmdline(pid_t pid, char *out, size_t size);
 
 /* Open files of one process. */
 struct proc_fds {
-	int64_t fds, sockets;
+	int64_t fds;             /* open files: exact where procfs says (Linux 6.2+), else listed */
+	int64_t listed;          /* entries examined (at most max_fds) */
+	int64_t sockets;         /* among those examined */
 	bool truncated;          /* stopped at max_fds */
 };
 typedef void (*proc_socket_fn)(void *arg, pid_t pid, uint64_t inode);
-/* Lists /proc/<pid>/fd (at most max_fds entries), counting the sockets and
- * calling fn (when given) with each socket's inode. 0, -ENOENT, -EACCES. */
+/* Lists /proc/<pid>/fd (at most max_fds entries, one readlink each),
+ * counting the sockets and calling fn (when given) with each socket's inode.
+ * 0, -ENOENT, -EACCES. */
 int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_fn fn, void *arg);
 
 /* One interface of /proc/<pid>/net/dev. */

@@ -21,9 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define PROC_CGROUP_MAX_DEPTH 8
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 static inline bool is_digit(char c)
 {
@@ -357,16 +361,24 @@ int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_f
 	if (!d)
 		return vanished(errno);
 	int dfd = dirfd(d);
+	/* Since Linux 6.2 procfs gives the number of open files as the fd
+	 * directory's size: exact however many there are, and past max_fds. */
+	struct stat st;
+	struct statfs sfs;
+	int64_t sized = 0;
+	if (fstat(dfd, &st) == 0 && st.st_size > 0 && fstatfs(dfd, &sfs) == 0 &&
+	    sfs.f_type == PROC_SUPER_MAGIC)
+		sized = (int64_t)st.st_size;
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if ((size_t)out->fds >= max_fds) {
+		if ((size_t)out->listed >= max_fds) {
 			out->truncated = true;
 			break;
 		}
-		out->fds++;
+		out->listed++;
 		char link[64];
 		/* The fd may be closed between readdir and readlink: not counted
 		 * as a socket, which is what it no longer is. */
@@ -389,6 +401,7 @@ int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_f
 	closedir(d);
 	if (!de && err && err != ENOENT)
 		return -err;
+	out->fds = sized ? sized : out->listed;
 	return 0;
 }
 

@@ -10,8 +10,9 @@
  * scan's values are emitted every tick in between. Containers get their
  * first scan at once and then spread their scans over the interval (a phase
  * from a hash of the id), so no tick pays for all of them. A scan is bounded:
- * at most PROCS_MAX_PIDS processes and PROCS_MAX_FDS descriptors per
- * container.
+ * at most PROCS_MAX_PIDS processes and PROCS_MAX_FDS descriptors examined
+ * per container; past that, descriptors are still counted exactly where
+ * procfs gives their number (Linux 6.2+) and sockets are those examined.
  *
  * Processes exit while we look: a pid gone between cgroup.procs and its
  * /proc files is simply not counted. A permission error (the agent without
@@ -25,7 +26,7 @@
 #include <string.h>
 
 #define PROCS_MAX_PIDS 10000
-#define PROCS_MAX_FDS (1u << 20)
+#define PROCS_MAX_FDS 65536      /* descriptors examined (readlink) per container scan */
 
 struct procs_priv {
 	int64_t next_ms;         /* when the next scan is due */
@@ -56,6 +57,7 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 	if (n < 0)
 		return n == -ENOENT ? -ENOENT : 1;
 	int64_t procs = 0, threads = 0, fds = 0, sockets = 0;
+	size_t listed = 0;
 	int errors = 0, first_err = 0;
 	for (ssize_t i = 0; i < n; i++) {
 		struct proc_stat st;
@@ -69,11 +71,10 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 		}
 		procs++;
 		threads += st.threads > 0 ? st.threads : 1;
-		size_t budget = PROCS_MAX_FDS - (size_t)fds;
-		if (!budget)
-			continue;
+		/* Past the budget, fds still come from the directory's size
+		 * (Linux 6.2+); sockets are those among the examined ones. */
 		struct proc_fds f;
-		rc = proc_scan_fds(s->pids[i], budget, &f, NULL, NULL);
+		rc = proc_scan_fds(s->pids[i], PROCS_MAX_FDS - listed, &f, NULL, NULL);
 		if (rc < 0 && rc != -ENOENT) {
 			errors++;
 			first_err = first_err ? first_err : rc;
@@ -82,6 +83,7 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 		if (rc == 0) {
 			fds += f.fds;
 			sockets += f.sockets;
+			listed += (size_t)f.listed;
 		}
 	}
 	/* The recovery is logged once no container fails any more, so one bad
