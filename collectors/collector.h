@@ -568,7 +568,7 @@ ssize_t proc_read_cmdline(pid_t pid, char *out, size_t size);
 
 /* Open files of one process. */
 struct proc_fds {
-	int64_t fds;             /* open files: exact where procfs says (Linux 6.2+), else listed */
+	int64_t fds;             /* entries listed; past max_fds, the count procfs gives (6.2+) */
 	int64_t listed;          /* entries examined (at most max_fds) */
 	int64_t sockets;         /* among those examined */
 	bool truncated;          /* stopped at max_fds */

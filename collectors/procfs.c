@@ -362,7 +362,9 @@ int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_f
 		return vanished(errno);
 	int dfd = dirfd(d);
 	/* Since Linux 6.2 procfs gives the number of open files as the fd
-	 * directory's size: exact however many there are, and past max_fds. */
+	 * directory's size: used past max_fds only, as it also counts numbers
+	 * reserved but not yet installed (a blocked accept holds one), which
+	 * the listing (and cAdvisor) does not show. */
 	struct stat st;
 	struct statfs sfs;
 	int64_t sized = 0;
@@ -401,7 +403,7 @@ int proc_scan_fds(pid_t pid, size_t max_fds, struct proc_fds *out, proc_socket_f
 	closedir(d);
 	if (!de && err && err != ENOENT)
 		return -err;
-	out->fds = sized ? sized : out->listed;
+	out->fds = out->truncated && sized > out->listed ? sized : out->listed;
 	return 0;
 }
 

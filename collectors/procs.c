@@ -11,8 +11,8 @@
  * first scan at once and then spread their scans over the interval (a phase
  * from a hash of the id), so no tick pays for all of them. A scan is bounded:
  * at most PROCS_MAX_PIDS processes and PROCS_MAX_FDS descriptors examined
- * per container; past that, descriptors are still counted exactly where
- * procfs gives their number (Linux 6.2+) and sockets are those examined.
+ * per container; past that, the descriptor count comes from procfs where it
+ * gives one (Linux 6.2+) and sockets are those examined.
  *
  * Processes exit while we look: a pid gone between cgroup.procs and its
  * /proc files is simply not counted. A permission error (the agent without
@@ -71,8 +71,8 @@ static int scan(struct procs_state *s, const struct coll_container *c, struct pr
 		}
 		procs++;
 		threads += st.threads > 0 ? st.threads : 1;
-		/* Past the budget, fds still come from the directory's size
-		 * (Linux 6.2+); sockets are those among the examined ones. */
+		/* Past the budget, fds come from the directory's size (Linux
+		 * 6.2+); sockets are those among the examined ones. */
 		struct proc_fds f;
 		rc = proc_scan_fds(s->pids[i], PROCS_MAX_FDS - listed, &f, NULL, NULL);
 		if (rc < 0 && rc != -ENOENT) {

@@ -70,7 +70,7 @@ class NetProcTest(unittest.TestCase):
                 procs = {l.get("name") for l, _ in e.get("container_processes")}
                 return e if set(names) <= have and set(names) <= procs else None
             h.wait_for("every test container in container_network_mode and container_processes",
-                       all_moded, 15)
+                       all_moded, 30)
         except BaseException:
             cls.tearDownClass()
             raise
