@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -244,6 +245,31 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg)
 	return 0;
 }
 
+/*
+ * Collectors keep every cgroup file open (about 20 per container), so the
+ * default soft limit of 1024 descriptors would cap the agent near 50
+ * containers. Raise the soft limit to the hard one and say what that allows.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* With CAP_SYS_RESOURCE the hard limit can go up to fs.nr_open too. */
+	struct rlimit want = { 1 << 20, 1 << 20 };
+	if (rl.rlim_max < want.rlim_max && setrlimit(RLIMIT_NOFILE, &want) == 0) {
+		rl = want;
+	} else if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return;
+	}
+	if (rl.rlim_cur < 65536)
+		log_warn("open-file limit is %llu: enough for about %llu containers "
+			 "(raise LimitNOFILE / ulimit -n)", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)rl.rlim_cur / 32);
+}
+
 static int make_data_dir(const char *dir)
 {
 	char path[PATH_MAX];
@@ -295,6 +321,7 @@ int agent_main(int argc, char **argv)
 		config_fini(&cfg);
 		return 1;
 	}
+	raise_fd_limit();
 	if ((rc = make_data_dir(cfg.data_dir)) < 0) {
 		log_error("--data-dir %s: %s", cfg.data_dir, strerror(-rc));
 		config_fini(&cfg);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* One tick's reads share this buffer; one file gets at most a slice. */
@@ -490,6 +491,8 @@ struct cg_state {
 	char (*cpu_extra)[16];   /* cpu="cpu00", ... */
 	size_t ncpu_extra;
 	double *percpu_s;        /* one tick's per-CPU values (percpu only) */
+	size_t fds_held;         /* descriptors kept open across ticks */
+	size_t fd_budget;        /* most we keep open: the rest reopen each tick */
 	char buf[CG_BUF_BYTES];
 };
 
@@ -498,6 +501,7 @@ enum cg_files_state { FILES_CLOSED, FILES_OPEN, FILES_GONE };
 /* A container's open files (its priv slot). */
 struct cg_files {
 	enum cg_files_state st;
+	int nopen;               /* descriptors of fd[] that are open */
 	struct log_limit ll;
 	int fd[F__COUNT];        /* -1: missing at open */
 };
@@ -625,6 +629,15 @@ static void close_files(struct cg_files *f)
 			close(f->fd[i]);
 		f->fd[i] = -1;
 	}
+	f->nopen = 0;
+}
+
+/* Closes f's files and gives their descriptors back to the budget. */
+static void release_files(struct cg_state *s, struct cg_files *f)
+{
+	if (f->st == FILES_OPEN)
+		s->fds_held -= (size_t)f->nopen;
+	close_files(f);
 }
 
 /* A cgroup path must stay inside its hierarchy. */
@@ -676,6 +689,7 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 	}
 	for (int i = 0; i < F__COUNT; i++)
 		f->fd[i] = -1;
+	f->nopen = 0;
 	for (int i = 0; i <= UNIFIED; i++)
 		dfd[i] = -1;
 
@@ -699,7 +713,9 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 			if (dfd[src] < 0)
 				continue;
 			f->fd[i] = openat(dfd[src], file_specs[i].name, O_RDONLY | O_CLOEXEC);
-			if (f->fd[i] < 0 && transient(errno))
+			if (f->fd[i] >= 0)
+				f->nopen++;
+			else if (transient(errno))
 				err = -errno;
 		}
 	}
@@ -1132,6 +1148,13 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	}
 	long hz = sysconf(_SC_CLK_TCK);
 	s->clk_tck = hz > 0 ? (double)hz : 100.0;
+	/* Keep files open while three quarters of the open-file limit allows;
+	 * past that, containers are read by open-pread-close each tick. The
+	 * rest is left to the network, process and eBPF collectors, HTTP and
+	 * SQLite. */
+	struct rlimit rl;
+	s->fd_budget = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+		(size_t)rl.rlim_cur * 3 / 4 : (size_t)1 << 30;
 	*state = s;
 	return 0;
 }
@@ -1154,7 +1177,7 @@ static void op_forget(void *state, struct coll_container *c, void **priv)
 	struct cg_files *f = *priv;
 	if (!f)
 		return;
-	close_files(f);
+	release_files(state, f);
 	free(f);
 	*priv = NULL;
 }
@@ -1232,14 +1255,18 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 			f->st = FILES_GONE;
 			return first; /* count a vanished cgroup once */
 		}
-		f->st = FILES_OPEN;
+		if (s->fds_held + (size_t)f->nopen <= s->fd_budget) {
+			f->st = FILES_OPEN;
+			s->fds_held += (size_t)f->nopen;
+		}
+		/* else: over budget, read this tick and close (FILES_CLOSED) */
 	}
 
 	r.errors = 0;
 	r.bad = NULL;
 	if (!read_all(s, c, f, &r)) {
 		log_debug("cgroup %s: vanished", c->cgroup);
-		close_files(f);
+		release_files(s, f);
 		f->st = FILES_GONE;
 		return r.errors + 1;
 	}
@@ -1248,6 +1275,8 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 	else
 		emit_v1(s, &r, sink);
 
+	if (f->st != FILES_OPEN)
+		close_files(f);
 	if (r.bad)
 		log_limited(&f->ll, LOG_WARN, "cgroup %s: cannot parse %s", c->cgroup, r.bad);
 	else if (!r.errors && f->ll.failing) {

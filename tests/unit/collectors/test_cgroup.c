@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define V1 FIXTURES "/cgroup/v1"
@@ -945,6 +946,48 @@ static void test_vanish_real_cgroup(void)
 	rmdir(dir);
 }
 
+
+/* Past three quarters of the open-file limit a container is still read,
+ * by open-pread-close each tick, and holds no descriptor between ticks. */
+static void test_fd_budget(void)
+{
+	struct coll_ctx ctx = { .layout = &layout };
+	struct coll_container a, b;
+	struct rlimit old, low;
+	void *st = NULL;
+	int err;
+
+	CHECK(use_root(V1));
+	int before = open_fds();
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit failed");
+	low.rlim_max = old.rlim_max;
+	low.rlim_cur = 40; /* budget 30: room for a's 20 files, not b's 18 more */
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("cannot lower RLIMIT_NOFILE");
+	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
+	setrlimit(RLIMIT_NOFILE, &old);
+	if (!st)
+		return;
+	make_container(&a, V1_DOCKER);
+	make_container(&b, V1_SYSTEMD);
+	for (int i = 0; i < 2; i++) {
+		struct snapshot *s = tick(st, &a, &err);
+		CHECK_EQ_INT(err, 0);
+		CHECK_EQ_INT(s ? s->nsamples : 0, 32);
+		snapshot_unref(s);
+		s = tick(st, &b, &err);
+		CHECK_EQ_INT(err, 0);
+		CHECK_EQ_INT(s ? s->nsamples : 0, 16);
+		snapshot_unref(s);
+		CHECK_EQ_INT(open_fds() - before, 20); /* a's kept, b's closed */
+	}
+	coll_cgroup_ops.forget(st, &a, &a.priv[0]);
+	coll_cgroup_ops.forget(st, &b, &b.priv[0]);
+	CHECK_EQ_INT(open_fds() - before, 0);
+	coll_cgroup_ops.destroy(st);
+}
+
 int main(void)
 {
 	RUN(test_layout_v1);
@@ -969,6 +1012,7 @@ int main(void)
 	RUN(test_hybrid_docker);
 	RUN(test_hybrid_others);
 	RUN(test_fds_kept_and_released);
+	RUN(test_fd_budget);
 	RUN(test_vanish_copied_tree);
 	RUN(test_vanish_real_cgroup);
 	TEST_END();
