@@ -38,12 +38,13 @@ WORK = os.path.join(BUILD, "integration")
 IMAGE = "monitor-test-busybox"
 PREFIX = "monitor-it-"
 RUNC_BUNDLE = os.path.join(WORK, "runc-bundle")
-RUNC_ID = "monitor-it-runc"          # setup's bundle puts it at cgroup /monitor-it-runc
 DOCKER = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else (shutil.which("docker") or "docker")
 CG = "/sys/fs/cgroup"
 
-# Every name a test run creates carries this, so runs never collide.
-RUN_TAG = "%x" % (os.getpid() & 0xFFFFF)
+# Every container a test run creates is named monitor-it-<RUN_TAG>-..., the
+# runner's pid in hex: runs on one machine never collide, and teardown
+# removes only the containers of runners that are gone.
+RUN_TAG = "%x" % os.getpid()
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -2,6 +2,9 @@
 state.json, named by its id, with runtime "runc" and its limits, whether it
 was there before the agent started or came after."""
 
+import json
+import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -33,14 +36,22 @@ def runc_remove(cid):
 
 
 class RuncTest(unittest.TestCase):
-    cid = h.RUNC_ID          # the bundle's cgroupsPath is /monitor-it-runc
-
     def setUp(self):
         h.require_runc()
-        runc_remove(self.cid)                # a leftover from an interrupted run
+        # setup's bundle (limits: 32 MiB, 0.2 CPU, 64 pids) with this run's
+        # id and cgroup path, the rootfs shared.
+        self.cid = h.unique("runc")
+        self.bundle = tempfile.mkdtemp(prefix="runc-", dir=h.WORK)
+        self.addCleanup(shutil.rmtree, self.bundle, True)
+        with open(os.path.join(h.RUNC_BUNDLE, "config.json")) as f:
+            spec = json.load(f)
+        spec["root"]["path"] = os.path.join(h.RUNC_BUNDLE, "rootfs")
+        spec["linux"]["cgroupsPath"] = "/" + self.cid
+        with open(os.path.join(self.bundle, "config.json"), "w") as f:
+            json.dump(spec, f)
 
     def start_container(self):
-        runc("run", "-d", "--bundle", h.RUNC_BUNDLE, self.cid)
+        runc("run", "-d", "--bundle", self.bundle, self.cid)
         self.addCleanup(runc_remove, self.cid)
 
     def check_container(self, agent):
