@@ -240,8 +240,17 @@ static int run_runc(const char *root, const char *verb, const char *id, const ch
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	/* The agent blocks SIGTERM, SIGINT and SIGPIPE in every thread (they
+	 * go to its signalfd); runc must not inherit that. */
+	posix_spawnattr_t attr;
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
 	pid_t pid;
-	int rc = posix_spawnp(&pid, "runc", &fa, NULL, argv, environ);
+	int rc = posix_spawnp(&pid, "runc", &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	if (rc != 0) {
