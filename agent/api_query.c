@@ -195,13 +195,42 @@ static void put_labels(struct buf *b, const struct promql_label *l, size_t n)
 	buf_putc(b, '}');
 }
 
-static void put_point(struct buf *b, int64_t t, double v)
+/*
+ * The points of a range answer share the grid's timestamps: each is
+ * formatted once and remembered in a small direct-mapped cache, as the
+ * formatting is most of what a large answer costs.
+ */
+#define TCACHE_SLOTS 4096
+struct tcache {
+	int64_t t[TCACHE_SLOTS];
+	uint8_t len[TCACHE_SLOTS];   /* 0: empty */
+	char s[TCACHE_SLOTS][24];
+};
+
+static void put_point(struct buf *b, struct tcache *tc, int64_t t, double v)
 {
-	buf_putc(b, '[');
-	promql_format_time(b, t);
-	buf_puts(b, ",\"");
+	if (buf_reserve(b, 512) < 0)
+		return;
+	b->data[b->len++] = '[';
+	size_t slot = (size_t)(((uint64_t)t * 0x9E3779B97F4A7C15ULL) >> 52) % TCACHE_SLOTS;
+	if (tc && tc->len[slot] && tc->t[slot] == t) {
+		memcpy(b->data + b->len, tc->s[slot], tc->len[slot]);
+		b->len += tc->len[slot];
+	} else {
+		size_t at = b->len;
+		promql_format_time(b, t);
+		if (tc && b->len - at < sizeof(tc->s[0])) {
+			tc->t[slot] = t;
+			tc->len[slot] = (uint8_t)(b->len - at);
+			memcpy(tc->s[slot], b->data + at, b->len - at);
+		}
+	}
+	b->data[b->len++] = ',';
+	b->data[b->len++] = '"';
 	promql_format_value(b, v);
-	buf_puts(b, "\"]");
+	b->data[b->len++] = '"';
+	b->data[b->len++] = ']';
+	b->data[b->len] = '\0';
 }
 
 /* Writes the "data" object of a query answer. */
@@ -211,9 +240,15 @@ void api_query_result_json(const struct promql_result *r, struct buf *b)
 	buf_puts(b, "{\"resultType\":");
 	buf_put_json_str(b, promql_value_type_name(r->type));
 	buf_puts(b, ",\"result\":");
+	/* One reservation for the likely size instead of doubling copies. */
+	size_t points = 0;
+	for (size_t i = 0; i < r->nseries; i++)
+		points += r->series[i].npoints;
+	buf_reserve(b, points * 36 + r->nseries * 160 + 64);
+	struct tcache *tc = r->type == PROMQL_MATRIX && points > 64 ? calloc(1, sizeof(*tc)) : NULL;
 	switch (r->type) {
 	case PROMQL_SCALAR:
-		put_point(b, r->t, r->scalar);
+		put_point(b, NULL, r->t, r->scalar);
 		break;
 	case PROMQL_STRING:
 		buf_putc(b, '[');
@@ -232,13 +267,13 @@ void api_query_result_json(const struct promql_result *r, struct buf *b)
 			put_labels(b, s->labels, s->nlabels);
 			if (r->type == PROMQL_VECTOR) {
 				buf_puts(b, ",\"value\":");
-				put_point(b, s->points[0].t, s->points[0].v);
+				put_point(b, NULL, s->points[0].t, s->points[0].v);
 			} else {
 				buf_puts(b, ",\"values\":[");
 				for (size_t j = 0; j < s->npoints; j++) {
 					if (j)
 						buf_putc(b, ',');
-					put_point(b, s->points[j].t, s->points[j].v);
+					put_point(b, tc, s->points[j].t, s->points[j].v);
 				}
 				buf_putc(b, ']');
 			}
@@ -247,6 +282,29 @@ void api_query_result_json(const struct promql_result *r, struct buf *b)
 		buf_putc(b, ']');
 	}
 	buf_putc(b, '}');
+	free(tc);
+}
+
+/*
+ * With stats=all (or any value) the answer carries Prometheus' "stats"
+ * inside "data": timings in seconds (preparation is parsing, evaluation is
+ * the engine's own time) and the samples the query read. Called right after
+ * api_query_result_json wrote data's closing brace, which it reopens.
+ */
+static void put_stats(struct buf *b, const struct params *ps, int64_t t0, int64_t t1,
+		      int64_t t2, const struct promql_result *r)
+{
+	const char *st = param(ps, "stats");
+	if (!st || !*st || b->len == 0 || b->data[b->len - 1] != '}')
+		return;
+	double prep = (double)(t1 - t0) / 1e9, eval = (double)(t2 - t1) / 1e9;
+	b->len--;
+	buf_printf(b, ",\"stats\":{\"timings\":{\"evalTotalTime\":%.9f,\"resultSortTime\":0,"
+		      "\"queryPreparationTime\":%.9f,\"innerEvalTime\":%.9f,\"execQueueTime\":0,"
+		      "\"execTotalTime\":%.9f},\"samples\":{\"totalQueryableSamples\":%llu,"
+		      "\"peakSamples\":%llu}}}",
+		   eval, prep, eval, prep + eval, (unsigned long long)r->samples,
+		   (unsigned long long)r->samples);
 }
 
 static int eval_error(struct http_resp *resp, const struct promql_error *err)
@@ -268,6 +326,7 @@ static int parse_query(const struct params *ps, struct promql_expr **e, struct h
 
 int api_query(struct http_req *req, struct http_resp *resp)
 {
+	int64_t t0 = mono_ns();
 	int status = 0;
 	struct params *ps = params_get(req);
 	if (!ps)
@@ -283,13 +342,17 @@ int api_query(struct http_req *req, struct http_resp *resp)
 	promql_store_source(st, &src);
 	struct promql_result r;
 	struct promql_error err;
+	int64_t t1 = mono_ns();
 	if (promql_eval_instant(&src, &o, e, t, &r, &err) < 0) {
 		status = eval_error(resp, &err);
 		goto out;
 	}
+	int64_t t2 = mono_ns();
 	resp->type = "application/json";
+	resp->gzip_ok = true;   /* as Prometheus: compressed when the client accepts it */
 	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
 	api_query_result_json(&r, &resp->body);
+	put_stats(&resp->body, ps, t0, t1, t2, &r);
 	buf_putc(&resp->body, '}');
 	promql_result_fini(&r);
 	status = 200;
@@ -301,6 +364,7 @@ out:
 
 int api_query_range(struct http_req *req, struct http_resp *resp)
 {
+	int64_t t0 = mono_ns();
 	int status = 0;
 	struct params *ps = params_get(req);
 	if (!ps)
@@ -356,13 +420,17 @@ int api_query_range(struct http_req *req, struct http_resp *resp)
 	promql_store_source(st, &src);
 	struct promql_result r;
 	struct promql_error err;
+	int64_t t1 = mono_ns();
 	if (promql_eval_range(&src, &o, e, start, end, step, &r, &err) < 0) {
 		status = eval_error(resp, &err);
 		goto out;
 	}
+	int64_t t2 = mono_ns();
 	resp->type = "application/json";
+	resp->gzip_ok = true;   /* as Prometheus: compressed when the client accepts it */
 	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
 	api_query_result_json(&r, &resp->body);
+	put_stats(&resp->body, ps, t0, t1, t2, &r);
 	buf_putc(&resp->body, '}');
 	promql_result_fini(&r);
 	status = 200;

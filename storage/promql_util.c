@@ -852,80 +852,270 @@ bool promql_matcher_match(const struct promql_matcher *m, const char *value)
 
 /* ---- numbers and times as the API writes them ----------------------------------------- */
 
-void promql_fmt_float(char *out, size_t size, double v)
+/*
+ * Shortest digits of a positive finite double, Grisu2 (Loitsch, "Printing
+ * Floating-Point Numbers Quickly and Accurately with Integers", PLDI 2010):
+ * the digits always read back as v and are the shortest in all but a few
+ * cases in a thousand, where one more digit comes out. value = digits x
+ * 10^K. Results are formatted thousands of times per query answer, which
+ * printf-and-strtod searching for the shortest form was too slow for.
+ */
+struct diyfp {
+	uint64_t f;
+	int e;
+};
+
+static const uint64_t cached_f[] = {
+	0xfa8fd5a0081c0288ULL, 0xbaaee17fa23ebf76ULL, 0x8b16fb203055ac76ULL,
+	0xcf42894a5dce35eaULL, 0x9a6bb0aa55653b2dULL, 0xe61acf033d1a45dfULL,
+	0xab70fe17c79ac6caULL, 0xff77b1fcbebcdc4fULL, 0xbe5691ef416bd60cULL,
+	0x8dd01fad907ffc3cULL, 0xd3515c2831559a83ULL, 0x9d71ac8fada6c9b5ULL,
+	0xea9c227723ee8bcbULL, 0xaecc49914078536dULL, 0x823c12795db6ce57ULL,
+	0xc21094364dfb5637ULL, 0x9096ea6f3848984fULL, 0xd77485cb25823ac7ULL,
+	0xa086cfcd97bf97f4ULL, 0xef340a98172aace5ULL, 0xb23867fb2a35b28eULL,
+	0x84c8d4dfd2c63f3bULL, 0xc5dd44271ad3cdbaULL, 0x936b9fcebb25c996ULL,
+	0xdbac6c247d62a584ULL, 0xa3ab66580d5fdaf6ULL, 0xf3e2f893dec3f126ULL,
+	0xb5b5ada8aaff80b8ULL, 0x87625f056c7c4a8bULL, 0xc9bcff6034c13053ULL,
+	0x964e858c91ba2655ULL, 0xdff9772470297ebdULL, 0xa6dfbd9fb8e5b88fULL,
+	0xf8a95fcf88747d94ULL, 0xb94470938fa89bcfULL, 0x8a08f0f8bf0f156bULL,
+	0xcdb02555653131b6ULL, 0x993fe2c6d07b7facULL, 0xe45c10c42a2b3b06ULL,
+	0xaa242499697392d3ULL, 0xfd87b5f28300ca0eULL, 0xbce5086492111aebULL,
+	0x8cbccc096f5088ccULL, 0xd1b71758e219652cULL, 0x9c40000000000000ULL,
+	0xe8d4a51000000000ULL, 0xad78ebc5ac620000ULL, 0x813f3978f8940984ULL,
+	0xc097ce7bc90715b3ULL, 0x8f7e32ce7bea5c70ULL, 0xd5d238a4abe98068ULL,
+	0x9f4f2726179a2245ULL, 0xed63a231d4c4fb27ULL, 0xb0de65388cc8ada8ULL,
+	0x83c7088e1aab65dbULL, 0xc45d1df942711d9aULL, 0x924d692ca61be758ULL,
+	0xda01ee641a708deaULL, 0xa26da3999aef774aULL, 0xf209787bb47d6b85ULL,
+	0xb454e4a179dd1877ULL, 0x865b86925b9bc5c2ULL, 0xc83553c5c8965d3dULL,
+	0x952ab45cfa97a0b3ULL, 0xde469fbd99a05fe3ULL, 0xa59bc234db398c25ULL,
+	0xf6c69a72a3989f5cULL, 0xb7dcbf5354e9beceULL, 0x88fcf317f22241e2ULL,
+	0xcc20ce9bd35c78a5ULL, 0x98165af37b2153dfULL, 0xe2a0b5dc971f303aULL,
+	0xa8d9d1535ce3b396ULL, 0xfb9b7cd9a4a7443cULL, 0xbb764c4ca7a44410ULL,
+	0x8bab8eefb6409c1aULL, 0xd01fef10a657842cULL, 0x9b10a4e5e9913129ULL,
+	0xe7109bfba19c0c9dULL, 0xac2820d9623bf429ULL, 0x80444b5e7aa7cf85ULL,
+	0xbf21e44003acdd2dULL, 0x8e679c2f5e44ff8fULL, 0xd433179d9c8cb841ULL,
+	0x9e19db92b4e31ba9ULL, 0xeb96bf6ebadf77d9ULL, 0xaf87023b9bf0ee6bULL,
+};
+static const int16_t cached_e[] = {
+	-1220, -1193, -1166, -1140, -1113, -1087, -1060, -1034, -1007, -980,
+	-954, -927, -901, -874, -847, -821, -794, -768, -741, -715,
+	-688, -661, -635, -608, -582, -555, -529, -502, -475, -449,
+	-422, -396, -369, -343, -316, -289, -263, -236, -210, -183,
+	-157, -130, -103, -77, -50, -24, 3, 30, 56, 83,
+	109, 136, 162, 189, 216, 242, 269, 295, 322, 348,
+	375, 402, 428, 455, 481, 508, 534, 561, 588, 614,
+	641, 667, 694, 720, 747, 774, 800, 827, 853, 880,
+	907, 933, 960, 986, 1013, 1039, 1066,
+};
+
+static struct diyfp diy_mul(struct diyfp a, struct diyfp b)
+{
+	unsigned __int128 p = (unsigned __int128)a.f * b.f;
+	uint64_t hi = (uint64_t)(p >> 64), lo = (uint64_t)p;
+	hi += lo >> 63;   /* round */
+	return (struct diyfp){ hi, a.e + b.e + 64 };
+}
+
+static struct diyfp diy_normalize(struct diyfp d)
+{
+	int s = __builtin_clzll(d.f);
+	return (struct diyfp){ d.f << s, d.e - s };
+}
+
+static void grisu_round(char *buf, int len, uint64_t delta, uint64_t rest, uint64_t ten_kappa,
+			uint64_t wp_w)
+{
+	while (rest < wp_w && delta - rest >= ten_kappa &&
+	       (rest + ten_kappa < wp_w || wp_w - rest > rest + ten_kappa - wp_w)) {
+		buf[len - 1]--;
+		rest += ten_kappa;
+	}
+}
+
+static int grisu2(double value, char *buf, int *K)
+{
+	static const uint32_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+					  100000000, 1000000000 };
+	static const uint64_t pow10_64[] = {
+		1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+		100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+		10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+		100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+	};
+	uint64_t bits;
+	memcpy(&bits, &value, sizeof(bits));
+	int be = (int)((bits >> 52) & 0x7ff);
+	uint64_t sig = bits & ((1ULL << 52) - 1);
+	struct diyfp v = be ? (struct diyfp){ sig | (1ULL << 52), be - 1075 }
+			    : (struct diyfp){ sig, -1074 };
+	/* boundaries m- and m+ */
+	struct diyfp pl = { (v.f << 1) + 1, v.e - 1 };
+	while (!(pl.f & (1ULL << 53))) {
+		pl.f <<= 1;
+		pl.e--;
+	}
+	pl.f <<= 10;
+	pl.e -= 10;
+	struct diyfp mi = v.f == (1ULL << 52) ? (struct diyfp){ (v.f << 2) - 1, v.e - 2 }
+					       : (struct diyfp){ (v.f << 1) - 1, v.e - 1 };
+	mi.f <<= mi.e - pl.e;
+	mi.e = pl.e;
+	/* a cached power of ten bringing the exponent into [-60, -32] */
+	double dk = (-61 - pl.e) * 0.30102999566398114 + 347;
+	int k = (int)dk;
+	if (dk - k > 0.0)
+		k++;
+	unsigned idx = (unsigned)((k >> 3) + 1);
+	*K = -(-348 + (int)(idx << 3));
+	struct diyfp c = { cached_f[idx], cached_e[idx] };
+	struct diyfp W = diy_mul(diy_normalize(v), c), Wp = diy_mul(pl, c), Wm = diy_mul(mi, c);
+	Wm.f++;
+	Wp.f--;
+	uint64_t delta = Wp.f - Wm.f;
+	/* digit generation */
+	struct diyfp one = { 1ULL << -Wp.e, Wp.e };
+	uint64_t wp_w = Wp.f - W.f;
+	uint32_t p1 = (uint32_t)(Wp.f >> -one.e);
+	uint64_t p2 = Wp.f & (one.f - 1);
+	int kappa = 1, len = 0;
+	while (kappa < 10 && p1 >= pow10[kappa])
+		kappa++;
+	while (kappa > 0) {
+		uint32_t d = p1 / pow10[kappa - 1];
+		p1 %= pow10[kappa - 1];
+		if (d || len)
+			buf[len++] = (char)('0' + d);
+		kappa--;
+		uint64_t tmp = ((uint64_t)p1 << -one.e) + p2;
+		if (tmp <= delta) {
+			*K += kappa;
+			grisu_round(buf, len, delta, tmp, (uint64_t)pow10[kappa] << -one.e, wp_w);
+			return len;
+		}
+	}
+	for (;;) {
+		p2 *= 10;
+		delta *= 10;
+		char d = (char)(p2 >> -one.e);
+		if (d || len)
+			buf[len++] = (char)('0' + d);
+		p2 &= one.f - 1;
+		kappa--;
+		if (p2 < delta) {
+			*K += kappa;
+			grisu_round(buf, len, delta, p2, one.f, wp_w * (-kappa < 20 ? pow10_64[-kappa] : 0));
+			return len;
+		}
+	}
+}
+
+/* Writes v as Go's FormatFloat(v, 'f', -1, 64) into out (room for
+ * PROMQL_FLOAT_MAX bytes); returns the length, without a NUL. */
+#define PROMQL_FLOAT_MAX 400
+static size_t fmt_float_raw(char *out, double v)
 {
 	if (isnan(v)) {
-		snprintf(out, size, "NaN");
-		return;
+		memcpy(out, "NaN", 3);
+		return 3;
 	}
 	if (isinf(v)) {
-		snprintf(out, size, v > 0 ? "+Inf" : "-Inf");
-		return;
+		memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+		return 4;
+	}
+	size_t o = 0;
+	if (signbit(v)) {
+		out[o++] = '-';
+		v = -v;
 	}
 	if (v == 0) {
-		snprintf(out, size, signbit(v) ? "-0" : "0");
-		return;
+		out[o++] = '0';
+		return o;
 	}
-	/* Shortest digits that read back as v, then positional notation. */
-	char e[40];
-	int prec;
-	for (prec = 0; prec < 17; prec++) {
-		snprintf(e, sizeof(e), "%.*e", prec, v);
-		if (strtod(e, NULL) == v)
-			break;
-	}
-	char digits[24];
-	size_t nd = 0;
-	const char *q = e;
-	bool neg = *q == '-';
-	if (neg)
-		q++;
-	for (; *q && *q != 'e'; q++)
-		if (isdigit((unsigned char)*q))
-			digits[nd++] = *q;
-	int exp10 = atoi(q + 1);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	struct buf b;
-	buf_init(&b, 512);
-	if (neg)
-		buf_putc(&b, '-');
-	if (exp10 >= 0) {
-		for (int i = 0; i <= exp10; i++)
-			buf_putc(&b, (size_t)i < nd ? digits[i] : '0');
-		if ((size_t)exp10 + 1 < nd) {
-			buf_putc(&b, '.');
-			buf_add(&b, digits + exp10 + 1, nd - (size_t)exp10 - 1);
+	char digits[32];
+	int nd, K;
+	if (v < 9007199254740992.0 && v == (double)(uint64_t)v) {
+		/* integers: their own digits */
+		uint64_t u = (uint64_t)v;
+		char rev[24];
+		nd = 0;
+		while (u) {
+			rev[nd++] = (char)('0' + u % 10);
+			u /= 10;
 		}
+		for (int i = 0; i < nd; i++)
+			digits[i] = rev[nd - 1 - i];
+		K = 0;
 	} else {
-		buf_puts(&b, "0.");
-		for (int i = 0; i < -exp10 - 1; i++)
-			buf_putc(&b, '0');
-		buf_add(&b, digits, nd);
+		nd = grisu2(v, digits, &K);
 	}
-	snprintf(out, size, "%s", b.data ? b.data : "0");
-	buf_fini(&b);
+	while (nd > 1 && digits[nd - 1] == '0') {
+		nd--;
+		K++;
+	}
+	int point = nd + K; /* digits before the decimal point */
+	if (point <= 0) {
+		out[o++] = '0';
+		out[o++] = '.';
+		memset(out + o, '0', (size_t)-point);
+		o += (size_t)-point;
+		memcpy(out + o, digits, (size_t)nd);
+		o += (size_t)nd;
+	} else if (point >= nd) {
+		memcpy(out + o, digits, (size_t)nd);
+		o += (size_t)nd;
+		memset(out + o, '0', (size_t)(point - nd));
+		o += (size_t)(point - nd);
+	} else {
+		memcpy(out + o, digits, (size_t)point);
+		o += (size_t)point;
+		out[o++] = '.';
+		memcpy(out + o, digits + point, (size_t)(nd - point));
+		o += (size_t)(nd - point);
+	}
+	return o;
+}
+
+void promql_fmt_float(char *out, size_t size, double v)
+{
+	char tmp[PROMQL_FLOAT_MAX];
+	size_t n = fmt_float_raw(tmp, v);
+	if (size == 0)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, tmp, n);
+	out[n] = '\0';
 }
 
 void promql_format_value(struct buf *b, double v)
 {
-	char tmp[512];
-	promql_fmt_float(tmp, sizeof(tmp), v);
-	buf_puts(b, tmp);
+	char tmp[PROMQL_FLOAT_MAX];
+	buf_add(b, tmp, fmt_float_raw(tmp, v));
 }
 
 void promql_format_time(struct buf *b, int64_t t)
 {
-	if (t < 0) {
-		buf_putc(b, '-');
-		t = -t;
-	}
-	buf_printf(b, "%lld", (long long)(t / 1000));
-	int64_t frac = t % 1000;
+	char tmp[32];
+	size_t o = sizeof(tmp);
+	bool neg = t < 0;
+	uint64_t u = neg ? (uint64_t)-t : (uint64_t)t;
+	unsigned frac = (unsigned)(u % 1000);
+	u /= 1000;
 	if (frac) {
-		buf_printf(b, ".%03lld", (long long)frac);
 		/* Prometheus writes the milliseconds without dropping zeros. */
+		for (int i = 0; i < 3; i++) {
+			tmp[--o] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		tmp[--o] = '.';
 	}
+	do {
+		tmp[--o] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		tmp[--o] = '-';
+	buf_add(b, tmp + o, sizeof(tmp) - o);
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
