@@ -130,6 +130,7 @@ struct ccache {
 	char *key;               /* the container's prom_labels ("" for the agent) */
 	uint64_t hash;
 	uint32_t gen, epoch;
+	bool bad;                /* labels that cannot be stored: skip its samples */
 	size_t nbase;
 	struct store_label base[STORE_MAX_LABELS];
 	char *base_mem;

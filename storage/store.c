@@ -612,13 +612,18 @@ static struct ccache *cache_get(struct store *s, const char *key)
 	c->base_mem = malloc(strlen(key) + 1);
 	int n = c->key && c->base_mem ?
 		labels_parse(key, c->base, STORE_MAX_LABELS - 8, c->base_mem, false, NULL) : -ENOMEM;
-	if (n < 0) {
-		if (n == -EINVAL)
-			log_warn("storage: cannot parse container labels %.200s", key);
+	if (n == -ENOMEM) {
 		free(c->key);
 		free(c->base_mem);
 		free(c);
 		return NULL;
+	}
+	if (n < 0) {
+		/* Kept as an entry that stores nothing, so this is said once. */
+		log_warn("storage: container labels not stored (malformed, or more than %d): %.200s",
+			 STORE_MAX_LABELS - 8, key);
+		c->bad = true;
+		n = 0;
 	}
 	c->nbase = (size_t)n;
 	c->hash = h;
@@ -752,7 +757,7 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 			if (c)
 				c->gen = s->gen;
 		}
-		if (!c)
+		if (!c || c->bad)
 			continue;
 		if (cur == SNAP_NO_CONTAINER)
 			j = agent_j++;
