@@ -7,9 +7,10 @@
  * sum, count, last). A full head chunk is sealed and a background writer
  * thread puts it into SQLite (<data_dir>/monitor.db), one row per series per
  * chunk, in one batched transaction per flush interval; the same transaction
- * saves every open chunk, so a crash loses at most one flush interval and a
- * restart resumes the open chunks. Retention deletes by age per tier and by
- * total size, oldest first. Queries read the head and SQLite together.
+ * logs what every open chunk grew by, so a crash loses at most one flush
+ * interval and a restart resumes the open chunks. Retention deletes by age
+ * per tier and by total size, oldest first. Queries read the head and
+ * SQLite together.
  *
  * Threads: store_append_snapshot and store_append belong to one thread (the
  * agent's tick thread, or an importer). Queries (store_select, iterators,
