@@ -123,7 +123,12 @@ struct promql_source {
 
 /* The Prometheus stale marker: a NaN with this bit pattern ends a series. */
 #define PROMQL_STALE_NAN_BITS 0x7ff0000000000002ULL
-bool promql_is_stale(double v);
+static inline bool promql_is_stale(double v)
+{
+	uint64_t b;
+	__builtin_memcpy(&b, &v, sizeof(b));
+	return b == PROMQL_STALE_NAN_BITS;
+}
 double promql_stale_nan(void);
 
 /* ---- an in-memory source (promql_mem.c) ----------------------------------- */

@@ -109,15 +109,22 @@ const struct func *promql_func_find(const char *name)
 
 /* ---- functions of a range vector ------------------------------------------------------ */
 
-/* Prometheus' extrapolatedRate for rate, increase and delta. */
-static bool extrapolated_rate(const struct promql_point *p, size_t n, int64_t range_start,
-			      int64_t range_end, int64_t range_ms, bool counter, bool is_rate,
-			      double *out)
+/*
+ * Prometheus' extrapolatedRate for rate, increase and delta. resets, when
+ * given, is the running sum of counter-reset corrections of the whole
+ * series (resets[i]: what resets up to point i add), so a window's
+ * correction is one subtraction instead of a walk over its points.
+ */
+static bool extrapolated_rate(const struct promql_point *p, size_t n, const double *resets,
+			      int64_t range_start, int64_t range_end, int64_t range_ms, bool counter,
+			      bool is_rate, double *out)
 {
 	if (n < 2)
 		return false;
 	double result = p[n - 1].v - p[0].v;
-	if (counter) {
+	if (counter && resets) {
+		result += resets[n - 1] - resets[0];
+	} else if (counter) {
 		double prev = p[0].v;
 		for (size_t i = 1; i < n; i++) {
 			if (p[i].v < prev)
@@ -189,6 +196,7 @@ struct rctx {
 	int64_t t_eval;              /* the step's time (predict_linear) */
 	int64_t range_start, range_end, range_ms;
 	double *scratch;
+	const double *resets;        /* rate/increase: running reset corrections, by window */
 };
 
 /* One window of one series; false: no output at this step. */
@@ -200,7 +208,7 @@ static int range_fn(struct ev *ev, const struct rctx *c, const struct promql_poi
 	case F_RATE:
 	case F_INCREASE:
 	case F_DELTA:
-		return extrapolated_rate(p, n, c->range_start, c->range_end, c->range_ms,
+		return extrapolated_rate(p, n, c->resets, c->range_start, c->range_end, c->range_ms,
 					 id != F_DELTA, id == F_RATE, out);
 	case F_IRATE:
 	case F_IDELTA: {
@@ -385,11 +393,23 @@ static int eval_range_call(struct ev *ev, const struct node *n, const struct gri
 	const struct promql_point *p;
 	size_t np;
 	int rc;
+	bool counter = f->id == F_RATE || f->id == F_INCREASE;
+	double *resets = NULL;
 	while ((rc = rangearg_next(ev, &r, &ls, &p, &np)) > 0) {
-		if (f->id == F_QUANTILE_OVER_TIME) {
-			c.scratch = realloc(c.scratch, (np + 1) * sizeof(double));
-			if (!c.scratch)
+		if (f->id == F_QUANTILE_OVER_TIME || counter) {
+			double *nb = realloc(c.scratch, (np + 1) * sizeof(double));
+			if (!nb) {
+				free(c.scratch);
 				return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
+			}
+			c.scratch = nb;
+		}
+		if (counter && np) {
+			/* running sum of the values a counter lost at each reset */
+			resets = c.scratch;
+			resets[0] = 0;
+			for (size_t k = 1; k < np; k++)
+				resets[k] = resets[k - 1] + (p[k].v < p[k - 1].v ? p[k - 1].v : 0);
 		}
 		struct vseries *s = NULL;
 		size_t lo = 0, hi = 0;
@@ -408,6 +428,7 @@ static int eval_range_call(struct ev *ev, const struct node *n, const struct gri
 			if (hi == lo)
 				continue;
 			c.step = i;
+			c.resets = resets ? resets + lo : NULL;
 			c.t_eval = grid_t(g, i);
 			c.range_start = start;
 			c.range_end = end;

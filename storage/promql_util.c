@@ -23,13 +23,6 @@
 
 /* ---- stale markers and points ------------------------------------------------- */
 
-bool promql_is_stale(double v)
-{
-	uint64_t b;
-	memcpy(&b, &v, sizeof(b));
-	return b == PROMQL_STALE_NAN_BITS;
-}
-
 double promql_stale_nan(void)
 {
 	double v;
