@@ -374,6 +374,9 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *p = sqlite3_column_blob(st, 0);
 		bad += apply_log(s, hb, p, p + sqlite3_column_bytes(st, 0));
+		/* Checkpoint at the first flush: ids of series gone since may be
+		 * given out again, and their log entries must not meet them. */
+		s->checkpoint_req = true;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_OK)
