@@ -80,11 +80,14 @@ class NetProcTest(unittest.TestCase):
         for c in cls.containers:
             h.docker_rm(c)
         cls.containers = []
-        if cls.agent:
-            agent, cls.agent = cls.agent, None
-            agent.stop()
-        if cls.network:
-            h.docker("network", "rm", cls.network, check=False)
+        try:
+            if cls.agent:
+                agent, cls.agent = cls.agent, None
+                agent.stop()
+        finally:
+            if cls.network:
+                h.docker("network", "rm", cls.network, check=False)
+                cls.network = None
 
     def send(self, c, nbytes, port=7000):
         """Sends nbytes of zeros from inside c to srv:port over TCP."""
@@ -305,7 +308,7 @@ class NetProcConfigTest(unittest.TestCase):
         self.addCleanup(agent.kill)
         c = h.docker_run(self, "off", ["sleep", "600"])
         h.wait_for("the container in /metrics",
-                   lambda: agent.metrics().get("container_memory_usage_bytes", name=c.name), 10)
+                   lambda: agent.metrics().get("container_memory_usage_bytes", name=c.name), 30)
         e = agent.wait_tick()
         for fam in ("container_network_mode", "container_processes", "container_file_descriptors"):
             self.assertEqual(e.get(fam), [], fam)
