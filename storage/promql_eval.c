@@ -486,6 +486,17 @@ static bool drops_name(enum tok t)
 	return t == T_ADD || t == T_SUB || t == T_MUL || t == T_DIV || t == T_POW || t == T_MOD;
 }
 
+/* Go's math.Pow where it differs from C's pow: x^0.5 and x^-0.5 are
+ * computed through Sqrt, so they compare equal to sqrt() as in Prometheus. */
+static double go_pow(double x, double y)
+{
+	if (y == 0.5 && !isnan(x) && !(isinf(x) && x < 0) && x != 0)
+		return sqrt(x);
+	if (y == -0.5 && !isnan(x) && !(isinf(x) && x < 0) && x != 0)
+		return 1 / sqrt(x);
+	return pow(x, y);
+}
+
 /* Prometheus' vectorElemBinop: the value and whether a comparison holds. */
 static double binop(enum tok op, double l, double r, bool *keep)
 {
@@ -495,7 +506,7 @@ static double binop(enum tok op, double l, double r, bool *keep)
 	case T_SUB: return l - r;
 	case T_MUL: return l * r;
 	case T_DIV: return l / r;
-	case T_POW: return pow(l, r);
+	case T_POW: return go_pow(l, r);
 	case T_MOD: return fmod(l, r);
 	case T_ATAN2: return atan2(l, r);
 	case T_EQLC: *keep = l == r; return l;

@@ -391,6 +391,50 @@ class PromQLTest(unittest.TestCase):
         want = get(p, "/api/v1/query", {"query": "count(t_memory_bytes)", "time": end})
         self.assertEqual(got, want)
 
+    # ---- monitor query ----------------------------------------------------------------------
+
+    def cli(self, *args):
+        r = subprocess.run([h.MONITOR, "query", "--url", self.agent.url] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_monitor_query_cli(self):
+        t = self.t(4000.001)
+        rc, out, err = self.cli("--time", t, 't_memory_bytes{name=~"web-.*"}')
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["METRIC", "ID", "IMAGE", "NAME", "VALUE"])
+        self.assertEqual(len(lines), 3)
+        want = get(self.prom.base, "/api/v1/query", {"query": 't_memory_bytes{name="web-1"}', "time": t})[1]
+        row = [l.split() for l in lines[1:] if " web-1 " in l][0]
+        self.assertEqual(row[-1], want["data"]["result"][0]["value"][1])
+        # Aggregated: only the labels left.
+        rc, out, err = self.cli("--time", t, "sum by (name) (t_cpu_seconds_total)")
+        self.assertEqual((rc, out.splitlines()[0].split()), (0, ["NAME", "VALUE"]), err)
+        # A range: each series, then its points.
+        rc, out, err = self.cli("--time", t, "--range", "5m", "--step", "1m", 'sum(t_up)')
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "{}")
+        self.assertEqual(len(lines), 7, out)
+        self.assertRegex(lines[1], r"^  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.001Z  \d+$")
+        # --json: the API's answer as it is.
+        rc, out, err = self.cli("--json", "--time", t, "count(t_up)")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), get(self.agent.url, "/api/v1/query", {"query": "count(t_up)", "time": t})[1])
+        # Scalars and strings alone.
+        self.assertEqual(self.cli("2 * 21")[:2], (0, "42\n"))
+        self.assertEqual(self.cli('"hello"')[:2], (0, "hello\n"))
+        # Errors: the agent's message with its position, status 1; usage, 2.
+        rc, out, err = self.cli("sum(rate(t_up[5m])")
+        self.assertEqual(rc, 1)
+        self.assertIn('bad_data: invalid parameter "query": 1:19: parse error: unclosed left parenthesis', err)
+        self.assertEqual(self.cli()[0], 2)
+        self.assertEqual(self.cli("--step", "1m", "up")[0], 2)
+        rc, out, err = subprocess.run([h.MONITOR, "query", "--url", "127.0.0.1:%d" % h.free_port(), "up"],
+                                      capture_output=True, text=True, timeout=30).returncode, "", ""
+        self.assertEqual(rc, 1)
+
     # ---- limits ------------------------------------------------------------------------------
 
     def test_limits_fail_like_prometheus_and_agent_stays_responsive(self):
