@@ -85,6 +85,28 @@ static uint64_t db_size(struct store *s)
 	return file_size(s->db_path) + file_size(wal);
 }
 
+#define ACC_BYTES 44
+
+static void pack_acc(const struct tier_head *th, uint8_t *out)
+{
+	memcpy(out, &th->end, 8);
+	memcpy(out + 8, &th->min, 8);
+	memcpy(out + 16, &th->max, 8);
+	memcpy(out + 24, &th->sum, 8);
+	memcpy(out + 32, &th->last, 8);
+	memcpy(out + 40, &th->count, 4);
+}
+
+static void unpack_acc(struct tier_head *th, const uint8_t *in)
+{
+	memcpy(&th->end, in, 8);
+	memcpy(&th->min, in + 8, 8);
+	memcpy(&th->max, in + 16, 8);
+	memcpy(&th->sum, in + 24, 8);
+	memcpy(&th->last, in + 32, 8);
+	memcpy(&th->count, in + 40, 4);
+}
+
 /* ---- loading ----------------------------------------------------------------- */
 
 static int load_series(struct store *s, sqlite3 *db)
@@ -354,12 +376,22 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	if (!hb)
 		return SQLITE_NOMEM;
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "SELECT series_id, tier, data FROM head", -1, &st, NULL);
+	/* The accumulators a clean stop saved with its checkpoint. */
+	uint8_t *accs = calloc((size_t)s->byid_cap + 1, 2 * ACC_BYTES);
+	if (!accs) {
+		free(hb);
+		return SQLITE_NOMEM;
+	}
+	bool replayed = false;
+	int rc = sqlite3_prepare_v2(db, "SELECT series_id, tier, data, acc FROM head", -1, &st, NULL);
 	while (rc != SQLITE_NOMEM && st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
 		int tier = sqlite3_column_int(st, 1);
 		if (id >= s->byid_cap || !s->byid[id] || tier < 0 || tier >= NTIERS)
 			continue;
+		if (tier == 0 && sqlite3_column_bytes(st, 3) == 2 * ACC_BYTES)
+			memcpy(accs + (size_t)id * 2 * ACC_BYTES, sqlite3_column_blob(st, 3),
+			       2 * ACC_BYTES);
 		size_t len = (size_t)sqlite3_column_bytes(st, 2);
 		if (len && hbuf_set(&hb[id * NTIERS + tier], 0, sqlite3_column_blob(st, 2), len) < 0) {
 			rc = SQLITE_NOMEM;
@@ -377,6 +409,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 		/* Checkpoint at the first flush: ids of series gone since may be
 		 * given out again, and their log entries must not meet them. */
 		s->checkpoint_req = true;
+		replayed = true;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_OK)
@@ -419,8 +452,30 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	if (bad)
 		log_warn("storage: %s: %zu open chunks could not be put back and were dropped",
 			 s->db_path, bad);
-	rebuild_accs(s, tier_last);
+	if (replayed) {
+		/* Samples came after the checkpoint: rebuild from them. */
+		rebuild_accs(s, tier_last);
+	} else {
+		for (uint32_t id = 0; id < s->byid_cap; id++) {
+			struct series *se = s->byid[id];
+			for (int k = 0; se && k < 2; k++) {
+				struct tier_head tmp;
+				unpack_acc(&tmp, accs + ((size_t)id * 2 + k) * ACC_BYTES);
+				if (!tmp.end || !tmp.count || !tier_head_get(s, se, k))
+					continue;
+				struct tier_head *th = se->tier[k];
+				th->end = tmp.end;
+				th->min = tmp.min;
+				th->max = tmp.max;
+				th->sum = tmp.sum;
+				th->last = tmp.last;
+				th->count = tmp.count;
+				idle_track(s, se);
+			}
+		}
+	}
 out:
+	free(accs);
 	for (size_t i = 0; i < (size_t)s->byid_cap * NTIERS; i++)
 		free(hb[i].p);
 	free(hb);
@@ -621,6 +676,8 @@ struct head_image {
 	uint32_t off, len_now;
 	int64_t mint;
 	uint8_t *data;           /* len_now - off bytes; NULL when empty */
+	bool has_acc;            /* checkpoint, raw stream: the accumulators */
+	uint8_t acc[2 * ACC_BYTES];
 };
 
 struct new_series {
@@ -736,10 +793,19 @@ static int do_flush(struct store *s, bool checkpoint)
 			struct series *se = s->byid[id];
 			if (!se)
 				continue;
+			bool acc = (se->tier[0] && se->tier[0]->end) || (se->tier[1] && se->tier[1]->end);
 			for (int t = 0; t < NTIERS; t++) {
 				const struct cenc *e = stream_enc(se, t);
-				if (e && e->count && nimg < cap)
-					oom |= !image_of(se, t, true, &img[nimg++]);
+				if (!((e && e->count) || (t == 0 && acc)) || nimg >= cap)
+					continue;
+				struct head_image *im = &img[nimg++];
+				oom |= !image_of(se, t, true, im);
+				if (t == 0 && acc) {
+					im->has_acc = true;
+					for (int j = 0; j < 2; j++)
+						if (se->tier[j] && se->tier[j]->end)
+							pack_acc(se->tier[j], im->acc + j * ACC_BYTES);
+				}
 			}
 		}
 	}
@@ -782,8 +848,12 @@ static int do_flush(struct store *s, bool checkpoint)
 		for (size_t i = 0; rc == SQLITE_OK && i < nimg; i++) {
 			sqlite3_bind_int64(s->st_head, 1, img[i].id);
 			sqlite3_bind_int(s->st_head, 2, img[i].stream);
-			sqlite3_bind_blob(s->st_head, 3, img[i].data, (int)img[i].len_now, SQLITE_STATIC);
-			sqlite3_bind_null(s->st_head, 4);
+			sqlite3_bind_blob(s->st_head, 3, img[i].data ? (void *)img[i].data : "",
+					  (int)img[i].len_now, SQLITE_STATIC);
+			if (img[i].has_acc)
+				sqlite3_bind_blob(s->st_head, 4, img[i].acc, 2 * ACC_BYTES, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(s->st_head, 4);
 			rc = step_reset(s->st_head);
 		}
 	} else if (rc == SQLITE_OK && nimg) {
