@@ -61,6 +61,7 @@ $(BUILD)/version.c: FORCE
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(BUILD)/obj/version.o: $(BUILD)/version.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libmonitor.a: $(LIB_OBJ)

@@ -32,6 +32,47 @@ static void put_number(struct buf *b, double v)
 		buf_put_double(b, v);
 }
 
+/*
+ * Writes rendered label text (k="v",k2="v2", escaped as in the exposition)
+ * as a JSON object. The text is the agent's own, so it is well formed; a
+ * malformed tail is dropped rather than guessed at.
+ */
+static void put_labels_object(struct buf *b, const char *text)
+{
+	char key[128], val[1024];
+	bool first = true;
+	buf_putc(b, '{');
+	const char *p = text ? text : "";
+	while (*p) {
+		size_t k = 0, v = 0;
+		while (*p && *p != '=' && k + 1 < sizeof(key))
+			key[k++] = *p++;
+		key[k] = '\0';
+		if (p[0] != '=' || p[1] != '"')
+			break;
+		p += 2;
+		while (*p && *p != '"') {
+			char c = *p++;
+			if (c == '\\' && *p) {
+				c = *p++;
+				if (c == 'n')
+					c = '\n';
+			}
+			if (v + 1 < sizeof(val))
+				val[v++] = c;
+		}
+		val[v] = '\0';
+		if (*p != '"')
+			break;
+		p++;
+		put_kv_str(b, key, val, !first);
+		first = false;
+		if (*p == ',')
+			p++;
+	}
+	buf_putc(b, '}');
+}
+
 static void put_container(struct buf *b, const struct snapshot *s, const struct snap_container *c,
 			  bool detail)
 {
@@ -79,7 +120,8 @@ static void put_container(struct buf *b, const struct snapshot *s, const struct 
 		for (uint32_t i = 0; i < c->sample_count; i++) {
 			buf_puts(b, i ? ",{" : "{");
 			put_kv_str(b, "metric", metric_families[first[i].family].name, false);
-			put_kv_str(b, "labels", first[i].extra ? first[i].extra : "", true);
+			buf_puts(b, ",\"labels\":");
+			put_labels_object(b, first[i].extra);
 			buf_puts(b, ",\"value\":");
 			put_number(b, first[i].value);
 			buf_putc(b, '}');

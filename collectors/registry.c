@@ -68,6 +68,7 @@ struct coll_registry {
 	size_t meta_count;
 	uint64_t tick;
 	uint32_t gen;
+	bool collected;          /* a collection pass has run */
 	/* inotify: watch descriptor -> directory path relative to the walk root */
 	int ifd;
 	char **wd_path;
@@ -212,7 +213,9 @@ static void add_container(struct coll_registry *r, const char *path, const struc
 	c->runtime = ident->runtime;
 	c->meta.restart_count = -1;
 	c->seen_gen = r->gen;
-	c->fresh = true;
+	/* Found at start-up, the cgroup is complete; found while running it may
+	 * be mid-creation (see coll_registry_collect). */
+	c->fresh = r->collected;
 
 	char full[PATH_MAX];
 	struct stat st;
@@ -638,6 +641,7 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 		coll_emit_lifecycle(sink, &c->meta);
 	}
 	collect_gone(r, sink, now);
+	r->collected = true;
 }
 
 void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink)
