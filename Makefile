@@ -144,6 +144,17 @@ $(BUILD)/bench/netproc_cost: $(BUILD)/obj/tests/bench/netproc_cost.o $(BUILD)/ob
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# PromQL against the real Prometheus on the same data, over HTTP, and
+# in-process (tests/bench/promql_bench.py, tests/bench/promql_micro.c);
+# table in build/bench/promql.md.
+.PHONY: bench-promql
+bench-promql: all $(BUILD)/bench/promql_micro
+	tests/bench/promql_bench.py
+
+$(BUILD)/bench/promql_micro: $(BUILD)/obj/tests/bench/promql_micro.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 clean:
 	rm -rf $(BUILD)
 

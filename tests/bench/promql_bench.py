@@ -26,7 +26,8 @@ the instant query) of the client's wall time over a kept-alive connection
 as each server reports it (stats=all: evalTotalTime). Both answers are
 checked to agree before anything is timed.
 
-Prints a table, writes build/bench/promql.md and build/bench/promql.json.
+`make bench-promql` runs it. Prints a table, writes build/bench/promql.md
+and build/bench/promql.json.
 Environment: BENCH_PROMQL_CONTAINERS (1000), BENCH_PROMQL_INTERVALS
 ("15 1", seconds), BENCH_PROMQL_RUNS (15), BENCH_STRICT=1 exits 1 when a
 figure misses its target. Needs build/monitor, prometheus and promtool;
@@ -52,7 +53,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, "build")
 OUT = os.path.join(BUILD, "bench")
 MONITOR = os.path.join(BUILD, "monitor")
-MICRO_SRC = os.path.join(ROOT, "tests", "bench", "promql_micro.c")
 MICRO = os.path.join(OUT, "promql_micro")
 FIXTURE_ROOT = os.path.join(ROOT, "tests", "fixtures", "cgroup", "v2")
 
@@ -266,13 +266,8 @@ def run_set(work, interval_s, procs):
 
 
 def micro(interval_s):
-    """Builds and runs promql_micro; returns its figures."""
-    libs = subprocess.run(["pkg-config", "--libs", "libmicrohttpd", "libcurl", "sqlite3", "yaml-0.1", "zlib"],
-                          capture_output=True, text=True).stdout.split() or \
-        ["-lmicrohttpd", "-lcurl", "-lsqlite3", "-lyaml", "-lz"]
-    subprocess.run(["cc", "-O2", "-std=gnu11", "-D_GNU_SOURCE", "-I" + ROOT, MICRO_SRC,
-                    os.path.join(BUILD, "libmonitor.a"), "-o", MICRO] + libs + ["-lm", "-pthread", "-lbpf", "-lelf"],
-                   check=True)
+    """Builds (make) and runs promql_micro; returns its figures."""
+    subprocess.run(["make", "-s", "-C", ROOT, "build/bench/promql_micro"], check=True)
     r = subprocess.run([MICRO, str(N), str(interval_s), str(INSTANT_RUNS * 5)], capture_output=True,
                        text=True, check=True, timeout=1800)
     return json.loads(r.stdout)
