@@ -57,6 +57,7 @@ struct node {
 	enum node_kind kind;
 	enum promql_value_type type;
 	int pos, end;                /* byte range in the query */
+	int depth;                   /* levels of nodes below and including this one */
 
 	double num;                  /* N_NUMBER */
 	char *str;                   /* N_STRING (unquoted) */
@@ -98,6 +99,9 @@ struct node {
 	size_t ninclude;
 	int op_pos;                  /* where the operator is, for errors */
 };
+
+/* Trees deeper than this are refused: evaluation recurses once a level. */
+#define PROMQL_MAX_DEPTH 1000
 
 struct promql_expr {
 	struct node *root;

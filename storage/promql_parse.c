@@ -471,6 +471,7 @@ struct parser {
 	char *err;
 	size_t errsize;
 	bool failed;
+	int nesting;                 /* parse_expr calls on the stack */
 };
 
 static void perr_at(struct parser *p, int pos, const char *fmt, ...)
@@ -631,7 +632,20 @@ static struct node *new_node(struct parser *p, enum node_kind k, int pos)
 	n->kind = k;
 	n->pos = pos;
 	n->end = pos;
+	n->depth = 1;
 	return n;
+}
+
+/* Sets n's depth from a child's; false (with the error) past the limit. */
+static bool deeper(struct parser *p, struct node *n, const struct node *child)
+{
+	if (child && child->depth + 1 > n->depth)
+		n->depth = child->depth + 1;
+	if (n->depth > PROMQL_MAX_DEPTH) {
+		perr_at(p, n->pos, "expression nests more than %d levels deep", PROMQL_MAX_DEPTH);
+		return false;
+	}
+	return true;
 }
 
 static char *pstrndup(struct parser *p, const char *s, size_t n)
@@ -1116,7 +1130,7 @@ static struct node *parse_aggregation(struct parser *p)
 	n->expr = args[nargs - 1];
 	if (param)
 		n->param = args[0];
-	return n;
+	return deeper(p, n, n->expr) && deeper(p, n, n->param) ? n : NULL;
 }
 
 static struct node *parse_primary(struct parser *p)
@@ -1160,7 +1174,7 @@ static struct node *parse_primary(struct parser *p)
 		n->end = peek(p).pos + 1;
 		next(p);
 		n->type = n->expr->type;
-		return n;
+		return deeper(p, n, n->expr) ? n : NULL;
 	}
 	case T_LBRACE:
 		return parse_vector_selector(p, NULL, t.pos);
@@ -1179,6 +1193,9 @@ static struct node *parse_primary(struct parser *p)
 			return NULL;
 		}
 		n->type = n->fn->ret;
+		for (size_t i = 0; i < n->nargs; i++)
+			if (!deeper(p, n, n->args[i]))
+				return NULL;
 		return n;
 	}
 	case T_METRIC_IDENT:
@@ -1264,6 +1281,8 @@ static struct node *parse_postfix(struct parser *p, struct node *e)
 				m->expr = e;
 				m->range_ms = range;
 				m->end = c.pos + 1;
+				if (!deeper(p, m, e))
+					return NULL;
 				e = m;
 				continue;
 			}
@@ -1297,6 +1316,8 @@ static struct node *parse_postfix(struct parser *p, struct node *e)
 			sq->step_ms = step;
 			sq->end = peek(p).pos + 1;
 			next(p);
+			if (!deeper(p, sq, e))
+				return NULL;
 			e = sq;
 			continue;
 		}
@@ -1410,13 +1431,27 @@ static struct node *parse_unary(struct parser *p)
 		n->expr = x;
 		n->type = x->type;
 		n->end = x->end;
-		return n;
+		return deeper(p, n, x) ? n : NULL;
 	}
 	struct node *e = parse_primary(p);
 	return e ? parse_postfix(p, e) : NULL;
 }
 
+static struct node *parse_expr_inner(struct parser *p, int minprec);
+
 static struct node *parse_expr(struct parser *p, int minprec)
+{
+	if (++p->nesting > PROMQL_MAX_DEPTH) {
+		perr_at(p, peek(p).pos, "expression nests more than %d levels deep", PROMQL_MAX_DEPTH);
+		p->nesting--;
+		return NULL;
+	}
+	struct node *n = parse_expr_inner(p, minprec);
+	p->nesting--;
+	return n;
+}
+
+static struct node *parse_expr_inner(struct parser *p, int minprec)
 {
 	struct node *lhs = parse_unary(p);
 	while (lhs) {
@@ -1460,6 +1495,8 @@ static struct node *parse_expr(struct parser *p, int minprec)
 		n->end = n->rhs->end;
 		n->type = lhs->type == PROMQL_SCALAR && n->rhs->type == PROMQL_SCALAR
 			  ? PROMQL_SCALAR : PROMQL_VECTOR;
+		if (!deeper(p, n, lhs) || !deeper(p, n, n->rhs))
+			return NULL;
 		lhs = n;
 	}
 	return lhs;

@@ -162,6 +162,31 @@ static void test_parse_limits_and_junk(void)
 	deep[k] = '\0';
 	CHECK_EQ_INT(promql_parse(deep, &e, err, sizeof(err)), 0);
 	promql_expr_free(e);
+	/* Deeper than the evaluator's recursion may go: refused, not a crash. */
+	char *deeper = malloc(20000);
+	k = 0;
+	for (int i = 0; i < 5000; i++)
+		deeper[k++] = '(';
+	deeper[k++] = '1';
+	deeper[k] = '\0';
+	CHECK_EQ_INT(promql_parse(deeper, &e, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "nests more than 1000 levels deep") != NULL);
+	k = 0;
+	for (int i = 0; i < 3000; i++) {
+		deeper[k++] = '1';
+		deeper[k++] = '+';
+	}
+	deeper[k++] = '1';
+	deeper[k] = '\0';
+	CHECK_EQ_INT(promql_parse(deeper, &e, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "nests more than 1000 levels deep") != NULL);
+	k = 0;
+	for (int i = 0; i < 3000; i++)
+		deeper[k++] = '-';
+	deeper[k++] = 'x';
+	deeper[k] = '\0';
+	CHECK_EQ_INT(promql_parse(deeper, &e, err, sizeof(err)), -EINVAL);
+	free(deeper);
 	/* Bytes that are not PromQL. */
 	CHECK_STR(parse_err("foo\x01", err, sizeof(err)), "1:4: parse error: unexpected character: '\\x01'");
 	CHECK_STR(parse_err("sum(rate(x[5m])) by (", err, sizeof(err)),
