@@ -10,6 +10,7 @@
 #include "tests/unit/test.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <unistd.h>
@@ -380,6 +381,80 @@ static void test_snapshots_and_staleness(void)
 	store_close(s);
 }
 
+/* Queries on other threads while one thread appends and the writer flushes:
+ * every read sees whole, ordered series. */
+struct reader_arg {
+	struct store *s;
+	int stop;                /* atomic */
+	int reads, bad;          /* read after join */
+};
+
+static void *reader_main(void *p)
+{
+	struct reader_arg *a = p;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		struct store_matcher m;
+		char err[64];
+		store_matcher_init(&m, STORE_MATCH_RE, "__name__", "c.*", err, sizeof(err));
+		struct store_series_set set;
+		if (store_select(a->s, &m, 1, INT64_MIN, INT64_MAX, &set) == 0) {
+			for (size_t i = 0; i < set.n; i++) {
+				struct store_iter *it;
+				if (store_iter_open(a->s, set.series[i].id, STORE_TIER_RAW, INT64_MIN,
+						    INT64_MAX, &it) < 0)
+					continue;
+				struct store_point p0;
+				int64_t last = INT64_MIN;
+				double lastv = -1;
+				while (store_iter_next(it, &p0) > 0) {
+					/* values are the sample's second: strictly growing with t */
+					if (p0.t <= last || p0.v != (double)(p0.t / 1000) || p0.v <= lastv)
+						__atomic_add_fetch(&a->bad, 1, __ATOMIC_RELAXED);
+					last = p0.t;
+					lastv = p0.v;
+				}
+				store_iter_free(it);
+				__atomic_add_fetch(&a->reads, 1, __ATOMIC_RELAXED);
+			}
+			store_series_set_free(&set);
+		}
+		store_matcher_fini(&m);
+	}
+	return NULL;
+}
+
+static void test_concurrent_readers(void)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.flush_interval_ms = 20;
+	struct store *s = open_store(&cfg);
+	if (!s)
+		return;
+	struct reader_arg a = { .s = s };
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, reader_main, &a);
+	uint32_t ids[20];
+	for (int k = 0; k < 20; k++) {
+		char inst[8];
+		snprintf(inst, sizeof(inst), "%d", k);
+		ids[k] = series(s, "c", "inst", inst, NULL, NULL);
+	}
+	for (int i = 1; i <= 3000; i++)
+		for (int k = 0; k < 20; k++)
+			store_append(s, ids[k], i * 1000LL, (double)i);
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK(a.reads > 0);
+	CHECK_EQ_INT(a.bad, 0);
+	int64_t t[3100];
+	CHECK_EQ_INT(readback(s, ids[7], STORE_TIER_RAW, INT64_MIN, INT64_MAX, t, NULL, 3100), 3000);
+	store_close(s);
+}
+
 static void fill(struct store *s, int nseries, int64_t from, int64_t step, int n)
 {
 	for (int k = 0; k < nseries; k++) {
@@ -585,6 +660,7 @@ int main(void)
 	RUN(test_crash_recovery);
 	RUN(test_tiers);
 	RUN(test_snapshots_and_staleness);
+	RUN(test_concurrent_readers);
 	RUN(test_retention_age);
 	RUN(test_retention_size);
 	RUN(test_corrupt_file);
