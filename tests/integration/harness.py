@@ -425,18 +425,35 @@ class Agent:
                 return c
         return None
 
-    def ticks(self):
-        return self.metrics().value("monitor_ticks_total")
+    _ticks_re = re.compile(r"^monitor_ticks_total (\S+)$", re.M)
 
-    def wait_tick(self, timeout=5):
+    def _raw_ticks(self):
+        r = self.get("/metrics")
+        if r.status != 200:
+            raise AssertionError("/metrics answered %d: %r" % (r.status, r.body[:300]))
+        m = self._ticks_re.search(r.text)
+        if not m:
+            raise AssertionError("no monitor_ticks_total on /metrics")
+        return float(m.group(1)), r.text
+
+    def ticks(self):
+        return self._raw_ticks()[0]
+
+    def wait_tick(self, timeout=5, probe=None):
         """Waits until monitor_ticks_total moves on and returns the page that
-        shows the new tick, read within ~50 ms of the tick."""
+        shows the new tick (an Exposition), fetched within ~50 ms of the
+        tick. probe, when given, is called the moment that page has arrived
+        (before parsing it, which takes long on a big page); its result is
+        the page's .probe."""
         first = self.ticks()
 
         def moved():
-            e = self.metrics()
-            return e if e.value("monitor_ticks_total") > first else None
-        return wait_for("the next tick", moved, timeout, interval=0.05)
+            n, text = self._raw_ticks()
+            return (text, probe() if probe else None) if n > first else None
+        text, got = wait_for("the next tick", moved, timeout, interval=0.05)
+        e = Exposition(text)
+        e.probe = got
+        return e
 
     def stop(self, timeout=5):
         """SIGTERM; asserts the agent exits 0 within timeout seconds."""
