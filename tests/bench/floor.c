@@ -4,7 +4,7 @@
  * DESIGN.md says collectors keep their cgroup files open and pread() them,
  * so the least any collector can spend per tick is the cost of those reads.
  * This program pays exactly that: it opens the files listed in PATHFILE
- * (tests/bench/run lists the cgroup files the running agent holds open),
+ * (tests/bench/run lists the cgroup files the running agent reads a tick),
  * then, once per round, preads each from offset 0 into one buffer, and
  * reports the CPU time (CLOCK_PROCESS_CPUTIME_ID) it spent in the rounds.
  * No parsing, no formatting, no allocation: anything the agent spends above
