@@ -87,7 +87,8 @@ out:
 	return rc;
 }
 
-/* Appends a tier's points in [mint, maxt] (bucket ends, last values). */
+/* Appends a tier's points in [mint, maxt] (bucket ends, last values),
+ * decoded in batches straight into the array. */
 static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_t mint,
 		     int64_t maxt, struct promql_points *out)
 {
@@ -95,17 +96,33 @@ static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_
 	int rc = store_iter_open(st, id, tier, mint, maxt, &it);
 	if (rc < 0)
 		return rc;
-	struct store_point p;
-	while ((rc = store_iter_next(it, &p)) > 0) {
-		if (p.t < mint || p.t > maxt)
-			continue;
-		if (promql_points_push(out, p.t, tier == STORE_TIER_RAW ? p.v : p.last) < 0) {
-			rc = -ENOMEM;
-			break;
+	enum { BATCH = 512 };
+	int64_t t[BATCH];
+	double v[BATCH];
+	ssize_t n;
+	while ((n = store_iter_batch(it, t, v, BATCH)) > 0) {
+		if (out->n + (size_t)n > out->cap) {
+			size_t nc = out->cap ? out->cap : 256;
+			while (nc < out->n + (size_t)n)
+				nc *= 2;
+			struct promql_point *np = realloc(out->p, nc * sizeof(*np));
+			if (!np) {
+				store_iter_free(it);
+				return -ENOMEM;
+			}
+			out->p = np;
+			out->cap = nc;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (t[i] < mint || t[i] > maxt)
+				continue;
+			out->p[out->n].t = t[i];
+			out->p[out->n].v = v[i];
+			out->n++;
 		}
 	}
 	store_iter_free(it);
-	return rc < 0 ? rc : 0;
+	return n < 0 ? (int)n : 0;
 }
 
 static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_t step_ms,
