@@ -268,6 +268,8 @@ static int load_points(struct ev *ev, uint64_t ref, int64_t mint, int64_t maxt)
 
 /* ---- vector selectors ------------------------------------------------------------------- */
 
+#define NARROW_LOOKBACK_MS 60000
+
 /*
  * The selector over reference times ref0, ref0 + step, ... (n of them):
  * the newest sample in (ref - lookback, ref], unless it is a stale marker.
@@ -281,8 +283,15 @@ static int vsel_core(struct ev *ev, const struct node *vs, int64_t ref0, int64_t
 	ssize_t ns = do_select(ev, vs, ref0 - lb + 1, refN, &sel);
 	if (ns < 0)
 		return -1;
+	/* One evaluation time (rules, instant queries): the newest minute is
+	 * read first, and the rest of the lookback only for a series without a
+	 * point in it; the newest point of the minute is the newest of all. */
+	int64_t first = n == 1 && lb > NARROW_LOOKBACK_MS ? NARROW_LOOKBACK_MS : lb;
 	for (ssize_t k = 0; k < ns; k++) {
-		if (load_points(ev, sel[k].ref, ref0 - lb + 1, refN) < 0)
+		if (load_points(ev, sel[k].ref, refN - first + 1, refN) < 0)
+			return -1;
+		if (ev->pts.n == 0 && first < lb &&
+		    load_points(ev, sel[k].ref, ref0 - lb + 1, refN - first) < 0)
 			return -1;
 		const struct promql_point *p = ev->pts.p;
 		size_t np = ev->pts.n, j = 0;
