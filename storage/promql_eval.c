@@ -286,13 +286,17 @@ static int vsel_core(struct ev *ev, const struct node *vs, int64_t ref0, int64_t
 	/* One evaluation time (rules, instant queries): the newest minute is
 	 * read first, and the rest of the lookback only for a series without a
 	 * point in it; the newest point of the minute is the newest of all. */
-	int64_t first = n == 1 && lb > NARROW_LOOKBACK_MS ? NARROW_LOOKBACK_MS : lb;
+	bool narrow = n == 1 && lb > NARROW_LOOKBACK_MS;
 	for (ssize_t k = 0; k < ns; k++) {
-		if (load_points(ev, sel[k].ref, refN - first + 1, refN) < 0)
+		if (narrow) {
+			if (load_points(ev, sel[k].ref, ref0 - NARROW_LOOKBACK_MS + 1, ref0) < 0)
+				return -1;
+			if (ev->pts.n == 0 &&
+			    load_points(ev, sel[k].ref, ref0 - lb + 1, ref0 - NARROW_LOOKBACK_MS) < 0)
+				return -1;
+		} else if (load_points(ev, sel[k].ref, ref0 - lb + 1, refN) < 0) {
 			return -1;
-		if (ev->pts.n == 0 && first < lb &&
-		    load_points(ev, sel[k].ref, ref0 - lb + 1, refN - first) < 0)
-			return -1;
+		}
 		const struct promql_point *p = ev->pts.p;
 		size_t np = ev->pts.n, j = 0;
 		struct vseries *s = NULL;

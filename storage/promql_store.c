@@ -18,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A gap in raw points wider than this at the start of a read is filled
- * from roll-ups (a tier cannot say anything about less than two buckets). */
-#define FILL_GAP_1M_MS (2 * 60 * 1000)
-#define FILL_GAP_1H_MS (2 * 3600 * 1000)
+/* A gap in raw points at least this wide at the start of a read is filled
+ * from roll-ups: a bucket of the tier may end in it. Series sampled more
+ * often than a minute never pay for the look. */
+#define FILL_GAP_1M_MS (60 * 1000)
+#define FILL_GAP_1H_MS (3600 * 1000)
 
 static ssize_t st_select(void *ctx, const struct promql_matcher *m, size_t n, int64_t mint,
 			 int64_t maxt, struct arena *a, struct promql_series **out)
