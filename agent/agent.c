@@ -353,6 +353,7 @@ int agent_main(int argc, char **argv)
 	struct loop l = { .cfg = &cfg, .store = store };
 	l.st.store = store;
 	l.st.query = &cfg.query;
+	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);

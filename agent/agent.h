@@ -68,6 +68,7 @@ struct agent_state {
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
+	int64_t raw_retention_ms; /* storage.retention.raw: PromQL reads roll-ups past it */
 	struct docker_client *docker;  /* for actions; NULL when disabled */
 	int64_t action_timeout_ms;     /* docker.action_timeout */
 	char *admin_token;       /* actions need it; NULL: actions refused */

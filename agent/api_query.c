@@ -338,8 +338,9 @@ int api_query(struct http_req *req, struct http_resp *resp)
 	if (!st || (status = time_param(ps, "time", now_ms(), &t, resp)) ||
 	    (status = query_opts(req, ps, &o, resp)) || (status = parse_query(ps, &e, resp)))
 		goto out;
+	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
 	struct promql_source src;
-	promql_store_source(st, &src);
+	promql_store_source(&ps_store, &src);
 	struct promql_result r;
 	struct promql_error err;
 	int64_t t1 = mono_ns();
@@ -416,8 +417,9 @@ int api_query_range(struct http_req *req, struct http_resp *resp)
 		status = http_error(resp, 400, "bad_data", msg);
 		goto out;
 	}
+	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
 	struct promql_source src;
-	promql_store_source(st, &src);
+	promql_store_source(&ps_store, &src);
 	struct promql_result r;
 	struct promql_error err;
 	int64_t t1 = mono_ns();
@@ -501,8 +503,9 @@ int api_series(struct http_req *req, struct http_resp *resp)
 		status = http_error(resp, 400, "bad_data", "no match[] parameter provided");
 		goto out;
 	}
+	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
 	struct promql_source src;
-	promql_store_source(st, &src);
+	promql_store_source(&ps_store, &src);
 	struct arena a = { 0 };
 	struct promql_series *series;
 	struct promql_error err;
@@ -557,8 +560,9 @@ static int label_list(struct http_req *req, struct http_resp *resp, const char *
 	if (!st || (status = selectors_get(ps, &sel, resp)) ||
 	    (status = range_params(ps, &start, &end, resp)))
 		goto out;
+	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
 	struct promql_source src;
-	promql_store_source(st, &src);
+	promql_store_source(&ps_store, &src);
 	resp->type = "application/json";
 	bool all_time = start == API_MIN_TIME_MS && end == API_MAX_TIME_MS;
 	if (!sel.n && all_time &&

@@ -154,9 +154,20 @@ void promql_mem_source(struct promql_mem *m, struct promql_source *src);
 /* ---- the store as a source (promql_store.c) ------------------------------- */
 
 struct store;
-/* Fills src so that queries read st (head and SQLite, raw points, roll-up
- * tiers where raw ones have aged out). st must outlive src. */
-void promql_store_source(struct store *st, struct promql_source *src);
+/*
+ * The store and what the source needs to know about it. Raw points older
+ * than raw_retention_ms (storage.retention.raw) before now are gone: reads
+ * reaching further back fill in from the 1 m and 1 h roll-ups. 0 turns the
+ * fill off. now_ms 0 is the clock (tests set it).
+ */
+struct promql_store {
+	struct store *st;
+	int64_t raw_retention_ms;
+	int64_t now_ms;
+};
+/* Fills src so that queries read ps->st (head and SQLite together). ps must
+ * outlive src. */
+void promql_store_source(const struct promql_store *ps, struct promql_source *src);
 
 /* ---- parsing -------------------------------------------------------------- */
 

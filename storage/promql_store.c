@@ -2,13 +2,14 @@
  * promql_store.c - the agent's store (storage.h) as a PromQL source.
  *
  * Selection goes through the store's label index; points come from its
- * iterators (head and SQLite together), raw first. Where the raw points of
- * a series begin well after the start of what a query asks for, because
- * retention has already removed them, the older part is filled from the
- * 1 m roll-up tier and, before that, the 1 h tier: each bucket becomes one
- * point at the bucket's end holding its last value, so selectors, rate()
- * and the *_over_time functions still see the series, at a coarser
- * resolution. Matchers reach the store as POSIX patterns translated from
+ * iterators (head and SQLite together), raw first. Where a query reaches
+ * back past the raw retention, the part of it the raw points no longer
+ * cover is filled from the 1 m roll-up tier and, before that, the 1 h tier:
+ * each bucket that ends before the finer points begin becomes one point at
+ * the bucket's end holding its last value, so selectors, rate() and the
+ * *_over_time functions still see the series, at a coarser resolution.
+ * Within the raw retention nothing else is read: an absence of raw points
+ * there means the series had none (it had not started, or had ended). Matchers reach the store as POSIX patterns translated from
  * RE2 by the parser.
  */
 #include "storage/promql_int.h"
@@ -27,7 +28,7 @@
 static ssize_t st_select(void *ctx, const struct promql_matcher *m, size_t n, int64_t mint,
 			 int64_t maxt, struct arena *a, struct promql_series **out)
 {
-	struct store *st = ctx;
+	struct store *st = ((const struct promql_store *)ctx)->st;
 	struct store_matcher *sm = calloc(n + 1, sizeof(*sm));
 	if (!sm)
 		return -ENOMEM;
@@ -88,13 +89,18 @@ out:
 	return rc;
 }
 
-/* Appends a tier's points in [mint, maxt] (bucket ends, last values),
- * decoded in batches straight into the array. */
+/*
+ * Appends the raw points in [mint, maxt] (tier RAW), or the roll-up buckets
+ * of a tier that end in [mint, maxt] and before `before`, each as one point
+ * at its bucket's end holding the bucket's last value. Decoded in batches
+ * straight into the array.
+ */
 static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_t mint,
-		     int64_t maxt, struct promql_points *out)
+		     int64_t maxt, int64_t before, struct promql_points *out)
 {
+	int64_t hi = tier == STORE_TIER_RAW || maxt < before ? maxt : before - 1;
 	struct store_iter *it;
-	int rc = store_iter_open(st, id, tier, mint, maxt, &it);
+	int rc = store_iter_open(st, id, tier, mint, hi, &it);
 	if (rc < 0)
 		return rc;
 	enum { BATCH = 512 };
@@ -115,7 +121,7 @@ static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_
 			out->cap = nc;
 		}
 		for (ssize_t i = 0; i < n; i++) {
-			if (t[i] < mint || t[i] > maxt)
+			if (t[i] < mint || t[i] > hi)
 				continue;
 			out->p[out->n].t = t[i];
 			out->p[out->n].v = v[i];
@@ -129,33 +135,38 @@ static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_
 static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_t step_ms,
 		     struct promql_points *out)
 {
-	struct store *st = ctx;
+	const struct promql_store *ps = ctx;
 	uint32_t id = (uint32_t)ref;
 	size_t base = out->n;
-	int rc = read_tier(st, id, STORE_TIER_RAW, mint, maxt, out);
-	if (rc < 0)
+	int rc = read_tier(ps->st, id, STORE_TIER_RAW, mint, maxt, 0, out);
+	if (rc < 0 || ps->raw_retention_ms <= 0)
 		return rc;
+	/* Raw points older than the retention are gone: what the read wants
+	 * before both the horizon and the first raw point comes from roll-ups,
+	 * older first, buckets ending before the finer points begin. */
+	int64_t horizon = (ps->now_ms ? ps->now_ms : now_ms()) - ps->raw_retention_ms;
 	int64_t first = out->n > base ? out->p[base].t : maxt + 1;
+	if (first > horizon)
+		first = horizon;
 	if (first - mint < FILL_GAP_1M_MS)
 		return 0;
-	/* Raw points begin late: fill the front from roll-ups, older first. */
 	struct promql_points fill = { 0 };
-	rc = read_tier(st, id, STORE_TIER_1M, mint, first - 1, &fill);
-	int64_t first1m = fill.n ? fill.p[0].t : first;
+	rc = read_tier(ps->st, id, STORE_TIER_1M, mint, maxt, first, &fill);
+	int64_t first1m = fill.n ? fill.p[0].t - store_tier_width_ms(STORE_TIER_1M) + 1 : first;
 	if (rc == 0 && first1m - mint >= FILL_GAP_1H_MS) {
 		struct promql_points older = { 0 };
-		rc = read_tier(st, id, STORE_TIER_1H, mint, first1m - 1, &older);
+		rc = read_tier(ps->st, id, STORE_TIER_1H, mint, maxt, first1m, &older);
 		for (size_t i = 0; rc == 0 && i < fill.n; i++)
 			rc = promql_points_push(&older, fill.p[i].t, fill.p[i].v);
 		promql_points_fini(&fill);
 		fill = older;
 	}
 	if (rc == 0 && fill.n) {
-		size_t raw = out->n - base;
+		size_t nraw = out->n - base;
 		for (size_t i = 0; i < fill.n && rc == 0; i++)
 			rc = promql_points_push(out, 0, 0);
 		if (rc == 0) {
-			memmove(out->p + base + fill.n, out->p + base, raw * sizeof(*out->p));
+			memmove(out->p + base + fill.n, out->p + base, nraw * sizeof(*out->p));
 			memcpy(out->p + base, fill.p, fill.n * sizeof(*out->p));
 		}
 	}
@@ -166,12 +177,12 @@ static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_
 
 static ssize_t st_label_names(void *ctx, char ***out)
 {
-	return store_label_names(ctx, NULL, 0, out);
+	return store_label_names(((const struct promql_store *)ctx)->st, NULL, 0, out);
 }
 
 static ssize_t st_label_values(void *ctx, const char *name, char ***out)
 {
-	return store_label_values(ctx, name, NULL, 0, out);
+	return store_label_values(((const struct promql_store *)ctx)->st, name, NULL, 0, out);
 }
 
 static const struct promql_source_ops store_ops = {
@@ -181,8 +192,8 @@ static const struct promql_source_ops store_ops = {
 	.label_values = st_label_values,
 };
 
-void promql_store_source(struct store *st, struct promql_source *src)
+void promql_store_source(const struct promql_store *ps, struct promql_source *src)
 {
 	src->ops = &store_ops;
-	src->ctx = st;
+	src->ctx = (void *)ps;
 }

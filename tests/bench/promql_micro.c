@@ -128,7 +128,8 @@ int main(int argc, char **argv)
 		}
 	}
 	struct promql_source ssrc, msrc;
-	promql_store_source(st, &ssrc);
+	struct promql_store pst = { st, cfg.retention_ms[STORE_TIER_RAW], 0 };
+	promql_store_source(&pst, &ssrc);
 	promql_mem_source(mem, &msrc);
 	const char *rule = "container_memory_working_set_bytes > 1e8";
 	const char *dash = "sum by (name) (rate(container_cpu_usage_seconds_total[1m]))";

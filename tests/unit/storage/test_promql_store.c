@@ -97,8 +97,10 @@ static void test_select_and_read(void)
 		store_append(s, a, t0 + i * 10000LL, i);
 		store_append(s, b, t0 + i * 10000LL, 2.0 * i);
 	}
+	/* "now" right after the data: everything is within the raw retention */
+	struct promql_store ps = { s, cfg.retention_ms[STORE_TIER_RAW], t0 + 760 * 10000LL };
 	struct promql_source src;
-	promql_store_source(s, &src);
+	promql_store_source(&ps, &src);
 	size_t n;
 	int64_t end = t0 + 759 * 10000LL;
 	CHECK_EQ_DBL(one(&src, "cpu{inst=\"web-1\"}", end, &n), 759);
@@ -129,8 +131,9 @@ static void test_stale_markers_end_series(void)
 	store_append(s, a, t0, 1);
 	store_append(s, a, t0 + 10000, 1);
 	store_append(s, a, t0 + 20000, promql_stale_nan());
+	struct promql_store ps = { s, cfg.retention_ms[STORE_TIER_RAW], t0 + 30000 };
 	struct promql_source src;
-	promql_store_source(s, &src);
+	promql_store_source(&ps, &src);
 	size_t n;
 	CHECK_EQ_DBL(one(&src, "up", t0 + 15000, &n), 1);
 	one(&src, "up", t0 + 25000, &n);
@@ -157,16 +160,30 @@ static void test_rollups_past_raw_retention(void)
 	CHECK_EQ_INT(store_flush(s), 0);
 	int64_t now = t0 + 3LL * 86400000;
 	CHECK_EQ_INT(store_retention_run(s, now), 0);
+	struct promql_store ps = { s, cfg.retention_ms[STORE_TIER_RAW], now };
 	struct promql_source src;
-	promql_store_source(s, &src);
+	promql_store_source(&ps, &src);
 	size_t n;
-	/* Two days back, raw points are gone: the 1 m roll-up answers, its
-	 * points at the end of each minute with the minute's last value. */
+	/* Two days back, raw points are gone: the 1 m roll-up answers, a point
+	 * at the end of each minute with the minute's last value. */
 	int64_t t = t0 + 86400000LL + 600000 + 30000;  /* day 1, 10.5 min in */
 	double v = one(&src, "bytes", t, &n);
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_DBL(v, 1440 + 9);
+	/* Points 1440..1449 at minute ends 1..10 in (0.5, 10.5] min: 9 over
+	 * 540 s, extrapolated 30 s to each edge. */
 	CHECK_EQ_DBL(one(&src, "increase(bytes[10m])", t, &n), 10);
+	/* Within the raw retention, a series that stopped is not carried on
+	 * by its roll-ups, nor one that has not begun brought forward. */
+	uint32_t g = add_series(s, "gone", "x");
+	for (int i = 0; i < 30; i++)
+		store_append(s, g, now - 7200000 + i * 60000LL + 59000, 1);
+	store_seal_all(s);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK(isnan(one(&src, "last_over_time(gone[1h])", now - 5400000 + 1000 + 3600000, &n)));
+	CHECK_EQ_INT(n, 0);
+	CHECK(isnan(one(&src, "gone", now - 7200000 + 58000, &n)));
+	CHECK_EQ_DBL(one(&src, "count_over_time(gone[1h])", now - 5400000 + 3000000, &n), 10);
 	/* ... and the newest day still from raw points. */
 	CHECK_EQ_DBL(one(&src, "bytes", now - 30000, &n), 3 * 1440 - 1);
 	store_close(s);
