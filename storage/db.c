@@ -515,8 +515,10 @@ static int open_db(struct store *s)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
 		return rc;
+	/* secure_delete off: Debian builds SQLite with it on, which would write
+	 * zeros over every chunk retention or a checkpoint frees. */
 	if ((rc = exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=8388608;"
-			      "PRAGMA cache_size=-8192")) != SQLITE_OK ||
+			      "PRAGMA cache_size=-8192; PRAGMA secure_delete=OFF")) != SQLITE_OK ||
 	    (rc = exec(s->db, schema)) != SQLITE_OK)
 		return rc;
 	if (file_size(s->db_path) <= QUICK_CHECK_MAX_BYTES) {
@@ -1100,8 +1102,126 @@ static void expire_series(struct store *s)
 	free(ids);
 }
 
+/* Merges one series' runs of adjacent small chunks of a roll-up tier into
+ * chunks of up to STORE_TIER_CHUNK_POINTS points. Returns the rows removed. */
+static int compact_series(struct store *s, int tier, uint32_t id, bool counter)
+{
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT id, data FROM %s WHERE series_id=? ORDER BY maxt",
+		 chunk_tables[tier]);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(st, 1, id);
+	struct row {
+		int64_t id;
+		int64_t mint, maxt;
+		uint16_t count;
+		uint8_t *data;
+		size_t len;
+	} *rows = NULL;
+	size_t n = 0, cap = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const void *d = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct row r = { sqlite3_column_int64(st, 0), 0, 0, 0, NULL, len };
+		if (cdec_bounds(d, len, &r.mint, &r.maxt, &r.count) < 0 ||
+		    r.count >= STORE_TIER_CHUNK_POINTS)
+			r.count = UINT16_MAX; /* full or unreadable: a run ends here */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct row *nr = realloc(rows, cap * sizeof(*rows));
+			if (!nr)
+				break;
+			rows = nr;
+		}
+		if (r.count != UINT16_MAX && (r.data = malloc(len)))
+			memcpy(r.data, d, len);
+		rows[n++] = r;
+	}
+	sqlite3_finalize(st);
+	int removed = 0;
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id=?", chunk_tables[tier]);
+	sqlite3_stmt *del = NULL;
+	sqlite3_prepare_v2(s->db, sql, -1, &del, NULL);
+	for (size_t i = 0; del && i < n;) {
+		/* A run: readable, in order, fitting in one chunk together. */
+		size_t j = i, points = 0;
+		while (j < n && rows[j].data && points + rows[j].count <= STORE_TIER_CHUNK_POINTS &&
+		       (j == i || rows[j].mint > rows[j - 1].maxt)) {
+			points += rows[j].count;
+			j++;
+		}
+		if (j - i < 2) {
+			i = j > i ? j : i + 1;
+			continue;
+		}
+		struct cenc e;
+		struct vstate v[CODEC_MAX_COLS];
+		cenc_init(&e, 5);
+		bool ok = true;
+		for (size_t k = i; k < j && ok; k++) {
+			struct cdec d;
+			int64_t t;
+			double vals[CODEC_MAX_COLS];
+			ok = cdec_init(&d, rows[k].data, rows[k].len) == 0 && d.ncols == 5;
+			while (ok && cdec_next(&d, &t, vals) > 0)
+				ok = cenc_append(&e, v, t, vals, counter) == 0;
+		}
+		if (ok && e.count) {
+			sqlite3_stmt *ins = s->st_chunk[tier];
+			sqlite3_bind_int64(ins, 1, id);
+			sqlite3_bind_int64(ins, 2, e.t_first);
+			sqlite3_bind_int64(ins, 3, e.t_prev);
+			sqlite3_bind_blob(ins, 4, e.buf, (int)cenc_bytes(&e), SQLITE_STATIC);
+			ok = step_reset(ins) == SQLITE_OK;
+			for (size_t k = i; k < j && ok; k++) {
+				sqlite3_bind_int64(del, 1, rows[k].id);
+				ok = step_reset(del) == SQLITE_OK;
+				removed++;
+			}
+		}
+		cenc_free(&e);
+		i = j;
+	}
+	sqlite3_finalize(del);
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].data);
+	free(rows);
+	return removed;
+}
+
+/* Merges the small roll-up chunks of the series that sealed some. */
+static void compact(struct store *s)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	size_t n = 0;
+	uint32_t *ids = malloc((s->nseries + 1) * sizeof(*ids));
+	bool *counter = malloc((s->nseries + 1) * sizeof(*counter));
+	for (uint32_t id = 0; ids && counter && id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		/* Only chunks already written: pending ones wait for the next pass. */
+		if (se && (se->flags & S_COMPACT) && !se->pend) {
+			se->flags &= (uint8_t)~S_COMPACT;
+			counter[n] = se->kind == STORE_COUNTER;
+			ids[n++] = id;
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (n && exec(s->db, "BEGIN IMMEDIATE") == SQLITE_OK) {
+		for (size_t i = 0; i < n; i++)
+			for (int t = STORE_TIER_1M; t < NTIERS; t++)
+				compact_series(s, t, ids[i], counter[i]);
+		if (exec(s->db, "COMMIT") != SQLITE_OK)
+			exec(s->db, "ROLLBACK");
+	}
+	free(ids);
+	free(counter);
+}
+
 static void do_retention(struct store *s, int64_t now)
 {
+	compact(s);
 	size_t n;
 	uint32_t *ids = live_ids(s, &n);
 	if (!ids)

@@ -100,6 +100,7 @@ enum {
 	S_ACTIVE = 8,            /* in the active list */
 	S_DIRTY_1M = 16,         /* the 1 m roll-up chunk changed since the last flush */
 	S_DIRTY_1H = 32,         /* the 1 h roll-up chunk changed */
+	S_COMPACT = 64,          /* sealed small roll-up chunks since the last merge */
 };
 
 struct series {

@@ -38,10 +38,14 @@ struct snapshot;
 enum store_tier { STORE_TIER_RAW, STORE_TIER_1M, STORE_TIER_1H, STORE_TIER__COUNT };
 
 #define STORE_DB_NAME "monitor.db"
-/* Samples per raw chunk, and points per roll-up chunk (chosen by measurement,
- * see tests/bench/storage_bench.c). */
+/* Samples per raw chunk (chosen by measurement, see tests/bench/storage_bench.c).
+ * Roll-up chunks are sealed small (20 one-minute points, 12 one-hour points)
+ * so that the head stays small, and the writer merges sealed ones into
+ * chunks of up to STORE_TIER_CHUNK_POINTS so that long reads stay cheap. */
 #define STORE_CHUNK_SAMPLES 240
 #define STORE_TIER_CHUNK_POINTS 120
+#define STORE_TIER_OPEN_POINTS_1M 20
+#define STORE_TIER_OPEN_POINTS_1H 12
 /* A raw chunk is also sealed when it spans more than this. */
 #define STORE_CHUNK_MAX_SPAN_MS (2 * 3600 * 1000)
 /* Sealed chunks kept in memory while the disk refuses writes, at most. */
@@ -143,7 +147,9 @@ struct store_stats {
 	uint64_t chunks_written;
 	uint64_t write_errors;         /* failed flush transactions */
 	uint64_t chunks_dropped;       /* pending chunks dropped past the cap */
-	uint64_t head_bytes;           /* memory held by the head */
+	uint64_t head_bytes;           /* memory held by the head, all of: */
+	uint64_t head_raw_bytes;       /*   open raw chunks */
+	uint64_t head_tier_bytes;      /*   open roll-up chunks and accumulators */
 	uint64_t pending_bytes;        /* sealed chunks not yet on disk */
 	uint64_t db_bytes;             /* database plus its WAL, on disk */
 	uint64_t retention_deleted;    /* chunks removed by retention */

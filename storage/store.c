@@ -380,8 +380,10 @@ void store_seal_raw(struct store *s, struct series *se)
 void tier_seal(struct store *s, struct series *se, int k)
 {
 	struct tier_head *th = se->tier[k];
-	if (th && th->enc.count)
+	if (th && th->enc.count) {
 		pending_push(s, se, STORE_TIER_1M + k, &th->enc);
+		se->flags |= S_COMPACT; /* small roll-up chunks to merge */
+	}
 }
 
 /* Encodes the accumulator's bucket as a point and empties it. */
@@ -402,7 +404,8 @@ void tier_acc_close(struct store *s, struct series *se, int k)
 			tier_seal(s, se, k);
 			rc = cenc_append(&th->enc, v, th->end, vals, se->kind == STORE_COUNTER);
 		}
-		if (rc == 0 && th->enc.count >= STORE_TIER_CHUNK_POINTS) {
+		if (rc == 0 && th->enc.count >= (k ? STORE_TIER_OPEN_POINTS_1H :
+							    STORE_TIER_OPEN_POINTS_1M)) {
 			tier_seal(s, se, k);
 		} else if (rc == 0 && th->enc.cap > cenc_bytes(&th->enc) + 16) {
 			/* A minute or an hour until the next point: give the slack back. */
@@ -811,9 +814,13 @@ void store_stats(struct store *s, struct store_stats *out)
 		if (!se)
 			continue;
 		head += sizeof(*se) + se->nlabels * sizeof(void *) + se->raw.cap;
-		for (int k = 0; k < 2; k++)
-			if (se->tier[k])
-				head += sizeof(*se->tier[k]) + se->tier[k]->enc.cap;
+		out->head_raw_bytes += se->raw.cap;
+		for (int k = 0; k < 2; k++) {
+			if (!se->tier[k])
+				continue;
+			head += sizeof(*se->tier[k]) + se->tier[k]->enc.cap;
+			out->head_tier_bytes += sizeof(*se->tier[k]) + se->tier[k]->enc.cap;
+		}
 	}
 	for (size_t i = 0; i < s->cc_nb; i++)
 		for (struct ccache *c = s->cc[i]; c; c = c->next)

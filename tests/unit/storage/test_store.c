@@ -305,6 +305,30 @@ static void test_tiers(void)
 	CHECK_EQ_DBL(p[1].count, 3600);
 	CHECK_EQ_DBL(p[1].sum, 1770 * 60);
 	CHECK_EQ_INT(p[2].t, base + 3 * 3600000LL);
+	/* The writer merges the small sealed roll-up chunks, points unchanged. */
+	struct store_disk_usage u;
+	CHECK_EQ_INT(store_disk_usage(s, &u), 0);
+	CHECK_EQ_INT(u.tier_chunks[STORE_TIER_1M], 180 / STORE_TIER_OPEN_POINTS_1M);
+	store_close(s);
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	for (int k = 0; k < STORE_TIER__COUNT; k++)
+		cfg.retention_ms[k] = 0;
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	/* Sealed at close or before: mark them as a running store would have. */
+	pthread_rwlock_wrlock(&s->lock);
+	s->byid[a]->flags |= S_COMPACT;
+	pthread_rwlock_unlock(&s->lock);
+	CHECK_EQ_INT(store_retention_run(s, base), 0);
+	CHECK_EQ_INT(store_disk_usage(s, &u), 0);
+	CHECK_EQ_INT(u.tier_chunks[STORE_TIER_1M], 2);
+	n = readback(s, a, STORE_TIER_1M, INT64_MIN, INT64_MAX, NULL, p, 400);
+	CHECK_EQ_INT(n, 180);
+	CHECK_EQ_DBL(p[179].count, 60);
+	CHECK_EQ_DBL(p[100].sum, 1770);
+	CHECK_EQ_INT(p[179].t, base + 3 * 3600000LL);
 	CHECK_EQ_INT(store_tier_for_step(15000), STORE_TIER_RAW);
 	CHECK_EQ_INT(store_tier_for_step(300000), STORE_TIER_1M);
 	CHECK_EQ_INT(store_tier_for_step(86400000), STORE_TIER_1H);
