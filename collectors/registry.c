@@ -37,6 +37,7 @@ const size_t coll_count = ARRAY_LEN(coll_all);
 
 #define HASH_BUCKETS 4096
 #define MAX_DEPTH 24
+#define RUNC_RECHECK_TICKS 5
 #define MAX_CONTAINERS 20000
 #define META_CACHE_MAX 20000
 
@@ -69,6 +70,7 @@ struct coll_registry {
 	uint64_t tick;
 	uint32_t gen;
 	bool collected;          /* a collection pass has run */
+	int runc_recheck;        /* ticks left to look for a late state.json */
 	/* inotify: watch descriptor -> directory path relative to the walk root */
 	int ifd;
 	char **wd_path;
@@ -431,10 +433,15 @@ static void on_created(struct coll_registry *r, const char *rel)
 	int depth = 0;
 	for (const char *p = rel; *p; p++)
 		depth += *p == '/';
+	size_t before = r->count;
 	walk(r, root, path, strlen(path), depth);
-	/* A plain runc container's cgroup can be anywhere: ask its state files. */
+	/* A plain runc container's cgroup can be anywhere: ask its state files.
+	 * runc makes the cgroup before it writes state.json, so a directory
+	 * nobody claims is looked for again over the next ticks. */
 	struct runc_scan s = { r, root };
 	oci_scan_runc(runc_found, &s);
+	if (r->count == before)
+		r->runc_recheck = RUNC_RECHECK_TICKS;
 }
 
 int coll_registry_poll(struct coll_registry *r)
@@ -609,6 +616,12 @@ static void collect_gone(struct coll_registry *r, struct coll_sink *sink, int64_
 
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
 {
+	if (r->runc_recheck > 0) {
+		struct runc_scan s = { r, cg_layout_walk_root(r->ctx->layout) };
+		r->runc_recheck--;
+		if (s.root)
+			oci_scan_runc(runc_found, &s);
+	}
 	for (size_t i = 0; i < coll_count; i++)
 		if (r->coll_ok[i] && coll_all[i]->begin)
 			coll_all[i]->begin(r->coll_state[i], sink);
