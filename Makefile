@@ -90,6 +90,8 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h
 
 # Kept (not intermediate): the bench reads program names from them.
 .SECONDARY: $(BPF_OBJ)
+# Unit-test objects are intermediates of the test programs: keep them too.
+.SECONDARY: $(TEST_OBJ)
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp
