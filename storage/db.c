@@ -542,6 +542,10 @@ static int open_db(struct store *s)
 		tier_last[i] = INT64_MIN;
 	if ((rc = load_bounds(s, s->db, tier_last)) == SQLITE_OK)
 		rc = load_head(s, s->db, tier_last);
+	/* Small roll-up chunks sealed before a stop are merged by the first pass. */
+	for (uint32_t id = 0; rc == SQLITE_OK && id < s->byid_cap; id++)
+		if (s->byid[id] && (tier_last[id * 2] != INT64_MIN || tier_last[id * 2 + 1] != INT64_MIN))
+			s->byid[id]->flags |= S_COMPACT;
 	free(tier_last);
 	if (rc != SQLITE_OK)
 		return rc;
