@@ -184,6 +184,36 @@ class StorageTest(unittest.TestCase):
         after = [ts for _, _, _, ts in dump(data, "monitor_ticks_total") if ts > t_free]
         self.assertTrue(after, "nothing written after space came back")
 
+    def test_container_series_stored_and_marked_stale(self):
+        """A real container: its series are stored every tick while it runs,
+        and end with a stale marker at the tick that no longer has it."""
+        h.require_docker()
+        d = tempdir(self)
+        data = os.path.join(d, "data")
+        a = h.Agent(config="storage:\n  flush_interval: 200ms\n", interval="200ms",
+                    args=["--no-ebpf"])
+        a.cmd[a.cmd.index("--data-dir") + 1] = data
+        self.addCleanup(a.kill)
+        a.start()
+        c = h.docker_run(self, "stored", ["sleep", "600"], ["--memory", "48m"])
+        h.wait_for("%s in /metrics" % c.name,
+                   lambda: a.metrics().get("container_spec_memory_limit_bytes", name=c.name), 30)
+        time.sleep(1)
+        h.docker_rm(c)
+        h.wait_for("%s gone from /metrics" % c.name,
+                   lambda: not a.metrics().get("container_spec_memory_limit_bytes", name=c.name), 30)
+        a.wait_tick()
+        a.stop()
+        sel = 'container_spec_memory_limit_bytes{name="%s"}' % c.name
+        rows = dump(data, sel)
+        self.assertGreaterEqual(len(rows), 3, rows)
+        self.assertTrue(all(v == 48 * 1024 * 1024 for _, _, v, _ in rows), rows)
+        rc, out, err = monitor("dump", "--data-dir", data, "--stale", sel)
+        self.assertEqual(rc, 0, err)
+        lines = [l for l in out.splitlines() if l]
+        self.assertTrue(lines[-1].startswith("# stale "), lines[-3:])
+        self.assertGreater(int(lines[-1].split()[-1]), rows[-1][3])
+
     def test_import_dump_round_trip(self):
         d = tempdir(self)
         data = os.path.join(d, "data")
