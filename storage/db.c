@@ -521,7 +521,11 @@ static int open_db(struct store *s)
 			      "PRAGMA cache_size=-8192; PRAGMA secure_delete=OFF")) != SQLITE_OK ||
 	    (rc = exec(s->db, schema)) != SQLITE_OK)
 		return rc;
-	if (file_size(s->db_path) <= QUICK_CHECK_MAX_BYTES) {
+	/* Big files are checked only when the last run saw corruption. */
+	char mark[PATH_MAX + 16];
+	snprintf(mark, sizeof(mark), "%s.check", s->db_path);
+	bool marked = access(mark, F_OK) == 0;
+	if (marked || file_size(s->db_path) <= QUICK_CHECK_MAX_BYTES) {
 		if ((rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL)) != SQLITE_OK)
 			return rc;
 		rc = sqlite3_step(st);
@@ -532,6 +536,8 @@ static int open_db(struct store *s)
 			return rc;
 		if (!ok)
 			return SQLITE_CORRUPT;
+		if (marked)
+			unlink(mark);
 	}
 	if ((rc = load_series(s, s->db)) != SQLITE_OK)
 		return rc;
@@ -961,6 +967,14 @@ static int do_flush(struct store *s, bool checkpoint)
 		s->write_ok = false;
 	}
 	pthread_mutex_unlock(&s->wmu);
+	if (rc != SQLITE_OK && is_corrupt(rc)) {
+		/* Have the next start check the whole file (and move it aside). */
+		char mark[PATH_MAX + 16];
+		snprintf(mark, sizeof(mark), "%s.check", s->db_path);
+		int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+		if (fd >= 0)
+			close(fd);
+	}
 	if (rc != SQLITE_OK) {
 		log_limited(&s->werr, LOG_ERROR,
 			    "storage: %s: cannot write (%s); collection goes on, %.1f MB kept in "
