@@ -722,9 +722,7 @@ static void enforce_cap(struct store *s)
 		s->pending_bytes -= c->len + sizeof(*c);
 		free(c->data);
 		free(c);
-		pthread_mutex_lock(&s->wmu);
-		s->chunks_dropped++;
-		pthread_mutex_unlock(&s->wmu);
+		__atomic_add_fetch(&s->chunks_dropped, 1, __ATOMIC_RELAXED);
 	}
 }
 

@@ -343,7 +343,7 @@ static void pending_push(struct store *s, struct series *se, int tier, struct ce
 {
 	struct pchunk *c = calloc(1, sizeof(*c));
 	if (!c) {
-		s->chunks_dropped++;
+		__atomic_add_fetch(&s->chunks_dropped, 1, __ATOMIC_RELAXED);
 		cenc_free(e);
 		return;
 	}
@@ -835,7 +835,7 @@ void store_stats(struct store *s, struct store_stats *out)
 	pthread_mutex_lock(&s->wmu);
 	out->chunks_written = s->chunks_written;
 	out->write_errors = s->write_errors;
-	out->chunks_dropped = s->chunks_dropped;
+	out->chunks_dropped = __atomic_load_n(&s->chunks_dropped, __ATOMIC_RELAXED);
 	out->db_bytes = s->db_bytes;
 	out->retention_deleted = s->retention_deleted;
 	out->write_ok = s->write_ok;
