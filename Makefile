@@ -110,8 +110,13 @@ test: all unit
 check:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
 
+# Every benchmark the issues name, one after the other so none loads the
+# machine under another: collection/metrics/RSS (with the floor and netdata),
+# then the store, fs, network/process, PromQL (beside Prometheus) and eBPF.
 bench: all
 	tests/bench/run
+	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql
+	tests/bench/ebpf_bench
 
 # The store's benchmark (tests/bench/storage_bench.c) on a recording of real
 # container series from this host; STORAGE_RECORDING=file.prom(.gz) for another.
