@@ -355,6 +355,7 @@ int agent_main(int argc, char **argv)
 	l.st.query = &cfg.query;
 	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);
+	pthread_mutex_init(&l.st.gz_lock, NULL);
 	coll_meta_queue_init(&l.metaq);
 	coll_event_log_init(&l.events, AGENT_EVENTS_KEPT);
 	l.st.events = &l.events;
@@ -401,6 +402,7 @@ out:
 	docker_stop(l.docker);
 	coll_registry_free(l.reg);
 	publish(&l.st, NULL);
+	free(l.st.gz);
 	coll_meta_queue_fini(&l.metaq);
 	coll_event_log_fini(&l.events);
 	coll_machine_close(&l.machine);

@@ -65,6 +65,12 @@ struct agent_state {
 	pthread_mutex_t lock;
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
+	/* The gzipped /metrics of one snapshot: Prometheus asks for gzip on
+	 * every scrape, and compressing is costlier than rendering. */
+	pthread_mutex_t gz_lock;
+	int64_t gz_time_ms;      /* the snapshot it was made from; 0: none */
+	char *gz;
+	size_t gz_len;
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
@@ -96,6 +102,7 @@ struct http_resp {
 	struct buf body;
 	const char *type;
 	bool gzip_ok;            /* compress when the client accepts gzip */
+	bool gzipped;            /* body is gzip already (the handler did it) */
 };
 typedef int (*http_handler)(struct http_req *req, struct http_resp *resp);
 struct http_route {

@@ -154,6 +154,37 @@ int http_error(struct http_resp *resp, int status, const char *type, const char 
 
 /* ---- built-in handlers --------------------------------------------------- */
 
+/* Copies the cached gzip body of the snapshot made at time_ms into out;
+ * false when the cache holds another snapshot's. */
+static bool gz_cache_get(struct agent_state *st, int64_t time_ms, struct buf *out)
+{
+	pthread_mutex_lock(&st->gz_lock);
+	bool hit = st->gz && st->gz_time_ms == time_ms;
+	if (hit)
+		buf_add(out, st->gz, st->gz_len);
+	pthread_mutex_unlock(&st->gz_lock);
+	return hit;
+}
+
+/* Keeps a copy of z as the gzip body of the snapshot made at time_ms. */
+static void gz_cache_put(struct agent_state *st, int64_t time_ms, const char *z, size_t n)
+{
+	char *copy = malloc(n);
+	if (!copy)
+		return;
+	memcpy(copy, z, n);
+	pthread_mutex_lock(&st->gz_lock);
+	if (time_ms >= st->gz_time_ms) {
+		free(st->gz);
+		st->gz = copy;
+		st->gz_len = n;
+		st->gz_time_ms = time_ms;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&st->gz_lock);
+	free(copy);
+}
+
 static int serve_metrics(struct http_req *req, struct http_resp *resp)
 {
 	__atomic_add_fetch(&req->st->scrapes, 1, __ATOMIC_RELAXED);
@@ -162,6 +193,14 @@ static int serve_metrics(struct http_req *req, struct http_resp *resp)
 		buf_puts(&resp->body, "no data yet: the first collection tick has not finished\n");
 		return 503;
 	}
+	resp->type = "text/plain; version=0.0.4; charset=utf-8";
+	bool want_gz = accepts_gzip(req->conn);
+	int64_t t = s->time_ms;
+	if (want_gz && gz_cache_get(req->st, t, &resp->body)) {
+		snapshot_unref(s);
+		resp->gzipped = true;
+		return 200;
+	}
 	int rc = snapshot_render_text(s, &resp->body);
 	snapshot_unref(s);
 	if (rc < 0) {
@@ -169,8 +208,15 @@ static int serve_metrics(struct http_req *req, struct http_resp *resp)
 		buf_puts(&resp->body, "exposition too large\n");
 		return 500;
 	}
-	resp->type = "text/plain; version=0.0.4; charset=utf-8";
-	resp->gzip_ok = true;
+	size_t zlen;
+	char *z = want_gz ? gzip_buf(resp->body.data, resp->body.len, &zlen) : NULL;
+	if (z) {
+		gz_cache_put(req->st, t, z, zlen);
+		buf_reset(&resp->body);
+		buf_add(&resp->body, z, zlen);
+		free(z);
+		resp->gzipped = true;
+	}
 	return 200;
 }
 
@@ -337,8 +383,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	char *body = buf_steal(&resp.body, &len);
 	if (!body)
 		body = strdup("");
-	bool gz = false;
-	if (resp.gzip_ok && len > 0 && accepts_gzip(conn)) {
+	bool gz = resp.gzipped;
+	if (!gz && resp.gzip_ok && len > 0 && accepts_gzip(conn)) {
 		size_t zlen;
 		char *z = gzip_buf(body, len, &zlen);
 		if (z) {
