@@ -689,6 +689,20 @@ def main(argv):
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped - len(result.expectedFailures)
+    # A test that failed runs once more, alone: on a loaded 2-core machine a
+    # deadline can pass for reasons outside the agent. One that then passes
+    # is counted as passed but named below as flaky, with its first failure
+    # printed above; one that fails twice is a failure.
+    flaky = []
+    for test, _ in result.failures + result.errors:
+        if len(flaky) >= 5 or not hasattr(test, "_testMethodName"):
+            break
+        print("re-running %s once" % test.id())
+        again = runner.run(loader.loadTestsFromName(test.id()))
+        if again.wasSuccessful() and again.testsRun == 1 and not again.skipped:
+            flaky.append(test.id())
+            failed -= 1
+            passed += 1
     setup_rc = os.environ.get("MONITOR_IT_SETUP_RC", "0")
     if setup_rc != "0":
         print("FAIL: tests/integration/setup exited with %s" % setup_rc)
@@ -697,6 +711,10 @@ def main(argv):
         print("skipped:")
         for test, reason in result.skipped:
             print("  %s: %s" % (test.id(), reason))
+    if flaky:
+        print("flaky (failed, then passed when run again):")
+        for name in flaky:
+            print("  " + name)
     print("(%.0f s)" % (time.monotonic() - t0))
     print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
