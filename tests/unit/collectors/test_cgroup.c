@@ -816,12 +816,12 @@ static void test_fds_kept_and_released(void)
 		CHECK_EQ_INT(s ? s->nsamples : 0, 16);
 		snapshot_unref(s);
 	}
-	/* 20 files for the Docker container (no PSI on v1), 18 for the
-	 * systemd one (no memsw); opened once, not per tick */
-	CHECK_EQ_INT(open_fds() - before, 38);
+	/* 12 files held for the Docker container (no PSI on v1, settings read
+	 * by path), 11 for the systemd one (no memsw); opened once, not per tick */
+	CHECK_EQ_INT(open_fds() - before, 23);
 	coll_cgroup_ops.forget(st, &a, &a.priv[0]);
 	CHECK(a.priv[0] == NULL);
-	CHECK_EQ_INT(open_fds() - before, 18);
+	CHECK_EQ_INT(open_fds() - before, 11);
 	coll_cgroup_ops.forget(st, &b, &b.priv[0]);
 	CHECK_EQ_INT(open_fds() - before, 0);
 	coll_cgroup_ops.destroy(st);
@@ -896,6 +896,51 @@ out:
 	shell(tmp, NULL);
 }
 
+/* Settings files are read by path every 10 ticks: a changed limit shows by
+ * the tenth tick after the change, and not as a held descriptor. */
+static void test_settings_refresh(void)
+{
+	char tmp[PATH_MAX], file[PATH_MAX + 160];
+	struct coll_ctx ctx = { .layout = &layout };
+	struct coll_container c;
+	void *st = NULL;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/monitor-test-settings-%d", (int)getpid());
+	snprintf(file, sizeof(file), "%s/sys/fs/cgroup/%s/memory.max", tmp, V2_SYSTEMD_DIR);
+	shell(tmp, NULL);
+	if (!shell(V2, tmp))
+		SKIP("cannot copy the fixture tree to /tmp");
+	CHECK(use_root(tmp));
+	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
+	if (!st)
+		goto out;
+	make_container(&c, V2_SYSTEMD);
+	struct snapshot *s = tick(st, &c, &err);
+	CHECK_EQ_DBL(value(s, M_SPEC_MEM_LIMIT, NULL), 536870912);
+	snapshot_unref(s);
+
+	FILE *fp = fopen(file, "w");
+	CHECK(fp != NULL);
+	if (fp) {
+		fputs("1073741824\n", fp);
+		fclose(fp);
+	}
+	int seen_at = 0;
+	for (int i = 1; i <= 12 && !seen_at; i++) {
+		s = tick(st, &c, &err);
+		CHECK_EQ_INT(err, 0);
+		if (value(s, M_SPEC_MEM_LIMIT, NULL) == 1073741824)
+			seen_at = i;
+		snapshot_unref(s);
+	}
+	CHECK(seen_at >= 1 && seen_at <= 10);
+	coll_cgroup_ops.forget(st, &c, &c.priv[0]);
+	coll_cgroup_ops.destroy(st);
+out:
+	shell(tmp, NULL);
+}
+
 static void test_vanish_real_cgroup(void)
 {
 	char name[64], dir[PATH_MAX + 64];
@@ -962,7 +1007,7 @@ static void test_fd_budget(void)
 	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
 		SKIP("getrlimit failed");
 	low.rlim_max = old.rlim_max;
-	low.rlim_cur = 40; /* budget 30: room for a's 20 files, not b's 18 more */
+	low.rlim_cur = 20; /* budget 15: room for a's 12 files, not b's 11 more */
 	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
 		SKIP("cannot lower RLIMIT_NOFILE");
 	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
@@ -980,7 +1025,7 @@ static void test_fd_budget(void)
 		CHECK_EQ_INT(err, 0);
 		CHECK_EQ_INT(s ? s->nsamples : 0, 16);
 		snapshot_unref(s);
-		CHECK_EQ_INT(open_fds() - before, 20); /* a's kept, b's closed */
+		CHECK_EQ_INT(open_fds() - before, 12); /* a's kept, b's closed */
 	}
 	coll_cgroup_ops.forget(st, &a, &a.priv[0]);
 	coll_cgroup_ops.forget(st, &b, &b.priv[0]);
@@ -1013,6 +1058,7 @@ int main(void)
 	RUN(test_hybrid_others);
 	RUN(test_fds_kept_and_released);
 	RUN(test_fd_budget);
+	RUN(test_settings_refresh);
 	RUN(test_vanish_copied_tree);
 	RUN(test_vanish_real_cgroup);
 	TEST_END();
