@@ -14,7 +14,13 @@
  * caches as cold as the agent's are at one tick per interval; -p 0 reads
  * back to back (a stricter, cache-warm floor).
  *
- *   floor [-r ROUNDS] [-p PACE_MS] [-b BUF_BYTES] [-n CONTAINERS] PATHFILE
+ * The agent reads settings files (limits, quota, shares) by path every
+ * tenth tick instead of holding them: -s SETTINGSFILE -k 10 makes the floor
+ * open, pread and close those every tenth round too, inside the measured
+ * time, so the two do the same reads the same number of times.
+ *
+ *   floor [-r ROUNDS] [-p PACE_MS] [-b BUF_BYTES] [-n CONTAINERS]
+ *         [-s SETTINGSFILE -k EVERY] PATHFILE
  *
  * Prints one JSON object on stdout. Exit status 0, or 1 when no file could
  * be opened, 2 on bad usage.
@@ -90,13 +96,42 @@ static long open_all(const char *pathfile, int **fds_out, long *failed)
 	return n;
 }
 
+/* Reads PATHFILE into an array of paths (caller frees); count in *n. */
+static char **read_paths(const char *pathfile, long *n)
+{
+	FILE *f = fopen(pathfile, "r");
+	char line[4096], **v = NULL;
+	long cap = 0;
+	*n = 0;
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			char **g = realloc(v, (size_t)cap * sizeof(*v));
+			if (!g)
+				break;
+			v = g;
+		}
+		v[(*n)++] = strdup(line);
+	}
+	fclose(f);
+	return v;
+}
+
 int main(int argc, char **argv)
 {
-	long rounds = 10, pace_ms = 1000, containers = 0;
+	long rounds = 10, pace_ms = 1000, containers = 0, every = 0, nsettings = 0;
+	const char *settings_file = NULL;
 	size_t bufsize = 8192;
 	int o;
-	while ((o = getopt(argc, argv, "r:p:b:n:")) != -1) {
+	while ((o = getopt(argc, argv, "r:p:b:n:s:k:")) != -1) {
 		switch (o) {
+		case 's': settings_file = optarg; break;
+		case 'k': every = strtol(optarg, NULL, 10); break;
 		case 'r': rounds = strtol(optarg, NULL, 10); break;
 		case 'p': pace_ms = strtol(optarg, NULL, 10); break;
 		case 'b': bufsize = (size_t)strtoul(optarg, NULL, 10); break;
@@ -116,6 +151,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: no file could be opened\n");
 		return 1;
 	}
+	char **settings = settings_file ? read_paths(settings_file, &nsettings) : NULL;
 	char *buf = malloc(bufsize);
 	if (!buf)
 		return 1;
@@ -148,6 +184,16 @@ int main(int argc, char **argv)
 				full += (size_t)got == bufsize;
 			}
 		}
+		for (long i = 0; every > 0 && r % every == 0 && i < nsettings; i++) {
+			int fd = open(settings[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				errors++;
+				continue;
+			}
+			ssize_t got = pread(fd, buf, bufsize, 0);
+			bytes += got > 0 ? got : 0;
+			close(fd);
+		}
 		int64_t c = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		wall_ns += clock_ns(CLOCK_MONOTONIC) - w0;
 		cpu_ns += c;
@@ -161,11 +207,15 @@ int main(int argc, char **argv)
 	       "\"cpu_ns_per_round_min\": %lld, \"cpu_ns_per_round_max\": %lld, "
 	       "\"wall_ns_per_round\": %.0f, \"bytes_per_round\": %.0f, "
 	       "\"read_errors\": %lld, \"reads_filling_buffer\": %lld, \"containers\": %ld, "
-	       "\"cpu_ns_per_round_per_container\": %.1f}\n",
+	       "\"cpu_ns_per_round_per_container\": %.1f, \"settings_files\": %ld, "
+	       "\"settings_every\": %ld}\n",
 	       nfiles, failed, rounds, pace_ms, bufsize, (long long)cpu_ns, per_round,
 	       (long long)cpu_min, (long long)cpu_max, (double)wall_ns / (double)rounds,
 	       (double)bytes / (double)rounds, (long long)errors, (long long)full, containers,
-	       containers ? per_round / (double)containers : 0.0);
+	       containers ? per_round / (double)containers : 0.0, nsettings, every);
+	for (long i = 0; i < nsettings; i++)
+		free(settings[i]);
+	free(settings);
 	for (long i = 0; i < nfiles; i++)
 		close(fds[i]);
 	free(fds);
