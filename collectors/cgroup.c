@@ -964,6 +964,32 @@ static void emit_percpu(struct cg_state *s, struct cg_read *r, struct coll_sink 
 
 static const char cpu_total[] = "cpu=\"total\"";
 
+/*
+ * Usage, peak, and the four memory.stat keys in keys (rss, cache, mapped
+ * file, inactive file: v1 and v2 name them differently), with the working
+ * set as docker stats computes it. Returns whether usage was read (*usage).
+ */
+static bool emit_memory(struct cg_read *r, struct coll_sink *sink, int usage_file, int peak_file,
+			int stat_file, const struct kv_key keys[4], int64_t *usage)
+{
+	bool have_usage = get_single(r, usage_file, usage);
+	if (have_usage)
+		sink_emit(sink, M_MEM_USAGE, NULL, (double)*usage);
+	emit_single(r, sink, peak_file, M_MEM_MAX_USAGE);
+	int64_t mem[4];
+	int m = get_kv(r, stat_file, keys, 4, mem);
+	if (m & 1)
+		sink_emit(sink, M_MEM_RSS, NULL, (double)mem[0]);
+	if (m & 2)
+		sink_emit(sink, M_MEM_CACHE, NULL, (double)mem[1]);
+	if (m & 4)
+		sink_emit(sink, M_MEM_MAPPED_FILE, NULL, (double)mem[2]);
+	if ((m & 8) && have_usage)
+		sink_emit(sink, M_MEM_WORKING_SET, NULL,
+			  *usage > mem[3] ? (double)(*usage - mem[3]) : 0.0);
+	return have_usage;
+}
+
 static void emit_v1(struct cg_state *s, struct cg_read *r, struct coll_sink *sink)
 {
 	int64_t v, usage = 0;
@@ -1005,24 +1031,10 @@ static void emit_v1(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 	emit_cpuset(r, sink, F1_CPUSET_CPUS);
 
 	/* memory */
-	have_usage = get_single(r, F1_MEM_USAGE, &usage);
-	if (have_usage)
-		sink_emit(sink, M_MEM_USAGE, NULL, (double)usage);
-	emit_single(r, sink, F1_MEM_MAX_USAGE, M_MEM_MAX_USAGE);
-
 	static const struct kv_key mem_keys[] = { KV("total_rss"), KV("total_cache"),
 		KV("total_mapped_file"), KV("total_inactive_file") };
-	int64_t mem[4];
-	m = get_kv(r, F1_MEM_STAT, mem_keys, 4, mem);
-	if (m & 1)
-		sink_emit(sink, M_MEM_RSS, NULL, (double)mem[0]);
-	if (m & 2)
-		sink_emit(sink, M_MEM_CACHE, NULL, (double)mem[1]);
-	if (m & 4)
-		sink_emit(sink, M_MEM_MAPPED_FILE, NULL, (double)mem[2]);
-	if ((m & 8) && have_usage)
-		sink_emit(sink, M_MEM_WORKING_SET, NULL,
-			  usage > mem[3] ? (double)(usage - mem[3]) : 0.0);
+	have_usage = emit_memory(r, sink, F1_MEM_USAGE, F1_MEM_MAX_USAGE, F1_MEM_STAT, mem_keys,
+				 &usage);
 
 	if (have_usage && get_single(r, F1_MEMSW_USAGE, &v))
 		sink_emit(sink, M_MEM_SWAP, NULL, v > usage ? (double)(v - usage) : 0.0);
@@ -1052,7 +1064,6 @@ static void emit_v1(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sink)
 {
 	int64_t v, usage = 0;
-	bool have_usage;
 	const char *t;
 
 	/* CPU */
@@ -1097,24 +1108,9 @@ static void emit_v2(struct cg_state *s, struct cg_read *r, struct coll_sink *sin
 	emit_cpuset(r, sink, F2_CPUSET_CPUS);
 
 	/* memory */
-	have_usage = get_single(r, F2_MEM_CURRENT, &usage);
-	if (have_usage)
-		sink_emit(sink, M_MEM_USAGE, NULL, (double)usage);
-	emit_single(r, sink, F2_MEM_PEAK, M_MEM_MAX_USAGE);
-
 	static const struct kv_key mem_keys[] = { KV("anon"), KV("file"),
 		KV("file_mapped"), KV("inactive_file") };
-	int64_t mem[4];
-	m = get_kv(r, F2_MEM_STAT, mem_keys, 4, mem);
-	if (m & 1)
-		sink_emit(sink, M_MEM_RSS, NULL, (double)mem[0]);
-	if (m & 2)
-		sink_emit(sink, M_MEM_CACHE, NULL, (double)mem[1]);
-	if (m & 4)
-		sink_emit(sink, M_MEM_MAPPED_FILE, NULL, (double)mem[2]);
-	if ((m & 8) && have_usage)
-		sink_emit(sink, M_MEM_WORKING_SET, NULL,
-			  usage > mem[3] ? (double)(usage - mem[3]) : 0.0);
+	emit_memory(r, sink, F2_MEM_CURRENT, F2_MEM_PEAK, F2_MEM_STAT, mem_keys, &usage);
 	emit_single(r, sink, F2_SWAP_CURRENT, M_MEM_SWAP);
 
 	static const struct kv_key ev_keys[] = { KV("oom"), KV("oom_kill"), KV("max"), KV("high") };
