@@ -313,6 +313,22 @@ static int eval_error(struct http_resp *resp, const struct promql_error *err)
 			  err->msg);
 }
 
+/* The success answer of query and query_range, with stats when asked;
+ * frees r. t0: request start, t1: evaluation start. */
+static int write_result(struct http_resp *resp, struct params *ps, int64_t t0, int64_t t1,
+			struct promql_result *r)
+{
+	int64_t t2 = mono_ns();
+	resp->type = "application/json";
+	resp->gzip_ok = true;   /* as Prometheus: compressed when the client accepts it */
+	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+	api_query_result_json(r, &resp->body);
+	put_stats(&resp->body, ps, t0, t1, t2, r);
+	buf_putc(&resp->body, '}');
+	promql_result_fini(r);
+	return 200;
+}
+
 static int parse_query(const struct params *ps, struct promql_expr **e, struct http_resp *resp)
 {
 	const char *q = param(ps, "query");
@@ -348,15 +364,7 @@ int api_query(struct http_req *req, struct http_resp *resp)
 		status = eval_error(resp, &err);
 		goto out;
 	}
-	int64_t t2 = mono_ns();
-	resp->type = "application/json";
-	resp->gzip_ok = true;   /* as Prometheus: compressed when the client accepts it */
-	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
-	api_query_result_json(&r, &resp->body);
-	put_stats(&resp->body, ps, t0, t1, t2, &r);
-	buf_putc(&resp->body, '}');
-	promql_result_fini(&r);
-	status = 200;
+	status = write_result(resp, ps, t0, t1, &r);
 out:
 	promql_expr_free(e);
 	params_free(ps);
@@ -427,15 +435,7 @@ int api_query_range(struct http_req *req, struct http_resp *resp)
 		status = eval_error(resp, &err);
 		goto out;
 	}
-	int64_t t2 = mono_ns();
-	resp->type = "application/json";
-	resp->gzip_ok = true;   /* as Prometheus: compressed when the client accepts it */
-	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
-	api_query_result_json(&r, &resp->body);
-	put_stats(&resp->body, ps, t0, t1, t2, &r);
-	buf_putc(&resp->body, '}');
-	promql_result_fini(&r);
-	status = 200;
+	status = write_result(resp, ps, t0, t1, &r);
 out:
 	promql_expr_free(e);
 	params_free(ps);
