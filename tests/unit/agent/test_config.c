@@ -4,23 +4,10 @@
  */
 #include "agent/agent.h"
 #include "../test.h"
+#include "config_text.h"
 
 #include <errno.h>
 #include <unistd.h>
-
-static int load_text(struct agent_config *c, const char *text, char *err, size_t n)
-{
-	char path[] = "/tmp/monitor-test-config-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return -1;
-	ssize_t w = write(fd, text, strlen(text));
-	close(fd);
-	config_defaults(c);
-	int rc = w < 0 ? -1 : config_load(c, path, err, n);
-	unlink(path);
-	return rc;
-}
 
 static void test_defaults(void)
 {
