@@ -33,7 +33,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, "build")
-MONITOR = os.path.join(BUILD, "monitor")
+# MONITOR_BIN runs the suite against another build (make BUILD=build/x).
+MONITOR = os.environ.get("MONITOR_BIN") or os.path.join(BUILD, "monitor")
 WORK = os.path.join(BUILD, "integration")
 IMAGE = "monitor-test-busybox"
 PREFIX = "monitor-it-"
