@@ -294,6 +294,33 @@ struct store_import_result {
 int store_import_file(struct store *s, const char *path, struct store_import_result *res,
 		      char *err, size_t errsize);
 
+/* ---- small keyed state (kv.c) -------------------------------------------- */
+
+/*
+ * A keyed record store in its own SQLite file (e.g. <data_dir>/state.db) for
+ * state that is not a time series: alert state, silences, the notification
+ * queue. Records are (namespace, key) -> bytes; keys sort as text (use
+ * zero-padded numbers for queues). Every put and delete is its own durable
+ * transaction. Any thread; calls are serialised by one lock.
+ */
+struct kv;
+/* Opens or creates path; a file that is not a database is moved aside to
+ * path.corrupt-<time> with a warning. 0, or -errno with a message in err. */
+int kv_open(struct kv **out, const char *path, char *err, size_t errsize);
+void kv_close(struct kv *k);      /* NULL is fine */
+/* 0, -ENOSPC when the disk is full, -EIO. */
+int kv_put(struct kv *k, const char *ns, const char *key, const void *val, size_t len);
+int kv_del(struct kv *k, const char *ns, const char *key);
+int kv_clear(struct kv *k, const char *ns);
+/* 0 and *val (malloc'd, NUL-terminated past len; caller frees), -ENOENT. */
+int kv_get(struct kv *k, const char *ns, const char *key, void **val, size_t *len);
+/* Calls fn for up to limit records (0: all) of ns with keys after `after`
+ * (NULL: from the first), in key order; stops at fn's first non-zero return
+ * and returns it. fn runs under the store's lock: it must not call kv_*. */
+typedef int (*kv_each_fn)(void *arg, const char *key, const void *val, size_t len);
+int kv_each(struct kv *k, const char *ns, const char *after, size_t limit, kv_each_fn fn,
+	    void *arg);
+
 /* ---- PromQL ------------------------------------------------------------- */
 
 /* The query engine that reads the store (promql_store_source) or any other
