@@ -350,8 +350,21 @@ int agent_main(int argc, char **argv)
 		}
 	}
 
+	/* Alert state, silences and the notification queue: not time series,
+	 * so a small keyed store beside the metrics (storage.h, kv). Without it
+	 * they still work, but do not survive a restart. */
+	struct kv *kv = NULL;
+	{
+		char kpath[PATH_MAX + 16], kerr[PATH_MAX + 256];
+		snprintf(kpath, sizeof(kpath), "%s/state.db", cfg.data_dir);
+		if ((rc = kv_open(&kv, kpath, kerr, sizeof(kerr))) < 0)
+			log_warn("state: %s; alert state and the notification queue are kept in "
+				 "memory only", kerr);
+	}
+
 	struct loop l = { .cfg = &cfg, .store = store };
 	l.st.store = store;
+	l.st.kv = kv;
 	l.st.query = &cfg.query;
 	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);
@@ -399,6 +412,7 @@ out:
 	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
 	http_stop(http);
 	store_close(l.store); /* after HTTP: handlers may query it */
+	kv_close(kv);
 	docker_stop(l.docker);
 	coll_registry_free(l.reg);
 	publish(&l.st, NULL);

@@ -73,6 +73,7 @@ struct agent_state {
 	size_t gz_len;
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
+	struct kv *kv;           /* <data_dir>/state.db (alerts, silences, queue); NULL: memory only */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
 	int64_t raw_retention_ms; /* storage.retention.raw: PromQL reads roll-ups past it */
 	struct docker_client *docker;  /* for actions; NULL when disabled */
