@@ -18,6 +18,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lsqlite3 -lyaml -lz) -lm -pthread
 LDLIBS  += -lbpf -lelf
+# monitor top's view (agent/top_view.c, the only file that includes curses.h);
+# only the libraries: ncursesw's -D_XOPEN_SOURCE=600 would narrow _GNU_SOURCE.
+LDLIBS  += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 # Loaders include their generated skeletons as "bpf/<probe>.skel.h".
 override CFLAGS += -I$(BUILD)
 
