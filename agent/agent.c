@@ -105,6 +105,15 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 			sink_emit(sink, M_MACHINE_CPU_CORES, NULL, l->machine.cpus);
 			sink_emit(sink, M_MACHINE_MEMORY_BYTES, NULL, l->machine.memory_bytes);
 			sink_emit(sink, M_MACHINE_CPU_SECONDS, NULL, l->machine.cpu_seconds);
+			sink_emit(sink, M_MACHINE_CPU_IDLE_SECONDS, NULL, l->machine.idle_seconds);
+			if (l->machine.memory_available_bytes >= 0)
+				sink_emit(sink, M_MACHINE_MEMORY_AVAILABLE, NULL,
+					  l->machine.memory_available_bytes);
+			if (l->machine.load[0] >= 0) {
+				sink_emit(sink, M_MACHINE_LOAD1, NULL, l->machine.load[0]);
+				sink_emit(sink, M_MACHINE_LOAD5, NULL, l->machine.load[1]);
+				sink_emit(sink, M_MACHINE_LOAD15, NULL, l->machine.load[2]);
+			}
 		}
 	}
 	/* Counts itself: the series line is the last one emitted. */

@@ -418,12 +418,19 @@ int docker_action(struct docker_client *d, const char *id, const char *action,
  */
 struct coll_machine {
 	int stat_fd, meminfo_fd;
+	int loadavg_fd;          /* -1 when /proc/loadavg could not be opened */
 	long user_hz;
 	char *buf;
 	size_t buf_size;
 	double cpu_seconds;      /* after a successful read */
 	int cpus;
 	double memory_bytes;
+	/* For monitor top's header: idle + iowait of the same seven fields,
+	 * MemAvailable (-1 when the kernel lacks it) and the load averages
+	 * (-1 when /proc/loadavg is unreadable). */
+	double idle_seconds;
+	double memory_available_bytes;
+	double load[3];
 };
 /* Opens /proc/stat and /proc/meminfo under the host root. Returns 0 or
  * -errno (m is then closed). */
@@ -436,6 +443,12 @@ int coll_machine_read(struct coll_machine *m);
 /* Parsers, exported for the tests: 0 or -EINVAL. */
 int coll_machine_parse_stat(const char *text, long user_hz, double *cpu_seconds, int *cpus);
 int coll_machine_parse_meminfo(const char *text, double *memory_bytes);
+/* idle + iowait of the "cpu" line, in seconds; 0 or -EINVAL. */
+int coll_machine_parse_idle(const char *text, long user_hz, double *idle_seconds);
+/* MemAvailable in bytes; -ENOENT when the line is missing (before 3.14). */
+int coll_machine_parse_available(const char *text, double *bytes);
+/* The three load averages of /proc/loadavg; 0 or -EINVAL. */
+int coll_machine_parse_loadavg(const char *text, double load[3]);
 
 /* ---- eBPF probes (ebpf.c) ----------------------------------------------- */
 

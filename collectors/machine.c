@@ -7,7 +7,9 @@
  * limit is measured against MemTotal.
  *
  * The agent reads this once per tick, after the collectors, and emits it as
- * machine_* series; the files stay open and are re-read with pread.
+ * machine_* series; the files stay open and are re-read with pread. The
+ * same reads give what `monitor top` shows in its header: the idle part of
+ * the CPU time (idle + iowait), MemAvailable, and /proc/loadavg.
  */
 #include "collectors/collector.h"
 
@@ -34,7 +36,9 @@ static int open_proc(const char *rel)
 int coll_machine_open(struct coll_machine *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->stat_fd = m->meminfo_fd = -1;
+	m->stat_fd = m->meminfo_fd = m->loadavg_fd = -1;
+	m->memory_available_bytes = -1;
+	m->load[0] = m->load[1] = m->load[2] = -1;
 	m->user_hz = sysconf(_SC_CLK_TCK);
 	if (m->user_hz <= 0)
 		m->user_hz = 100;
@@ -48,6 +52,8 @@ int coll_machine_open(struct coll_machine *m)
 		return fd;
 	}
 	m->meminfo_fd = fd;
+	fd = open_proc("/proc/loadavg");   /* optional: the header's load only */
+	m->loadavg_fd = fd >= 0 ? fd : -1;
 	m->buf_size = 64 * 1024;
 	m->buf = malloc(m->buf_size);
 	if (!m->buf) {
@@ -65,9 +71,11 @@ void coll_machine_close(struct coll_machine *m)
 		close(m->stat_fd);
 	if (m->meminfo_fd >= 0)
 		close(m->meminfo_fd);
+	if (m->loadavg_fd >= 0)
+		close(m->loadavg_fd);
 	free(m->buf);
 	m->buf = NULL;
-	m->stat_fd = m->meminfo_fd = -1;
+	m->stat_fd = m->meminfo_fd = m->loadavg_fd = -1;
 }
 
 /* Reads the whole file at fd into m->buf, growing it up to cap. Returns
@@ -144,6 +152,50 @@ int coll_machine_parse_meminfo(const char *text, double *memory_bytes)
 	return 0;
 }
 
+int coll_machine_parse_idle(const char *text, long user_hz, double *idle_seconds)
+{
+	if (strncmp(text, "cpu ", 4) != 0)
+		return -EINVAL;
+	const char *p = text + 4;
+	unsigned long long f[5];
+	for (int i = 0; i < 5; i++) {
+		char *end;
+		f[i] = strtoull(p, &end, 10);
+		if (end == p)
+			return -EINVAL;
+		p = end;
+	}
+	*idle_seconds = (double)(f[3] + f[4]) / (double)user_hz;
+	return 0;
+}
+
+int coll_machine_parse_available(const char *text, double *bytes)
+{
+	const char *p = strstr(text, "\nMemAvailable:");
+	if (!p)
+		return -ENOENT;
+	p += 14;
+	char *end;
+	unsigned long long kb = strtoull(p, &end, 10);
+	if (end == p)
+		return -EINVAL;
+	*bytes = (double)kb * 1024.0;
+	return 0;
+}
+
+int coll_machine_parse_loadavg(const char *text, double load[3])
+{
+	const char *p = text;
+	for (int i = 0; i < 3; i++) {
+		char *end;
+		load[i] = strtod(p, &end);
+		if (end == p || load[i] < 0 || load[i] != load[i])
+			return -EINVAL;
+		p = end;
+	}
+	return 0;
+}
+
 int coll_machine_read(struct coll_machine *m)
 {
 	if (m->stat_fd < 0)
@@ -151,18 +203,27 @@ int coll_machine_read(struct coll_machine *m)
 	ssize_t n = slurp(m, m->stat_fd, MACHINE_STAT_CAP);
 	if (n < 0)
 		return (int)n;
-	double cpu_seconds;
+	double cpu_seconds, idle = 0;
 	int cpus;
-	if (coll_machine_parse_stat(m->buf, m->user_hz, &cpu_seconds, &cpus) < 0)
+	if (coll_machine_parse_stat(m->buf, m->user_hz, &cpu_seconds, &cpus) < 0 ||
+	    coll_machine_parse_idle(m->buf, m->user_hz, &idle) < 0)
 		return -EINVAL;
 	n = slurp(m, m->meminfo_fd, MACHINE_STAT_CAP);
 	if (n < 0)
 		return (int)n;
-	double mem;
+	double mem, avail = -1;
 	if (coll_machine_parse_meminfo(m->buf, &mem) < 0)
 		return -EINVAL;
+	if (coll_machine_parse_available(m->buf, &avail) < 0)
+		avail = -1;
 	m->cpu_seconds = cpu_seconds;
+	m->idle_seconds = idle;
 	m->cpus = cpus;
 	m->memory_bytes = mem;
+	m->memory_available_bytes = avail;
+	m->load[0] = m->load[1] = m->load[2] = -1;
+	if (m->loadavg_fd >= 0 && slurp(m, m->loadavg_fd, 4096) > 0 &&
+	    coll_machine_parse_loadavg(m->buf, m->load) < 0)
+		m->load[0] = m->load[1] = m->load[2] = -1;
 	return 0;
 }

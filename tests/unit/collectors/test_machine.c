@@ -71,6 +71,28 @@ static void test_fixture_root(void)
 	hostroot_set("/");
 }
 
+/* What monitor top's header reads: idle + iowait, MemAvailable, loadavg. */
+static void test_parse_header_values(void)
+{
+	double idle = 0, avail = 0, load[3] = { 0 };
+	CHECK(coll_machine_parse_idle("cpu  100 5 50 1000 20 3 2 0 0 0\ncpu0 1 1 1 1 1 1 1\n",
+				      100, &idle) == 0);
+	CHECK_EQ_DBL(idle, 10.2);        /* (1000 + 20) / 100 */
+	CHECK(coll_machine_parse_idle("cpu0 1 2 3 4 5\n", 100, &idle) == -EINVAL);
+	CHECK(coll_machine_parse_idle("cpu  1 2 3\n", 100, &idle) == -EINVAL);
+	CHECK(coll_machine_parse_available("MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable:     "
+					   "2048 kB\n", &avail) == 0);
+	CHECK_EQ_DBL(avail, 2048.0 * 1024);
+	CHECK(coll_machine_parse_available("MemTotal: 100 kB\nMemFree: 5 kB\n", &avail) == -ENOENT);
+	CHECK(coll_machine_parse_available("MemTotal: 1 kB\nMemAvailable: x\n", &avail) == -EINVAL);
+	CHECK(coll_machine_parse_loadavg("0.52 1.25 2.00 3/456 7890\n", load) == 0);
+	CHECK_EQ_DBL(load[0], 0.52);
+	CHECK_EQ_DBL(load[1], 1.25);
+	CHECK_EQ_DBL(load[2], 2.0);
+	CHECK(coll_machine_parse_loadavg("0.52 1.25\n", load) == -EINVAL);
+	CHECK(coll_machine_parse_loadavg("", load) == -EINVAL);
+}
+
 static void test_real_host(void)
 {
 	struct coll_machine m;
@@ -84,6 +106,9 @@ static void test_real_host(void)
 	CHECK(first > 0);
 	CHECK(coll_machine_read(&m) == 0);
 	CHECK(m.cpu_seconds >= first);
+	CHECK(m.idle_seconds > 0 && m.idle_seconds <= m.cpu_seconds);
+	CHECK(m.memory_available_bytes > 0 && m.memory_available_bytes <= m.memory_bytes);
+	CHECK(m.load[0] >= 0 && m.load[2] >= 0);
 	coll_machine_close(&m);
 }
 
@@ -92,6 +117,7 @@ int main(void)
 	RUN(test_parse_stat);
 	RUN(test_parse_bad);
 	RUN(test_fixture_root);
+	RUN(test_parse_header_values);
 	RUN(test_real_host);
 	TEST_END();
 }
