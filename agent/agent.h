@@ -74,6 +74,7 @@ struct agent_state {
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	struct kv *kv;           /* <data_dir>/state.db (alerts, silences, queue); NULL: memory only */
+	struct logstore *logs;   /* <data_dir>/logs.db: container logs, any thread; NULL when off */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
 	int64_t raw_retention_ms; /* storage.retention.raw: PromQL reads roll-ups past it */
 	struct docker_client *docker;  /* for actions; NULL when disabled */

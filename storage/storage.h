@@ -321,6 +321,232 @@ typedef int (*kv_each_fn)(void *arg, const char *key, const void *val, size_t le
 int kv_each(struct kv *k, const char *ns, const char *after, size_t limit, kv_each_fn fn,
 	    void *arg);
 
+/* ---- container logs (logstore.c) ----------------------------------------- */
+
+/*
+ * Container log lines in their own SQLite file (<data_dir>/logs.db), apart
+ * from the metrics: a table of lines (container, time, stream, level, flags,
+ * message, the hash of the message's template), an FTS5 index over the messages, the
+ * containers ever seen (so the lines of a container that is gone stay
+ * findable by name), and the read position of every tailed file, written
+ * in the same transaction as the lines read up to it: after a restart the
+ * tailer resumes where the stored lines end, with no duplicates and no gaps.
+ * Retention by age and by size runs in the appending thread, separately
+ * from the metrics' retention.
+ *
+ * Threads: logstore_append belongs to one thread (the log tailer). Queries,
+ * counts, waits and stats may run on any thread at the same time (they use
+ * their own read connections; WAL lets them read while lines are written).
+ */
+#define LOGSTORE_DB_NAME "logs.db"
+
+/* Severity as parsed from the line; NONE when the line names none. */
+enum logstore_level {
+	LOGSTORE_LEVEL_NONE, LOGSTORE_LEVEL_TRACE, LOGSTORE_LEVEL_DEBUG, LOGSTORE_LEVEL_INFO,
+	LOGSTORE_LEVEL_WARN, LOGSTORE_LEVEL_ERROR, LOGSTORE_LEVEL_FATAL, LOGSTORE_LEVEL__COUNT
+};
+/* "unknown", "trace", "debug", "info", "warn", "error", "fatal". */
+const char *logstore_level_name(int level);
+/* Parses a level name (also "warning", "err", "critical", "crit", "panic");
+ * returns the level or -EINVAL. */
+int logstore_level_parse(const char *s);
+/*
+ * Parses a level filter into a bit mask (bit i: level i): "error",
+ * "warn,error", "warn+" (warn and everything more severe). 0 or -EINVAL.
+ */
+int logstore_level_mask(const char *s, uint32_t *mask);
+
+enum logstore_stream { LOGSTORE_STDOUT, LOGSTORE_STDERR };
+const char *logstore_stream_name(int stream);   /* "stdout", "stderr" */
+
+/* flags of a stored line */
+#define LOGSTORE_ESCAPED 1u   /* bytes that were not valid UTF-8 or control
+			       * characters are written \xHH (and '\' as \\) */
+#define LOGSTORE_TRUNCATED 2u /* longer than the line cap; the text ends
+			       * with a marker saying how long it was */
+#define LOGSTORE_PARTIAL 4u   /* the file ended (rotated away, deleted)
+			       * before the line did */
+
+struct logstore_config {
+	char dir[PATH_MAX];            /* data directory, must exist */
+	int64_t retention_ms;          /* lines older than this go (0: keep) */
+	uint64_t max_size_bytes;       /* logs.db past this loses its oldest lines (0: no limit) */
+	int64_t retention_interval_ms; /* how often retention runs */
+};
+/* Defaults: keep 7d, 1 GiB, retention every minute. */
+void logstore_config_defaults(struct logstore_config *c);
+
+struct logstore;
+/*
+ * Opens (or creates) <cfg->dir>/logs.db. A file that is not a database is
+ * renamed to logs.db.corrupt-<ms> with a warning and a fresh one created.
+ * Returns 0 and *out, or -errno with a message naming the file in err.
+ */
+int logstore_open(struct logstore **out, const struct logstore_config *cfg, char *err,
+		  size_t errsize);
+/* Closes and frees; NULL is fine. Call after every reader has finished. */
+void logstore_close(struct logstore *ls);
+/* Wakes every logstore_wait, which returns -ESHUTDOWN from then on (so
+ * that streaming HTTP responses end before the server stops). Any thread. */
+void logstore_interrupt(struct logstore *ls);
+
+/* One line to store. Strings are the caller's; msg need not be
+ * NUL-terminated and must be valid UTF-8 (the tailer escapes it). */
+struct log_record {
+	const char *id;                /* container id (64 hex for Docker) */
+	const char *name;              /* container name, NULL when unknown */
+	int64_t time_ns;               /* unix nanoseconds */
+	int stream;                    /* enum logstore_stream */
+	int level;                     /* enum logstore_level */
+	uint32_t flags;                /* LOGSTORE_* */
+	const char *msg;
+	size_t msg_len;
+};
+/* Where a tailed file has been read up to: everything before offset is in
+ * the store. fingerprint identifies the file's first bytes (a hash), so a
+ * file replaced by another with the same inode is noticed. */
+struct log_position {
+	const char *path;              /* the file's name as the tailer found it */
+	uint64_t dev, ino;
+	uint64_t offset;
+	uint64_t fingerprint;
+	uint64_t fingerprint_len;      /* bytes hashed (0: empty file) */
+};
+/*
+ * Stores n lines and npos positions in one transaction (all or nothing).
+ * A position with offset UINT64_MAX deletes the file's record (the file is
+ * gone). Returns 0 or -errno (-ENOSPC: disk full; nothing was stored).
+ * The appending thread only.
+ */
+int logstore_append(struct logstore *ls, const struct log_record *r, size_t n,
+		    const struct log_position *pos, size_t npos);
+/* The saved position of path (out->path is set to NULL). 0 or -ENOENT. */
+int logstore_position(struct logstore *ls, const char *path, struct log_position *out);
+
+/* Which lines a query, count or pattern list looks at. Zeroed = all. */
+struct log_query {
+	const char *container;         /* exact id, exact name, or an id prefix of
+					* 4+ characters; NULL: every container */
+	int64_t since_ns, until_ns;    /* time >= since, time < until; 0: open */
+	uint32_t levels;               /* bit mask of levels (logstore_level_mask); 0: any */
+	int stream;                    /* -1 or 0 (both, the zeroed default); 1 + stream for one */
+	const char *text;              /* full-text words, all must occur (FTS5; each
+					* word matched as a token, "quoted phrases" kept) */
+	const char *regex;             /* POSIX extended regex the message must match */
+	bool icase;                    /* regex ignores case */
+	uint64_t after_seq;            /* only lines stored after this seq (follow) */
+	uint64_t before_seq;           /* only lines before this seq (paging back); 0: open */
+	size_t limit;                  /* lines returned at most (0: 100; capped at 10000) */
+	bool newest;                   /* the newest limit lines (as tail), else the oldest;
+					* returned oldest first either way */
+	uint64_t max_scan;             /* lines a regex may examine (0: 2,000,000); past it
+					* the answer is partial */
+};
+
+/* A stored line, as queries return it. Strings owned by the result. */
+struct log_line {
+	uint64_t seq;                  /* the store's increasing line number */
+	int64_t time_ns;
+	const char *id, *name;
+	int stream, level;
+	uint32_t flags;
+	const char *msg;               /* NUL-terminated; escaped when flags say so */
+	size_t msg_len;
+};
+struct log_result {
+	size_t n;
+	struct log_line *lines;        /* oldest first */
+	bool partial;                  /* the scan cap or timeout ended the search */
+	uint64_t scanned;              /* lines the regex looked at */
+	void *mem_;                    /* private */
+};
+/*
+ * Runs a query. Returns 0 and fills *out (free with logstore_result_free;
+ * also after an error), -ENOENT when q->container names no container the
+ * store knows, -ENOTUNIQ when an id prefix matches several, -EINVAL
+ * with a message in err (bad regex or full-text query). Any thread.
+ */
+int logstore_query(struct logstore *ls, const struct log_query *q, struct log_result *out,
+		   char *err, size_t errsize);
+void logstore_result_free(struct log_result *r);
+
+/* Lines matching q per container (what log-pattern alert rules count). */
+struct log_count {
+	char id[80];
+	char name[128];
+	uint64_t count;                /* matching lines in the window */
+	uint64_t first_seq;            /* the oldest matching line in the window */
+	int64_t first_time_ns;
+	char *first_msg;               /* its text (malloc'd, freed by logstore_counts_free) */
+};
+/*
+ * Counts the lines matching q (its limit, newest and seq bounds are
+ * ignored; after_seq is honoured) for each container with at least one;
+ * *out is an array of *n entries, sorted by count, largest first (free
+ * with logstore_counts_free). *partial is set when max_scan stopped the
+ * regex. Returns 0, -ENOENT, -ENOTUNIQ or -EINVAL (message in err). Any
+ * thread.
+ */
+int logstore_count_by_container(struct logstore *ls, const struct log_query *q,
+				struct log_count **out, size_t *n, bool *partial, char *err,
+				size_t errsize);
+void logstore_counts_free(struct log_count *c, size_t n);
+/* The total of logstore_count_by_container, with the oldest matching line
+ * copied into first when it is not NULL (first->first_msg: caller frees;
+ * count 0 leaves first zeroed). */
+int logstore_count(struct logstore *ls, const struct log_query *q, uint64_t *count,
+		   struct log_count *first, char *err, size_t errsize);
+
+/* The most frequent message templates (numbers, ids and hex masked) among
+ * the lines matching q. */
+struct log_pattern {
+	uint64_t hash;
+	uint64_t count;
+	char *template_text;           /* "connection from <ip> took <num>ms" */
+	char *example;                 /* the newest line with it */
+};
+/* Returns 0 and the top k (at most 1000) patterns in *out, largest count
+ * first (free with logstore_patterns_free). Same errors as the query. */
+int logstore_patterns(struct logstore *ls, const struct log_query *q, size_t k,
+		      struct log_pattern **out, size_t *n, char *err, size_t errsize);
+void logstore_patterns_free(struct log_pattern *p, size_t n);
+/* Masks a message into its template: decimal and hex numbers, UUIDs,
+ * long hex ids, IPv4 addresses, quoted strings after '=' become <num>,
+ * <hex>, <uuid>, <id>, <ip>, and so on. Writes at most size-1 bytes into
+ * out and returns the length; hashes with logstore_template_hash. */
+size_t logstore_template(const char *msg, size_t len, char *out, size_t size);
+uint64_t logstore_template_hash(const char *msg, size_t len);
+
+/* Containers the store holds lines of (also those that are gone). */
+struct log_container {
+	char id[80];
+	char name[128];
+	uint64_t lines;
+	int64_t first_ns, last_ns;
+};
+/* Fills a malloc'd array (caller frees), newest activity first. 0 or -errno. */
+int logstore_containers(struct logstore *ls, struct log_container **out, size_t *n);
+
+/* The newest seq stored (0: none). Any thread. */
+uint64_t logstore_last_seq(struct logstore *ls);
+/* Waits until a line after after_seq is stored or timeout_ms pass. Returns
+ * 1 (there is one), 0 (timeout) or -ESHUTDOWN after logstore_interrupt. */
+int logstore_wait(struct logstore *ls, uint64_t after_seq, int64_t timeout_ms);
+
+struct logstore_stats {
+	uint64_t lines_stored;         /* since open */
+	uint64_t bytes_stored;         /* message bytes since open */
+	uint64_t lines_held;           /* lines in the store now (at the last retention run) */
+	uint64_t db_bytes;             /* logs.db plus its WAL */
+	uint64_t write_errors;
+	uint64_t retention_deleted;    /* lines removed by retention */
+	bool write_ok;                 /* the last append succeeded */
+};
+void logstore_stats(struct logstore *ls, struct logstore_stats *out);
+/* Runs retention now as if the time were now_ms. The appending thread,
+ * or tests. 0 or -errno. */
+int logstore_retention_run(struct logstore *ls, int64_t now_ms);
+
 /* ---- PromQL ------------------------------------------------------------- */
 
 /* The query engine that reads the store (promql_store_source) or any other
