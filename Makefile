@@ -23,6 +23,11 @@ LDLIBS  += -lbpf -lelf
 LDLIBS  += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 # Loaders include their generated skeletons as "bpf/<probe>.skel.h".
 override CFLAGS += -I$(BUILD)
+# remote_write and the protobuf exposition: C generated from the .proto files
+# in agent/ and collectors/ by protoc-c into $(BUILD)/gen, snappy compression.
+PROTOC_C ?= protoc-c
+override CFLAGS += -I$(BUILD)/gen
+LDLIBS  += $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c) -lsnappy
 
 # eBPF: bpf/<probe>.bpf.c -> $(BUILD)/bpf/<probe>.bpf.o (clang, CO-RE against
 # a vmlinux.h dumped from this machine's kernel BTF) -> <probe>.skel.h
@@ -43,6 +48,10 @@ BPF_SKEL := $(BPF_SRC:%.bpf.c=$(BUILD)/%.skel.h)
 LIB_SRC := $(wildcard agent/util/*.c collectors/*.c storage/*.c alerting/*.c) \
            $(filter-out agent/main.c,$(wildcard agent/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+PROTO_SRC := $(wildcard agent/*.proto collectors/*.proto)
+PROTO_C   := $(PROTO_SRC:%.proto=$(BUILD)/gen/%.pb-c.c)
+PROTO_OBJ := $(PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+LIB_OBJ   += $(PROTO_OBJ)
 MAIN_OBJ := $(BUILD)/obj/agent/main.o
 
 # Unit tests: tests/unit/<folder>/test_*.c, each its own program.
@@ -70,6 +79,19 @@ $(BUILD)/obj/version.o: $(BUILD)/version.c
 $(BUILD)/libmonitor.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# protoc-c writes <dir>/<name>.pb-c.{c,h} under $(BUILD)/gen; every object
+# waits for all of them (order-only), later builds follow the .d files.
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --proto_path=. --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-shadow -MMD -MP -c -o $@ $<
+
+$(LIB_OBJ) $(MAIN_OBJ) $(TEST_OBJ): | $(PROTO_C)
+.SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
