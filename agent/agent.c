@@ -9,6 +9,7 @@
  * shutdown stops HTTP first, then Docker, then frees the registry.
  */
 #include "agent/agent.h"
+#include "alerting/alerting.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -371,9 +372,19 @@ int agent_main(int argc, char **argv)
 				 "memory only", kerr);
 	}
 
+	/* Silences: loaded from the state database, shared by the rules, the
+	 * notifier and the /api/v2/silences endpoints. */
+	struct alert_silences *silences = NULL;
+	{
+		char serr[PATH_MAX + 256];
+		if ((rc = alert_silences_open(&silences, kv, 0, now_ms(), serr, sizeof(serr))) < 0)
+			log_warn("silences: %s; the silence API is off", serr);
+	}
+
 	struct loop l = { .cfg = &cfg, .store = store };
 	l.st.store = store;
 	l.st.kv = kv;
+	l.st.silences = silences;
 	l.st.query = &cfg.query;
 	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);
@@ -421,6 +432,7 @@ out:
 	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
 	http_stop(http);
 	store_close(l.store); /* after HTTP: handlers may query it */
+	alert_silences_close(silences);
 	kv_close(kv);
 	docker_stop(l.docker);
 	coll_registry_free(l.reg);

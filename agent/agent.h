@@ -61,6 +61,7 @@ void config_fini(struct agent_config *c);
  * under the lock; readers take a reference under the same lock and render
  * outside it.
  */
+struct alert_silences;
 struct agent_state {
 	pthread_mutex_t lock;
 	struct snapshot *current;
@@ -82,6 +83,7 @@ struct agent_state {
 	char *admin_token;       /* actions need it; NULL: actions refused */
 	size_t admin_token_len;
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
+	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
@@ -176,6 +178,13 @@ int events_parse_since(const char *s, int64_t now_ms, int64_t *out_ms);
 char *auth_load_token(const char *path, char *err, size_t errsize);
 /* Constant-time comparison of a presented token with the configured one. */
 bool auth_token_equal(const char *given, size_t given_len, const char *want, size_t want_len);
+
+/* Silences in Alertmanager's API v2 shapes (api_silences.c): GET/POST
+ * /api/v2/silences, GET/DELETE /api/v2/silence/{id}; changes need the token. */
+int api_silences_list(struct http_req *req, struct http_resp *resp);
+int api_silences_post(struct http_req *req, struct http_resp *resp);
+int api_silence_get(struct http_req *req, struct http_resp *resp);
+int api_silence_delete(struct http_req *req, struct http_resp *resp);
 
 /* Subcommands. */
 int agent_main(int argc, char **argv);

@@ -273,6 +273,10 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "POST", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "GET", "/api/v1/status/buildinfo", false, api_buildinfo },
+	{ "GET", "/api/v2/silences", false, api_silences_list },
+	{ "POST", "/api/v2/silences", false, api_silences_post },
+	{ "GET", "/api/v2/silence/*", false, api_silence_get },
+	{ "DELETE", "/api/v2/silence/*", false, api_silence_delete },
 };
 
 /* Matches url against r; on a match sets *arg to what the handler gets:
