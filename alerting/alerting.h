@@ -144,4 +144,163 @@ size_t alert_silences_count(struct alert_silences *ss, int64_t now_ms,
 bool alert_silenced(void *arg, const struct store_label *labels, size_t n, int64_t now_ms,
 		    char *id, size_t idsize);
 
+/* ---- templates (template.c) ------------------------------------------------ */
+
+/*
+ * The subset of Go's text/template that Prometheus rule annotations use
+ * (template.c says which): $variables and .Fields resolved by the caller's
+ * lookup callback, pipelines, humanize* and printf. Anything outside it is
+ * refused at parse time with "template: line:col: ...". A parsed template is
+ * immutable (any thread may execute it).
+ */
+enum alert_tmpl_kind { ALERT_TMPL_STR, ALERT_TMPL_NUM, ALERT_TMPL_MAP };
+struct alert_tmpl_value {
+	enum alert_tmpl_kind kind;
+	const char *str;                 /* STR: the text (NULL reads as "") */
+	double num;                      /* NUM */
+};
+/*
+ * Resolves $var (or .Var with its first letter lowered: .Labels is
+ * "labels") and, when field is not NULL, $var.field. A map variable asked
+ * without a field answers kind ALERT_TMPL_MAP; a missing field of a map is
+ * "" (Prometheus' missingkey=zero). Returns 0, or -ENOENT for an unknown
+ * variable. Strings must stay valid until alert_tmpl_exec returns.
+ */
+typedef int (*alert_tmpl_lookup_fn)(void *arg, const char *var, const char *field,
+				    struct alert_tmpl_value *out);
+struct alert_tmpl;
+/* Parses text. vars (NULL-terminated, may be NULL for any) names the
+ * variables it may use, without "$". Returns 0 and *out (free with
+ * alert_tmpl_free), or -EINVAL with "template: line:col: what" in err. */
+int alert_tmpl_parse(const char *text, const char *const *vars, struct alert_tmpl **out,
+		     char *err, size_t errsize);
+/* Appends the expansion to out. Returns 0, or -EINVAL/-E2BIG with
+ * "template: line:col: what" in err (out then holds a partial result). */
+int alert_tmpl_exec(const struct alert_tmpl *t, alert_tmpl_lookup_fn lookup, void *arg,
+		    struct buf *out, char *err, size_t errsize);
+void alert_tmpl_free(struct alert_tmpl *t);            /* NULL is fine */
+/* True when the template has no actions (its text is its expansion). */
+bool alert_tmpl_is_static(const struct alert_tmpl *t);
+/* A float as Go's fmt %v prints it ("1e+06", "0.5", "NaN", "+Inf"). */
+void alert_go_float(struct buf *b, double v);
+
+/* ---- rules (rules.c, rules_eval.c, rules_json.c) --------------------------- */
+
+/*
+ * Prometheus-format rule files (groups of alerting and recording rules, and
+ * our log_alert rules), evaluated by the PromQL engine over the store on the
+ * engine's own thread, so evaluation never delays collection.
+ *
+ * Outputs: recorded series, ALERTS and ALERTS_FOR_STATE samples are queued
+ * for the tick thread (the store's only appender), which moves them into
+ * the store with alert_engine_drain_store each tick. Alerts go to up to
+ * ALERT_MAX_SINKS sinks after each group evaluation: firing ones when they
+ * start firing and again every resend delay (ends_at_ms = now +
+ * 4 * max(interval, resend delay)), resolved ones once when they resolve
+ * (ends_at_ms = the resolve time). Alert state (pending and firing, their
+ * times) is kept in the kv namespace "alerts" so a restart resumes it: a
+ * firing alert keeps its starts_at (and is sent again as a repeat at the
+ * first evaluation), a pending one keeps the time it had already spent
+ * pending (the downtime does not count, as Prometheus' ALERTS_FOR_STATE
+ * restore).
+ */
+#define ALERT_MAX_RULE_FILES 64        /* rule_files: entries */
+#define ALERT_MAX_FILES_MATCHED 1024   /* files the globs may expand to */
+#define ALERT_MAX_RULES 10000          /* rules over all files */
+#define ALERT_MAX_EXTERNAL_LABELS 32
+#define ALERT_MAX_SINKS 4
+#define ALERT_MAX_ALERTS_PER_RULE 10000 /* a rule's alerts beyond this: an error */
+#define ALERT_QUEUE_MAX_SAMPLES (1u << 20) /* queued for the store at most */
+
+struct alert_rules_config {
+	char *files[ALERT_MAX_RULE_FILES]; /* rule_files: paths or globs (owned) */
+	size_t nfiles;
+	char base_dir[4096];             /* relative paths are relative to it ("" = cwd) */
+	int64_t eval_interval_ms;        /* rules.evaluation_interval (15s): groups without interval */
+	int64_t resend_delay_ms;         /* rules.resend_delay (1m) */
+	int64_t outage_tolerance_ms;     /* rules.outage_tolerance (1h): older state is not restored */
+	int64_t for_grace_period_ms;     /* rules.for_grace_period (0) */
+	struct store_label external_labels[ALERT_MAX_EXTERNAL_LABELS]; /* owned strings */
+	size_t nexternal_labels;
+	char external_url[1024];         /* rules.external_url; "" = http://<listen> */
+};
+void alert_rules_config_defaults(struct alert_rules_config *c);
+void alert_rules_config_fini(struct alert_rules_config *c);
+
+/* Checks rule files as `monitor rules check` does: every problem found is
+ * appended to out as "file:line: what" lines. Returns the number of rules
+ * in the files (>= 0) when there was no problem, else -(problems). */
+int alert_rules_check(const char *const *paths, size_t n, struct buf *out);
+
+struct alert_engine;
+struct alert_engine_opts {
+	const struct alert_rules_config *cfg; /* copied */
+	struct store *store;             /* rules read it; NULL: src instead */
+	int64_t raw_retention_ms;        /* as struct promql_store */
+	const struct promql_source *src; /* when store is NULL (tests); ctx must outlive */
+	const struct promql_opts *query; /* NULL: defaults */
+	struct kv *kv;                   /* alert state; NULL: memory only */
+	alert_silenced_fn silenced;      /* NULL: nothing is silenced */
+	void *silenced_arg;
+};
+/* Makes an engine with no rules (call alert_engine_load). 0 or -ENOMEM. */
+int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *o);
+/* Stops the thread and frees everything. NULL is fine. */
+void alert_engine_free(struct alert_engine *e);
+/* Adds a sink (before alert_engine_start). 0 or -ENOSPC past ALERT_MAX_SINKS. */
+int alert_engine_add_sink(struct alert_engine *e, alert_sink_fn fn, void *arg);
+void alert_engine_set_silencer(struct alert_engine *e, alert_silenced_fn fn, void *arg);
+/*
+ * (Re)loads the rule files the config names. On success the new rules
+ * replace the old ones (alerts of rules that keep their file, group and name
+ * keep their state); on any error the old rules keep running and err holds
+ * every problem ("file:line: what", one per line). The outcome is kept for
+ * alert_engine_stats and the API. Any thread; reloads are serialised.
+ * Returns 0 or -EINVAL.
+ */
+int alert_engine_load(struct alert_engine *e, char *err, size_t errsize);
+/* Starts the evaluation thread. 0 or -errno. */
+int alert_engine_start(struct alert_engine *e);
+/* Evaluates every group whose time has come at now_ms (all of them the
+ * first time), as the thread does; for tests with a controllable clock
+ * (do not mix with alert_engine_start). Returns the number of groups run. */
+int alert_engine_eval(struct alert_engine *e, int64_t now_ms);
+
+/* Receives queued output samples (labels sorted, __name__ among them). */
+typedef void (*alert_sample_fn)(void *arg, const struct store_label *labels, size_t n,
+				int64_t t_ms, double v);
+/* Hands every queued output sample to fn, oldest first. Returns how many. */
+size_t alert_engine_drain(struct alert_engine *e, alert_sample_fn fn, void *arg);
+/* alert_engine_drain into the store: the tick thread calls it every tick. */
+size_t alert_engine_drain_store(struct alert_engine *e, struct store *st);
+
+struct alert_engine_stats {
+	bool last_reload_ok;
+	int64_t last_reload_ms;          /* of the last attempt */
+	int64_t last_reload_ok_ms;       /* of the last success */
+	uint64_t reloads, reload_failures;
+	size_t groups, rules;
+	uint64_t evaluations, eval_failures; /* rule evaluations */
+	double last_cycle_seconds;       /* the slowest group of the last round */
+	size_t firing, pending;
+	uint64_t samples_dropped;        /* queue full */
+};
+void alert_engine_stats(struct alert_engine *e, struct alert_engine_stats *out);
+/* The last reload error ("" after a success). */
+void alert_engine_last_error(struct alert_engine *e, char *out, size_t size);
+
+/* Filters of GET /api/v1/rules (all NULL/0: everything). */
+struct alert_rules_filter {
+	int type;                        /* 0 all, 1 alerting, 2 recording */
+	const char *const *names, *const *groups, *const *files;
+	size_t nnames, ngroups, nfiles;
+	bool exclude_alerts;
+};
+/* Appends the "data" object of GET /api/v1/rules ({"groups":[...]}) and of
+ * GET /api/v1/alerts ({"alerts":[...]}) in Prometheus' shapes, plus
+ * "silenced" on each alert. Any thread. */
+void alert_engine_rules_json(struct alert_engine *e, const struct alert_rules_filter *f,
+			     int64_t now_ms, struct buf *out);
+void alert_engine_alerts_json(struct alert_engine *e, int64_t now_ms, struct buf *out);
+
 #endif
