@@ -303,4 +303,85 @@ void alert_engine_rules_json(struct alert_engine *e, const struct alert_rules_fi
 			     int64_t now_ms, struct buf *out);
 void alert_engine_alerts_json(struct alert_engine *e, int64_t now_ms, struct buf *out);
 
+/* ---- notifications (notify*.c) --------------------------------------------- */
+
+/*
+ * The notifier: Alertmanager's route tree, grouping, inhibition and
+ * notification log on top of the alerts the rules engine hands over
+ * (notify_sink is an alert_sink_fn), a persistent queue in the kv store
+ * (namespaces "notify_queue" and "notify_log") and one delivery thread per
+ * integration (receiver x <vendor>_configs entry), so a hanging endpoint
+ * holds one thread and one connection. Vendors: webhook (Alertmanager v4
+ * JSON, HMAC-SHA256 signed), alertmanager (POST /api/v2/alerts on
+ * Prometheus' schedule), slack, discord, msteams, telegram, mattermost,
+ * googlechat, dingtalk, wecom, feishu, pagerduty, ntfy. Secrets stay in
+ * memory: never logged, never returned by the API, never queued.
+ */
+struct ynode;
+struct notify_config;
+struct notifier;
+
+/* Whether key is a top-level config key of the notifier: route, receivers,
+ * inhibit_rules, templates. */
+bool notify_config_key(const char *key);
+/* Parses one such node into *cfg (created on the first call; free with
+ * notify_config_free). 0, or -EINVAL with "file:line:col: key: what". */
+int notify_config_load(struct notify_config **cfg, const struct ynode *n, const char *file,
+		       char *err, size_t errsize);
+/* After the whole file: every route names a defined receiver, templates
+ * parse. cfg NULL is fine. 0 or -EINVAL with the message in err. */
+int notify_config_check(struct notify_config *cfg, const char *file, char *err, size_t errsize);
+void notify_config_free(struct notify_config *cfg);   /* NULL is fine */
+/* Whether an integration option holds a secret (url, secret, bot_token,
+ * routing_key, token). */
+bool notify_config_secret_key(const char *key);
+
+struct notify_opts {
+	struct kv *kv;                   /* queue and log; NULL: memory only */
+	alert_silenced_fn silenced;      /* NULL: nothing is silenced */
+	void *silenced_arg;
+	const char *external_url;        /* links in messages; may be NULL */
+	bool no_threads;                 /* tests: drive with notify_tick/notify_deliver */
+	uint64_t seed;                   /* jitter; 0: from the clock */
+};
+/* Makes a notifier over cfg (borrowed: must outlive it), loads the queue
+ * and log from kv and, unless no_threads, starts its threads. 0 or -errno. */
+int notify_new(struct notifier **out, const struct notify_config *cfg,
+	       const struct notify_opts *o);
+/* Stops the threads (aborting transfers in flight; queued notifications
+ * stay in kv) and frees. NULL is fine. */
+void notify_free(struct notifier *n);
+/* The alert_sink_fn (arg: the struct notifier *). Copies and returns. */
+void notify_sink(void *arg, const struct alert_msg *alerts, size_t n, int64_t now_ms);
+/* Tests (no_threads): takes what the sink received, flushes due groups and
+ * Alertmanager resends at now_ms into the queue. Returns jobs queued. */
+size_t notify_tick(struct notifier *n, int64_t now_ms);
+/* Tests (no_threads): one delivery attempt for the first due job of every
+ * integration at now_ms. Returns attempts made. */
+size_t notify_deliver(struct notifier *n, int64_t now_ms);
+
+#define NOTIFY_LATENCY_BUCKETS 12
+struct notify_stats {
+	size_t queued;                   /* notifications waiting */
+	uint64_t latency_counts[NOTIFY_LATENCY_BUCKETS + 1]; /* cumulative; last is +Inf */
+	double latency_sum_s;
+	uint64_t latency_count;
+};
+extern const double notify_latency_le[NOTIFY_LATENCY_BUCKETS];
+/* Queue length and the histogram of enqueue-to-delivery latency. */
+void notify_get_stats(struct notifier *n, struct notify_stats *out);
+/* Calls fn for every receiver and result ("delivered", "retried", "failed",
+ * "dropped") with its counter, receivers in config order. */
+typedef void (*notify_count_fn)(void *arg, const char *receiver, const char *result,
+				uint64_t count);
+void notify_each_count(struct notifier *n, notify_count_fn fn, void *arg);
+/* The "data" of GET /api/v1/notifications: receivers (integrations, no
+ * secrets), queue, recent deliveries. limit caps the recent list. */
+void notify_api_json(struct notifier *n, size_t limit, struct buf *out);
+/* Sends a test notification through every integration of receiver now,
+ * bypassing the queue, and appends a JSON array of the answers
+ * ([{"integration","status","result","answer","error"}]). 0, -ENOENT
+ * (no such receiver). Blocks for up to the integrations' timeouts. */
+int notify_test(struct notifier *n, const char *receiver, struct buf *out);
+
 #endif
