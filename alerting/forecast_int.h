@@ -1,0 +1,123 @@
+/*
+ * forecast_int.h - the forecast models, private to alerting/ (and its tests
+ * and benchmark): pure functions over arrays of points, no I/O, no state
+ * between calls, any thread.
+ *
+ * A fit takes two views of one series, both oldest first:
+ *   recent   raw samples of the last forecast.window (what predict_linear
+ *            over [window] reads), for the least-squares trend;
+ *   history  the 1 m roll-ups of up to forecast.history (7 d), for
+ *            Holt-Winters with a daily season and for finding where the
+ *            series last changed regime (restarts, steps, periodic cleanup).
+ * The caller cuts both at known breaks first (a limit change, a container
+ * restart, a counter reset) with fc_cut; fc_fit finds unannounced breaks
+ * (a level step) itself and recognises a sawtooth (several drops, as from a
+ * periodic cleanup), for which it forecasts the line through the peaks.
+ *
+ * Models:
+ *   linear        Prometheus' linearRegression (Kahan sums, x in seconds
+ *                 from the evaluation time): value(h) = intercept + slope h,
+ *                 exactly predict_linear(series[window], h) at t_now.
+ *   holt_winters  additive level, trend and daily season over 15-minute
+ *                 means; only once two days of history are in the segment.
+ *   peaks         linear through the peaks of a sawtooth.
+ * When Holt-Winters is possible, the model whose forecast erred less over
+ * the last quarter of the history (at most 6 h) held out is chosen.
+ * Intervals are 80 % (z = 1.2816): for linear the ordinary least-squares
+ * prediction interval, for Holt-Winters the one-step error grown with the
+ * horizon as for additive exponential smoothing.
+ */
+#ifndef MONITOR_FORECAST_INT_H
+#define MONITOR_FORECAST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FC_SLOT_MS (15 * 60 * 1000LL)             /* Holt-Winters step */
+#define FC_SEASON_MS (24 * 3600 * 1000LL)         /* daily season */
+#define FC_SEASON_SLOTS ((int)(FC_SEASON_MS / FC_SLOT_MS))
+#define FC_Z80 1.2815515655446004                 /* 10 % each side */
+#define FC_HOLDOUT_MAX_MS (6 * 3600 * 1000LL)
+#define FC_MAX_HISTORY_SLOTS (FC_SEASON_SLOTS * 31) /* what a fit looks at, at most */
+
+enum fc_model { FC_MODEL_NONE, FC_MODEL_LINEAR, FC_MODEL_HOLT_WINTERS, FC_MODEL_PEAKS };
+/* "none", "linear", "holt_winters", "peaks". */
+const char *fc_model_name(enum fc_model m);
+
+struct fc_params {
+	int64_t window_ms;             /* the linear fit's range (forecast.window, 1h) */
+	int64_t max_horizon_ms;        /* exhaustion further out is +Inf (30d) */
+	size_t min_points;             /* fewer in the segment: too_little_data (10) */
+	int64_t min_span_ms;           /* shorter segment: too_little_data (60s) */
+};
+void fc_params_defaults(struct fc_params *p);
+
+/* One series to fit; arrays are the caller's and only read. history may be
+ * the same arrays as recent (tests) or empty. */
+struct fc_input {
+	const int64_t *t;
+	const double *v;
+	size_t n;
+	const int64_t *ht;
+	const double *hv;
+	size_t hn;
+	int64_t now_ms;                /* horizons count from here */
+};
+
+struct fc_fit {
+	enum fc_model model;
+	const char *reason;            /* why model is NONE (static text) */
+	int64_t t_now;
+	int64_t segment_start_ms;      /* where the data fitted begins */
+	double last;                   /* newest observed value */
+	size_t npoints;                /* points in the fitted segment */
+	/* linear and peaks: value(h) = intercept + slope * h (h in s from t_now) */
+	double slope, intercept;
+	double res_sd, n, xmean, sxx;  /* residual sd; for the interval */
+	int64_t peak_last_ms, peak_period_ms; /* peaks: the newest peak, their spacing */
+	/* holt_winters: at the last full slot hw_t, level and trend per slot */
+	double level, trend, hw_sd, alpha, beta, gamma;
+	int64_t hw_t;
+	double season[FC_SEASON_SLOTS];
+	/* backtest mean absolute errors; NAN when not tried */
+	double err_linear, err_hw;
+};
+
+/*
+ * Fits p and in into *out. Returns 0 with out->model set, or 0 with model
+ * NONE and out->reason ("too_little_data", "no_data") when there is
+ * nothing honest to say. Any thread; needs no memory beyond out, except a
+ * scratch array of in->hn doubles it allocates (-ENOMEM).
+ */
+int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *out);
+
+/* The value h_s seconds after out->t_now and its 80 % interval. */
+void fc_predict(const struct fc_fit *f, double h_s, double *y, double *lo, double *hi);
+
+/*
+ * Seconds from t_now until the forecast reaches limit (0 when it already
+ * has), and the interval: *early where the upper band reaches it, *late
+ * where the lower band does. INFINITY for "not within max_horizon_ms".
+ */
+void fc_exhaustion(const struct fc_fit *f, double limit, int64_t max_horizon_ms, double *eta,
+		   double *early, double *late);
+
+/* Prometheus' linearRegression: slope per second and the value at t_ref_ms.
+ * false when n < 2. */
+bool fc_linear_regression(const int64_t *t, const double *v, size_t n, int64_t t_ref_ms,
+			  double *slope, double *intercept);
+
+/* Index of the first point at or after t_ms (n when none): cut a series at
+ * a known break. */
+size_t fc_cut(const int64_t *t, size_t n, int64_t t_ms);
+
+/*
+ * Converts a counter into a rate per second over windows of step_ms
+ * (counter resets restart the counting, as rate() does): writes up to n
+ * points into ot/ov (which may not alias t/v) and returns how many.
+ */
+size_t fc_counter_rate(const int64_t *t, const double *v, size_t n, int64_t step_ms, int64_t *ot,
+		       double *ov);
+
+#endif

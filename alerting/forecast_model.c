@@ -1,0 +1,560 @@
+/*
+ * forecast_model.c - the capacity forecast models: least-squares trend as
+ * Prometheus' predict_linear, Holt-Winters with additive trend and daily
+ * season, the line through the peaks of a sawtooth, the choice between
+ * them by backtest, prediction intervals and time to exhaustion.
+ *
+ * Pure functions over arrays (forecast_int.h says what each view of a
+ * series is); forecast.c reads the store and calls them, the PromQL
+ * forecast functions call them over a range vector.
+ */
+#include "alerting/forecast_int.h"
+#include "agent/util/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fc_model_name(enum fc_model m)
+{
+	switch (m) {
+	case FC_MODEL_LINEAR: return "linear";
+	case FC_MODEL_HOLT_WINTERS: return "holt_winters";
+	case FC_MODEL_PEAKS: return "peaks";
+	case FC_MODEL_NONE: break;
+	}
+	return "none";
+}
+
+void fc_params_defaults(struct fc_params *p)
+{
+	p->window_ms = 3600 * 1000LL;
+	p->max_horizon_ms = 30 * 86400 * 1000LL;
+	p->min_points = 10;
+	p->min_span_ms = 60 * 1000LL;
+}
+
+/* Prometheus' kahanSumInc (Neumaier's variant). */
+static void kahan_inc(double inc, double *sum, double *c)
+{
+	double t = *sum + inc;
+	if (isinf(t))
+		*c = 0;
+	else if (fabs(*sum) >= fabs(inc))
+		*c += (*sum - t) + inc;
+	else
+		*c += (inc - t) + *sum;
+	*sum = t;
+}
+
+bool fc_linear_regression(const int64_t *t, const double *v, size_t n, int64_t t_ref_ms,
+			  double *slope, double *intercept)
+{
+	if (n < 2)
+		return false;
+	double sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+	double init = v[0];
+	bool const_y = true;
+	for (size_t i = 0; i < n; i++) {
+		if (const_y && i > 0 && v[i] != init)
+			const_y = false;
+		double x = (double)(t[i] - t_ref_ms) / 1e3;
+		kahan_inc(x, &sx, &cx);
+		kahan_inc(v[i], &sy, &cy);
+		kahan_inc(x * v[i], &sxy, &cxy);
+		kahan_inc(x * x, &sx2, &cx2);
+	}
+	if (const_y) {
+		*slope = isinf(init) ? NAN : 0;
+		*intercept = isinf(init) ? NAN : init;
+		return true;
+	}
+	double dn = (double)n;
+	sx += cx;
+	sy += cy;
+	sxy += cxy;
+	sx2 += cx2;
+	double cov = sxy - sx * sy / dn;
+	double var = sx2 - sx * sx / dn;
+	*slope = cov / var;
+	*intercept = sy / dn - *slope * sx / dn;
+	return true;
+}
+
+size_t fc_cut(const int64_t *t, size_t n, int64_t t_ms)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t[mid] < t_ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t fc_counter_rate(const int64_t *t, const double *v, size_t n, int64_t step_ms, int64_t *ot,
+		       double *ov)
+{
+	size_t out = 0;
+	if (n < 2 || step_ms <= 0)
+		return 0;
+	double inc = 0;
+	int64_t dt = 0, win = t[0] / step_ms;
+	for (size_t i = 1; i < n; i++) {
+		int64_t w = t[i] / step_ms;
+		if (w != win && dt > 0) {
+			ot[out] = t[i - 1];
+			ov[out++] = inc / ((double)dt / 1e3);
+			inc = 0;
+			dt = 0;
+		}
+		win = w;
+		double d = v[i] - v[i - 1];
+		/* A reset: how much of the interval ran before it is unknown, so
+		 * the interval is left out rather than counted short. */
+		if (d < 0)
+			continue;
+		inc += d;
+		dt += t[i] - t[i - 1];
+	}
+	if (dt > 0) {
+		ot[out] = t[n - 1];
+		ov[out++] = inc / ((double)dt / 1e3);
+	}
+	return out;
+}
+
+/* ---- regime: steps and sawtooth -------------------------------------------- */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The jumps of a series: differences far outside what its ordinary
+ * differences are (ten times the median absolute difference, from up to
+ * 255 evenly spread samples so that a long series costs no sort), and at
+ * least a tenth of its range. Fills the indices (the point after the jump)
+ * of the last max jumps; returns the count of all and the drops among them.
+ */
+static size_t find_jumps(const double *v, size_t n, size_t *idx, size_t max, size_t *drops)
+{
+	*drops = 0;
+	if (n < 3)
+		return 0;
+	double sample[255];
+	size_t ns = 0, stride = (n - 1) / 255 + 1;
+	double lo = v[0], hi = v[0];
+	for (size_t i = 1; i < n; i++) {
+		if (v[i] < lo)
+			lo = v[i];
+		if (v[i] > hi)
+			hi = v[i];
+		if ((i - 1) % stride == 0 && ns < ARRAY_LEN(sample))
+			sample[ns++] = fabs(v[i] - v[i - 1]);
+	}
+	qsort(sample, ns, sizeof(double), cmp_dbl);
+	double med = sample[ns / 2];
+	double thr = fmax(10 * 1.4826 * med, 0.1 * (hi - lo));
+	if (!(thr > 0))
+		return 0;
+	size_t count = 0;
+	for (size_t i = 1; i < n; i++) {
+		double d = v[i] - v[i - 1];
+		if (fabs(d) <= thr)
+			continue;
+		if (d < 0)
+			(*drops)++;
+		if (count < max)
+			idx[count] = i;
+		else
+			memmove(idx, idx + 1, (max - 1) * sizeof(*idx)), idx[max - 1] = i;
+		count++;
+	}
+	return count;
+}
+
+/* ---- linear ---------------------------------------------------------------- */
+
+/* Fits the line at t_ref and the numbers its prediction interval needs. */
+static bool fit_line(const int64_t *t, const double *v, size_t n, int64_t t_ref, struct fc_fit *f)
+{
+	if (!fc_linear_regression(t, v, n, t_ref, &f->slope, &f->intercept))
+		return false;
+	double sx = 0;
+	for (size_t i = 0; i < n; i++)
+		sx += (double)(t[i] - t_ref) / 1e3;
+	double xm = sx / (double)n, sxx = 0, sse = 0;
+	for (size_t i = 0; i < n; i++) {
+		double x = (double)(t[i] - t_ref) / 1e3;
+		double r = v[i] - (f->intercept + f->slope * x);
+		sxx += (x - xm) * (x - xm);
+		sse += r * r;
+	}
+	f->n = (double)n;
+	f->xmean = xm;
+	f->sxx = sxx;
+	f->res_sd = n > 2 ? sqrt(sse / (double)(n - 2)) : 0;
+	return true;
+}
+
+static double line_sd(const struct fc_fit *f, double h)
+{
+	if (!(f->sxx > 0))
+		return f->res_sd;
+	double dx = h - f->xmean;
+	return f->res_sd * sqrt(1 + 1 / f->n + dx * dx / f->sxx);
+}
+
+/* ---- Holt-Winters ------------------------------------------------------------ */
+
+/* Slot means of history points from the first to the last full slot, gaps
+ * interpolated; returns how many (at most cap) and the first slot's index. */
+static size_t make_slots(const int64_t *t, const double *v, size_t n, double *out, size_t cap,
+			 int64_t *first_slot)
+{
+	if (n < 2)
+		return 0;
+	int64_t s0 = t[0] / FC_SLOT_MS + (t[0] % FC_SLOT_MS ? 1 : 0);
+	int64_t s1 = t[n - 1] / FC_SLOT_MS;        /* slots before s1 are full */
+	if (s1 - s0 > (int64_t)cap)
+		s0 = s1 - (int64_t)cap;
+	if (s1 <= s0)
+		return 0;
+	size_t ns = (size_t)(s1 - s0);
+	double cnt_last = 0;
+	size_t i = fc_cut(t, n, s0 * FC_SLOT_MS);
+	for (size_t k = 0; k < ns; k++) {
+		int64_t end = (s0 + (int64_t)k + 1) * FC_SLOT_MS;
+		double sum = 0, cnt = 0;
+		for (; i < n && t[i] < end; i++) {
+			sum += v[i];
+			cnt++;
+		}
+		out[k] = cnt > 0 ? sum / cnt : NAN;
+		cnt_last = cnt;
+	}
+	(void)cnt_last;
+	/* interpolate gaps (a stopped agent); leading or trailing ones copy */
+	size_t prev = ns;
+	for (size_t k = 0; k < ns; k++) {
+		if (isnan(out[k]))
+			continue;
+		if (prev == ns) {
+			for (size_t j = 0; j < k; j++)
+				out[j] = out[k];
+		} else {
+			for (size_t j = prev + 1; j < k; j++)
+				out[j] = out[prev] + (out[k] - out[prev]) * (double)(j - prev) /
+						       (double)(k - prev);
+		}
+		prev = k;
+	}
+	if (prev == ns)
+		return 0;
+	for (size_t j = prev + 1; j < ns; j++)
+		out[j] = out[prev];
+	*first_slot = s0;
+	return ns;
+}
+
+struct hw_state {
+	double level, trend, sse;
+	double season[FC_SEASON_SLOTS];
+};
+
+/* Runs additive Holt-Winters over y (first slot index s0); initial values
+ * from the first two seasons. */
+static void hw_run(const double *y, size_t n, int64_t s0, double a, double b, double g,
+		   struct hw_state *st)
+{
+	const int m = FC_SEASON_SLOTS;
+	double m1 = 0, m2 = 0;
+	for (int i = 0; i < m; i++) {
+		m1 += y[i];
+		m2 += y[m + i];
+	}
+	m1 /= m;
+	m2 /= m;
+	double trend = (m2 - m1) / m;
+	for (int i = 0; i < m; i++) {
+		double c = (double)i - (m - 1) / 2.0;
+		double d1 = y[i] - (m1 + trend * c), d2 = y[m + i] - (m2 + trend * c);
+		st->season[(s0 + i) % m] = (d1 + d2) / 2;
+	}
+	double level = m1 + trend * (m - 1) / 2.0;
+	st->sse = 0;
+	for (size_t t = (size_t)m; t < n; t++) {
+		int ph = (int)((s0 + (int64_t)t) % m);
+		double pred = level + trend + st->season[ph];
+		double e = y[t] - pred;
+		st->sse += e * e;
+		double nl = a * (y[t] - st->season[ph]) + (1 - a) * (level + trend);
+		trend = b * (nl - level) + (1 - b) * trend;
+		st->season[ph] = g * (y[t] - nl) + (1 - g) * st->season[ph];
+		level = nl;
+	}
+	st->level = level;
+	st->trend = trend;
+}
+
+/* Chooses the smoothing factors with the smallest one-step error and fits. */
+static const double hw_alphas[] = { 0.05, 0.2, 0.5 }, hw_betas[] = { 0.01, 0.1 },
+		    hw_gammas[] = { 0.05, 0.3 };
+
+static void hw_fit(const double *y, size_t n, int64_t s0, struct fc_fit *f)
+{
+	const double *as = hw_alphas, *bs = hw_betas, *gs = hw_gammas;
+	struct hw_state st, best;
+	double ba = 0, bb = 0, bg = 0;
+	best.sse = INFINITY;
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = 0; j < 2; j++)
+			for (size_t k = 0; k < 2; k++) {
+				hw_run(y, n, s0, as[i], bs[j], gs[k], &st);
+				if (st.sse < best.sse) {
+					best = st;
+					ba = as[i], bb = bs[j], bg = gs[k];
+				}
+			}
+	f->level = best.level;
+	f->trend = best.trend;
+	memcpy(f->season, best.season, sizeof(f->season));
+	f->alpha = ba, f->beta = bb, f->gamma = bg;
+	size_t steps = n - (size_t)FC_SEASON_SLOTS;
+	f->hw_sd = steps > 1 ? sqrt(best.sse / (double)(steps - 1)) : 0;
+	f->hw_t = (s0 + (int64_t)n - 1) * FC_SLOT_MS + FC_SLOT_MS / 2;
+}
+
+/* Value at absolute time T (ms) of a fitted Holt-Winters, and its sd. */
+static double hw_at(const struct fc_fit *f, int64_t T, double *sd)
+{
+	double k = (double)(T - f->hw_t) / (double)FC_SLOT_MS;
+	int64_t slot = T / FC_SLOT_MS;
+	int ph = (int)(((slot % FC_SEASON_SLOTS) + FC_SEASON_SLOTS) % FC_SEASON_SLOTS);
+	if (sd) {
+		double K = k < 1 ? 1 : ceil(k), a = f->alpha, b = f->beta;
+		double sum = (K - 1) + b * K * (K - 1) + b * b * (K - 1) * K * (2 * K - 1) / 6;
+		*sd = f->hw_sd * sqrt(1 + a * a * sum);
+	}
+	return f->level + k * f->trend + f->season[ph];
+}
+
+/* ---- the fit ------------------------------------------------------------------ */
+
+int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->t_now = in->now_ms;
+	f->err_linear = f->err_hw = NAN;
+	f->model = FC_MODEL_NONE;
+	if (!in->n && !in->hn) {
+		f->reason = "no_data";
+		return 0;
+	}
+	f->last = in->n ? in->v[in->n - 1] : in->hv[in->hn - 1];
+
+	/* Regime: find steps and sawtooth on the longest view. */
+	const int64_t *rt = in->t, *ht = in->ht;
+	const double *rv = in->v, *hv = in->hv;
+	size_t rn = in->n, hn = in->hn;
+	bool long_view = hn >= 20;
+	const int64_t *jt = long_view ? ht : rt;
+	const double *jv = long_view ? hv : rv;
+	size_t jn = long_view ? hn : rn;
+	size_t jidx[64], drops = 0;
+	size_t nj = find_jumps(jv, jn, jidx, ARRAY_LEN(jidx), &drops);
+	if (nj >= 3 && drops >= 3 && drops * 2 >= nj && nj <= ARRAY_LEN(jidx)) {
+		/* a sawtooth: forecast the line through the peaks before each drop */
+		int64_t pt[64];
+		double pv[64];
+		size_t np = 0;
+		for (size_t k = 0; k < nj; k++) {
+			size_t i = jidx[k];
+			if (jv[i] < jv[i - 1]) {
+				pt[np] = jt[i - 1];
+				pv[np++] = jv[i - 1];
+			}
+		}
+		fit_line(pt, pv, np, in->now_ms, f);
+		f->model = FC_MODEL_PEAKS;
+		f->peak_last_ms = pt[np - 1];
+		f->peak_period_ms = np > 1 ? (pt[np - 1] - pt[0]) / (int64_t)(np - 1) : 0;
+		f->segment_start_ms = jt[0];
+		f->npoints = np;
+		return 0;
+	}
+	if (nj > 0) {
+		int64_t cut = jt[jidx[nj < ARRAY_LEN(jidx) ? nj - 1 : ARRAY_LEN(jidx) - 1]];
+		size_t a = fc_cut(rt, rn, cut), b = fc_cut(ht, hn, cut);
+		rt += a, rv += a, rn -= a;
+		ht += b, hv += b, hn -= b;
+		f->segment_start_ms = cut;
+	} else {
+		f->segment_start_ms = rn ? rt[0] : ht[0];
+	}
+
+	/* Linear over the window (the caller's recent view). */
+	size_t a = rn ? fc_cut(rt, rn, in->now_ms - p->window_ms + 1) : 0;
+	rt += a, rv += a, rn -= a;
+	if (rn < p->min_points || rn < 3 || rt[rn - 1] - rt[0] < p->min_span_ms) {
+		f->reason = "too_little_data";
+		return 0;
+	}
+	fit_line(rt, rv, rn, in->now_ms, f);
+	f->model = FC_MODEL_LINEAR;
+	f->npoints = rn;
+
+	/* Holt-Winters once two seasons and a holdout are in the segment. */
+	if (hn < 2 || ht[hn - 1] - ht[0] < 2 * FC_SEASON_MS + 2 * FC_SLOT_MS)
+		return 0;
+	double *slots = malloc(FC_MAX_HISTORY_SLOTS * sizeof(double));
+	if (!slots)
+		return -ENOMEM;
+	int64_t s0 = 0;
+	size_t ns = make_slots(ht, hv, hn, slots, FC_MAX_HISTORY_SLOTS, &s0);
+	size_t hold = ns / 4;
+	if (hold > (size_t)(FC_HOLDOUT_MAX_MS / FC_SLOT_MS))
+		hold = (size_t)(FC_HOLDOUT_MAX_MS / FC_SLOT_MS);
+	if (ns < 2 * (size_t)FC_SEASON_SLOTS + hold || hold < 2) {
+		free(slots);
+		return 0;
+	}
+	size_t train = ns - hold;
+	if (train < 2 * (size_t)FC_SEASON_SLOTS) {
+		free(slots);
+		return 0;
+	}
+	/* Backtest: both models fitted on what came before the holdout, judged
+	 * by the mean absolute error over its slots. */
+	struct fc_fit *bt = malloc(sizeof(*bt));
+	if (!bt) {
+		free(slots);
+		return -ENOMEM;
+	}
+	memset(bt, 0, sizeof(*bt));
+	int64_t cut_t = (s0 + (int64_t)train) * FC_SLOT_MS;
+	size_t le = fc_cut(ht, hn, cut_t), lb = fc_cut(ht, hn, cut_t - p->window_ms);
+	double el = 0, eh = 0;
+	bool lin_ok = le > lb + 2 && fc_linear_regression(ht + lb, hv + lb, le - lb, cut_t,
+							    &bt->slope, &bt->intercept);
+	hw_fit(slots, train, s0, bt);
+	for (size_t k = 0; k < hold; k++) {
+		int64_t T = (s0 + (int64_t)(train + k)) * FC_SLOT_MS + FC_SLOT_MS / 2;
+		el += fabs(slots[train + k] - (bt->intercept + bt->slope * (double)(T - cut_t) / 1e3));
+		eh += fabs(slots[train + k] - hw_at(bt, T, NULL));
+	}
+	free(bt);
+	f->err_linear = lin_ok ? el / (double)hold : INFINITY;
+	f->err_hw = eh / (double)hold;
+	if (f->err_hw < f->err_linear) {
+		hw_fit(slots, ns, s0, f);
+		f->model = FC_MODEL_HOLT_WINTERS;
+		f->segment_start_ms = s0 * FC_SLOT_MS;
+	}
+	free(slots);
+	return 0;
+}
+
+void fc_predict(const struct fc_fit *f, double h_s, double *y, double *lo, double *hi)
+{
+	double v = NAN, sd = NAN;
+	switch (f->model) {
+	case FC_MODEL_LINEAR:
+	case FC_MODEL_PEAKS:
+		v = f->intercept + f->slope * h_s;
+		sd = line_sd(f, h_s);
+		break;
+	case FC_MODEL_HOLT_WINTERS:
+		v = hw_at(f, f->t_now + (int64_t)(h_s * 1e3), &sd);
+		break;
+	case FC_MODEL_NONE:
+		break;
+	}
+	*y = v;
+	*lo = v - FC_Z80 * sd;
+	*hi = v + FC_Z80 * sd;
+}
+
+/* band: 0 the forecast, 1 its upper end, -1 its lower end */
+static double band_at(const struct fc_fit *f, double h, int band)
+{
+	double y, lo, hi;
+	fc_predict(f, h, &y, &lo, &hi);
+	return band > 0 ? hi : band < 0 ? lo : y;
+}
+
+/* First h in [0, hmax] where the band reaches limit (INFINITY if none):
+ * a scan over a grid (geometric for lines, every slot for Holt-Winters),
+ * then bisection inside the first bracket. */
+static double first_crossing(const struct fc_fit *f, double limit, double hmax, int band)
+{
+	if (band_at(f, 0, band) >= limit)
+		return 0;
+	double prev = 0, h = 0;
+	bool hw = f->model == FC_MODEL_HOLT_WINTERS;
+	for (;;) {
+		h = hw ? h + FC_SLOT_MS / 1e3 : (h < 60 ? 60 : h * 1.2);
+		if (h > hmax)
+			h = hmax;
+		if (band_at(f, h, band) >= limit)
+			break;
+		if (h >= hmax)
+			return INFINITY;
+		prev = h;
+	}
+	double lo = prev, hi = h;
+	for (int i = 0; i < 60 && hi - lo > 1e-3; i++) {
+		double mid = (lo + hi) / 2;
+		if (band_at(f, mid, band) >= limit)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
+void fc_exhaustion(const struct fc_fit *f, double limit, int64_t max_horizon_ms, double *eta,
+		   double *early, double *late)
+{
+	*eta = *early = *late = INFINITY;
+	if (f->model == FC_MODEL_NONE || !(limit > 0))
+		return;
+	double hmax = (double)max_horizon_ms / 1e3;
+	if (f->last >= limit) {
+		*eta = *early = *late = 0;
+		return;
+	}
+	/* A line whose slope is not three of its standard errors above zero
+	 * gives no time: a flat series with noise would otherwise "run out"
+	 * one time in ten at the 80 % level. */
+	double slope_sd = f->sxx > 0 ? f->res_sd / sqrt(f->sxx) : 0;
+	if (f->model != FC_MODEL_HOLT_WINTERS && f->slope > 3 * slope_sd) {
+		/* the line's own crossing, exact as predict_linear would give it */
+		double h = (limit - f->intercept) / f->slope;
+		*eta = h <= 0 ? 0 : h <= hmax ? h : INFINITY;
+		/* a sawtooth reaches the limit at a peak: the first one due at or
+		 * after the line's crossing */
+		if (f->model == FC_MODEL_PEAKS && f->peak_period_ms > 0 && isfinite(*eta)) {
+			double since = (double)(f->t_now - f->peak_last_ms) / 1e3 + *eta;
+			double per = (double)f->peak_period_ms / 1e3;
+			double k = ceil(since / per - 1e-9);
+			*eta = (double)(f->peak_last_ms - f->t_now) / 1e3 + k * per;
+			if (*eta < 0)
+				*eta = 0;
+		}
+	} else if (f->model == FC_MODEL_HOLT_WINTERS) {
+		*eta = first_crossing(f, limit, hmax, 0);
+	}
+	*early = first_crossing(f, limit, hmax, 1);
+	*late = first_crossing(f, limit, hmax, -1);
+	if (*early > *eta)
+		*early = *eta;
+	if (*late < *eta)
+		*late = *eta;
+}
