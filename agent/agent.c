@@ -9,6 +9,7 @@
  * shutdown stops HTTP first, then Docker, then frees the registry.
  */
 #include "agent/agent.h"
+#include "agent/rw.h"
 #include "alerting/alerting.h"
 
 #include <errno.h>
@@ -31,6 +32,17 @@ struct snapshot *agent_snapshot(struct agent_state *st)
 	return s;
 }
 
+/* remote_write reads the store up to here: the tick before the published
+ * one is wholly in the store, and the published one (appended right after
+ * it is published, aligned by at most 20 ms) is not read at all. */
+static int64_t rw_upto(void *arg)
+{
+	struct snapshot *s = agent_snapshot(arg);
+	int64_t t = s ? s->time_ms - 50 : 0;
+	snapshot_unref(s);
+	return t;
+}
+
 static void publish(struct agent_state *st, struct snapshot *s)
 {
 	pthread_mutex_lock(&st->lock);
@@ -49,6 +61,7 @@ struct loop {
 	struct coll_meta_queue metaq;
 	struct coll_event_log events;
 	struct store *store;          /* NULL when storage is off */
+	struct rw *rw;                /* remote_write senders; NULL when none */
 	struct coll_machine machine;     /* host totals; stat_fd < 0 when unreadable */
 	struct log_limit machine_ll;
 	uint64_t errors[COLL_MAX_COLLECTORS];
@@ -95,6 +108,8 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		sink_emit(sink, M_STORE_FLUSH_SECONDS, NULL, ss.last_flush_seconds);
 		sink_emit(sink, M_STORE_RETENTION_DELETED, NULL, (double)ss.retention_deleted);
 	}
+	rw_emit_metrics(l->rw, sink);
+	forecast_emit(l->st.forecast, sink);
 	coll_registry_agent_metrics(l->reg, sink);
 	if (l->machine.stat_fd >= 0) {
 		int rc = coll_machine_read(&l->machine);
@@ -427,10 +442,22 @@ int agent_main(int argc, char **argv)
 	log_info("listening on http://%s/ (metrics at /metrics)", cfg.listen);
 	l.last_rescan_ms = now_ms();
 	coll_registry_rescan(l.reg);
+	if (cfg.rw && cfg.rw->nep && !store)
+		log_warn("remote_write: storage is off (storage.enabled: false), and the store is "
+			 "remote_write's queue: nothing will be sent");
+	else if (cfg.rw && cfg.rw->nep)
+		l.rw = rw_start(&(struct rw_start_args){
+			.cfg = cfg.rw, .store = store, .kv = kv, .interval_ms = cfg.interval_ms,
+			.upto = rw_upto, .upto_arg = &l.st });
+	/* Forecasts fit on their own thread from the store, never in the tick. */
+	if ((rc = forecast_start(&l.st.forecast, store, &cfg.forecast)) < 0)
+		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
 	status = run_loop(&l, sfd);
 out:
+	rw_stop(l.rw); /* before the store it reads */
 	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
 	http_stop(http);
+	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
 	alert_silences_close(silences);
 	kv_close(kv);

@@ -13,6 +13,7 @@
 #include "agent/util/util.h"
 #include "collectors/collector.h"
 #include "storage/storage.h"
+#include "alerting/alerting.h"
 
 #define MONITOR_RELEASE "0.1.0"
 /* `git describe` of the build (generated build/version.c). */
@@ -47,6 +48,8 @@ struct agent_config {
 	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
+	struct forecast_config forecast; /* forecast: section (alerting.h) */
+	struct rw_config *rw;        /* remote_write: and external_labels: (rw_config.c); NULL: none */
 };
 
 /* Fills the built-in defaults. */
@@ -75,6 +78,7 @@ struct agent_state {
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	struct kv *kv;           /* <data_dir>/state.db (alerts, silences, queue); NULL: memory only */
+	struct forecaster *forecast; /* capacity forecasts, any thread; NULL when off */
 	struct logstore *logs;   /* <data_dir>/logs.db: container logs, any thread; NULL when off */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
 	int64_t raw_retention_ms; /* storage.retention.raw: PromQL reads roll-ups past it */
@@ -140,6 +144,8 @@ const struct snap_container *api_find_container(const struct snapshot *s, const 
  * /proc at request time. */
 int api_processes(struct http_req *req, struct http_resp *resp);
 int api_ports(struct http_req *req, struct http_resp *resp);
+/* GET /api/v1/containers/{id}/forecast (api_forecast.c). */
+int api_forecast(struct http_req *req, struct http_resp *resp);
 /* The name of uid in /etc/passwd text, as getpwuid would find it. */
 bool api_passwd_name(const char *passwd, uint32_t uid, char *out, size_t size);
 

@@ -6,6 +6,7 @@
  * line and key, so a typo never silently falls back to a default.
  */
 #include "agent/agent.h"
+#include "agent/rw.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ void config_defaults(struct agent_config *c)
 	store_config_defaults(&c->storage);
 	promql_opts_defaults(&c->query);
 	ebpf_config_defaults(&c->ebpf);
+	forecast_config_defaults(&c->forecast);
 	c->keep_exited_ms = 3600 * 1000;
 	c->docker_action_timeout_ms = 30000;
 	c->fs_interval_ms = 60000;
@@ -45,6 +47,8 @@ void config_fini(struct agent_config *c)
 	for (size_t i = 0; i < c->nlabel_allow; i++)
 		free(c->label_allow[i]);
 	c->nlabel_allow = 0;
+	rw_config_free(c->rw);
+	c->rw = NULL;
 }
 
 struct ctx {
@@ -445,6 +449,10 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_ebpf(x, c, n);
 	if (!strcmp(k, "auth"))
 		return load_auth(x, c, n);
+	if (!strcmp(k, "forecast"))
+		return forecast_config_load(&c->forecast, n, x->file, x->err, x->errsize);
+	if (!strcmp(k, "remote_write") || !strcmp(k, "external_labels"))
+		return rw_config_load(&c->rw, n, x->file, x->err, x->errsize);
 	return fail(x, n, k, "unknown key");
 }
 
