@@ -32,6 +32,7 @@ static const struct cli_command commands[] = {
 	{ "unpause", cli_action_main, "unpause containers (needs the admin token)" },
 	{ "kill", cli_action_main, "kill containers (needs the admin token)" },
 	{ "query", cli_query_main, "evaluate PromQL against the agent's store (like promtool query)" },
+	{ "forecast", cli_forecast_main, "when each resource of a container runs out" },
 	{ "silence", cli_silence_main, "add, list and expire alert silences (like amtool silence)" },
 };
 

@@ -218,6 +218,7 @@ int cli_ps_main(int argc, char **argv);
 int cli_stats_main(int argc, char **argv);
 int cli_inspect_main(int argc, char **argv);
 int cli_action_main(int argc, char **argv);
+int cli_forecast_main(int argc, char **argv);
 int cli_query_main(int argc, char **argv);
 int cli_silence_main(int argc, char **argv);
 

@@ -384,4 +384,60 @@ void notify_api_json(struct notifier *n, size_t limit, struct buf *out);
  * (no such receiver). Blocks for up to the integrations' timeouts. */
 int notify_test(struct notifier *n, const char *receiver, struct buf *out);
 
+/* ---- capacity forecasts (forecast*.c) ------------------------------------- */
+
+/*
+ * A thread that, every forecast.interval, reads every container's usage and
+ * limit series from the store (memory working set vs memory limit, pids vs
+ * pids.max, the filesystem behind each mount vs its capacity, CPU in cores
+ * vs the CFS quota) and the host's (memory, filesystems), fits the models
+ * of forecast_int.h and publishes an immutable table: the tick copies it
+ * into its snapshot (forecast_emit), so /metrics shows it and the store
+ * keeps it for PromQL and rules; the API reads it (forecast_container_json).
+ * The fit never runs in the tick.
+ */
+#define FORECAST_MAX_HORIZONS 8
+struct forecast_config {
+	bool enabled;
+	int64_t interval_ms;             /* refresh, 60s */
+	int64_t window_ms;               /* linear fit range, 1h (predict_linear's [window]) */
+	int64_t history_ms;              /* roll-ups read for Holt-Winters and regimes, 7d */
+	int64_t max_horizon_ms;          /* exhaustion further out is +Inf, 30d */
+	int64_t horizons_ms[FORECAST_MAX_HORIZONS]; /* predicted values at, 1h and 24h */
+	size_t nhorizons;
+	size_t min_points;               /* fewer since the last break: too_little_data, 10 */
+};
+void forecast_config_defaults(struct forecast_config *c);
+struct ynode;
+/* Parses the forecast: mapping. 0, or -EINVAL with "file:line:col: key:
+ * message" in err. */
+int forecast_config_load(struct forecast_config *c, const struct ynode *map, const char *file,
+			 char *err, size_t errsize);
+
+struct forecaster;
+struct coll_sink;
+/* Starts the refresh thread over st (which must outlive it). 0 or -errno.
+ * With cfg->enabled false, *out is NULL and nothing runs. */
+int forecast_start(struct forecaster **out, struct store *st, const struct forecast_config *cfg);
+/* Creates one without a thread: refreshes happen by forecast_refresh (tests,
+ * benchmark). */
+int forecast_new(struct forecaster **out, struct store *st, const struct forecast_config *cfg);
+/* Stops the thread and frees; NULL is fine. */
+void forecast_stop(struct forecaster *f);
+/* One refresh as of now_ms, published when done. 0 or -errno. Any thread
+ * (not at the same time as the forecaster's own). */
+int forecast_refresh(struct forecaster *f, int64_t now_ms);
+/* Adds the newest table to the snapshot being built, as agent-level
+ * samples carrying each container's labels, and the forecaster's own
+ * monitor_forecast_* samples. Tick thread; NULL f is fine. */
+void forecast_emit(struct forecaster *f, struct coll_sink *sink);
+/* Writes the JSON "data" of GET /api/v1/containers/{id}/forecast for the
+ * container whose id label (cgroup path) is id_label into out: 0, or
+ * -ENOENT before the first refresh (the body says so). Any thread. */
+int forecast_container_json(struct forecaster *f, const char *id_label, const char *id,
+			    const char *name, struct buf *out);
+
+/* The PromQL engine's forecast functions, handed to it in promql_opts. */
+extern const struct promql_forecaster forecast_promql;
+
 #endif

@@ -1,0 +1,918 @@
+/*
+ * forecast.c - capacity forecasts for every container and the host: the
+ * refresh thread, the resources it forecasts, the published table, and
+ * what the tick, /metrics and the API read from it.
+ *
+ * Every forecast.interval the thread selects, from the store, the usage
+ * and limit series of each resource (table `resources` below), pairs them
+ * by their labels, reads the raw window and the 1 m roll-ups of each, cuts
+ * them at known breaks (a stale marker: the container stopped; a change of
+ * the limit or of container_start_time_seconds: a new run or a new limit; a
+ * counter reset), fits (forecast_model.c) and builds a new table. The table
+ * is immutable and reference-counted; publishing swaps a pointer under a
+ * lock, so the tick (forecast_emit) and HTTP handlers never wait for a fit.
+ *
+ * Why the tick copies the table into its snapshot instead of /metrics
+ * appending it: samples in the snapshot are stored like every other
+ * series, so rules and PromQL see container_forecast_* (the default rules
+ * alert on them), /metrics and its gzip cache stay one path, and the
+ * series are continuous between refreshes instead of appearing once a
+ * minute.
+ */
+#include "alerting/alerting.h"
+#include "alerting/forecast_int.h"
+#include "collectors/collector.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FC_MAX_RAW_POINTS (1u << 20)     /* per series and read; a 1h window at 100ms is 36000 */
+#define FC_MAX_ENTRIES 200000            /* resources in one table */
+#define FC_LABELS_CAP 8192               /* rendered labels of one container */
+
+/* ---- configuration ------------------------------------------------------------ */
+
+void forecast_config_defaults(struct forecast_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	c->interval_ms = 60 * 1000;
+	c->window_ms = 3600 * 1000;
+	c->history_ms = 7 * 86400 * 1000LL;
+	c->max_horizon_ms = 30 * 86400 * 1000LL;
+	c->horizons_ms[0] = 3600 * 1000;
+	c->horizons_ms[1] = 86400 * 1000;
+	c->nhorizons = 2;
+	c->min_points = 10;
+}
+
+static int cfg_fail(const char *file, const struct ynode *n, const char *key, char *err,
+		    size_t errsize, const char *msg)
+{
+	snprintf(err, errsize, "%s:%d:%d: forecast.%s: %s", file, n->line, n->col, key, msg);
+	return -EINVAL;
+}
+
+static int cfg_duration(const char *file, const struct ynode *n, int64_t min_ms, int64_t *out,
+			char *err, size_t errsize)
+{
+	int64_t v;
+	if (n->type != YNODE_SCALAR || parse_duration_ms(n->scalar, &v) < 0 || v < min_ms) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "expected a duration of at least %lldms, such as 1h",
+			 (long long)min_ms);
+		return cfg_fail(file, n, n->key, err, errsize, msg);
+	}
+	*out = v;
+	return 0;
+}
+
+int forecast_config_load(struct forecast_config *c, const struct ynode *map, const char *file,
+			 char *err, size_t errsize)
+{
+	if (map->type != YNODE_MAP) {
+		snprintf(err, errsize, "%s:%d:%d: forecast: expected a mapping", file, map->line,
+			 map->col);
+		return -EINVAL;
+	}
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc = 0;
+		const char *k = n->key;
+		if (!strcmp(k, "enabled")) {
+			if (n->type != YNODE_SCALAR ||
+			    (strcmp(n->scalar, "true") && strcmp(n->scalar, "false")))
+				return cfg_fail(file, n, k, err, errsize, "expected true or false");
+			c->enabled = !strcmp(n->scalar, "true");
+		} else if (!strcmp(k, "interval")) {
+			rc = cfg_duration(file, n, 1000, &c->interval_ms, err, errsize);
+		} else if (!strcmp(k, "window")) {
+			rc = cfg_duration(file, n, 10000, &c->window_ms, err, errsize);
+		} else if (!strcmp(k, "history")) {
+			rc = cfg_duration(file, n, 0, &c->history_ms, err, errsize);
+		} else if (!strcmp(k, "max_horizon")) {
+			rc = cfg_duration(file, n, 60000, &c->max_horizon_ms, err, errsize);
+		} else if (!strcmp(k, "min_points")) {
+			char *end;
+			long v = n->type == YNODE_SCALAR ? strtol(n->scalar, &end, 10) : 0;
+			if (n->type != YNODE_SCALAR || *end || v < 3 || v > 100000)
+				return cfg_fail(file, n, k, err, errsize,
+						"expected a whole number from 3 to 100000");
+			c->min_points = (size_t)v;
+		} else if (!strcmp(k, "horizons")) {
+			if (n->type != YNODE_SEQ || n->count == 0 || n->count > FORECAST_MAX_HORIZONS)
+				return cfg_fail(file, n, k, err, errsize,
+						"expected a list of 1 to 8 durations, such as [1h, 24h]");
+			size_t i = 0;
+			for (const struct ynode *h = n->child; h; h = h->next) {
+				int64_t v;
+				if (h->type != YNODE_SCALAR || parse_duration_ms(h->scalar, &v) < 0 ||
+				    v < 1000)
+					return cfg_fail(file, h, k, err, errsize,
+							"expected a duration such as 1h");
+				c->horizons_ms[i++] = v;
+			}
+			c->nhorizons = i;
+		} else {
+			return cfg_fail(file, n, k, err, errsize, "unknown key in forecast");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+enum fc_res { RES_MEMORY, RES_PIDS, RES_FS, RES_CPU, RES_HOST_MEMORY, RES_HOST_FS, RES__COUNT };
+
+/* One resource: where its usage and limit come from. */
+struct resource {
+	const char *name;                /* the resource label */
+	const char *unit;                /* for the API and CLI */
+	const char *usage, *limit;       /* families */
+	const char *usage_match;         /* extra matcher on usage: name=value, or NULL */
+	const char *limit2;              /* cpu: the period the quota divides by */
+	bool counter;                    /* usage is a counter: forecast its rate */
+	bool machine;                    /* the host's, not a container's */
+	bool by_mountpoint;
+};
+static const struct resource resources[RES__COUNT] = {
+	[RES_MEMORY] = { "memory", "bytes", "container_memory_working_set_bytes",
+			 "container_spec_memory_limit_bytes", NULL, NULL, false, false, false },
+	[RES_PIDS] = { "pids", "tasks", "container_pids", "container_spec_pids_limit", NULL, NULL,
+		       false, false, false },
+	[RES_FS] = { "fs", "bytes", "container_fs_backing_usage_bytes", "container_fs_limit_bytes",
+		     NULL, NULL, false, false, true },
+	[RES_CPU] = { "cpu", "cores", "container_cpu_usage_seconds_total", "container_spec_cpu_quota",
+		      "cpu=total", "container_spec_cpu_period", true, false, false },
+	[RES_HOST_MEMORY] = { "memory", "bytes", "machine_memory_available_bytes",
+			      "machine_memory_bytes", NULL, NULL, false, true, false },
+	[RES_HOST_FS] = { "fs", "bytes", "machine_fs_usage_bytes", "machine_fs_limit_bytes", NULL,
+			  NULL, false, true, true },
+};
+
+struct fc_entry {
+	const char *labels;              /* base labels as exposition text ("" for the host) */
+	const char *id;                  /* the id label; NULL for the host */
+	const char *mountpoint;          /* fs; NULL otherwise */
+	enum fc_res res;
+	struct fc_fit fit;               /* model NONE: see reason */
+	const char *reason;
+	double now, limit;               /* NAN when unknown */
+	double eta, early, late;
+	double y[FORECAST_MAX_HORIZONS], lo[FORECAST_MAX_HORIZONS], hi[FORECAST_MAX_HORIZONS];
+};
+
+struct fc_table {
+	int refs;                        /* under forecaster.lock */
+	int64_t time_ms;
+	double refresh_seconds;
+	size_t n, cap;
+	struct fc_entry *e;
+	struct arena arena;
+};
+
+struct forecaster {
+	struct store *st;
+	struct forecast_config cfg;
+	struct fc_params params;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop, threaded;
+	pthread_t thread;
+	struct fc_table *current;        /* under lock */
+	uint64_t refreshes;              /* atomic */
+	struct log_limit ll;
+};
+
+static void table_unref(struct forecaster *f, struct fc_table *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&f->lock);
+	int left = --t->refs;
+	pthread_mutex_unlock(&f->lock);
+	if (left)
+		return;
+	free(t->e);
+	arena_free(&t->arena);
+	free(t);
+}
+
+static struct fc_table *table_ref(struct forecaster *f)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fc_table *t = f->current;
+	if (t)
+		t->refs++;
+	pthread_mutex_unlock(&f->lock);
+	return t;
+}
+
+static struct fc_entry *table_add(struct fc_table *t)
+{
+	if (t->n == t->cap) {
+		if (t->cap >= FC_MAX_ENTRIES)
+			return NULL;
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct fc_entry *e = realloc(t->e, cap * sizeof(*e));
+		if (!e)
+			return NULL;
+		t->e = e;
+		t->cap = cap;
+	}
+	struct fc_entry *e = &t->e[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->now = e->limit = NAN;
+	e->eta = e->early = e->late = INFINITY;
+	return e;
+}
+
+/* ---- reading the store ----------------------------------------------------------------- */
+
+/* Points of one read; grown as needed up to FC_MAX_RAW_POINTS. */
+struct pts {
+	int64_t *t;
+	double *v;
+	size_t n, cap;
+};
+
+static void pts_fini(struct pts *p)
+{
+	free(p->t);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+static int pts_grow(struct pts *p, size_t want)
+{
+	if (want <= p->cap)
+		return 0;
+	size_t cap = p->cap ? p->cap : 1024;
+	while (cap < want)
+		cap *= 2;
+	if (cap > FC_MAX_RAW_POINTS)
+		cap = FC_MAX_RAW_POINTS;
+	if (cap < want)
+		return -E2BIG;
+	int64_t *t = realloc(p->t, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	p->t = t;
+	double *v = realloc(p->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	p->cap = cap;
+	return 0;
+}
+
+/* Raw points of a series in [mint, maxt] (stale markers kept), or 1 m
+ * roll-up means when tier is STORE_TIER_1M (last values for counters). */
+static int read_series(struct store *st, uint32_t id, enum store_tier tier, bool last,
+		       int64_t mint, int64_t maxt, struct pts *p)
+{
+	p->n = 0;
+	struct store_iter *it;
+	int rc = store_iter_open(st, id, tier, mint, maxt, &it);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		if ((rc = pts_grow(p, p->n + 512)) < 0)
+			break;
+		if (tier == STORE_TIER_RAW) {
+			ssize_t k = store_iter_batch(it, p->t + p->n, p->v + p->n, 512);
+			if (k <= 0) {
+				rc = (int)k;
+				break;
+			}
+			p->n += (size_t)k;
+			continue;
+		}
+		struct store_point pt;
+		rc = store_iter_next(it, &pt);
+		if (rc <= 0)
+			break;
+		p->t[p->n] = pt.t;
+		p->v[p->n++] = last || !(pt.count > 0) ? pt.last : pt.sum / pt.count;
+	}
+	store_iter_free(it);
+	return rc < 0 && rc != -E2BIG ? rc : 0;
+}
+
+/* Where the data after the newest stale marker begins (the container
+ * stopped there); removes stale markers. Returns the cut time or
+ * INT64_MIN. */
+static int64_t drop_stale(struct pts *p, bool *ends_stale)
+{
+	int64_t cut = INT64_MIN;
+	size_t w = 0;
+	*ends_stale = p->n && store_is_stale(p->v[p->n - 1]);
+	for (size_t i = 0; i < p->n; i++) {
+		if (store_is_stale(p->v[i])) {
+			cut = p->t[i];
+			w = 0;
+			continue;
+		}
+		p->t[w] = p->t[i];
+		p->v[w++] = p->v[i];
+	}
+	p->n = w;
+	return cut;
+}
+
+/* The time of the newest change of value (a limit change, a new start
+ * time, a counter reset when reset_only), or INT64_MIN. */
+static int64_t last_change(const struct pts *p, bool reset_only)
+{
+	for (size_t i = p->n; i-- > 1;) {
+		double a = p->v[i - 1], b = p->v[i];
+		if (isnan(a) || isnan(b))
+			continue;
+		if (reset_only ? b < a : b != a)
+			return p->t[i];
+	}
+	return INT64_MIN;
+}
+
+static void cut_at(struct pts *p, int64_t t)
+{
+	if (t == INT64_MIN)
+		return;
+	size_t k = fc_cut(p->t, p->n, t);
+	memmove(p->t, p->t + k, (p->n - k) * sizeof(*p->t));
+	memmove(p->v, p->v + k, (p->n - k) * sizeof(*p->v));
+	p->n -= k;
+}
+
+/* A series' labels as a key (every label but __name__, cpu and mountpoint)
+ * and as exposition text; the mountpoint label's value. */
+static void series_key(const struct store_series_info *si, struct buf *key, struct buf *text,
+		       const char **mountpoint)
+{
+	*mountpoint = NULL;
+	for (size_t i = 0; i < si->nlabels; i++) {
+		const struct store_label *l = &si->labels[i];
+		if (!strcmp(l->name, "__name__") || !strcmp(l->name, "cpu"))
+			continue;
+		if (!strcmp(l->name, "mountpoint"))
+			*mountpoint = l->value;
+		buf_puts(key, l->name);
+		buf_putc(key, '\x01');
+		buf_puts(key, l->value);
+		buf_putc(key, '\x02');
+		if (!strcmp(l->name, "mountpoint") || !text)
+			continue;
+		if (text->len)
+			buf_putc(text, ',');
+		buf_puts(text, l->name);
+		buf_puts(text, "=\"");
+		for (const char *c = l->value; *c; c++) {
+			if (*c == '\\' || *c == '"')
+				buf_putc(text, '\\');
+			if (*c == '\n')
+				buf_puts(text, "\\n");
+			else
+				buf_putc(text, *c);
+		}
+		buf_putc(text, '"');
+	}
+}
+
+/* One family's series selected by name (and one equality matcher), with
+ * their keys, sorted by key for lookups. */
+struct keyed {
+	struct store_series_set set;
+	char **keys;                     /* parallel to set.series, then sorted with order */
+	size_t *order;
+};
+
+static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
+			int64_t maxt, struct keyed *k)
+{
+	memset(k, 0, sizeof(*k));
+	struct store_matcher m[2];
+	size_t nm = 1;
+	char err[128];
+	int rc = store_matcher_init(&m[0], STORE_MATCH_EQ, "__name__", family, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	if (match) {
+		char name[64];
+		const char *eq = strchr(match, '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - match), match);
+		if ((rc = store_matcher_init(&m[1], STORE_MATCH_EQ, name, eq + 1, err,
+					     sizeof(err))) < 0) {
+			store_matcher_fini(&m[0]);
+			return rc;
+		}
+		nm = 2;
+	}
+	rc = store_select(st, m, nm, mint, maxt, &k->set);
+	for (size_t i = 0; i < nm; i++)
+		store_matcher_fini(&m[i]);
+	if (rc < 0)
+		return rc;
+	k->keys = calloc(k->set.n + 1, sizeof(char *));
+	if (!k->keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->set.n; i++) {
+		struct buf key;
+		const char *mp;
+		buf_init(&key, FC_LABELS_CAP);
+		series_key(&k->set.series[i], &key, NULL, &mp);
+		k->keys[i] = key.len && !key.overflow ? buf_steal(&key, NULL) : strdup("");
+		buf_fini(&key);
+		if (!k->keys[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void keyed_free(struct keyed *k)
+{
+	for (size_t i = 0; k->keys && i < k->set.n; i++)
+		free(k->keys[i]);
+	free(k->keys);
+	store_series_set_free(&k->set);
+	memset(k, 0, sizeof(*k));
+}
+
+/* The series of k with this key (the newest when several), or NULL. */
+static const struct store_series_info *keyed_find(const struct keyed *k, const char *key)
+{
+	const struct store_series_info *best = NULL;
+	for (size_t i = 0; i < k->set.n; i++)
+		if (!strcmp(k->keys[i], key) && (!best || k->set.series[i].max_t > best->max_t))
+			best = &k->set.series[i];
+	return best;
+}
+
+/* ---- one refresh ----------------------------------------------------------------------- */
+
+struct refresh {
+	struct forecaster *f;
+	struct fc_table *t;
+	int64_t now;
+	struct pts raw, hist, lim, lim2, aux, rate_t;
+	struct keyed starts;             /* container_start_time_seconds */
+};
+
+/* Fills e's numbers from a fit against limit. */
+static void finish_entry(struct refresh *r, struct fc_entry *e, double limit)
+{
+	const struct forecast_config *c = &r->f->cfg;
+	e->limit = limit;
+	if (!(limit > 0)) {
+		e->reason = "no_limit";
+		e->fit.model = FC_MODEL_NONE;
+		return;
+	}
+	if (e->fit.model == FC_MODEL_NONE) {
+		e->reason = e->fit.reason ? e->fit.reason : "no_data";
+		return;
+	}
+	fc_exhaustion(&e->fit, limit, c->max_horizon_ms, &e->eta, &e->early, &e->late);
+	for (size_t h = 0; h < c->nhorizons; h++)
+		fc_predict(&e->fit, (double)c->horizons_ms[h] / 1e3, &e->y[h], &e->lo[h], &e->hi[h]);
+}
+
+/* Converts p (a counter) into its rate, in place through r->rate_t. */
+static int to_rate(struct refresh *r, struct pts *p, int64_t step_ms)
+{
+	if (pts_grow(&r->rate_t, p->n + 1) < 0)
+		return -ENOMEM;
+	size_t n = fc_counter_rate(p->t, p->v, p->n, step_ms, r->rate_t.t, r->rate_t.v);
+	memcpy(p->t, r->rate_t.t, n * sizeof(*p->t));
+	memcpy(p->v, r->rate_t.v, n * sizeof(*p->v));
+	p->n = n;
+	return 0;
+}
+
+/* Latest value of a limit series (and the time it last changed into *chg);
+ * NAN when absent. */
+static double read_limit(struct refresh *r, const struct store_series_info *si, struct pts *p,
+			 int64_t mint, int64_t *chg)
+{
+	*chg = INT64_MIN;
+	if (!si || read_series(r->f->st, si->id, STORE_TIER_RAW, true, mint, r->now, p) < 0)
+		return NAN;
+	bool stale;
+	drop_stale(p, &stale);
+	if (!p->n || stale)
+		return NAN;
+	*chg = last_change(p, false);
+	return p->v[p->n - 1];
+}
+
+static int forecast_family(struct refresh *r, enum fc_res res)
+{
+	const struct resource *rd = &resources[res];
+	struct forecaster *f = r->f;
+	const struct forecast_config *c = &f->cfg;
+	int64_t hist_from = r->now - (c->history_ms > c->window_ms ? c->history_ms : c->window_ms);
+	int64_t raw_from = r->now - c->window_ms;
+	struct keyed use, lim, lim2;
+	memset(&lim2, 0, sizeof(lim2));
+	int rc = keyed_select(f->st, rd->usage, rd->usage_match, raw_from, r->now, &use);
+	if (rc == 0)
+		rc = keyed_select(f->st, rd->limit, NULL, raw_from, r->now, &lim);
+	else
+		memset(&lim, 0, sizeof(lim));
+	if (rc == 0 && rd->limit2)
+		rc = keyed_select(f->st, rd->limit2, NULL, raw_from, r->now, &lim2);
+	for (size_t i = 0; rc == 0 && i < use.set.n; i++) {
+		const struct store_series_info *si = &use.set.series[i];
+		if (!rd->machine && !strcmp(use.keys[i], ""))
+			continue;                /* a container series always has an id */
+		if (read_series(f->st, si->id, STORE_TIER_RAW, true, raw_from, r->now, &r->raw) < 0)
+			continue;
+		bool stale;
+		int64_t cut = drop_stale(&r->raw, &stale);
+		if (stale || !r->raw.n || r->raw.t[r->raw.n - 1] < raw_from)
+			continue;                /* the container is gone */
+		struct fc_entry *e = table_add(r->t);
+		if (!e) {
+			rc = -ENOMEM;
+			break;
+		}
+		e->res = res;
+		struct buf text;
+		const char *mp;
+		struct buf key;
+		buf_init(&text, FC_LABELS_CAP);
+		buf_init(&key, FC_LABELS_CAP);
+		series_key(si, &key, &text, &mp);
+		e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
+		e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
+		for (size_t k = 0; k < si->nlabels; k++)
+			if (!strcmp(si->labels[k].name, "id"))
+				e->id = arena_strdup(&r->t->arena, si->labels[k].value);
+		buf_fini(&text);
+
+		/* the limit, and the breaks that start a new fit */
+		int64_t chg, chg2 = INT64_MIN;
+		double limit = read_limit(r, keyed_find(&lim, key.len ? key.data : ""), &r->lim,
+					  raw_from, &chg);
+		if (rd->limit2) {
+			double period = read_limit(r, keyed_find(&lim2, key.len ? key.data : ""),
+						   &r->lim2, raw_from, &chg2);
+			limit = period > 0 ? limit / period : NAN;
+		}
+		if (chg2 > chg)
+			chg = chg2;
+		if (cut > chg)
+			chg = cut;
+		if (!rd->machine && r->starts.set.n) {
+			const struct store_series_info *ss = keyed_find(&r->starts, e->id ? e->id : "");
+			int64_t sc;
+			if (ss && !isnan(read_limit(r, ss, &r->aux, raw_from, &sc)) && sc > chg)
+				chg = sc;        /* a restart */
+		}
+		if (rd->counter) {
+			int64_t rs = last_change(&r->raw, true);
+			if (rs > chg)
+				chg = rs;
+		}
+		buf_fini(&key);
+
+		/* long history only for series older than the window */
+		r->hist.n = 0;
+		if (si->min_t < raw_from && c->history_ms > c->window_ms &&
+		    read_series(f->st, si->id, STORE_TIER_1M, rd->counter, hist_from, r->now,
+				&r->hist) == 0) {
+			bool hs;
+			int64_t hc = drop_stale(&r->hist, &hs);
+			if (hc > chg)
+				chg = hc;
+			cut_at(&r->hist, chg);
+		}
+		cut_at(&r->raw, chg);
+		e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
+		if (rd->counter) {
+			to_rate(r, &r->raw, c->window_ms / 60 > 1000 ? c->window_ms / 60 : 1000);
+			to_rate(r, &r->hist, 60000);
+			e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
+		}
+		if (res == RES_HOST_MEMORY) {
+			/* used = total - available, at the same ticks */
+			for (size_t k = 0; k < r->raw.n; k++)
+				r->raw.v[k] = limit - r->raw.v[k];
+			for (size_t k = 0; k < r->hist.n; k++)
+				r->hist.v[k] = limit - r->hist.v[k];
+			e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
+		}
+		struct fc_input in = { r->raw.t, r->raw.v, r->raw.n, r->hist.t, r->hist.v,
+				       r->hist.n, r->now };
+		if (!r->hist.n) {
+			in.ht = in.t;
+			in.hv = in.v;
+			in.hn = in.n;
+		}
+		if (fc_fit(&f->params, &in, &e->fit) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		finish_entry(r, e, limit);
+	}
+	keyed_free(&use);
+	keyed_free(&lim);
+	keyed_free(&lim2);
+	return rc;
+}
+
+int forecast_refresh(struct forecaster *f, int64_t now)
+{
+	int64_t t0 = mono_ns();
+	struct fc_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	t->time_ms = now;
+	struct refresh r = { .f = f, .t = t, .now = now };
+	int rc = keyed_select(f->st, "container_start_time_seconds", NULL,
+			      now - f->cfg.window_ms, now, &r.starts);
+	for (int res = 0; rc == 0 && res < RES__COUNT; res++)
+		rc = forecast_family(&r, (enum fc_res)res);
+	keyed_free(&r.starts);
+	pts_fini(&r.raw);
+	pts_fini(&r.hist);
+	pts_fini(&r.lim);
+	pts_fini(&r.lim2);
+	pts_fini(&r.aux);
+	pts_fini(&r.rate_t);
+	if (rc < 0) {
+		log_limited(&f->ll, LOG_WARN, "forecast: refresh failed: %s", strerror(-rc));
+		free(t->e);
+		arena_free(&t->arena);
+		free(t);
+		return rc;
+	}
+	log_recovered(&f->ll, "forecast refresh");
+	t->refresh_seconds = (double)(mono_ns() - t0) / 1e9;
+	pthread_mutex_lock(&f->lock);
+	struct fc_table *old = f->current;
+	f->current = t;
+	pthread_mutex_unlock(&f->lock);
+	table_unref(f, old);
+	__atomic_add_fetch(&f->refreshes, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* ---- the thread -------------------------------------------------------------------------- */
+
+static void *run(void *arg)
+{
+	struct forecaster *f = arg;
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		pthread_mutex_unlock(&f->lock);
+		forecast_refresh(f, now_ms());
+		pthread_mutex_lock(&f->lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t ns = ts.tv_nsec + (f->cfg.interval_ms % 1000) * 1000000;
+		ts.tv_sec += f->cfg.interval_ms / 1000 + ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		while (!f->stop && pthread_cond_timedwait(&f->cond, &f->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+int forecast_new(struct forecaster **out, struct store *st, const struct forecast_config *cfg)
+{
+	struct forecaster *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->st = st;
+	f->cfg = *cfg;
+	fc_params_defaults(&f->params);
+	f->params.window_ms = cfg->window_ms;
+	f->params.max_horizon_ms = cfg->max_horizon_ms;
+	f->params.min_points = cfg->min_points;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = f;
+	return 0;
+}
+
+int forecast_start(struct forecaster **out, struct store *st, const struct forecast_config *cfg)
+{
+	*out = NULL;
+	if (!cfg->enabled || !st)
+		return 0;
+	struct forecaster *f;
+	int rc = forecast_new(&f, st, cfg);
+	if (rc < 0)
+		return rc;
+	if ((rc = pthread_create(&f->thread, NULL, run, f)) != 0) {
+		forecast_stop(f);
+		return -rc;
+	}
+	f->threaded = true;
+	*out = f;
+	return 0;
+}
+
+void forecast_stop(struct forecaster *f)
+{
+	if (!f)
+		return;
+	if (f->threaded) {
+		pthread_mutex_lock(&f->lock);
+		f->stop = true;
+		pthread_cond_signal(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		pthread_join(f->thread, NULL);
+	}
+	table_unref(f, f->current);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	free(f);
+}
+
+/* ---- what the tick and the API read ------------------------------------------------------ */
+
+/* Prometheus' duration text for a horizon label: "1h", "90m", "45s". */
+static void horizon_text(char *out, size_t size, int64_t ms)
+{
+	int64_t s = ms / 1000;
+	if (s % 86400 == 0)
+		snprintf(out, size, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(out, size, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(out, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, size, "%llds", (long long)s);
+}
+
+static double trend_per_second(const struct fc_fit *fit)
+{
+	if (fit->model == FC_MODEL_HOLT_WINTERS)
+		return fit->trend / ((double)FC_SLOT_MS / 1e3);
+	return fit->model == FC_MODEL_NONE ? NAN : fit->slope;
+}
+
+void forecast_emit(struct forecaster *f, struct coll_sink *sink)
+{
+	if (!f)
+		return;
+	struct fc_table *t = table_ref(f);
+	sink_begin_agent(sink);
+	if (t) {
+		struct buf ex;
+		buf_init(&ex, 2 * FC_LABELS_CAP);
+		size_t with = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			const struct fc_entry *e = &t->e[i];
+			bool m = resources[e->res].machine;
+			buf_reset(&ex);
+			buf_puts(&ex, e->labels);
+			buf_printf(&ex, "%sresource=\"%s\"", *e->labels ? "," : "",
+				   resources[e->res].name);
+			if (e->mountpoint) {
+				buf_puts(&ex, ",mountpoint=");
+				buf_put_json_str(&ex, e->mountpoint);
+			}
+			size_t base = ex.len;
+			buf_printf(&ex, ",model=\"%s\",reason=\"%s\"", fc_model_name(e->fit.model),
+				   e->fit.model == FC_MODEL_NONE ? e->reason : "");
+			sink_emit(sink, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
+			ex.len = base;
+			ex.data[base] = '\0';
+			if (e->fit.model == FC_MODEL_NONE)
+				continue;
+			with++;
+			sink_emit(sink, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, ex.data, e->eta);
+			sink_emit(sink, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, ex.data,
+				  e->early);
+			sink_emit(sink, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, ex.data,
+				  e->late);
+			sink_emit(sink, m ? M_MFC_LIMIT : M_FC_LIMIT, ex.data, e->limit);
+			sink_emit(sink, m ? M_MFC_TREND : M_FC_TREND, ex.data,
+				  trend_per_second(&e->fit));
+			for (size_t h = 0; h < f->cfg.nhorizons; h++) {
+				char hz[32];
+				horizon_text(hz, sizeof(hz), f->cfg.horizons_ms[h]);
+				ex.len = base;
+				buf_printf(&ex, ",horizon=\"%s\"", hz);
+				sink_emit(sink, m ? M_MFC_USAGE : M_FC_USAGE, ex.data, e->y[h]);
+				sink_emit(sink, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, ex.data,
+					  e->lo[h]);
+				sink_emit(sink, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, ex.data,
+					  e->hi[h]);
+			}
+		}
+		buf_fini(&ex);
+		sink_emit(sink, M_AGENT_FORECAST_SECONDS, NULL, t->refresh_seconds);
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"forecast\"", (double)with);
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"none\"", (double)(t->n - with));
+	}
+	sink_emit(sink, M_AGENT_FORECAST_REFRESHES, NULL,
+		  (double)__atomic_load_n(&f->refreshes, __ATOMIC_RELAXED));
+	table_unref(f, t);
+}
+
+static void put_num(struct buf *b, const char *key, double v)
+{
+	buf_printf(b, ",\"%s\":", key);
+	if (isfinite(v))
+		buf_put_double(b, v);
+	else
+		buf_puts(b, "null");
+}
+
+static void put_entry(struct buf *b, const struct forecaster *f, const struct fc_entry *e)
+{
+	const struct resource *rd = &resources[e->res];
+	buf_puts(b, "{\"resource\":");
+	buf_put_json_str(b, rd->name);
+	buf_puts(b, ",\"mountpoint\":");
+	if (e->mountpoint)
+		buf_put_json_str(b, e->mountpoint);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"unit\":\"%s\",\"usage_series\":\"%s\"", rd->unit, rd->usage);
+	put_num(b, "now", e->now);
+	put_num(b, "limit", e->limit);
+	buf_printf(b, ",\"model\":\"%s\",\"reason\":", fc_model_name(e->fit.model));
+	if (e->fit.model == FC_MODEL_NONE) {
+		buf_put_json_str(b, e->reason ? e->reason : "no_data");
+		buf_puts(b, "}");
+		return;
+	}
+	buf_puts(b, "null");
+	put_num(b, "trend_per_second", trend_per_second(&e->fit));
+	put_num(b, "exhaustion_seconds", e->eta);
+	put_num(b, "exhaustion_lower_seconds", e->early);
+	put_num(b, "exhaustion_upper_seconds", e->late);
+	put_num(b, "max_horizon_seconds", (double)f->cfg.max_horizon_ms / 1e3);
+	buf_puts(b, ",\"interval\":0.8,\"forecast\":[");
+	for (size_t h = 0; h < f->cfg.nhorizons; h++) {
+		buf_printf(b, "%s{\"horizon_seconds\":%lld", h ? "," : "",
+			   (long long)(f->cfg.horizons_ms[h] / 1000));
+		put_num(b, "value", e->y[h]);
+		put_num(b, "lower", e->lo[h]);
+		put_num(b, "upper", e->hi[h]);
+		buf_putc(b, '}');
+	}
+	buf_printf(b, "],\"points\":%zu,\"segment_start\":", e->fit.npoints);
+	buf_put_double(b, (double)e->fit.segment_start_ms / 1e3);
+	buf_puts(b, ",\"backtest_mae\":{\"linear\":");
+	if (isfinite(e->fit.err_linear))
+		buf_put_double(b, e->fit.err_linear);
+	else
+		buf_puts(b, "null");
+	buf_puts(b, ",\"holt_winters\":");
+	if (isfinite(e->fit.err_hw))
+		buf_put_double(b, e->fit.err_hw);
+	else
+		buf_puts(b, "null");
+	buf_puts(b, "}}");
+}
+
+int forecast_container_json(struct forecaster *f, const char *id_label, const char *id,
+			    const char *name, struct buf *out)
+{
+	struct fc_table *t = f ? table_ref(f) : NULL;
+	buf_puts(out, "{\"id\":");
+	buf_put_json_str(out, id ? id : "");
+	buf_puts(out, ",\"name\":");
+	buf_put_json_str(out, name ? name : "");
+	if (!t) {
+		buf_puts(out, ",\"time\":null,\"resources\":[],\"note\":");
+		buf_put_json_str(out, f ? "no forecast yet: the first refresh has not finished" :
+					  "forecasts are off (forecast.enabled, or storage is off)");
+		buf_putc(out, '}');
+		return -ENOENT;
+	}
+	buf_puts(out, ",\"time\":");
+	buf_put_double(out, (double)t->time_ms / 1e3);
+	buf_printf(out, ",\"interval_seconds\":%lld,\"window_seconds\":%lld,\"resources\":[",
+		   (long long)(f->cfg.interval_ms / 1000), (long long)(f->cfg.window_ms / 1000));
+	bool first = true;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct fc_entry *e = &t->e[i];
+		if (!e->id || strcmp(e->id, id_label))
+			continue;
+		if (!first)
+			buf_putc(out, ',');
+		first = false;
+		put_entry(out, f, e);
+	}
+	buf_puts(out, "]}");
+	table_unref(f, t);
+	return 0;
+}
