@@ -121,6 +121,7 @@ struct coll_meta {
 	int64_t restart_max;     /* RestartPolicy.MaximumRetryCount */
 	char *command;           /* Path and Args joined by spaces */
 	char *upper_dir;         /* GraphDriver.Data.UpperDir: the writable layer on the host */
+	char *log_path;          /* LogPath: the json-file log on the host; NULL when none */
 	size_t nports;
 	struct coll_port *ports; /* published ports */
 	size_t nmounts;
@@ -484,6 +485,7 @@ struct coll_ctx {
 	int64_t fs_walk_budget;  /* directory entries the fs collector may stat per tick */
 	bool network;            /* per-namespace network counters (netns.c) */
 	int64_t process_interval_ms; /* how often process/fd/socket counts are refreshed (0: never) */
+	struct coll_logtail *logs; /* the log tailer (logtail.c); NULL: logs off */
 };
 
 /*
@@ -628,5 +630,133 @@ int proc_read_sockets(pid_t pid, int proto, int family, bool listening_only,
 		      struct proc_socket *out, size_t cap, size_t *total);
 /* "0.0.0.0", "::", "::1", "::ffff:10.0.0.1". out should hold 64 bytes. */
 void proc_format_addr(const struct proc_socket *s, char *out, size_t size);
+
+/* ---- container logs: parsing (logparse.c) and tailing (logtail.c) -------- */
+
+/* Levels, numbered as the log store numbers them (storage.h). */
+enum coll_log_level {
+	COLL_LOG_NONE, COLL_LOG_TRACE, COLL_LOG_DEBUG, COLL_LOG_INFO, COLL_LOG_WARN,
+	COLL_LOG_ERROR, COLL_LOG_FATAL, COLL_LOG__LEVELS
+};
+/* "unknown", "trace", ... "fatal": the level label of container_log_lines_total. */
+const char *coll_log_level_name(int level);
+
+/* One record of a log file, decoded. text points into the line (CRI) or
+ * into the caller's buf (Docker, whose JSON string is unescaped there). */
+struct coll_log_entry {
+	int64_t time_ns;         /* -1 when the record has none that parses */
+	int stream;              /* 0 stdout, 1 stderr */
+	bool partial;            /* the next record of the stream continues it */
+	const char *text;
+	size_t len;
+};
+/* Parses "2006-01-02T15:04:05.999999999Z07:00" (RFC 3339, fraction
+ * optional, also with a space for the T) into unix ns; -1 when malformed. */
+int64_t coll_log_parse_time(const char *s, size_t n);
+/* One Docker json-file line ({"log":..,"stream":..,"time":..}, no '\n'):
+ * the unescaped log text is appended to text. A log value that does not end
+ * in "\n" is partial (dockerd splits at 16 KiB). 0, -EINVAL (malformed),
+ * -E2BIG (text's cap reached). */
+int coll_log_parse_docker(const char *line, size_t n, struct buf *text, struct coll_log_entry *e);
+/* One CRI line: "<RFC3339Nano> <stdout|stderr> <P|F>[:tags] <message>".
+ * 0 or -EINVAL. */
+int coll_log_parse_cri(const char *line, size_t n, struct coll_log_entry *e);
+/* The level a message names: a JSON "level"/"severity"/"lvl" member,
+ * logfmt level=, a glog prefix (E0102 ...), or a level word among the
+ * first words in capitals, brackets or before a colon (ERROR, [error],
+ * <warn>, error:). COLL_LOG_NONE when it names none. */
+int coll_log_level(const char *msg, size_t n);
+/* True when msg holds bytes that are not valid UTF-8 or are control
+ * characters (other than tab). */
+bool coll_log_needs_escape(const char *msg, size_t n);
+/* Appends msg to out with such bytes written \xHH and '\' as \\. */
+void coll_log_escape(const char *msg, size_t n, struct buf *out);
+/* The longest prefix of s (n bytes) of at most max bytes that does not end
+ * inside a UTF-8 sequence. */
+size_t coll_log_utf8_cut(const char *s, size_t n, size_t max);
+
+#define COLL_LOG_MAX_GLOBS 32
+#define COLL_LOG_LINE_CAP_DEFAULT (64u << 10)
+
+/* The logs: section as the tailer uses it. Paths are host paths; the host
+ * root is put in front of them. */
+struct coll_log_config {
+	bool enabled;
+	char docker_dir[PATH_MAX];    /* json-file logs: <dir>/<id>/<id>-json.log */
+	char cri_dir[PATH_MAX];       /* /var/log/pods/<ns>_<pod>_<uid>/<ctr>/<n>.log */
+	char cri_links_dir[PATH_MAX]; /* /var/log/containers: links that name the ids */
+	char podman_dir[PATH_MAX];    /* <dir>/<id>/userdata/ctr.log (k8s-file) */
+	char *globs[COLL_LOG_MAX_GLOBS]; /* extra files (format found per file) */
+	size_t nglobs;
+	double rate_lines;            /* per container per second, 0: no cap */
+	double rate_bytes;
+	size_t line_cap;              /* longer lines are cut with a marker */
+	int64_t poll_ms;              /* how often files are checked for more */
+	int64_t rescan_ms;            /* how often directories are listed */
+};
+void coll_log_config_defaults(struct coll_log_config *c);
+void coll_log_config_fini(struct coll_log_config *c);
+
+/* What the tailer hands over (the agent stores it: collectors never call
+ * storage). Lines and positions mirror storage.h's log_record and
+ * log_position field for field. */
+struct coll_log_line {
+	const char *id, *name;
+	int64_t time_ns;
+	int stream, level;
+	uint32_t flags;          /* 1 escaped, 2 truncated, 4 partial (as LOGSTORE_*) */
+	const char *msg;
+	size_t msg_len;
+};
+struct coll_log_pos {
+	const char *path;
+	uint64_t dev, ino, offset, fingerprint, fingerprint_len;
+};
+struct coll_log_output {
+	void *arg;
+	/* Stores lines and positions in one transaction; 0 or -errno (the
+	 * tailer then re-reads from the positions it stored last). */
+	int (*write)(void *arg, const struct coll_log_line *l, size_t n,
+		     const struct coll_log_pos *p, size_t np);
+	/* The stored position of path (p->path unused); 0 or -ENOENT. */
+	int (*position)(void *arg, const char *path, struct coll_log_pos *p);
+};
+
+/* Per-container counters since the agent started. */
+struct coll_log_counters {
+	uint64_t lines[2][COLL_LOG__LEVELS];  /* [stream][level] */
+	uint64_t bytes[2];
+	uint64_t dropped_lines, dropped_bytes; /* by the ingest cap (file lines and bytes) */
+	uint64_t truncated;
+};
+struct coll_logtail_stats {
+	uint64_t files;          /* tailed now */
+	uint64_t read_errors, malformed, write_errors;
+	uint64_t lines, dropped_lines;
+};
+
+/*
+ * The tailer: a thread that finds every container's log file (Docker
+ * json-file, CRI, podman k8s-file, the configured globs, and paths the
+ * registry hints at), follows each through rotation (rename and
+ * copy-truncate), joins split lines, parses them and hands batches to out.
+ * It never runs in the tick. Returns 0 and *out, or -errno.
+ */
+struct coll_logtail;
+int coll_logtail_start(struct coll_logtail **out, const struct coll_log_config *cfg,
+		       const struct coll_log_output *o);
+/* Stops the thread (finishing its batch) and frees; NULL is fine. */
+void coll_logtail_stop(struct coll_logtail *t);
+/* Tells the tailer a container's name and log file (NULL when unknown);
+ * any thread. */
+void coll_logtail_hint(struct coll_logtail *t, const char *id, const char *name,
+		       const char *log_path);
+/* Copies the counters of container id; 0 or -ENOENT. Any thread. */
+int coll_logtail_counters(struct coll_logtail *t, const char *id, struct coll_log_counters *out);
+void coll_logtail_stats(struct coll_logtail *t, struct coll_logtail_stats *out);
+
+/* The collector that hints names and log paths to the tailer and emits the
+ * container_log_* series from its counters (logtail.c). */
+extern const struct coll_ops coll_logs_ops;
 
 #endif

@@ -467,6 +467,11 @@ static int lifecycle_from_inspect(const struct json *root, struct coll_meta *m)
 	rc = rc ? rc : command_from_inspect(root, m);
 	rc = rc ? rc : dup_str(&m->upper_dir, json_get_str(json_path(root, "GraphDriver.Data"),
 							   "UpperDir"));
+	rc = rc ? rc : dup_str(&m->log_path, json_get_str(root, "LogPath"));
+	if (m->log_path && !m->log_path[0]) {
+		free(m->log_path); /* drivers other than json-file/local keep no file */
+		m->log_path = NULL;
+	}
 	/* What is published now; before the network is up (or with none),
 	 * what the container asked for. */
 	rc = rc ? rc : ports_from(json_path(root, "NetworkSettings.Ports"), m, true);

@@ -45,6 +45,7 @@ void coll_meta_fini(struct coll_meta *m)
 	free(m->restart_policy);
 	free(m->command);
 	free(m->upper_dir);
+	free(m->log_path);
 	for (size_t i = 0; i < m->nports; i++)
 		free(m->ports[i].host_ip);
 	free(m->ports);
@@ -88,7 +89,8 @@ int coll_meta_copy(struct coll_meta *dst, const struct coll_meta *src)
 		 dup_field(&dst->health, src->health) |
 		 dup_field(&dst->restart_policy, src->restart_policy) |
 		 dup_field(&dst->command, src->command) |
-		 dup_field(&dst->upper_dir, src->upper_dir);
+		 dup_field(&dst->upper_dir, src->upper_dir) |
+		 dup_field(&dst->log_path, src->log_path);
 	for (size_t i = 0; rc == 0 && i < src->nlabels; i++)
 		rc = coll_meta_add_label(dst, src->label_keys[i], src->label_vals[i]);
 	for (size_t i = 0; rc == 0 && i < src->nports; i++)

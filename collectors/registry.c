@@ -32,6 +32,7 @@ const struct coll_ops *const coll_all[] = {
 	&coll_fs_ops,
 	&coll_netns_ops,
 	&coll_procs_ops,
+	&coll_logs_ops,
 };
 const size_t coll_count = ARRAY_LEN(coll_all);
 
