@@ -143,6 +143,11 @@ const struct snap_container *api_find_container(const struct snapshot *s, const 
 /* GET /api/v1/containers/{id}/processes and .../ports (api_proc.c): read
  * /proc at request time. */
 int api_processes(struct http_req *req, struct http_resp *resp);
+/* GET /api/v1/containers/{id}/env (api_env.c): the first process's
+ * environment, values of secret-looking names masked. */
+int api_env(struct http_req *req, struct http_resp *resp);
+/* True when an environment variable's name looks like it holds a secret. */
+bool api_env_secret_name(const char *name);
 int api_ports(struct http_req *req, struct http_resp *resp);
 /* GET /api/v1/containers/{id}/forecast (api_forecast.c). */
 int api_forecast(struct http_req *req, struct http_resp *resp);

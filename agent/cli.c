@@ -31,6 +31,7 @@ static const struct cli_command commands[] = {
 	{ "pause", cli_action_main, "pause containers (needs the admin token)" },
 	{ "unpause", cli_action_main, "unpause containers (needs the admin token)" },
 	{ "kill", cli_action_main, "kill containers (needs the admin token)" },
+	{ "top", cli_top_main, "live terminal view of all containers (like ctop and htop)" },
 	{ "query", cli_query_main, "evaluate PromQL against the agent's store (like promtool query)" },
 	{ "forecast", cli_forecast_main, "when each resource of a container runs out" },
 	{ "silence", cli_silence_main, "add, list and expire alert silences (like amtool silence)" },
@@ -53,6 +54,12 @@ void cli_usage_lines(FILE *f)
 void cli_err(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
+	if (c->err && c->errsize) {
+		va_start(ap, fmt);
+		vsnprintf(c->err, c->errsize, fmt, ap);
+		va_end(ap);
+		return;
+	}
 	fprintf(stderr, "monitor %s: ", c->cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

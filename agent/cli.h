@@ -39,6 +39,10 @@ struct cli {
 	char token_file[4096];
 	int64_t timeout_ms;
 	void *curl;                  /* CURL *, private to cli.c */
+	/* When set, cli_err writes its message here (errsize bytes, the last
+	 * message only) instead of to stderr: monitor top's screen. */
+	char *err;
+	size_t errsize;
 };
 
 /* Long options every client accepts; codes start at CLI_OPT_BASE. */
@@ -220,6 +224,7 @@ int cli_inspect_main(int argc, char **argv);
 int cli_action_main(int argc, char **argv);
 int cli_forecast_main(int argc, char **argv);
 int cli_query_main(int argc, char **argv);
+int cli_top_main(int argc, char **argv);
 int cli_silence_main(int argc, char **argv);
 
 #endif

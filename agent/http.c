@@ -257,6 +257,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/containers", false, serve_containers },
 	{ "GET", "/api/v1/containers/*/processes", false, api_processes },
 	{ "GET", "/api/v1/containers/*/ports", false, api_ports },
+	{ "GET", "/api/v1/containers/*/env", false, api_env },
 	{ "GET", "/api/v1/containers/*/forecast", false, api_forecast },
 	{ "GET", "/api/v1/containers/", true, serve_containers },
 	{ "POST", "/api/v1/containers/", true, api_action },
