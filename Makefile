@@ -97,6 +97,10 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The default rule pack is copied into pack.o by the assembler (.incbin),
+# which the compiler's dependency files do not see.
+$(BUILD)/obj/alerting/pack.o: alerting/rules/containers.yml
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -144,6 +144,73 @@ size_t alert_silences_count(struct alert_silences *ss, int64_t now_ms,
 bool alert_silenced(void *arg, const struct store_label *labels, size_t n, int64_t now_ms,
 		    char *id, size_t idsize);
 
+/* ---- the default rule pack (pack.c) --------------------------------------- */
+
+/* alerting/rules/containers.yml as built into the binary (NUL-terminated;
+ * *len, when not NULL, gets its length). */
+const char *alert_pack_text(size_t *len);
+/* Writes the pack to path (atomically, only when the file differs), for the
+ * rules engine to load like any rule file. 0, or -errno with why in err. */
+int alert_pack_install(const char *path, char *err, size_t errsize);
+
+/* ---- remediation (remediate.c) -------------------------------------------- */
+
+/*
+ * Restarts the container of a firing alert whose rule asks for it (label
+ * action="restart"), through a callback the agent provides, at most
+ * max_restarts_per_hour per container and min_interval apart; each restart
+ * and the first refusal at the cap are recorded through ops->record. An
+ * alert_sink_fn (alert_remediate); with a next sink set, the alerts are
+ * passed on with an annotation "remediation" saying what was done. The
+ * agent switches it on only with an admin token configured.
+ */
+#define ALERT_REMEDIATION_MAX_PER_HOUR 60
+struct alert_remediation_config {
+	bool enabled;                    /* remediation.enabled (true) */
+	int max_restarts_per_hour;       /* remediation.max_restarts_per_hour (3), per container */
+	int64_t min_interval_ms;         /* remediation.min_interval (5m) between two restarts */
+	int64_t stop_timeout_s;          /* remediation.stop_timeout (10s) before SIGKILL */
+};
+void alert_remediation_config_defaults(struct alert_remediation_config *c);
+/* Parses the remediation: mapping. 0, or -EINVAL with "file:line:col:
+ * remediation.key: message" in err. */
+struct ynode;
+int alert_remediation_config_load(struct alert_remediation_config *c, const struct ynode *map,
+				  const char *file, char *err, size_t errsize);
+
+/* What the remediator needs from the agent; called on the remediator's
+ * thread (or in alert_remediate when not threaded). ref is a 64-hex runtime
+ * id or a container name. */
+struct alert_remediation_ops {
+	int (*restart)(void *arg, const char *ref, int64_t stop_timeout_s, char *msg,
+		       size_t msgsize);     /* 0, or -errno with why in msg */
+	void (*record)(void *arg, const char *ref, const char *name, const char *detail);
+	void *arg;
+};
+struct alert_remediation_stats {
+	uint64_t restarts, failures;     /* restarts done, and failed */
+	uint64_t capped;                 /* refusals at the cap (recorded ones) */
+	uint64_t silenced;               /* alerts not acted on: silenced */
+};
+struct alert_remediator;
+/* threaded: restarts run on the remediator's own thread (the agent); false:
+ * inside alert_remediate (tests). 0, -EINVAL, -ENOMEM. */
+int alert_remediator_new(struct alert_remediator **out, const struct alert_remediation_config *cfg,
+			 const struct alert_remediation_ops *ops, bool threaded);
+void alert_remediator_free(struct alert_remediator *r);   /* NULL is fine; waits */
+/* Before the engine starts: where alerts go on to, and what holds back. */
+void alert_remediator_set_next(struct alert_remediator *r, alert_sink_fn next, void *arg);
+void alert_remediator_set_silencer(struct alert_remediator *r, alert_silenced_fn fn, void *arg);
+/* The alert_sink_fn; arg is the remediator. Never blocks on the runtime. */
+void alert_remediate(void *arg, const struct alert_msg *alerts, size_t n, int64_t now_ms);
+/* Waits until the queued restarts are done. */
+void alert_remediator_flush(struct alert_remediator *r);
+void alert_remediator_stats(struct alert_remediator *r, struct alert_remediation_stats *out);
+/* The container an alert's labels name: the 64-hex id in the id label (a
+ * cgroup path), else the name label. 0 or -ENOENT. */
+int alert_remediation_target(const struct store_label *labels, size_t n, char *ref,
+			     size_t refsize);
+
 /* ---- templates (template.c) ------------------------------------------------ */
 
 /*
