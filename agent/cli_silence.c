@@ -59,7 +59,8 @@ static void report(struct cli *c, const char *what, const struct cli_resp *r)
 				 : " (give the admin token: --token-file FILE or MONITOR_TOKEN)";
 	else if (r->status == 404 && strstr(msg, "not found"))
 		hint = " (this agent has no silences; is it older than this client?)";
-	cli_err(c, "%s: the agent answered %ld: %s%s", what, r->status, msg, hint);
+	cli_err(c, "%s%sthe agent answered %ld: %s%s", what ? what : "", what ? ": " : "",
+		r->status, msg, hint);
 	json_doc_free(&doc);
 }
 
@@ -210,7 +211,7 @@ static int cmd_add(struct cli *c, int argc, char **argv)
 		}
 		json_doc_free(&doc);
 	} else {
-		report(c, "add", &r);
+		report(c, NULL, &r);
 	}
 	cli_resp_fini(&r);
 out:
@@ -324,8 +325,7 @@ static int cmd_ls(struct cli *c, int argc, char **argv)
 		if (!all && is_expired != expired)
 			continue;
 		if (json) {
-			if (shown)
-				buf_putc(&out, ',');
+			buf_puts(&out, shown ? ",\n  " : "\n  ");
 			cli_json_write(&out, s, 2, 1);
 		} else if (quiet) {
 			buf_printf(&out, "%s\n", cli_str(s, "id"));
