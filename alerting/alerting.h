@@ -280,19 +280,22 @@ void alert_go_float(struct buf *b, double v);
 #define ALERT_QUEUE_MAX_SAMPLES (1u << 20) /* queued for the store at most */
 
 struct alert_rules_config {
-	char *files[ALERT_MAX_RULE_FILES]; /* rule_files: paths or globs (owned) */
+	char files[ALERT_MAX_RULE_FILES][1024]; /* rule_files: paths or globs */
 	size_t nfiles;
-	char base_dir[4096];             /* relative paths are relative to it ("" = cwd) */
+	char base_dir[1024];             /* relative paths are relative to it ("" = cwd) */
 	int64_t eval_interval_ms;        /* rules.evaluation_interval (15s): groups without interval */
 	int64_t resend_delay_ms;         /* rules.resend_delay (1m) */
 	int64_t outage_tolerance_ms;     /* rules.outage_tolerance (1h): older state is not restored */
 	int64_t for_grace_period_ms;     /* rules.for_grace_period (0) */
-	struct store_label external_labels[ALERT_MAX_EXTERNAL_LABELS]; /* owned strings */
+	struct {
+		char name[128];
+		char value[1024];
+	} external_labels[ALERT_MAX_EXTERNAL_LABELS]; /* $externalLabels */
 	size_t nexternal_labels;
 	char external_url[1024];         /* rules.external_url; "" = http://<listen> */
 };
+/* Fills the defaults (no files). Plain data: copy freely, nothing to free. */
 void alert_rules_config_defaults(struct alert_rules_config *c);
-void alert_rules_config_fini(struct alert_rules_config *c);
 
 /* Checks rule files as `monitor rules check` does: every problem found is
  * appended to out as "file:line: what" lines. Returns the number of rules
@@ -336,7 +339,8 @@ int alert_engine_eval(struct alert_engine *e, int64_t now_ms);
 /* Receives queued output samples (labels sorted, __name__ among them). */
 typedef void (*alert_sample_fn)(void *arg, const struct store_label *labels, size_t n,
 				int64_t t_ms, double v);
-/* Hands every queued output sample to fn, oldest first. Returns how many. */
+/* Hands every queued output sample to fn (NULL: drops them), oldest first.
+ * Returns how many. */
 size_t alert_engine_drain(struct alert_engine *e, alert_sample_fn fn, void *arg);
 /* alert_engine_drain into the store: the tick thread calls it every tick. */
 size_t alert_engine_drain_store(struct alert_engine *e, struct store *st);

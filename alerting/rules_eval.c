@@ -1,0 +1,1335 @@
+/*
+ * rules_eval.c - the rules engine: evaluation, the alert state machine, its
+ * persistence, the output queue and the evaluation thread.
+ *
+ * Each group runs every interval on the engine's thread (aligned to the
+ * interval, so restarts keep the rhythm). A rule's expression is evaluated
+ * by the PromQL engine at the evaluation time; an alerting rule then runs
+ * Prometheus' state machine (rules/alerting.go):
+ *
+ *   - a new label set becomes pending with active_at = now; once
+ *     now - active_at >= for it fires (at once when for is 0);
+ *   - a pending alert whose label set vanishes is dropped; a firing one
+ *     resolves, unless keep_firing_for holds it firing (the timer starts
+ *     when the condition goes away and resets when it comes back);
+ *   - ALERTS{alertstate="pending"|"firing"} = 1 and ALERTS_FOR_STATE =
+ *     active_at (seconds) are written for every active alert.
+ *
+ * Outputs (those series and recording rules' results) go through a locked
+ * queue to the tick thread, the store's one appender; a series a rule wrote
+ * last time and not this time gets a stale marker, as in Prometheus.
+ *
+ * A rule's active alerts are saved as one record in the kv namespace
+ * "alerts" whenever one of them changes state, and a heartbeat records the
+ * last evaluation; a restarted engine seeds each rule from its record at
+ * the rule's first evaluation (see alerting.h for what is kept).
+ */
+#include "alerting/rules_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KV_NS "alerts"
+#define KV_NS_META "alerts_meta"
+#define HEARTBEAT_EVERY_MS 5000
+#define SAVED_MAX_BYTES (64u << 20)
+
+const char *alert_state_name(enum alert_state s)
+{
+	return s == ALERT_FIRING ? "firing" : s == ALERT_PENDING ? "pending" : "inactive";
+}
+
+void alert_rules_config_defaults(struct alert_rules_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->eval_interval_ms = 15000;
+	c->resend_delay_ms = 60000;
+	c->outage_tolerance_ms = 3600 * 1000;
+	c->for_grace_period_ms = 0;
+}
+
+/* ---- label sets ------------------------------------------------------------- */
+
+/* Alertmanager's fingerprint: FNV-1a 64 over sorted names and values, each
+ * followed by 0xff. */
+static uint64_t labels_fp(const struct store_label *l, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < n; i++) {
+		for (const char *s = l[i].name; *s; s++)
+			h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+		for (const char *s = l[i].value; *s; s++)
+			h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_label *)a)->name, ((const struct store_label *)b)->name);
+}
+
+/* Copies n labels into one malloc block (array, then the strings). */
+static struct store_label *labels_pack(const struct store_label *l, size_t n)
+{
+	size_t bytes = (n + 1) * sizeof(*l);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(l[i].name) + strlen(l[i].value) + 2;
+	struct store_label *out = malloc(bytes);
+	if (!out)
+		return NULL;
+	char *p = (char *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t a = strlen(l[i].name) + 1, b = strlen(l[i].value) + 1;
+		memcpy(p, l[i].name, a);
+		out[i].name = p;
+		p += a;
+		memcpy(p, l[i].value, b);
+		out[i].value = p;
+		p += b;
+	}
+	out[n] = (struct store_label){ NULL, NULL };
+	return out;
+}
+
+/* A label set under construction: set() replaces, an empty value deletes. */
+struct lset {
+	struct store_label l[256];
+	size_t n;
+	bool overflow;
+};
+
+static void lset_set(struct lset *s, const char *name, const char *value)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (!strcmp(s->l[i].name, name)) {
+			if (*value) {
+				s->l[i].value = value;
+			} else {
+				s->l[i] = s->l[--s->n];
+			}
+			return;
+		}
+	}
+	if (!*value)
+		return;
+	if (s->n >= ARRAY_LEN(s->l)) {
+		s->overflow = true;
+		return;
+	}
+	s->l[s->n++] = (struct store_label){ name, value };
+}
+
+static void lset_sort(struct lset *s)
+{
+	qsort(s->l, s->n, sizeof(s->l[0]), label_cmp);
+}
+
+/* ---- templates ---------------------------------------------------------------- */
+
+struct tctx {
+	const struct promql_label *labels;
+	size_t n;
+	double value;
+	const struct alert_engine *e;
+};
+
+static int tmpl_lookup(void *arg, const char *var, const char *field, struct alert_tmpl_value *out)
+{
+	const struct tctx *c = arg;
+	memset(out, 0, sizeof(*out));
+	if (!strcmp(var, "value")) {
+		if (field)
+			return -EINVAL;
+		out->kind = ALERT_TMPL_NUM;
+		out->num = c->value;
+		return 0;
+	}
+	if (!strcmp(var, "externalURL")) {
+		out->kind = ALERT_TMPL_STR;
+		out->str = c->e ? c->e->cfg.external_url : "";
+		return 0;
+	}
+	if (!strcmp(var, "labels") || !strcmp(var, "externalLabels")) {
+		if (!field) {
+			out->kind = ALERT_TMPL_MAP;
+			return 0;
+		}
+		out->kind = ALERT_TMPL_STR;
+		out->str = "";
+		if (var[0] == 'l') {
+			for (size_t i = 0; i < c->n; i++)
+				if (!strcmp(c->labels[i].name, field))
+					out->str = c->labels[i].value;
+		} else if (c->e) {
+			for (size_t i = 0; i < c->e->cfg.nexternal_labels; i++)
+				if (!strcmp(c->e->cfg.external_labels[i].name, field))
+					out->str = c->e->cfg.external_labels[i].value;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Expands kv's template into b (from its start), as Prometheus does: an
+ * error becomes the text "<error expanding template: ...>". */
+static const char *expand(const struct rule_kv *kv, struct tctx *c, struct buf *b)
+{
+	buf_reset(b);
+	if (alert_tmpl_is_static(kv->tmpl))
+		return kv->text;
+	char err[512];
+	if (alert_tmpl_exec(kv->tmpl, tmpl_lookup, c, b, err, sizeof(err)) < 0) {
+		buf_reset(b);
+		buf_printf(b, "<error expanding template: %s>", err);
+	}
+	buf_putc(b, '\0');
+	return b->data;
+}
+
+/* ---- output queue ---------------------------------------------------------------- */
+
+static void queue_push(struct alert_engine *e, const struct store_label *labels, size_t n,
+		       int64_t t, double v)
+{
+	struct store_label *copy = labels_pack(labels, n);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&e->q_lock);
+	if (e->nq >= ALERT_QUEUE_MAX_SAMPLES) {
+		e->stats.samples_dropped++;
+		pthread_mutex_unlock(&e->q_lock);
+		free(copy);
+		return;
+	}
+	if (e->nq == e->qcap) {
+		size_t cap = e->qcap ? e->qcap * 2 : 256;
+		struct sample_q *nq = realloc(e->q, cap * sizeof(*nq));
+		if (!nq) {
+			e->stats.samples_dropped++;
+			pthread_mutex_unlock(&e->q_lock);
+			free(copy);
+			return;
+		}
+		e->q = nq;
+		e->qcap = cap;
+	}
+	e->q[e->nq++] = (struct sample_q){ copy, n, t, v };
+	pthread_mutex_unlock(&e->q_lock);
+}
+
+size_t alert_engine_drain(struct alert_engine *e, alert_sample_fn fn, void *arg)
+{
+	if (!e)
+		return 0;
+	pthread_mutex_lock(&e->q_lock);
+	struct sample_q *q = e->q;
+	size_t n = e->nq;
+	e->q = NULL;
+	e->nq = e->qcap = 0;
+	pthread_mutex_unlock(&e->q_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (fn)
+			fn(arg, q[i].labels, q[i].n, q[i].t, q[i].v);
+		free(q[i].labels);
+	}
+	free(q);
+	return n;
+}
+
+static void to_store(void *arg, const struct store_label *labels, size_t n, int64_t t, double v)
+{
+	uint32_t id;
+	if (store_series(arg, labels, n, STORE_GAUGE, &id) == 0)
+		store_append(arg, id, t, v);
+}
+
+size_t alert_engine_drain_store(struct alert_engine *e, struct store *st)
+{
+	return alert_engine_drain(e, st ? to_store : NULL, st);
+}
+
+static int out_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct out_series *)a)->fp, y = ((const struct out_series *)b)->fp;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Queues this evaluation's outputs of r (out, n; labels owned by out; sorted
+ * here) and
+ * stale markers for series of the last evaluation that are missing now;
+ * out becomes r's new list. Caller holds e->lock.
+ */
+static void emit_outputs(struct alert_engine *e, struct rule *r, struct out_series *out, size_t n,
+			 int64_t t)
+{
+	if (n)
+		qsort(out, n, sizeof(*out), out_cmp);
+	for (size_t i = 0; i < n; i++)
+		queue_push(e, out[i].labels, out[i].n, t, out[i].v);
+	/* out is sorted by fp: find the missing ones of the old list. */
+	for (size_t i = 0; i < r->nprev_out; i++) {
+		struct out_series *o = &r->prev_out[i];
+		if (!n || !bsearch(o, out, n, sizeof(*out), out_cmp))
+			queue_push(e, o->labels, o->n, t, store_stale_nan());
+		free(o->labels);
+	}
+	free(r->prev_out);
+	r->prev_out = out;
+	r->nprev_out = n;
+}
+
+/* Ends every series r wrote (stale markers at t). Caller holds e->lock. */
+static void emit_stale_all(struct alert_engine *e, struct rule *r, int64_t t)
+{
+	emit_outputs(e, r, NULL, 0, t);
+}
+
+/* ---- sinks ------------------------------------------------------------------------ */
+
+/* Alerts of one group evaluation for the sinks; strings live in the arena. */
+struct sendlist {
+	struct alert_msg *msgs;
+	size_t n, cap;
+	struct arena a;
+};
+
+static struct store_label *arena_labels(struct arena *a, const struct store_label *l, size_t n)
+{
+	struct store_label *o = arena_alloc(a, (n + 1) * sizeof(*o));
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		o[i].name = arena_strdup(a, l[i].name);
+		o[i].value = arena_strdup(a, l[i].value);
+		if (!o[i].name || !o[i].value)
+			return NULL;
+	}
+	return o;
+}
+
+void rules_generator_url(const struct alert_engine *e, const char *expr, struct buf *out)
+{
+	buf_puts(out, e->cfg.external_url);
+	buf_puts(out, "/graph?g0.expr=");
+	for (const unsigned char *s = (const unsigned char *)expr; *s; s++) {
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		    *s == '-' || *s == '_' || *s == '.' || *s == '~')
+			buf_putc(out, (char)*s);
+		else
+			buf_printf(out, "%%%02X", *s);
+	}
+	buf_puts(out, "&g0.tab=1");
+}
+
+static void send_add(struct alert_engine *e, struct sendlist *sl, const struct rule *r,
+		     const struct alert_inst *a, int64_t ends_at)
+{
+	if (!e->nsinks)
+		return;
+	if (sl->n == sl->cap) {
+		size_t cap = sl->cap ? sl->cap * 2 : 16;
+		struct alert_msg *m = realloc(sl->msgs, cap * sizeof(*m));
+		if (!m)
+			return;
+		sl->msgs = m;
+		sl->cap = cap;
+	}
+	struct alert_msg *m = &sl->msgs[sl->n];
+	m->labels = arena_labels(&sl->a, a->labels, a->nlabels);
+	m->nlabels = a->nlabels;
+	m->annotations = arena_labels(&sl->a, a->ann, a->nann);
+	m->nannotations = a->nann;
+	m->starts_at_ms = a->fired_at ? a->fired_at : a->active_at;
+	m->ends_at_ms = ends_at;
+	struct buf u;
+	buf_init(&u, 1 << 16);
+	rules_generator_url(e, r->expr_text ? r->expr_text : "", &u);
+	m->generator_url = arena_strdup(&sl->a, u.len ? u.data : "");
+	buf_fini(&u);
+	if (m->labels && m->annotations)
+		sl->n++;
+}
+
+/* ---- persistence ------------------------------------------------------------------- */
+
+struct saved_rec {
+	char *key;
+	char *val;
+	size_t len;
+};
+struct saved_set {
+	struct saved_rec *r;
+	size_t n, cap, bytes;
+};
+
+static int saved_collect(void *arg, const char *key, const void *val, size_t len)
+{
+	struct saved_set *s = arg;
+	if (s->bytes + len > SAVED_MAX_BYTES)
+		return 1;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct saved_rec *nr = realloc(s->r, cap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		s->r = nr;
+		s->cap = cap;
+	}
+	char *k = strdup(key), *v = malloc(len + 1);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	memcpy(v, val, len);
+	v[len] = '\0';
+	s->r[s->n++] = (struct saved_rec){ k, v, len };
+	s->bytes += len;
+	return 0;
+}
+
+static int saved_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct saved_rec *)a)->key, ((const struct saved_rec *)b)->key);
+}
+
+static struct saved_set *saved_of(struct alert_engine *e)
+{
+	return e->saved;
+}
+
+static void saved_load(struct alert_engine *e)
+{
+	struct saved_set *s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	if (e->kv) {
+		kv_each(e->kv, KV_NS, NULL, 0, saved_collect, s);
+		void *hb;
+		size_t len;
+		if (kv_get(e->kv, KV_NS_META, "heartbeat", &hb, &len) == 0) {
+			e->heartbeat_ms = strtoll(hb, NULL, 10);
+			free(hb);
+		}
+	}
+	if (s->n)
+		qsort(s->r, s->n, sizeof(*s->r), saved_cmp);
+	e->saved = s;
+}
+
+static void saved_free(struct alert_engine *e)
+{
+	struct saved_set *s = saved_of(e);
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->r[i].key);
+		free(s->r[i].val);
+	}
+	free(s->r);
+	free(s);
+	e->saved = NULL;
+}
+
+static void save_rule(struct alert_engine *e, struct rule *r, int64_t now)
+{
+	r->dirty = false;
+	if (!e->kv)
+		return;
+	size_t active = 0;
+	for (size_t i = 0; i < r->nalerts; i++)
+		active += r->alerts[i]->state != ALERT_INACTIVE;
+	if (!active) {
+		kv_del(e->kv, KV_NS, r->key);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 256u << 20);
+	buf_printf(&b, "{\"saved\":%lld,\"alerts\":[", (long long)now);
+	bool first = true;
+	for (size_t i = 0; i < r->nalerts; i++) {
+		const struct alert_inst *a = r->alerts[i];
+		if (a->state == ALERT_INACTIVE)
+			continue;
+		if (!first)
+			buf_putc(&b, ',');
+		first = false;
+		buf_puts(&b, "{\"labels\":{");
+		for (size_t j = 0; j < a->nlabels; j++) {
+			if (j)
+				buf_putc(&b, ',');
+			buf_put_json_str(&b, a->labels[j].name);
+			buf_putc(&b, ':');
+			buf_put_json_str(&b, a->labels[j].value);
+		}
+		buf_printf(&b, "},\"state\":\"%s\",\"activeAt\":%lld,\"firedAt\":%lld,"
+			   "\"keepFiringSince\":%lld,\"value\":", alert_state_name(a->state),
+			   (long long)a->active_at, (long long)a->fired_at,
+			   (long long)a->keep_firing_since);
+		if (isfinite(a->value))
+			buf_put_double(&b, a->value);
+		else
+			buf_puts(&b, "null");
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "]}");
+	if (!b.overflow)
+		kv_put(e->kv, KV_NS, r->key, b.data, b.len);
+	buf_fini(&b);
+}
+
+static int alert_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct alert_inst *const *)a)->fp;
+	uint64_t y = (*(const struct alert_inst *const *)b)->fp;
+	return x < y ? -1 : x > y;
+}
+
+static bool alerts_push(struct rule *r, struct alert_inst *a)
+{
+	if (r->nalerts == r->alerts_cap) {
+		size_t cap = r->alerts_cap ? r->alerts_cap * 2 : 8;
+		struct alert_inst **na = realloc(r->alerts, cap * sizeof(*na));
+		if (!na)
+			return false;
+		r->alerts = na;
+		r->alerts_cap = cap;
+	}
+	r->alerts[r->nalerts++] = a;
+	return true;
+}
+
+/* Seeds r's alerts from its saved record, as Prometheus' restore of
+ * ALERTS_FOR_STATE does. Caller holds e->lock. */
+static void restore_rule(struct alert_engine *e, struct rule *r, int64_t now)
+{
+	r->restored = true;
+	struct saved_set *s = saved_of(e);
+	if (!s || !s->n || r->kind == RULE_RECORD)
+		return;
+	struct saved_rec key = { .key = r->key };
+	struct saved_rec *rec = bsearch(&key, s->r, s->n, sizeof(*s->r), saved_cmp);
+	if (!rec)
+		return;
+	struct json_doc doc;
+	size_t off;
+	if (json_parse(&doc, rec->val, rec->len, &off) < 0) {
+		log_warn("rules: the saved state of rule \"%s\" is not JSON (offset %zu); starting "
+			 "it afresh", r->name, off);
+		return;
+	}
+	const struct json *saved = json_get(doc.root, "saved");
+	int64_t down_at = e->heartbeat_ms;
+	if (saved && saved->type == JSON_NUMBER && (int64_t)saved->number > down_at)
+		down_at = (int64_t)saved->number;
+	if (!down_at || now - down_at > e->cfg.outage_tolerance_ms) {
+		log_info("rules: not restoring the state of \"%s\": the agent was down longer than "
+			 "rules.outage_tolerance", r->name);
+		json_doc_free(&doc);
+		r->dirty = true;
+		return;
+	}
+	const struct json *arr = json_get(doc.root, "alerts");
+	size_t restored = 0;
+	for (const struct json *j = arr && arr->type == JSON_ARRAY ? arr->child : NULL; j;
+	     j = j->next) {
+		const struct json *lj = json_get(j, "labels");
+		const char *state = json_get_str(j, "state");
+		if (!lj || lj->type != JSON_OBJECT || !state || lj->count > 256)
+			continue;
+		struct store_label l[256];
+		size_t n = 0;
+		for (const struct json *c = lj->child; c; c = c->next)
+			if (c->type == JSON_STRING)
+				l[n++] = (struct store_label){ c->key, c->string };
+		qsort(l, n, sizeof(l[0]), label_cmp);
+		struct alert_inst *a = calloc(1, sizeof(*a));
+		if (!a)
+			break;
+		a->labels = labels_pack(l, n);
+		a->nlabels = n;
+		a->fp = labels_fp(l, n);
+		const struct json *v;
+		a->active_at = (v = json_get(j, "activeAt")) ? (int64_t)v->number : now;
+		a->fired_at = (v = json_get(j, "firedAt")) ? (int64_t)v->number : 0;
+		a->keep_firing_since = (v = json_get(j, "keepFiringSince")) ? (int64_t)v->number : 0;
+		a->value = (v = json_get(j, "value")) && v->type == JSON_NUMBER ? v->number : NAN;
+		if (!strcmp(state, "firing")) {
+			a->state = ALERT_FIRING;
+			if (!a->fired_at)
+				a->fired_at = a->active_at;
+		} else {
+			a->state = ALERT_PENDING;
+			if (r->for_ms < e->cfg.for_grace_period_ms) {
+				alert_inst_free(a);
+				continue;
+			}
+			int64_t spent = down_at - a->active_at;
+			int64_t remaining = r->for_ms - spent;
+			if (remaining <= 0)
+				;
+			else if (remaining < e->cfg.for_grace_period_ms)
+				a->active_at = now + e->cfg.for_grace_period_ms - r->for_ms;
+			else
+				a->active_at += now - down_at;
+		}
+		if (!a->labels || !alerts_push(r, a)) {
+			alert_inst_free(a);
+			break;
+		}
+		restored++;
+	}
+	json_doc_free(&doc);
+	if (r->nalerts)
+		qsort(r->alerts, r->nalerts, sizeof(*r->alerts), alert_cmp);
+	if (restored)
+		log_info("rules: restored %zu alert%s of \"%s\" from %s", restored,
+			 restored == 1 ? "" : "s", r->name, KV_NS);
+}
+
+static void heartbeat(struct alert_engine *e, int64_t now)
+{
+	if (!e->kv || now - e->heartbeat_written_ms < HEARTBEAT_EVERY_MS)
+		return;
+	char v[32];
+	int n = snprintf(v, sizeof(v), "%lld", (long long)now);
+	kv_put(e->kv, KV_NS_META, "heartbeat", v, (size_t)n);
+	e->heartbeat_written_ms = now;
+}
+
+/* ---- evaluation ----------------------------------------------------------------------- */
+
+/* One element of a rule's result, with its final labels. */
+struct cand {
+	uint64_t fp;
+	struct store_label *labels;      /* packed */
+	size_t n;
+	struct store_label *ann;         /* packed, alerting rules */
+	size_t nann;
+	double value;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cand *)a)->fp, y = ((const struct cand *)b)->fp;
+	return x < y ? -1 : x > y;
+}
+
+static void cands_free(struct cand *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].labels);
+		free(c[i].ann);
+	}
+	free(c);
+}
+
+static void rule_error(struct alert_engine *e, struct rule *r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void rule_error(struct alert_engine *e, struct rule *r, const char *fmt, ...)
+{
+	char msg[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&e->lock);
+	bool was_ok = r->ok || !r->evaluated;
+	r->ok = false;
+	r->evaluated = true;
+	free(r->last_error);
+	r->last_error = strdup(msg);
+	e->stats.eval_failures++;
+	pthread_mutex_unlock(&e->lock);
+	if (was_ok)
+		log_warn("rules: %s: evaluating \"%s\": %s", r->key ? r->key : "", r->name, msg);
+}
+
+/*
+ * The result of r's expression at t as candidates with final labels (and,
+ * for alerting rules, expanded annotations), sorted by fp. Returns the
+ * count, or -1 after rule_error.
+ */
+static ssize_t eval_expr(struct alert_engine *e, const struct group *g, struct rule *r,
+			 int64_t t, struct cand **out)
+{
+	*out = NULL;
+	struct promql_result res;
+	struct promql_error perr;
+	memset(&res, 0, sizeof(res));
+	if (promql_eval_instant(&e->src, &e->query, r->expr, t - g->query_offset_ms, &res,
+				&perr) < 0) {
+		rule_error(e, r, "%s", perr.msg);
+		return -1;
+	}
+	size_t n = res.type == PROMQL_SCALAR ? 1 : res.type == PROMQL_VECTOR ? res.nseries : 0;
+	if (res.type != PROMQL_SCALAR && res.type != PROMQL_VECTOR) {
+		promql_result_fini(&res);
+		rule_error(e, r, "rule result is not a vector or scalar");
+		return -1;
+	}
+	if (r->kind == RULE_ALERT && n > ALERT_MAX_ALERTS_PER_RULE) {
+		promql_result_fini(&res);
+		rule_error(e, r, "%zu alerts: more than the cap of %d per rule", n,
+			   ALERT_MAX_ALERTS_PER_RULE);
+		return -1;
+	}
+	struct cand *c = calloc(n + 1, sizeof(*c));
+	struct lset *ls = malloc(sizeof(*ls));
+	struct buf tb[2];
+	buf_init(&tb[0], 1 << 16);
+	buf_init(&tb[1], 1 << 16);
+	char **lvals = calloc(r->nlabels + 1, sizeof(*lvals));
+	ssize_t rc = 0;
+	if (!c || !ls || !lvals) {
+		rule_error(e, r, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		static const struct promql_label none[1];
+		const struct promql_label *sl = res.type == PROMQL_SCALAR ? none : res.series[i].labels;
+		size_t sn = res.type == PROMQL_SCALAR ? 0 : res.series[i].nlabels;
+		double v = res.type == PROMQL_SCALAR ? res.scalar :
+			   res.series[i].npoints ? res.series[i].points[0].v : NAN;
+		struct tctx tc = { sl, sn, v, e };
+		ls->n = 0;
+		ls->overflow = false;
+		for (size_t j = 0; j < sn; j++)
+			if (r->kind == RULE_RECORD || strcmp(sl[j].name, "__name__"))
+				lset_set(ls, sl[j].name, sl[j].value);
+		for (size_t j = 0; j < g->nlabels; j++)
+			lset_set(ls, g->labels[j].name, g->labels[j].value);
+		for (size_t j = 0; j < r->nlabels; j++) {
+			free(lvals[j]);
+			lvals[j] = NULL;
+			const char *val = r->labels[j].text;
+			if (r->kind != RULE_RECORD && !alert_tmpl_is_static(r->labels[j].tmpl))
+				val = lvals[j] = strdup(expand(&r->labels[j], &tc, &tb[0]));
+			lset_set(ls, r->labels[j].name, val ? val : "");
+		}
+		if (r->kind == RULE_RECORD)
+			lset_set(ls, "__name__", r->name);
+		else
+			lset_set(ls, "alertname", r->name);
+		if (ls->overflow) {
+			rule_error(e, r, "more than %zu labels", ARRAY_LEN(ls->l));
+			rc = -1;
+			goto out;
+		}
+		lset_sort(ls);
+		c[i].fp = labels_fp(ls->l, ls->n);
+		c[i].labels = labels_pack(ls->l, ls->n);
+		c[i].n = ls->n;
+		c[i].value = v;
+		if (!c[i].labels) {
+			rule_error(e, r, "out of memory");
+			rc = -1;
+			goto out;
+		}
+		if (r->kind == RULE_RECORD || !r->nann)
+			continue;
+		struct store_label al[64];
+		size_t an = 0;
+		char *avals[64];
+		for (size_t j = 0; j < r->nann && an < ARRAY_LEN(al); j++) {
+			avals[an] = strdup(expand(&r->ann[j], &tc, &tb[1]));
+			al[an] = (struct store_label){ r->ann[j].name, avals[an] ? avals[an] : "" };
+			an++;
+		}
+		qsort(al, an, sizeof(al[0]), label_cmp);
+		c[i].ann = labels_pack(al, an);
+		c[i].nann = an;
+		for (size_t j = 0; j < an; j++)
+			free(avals[j]);
+	}
+	qsort(c, n, sizeof(*c), cand_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (c[i].fp == c[i - 1].fp) {
+			rule_error(e, r, "vector contains metrics with the same labelset after applying "
+				   "%s labels", r->kind == RULE_RECORD ? "rule" : "alert");
+			rc = -1;
+			goto out;
+		}
+	}
+	if (g->limit > 0 && n > (size_t)g->limit) {
+		rule_error(e, r, "exceeded limit of %lld with %zu %s", (long long)g->limit, n,
+			   r->kind == RULE_RECORD ? "series" : "alerts");
+		rc = -1;
+		goto out;
+	}
+	rc = (ssize_t)n;
+out:
+	promql_result_fini(&res);
+	for (size_t j = 0; lvals && j < r->nlabels; j++)
+		free(lvals[j]);
+	free(lvals);
+	free(ls);
+	buf_fini(&tb[0]);
+	buf_fini(&tb[1]);
+	if (rc < 0) {
+		cands_free(c, n);
+		return -1;
+	}
+	*out = c;
+	return rc;
+}
+
+static void rule_ok(struct rule *r, int64_t t, double secs)
+{
+	r->ok = true;
+	r->evaluated = true;
+	free(r->last_error);
+	r->last_error = NULL;
+	r->last_eval_ms = t;
+	r->eval_seconds = secs;
+}
+
+static void eval_record(struct alert_engine *e, const struct group *g, struct rule *r, int64_t t)
+{
+	int64_t t0 = mono_ns();
+	struct cand *c;
+	ssize_t n = eval_expr(e, g, r, t, &c);
+	if (n < 0)
+		return;
+	struct out_series *out = calloc((size_t)n + 1, sizeof(*out));
+	if (!out) {
+		cands_free(c, (size_t)n);
+		rule_error(e, r, "out of memory");
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		out[i] = (struct out_series){ c[i].fp, c[i].labels, c[i].n, c[i].value };
+		c[i].labels = NULL;
+	}
+	cands_free(c, (size_t)n);
+	pthread_mutex_lock(&e->lock);
+	emit_outputs(e, r, out, (size_t)n, t - g->query_offset_ms);
+	rule_ok(r, t, (double)(mono_ns() - t0) / 1e9);
+	e->stats.evaluations++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static struct alert_inst *find_alert(struct rule *r, uint64_t fp)
+{
+	size_t lo = 0, hi = r->nalerts;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->alerts[mid]->fp < fp)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nalerts && r->alerts[lo]->fp == fp ? r->alerts[lo] : NULL;
+}
+
+/* ALERTS and ALERTS_FOR_STATE series of an active alert into o[*k]. */
+static void alert_outputs(const struct alert_inst *a, struct out_series *o, size_t *k)
+{
+	struct store_label l[260];
+	size_t n = 0;
+	for (size_t i = 0; i < a->nlabels && n + 2 < ARRAY_LEN(l); i++)
+		if (strcmp(a->labels[i].name, "alertstate") && strcmp(a->labels[i].name, "__name__"))
+			l[n++] = a->labels[i];
+	l[n++] = (struct store_label){ "__name__", "ALERTS_FOR_STATE" };
+	qsort(l, n, sizeof(l[0]), label_cmp);
+	o[*k] = (struct out_series){ labels_fp(l, n), labels_pack(l, n), n,
+				     (double)a->active_at / 1000.0 };
+	if (o[*k].labels)
+		(*k)++;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, "__name__"))
+			l[i].value = "ALERTS";
+	l[n++] = (struct store_label){ "alertstate", alert_state_name(a->state) };
+	qsort(l, n, sizeof(l[0]), label_cmp);
+	o[*k] = (struct out_series){ labels_fp(l, n), labels_pack(l, n), n, 1 };
+	if (o[*k].labels)
+		(*k)++;
+}
+
+/*
+ * The state machine of an alerting (or log) rule for the candidates c of
+ * this evaluation at t (sorted by fp; consumed). Alerts to send go to sl.
+ */
+static void run_alerts(struct alert_engine *e, const struct group *g, struct rule *r, int64_t t,
+		       struct sendlist *sl, struct cand *c, size_t n, int64_t t0)
+{
+	int64_t delay = e->cfg.resend_delay_ms;
+	int64_t valid = 4 * (g->interval_ms > delay ? g->interval_ms : delay);
+
+	pthread_mutex_lock(&e->lock);
+	if (!r->restored)
+		restore_rule(e, r, t);
+	size_t nold = r->nalerts;
+	for (size_t i = 0; i < n; i++) {
+		struct alert_inst *a = find_alert(r, c[i].fp);
+		if (a && a->state != ALERT_INACTIVE) {
+			a->value = c[i].value;
+			free(a->ann);
+			a->ann = c[i].ann;
+			a->nann = c[i].nann;
+			c[i].ann = NULL;
+			continue;
+		}
+		if (!a) {
+			a = calloc(1, sizeof(*a));
+			if (!a)
+				continue;
+			a->fp = c[i].fp;
+			a->labels = c[i].labels;
+			a->nlabels = c[i].n;
+			c[i].labels = NULL;
+			if (!alerts_push(r, a)) {
+				alert_inst_free(a);
+				continue;
+			}
+		}
+		/* New, or a resolved one that came back: it starts over. */
+		free(a->ann);
+		a->ann = c[i].ann;
+		a->nann = c[i].nann;
+		c[i].ann = NULL;
+		a->state = ALERT_PENDING;
+		a->active_at = t;
+		a->fired_at = a->resolved_at = a->last_sent_at = a->keep_firing_since = 0;
+		a->value = c[i].value;
+		r->dirty = true;
+	}
+	(void)nold;
+	size_t nout = 0, keep = 0;
+	struct out_series *out = calloc(2 * r->nalerts + 1, sizeof(*out));
+	for (size_t i = 0; i < r->nalerts; i++) {
+		struct alert_inst *a = r->alerts[i];
+		struct cand key = { .fp = a->fp };
+		bool present = n > 0 && bsearch(&key, c, n, sizeof(*c), cand_cmp) != NULL;
+		if (!present) {
+			bool keep_firing = false;
+			if (a->state == ALERT_FIRING && r->keep_firing_ms > 0) {
+				if (!a->keep_firing_since) {
+					a->keep_firing_since = t;
+					r->dirty = true;
+				}
+				keep_firing = t - a->keep_firing_since < r->keep_firing_ms;
+			}
+			if (a->state == ALERT_PENDING) {
+				r->dirty = true;
+				alert_inst_free(a);
+				continue;
+			}
+			if (a->state == ALERT_FIRING && !keep_firing) {
+				a->state = ALERT_INACTIVE;
+				a->resolved_at = t;
+				r->dirty = true;
+			}
+			if (a->state == ALERT_INACTIVE) {
+				/* Resolved: sent once (if it was ever sent), then forgotten. */
+				if (a->last_sent_at)
+					send_add(e, sl, r, a, a->resolved_at);
+				alert_inst_free(a);
+				continue;
+			}
+		} else if (a->keep_firing_since) {
+			a->keep_firing_since = 0;
+			r->dirty = true;
+		}
+		if (a->state == ALERT_PENDING && t - a->active_at >= r->for_ms) {
+			a->state = ALERT_FIRING;
+			a->fired_at = t;
+			r->dirty = true;
+		}
+		/* Prometheus' needsSending: never pending; else when not sent for
+		 * longer than the resend delay. */
+		if (a->state == ALERT_FIRING && (!a->last_sent_at || a->last_sent_at + delay < t)) {
+			send_add(e, sl, r, a, t + valid);
+			a->last_sent_at = t;
+		}
+		if (out)
+			alert_outputs(a, out, &nout);
+		r->alerts[keep++] = a;
+	}
+	r->nalerts = keep;
+	if (r->nalerts)
+		qsort(r->alerts, r->nalerts, sizeof(*r->alerts), alert_cmp);
+	if (out)
+		emit_outputs(e, r, out, nout, t);
+	rule_ok(r, t, (double)(mono_ns() - t0) / 1e9);
+	e->stats.evaluations++;
+	if (r->dirty)
+		save_rule(e, r, t);
+	pthread_mutex_unlock(&e->lock);
+	cands_free(c, n);
+}
+
+static void eval_alert(struct alert_engine *e, const struct group *g, struct rule *r, int64_t t,
+		       struct sendlist *sl)
+{
+	int64_t t0 = mono_ns();
+	struct cand *c;
+	ssize_t n = eval_expr(e, g, r, t, &c);
+	if (n >= 0)
+		run_alerts(e, g, r, t, sl, c, (size_t)n, t0);
+}
+
+static void eval_log(struct alert_engine *e, const struct group *g, struct rule *r, int64_t t,
+		     struct sendlist *sl)
+{
+	rule_error(e, r, "log rules need the container log store, which this agent does not "
+		   "have (logs are off)");
+}
+
+/* Evaluates every rule of g at t, then hands the alerts to the sinks.
+ * Caller holds eval_lock. */
+static void eval_group(struct alert_engine *e, struct group *g, int64_t t)
+{
+	int64_t t0 = mono_ns();
+	struct sendlist sl = { 0 };
+	for (size_t i = 0; i < g->nrules; i++) {
+		struct rule *r = &g->rules[i];
+		if (r->kind == RULE_RECORD)
+			eval_record(e, g, r, t);
+		else if (r->kind == RULE_ALERT)
+			eval_alert(e, g, r, t, &sl);
+		else
+			eval_log(e, g, r, t, &sl);
+	}
+	double secs = (double)(mono_ns() - t0) / 1e9;
+	pthread_mutex_lock(&e->lock);
+	g->last_eval_ms = t;
+	g->eval_seconds = secs;
+	pthread_mutex_unlock(&e->lock);
+	for (size_t i = 0; i < e->nsinks && sl.n; i++)
+		e->sinks[i].fn(e->sinks[i].arg, sl.msgs, sl.n, t);
+	free(sl.msgs);
+	arena_free(&sl.a);
+}
+
+static int64_t next_slot(int64_t t, int64_t interval)
+{
+	return (t / interval + 1) * interval;
+}
+
+int alert_engine_eval(struct alert_engine *e, int64_t now)
+{
+	int ran = 0;
+	double slowest = 0;
+	pthread_mutex_lock(&e->eval_lock);
+	struct ruleset *rs = e->rs;
+	for (size_t i = 0; rs && i < rs->ngroups; i++) {
+		struct group *g = &rs->groups[i];
+		if (g->next_ms > now)
+			continue;
+		eval_group(e, g, now);
+		g->next_ms = next_slot(now, g->interval_ms);
+		if (g->eval_seconds > slowest)
+			slowest = g->eval_seconds;
+		ran++;
+	}
+	if (ran) {
+		pthread_mutex_lock(&e->lock);
+		e->stats.last_cycle_seconds = slowest;
+		pthread_mutex_unlock(&e->lock);
+		heartbeat(e, now);
+	}
+	pthread_mutex_unlock(&e->eval_lock);
+	return ran;
+}
+
+/* When the next group is due (ms), or now + 1s without rules. */
+static int64_t next_due(struct alert_engine *e, int64_t now)
+{
+	int64_t next = now + 1000;
+	pthread_mutex_lock(&e->eval_lock);
+	for (size_t i = 0; e->rs && i < e->rs->ngroups; i++)
+		if (e->rs->groups[i].next_ms < next)
+			next = e->rs->groups[i].next_ms;
+	pthread_mutex_unlock(&e->eval_lock);
+	return next;
+}
+
+static void *engine_thread(void *arg)
+{
+	struct alert_engine *e = arg;
+	pthread_mutex_lock(&e->wake_lock);
+	while (!e->stop) {
+		pthread_mutex_unlock(&e->wake_lock);
+		alert_engine_eval(e, now_ms());
+		int64_t now = now_ms(), next = next_due(e, now);
+		pthread_mutex_lock(&e->wake_lock);
+		if (e->stop || next <= now)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wait = next - now;
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&e->wake, &e->wake_lock, &ts);
+	}
+	pthread_mutex_unlock(&e->wake_lock);
+	return NULL;
+}
+
+int alert_engine_start(struct alert_engine *e)
+{
+	int rc = pthread_create(&e->thread, NULL, engine_thread, e);
+	if (rc)
+		return -rc;
+	e->running = true;
+	return 0;
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+static struct rule *find_rule(struct ruleset *rs, const char *key, struct group **gout)
+{
+	for (size_t i = 0; rs && i < rs->ngroups; i++)
+		for (size_t j = 0; j < rs->groups[i].nrules; j++)
+			if (!strcmp(rs->groups[i].rules[j].key, key)) {
+				if (gout)
+					*gout = &rs->groups[i];
+				return &rs->groups[i].rules[j];
+			}
+	return NULL;
+}
+
+/*
+ * Moves the state of old's rules to the rules of nw with the same file,
+ * group, kind and name. Rules that are gone end: their series get stale
+ * markers, their firing alerts are sent resolved and their record is
+ * deleted. Caller holds eval_lock and e->lock.
+ */
+static void carry_over(struct alert_engine *e, struct ruleset *old, struct ruleset *nw,
+		       struct sendlist *sl, int64_t now)
+{
+	for (size_t i = 0; i < nw->ngroups; i++) {
+		struct group *g = &nw->groups[i];
+		for (size_t k = 0; old && k < old->ngroups; k++) {
+			struct group *og = &old->groups[k];
+			if (!strcmp(og->file, g->file) && !strcmp(og->name, g->name) &&
+			    og->interval_ms == g->interval_ms) {
+				g->next_ms = og->next_ms;
+				g->last_eval_ms = og->last_eval_ms;
+				g->eval_seconds = og->eval_seconds;
+			}
+		}
+	}
+	for (size_t i = 0; old && i < old->ngroups; i++) {
+		for (size_t j = 0; j < old->groups[i].nrules; j++) {
+			struct rule *o = &old->groups[i].rules[j];
+			struct rule *n = find_rule(nw, o->key, NULL);
+			if (!n) {
+				emit_stale_all(e, o, now);
+				for (size_t a = 0; a < o->nalerts; a++)
+					if (o->alerts[a]->state == ALERT_FIRING && o->alerts[a]->last_sent_at)
+						send_add(e, sl, o, o->alerts[a], now);
+				if (e->kv)
+					kv_del(e->kv, KV_NS, o->key);
+				continue;
+			}
+			n->alerts = o->alerts;
+			n->nalerts = o->nalerts;
+			n->alerts_cap = o->alerts_cap;
+			n->prev_out = o->prev_out;
+			n->nprev_out = o->nprev_out;
+			n->restored = o->restored;
+			n->ok = o->ok;
+			n->evaluated = o->evaluated;
+			n->last_error = o->last_error;
+			n->last_eval_ms = o->last_eval_ms;
+			n->eval_seconds = o->eval_seconds;
+			o->alerts = NULL;
+			o->nalerts = o->alerts_cap = 0;
+			o->prev_out = NULL;
+			o->nprev_out = 0;
+			o->last_error = NULL;
+		}
+	}
+}
+
+/* Deletes saved records of rules that no longer exist (first load only). */
+static void saved_prune(struct alert_engine *e, struct ruleset *rs)
+{
+	struct saved_set *s = saved_of(e);
+	for (size_t i = 0; s && e->kv && i < s->n; i++) {
+		if (!find_rule(rs, s->r[i].key, NULL)) {
+			log_info("rules: dropping the saved state of a rule that is gone (%s)",
+				 s->r[i].key);
+			kv_del(e->kv, KV_NS, s->r[i].key);
+		}
+	}
+}
+
+int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
+{
+	pthread_mutex_lock(&e->load_lock);
+	struct buf errs;
+	buf_init(&errs, 1 << 20);
+	size_t nerrs = 0;
+	const char *paths[ALERT_MAX_RULE_FILES];
+	for (size_t i = 0; i < e->cfg.nfiles; i++)
+		paths[i] = e->cfg.files[i];
+	struct ruleset *rs = ruleset_load(paths, e->cfg.nfiles, e->cfg.base_dir, e->cfg.eval_interval_ms, &errs, &nerrs);
+	int64_t now = now_ms();
+	int rc = 0;
+	if (!rs) {
+		if (!nerrs && !errs.len)
+			buf_puts(&errs, "out of memory\n");
+		while (errs.len && errs.data[errs.len - 1] == '\n')
+			errs.data[--errs.len] = '\0';
+		snprintf(err, errsize, "%s", errs.len ? errs.data : "failed");
+		pthread_mutex_lock(&e->lock);
+		snprintf(e->last_error, sizeof(e->last_error), "%s", err);
+		e->stats.last_reload_ok = false;
+		e->stats.last_reload_ms = now;
+		e->stats.reloads++;
+		e->stats.reload_failures++;
+		pthread_mutex_unlock(&e->lock);
+		rc = -EINVAL;
+		goto out;
+	}
+	struct sendlist sl = { 0 };
+	pthread_mutex_lock(&e->eval_lock);
+	pthread_mutex_lock(&e->lock);
+	struct ruleset *old = e->rs;
+	bool first = !e->stats.last_reload_ok_ms;
+	carry_over(e, old, rs, &sl, now);
+	e->rs = rs;
+	e->stats.last_reload_ok = true;
+	e->stats.last_reload_ms = e->stats.last_reload_ok_ms = now;
+	e->stats.reloads++;
+	e->stats.groups = rs->ngroups;
+	e->stats.rules = rs->nrules;
+	e->last_error[0] = '\0';
+	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_unlock(&e->eval_lock);
+	if (first)
+		saved_prune(e, rs);
+	for (size_t i = 0; i < e->nsinks && sl.n; i++)
+		e->sinks[i].fn(e->sinks[i].arg, sl.msgs, sl.n, now);
+	free(sl.msgs);
+	arena_free(&sl.a);
+	ruleset_free(old);
+	if (err && errsize)
+		err[0] = '\0';
+	/* Wake the thread: new groups are due now. */
+	pthread_mutex_lock(&e->wake_lock);
+	pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->wake_lock);
+out:
+	buf_fini(&errs);
+	pthread_mutex_unlock(&e->load_lock);
+	return rc;
+}
+
+/* ---- the engine -------------------------------------------------------------------------- */
+
+int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *o)
+{
+	struct alert_engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *o->cfg;
+	if (o->store) {
+		e->pstore = (struct promql_store){ o->store, o->raw_retention_ms, 0 };
+		promql_store_source(&e->pstore, &e->src);
+	} else if (o->src) {
+		e->src = *o->src;
+	}
+	if (o->query)
+		e->query = *o->query;
+	else
+		promql_opts_defaults(&e->query);
+	e->query.cancel = NULL;
+	e->kv = o->kv;
+	e->silenced = o->silenced;
+	e->silenced_arg = o->silenced_arg;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->eval_lock, NULL);
+	pthread_mutex_init(&e->load_lock, NULL);
+	pthread_mutex_init(&e->q_lock, NULL);
+	pthread_mutex_init(&e->wake_lock, NULL);
+	pthread_cond_init(&e->wake, NULL);
+	saved_load(e);
+	*out = e;
+	return 0;
+}
+
+void alert_engine_free(struct alert_engine *e)
+{
+	if (!e)
+		return;
+	if (e->running) {
+		pthread_mutex_lock(&e->wake_lock);
+		e->stop = true;
+		pthread_cond_signal(&e->wake);
+		pthread_mutex_unlock(&e->wake_lock);
+		pthread_join(e->thread, NULL);
+	}
+	ruleset_free(e->rs);
+	saved_free(e);
+	alert_engine_drain(e, NULL, NULL);
+	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->eval_lock);
+	pthread_mutex_destroy(&e->load_lock);
+	pthread_mutex_destroy(&e->q_lock);
+	pthread_mutex_destroy(&e->wake_lock);
+	pthread_cond_destroy(&e->wake);
+	free(e);
+}
+
+int alert_engine_add_sink(struct alert_engine *e, alert_sink_fn fn, void *arg)
+{
+	if (e->nsinks >= ALERT_MAX_SINKS)
+		return -ENOSPC;
+	e->sinks[e->nsinks].fn = fn;
+	e->sinks[e->nsinks].arg = arg;
+	e->nsinks++;
+	return 0;
+}
+
+void alert_engine_set_silencer(struct alert_engine *e, alert_silenced_fn fn, void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	e->silenced = fn;
+	e->silenced_arg = arg;
+	pthread_mutex_unlock(&e->lock);
+}
+
+void alert_engine_stats(struct alert_engine *e, struct alert_engine_stats *out)
+{
+	pthread_mutex_lock(&e->lock);
+	*out = e->stats;
+	out->firing = out->pending = 0;
+	for (size_t i = 0; e->rs && i < e->rs->ngroups; i++) {
+		const struct group *g = &e->rs->groups[i];
+		for (size_t j = 0; j < g->nrules; j++)
+			for (size_t k = 0; k < g->rules[j].nalerts; k++) {
+				enum alert_state s = g->rules[j].alerts[k]->state;
+				out->firing += s == ALERT_FIRING;
+				out->pending += s == ALERT_PENDING;
+			}
+	}
+	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_lock(&e->q_lock);
+	out->samples_dropped = e->stats.samples_dropped;
+	pthread_mutex_unlock(&e->q_lock);
+}
+
+void alert_engine_last_error(struct alert_engine *e, char *out, size_t size)
+{
+	pthread_mutex_lock(&e->lock);
+	snprintf(out, size, "%s", e->last_error);
+	pthread_mutex_unlock(&e->lock);
+}
