@@ -180,6 +180,8 @@ static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last)
 				se->min_t = lo;
 			if (hi > se->max_t)
 				se->max_t = hi;
+			if (hi > se->disk_maxt[k])
+				se->disk_maxt[k] = hi;
 			if (k == STORE_TIER_RAW && hi > se->last_t)
 				se->last_t = hi;
 			if (k != STORE_TIER_RAW && tier_last && hi > tier_last[se->id * 2 + k - 1])
@@ -902,6 +904,13 @@ static int do_flush(struct store *s, bool checkpoint)
 				se->pend = c->snext;
 				if (!se->pend)
 					se->pend_tail = NULL;
+			}
+			if (se && c->maxt > se->disk_maxt[c->tier]) {
+				se->disk_maxt[c->tier] = c->maxt;
+				if (c->tier == STORE_TIER_RAW) {
+					se->disk_last_t = c->maxt;
+					se->disk_last_v = c->last_v;
+				}
 			}
 			s->pending_bytes -= c->len + sizeof(*c);
 			free(c->data);

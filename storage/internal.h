@@ -89,6 +89,7 @@ struct pchunk {
 	uint32_t series;
 	uint8_t tier;
 	int64_t mint, maxt;
+	double last_v;           /* raw: the value at maxt */
 	size_t len;
 	uint8_t *data;
 };
@@ -112,6 +113,17 @@ struct series {
 	uint64_t hash;           /* of the label pair pointers */
 	struct lpair **labels;   /* sorted by name */
 	int64_t min_t, max_t;    /* bounds of all its data, disk included */
+	/* Per tier, the end of the newest chunk in SQLite (INT64_MIN: none).
+	 * Set at load and by the writer when a commit lands (under the write
+	 * lock); retention leaves it as it was, which only errs towards
+	 * reading. Reads whose range starts after it never touch SQLite. */
+	int64_t disk_maxt[NTIERS];
+	/* The newest raw point in SQLite, when known (disk_last_t INT64_MIN:
+	 * not known): set by the writer when a raw chunk lands, or by the first
+	 * read that decodes that chunk, under the write lock. It lets a query
+	 * at one time answer without SQLite when it is the newest sample. */
+	int64_t disk_last_t;
+	double disk_last_v;
 	int64_t last_t;          /* newest raw sample (INT64_MIN: none) */
 	struct cenc raw;
 	struct vstate rv;

@@ -114,6 +114,13 @@ struct promql_source_ops {
 	 * (free(*out)). NULL: the engine derives them from select. */
 	ssize_t (*label_names)(void *ctx, char ***out);
 	ssize_t (*label_values)(void *ctx, const char *name, char ***out);
+	/*
+	 * Optional fast path for one evaluation time (instant queries, rules):
+	 * the newest point of series ref in [mint, maxt], the one points would
+	 * append last. Returns 1 with *out, 0 when there is none, or -errno.
+	 * NULL: the engine reads the points.
+	 */
+	int (*last)(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, struct promql_point *out);
 };
 
 struct promql_source {

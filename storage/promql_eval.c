@@ -266,6 +266,22 @@ static int load_points(struct ev *ev, uint64_t ref, int64_t mint, int64_t maxt)
 	return ev_charge(ev, ev->pts.n);
 }
 
+/* The newest point in [mint, maxt] alone, through the source's fast path. */
+static int load_last(struct ev *ev, uint64_t ref, int64_t mint, int64_t maxt)
+{
+	ev->pts.n = 0;
+	if (ev_check(ev) < 0)
+		return -1;
+	struct promql_point p;
+	int rc = ev->src->ops->last(ev->src->ctx, ref, mint, maxt, &p);
+	if (rc < 0)
+		return ev_fail(ev, PROMQL_ERR_INTERNAL, "reading samples: %s", strerror(-rc));
+	if (rc > 0 && promql_points_push(&ev->pts, p.t, p.v) < 0)
+		return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
+	ev->loaded += ev->pts.n;
+	return ev_charge(ev, ev->pts.n);
+}
+
 /* ---- vector selectors ------------------------------------------------------------------- */
 
 #define NARROW_LOOKBACK_MS 60000
@@ -287,8 +303,13 @@ static int vsel_core(struct ev *ev, const struct node *vs, int64_t ref0, int64_t
 	 * read first, and the rest of the lookback only for a series without a
 	 * point in it; the newest point of the minute is the newest of all. */
 	bool narrow = n == 1 && lb > NARROW_LOOKBACK_MS;
+	bool last = n == 1 && ev->src->ops->last;
 	for (ssize_t k = 0; k < ns; k++) {
-		if (narrow) {
+		if (last) {
+			/* Only the newest point counts: the source finds it. */
+			if (load_last(ev, sel[k].ref, ref0 - lb + 1, ref0) < 0)
+				return -1;
+		} else if (narrow) {
 			if (load_points(ev, sel[k].ref, ref0 - NARROW_LOOKBACK_MS + 1, ref0) < 0)
 				return -1;
 			if (ev->pts.n == 0 &&

@@ -175,6 +175,24 @@ static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_
 	return rc;
 }
 
+static int st_last(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, struct promql_point *out)
+{
+	const struct promql_store *ps = ctx;
+	int64_t horizon = (ps->now_ms ? ps->now_ms : now_ms()) - ps->raw_retention_ms;
+	if (ps->raw_retention_ms > 0 && mint < horizon) {
+		/* Past the raw retention roll-ups may fill in: the full read. */
+		struct promql_points pts = { 0 };
+		int rc = st_points(ctx, ref, mint, maxt, 0, &pts);
+		if (rc == 0 && pts.n)
+			*out = pts.p[pts.n - 1];
+		rc = rc < 0 ? rc : pts.n > 0;
+		promql_points_fini(&pts);
+		return rc;
+	}
+	int rc = store_last_point(ps->st, (uint32_t)ref, mint, maxt, &out->t, &out->v);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 static ssize_t st_label_names(void *ctx, char ***out)
 {
 	return store_label_names(((const struct promql_store *)ctx)->st, NULL, 0, out);
@@ -190,6 +208,7 @@ static const struct promql_source_ops store_ops = {
 	.points = st_points,
 	.label_names = st_label_names,
 	.label_values = st_label_values,
+	.last = st_last,
 };
 
 void promql_store_source(const struct promql_store *ps, struct promql_source *src)

@@ -4,7 +4,10 @@
  * at a tier from the head and SQLite together, and listing label names and
  * values. Readers hold the store's lock for reading only while they copy
  * what they need out of the head; SQLite is read through a pool of
- * read-only connections, which WAL lets run beside the writer.
+ * read-only connections, which WAL lets run beside the writer. SQLite is
+ * not asked at all when everything it holds for the series ends before the
+ * range (the series' disk_maxt), and a query at one time (rules) gets the
+ * newest point without decoding when it is the series' newest sample.
  */
 #include "storage/internal.h"
 
@@ -365,9 +368,12 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
 		rc = blob_add(&bs, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
 	size_t nhead = bs.n;
+	/* Everything SQLite holds for the series ends before the range: the
+	 * head alone answers (the usual case for rules and recent data). */
+	bool disk = se->disk_maxt[tier] >= mint;
 	pthread_rwlock_unlock(&s->lock);
 
-	struct reader *r = rc == 0 ? db_reader_get(s) : NULL;
+	struct reader *r = rc == 0 && disk ? db_reader_get(s) : NULL;
 	if (r) {
 		sqlite3_stmt *st = r->chunks[tier];
 		sqlite3_bind_int64(st, 1, id);
@@ -456,23 +462,32 @@ static void fill_point(int ncols, int64_t t, const double *v, struct store_point
 	}
 }
 
+/* Streaming: starts decoding the next chunk that reaches into the range.
+ * False at the end. */
+static bool stream_open_next(struct store_iter *it)
+{
+	while (it->bi < it->bs.n) {
+		struct blob *b = &it->bs.b[it->bi++];
+		if (b->maxt < it->mint)
+			continue;
+		if (b->mint > it->maxt) {
+			it->bi = it->bs.n;
+			return false;
+		}
+		if (cdec_init(&it->d, it->bs.mem + b->off, b->len) < 0 || it->d.ncols != it->ncols)
+			continue; /* a bad chunk is skipped, not fatal */
+		it->dec_ok = true;
+		return true;
+	}
+	return false;
+}
+
 int store_iter_next(struct store_iter *it, struct store_point *p)
 {
 	if (it->stream) {
 		for (;;) {
-			if (!it->dec_ok) {
-				if (it->bi >= it->bs.n)
-					return 0;
-				struct blob *b = &it->bs.b[it->bi++];
-				if (b->maxt < it->mint)
-					continue;
-				if (b->mint > it->maxt)
-					return 0;
-				if (cdec_init(&it->d, it->bs.mem + b->off, b->len) < 0 ||
-				    it->d.ncols != it->ncols)
-					continue; /* a bad chunk is skipped, not fatal */
-				it->dec_ok = true;
-			}
+			if (!it->dec_ok && !stream_open_next(it))
+				return 0;
 			int64_t t;
 			double vals[CODEC_MAX_COLS];
 			if (cdec_next(&it->d, &t, vals) <= 0) {
@@ -510,15 +525,8 @@ ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t ma
 		return (ssize_t)n;
 	}
 	while (n < max) {
-		if (!it->dec_ok) {
-			struct store_point p;
-			int rc = store_iter_next(it, &p); /* opens the next chunk */
-			if (rc <= 0)
-				break;
-			t[n] = p.t;
-			v[n++] = p.v;
-			continue;
-		}
+		if (!it->dec_ok && !stream_open_next(it))
+			break;
 		size_t k = cdec_run(&it->d, t + n, v + n, max - n);
 		if (k == 0) {
 			it->dec_ok = false;
@@ -557,6 +565,81 @@ void store_iter_free(struct store_iter *it)
 	free(it->t);
 	free(it->v);
 	free(it);
+}
+
+/* Decodes the iterator to its end; 1 with the last point, 0 without. */
+static int iter_last(struct store_iter *it, int64_t *t, double *v)
+{
+	enum { BATCH = 256 };
+	int64_t bt[BATCH];
+	double bv[BATCH];
+	ssize_t n;
+	int found = 0;
+	while ((n = store_iter_batch(it, bt, bv, BATCH)) > 0) {
+		*t = bt[n - 1];
+		*v = bv[n - 1];
+		found = 1;
+	}
+	return n < 0 ? (int)n : found;
+}
+
+int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, int64_t *t,
+		     double *v)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	if (!se) {
+		pthread_rwlock_unlock(&s->lock);
+		return -ENOENT;
+	}
+	/* last_t is the newest raw sample, disk included: nothing is newer. */
+	int64_t last = se->last_t;
+	if (last < mint) {
+		pthread_rwlock_unlock(&s->lock);
+		return 0;
+	}
+	if (last <= maxt) {
+		/* The newest sample is the answer: the open chunk's encoder holds
+		 * its bits, or the writer noted it with the chunk it wrote. */
+		const struct cenc *e = &se->raw;
+		bool open = e->count && e->t_prev == last;
+		if (open || se->disk_last_t == last) {
+			*t = last;
+			if (open)
+				memcpy(v, &se->rv.prev, sizeof(*v));
+			else
+				*v = se->disk_last_v;
+			pthread_rwlock_unlock(&s->lock);
+			return 1;
+		}
+	}
+	int64_t disk_maxt = se->disk_maxt[STORE_TIER_RAW];
+	pthread_rwlock_unlock(&s->lock);
+
+	/* Read the newest minute first, as the engine would, then the rest. */
+	int64_t split = maxt - 60000 > mint ? maxt - 60000 : mint;
+	struct store_iter *it;
+	int rc = store_iter_open(s, id, STORE_TIER_RAW, split, maxt, &it);
+	if (rc == 0) {
+		rc = iter_last(it, t, v);
+		store_iter_free(it);
+	}
+	if (rc == 0 && split > mint && (rc = store_iter_open(s, id, STORE_TIER_RAW, mint, split - 1,
+							      &it)) == 0) {
+		rc = iter_last(it, t, v);
+		store_iter_free(it);
+	}
+	if (rc == 1 && *t == disk_maxt) {
+		/* That was the newest point in SQLite: note it for the next read. */
+		pthread_rwlock_wrlock(&s->lock);
+		se = series_by_id(s, id);
+		if (se && se->disk_maxt[STORE_TIER_RAW] == disk_maxt) {
+			se->disk_last_t = disk_maxt;
+			se->disk_last_v = *v;
+		}
+		pthread_rwlock_unlock(&s->lock);
+	}
+	return rc;
 }
 
 /* ---- label names and values -------------------------------------------------- */

@@ -266,6 +266,15 @@ int store_iter_next(struct store_iter *it, struct store_point *p);
  * 0 at the end. Mixes freely with store_iter_next. */
 ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max);
 void store_iter_free(struct store_iter *it);
+/*
+ * The newest raw point of a series in [mint, maxt], for queries at one
+ * evaluation time (alert rules): answered from the head's open chunk
+ * without decoding when it holds the series' newest sample, else by
+ * iterating. Returns 1 with *t and *v (v may be the stale marker), 0 when
+ * the range holds none, -ENOENT for an unknown series, -errno. Any thread.
+ */
+int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, int64_t *t,
+		     double *v);
 
 /*
  * Label names (sorted, distinct) of the series matching the matchers (all

@@ -137,6 +137,9 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 	se->min_t = INT64_MAX;
 	se->max_t = INT64_MIN;
 	se->last_t = INT64_MIN;
+	for (int k = 0; k < NTIERS; k++)
+		se->disk_maxt[k] = INT64_MIN;
+	se->disk_last_t = INT64_MIN;
 	cenc_init(&se->raw, 1);
 	for (size_t i = 0; i < n; i++) {
 		if (lindex_add(&s->idx, pairs[i], id) < 0) {
@@ -351,6 +354,8 @@ static void pending_push(struct store *s, struct series *se, int tier, struct ce
 	c->tier = (uint8_t)tier;
 	c->mint = e->t_first;
 	c->maxt = e->t_prev;
+	if (tier == STORE_TIER_RAW)
+		memcpy(&c->last_v, &se->rv.prev, sizeof(c->last_v));
 	c->data = cenc_take(e, &c->len);
 	se->flushed[tier] = 0; /* the next chunk starts from nothing on disk */
 	if (s->pq_tail)

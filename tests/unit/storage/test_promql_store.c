@@ -3,12 +3,15 @@
  * in a temporary directory): selection through the label index with
  * regexes translated from RE2, points from the head and from disk, stale
  * markers written by the store, and queries reaching back past the raw
- * retention, which read the 1 m and 1 h roll-ups instead.
+ * retention, which read the 1 m and 1 h roll-ups instead. The newest-point
+ * fast path that instant queries take (store_last_point) is checked against
+ * a full read, with the data in the head, written out, and reopened.
  */
 #include "storage/storage.h"
 
 #include "tests/unit/test.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -190,10 +193,106 @@ static void test_rollups_past_raw_retention(void)
 	remove_dir();
 }
 
+/* The last point of a full iteration over [mint, maxt]: 1, or 0 for none. */
+static int last_by_iter(struct store *s, uint32_t id, int64_t mint, int64_t maxt, int64_t *t,
+			double *v)
+{
+	struct store_iter *it;
+	if (store_iter_open(s, id, STORE_TIER_RAW, mint, maxt, &it) < 0)
+		return -1;
+	struct store_point p;
+	int found = 0;
+	while (store_iter_next(it, &p) > 0) {
+		*t = p.t;
+		*v = p.v;
+		found = 1;
+	}
+	store_iter_free(it);
+	return found;
+}
+
+/* store_last_point agrees with a full read at many times and windows;
+ * returns how many windows had a point. */
+static int check_last(struct store *s, const uint32_t *ids, size_t n, int64_t from, int64_t to)
+{
+	static const int64_t windows[] = { 1, 999, 15000, 60000, 300000, 7200000 };
+	int hits = 0, bad = 0;
+	for (size_t k = 0; k < n; k++)
+		for (int64_t t = from; t <= to; t += 7777)
+			for (size_t w = 0; w < ARRAY_LEN(windows); w++) {
+				int64_t t1 = 0, t2 = 0;
+				double v1 = 0, v2 = 0;
+				int a = store_last_point(s, ids[k], t - windows[w] + 1, t, &t1, &v1);
+				int b = last_by_iter(s, ids[k], t - windows[w] + 1, t, &t2, &v2);
+				bool same = a == b && (a != 1 || (t1 == t2 && !memcmp(&v1, &v2, sizeof(v1))));
+				if (!same && bad++ < 5)
+					fprintf(stderr, "  series %u at %lld window %lld: fast %d (%lld, %g), full %d (%lld, %g)\n",
+						ids[k], (long long)t, (long long)windows[w], a, (long long)t1, v1, b,
+						(long long)t2, v2);
+				hits += a == 1;
+			}
+	CHECK_EQ_INT(bad, 0);
+	return hits;
+}
+
+static void test_last_point(void)
+{
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.flush_interval_ms = 3600 * 1000;  /* flushed only when asked */
+	struct store *s = open_fresh(&cfg);
+	if (!s)
+		return;
+	int64_t t0 = 1700000000000LL;
+	uint32_t ids[4] = { add_series(s, "a", "steady"), add_series(s, "a", "stale"),
+			    add_series(s, "a", "gappy"), add_series(s, "a", "sparse") };
+	/* 2,000 s: a sample a second (chunks of 240 seal on the way), one
+	 * that goes stale half way and comes back, one with a 10-minute gap,
+	 * one a sample a minute. */
+	for (int i = 0; i < 2000; i++) {
+		int64_t t = t0 + i * 1000LL + (i % 7);
+		store_append(s, ids[0], t, i * 1.5);
+		if (i == 1000)
+			store_append(s, ids[1], t, promql_stale_nan());
+		else if (i < 1000 || i > 1300)
+			store_append(s, ids[1], t, -i);
+		if (i < 600 || i > 1200)
+			store_append(s, ids[2], t, i % 13);
+		if (i % 60 == 0)
+			store_append(s, ids[3], t, i * 0.001);
+	}
+	int64_t from = t0 - 5000, to = t0 + 2010000;
+	CHECK(check_last(s, ids, 4, from, to) > 0);          /* open and pending chunks */
+	store_seal_all(s);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK(check_last(s, ids, 4, from, to) > 0);          /* all in SQLite, newest noted */
+	/* More in the head on top of what is on disk. */
+	for (int i = 2000; i < 2100; i++)
+		for (int k = 0; k < 4; k++)
+			store_append(s, ids[k], t0 + i * 1000LL, i);
+	to += 100000;
+	CHECK(check_last(s, ids, 4, from, to) > 0);
+	store_close(s);
+	/* Reopened: the newest point on disk is learnt by the first read. */
+	struct store *r = NULL;
+	char err[512];
+	CHECK_EQ_INT(store_open(&r, &cfg, err, sizeof(err)), 0);
+	if (r) {
+		CHECK(check_last(r, ids, 4, from, to + 1000) > 0);
+		CHECK(check_last(r, ids, 4, from, to + 1000) > 0);
+		int64_t t;
+		double v;
+		CHECK_EQ_INT(store_last_point(r, 999999, 0, 1, &t, &v), -ENOENT);
+		store_close(r);
+	}
+	remove_dir();
+}
+
 int main(void)
 {
 	RUN(test_select_and_read);
 	RUN(test_stale_markers_end_series);
 	RUN(test_rollups_past_raw_retention);
+	RUN(test_last_point);
 	TEST_END();
 }
