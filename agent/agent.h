@@ -133,6 +133,21 @@ struct http_server;
 struct http_server *http_start(const char *addr, struct agent_state *st);
 void http_stop(struct http_server *h);
 
+/* /metrics formats beside text 0.0.4 (expo.c). */
+enum expo_format { EXPO_TEXT, EXPO_OPENMETRICS, EXPO_PROTOBUF };
+/* The format an Accept header asks for (highest q we speak; text 0.0.4 for
+ * NULL, for nothing we speak, and on ties with it listed first). */
+enum expo_format expo_negotiate(const char *accept);
+/* "text", "openmetrics", "protobuf" (the ?format= override); 0 or -EINVAL. */
+int expo_parse_format(const char *s, enum expo_format *out);
+const char *expo_content_type(enum expo_format f);
+/* Render s into out; 0 or -ENOMEM (out's cap). */
+int snapshot_render_openmetrics(const struct snapshot *s, struct buf *out);
+int snapshot_render_protobuf(const struct snapshot *s, struct buf *out);
+/* Renders s in format f into resp (type set, gzip allowed); returns the
+ * HTTP status. Connection threads. */
+int expo_render(const struct snapshot *s, enum expo_format f, struct http_resp *resp);
+
 /* JSON for /api/v1/containers (api.c). Writes the body into out and returns
  * the HTTP status. */
 int api_containers(const struct snapshot *s, const char *which, struct buf *out);

@@ -193,6 +193,20 @@ static int serve_metrics(struct http_req *req, struct http_resp *resp)
 		buf_puts(&resp->body, "no data yet: the first collection tick has not finished\n");
 		return 503;
 	}
+	/* OpenMetrics and protobuf when the scraper asks (expo.c); ?format=
+	 * overrides Accept. The gzip cache below is the default text's. */
+	enum expo_format fmt = expo_negotiate(http_header(req, "Accept"));
+	const char *want = http_query(req, "format");
+	if (want && expo_parse_format(want, &fmt) < 0) {
+		snapshot_unref(s);
+		buf_puts(&resp->body, "format: expected text, openmetrics or protobuf\n");
+		return 400;
+	}
+	if (fmt != EXPO_TEXT) {
+		int status = expo_render(s, fmt, resp);
+		snapshot_unref(s);
+		return status;
+	}
 	resp->type = "text/plain; version=0.0.4; charset=utf-8";
 	bool want_gz = accepts_gzip(req->conn);
 	int64_t t = s->time_ms;
