@@ -111,6 +111,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 	rw_emit_metrics(l->rw, sink);
 	forecast_emit(l->st.forecast, sink);
 	coll_registry_agent_metrics(l->reg, sink);
+	agent_logs_metrics(&l->st, sink);
 	if (l->machine.stat_fd >= 0) {
 		int rc = coll_machine_read(&l->machine);
 		if (rc < 0) {
@@ -411,8 +412,14 @@ int agent_main(int argc, char **argv)
 	if ((rc = coll_machine_open(&l.machine)) < 0)
 		log_warn("host CPU and memory totals (/proc/stat, /proc/meminfo under %s): %s; "
 			 "machine_* series are not exported", cfg.host_root, strerror(-rc));
+	/* Container logs: the tailer's thread reads, the store keeps
+	 * (<data_dir>/logs.db); neither ever runs in the tick. */
+	struct coll_logtail *logtail = NULL;
+	if (cfg.logs.enabled)
+		agent_logs_start(&cfg, &l.st, &logtail);
 	struct coll_ctx ctx = {
 		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
+		.logs = logtail,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
 		.ebpf = &cfg.ebpf,
@@ -456,7 +463,9 @@ int agent_main(int argc, char **argv)
 out:
 	rw_stop(l.rw); /* before the store it reads */
 	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
+	logstore_interrupt(l.st.logs); /* log streams end: HTTP stops promptly */
 	http_stop(http);
+	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
 	alert_silences_close(silences);
@@ -474,6 +483,7 @@ out:
 		explicit_bzero(admin_token, strlen(admin_token));
 		free(admin_token);
 	}
+	config_logs_fini(&cfg.logs);
 	config_fini(&cfg);
 	return status;
 }

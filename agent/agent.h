@@ -24,6 +24,28 @@ extern const char monitor_version[];
 #define AGENT_MAX_LABEL_ALLOW 64
 #define AGENT_EVENTS_KEPT 10000
 
+/* The logs: section: the tailer's settings and the log store's. */
+struct logs_config {
+	bool enabled;
+	struct coll_log_config tail;
+	struct logstore_config store;  /* dir is data_dir */
+};
+void config_logs_defaults(struct logs_config *c);
+void config_logs_fini(struct logs_config *c);
+/* logs: into c. 0, or -EINVAL with "file:line:col: key: message" in err
+ * (config_logs.c). */
+int config_logs_load(struct logs_config *c, const struct ynode *map, const char *file, char *err,
+		     size_t errsize);
+/* Opens <data_dir>/logs.db into st->logs and starts the tailer into *tail
+ * (logs.c); on failure warns, leaves both NULL and returns -errno. */
+struct agent_config;
+struct agent_state;
+int agent_logs_start(struct agent_config *cfg, struct agent_state *st, struct coll_logtail **tail);
+/* Stops the tailer (its last batch stored), then closes the store. */
+void agent_logs_stop(struct coll_logtail *tail, struct agent_state *st);
+/* The log store's size and retention as agent-level series (tick thread). */
+void agent_logs_metrics(struct agent_state *st, struct coll_sink *sink);
+
 struct agent_config {
 	char config_path[PATH_MAX];
 	char listen[256];
@@ -45,6 +67,7 @@ struct agent_config {
 	int64_t docker_action_timeout_ms; /* docker.action_timeout */
 	int64_t fs_interval_ms;      /* collect.fs_usage_interval; 0: off */
 	int64_t fs_walk_budget;      /* collect.fs_walk_budget */
+	struct logs_config logs;     /* logs: section (config_logs.c) */
 	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */

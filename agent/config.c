@@ -35,6 +35,7 @@ void config_defaults(struct agent_config *c)
 	c->fs_walk_budget = 2000;
 	c->network = true;
 	c->process_interval_ms = 10000;
+	config_logs_defaults(&c->logs);
 	static const char *const default_labels[] = {
 		"com.docker.compose.project", "com.docker.compose.service",
 	};
@@ -422,6 +423,8 @@ static int load_query(struct ctx *x, struct agent_config *c, const struct ynode 
 static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
 {
 	const char *k = n->key;
+	if (!strcmp(k, "logs"))
+		return config_logs_load(&c->logs, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "listen"))
 		return get_str(x, n, k, c->listen, sizeof(c->listen));
 	if (!strcmp(k, "data_dir"))
