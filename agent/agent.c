@@ -110,6 +110,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 	}
 	rw_emit_metrics(l->rw, sink);
 	forecast_emit(l->st.forecast, sink);
+	agent_notify_metrics(l->st.notifier, sink);
 	coll_registry_agent_metrics(l->reg, sink);
 	agent_logs_metrics(&l->st, sink);
 	if (l->machine.stat_fd >= 0) {
@@ -401,6 +402,18 @@ int agent_main(int argc, char **argv)
 	l.st.store = store;
 	l.st.kv = kv;
 	l.st.silences = silences;
+	/* Notifications (route:, receivers:): a dispatcher thread and one
+	 * delivery thread per integration; the rules engine hands them alerts
+	 * through notify_sink, which only queues. */
+	if (cfg.notify) {
+		char ext[300];
+		snprintf(ext, sizeof(ext), "http://%s", cfg.listen);
+		struct notify_opts no = { .kv = kv, .silenced = silences ? alert_silenced : NULL,
+					  .silenced_arg = silences, .external_url = ext };
+		if ((rc = notify_new(&l.st.notifier, cfg.notify, &no)) < 0)
+			log_warn("notify: cannot start: %s; no notifications are sent",
+				 strerror(-rc));
+	}
 	l.st.query = &cfg.query;
 	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);
@@ -468,6 +481,7 @@ out:
 	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
+	notify_free(l.st.notifier); /* after HTTP; before the silences and kv it uses */
 	alert_silences_close(silences);
 	kv_close(kv);
 	docker_stop(l.docker);

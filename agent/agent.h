@@ -71,6 +71,7 @@ struct agent_config {
 	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
+	struct notify_config *notify; /* route:, receivers:, inhibit_rules:, templates: (alerting/notify_config.c); NULL: none */
 	struct forecast_config forecast; /* forecast: section (alerting.h) */
 	struct rw_config *rw;        /* remote_write: and external_labels: (rw_config.c); NULL: none */
 };
@@ -101,6 +102,7 @@ struct agent_state {
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	struct kv *kv;           /* <data_dir>/state.db (alerts, silences, queue); NULL: memory only */
+	struct notifier *notifier; /* alert notifications; NULL when nothing is routed */
 	struct forecaster *forecast; /* capacity forecasts, any thread; NULL when off */
 	struct logstore *logs;   /* <data_dir>/logs.db: container logs, any thread; NULL when off */
 	const struct promql_opts *query; /* PromQL limits (query: section); NULL: defaults */
@@ -207,6 +209,11 @@ int api_label_values(struct http_req *req, struct http_resp *resp);
 int api_metadata(struct http_req *req, struct http_resp *resp);
 int api_exemplars(struct http_req *req, struct http_resp *resp);
 int api_buildinfo(struct http_req *req, struct http_resp *resp);
+/* GET /api/v1/notifications, POST /api/v1/notifications/test?receiver= (needs
+ * the admin token), and the notifier's series on /metrics (notify_agent.c). */
+int api_notifications(struct http_req *req, struct http_resp *resp);
+int api_notify_test(struct http_req *req, struct http_resp *resp);
+void agent_notify_metrics(struct notifier *n, struct coll_sink *sink);
 /* Finds which in s: exact id, exact name (one with a cgroup before one
  * without), else an id prefix of 4+ characters. Returns how many
  * match; the first max go to out (pointers into s). */

@@ -50,6 +50,8 @@ void config_fini(struct agent_config *c)
 	c->nlabel_allow = 0;
 	rw_config_free(c->rw);
 	c->rw = NULL;
+	notify_config_free(c->notify);
+	c->notify = NULL;
 }
 
 struct ctx {
@@ -456,6 +458,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return forecast_config_load(&c->forecast, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "remote_write") || !strcmp(k, "external_labels"))
 		return rw_config_load(&c->rw, n, x->file, x->err, x->errsize);
+	if (notify_config_key(k))
+		return notify_config_load(&c->notify, n, x->file, x->err, x->errsize);
 	return fail(x, n, k, "unknown key");
 }
 
@@ -473,6 +477,8 @@ int config_load(struct agent_config *c, const char *path, char *err, size_t errs
 		for (const struct ynode *n = doc.root->child; n && rc == 0; n = n->next)
 			rc = load_top(&x, c, n);
 	}
+	if (rc == 0) /* routes name receivers defined anywhere in the file */
+		rc = notify_config_check(c->notify, path, err, errsize);
 	ydoc_free(&doc);
 	return rc;
 }

@@ -289,6 +289,8 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "POST", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "GET", "/api/v1/status/buildinfo", false, api_buildinfo },
+	{ "GET", "/api/v1/notifications", false, api_notifications },
+	{ "POST", "/api/v1/notifications/test", false, api_notify_test },
 	{ "GET", "/api/v2/silences", false, api_silences_list },
 	{ "POST", "/api/v2/silences", false, api_silences_post },
 	{ "GET", "/api/v2/silence/*", false, api_silence_get },

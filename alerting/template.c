@@ -191,8 +191,6 @@ static int parse_var(struct parser *ps, struct targ *a)
 		return -ENOMEM;
 	if (!dollar)
 		name[0] = (char)tolower((unsigned char)name[0]);
-	if (!var_known(ps, name))
-		return perr(ps, start, "undefined variable %s%.*s", dollar ? "$" : ".", (int)nlen, n0);
 	a->kind = ARG_VAR;
 	a->var = name;
 	if (ps->p < ps->end && *ps->p == '.') {
@@ -207,9 +205,17 @@ static int parse_var(struct parser *ps, struct targ *a)
 		if (!(a->field = dup_n(ps, f0, (size_t)(ps->p - f0))))
 			return -ENOMEM;
 	}
+	const char *q = ps->p;
+	while (q < ps->end && isspace((unsigned char)*q))
+		q++;
+	if (q < ps->end && (*q == '=' || (*q == ':' && q + 1 < ps->end && q[1] == '=')))
+		return perr(ps, q, "assigning variables (%s) is not supported; %s",
+			    *q == '=' ? "=" : ":=", SUBSET);
 	if (ps->p < ps->end && !isspace((unsigned char)*ps->p) && *ps->p != '|' && *ps->p != ')')
 		return perr(ps, ps->p, "unexpected \"%c\" after %.*s", *ps->p,
 			    (int)(ps->p - start), start);
+	if (!var_known(ps, name))
+		return perr(ps, start, "undefined variable %s%.*s", dollar ? "$" : ".", (int)nlen, n0);
 	return 0;
 }
 
@@ -795,24 +801,27 @@ static void humanize_timestamp(struct buf *b, double v)
 		put_g4(b, v, "");
 		return;
 	}
-	double sec = floor(v);
+	/* As Prometheus: through model.Time, so milliseconds, truncated. */
+	long long ms = (long long)(v * 1e9) / 1000000;
+	long long sec = ms / 1000, frac = ms % 1000;
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
 	time_t t = (time_t)sec;
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char s[64];
 	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
 	buf_puts(b, s);
-	long long ns = llround((v - sec) * 1e9);
-	if (ns >= 1000000000LL)
-		ns = 999999999;
-	if (ns > 0) {
-		char frac[16];
-		snprintf(frac, sizeof(frac), "%09lld", ns);
-		size_t n = strlen(frac);
-		while (n && frac[n - 1] == '0')
+	if (frac) {
+		char f[8];
+		snprintf(f, sizeof(f), "%03lld", frac);
+		size_t n = strlen(f);
+		while (n && f[n - 1] == '0')
 			n--;
 		buf_putc(b, '.');
-		buf_add(b, frac, n);
+		buf_add(b, f, n);
 	}
 	buf_puts(b, " +0000 UTC");
 }
