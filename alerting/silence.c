@@ -613,12 +613,12 @@ static int validate(const struct silence *s, int64_t now_ms, char *err, size_t e
 			 "(a silence may not match every alert)");
 		return -EINVAL;
 	}
-	if (s->ends_at_ms <= s->starts_at_ms) {
-		snprintf(err, errsize, "endsAt must be after startsAt");
-		return -EINVAL;
-	}
 	if (s->ends_at_ms <= now_ms) {
 		snprintf(err, errsize, "endsAt is in the past");
+		return -EINVAL;
+	}
+	if (s->ends_at_ms <= s->starts_at_ms) {
+		snprintf(err, errsize, "endsAt must be after startsAt");
 		return -EINVAL;
 	}
 	if (!*s->created_by) {
