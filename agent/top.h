@@ -88,6 +88,7 @@ enum top_alert_state { TOP_ALERT_NONE, TOP_ALERT_SILENCED, TOP_ALERT_PENDING, TO
 struct top_row {
 	const struct json *ctr;
 	const char *id, *name, *image, *state, *health, *group;
+	const char *cgroup;      /* the series' "id" label (cAdvisor's: the cgroup path) */
 	bool up;                 /* running, paused or restarting */
 	bool bad;                /* unhealthy, OOM-killed or exited non-zero: red */
 	struct cli_usage u;      /* docker stats' numbers (cli_usage_compute) */
@@ -173,7 +174,8 @@ bool top_filter_match(const struct top_filter *f, const struct top_row *r);
 /* ---- the model ---------------------------------------------------------------------- */
 
 struct top_alert {
-	char id[80], name[TOP_NAME_MAX];   /* the container labels (either may be "") */
+	char id[512], name[TOP_NAME_MAX];  /* the container labels (either may be ""); id is
+					    * the cgroup path, as the series carry it */
 	char alertname[128];
 	char severity[32];
 	char summary[256];
@@ -228,6 +230,9 @@ void top_model_arrange(struct top_model *m);
 /* Replaces the alerts (ownership of a moves to m, a malloc'd array) and
  * marks the rows; available false: the agent has no alert API. */
 void top_model_set_alerts(struct top_model *m, struct top_alert *a, size_t n, bool available);
+/* True when alert a is about the container of r (its id label is r's
+ * cgroup or id, else its name label is r's name). */
+bool top_alert_is_for(const struct top_alert *a, const struct top_row *r);
 /* The row with id, or NULL. */
 const struct top_row *top_model_find(const struct top_model *m, const char *id);
 
@@ -338,7 +343,8 @@ struct top_history {
 	double start, step_s;
 };
 extern const char *const top_hist_names[TOP_H__COUNT];
-/* Fills h with range_s seconds up to now (unix s) for container id. */
+/* Fills h with range_s seconds up to now (unix s) for the container whose
+ * series carry id_label (its cgroup path, top_row.cgroup). */
 int top_fetch_history(struct cli *c, const char *id, double now, double range_s,
 		      struct top_history *h);
 /* Fills v[0..n) from a query_range answer's first series on the grid

@@ -300,6 +300,7 @@ static void fill_row(struct top_model *m, struct top_row *r, const struct json *
 	r->image = cli_str(c, "image");
 	r->state = cli_str(c, "state");
 	r->health = cli_str(c, "health");
+	r->cgroup = cli_str(c, "cgroup");
 	r->group = cli_str(c, "compose_project");
 	if (!*r->group)
 		r->group = cli_str(c, "pod");
@@ -383,6 +384,13 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+bool top_alert_is_for(const struct top_alert *a, const struct top_row *r)
+{
+	if (*a->id)     /* the series' id: the cgroup path (or the bare id) */
+		return !strcmp(a->id, r->cgroup) || !strcmp(a->id, r->id);
+	return *a->name && !strcmp(a->name, r->name);
+}
+
 static void mark_alerts(struct top_model *m)
 {
 	m->host.firing = m->host.silenced = 0;
@@ -398,8 +406,7 @@ static void mark_alerts(struct top_model *m)
 			m->host.silenced++;
 		for (size_t i = 0; i < m->nrows; i++) {
 			struct top_row *r = &m->rows[i];
-			bool same = (*a->id && !strcmp(a->id, r->id)) ||
-				    (!*a->id && *a->name && !strcmp(a->name, r->name));
+			bool same = top_alert_is_for(a, r);
 			if (!same)
 				continue;
 			if (a->state == TOP_ALERT_FIRING)

@@ -96,6 +96,7 @@ struct ui {
 	/* list */
 	char sel_id[80];
 	size_t sel, scroll;
+	bool moved;              /* the user moved the selection: it follows a container */
 	/* detail */
 	char det_id[80];
 	int det_scroll;
@@ -248,7 +249,9 @@ static void detail_refresh(struct ui *u, bool force)
 	case PANE_INFO:
 		if (now >= u->hist_next_ns) {
 			double t = u->m.cur.time > 0 ? u->m.cur.time : (double)now_ms() / 1000.0;
-			top_fetch_history(&u->c, u->det_id, t, HIST_RANGE_S, &u->hist);
+			const struct top_row *r = top_model_find(&u->m, u->det_id);
+			top_fetch_history(&u->c, r && *r->cgroup ? r->cgroup : u->det_id, t,
+					  HIST_RANGE_S, &u->hist);
 			u->hist_next_ns = now + sec_ns(HIST_EVERY_S);
 		}
 		if (now >= u->forecast_next_ns) {
@@ -351,6 +354,8 @@ static void draw_footer(struct ui *u)
 static void fix_selection(struct ui *u)
 {
 	const struct top_model *m = &u->m;
+	if (!u->moved)           /* until then, the selection is the top line */
+		u->sel_id[0] = '\0', u->sel = 0;
 	if (*u->sel_id) {
 		for (size_t i = 0; i < m->nlines; i++)
 			if (m->lines[i].kind == TOP_LINE_ROW &&
@@ -375,6 +380,7 @@ static void select_line(struct ui *u, long i)
 	if (i >= (long)m->nlines)
 		i = (long)m->nlines - 1;
 	u->sel = (size_t)i;
+	u->moved = true;
 	if (m->lines[u->sel].kind == TOP_LINE_ROW)
 		snprintf(u->sel_id, sizeof(u->sel_id), "%s", m->rows[m->lines[u->sel].index].id);
 	else
@@ -478,6 +484,43 @@ static void fmt_time(double t, char *out, size_t size)
 	strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+static bool jnum(const struct json *o, const char *key, double *out)
+{
+	const struct json *v = json_get(o, key);
+	if (!v || v->type != JSON_NUMBER)
+		return false;
+	*out = v->number;
+	return true;
+}
+
+/* One resource of GET /api/v1/containers/{id}/forecast: now / limit, the
+ * trend, and when it runs out, or why there is no forecast. */
+static void forecast_line(struct ui *u, const struct json *f)
+{
+	char what[128], now[16] = "-", lim[16] = "-", eta[64] = "";
+	const char *res = cli_str(f, "resource"), *mp = cli_str(f, "mountpoint");
+	const char *unit = cli_str(f, "unit"), *reason = cli_str(f, "reason");
+	snprintf(what, sizeof(what), "%s%s%s", res, *mp ? " " : "", mp);
+	bool bytes = !strcmp(unit, "bytes");
+	double v, e = -1;
+	if (jnum(f, "now", &v))
+		bytes ? top_fmt_units(now, sizeof(now), v, true) : (void)snprintf(now, sizeof(now), "%.3g", v);
+	if (jnum(f, "limit", &v))
+		bytes ? top_fmt_units(lim, sizeof(lim), v, true) : (void)snprintf(lim, sizeof(lim), "%.3g", v);
+	if (jnum(f, "exhaustion_seconds", &e) && e >= 0)
+		cli_human_duration(eta, sizeof(eta), e);
+	if (*reason)
+		text_add(&u->text, A_DIM, "           %-20s %s / %s   no forecast: %s", what, now, lim,
+			 reason);
+	else if (*eta)
+		text_add(&u->text, level_attr(u, e < 3600 ? 3 : e < 86400 ? 1 : 0),
+			 "           %-20s %s / %s   runs out in %s (%s)", what, now, lim, eta,
+			 cli_str(f, "model"));
+	else
+		text_add(&u->text, 0, "           %-20s %s / %s   does not run out (%s)", what, now, lim,
+			 cli_str(f, "model"));
+}
+
 static void info_lines(struct ui *u, const struct top_row *r)
 {
 	struct text *t = &u->text;
@@ -558,11 +601,14 @@ static void info_lines(struct ui *u, const struct top_row *r)
 		 "IO total %s/%s", r->u.cpu_percent, used, r->u.mem_percent, r->u.pids, rx, tx, rd, wr);
 	double thr_s = 0;
 	bool have_thr_s = cli_value(c, "container_cpu_cfs_throttled_seconds_total", &thr_s);
-	text_add(t, level_attr(u, r->throttle_pct >= 25 ? 2 : r->throttle_pct > 0 ? 1 : 0),
-		 "Throttling %s of CPU periods throttled in the last tick, %s s in all",
-		 r->throttle_pct >= 0 ? (snprintf(a, sizeof(a), "%.1f%%", r->throttle_pct), a)
-				      : "no CPU quota:",
-		 have_thr_s ? (snprintf(b, sizeof(b), "%.2f", thr_s), b) : "-");
+	if (r->cpu_limit_cores <= 0 && r->throttle_pct <= 0)
+		text_add(t, 0, "Throttling none: no CPU quota");
+	else
+		text_add(t, level_attr(u, r->throttle_pct >= 25 ? 2 : r->throttle_pct > 0 ? 1 : 0),
+			 "Throttling %s of CPU periods throttled in the last tick, %s s in all",
+			 r->throttle_pct >= 0 ? (snprintf(a, sizeof(a), "%.1f%%", r->throttle_pct), a)
+					      : "-",
+			 have_thr_s ? (snprintf(b, sizeof(b), "%.2f", thr_s), b) : "-");
 	text_add(t, level_attr(u, r->oom_events > 0 || r->oom_killed ? 3 : 0),
 		 "OOM        %s OOM events%s",
 		 r->oom_events >= 0 ? (snprintf(a, sizeof(a), "%.0f", r->oom_events), a) : "-",
@@ -612,22 +658,12 @@ static void info_lines(struct ui *u, const struct top_row *r)
 		const struct json *list = data && data->type == JSON_OBJECT ?
 			(json_get(data, "forecasts") ? json_get(data, "forecasts")
 						     : json_get(data, "resources")) : data;
+		const char *note = cli_str(data, "note");
 		if (!list || list->type != JSON_ARRAY || !list->count)
-			text_add(t, A_DIM, "           none");
+			text_add(t, A_DIM, "           %s", *note ? note : "none yet");
 		for (const struct json *f = list && list->type == JSON_ARRAY ? list->child : NULL; f;
-		     f = f->next) {
-			const char *res = cli_str(f, "resource");
-			const struct json *eta = json_get(f, "eta_seconds");
-			if (!eta)
-				eta = json_get(f, "time_to_exhaustion_seconds");
-			const char *reason = cli_str(f, "reason");
-			char e[64] = "";
-			if (eta && eta->type == JSON_NUMBER)
-				cli_human_duration(e, sizeof(e), eta->number);
-			text_add(t, eta && eta->type == JSON_NUMBER && eta->number < 3600 ? level_attr(u, 2) : 0,
-				 "           %-16s %s%s%s", *res ? res : cli_str(f, "name"),
-				 *e ? "runs out in " : "", e, *e ? "" : (*reason ? reason : "no forecast"));
-		}
+		     f = f->next)
+			forecast_line(u, f);
 	} else if (u->forecast.av != TOP_AV_NONE) {
 		text_add(t, A_DIM, "           %s", u->forecast.msg);
 	}
@@ -754,8 +790,7 @@ static void collect_det_alerts(struct ui *u, const struct top_row *r)
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < u->m.nalerts && u->ndet_alerts < ARRAY_LEN(u->det_alerts); i++) {
 			const struct top_alert *a = &u->m.alerts[i];
-			bool same = (*a->id && !strcmp(a->id, r->id)) ||
-				    (!*a->id && *a->name && !strcmp(a->name, r->name));
+			bool same = top_alert_is_for(a, r);
 			if (same && (a->state == TOP_ALERT_FIRING) == (pass == 0))
 				u->det_alerts[u->ndet_alerts++] = *a;
 		}
