@@ -136,6 +136,13 @@ struct http_resp {
 	const char *type;
 	bool gzip_ok;            /* compress when the client accepts gzip */
 	bool gzipped;            /* body is gzip already (the handler did it) */
+	/* A streamed answer (chunked) instead of body: stream is called on the
+	 * connection's thread, may block, returns the bytes it put in buf or
+	 * -1 at the end; stream_free(stream_arg) runs when the connection ends
+	 * (api_logs.c's follow mode). */
+	ssize_t (*stream)(void *arg, uint64_t pos, char *buf, size_t max);
+	void (*stream_free)(void *arg);
+	void *stream_arg;
 };
 typedef int (*http_handler)(struct http_req *req, struct http_resp *resp);
 struct http_route {
@@ -209,6 +216,11 @@ int api_label_values(struct http_req *req, struct http_resp *resp);
 int api_metadata(struct http_req *req, struct http_resp *resp);
 int api_exemplars(struct http_req *req, struct http_resp *resp);
 int api_buildinfo(struct http_req *req, struct http_resp *resp);
+/* Container logs (api_logs.c): GET /api/v1/logs (with follow=1 a stream),
+ * /api/v1/logs/patterns, /api/v1/logs/containers. */
+int api_logs(struct http_req *req, struct http_resp *resp);
+int api_logs_patterns(struct http_req *req, struct http_resp *resp);
+int api_logs_containers(struct http_req *req, struct http_resp *resp);
 /* GET /api/v1/notifications, POST /api/v1/notifications/test?receiver= (needs
  * the admin token), and the notifier's series on /metrics (notify_agent.c). */
 int api_notifications(struct http_req *req, struct http_resp *resp);

@@ -289,6 +289,9 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "POST", "/api/v1/query_exemplars", false, api_exemplars },
 	{ "GET", "/api/v1/status/buildinfo", false, api_buildinfo },
+	{ "GET", "/api/v1/logs", false, api_logs },
+	{ "GET", "/api/v1/logs/patterns", false, api_logs_patterns },
+	{ "GET", "/api/v1/logs/containers", false, api_logs_containers },
 	{ "GET", "/api/v1/notifications", false, api_notifications },
 	{ "POST", "/api/v1/notifications/test", false, api_notify_test },
 	{ "GET", "/api/v2/silences", false, api_silences_list },
@@ -397,6 +400,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			.st = h->st,
 		};
 		status = r->handler(&req, &resp);
+	}
+	if (resp.stream) {
+		/* A stream: MHD pulls it in chunks on this connection's thread. */
+		buf_fini(&resp.body);
+		struct MHD_Response *sr = MHD_create_response_from_callback(
+			MHD_SIZE_UNKNOWN, 32 * 1024, resp.stream, resp.stream_arg, resp.stream_free);
+		if (!sr) {
+			resp.stream_free(resp.stream_arg);
+			return MHD_NO;
+		}
+		MHD_add_response_header(sr, "Content-Type", resp.type);
+		MHD_add_response_header(sr, "Cache-Control", "no-cache");
+		enum MHD_Result sret = MHD_queue_response(conn, (unsigned)status, sr);
+		MHD_destroy_response(sr);
+		return sret;
 	}
 	if (resp.body.overflow)
 		status = http_error(&resp, 500, "internal", "response too large");

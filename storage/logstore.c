@@ -438,7 +438,8 @@ static int put_mark(struct logstore *ls)
 }
 
 static int append_locked(struct logstore *ls, const struct log_record *r, size_t n,
-			 const struct log_position *pos, size_t npos, uint64_t *bytes)
+			 const struct log_position *pos, size_t npos, uint64_t *bytes,
+			 uint64_t *last_seq)
 {
 	struct cstat cs[64];
 	size_t ncs = 0;
@@ -459,6 +460,7 @@ static int append_locked(struct logstore *ls, const struct log_record *r, size_t
 		if ((rc = step_done(ls->w, st)) < 0)
 			break;
 		int64_t seq = sqlite3_last_insert_rowid(ls->w);
+		*last_seq = (uint64_t)seq;
 		sqlite3_bind_int64(ls->ins_fts, 1, seq);
 		sqlite3_bind_text(ls->ins_fts, 2, r[i].msg, (int)r[i].msg_len, SQLITE_STATIC);
 		if ((rc = step_done(ls->w, ls->ins_fts)) < 0)
@@ -537,11 +539,11 @@ int logstore_append(struct logstore *ls, const struct log_record *r, size_t n,
 		return 0;
 	pthread_mutex_lock(&ls->wlock);
 	int64_t mark[4] = { ls->mark_first, ls->mark_last, ls->mark_tmin, ls->mark_tmax };
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, last = 0;
 	int rc = sqlite3_exec(ls->w, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
 			 ? 0 : db_err(ls->w);
 	if (rc == 0)
-		rc = append_locked(ls, r, n, pos, npos, &bytes);
+		rc = append_locked(ls, r, n, pos, npos, &bytes, &last);
 	if (rc == 0 && sqlite3_exec(ls->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = db_err(ls->w);
 	if (rc < 0) {
@@ -553,7 +555,6 @@ int logstore_append(struct logstore *ls, const struct log_record *r, size_t n,
 		ls->mark_tmin = mark[2];
 		ls->mark_tmax = mark[3];
 	}
-	uint64_t last = (uint64_t)sqlite3_last_insert_rowid(ls->w);
 	bool retention = rc == 0 && now_ms() - ls->last_retention_ms >= ls->cfg.retention_interval_ms;
 	pthread_mutex_unlock(&ls->wlock);
 	if (rc < 0) {
