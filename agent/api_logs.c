@@ -302,11 +302,18 @@ int api_logs(struct http_req *req, struct http_resp *resp)
 	}
 	struct log_result r;
 	char err[512] = "";
+	uint64_t glast = logstore_last_seq(req->st->logs);
 	int rc = logstore_query(req->st->logs, &a.q, &r, err, sizeof(err));
 	if (rc < 0) {
 		logstore_result_free(&r);
 		return query_error(resp, rc, err);
 	}
+	/* last_seq: where a client polling with after= goes on from. Every
+	 * line up to glast was looked at unless the page filled up. */
+	size_t limit = a.q.limit ? a.q.limit : 100;
+	uint64_t next = r.n ? r.lines[r.n - 1].seq : a.q.after_seq;
+	if ((a.q.newest || (r.n < limit && !r.partial)) && glast > next)
+		next = glast;
 	resp->type = "application/json";
 	resp->gzip_ok = true;
 	buf_puts(&resp->body, "{\"status\":\"success\",\"data\":{\"lines\":[");
@@ -316,7 +323,7 @@ int api_logs(struct http_req *req, struct http_resp *resp)
 		put_line(&resp->body, &r.lines[i]);
 	}
 	buf_printf(&resp->body, "],\"partial\":%s,\"last_seq\":%llu}}", r.partial ? "true" : "false",
-		   (unsigned long long)(r.n ? r.lines[r.n - 1].seq : a.q.after_seq));
+		   (unsigned long long)next);
 	logstore_result_free(&r);
 	return 200;
 }

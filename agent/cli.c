@@ -33,6 +33,7 @@ static const struct cli_command commands[] = {
 	{ "kill", cli_action_main, "kill containers (needs the admin token)" },
 	{ "top", cli_top_main, "live terminal view of all containers (like ctop and htop)" },
 	{ "query", cli_query_main, "evaluate PromQL against the agent's store (like promtool query)" },
+	{ "logs", cli_logs_main, "a container's stored and live log lines (like docker logs)" },
 	{ "notify", cli_notify_main, "send a test notification to a receiver; delivery status" },
 	{ "forecast", cli_forecast_main, "when each resource of a container runs out" },
 	{ "silence", cli_silence_main, "add, list and expire alert silences (like amtool silence)" },

@@ -224,6 +224,7 @@ int cli_inspect_main(int argc, char **argv);
 int cli_action_main(int argc, char **argv);
 int cli_forecast_main(int argc, char **argv);
 int cli_query_main(int argc, char **argv);
+int cli_logs_main(int argc, char **argv);
 int cli_notify_main(int argc, char **argv);   /* notify_agent.c */
 int cli_top_main(int argc, char **argv);
 int cli_silence_main(int argc, char **argv);
