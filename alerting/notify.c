@@ -920,6 +920,26 @@ static void ingest(struct notifier *n, struct nalert *in, int64_t now)
 
 static void gc(struct notifier *n, int64_t now)
 {
+	/* Log entries past Alertmanager's retention (120 h) go. */
+	for (size_t k = 0; k < LBUCKETS; k++) {
+		struct nlog **pp = &n->lbuckets[k];
+		while (*pp) {
+			struct nlog *l = *pp;
+			if (l->ts_ms >= now - LOG_RETENTION_MS) {
+				pp = &l->next;
+				continue;
+			}
+			*pp = l->next;
+			if (n->o.kv) {
+				char key[32];
+				snprintf(key, sizeof(key), "%016" PRIx64, l->hash);
+				kv_del(n->o.kv, "notify_log", key);
+			}
+			free(l->firing);
+			free(l->resolved);
+			free(l);
+		}
+	}
 	for (size_t k = 0; k < ABUCKETS; k++) {
 		struct nalert *a = n->abuckets[k];
 		while (a) {
@@ -1093,10 +1113,12 @@ static int attempt(struct notifier *n, struct nworker *w, int64_t now, int64_t *
 		return 0;
 	}
 	if (in->rate_per_s > 0) {
-		w->tokens += (double)(now - w->tokens_ms) / 1000.0 * in->rate_per_s;
-		if (w->tokens > in->burst)
-			w->tokens = in->burst;
-		w->tokens_ms = now;
+		if (now > w->tokens_ms) {
+			w->tokens += (double)(now - w->tokens_ms) / 1000.0 * in->rate_per_s;
+			if (w->tokens > in->burst)
+				w->tokens = in->burst;
+			w->tokens_ms = now;
+		}
 		if (w->tokens < 1) {
 			*wait_until = now + (int64_t)((1 - w->tokens) / in->rate_per_s * 1000) + 1;
 			return 0;
@@ -1263,8 +1285,6 @@ static int load_log(void *arg, const char *key, const void *val, size_t len)
 		}
 	}
 	free(t);
-	if (now_ms() - ts > LOG_RETENTION_MS)
-		return 0;
 	struct nlog *l = calloc(1, sizeof(*l));
 	if (!l)
 		return 0;
