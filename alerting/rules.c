@@ -583,7 +583,7 @@ struct ruleset *ruleset_load(const char *const *paths, size_t n, const char *bas
 			continue;
 		}
 		glob_t gl;
-		int rc = glob(pat, GLOB_ERR, NULL, &gl);
+		int rc = glob(pat, 0, NULL, &gl);
 		if (rc == GLOB_NOMATCH)
 			continue; /* a glob may match nothing, as in Prometheus */
 		if (rc) {

@@ -566,6 +566,10 @@ static void restore_rule(struct alert_engine *e, struct rule *r, int64_t now)
 			a->state = ALERT_FIRING;
 			if (!a->fired_at)
 				a->fired_at = a->active_at;
+			/* It was sent before the restart: a long time ago as far as
+			 * resending goes (so it is sent again now), but sent, so that
+			 * resolving it is sent too. */
+			a->last_sent_at = 1;
 		} else {
 			a->state = ALERT_PENDING;
 			if (r->for_ms < e->cfg.for_grace_period_ms) {
