@@ -594,7 +594,7 @@ static int read_round(struct ep *e, int64_t after, int64_t upto)
 	}
 	store_series_set_free(&set);
 	if (nseries)
-		e->nseries_last = nseries;
+		__atomic_store_n(&e->nseries_last, nseries, __ATOMIC_RELAXED);
 	return rc;
 }
 
@@ -715,11 +715,9 @@ static void *ep_main(void *arg)
 	while (!stopping(rw)) {
 		auth_refresh(e);
 		int64_t upto = rw->a.upto(rw->a.upto_arg);
-		__atomic_store_n(&e->st.newest_ms, upto, __ATOMIC_RELAXED);
 		int64_t behind = upto - e->cursor;
 		uint64_t pending = e->nseries_last && behind > 0 ?
 			(uint64_t)((double)e->nseries_last * (double)behind / (double)interval) : 0;
-		__atomic_store_n(&e->st.pending, pending, __ATOMIC_RELAXED);
 		if (pending > (uint64_t)q->max_pending_samples) {
 			/* Past the cap: skip the oldest, keep the newest max_pending. */
 			int64_t keep_ms = (int64_t)((double)q->max_pending_samples * (double)interval /
@@ -935,11 +933,18 @@ bool rw_endpoint_stats(struct rw *rw, size_t i, struct rw_stats *out)
 	LD(bytes_raw);
 	LD(metadata_sent);
 	LD(highest_sent_ms);
-	LD(newest_ms);
-	LD(pending);
 	LD(shards);
 	LD(cpu_ns);
 #undef LD
+	/* Behind what is in the store now, not at the last round: a round
+	 * stuck in retries must show the backlog growing. */
+	const struct ep *e = &rw->ep[i];
+	int64_t interval = rw->a.interval_ms > 0 ? rw->a.interval_ms : 1000;
+	int64_t newest = rw->a.upto(rw->a.upto_arg);
+	size_t nseries = __atomic_load_n(&e->nseries_last, __ATOMIC_RELAXED);
+	out->newest_ms = newest;
+	out->pending = newest > out->highest_sent_ms ?
+		(uint64_t)((double)nseries * (double)(newest - out->highest_sent_ms) / (double)interval) : 0;
 	return true;
 }
 
