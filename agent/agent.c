@@ -111,6 +111,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 	rw_emit_metrics(l->rw, sink);
 	forecast_emit(l->st.forecast, sink);
 	agent_notify_metrics(l->st.notifier, sink);
+	agent_rules_metrics(l->st.rules, sink);
 	coll_registry_agent_metrics(l->reg, sink);
 	agent_logs_metrics(&l->st, sink);
 	if (l->machine.stat_fd >= 0) {
@@ -159,6 +160,9 @@ static void tick(struct loop *l)
 	publish(&l->st, snap);
 	/* Only this thread replaces the published snapshot: snap stays valid. */
 	store_append_snapshot(l->store, snap);
+	/* Recorded series and ALERTS from the rules thread: the store has one
+	 * appender, this thread. */
+	alert_engine_drain_store(l->st.rules, l->store);
 	l->last_tick_ns = mono_ns() - t0;
 	l->tick_cpu_ns += cpu_time_ns() - c0;
 }
@@ -191,6 +195,10 @@ static int run_loop(struct loop *l, int sfd)
 			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
 				log_info("signal %d: shutting down", (int)si.ssi_signo);
 				return 0;
+			}
+			if (si.ssi_signo == SIGHUP) {
+				log_info("SIGHUP: reloading the rule files");
+				agent_rules_reload(&l->st);
 			}
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
@@ -360,6 +368,7 @@ int agent_main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -472,6 +481,9 @@ int agent_main(int argc, char **argv)
 	/* Forecasts fit on their own thread from the store, never in the tick. */
 	if ((rc = forecast_start(&l.st.forecast, store, &cfg.forecast)) < 0)
 		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
+	/* Rules evaluate on their own thread; outputs reach the store by the tick. */
+	if ((rc = agent_rules_start(&cfg, &l.st)) < 0)
+		log_error("rules: cannot start: %s; no rules are evaluated", strerror(-rc));
 	status = run_loop(&l, sfd);
 out:
 	rw_stop(l.rw); /* before the store it reads */
@@ -479,6 +491,7 @@ out:
 	logstore_interrupt(l.st.logs); /* log streams end: HTTP stops promptly */
 	http_stop(http);
 	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
+	agent_rules_stop(&l.st); /* after HTTP, before the store, notifier and kv it uses */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
 	notify_free(l.st.notifier); /* after HTTP; before the silences and kv it uses */

@@ -74,6 +74,7 @@ struct agent_config {
 	struct notify_config *notify; /* route:, receivers:, inhibit_rules:, templates: (alerting/notify_config.c); NULL: none */
 	struct forecast_config forecast; /* forecast: section (alerting.h) */
 	struct rw_config *rw;        /* remote_write: and external_labels: (rw_config.c); NULL: none */
+	struct alert_rules_config rules; /* rule_files: and rules: (config_rules.c) */
 };
 
 /* Fills the built-in defaults. */
@@ -82,6 +83,10 @@ void config_defaults(struct agent_config *c);
  * writes "file:line:col: key: message" into err. */
 int config_load(struct agent_config *c, const char *path, char *err, size_t errsize);
 void config_fini(struct agent_config *c);
+/* rule_files: or rules: (n->key says which) into c. 0, or -EINVAL with
+ * "file:line:col: key: message" in err (config_rules.c). */
+int config_rules_load(struct alert_rules_config *c, const struct ynode *n, const char *file,
+		      char *err, size_t errsize);
 
 /*
  * Publishes snapshots from the tick thread to readers. current is replaced
@@ -113,6 +118,7 @@ struct agent_state {
 	size_t admin_token_len;
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
+	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
@@ -216,6 +222,17 @@ int api_label_values(struct http_req *req, struct http_resp *resp);
 int api_metadata(struct http_req *req, struct http_resp *resp);
 int api_exemplars(struct http_req *req, struct http_resp *resp);
 int api_buildinfo(struct http_req *req, struct http_resp *resp);
+/* The rules engine in the agent (agent_rules.c): start after the store,
+ * silences and notifier (sets st->rules; 0 also when storage is off),
+ * reload (SIGHUP), stop (after HTTP, before the store), /metrics lines. */
+int agent_rules_start(struct agent_config *cfg, struct agent_state *st);
+void agent_rules_reload(struct agent_state *st);
+void agent_rules_stop(struct agent_state *st);
+void agent_rules_metrics(struct alert_engine *e, struct coll_sink *sink);
+/* GET /api/v1/rules, GET /api/v1/alerts, POST /-/reload (api_rules.c). */
+int api_rules(struct http_req *req, struct http_resp *resp);
+int api_alerts(struct http_req *req, struct http_resp *resp);
+int api_reload(struct http_req *req, struct http_resp *resp);
 /* Container logs (api_logs.c): GET /api/v1/logs (with follow=1 a stream),
  * /api/v1/logs/patterns, /api/v1/logs/containers. */
 int api_logs(struct http_req *req, struct http_resp *resp);

@@ -36,6 +36,8 @@ static const struct cli_command commands[] = {
 	{ "logs", cli_logs_main, "a container's stored and live log lines (like docker logs)" },
 	{ "notify", cli_notify_main, "send a test notification to a receiver; delivery status" },
 	{ "forecast", cli_forecast_main, "when each resource of a container runs out" },
+	{ "alerts", cli_alerts_main, "firing and pending alerts (like amtool alert)" },
+	{ "rules", cli_rules_main, "check rule files (like promtool check rules), list the agent's rules" },
 	{ "silence", cli_silence_main, "add, list and expire alert silences (like amtool silence)" },
 };
 

@@ -228,5 +228,7 @@ int cli_logs_main(int argc, char **argv);
 int cli_notify_main(int argc, char **argv);   /* notify_agent.c */
 int cli_top_main(int argc, char **argv);
 int cli_silence_main(int argc, char **argv);
+int cli_rules_main(int argc, char **argv);    /* cli_rules.c */
+int cli_alerts_main(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ void config_defaults(struct agent_config *c)
 	promql_opts_defaults(&c->query);
 	ebpf_config_defaults(&c->ebpf);
 	forecast_config_defaults(&c->forecast);
+	alert_rules_config_defaults(&c->rules);
 	c->keep_exited_ms = 3600 * 1000;
 	c->docker_action_timeout_ms = 30000;
 	c->fs_interval_ms = 60000;
@@ -454,6 +455,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_ebpf(x, c, n);
 	if (!strcmp(k, "auth"))
 		return load_auth(x, c, n);
+	if (!strcmp(k, "rule_files") || !strcmp(k, "rules"))
+		return config_rules_load(&c->rules, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "forecast"))
 		return forecast_config_load(&c->forecast, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "remote_write") || !strcmp(k, "external_labels"))

@@ -317,7 +317,7 @@ struct alert_engine_opts {
 int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *o);
 /* Stops the thread and frees everything. NULL is fine. */
 void alert_engine_free(struct alert_engine *e);
-/* Adds a sink (before alert_engine_start). 0 or -ENOSPC past ALERT_MAX_SINKS. */
+/* Adds a sink (any time, any thread). 0 or -ENOSPC past ALERT_MAX_SINKS. */
 int alert_engine_add_sink(struct alert_engine *e, alert_sink_fn fn, void *arg);
 void alert_engine_set_silencer(struct alert_engine *e, alert_silenced_fn fn, void *arg);
 /*

@@ -1295,12 +1295,21 @@ void alert_engine_free(struct alert_engine *e)
 
 int alert_engine_add_sink(struct alert_engine *e, alert_sink_fn fn, void *arg)
 {
-	if (e->nsinks >= ALERT_MAX_SINKS)
-		return -ENOSPC;
-	e->sinks[e->nsinks].fn = fn;
-	e->sinks[e->nsinks].arg = arg;
-	e->nsinks++;
-	return 0;
+	/* Sinks are called with eval_lock held (or by a reload holding
+	 * load_lock): taking both makes adding one safe at any time. */
+	pthread_mutex_lock(&e->load_lock);
+	pthread_mutex_lock(&e->eval_lock);
+	int rc = 0;
+	if (e->nsinks >= ALERT_MAX_SINKS) {
+		rc = -ENOSPC;
+	} else {
+		e->sinks[e->nsinks].fn = fn;
+		e->sinks[e->nsinks].arg = arg;
+		e->nsinks++;
+	}
+	pthread_mutex_unlock(&e->eval_lock);
+	pthread_mutex_unlock(&e->load_lock);
+	return rc;
 }
 
 void alert_engine_set_silencer(struct alert_engine *e, alert_silenced_fn fn, void *arg)

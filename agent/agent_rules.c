@@ -1,0 +1,114 @@
+/*
+ * agent_rules.c - the rules engine in the agent: started after the store,
+ * the silences and the notifier it uses; its outputs moved into the store by
+ * the tick (alert_engine_drain_store in agent.c); reloaded on SIGHUP and
+ * POST /-/reload; its health on /metrics.
+ *
+ * Rules read the store, so without one (storage.enabled: false) there is no
+ * engine and the rules API answers 503. A broken rule file at the start is
+ * reported (log, monitor_rules_last_reload_success 0, /api/v1/rules empty)
+ * and the agent runs on without rules until a reload succeeds: collection
+ * is worth more than refusing to start.
+ */
+#include "agent/agent.h"
+#include "agent/rw.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
+{
+	if (!st->store) {
+		if (cfg->rules.nfiles)
+			log_warn("rules: storage is off (storage.enabled: false) and rules read the "
+				 "store: rule_files are not evaluated");
+		return 0;
+	}
+	struct alert_rules_config *rc = malloc(sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	*rc = cfg->rules;
+	if (!rc->external_url[0])
+		snprintf(rc->external_url, sizeof(rc->external_url), "http://%s", cfg->listen);
+	/* $externalLabels: the top-level external_labels: (as Prometheus). */
+	for (size_t i = 0; cfg->rw && i < cfg->rw->nexternal &&
+			   rc->nexternal_labels < ALERT_MAX_EXTERNAL_LABELS; i++) {
+		snprintf(rc->external_labels[rc->nexternal_labels].name,
+			 sizeof(rc->external_labels[0].name), "%s", cfg->rw->ext_name[i]);
+		snprintf(rc->external_labels[rc->nexternal_labels].value,
+			 sizeof(rc->external_labels[0].value), "%s", cfg->rw->ext_value[i]);
+		rc->nexternal_labels++;
+	}
+	struct alert_engine_opts o = {
+		.cfg = rc, .store = st->store, .raw_retention_ms = st->raw_retention_ms,
+		.query = st->query, .kv = st->kv,
+		.silenced = st->silences ? alert_silenced : NULL, .silenced_arg = st->silences,
+	};
+	struct alert_engine *e;
+	int r = alert_engine_new(&e, &o);
+	free(rc);
+	if (r < 0)
+		return r;
+	if (st->notifier)
+		alert_engine_add_sink(e, notify_sink, st->notifier);
+	size_t cap = 64u << 10;
+	char *err = malloc(cap);
+	if (err && alert_engine_load(e, err, cap) < 0)
+		log_error("rules: the rule files do not load; running without rules until a "
+			  "reload (SIGHUP or POST /-/reload) succeeds:\n%s", err);
+	free(err);
+	struct alert_engine_stats s;
+	alert_engine_stats(e, &s);
+	if (s.last_reload_ok && s.rules)
+		log_info("rules: %zu rules in %zu groups", s.rules, s.groups);
+	if ((r = alert_engine_start(e)) < 0) {
+		alert_engine_free(e);
+		return r;
+	}
+	st->rules = e;
+	return 0;
+}
+
+void agent_rules_reload(struct agent_state *st)
+{
+	if (!st->rules)
+		return;
+	size_t cap = 64u << 10;
+	char *err = malloc(cap);
+	if (!err)
+		return;
+	if (alert_engine_load(st->rules, err, cap) < 0) {
+		log_error("rules: reload failed, the previous rules keep running:\n%s", err);
+	} else {
+		struct alert_engine_stats s;
+		alert_engine_stats(st->rules, &s);
+		log_info("rules: reloaded: %zu rules in %zu groups", s.rules, s.groups);
+	}
+	free(err);
+}
+
+void agent_rules_stop(struct agent_state *st)
+{
+	alert_engine_free(st->rules);
+	st->rules = NULL;
+}
+
+void agent_rules_metrics(struct alert_engine *e, struct coll_sink *sink)
+{
+	if (!e)
+		return;
+	struct alert_engine_stats s;
+	alert_engine_stats(e, &s);
+	sink_emit(sink, M_RULES_RELOAD_OK, NULL, s.last_reload_ok);
+	sink_emit(sink, M_RULES_RELOAD_TIME, NULL, (double)s.last_reload_ok_ms / 1000.0);
+	sink_emit(sink, M_RULES_LOADED, NULL, (double)s.rules);
+	sink_emit(sink, M_RULES_GROUPS, NULL, (double)s.groups);
+	sink_emit(sink, M_RULES_EVALS, NULL, (double)s.evaluations);
+	sink_emit(sink, M_RULES_EVAL_FAILURES, NULL, (double)s.eval_failures);
+	sink_emit(sink, M_RULES_GROUP_SECONDS, NULL, s.last_cycle_seconds);
+	sink_emit(sink, M_RULES_ALERTS, "state=\"firing\"", (double)s.firing);
+	sink_emit(sink, M_RULES_ALERTS, "state=\"pending\"", (double)s.pending);
+	sink_emit(sink, M_RULES_DROPPED, NULL, (double)s.samples_dropped);
+}
