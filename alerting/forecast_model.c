@@ -168,7 +168,8 @@ static size_t find_jumps(const double *v, size_t n, size_t *idx, size_t max, siz
 		double d = v[i] - v[i - 1];
 		if (fabs(d) <= thr)
 			continue;
-		if (d < 0)
+		/* a cleanup takes away most of what built up: half the range */
+		if (d < 0 && -d >= 0.5 * (hi - lo))
 			(*drops)++;
 		if (count < max)
 			idx[count] = i;

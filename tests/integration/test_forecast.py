@@ -1,0 +1,193 @@
+"""Capacity forecasts against real containers.
+
+A busybox container under `--memory 64m` (no swap) leaks at a steady rate
+(a shell loop feeding zeros, without a newline, to `tail`, which keeps
+them all) until the kernel OOM-kills it. After 30 % of the expected ramp
+the test reads the agent's time to exhaustion; the container's actual
+end (Docker's FinishedAt, with OOMKilled true) must be within 10 % of the
+ramp of what the agent said. The same forecast is then checked on
+/metrics, through `monitor forecast`, and against PromQL's predict_linear
+over the same window at the same time (the linear model is
+predict_linear). An idle container recorded beside it must not "run out",
+one without a limit has no forecast and says why, and a bad forecast:
+config stops the agent with the place of the error.
+"""
+
+import json
+import os
+import subprocess
+import time
+import unittest
+import urllib.parse
+from datetime import datetime
+
+import harness as h
+
+MIB = 1024 * 1024
+LIMIT = 64 * MIB
+RATE_KIB = 800                     # leak rate, KiB per second: a ramp of about 80 s
+WINDOW_S = 20
+
+CONFIG = """\
+forecast:
+  interval: 1s
+  window: %ds
+  horizons: [30s, 1h]
+""" % WINDOW_S
+
+# Writes RATE KiB of zeros per second of /proc/uptime (so the rate holds
+# however late the loop runs) into tail, which keeps every byte; when the
+# OOM killer ends tail, head fails and the container exits.
+LEAK = r"""
+start=$(cut -d' ' -f1 /proc/uptime | tr -d .)
+i=0
+while :; do
+  now=$(cut -d' ' -f1 /proc/uptime | tr -d .)
+  want=$(( (now - start) * RATE / 100 ))
+  while [ $i -lt $want ]; do head -c 65536 /dev/zero || exit 0; i=$((i+64)); done
+  usleep 50000
+done | tail > /dev/null
+"""
+
+
+def rfc3339(s):
+    """Docker's timestamps (nanoseconds, Z) as Unix seconds."""
+    s = s.rstrip("Z")
+    frac = 0.0
+    if "." in s:
+        s, f = s.split(".")
+        frac = float("0." + f)
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").timestamp() - time.timezone + frac
+
+
+class ForecastTest(unittest.TestCase):
+    agent = None
+
+    @classmethod
+    def setUpClass(cls):
+        h.require_docker()
+        cls.agent = h.Agent(config=CONFIG, interval="250ms", args=["--no-ebpf"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.agent:
+            cls.agent.stop()
+
+    def forecast(self, name):
+        r = self.agent.get("/api/v1/containers/%s/forecast" % name)
+        self.assertEqual(r.status, 200, r.body[:300])
+        doc = r.json()
+        self.assertEqual(doc["status"], "success")
+        return doc["data"]
+
+    @staticmethod
+    def resource(data, name, mountpoint=None):
+        for r in data["resources"]:
+            if r["resource"] == name and r["mountpoint"] == mountpoint:
+                return r
+        return None
+
+    def test_oom_leak(self):
+        idle = h.docker_run(self, "fc-idle", ["sleep", "600"], ["--memory", "64m"])
+        c = h.docker_run(self, "fc-leak", ["sh", "-c", LEAK],
+                         ["--memory", "64m", "--memory-swap", "64m", "-e", "RATE=%d" % RATE_KIB])
+        started = rfc3339(c.inspect()["State"]["StartedAt"])
+        ramp = LIMIT / (RATE_KIB * 1024.0)
+        # After 30 % of the ramp: the agent's estimate of the OOM moment.
+        time.sleep(max(0.0, started + 0.3 * ramp - time.time()))
+
+        def linear():
+            d = self.forecast(c.name)
+            m = self.resource(d, "memory")
+            return (d, m) if m and m["model"] == "linear" and d["time"] >= started + 0.3 * ramp - 1 else None
+        data, mem = h.wait_for("a linear memory forecast for %s" % c.name, linear, 10)
+        read_at = time.time()
+        self.assertEqual(mem["limit"], LIMIT)
+        self.assertIsNotNone(mem["exhaustion_seconds"], mem)
+        predicted = data["time"] + mem["exhaustion_seconds"]
+        self.assertLessEqual(mem["exhaustion_lower_seconds"], mem["exhaustion_seconds"])
+        self.assertGreaterEqual(mem["exhaustion_upper_seconds"], mem["exhaustion_seconds"])
+        self.assertLess(read_at - started, 0.45 * ramp, "read too late to count")
+
+        # The same table on /metrics (within a refresh) and through the CLI.
+        def on_metrics():
+            v = self.agent.metrics().get("container_forecast_exhaustion_seconds",
+                                         name=c.name, resource="memory")
+            return v if v else None
+        samples = h.wait_for("container_forecast_exhaustion_seconds on /metrics", on_metrics, 5)
+        self.assertLess(abs(samples[0][1] + data["time"] - predicted), 5, samples)
+        out = subprocess.run([h.MONITOR, "forecast", "--url", self.agent.url, c.name],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        row = [l for l in out.stdout.splitlines() if l.startswith("memory")]
+        self.assertTrue(row and "64MiB" in row[0] and "linear" in row[0] and " in " in row[0],
+                        out.stdout)
+
+        # The linear model is predict_linear over [window] at the refresh time.
+        t = data["time"]
+        q = "predict_linear(container_memory_working_set_bytes{name=\"%s\"}[%ds], 30)" % (c.name, WINDOW_S)
+        r = self.agent.get("/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "%.3f" % t}))
+        res = r.json()["data"]["result"]
+        self.assertEqual(len(res), 1, r.body[:300])
+        ours = [f for f in mem["forecast"] if f["horizon_seconds"] == 30][0]["value"]
+        promql = float(res[0]["value"][1])
+        self.assertLess(abs(ours - promql), 1e-9 * abs(promql) + 1e-6, (ours, promql))
+
+        # The idle container beside it: a flat working set does not run out.
+        d_idle = self.forecast(idle.name)
+        m_idle = self.resource(d_idle, "memory")
+        self.assertIn(m_idle["model"], ("linear", "peaks"), m_idle)
+        self.assertIsNone(m_idle["exhaustion_seconds"], m_idle)
+
+        # The real OOM kill.
+        def ended():
+            st = c.inspect()["State"]
+            return st if st["Status"] == "exited" else None
+        st = h.wait_for("%s to be OOM-killed" % c.name, ended, 2 * ramp)
+        self.assertTrue(st["OOMKilled"], st)
+        actual = rfc3339(st["FinishedAt"])
+        real_ramp = actual - started
+        err = abs(predicted - actual)
+        print("  oom: ramp %.1f s, read at %.1f s (%.0f %%), predicted %.2f s, actual %.2f s, "
+              "error %.2f s (%.1f %% of the ramp)" % (
+                  real_ramp, read_at - started, 100 * (read_at - started) / real_ramp,
+                  predicted - started, real_ramp, err, 100 * err / real_ramp))
+        self.assertLessEqual(err, 0.10 * real_ramp)
+
+    def test_no_limit_says_why(self):
+        c = h.docker_run(self, "fc-nolimit", ["sleep", "600"], ["--pids-limit", "50"])
+
+        def fetched():
+            # 404 until the agent's discovery has seen the new container
+            if self.agent.get("/api/v1/containers/%s/forecast" % c.name).status != 200:
+                return None
+            d = self.forecast(c.name)
+            return d if d.get("time") and self.resource(d, "memory") else None
+        d = h.wait_for("a forecast table with %s" % c.name, fetched, 10)
+        mem = self.resource(d, "memory")
+        self.assertEqual(mem["model"], "none")
+        self.assertEqual(mem["reason"], "no_limit")
+        self.assertNotIn("exhaustion_seconds", mem)
+        pids = self.resource(d, "pids")
+        self.assertEqual(pids["limit"], 50)
+        out = subprocess.run([h.MONITOR, "forecast", "--url", self.agent.url, c.name],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("no forecast: no limit", out.stdout)
+        ex = self.agent.metrics()
+        self.assertTrue(ex.get("container_forecast_model", name=c.name, resource="memory",
+                               model="none", reason="no_limit"))
+        self.assertFalse(ex.get("container_forecast_exhaustion_seconds", name=c.name,
+                                resource="memory"))
+        # unknown containers are 404s, as on every container endpoint
+        self.assertEqual(self.agent.get("/api/v1/containers/no-such-ctr/forecast").status, 404)
+
+    def test_bad_config(self):
+        rc, err, cfg = h.run_agent_to_exit(["--listen", "127.0.0.1:0"],
+                                           config="forecast:\n  window: 1s\n")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("config.yml:2:11: forecast.window", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
