@@ -697,6 +697,9 @@ int forecast_new(struct forecaster **out, struct store *st, const struct forecas
 	f->params.window_ms = cfg->window_ms;
 	f->params.max_horizon_ms = cfg->max_horizon_ms;
 	f->params.min_points = cfg->min_points;
+	/* a quarter of the window, at most the model's minute */
+	if (f->params.min_span_ms > cfg->window_ms / 4)
+		f->params.min_span_ms = cfg->window_ms / 4;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
