@@ -423,6 +423,7 @@ int agent_main(int argc, char **argv)
 			log_warn("notify: cannot start: %s; no notifications are sent",
 				 strerror(-rc));
 	}
+	cfg.query.forecaster = &forecast_promql; /* forecast() in queries and rules */
 	l.st.query = &cfg.query;
 	l.st.raw_retention_ms = cfg.storage.retention_ms[STORE_TIER_RAW];
 	pthread_mutex_init(&l.st.lock, NULL);

@@ -1280,6 +1280,9 @@ void alert_engine_free(struct alert_engine *e)
 		pthread_cond_signal(&e->wake);
 		pthread_mutex_unlock(&e->wake_lock);
 		pthread_join(e->thread, NULL);
+		/* The last moment the state was known: downtime counts from here. */
+		e->heartbeat_written_ms = 0;
+		heartbeat(e, now_ms());
 	}
 	ruleset_free(e->rs);
 	saved_free(e);

@@ -205,8 +205,24 @@ struct promql_opts {
 	uint64_t max_samples;        /* query.max_samples, 50,000,000 */
 	int64_t subquery_step_ms;    /* step of a subquery without one: 1m */
 	const volatile int *cancel;  /* optional: nonzero cancels */
+	const struct promql_forecaster *forecaster; /* forecast(), forecast_exhaustion(); NULL: they fail */
 };
 void promql_opts_defaults(struct promql_opts *o);
+
+/*
+ * forecast(v range-vector, horizon scalar) and forecast_exhaustion(v
+ * range-vector, limit scalar): capacity forecasts whose models live in
+ * alerting/ (forecast_model.c), handed to the engine here. eval gets one
+ * series' points of the window (oldest first), the evaluation time and the
+ * range, and writes the value horizon seconds after t_eval (exhaustion
+ * false) or the seconds until the forecast reaches limit (+Inf: not within
+ * the forecaster's horizon). false: no output for this series (too little
+ * data). Any thread.
+ */
+struct promql_forecaster {
+	bool (*eval)(const struct promql_point *p, size_t n, int64_t t_eval_ms, int64_t range_ms,
+		     double arg, bool exhaustion, double *out);
+};
 
 /* Error classes, as the Prometheus API names them. */
 enum promql_errtype {

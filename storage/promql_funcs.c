@@ -52,6 +52,8 @@ static const struct func funcs[] = {
 	{ "deriv", F_DERIV, { M }, 1, 0, V },
 	{ "exp", F_EXP, { V }, 1, 0, V },
 	{ "floor", F_FLOOR, { V }, 1, 0, V },
+	{ "forecast", F_FORECAST, { M, S }, 2, 0, V },
+	{ "forecast_exhaustion", F_FORECAST_EXHAUSTION, { M, S }, 2, 0, V },
 	{ "histogram_quantile", F_HISTOGRAM_QUANTILE, { S, V }, 2, 0, V },
 	{ "holt_winters", F_HOLT_WINTERS, { M, S, S }, 3, 0, V },
 	{ "hour", F_HOUR, { V }, 1, 1, V },
@@ -337,6 +339,15 @@ static int range_fn(struct ev *ev, const struct rctx *c, const struct promql_poi
 		}
 		*out = s1;
 		return 1;
+	}
+	case F_FORECAST:
+	case F_FORECAST_EXHAUSTION: {
+		const struct promql_forecaster *fc = ev->o->forecaster;
+		if (!fc)
+			return ev_fail(ev, PROMQL_ERR_EXECUTION, "%s: no forecaster in this engine",
+				       c->call->fn->name);
+		return fc->eval(p, n, c->t_eval, c->range_ms, c->sc[1][c->step],
+				id == F_FORECAST_EXHAUSTION, out) ? 1 : 0;
 	}
 	default:
 		return ev_fail(ev, PROMQL_ERR_INTERNAL, "%s is not a range function", c->call->fn->name);
