@@ -414,8 +414,9 @@ static void emit(struct coll_logtail *t, struct tfile *f, int stream, int64_t ti
 	if (flags & FLAG_TRUNCATED)
 		c->c.truncated++;
 	pthread_mutex_unlock(&t->lock);
+	/* The cap guards the store: what is kept counts, not what was cut. */
 	c->tok_lines -= 1;
-	c->tok_bytes -= (double)total;
+	c->tok_bytes -= (double)len;
 }
 
 static void update_committed(struct tfile *f, uint64_t line_end)

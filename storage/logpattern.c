@@ -6,7 +6,8 @@
  * The masking works on runs of letters and digits, which is cheap enough to
  * run on every stored line (the store keeps the template's hash in a column
  * and groups by it): a run of digits is <num>, a run of 8+ hex digits with
- * a digit in it (ids, hashes, addresses) or 0x<hex> is <hex>, a UUID is
+ * a digit in it (ids, hashes, addresses) or 0x<hex> is <hex>, digits
+ * before a short unit (12ms, 5s) are <num> with the unit kept, a UUID is
  * <uuid>, a dotted IPv4 address is <ip>. Only the first
  * LOGSTORE_TEMPLATE_SCAN bytes count, so one huge line costs no more than a
  * short one.
@@ -103,9 +104,23 @@ static void walk(const char *msg, size_t len, piece_fn put, void *arg)
 				has_digit |= is_digit(p[end]);
 				end++;
 			}
-			size_t rl = end - i;
-			if (digits)
+			size_t rl = end - i, dl = 0;
+			while (i + dl < end && is_digit(p[i + dl]))
+				dl++;
+			bool unit = dl > 0 && rl - dl <= 3;
+			for (size_t k = i + dl; unit && k < end; k++)
+				unit = !is_digit(p[k]);
+			if (digits) {
 				mask = "<num>";
+			} else if (unit && !(hex && rl >= 8)) {
+				/* 12ms, 5s, 64kb: the number goes, the unit stays. */
+				if (i > lit)
+					put(arg, msg + lit, i - lit);
+				put(arg, "<num>", 5);
+				lit = i + dl;
+				i = end;
+				continue;
+			}
 			else if (hex && has_digit && rl >= 8)
 				mask = "<hex>";
 			else if (rl > 2 && p[i] == '0' && (p[i + 1] | 0x20) == 'x') {
