@@ -919,3 +919,47 @@ int forecast_container_json(struct forecaster *f, const char *id_label, const ch
 	table_unref(f, t);
 	return 0;
 }
+
+/* ---- the PromQL functions ------------------------------------------------------------------ */
+
+/* forecast() and forecast_exhaustion() over one series of a range vector:
+ * the window is the range, the history the same points. */
+static bool promql_forecast(const struct promql_point *p, size_t n, int64_t t_eval_ms,
+			    int64_t range_ms, double arg, bool exhaustion, double *out)
+{
+	if (n < 3 || !isfinite(arg))
+		return false;
+	int64_t *t = malloc(n * sizeof(*t));
+	double *v = malloc(n * sizeof(*v));
+	struct fc_fit *fit = malloc(sizeof(*fit));
+	bool ok = false;
+	if (!t || !v || !fit)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		t[i] = p[i].t;
+		v[i] = p[i].v;
+	}
+	struct fc_params pr;
+	fc_params_defaults(&pr);
+	pr.window_ms = range_ms;
+	if (pr.min_span_ms > range_ms / 4)
+		pr.min_span_ms = range_ms / 4;
+	struct fc_input in = { t, v, n, t, v, n, t_eval_ms };
+	if (fc_fit(&pr, &in, fit) < 0 || fit->model == FC_MODEL_NONE)
+		goto out;
+	if (exhaustion) {
+		double early, late;
+		fc_exhaustion(fit, arg, pr.max_horizon_ms, out, &early, &late);
+	} else {
+		double lo, hi;
+		fc_predict(fit, arg, out, &lo, &hi);
+	}
+	ok = true;
+out:
+	free(t);
+	free(v);
+	free(fit);
+	return ok;
+}
+
+const struct promql_forecaster forecast_promql = { promql_forecast };

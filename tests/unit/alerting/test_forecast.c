@@ -6,6 +6,7 @@
  */
 #include "tests/unit/test.h"
 #include "alerting/forecast_int.h"
+#include "alerting/alerting.h"
 #include "storage/storage.h"
 #include "tests/unit/alerting/fc_synth.h"
 
@@ -251,6 +252,62 @@ static void test_no_forecast(void)
 	synth_free(&s);
 }
 
+/* forecast() and forecast_exhaustion() in PromQL: the same fit over the
+ * range, handed to the engine through promql_opts.forecaster. */
+static double eval1(struct promql_source *src, const struct promql_opts *o, const char *q,
+		    int64_t t, int *status)
+{
+	struct promql_expr *e = NULL;
+	char err[256];
+	double v = NAN;
+	*status = -2;
+	if (promql_parse(q, &e, err, sizeof(err)) < 0) {
+		fprintf(stderr, "  %s: %s\n", q, err);
+		return v;
+	}
+	struct promql_result r;
+	struct promql_error pe;
+	*status = promql_eval_instant(src, o, e, t, &r, &pe);
+	if (*status == 0) {
+		if (r.nseries == 1)
+			v = r.series[0].points[0].v;
+		promql_result_fini(&r);
+	}
+	promql_expr_free(e);
+	return v;
+}
+
+static void test_promql_functions(void)
+{
+	struct synth s;
+	synth_make(&s, SYN_LINEAR, 11);
+	struct promql_mem *m = promql_mem_new();
+	ssize_t idx = promql_mem_series(m, "mem{id=\"a\"}");
+	for (size_t i = 0; i < s.n; i++)
+		promql_mem_add(m, (size_t)idx, s.t[i], s.v[i]);
+	struct promql_source src;
+	promql_mem_source(m, &src);
+	struct promql_opts o;
+	promql_opts_defaults(&o);
+	int st;
+	/* without a forecaster the functions fail as execution errors */
+	eval1(&src, &o, "forecast(mem[1h], 3600)", s.now_ms, &st);
+	CHECK(st == -1);
+	o.forecaster = &forecast_promql;
+	double f = eval1(&src, &o, "forecast(mem[1h], 3600)", s.now_ms, &st);
+	double pl = eval1(&src, &o, "predict_linear(mem[1h], 3600)", s.now_ms, &st);
+	CHECK(st == 0);
+	CHECK(f == pl);
+	double eta = eval1(&src, &o, "forecast_exhaustion(mem[1h], 400e6)", s.now_ms, &st);
+	CHECK(st == 0);
+	CHECK(rel_err(eta, s.true_eta_s) <= 0.05);
+	/* a limit never reached: +Inf, which rules compare as never */
+	double never = eval1(&src, &o, "forecast_exhaustion(mem[1h], 1e15)", s.now_ms, &st);
+	CHECK(st == 0 && isinf(never));
+	promql_mem_free(m);
+	synth_free(&s);
+}
+
 int main(void)
 {
 	RUN(test_linear_leak);
@@ -262,5 +319,6 @@ int main(void)
 	RUN(test_counter_resets);
 	RUN(test_interval_coverage);
 	RUN(test_no_forecast);
+	RUN(test_promql_functions);
 	TEST_END();
 }
