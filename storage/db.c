@@ -36,6 +36,10 @@
 #include <unistd.h>
 
 #define QUICK_CHECK_MAX_BYTES (256ull << 20)
+/* Address space each read connection may map of the database (not memory:
+ * only the pages a query touches are brought in, from the page cache). */
+#define READER_MMAP_BYTES "1073741824"
+
 
 static const char *const chunk_tables[NTIERS] = { "chunks", "chunks_1m", "chunks_1h" };
 /* The longest a chunk of each tier can span, to bound a series' start. */
@@ -1433,6 +1437,10 @@ struct reader *db_reader_get(struct store *s)
 		return NULL;
 	}
 	sqlite3_busy_timeout(r->db, 2000);
+	/* Chunk pages are read straight from the page cache through a mapping
+	 * rather than copied in by read(2), a page at a time: queries that
+	 * read thousands of chunks spent a tenth of their time in that copy. */
+	sqlite3_exec(r->db, "PRAGMA mmap_size=" READER_MMAP_BYTES, NULL, NULL, NULL);
 	return r;
 }
 

@@ -206,6 +206,7 @@ struct promql_opts {
 	int64_t subquery_step_ms;    /* step of a subquery without one: 1m */
 	const volatile int *cancel;  /* optional: nonzero cancels */
 	const struct promql_forecaster *forecaster; /* forecast(), forecast_exhaustion(); NULL: they fail */
+	int read_threads;            /* helper threads reading series ahead of range functions: 1 */
 };
 void promql_opts_defaults(struct promql_opts *o);
 

@@ -440,6 +440,7 @@ int rangearg_open(struct ev *ev, const struct node *arg, const struct grid *g, s
 		if (ns < 0)
 			return -1;
 		r->nsel = (size_t)ns;
+		r->pf = prefetch_start(ev, r->sel, r->nsel, r->mint, r->maxt);
 		return 0;
 	}
 	/* A subquery: its expression on a grid aligned to its step, starting at
@@ -470,20 +471,38 @@ int rangearg_next(struct ev *ev, struct rangearg *r, const struct labels **ls,
 		  const struct promql_point **p, size_t *n)
 {
 	if (r->n->kind == N_MSEL) {
+		if (r->pf && r->held) {
+			prefetch_release(r->pf, r->next - 1);
+			r->held = false;
+		}
 		for (; r->next < r->nsel; r->next++) {
 			struct promql_series *s = &r->sel[r->next];
-			if (load_points(ev, s->ref, r->mint, r->maxt) < 0)
-				return -1;
+			struct promql_points *pts = &ev->pts;
+			if (!r->pf) {
+				if (load_points(ev, s->ref, r->mint, r->maxt) < 0)
+					return -1;
+			} else {
+				if (ev_check(ev) < 0)
+					return -1;
+				int rc = prefetch_take(r->pf, r->next, &pts);
+				r->held = true;
+				if (rc < 0)
+					return ev_fail(ev, PROMQL_ERR_INTERNAL, "reading samples: %s",
+						       strerror(-rc));
+				ev->loaded += pts->n;
+				if (ev_charge(ev, pts->n) < 0)
+					return -1;
+			}
 			/* Range windows never include stale markers. */
 			size_t w = 0;
-			for (size_t i = 0; i < ev->pts.n; i++)
-				if (!promql_is_stale(ev->pts.p[i].v))
-					ev->pts.p[w++] = ev->pts.p[i];
-			ev->pts.n = w;
+			for (size_t i = 0; i < pts->n; i++)
+				if (!promql_is_stale(pts->p[i].v))
+					pts->p[w++] = pts->p[i];
+			pts->n = w;
 			*ls = series_labels(ev, s);
 			if (!*ls)
 				return ev_fail(ev, PROMQL_ERR_INTERNAL, "out of memory");
-			*p = ev->pts.p;
+			*p = pts->p;
 			*n = w;
 			r->next++;
 			return 1;
@@ -1457,6 +1476,7 @@ void promql_opts_defaults(struct promql_opts *o)
 	o->timeout_ms = 2 * 60 * 1000;
 	o->max_samples = 50000000;
 	o->subquery_step_ms = 60 * 1000;
+	o->read_threads = 1;
 }
 
 const char *promql_errtype_name(enum promql_errtype t)
@@ -1547,6 +1567,7 @@ static int ev_setup(struct ev *ev, const struct promql_source *src, const struct
 
 static int ev_finish(struct ev *ev, struct promql_result *res, int rc)
 {
+	prefetch_stop_all(ev);
 	promql_points_fini(&ev->pts);
 	res->samples = ev->loaded;
 	if (rc < 0 || ev->failed) {

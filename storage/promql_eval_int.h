@@ -57,6 +57,7 @@ struct ev {
 	bool failed;
 	struct promql_points pts;    /* scratch for reading a series */
 	unsigned ticks;
+	struct prefetch *prefetch;   /* helper threads reading ahead (promql_prefetch.c) */
 };
 
 /* Records the first error; returns -1. */
@@ -108,6 +109,8 @@ struct rangearg {
 	struct grid ig;
 	struct promql_point *buf;    /* N_SUBQ: one series' points */
 	size_t next;
+	struct prefetch *pf;         /* N_MSEL over many series: read ahead */
+	bool held;                   /* series next - 1 is still in its slot */
 };
 int rangearg_open(struct ev *ev, const struct node *arg, const struct grid *g,
 		  struct rangearg *r);
@@ -120,6 +123,23 @@ static inline int64_t rangearg_end(const struct rangearg *r, const struct grid *
 {
 	return (r->pinned ? r->pin_ms : grid_t(g, i)) - r->offset_ms;
 }
+/*
+ * Reading ahead (promql_prefetch.c). prefetch_start starts a helper thread
+ * loading sel[0..nsel) in [mint, maxt] ahead of the evaluator, or returns
+ * NULL (few series, read_threads 0, no thread: read them directly); the
+ * evaluation owns it. prefetch_take waits for series i (reading it itself
+ * when the helper has not claimed it) and returns the source's answer with
+ * its points in *out, valid until prefetch_release(i), which must come
+ * before taking i + 1. prefetch_stop_all stops and joins the helpers and
+ * frees them (ev_finish calls it).
+ */
+struct prefetch;
+struct prefetch *prefetch_start(struct ev *ev, const struct promql_series *sel, size_t nsel,
+				int64_t mint, int64_t maxt);
+int prefetch_take(struct prefetch *pf, size_t i, struct promql_points **out);
+void prefetch_release(struct prefetch *pf, size_t i);
+void prefetch_stop_all(struct ev *ev);
+
 /* Labels an absent() of this argument reports (equality matchers). */
 const struct labels *absent_labels(struct ev *ev, const struct node *arg);
 /* Unwraps parentheses. */
