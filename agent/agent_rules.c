@@ -43,7 +43,7 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	}
 	struct alert_engine_opts o = {
 		.cfg = rc, .store = st->store, .raw_retention_ms = st->raw_retention_ms,
-		.query = st->query, .kv = st->kv,
+		.query = st->query, .kv = st->kv, .logs = st->logs,
 		.silenced = st->silences ? alert_silenced : NULL, .silenced_arg = st->silences,
 	};
 	struct alert_engine *e;

@@ -160,8 +160,9 @@ int alert_pack_install(const char *path, char *err, size_t errsize);
  * action="restart"), through a callback the agent provides, at most
  * max_restarts_per_hour per container and min_interval apart; each restart
  * and the first refusal at the cap are recorded through ops->record. An
- * alert_sink_fn (alert_remediate); with a next sink set, the alerts are
- * passed on with an annotation "remediation" saying what was done. The
+ * alert_sink_fn (alert_remediate); with a next sink set (the notifier's,
+ * which the engine also feeds), the alerts it acted on are handed to it
+ * again with an annotation "remediation" saying what was done. The
  * agent switches it on only with an admin token configured.
  */
 #define ALERT_REMEDIATION_MAX_PER_HOUR 60
@@ -310,6 +311,7 @@ struct alert_engine_opts {
 	const struct promql_source *src; /* when store is NULL (tests); ctx must outlive */
 	const struct promql_opts *query; /* NULL: defaults */
 	struct kv *kv;                   /* alert state; NULL: memory only */
+	struct logstore *logs;           /* what log_alert rules count; NULL: they fail */
 	alert_silenced_fn silenced;      /* NULL: nothing is silenced */
 	void *silenced_arg;
 };

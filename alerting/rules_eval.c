@@ -629,7 +629,7 @@ static int cand_cmp(const void *a, const void *b)
 
 static void cands_free(struct cand *c, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; c && i < n; i++) {
 		free(c[i].labels);
 		free(c[i].ann);
 	}
@@ -656,6 +656,119 @@ static void rule_error(struct alert_engine *e, struct rule *r, const char *fmt, 
 	pthread_mutex_unlock(&e->lock);
 	if (was_ok)
 		log_warn("rules: %s: evaluating \"%s\": %s", r->key ? r->key : "", r->name, msg);
+}
+
+/* Scratch space for building candidates. */
+struct builder {
+	struct lset ls;
+	struct buf tb[2];
+	char **lvals;                    /* expanded label values, one per rule label */
+};
+
+static int builder_init(struct builder *b, const struct rule *r)
+{
+	b->ls.n = 0;
+	buf_init(&b->tb[0], 1 << 16);
+	buf_init(&b->tb[1], 1 << 16);
+	b->lvals = calloc(r->nlabels + 1, sizeof(*b->lvals));
+	return b->lvals ? 0 : -ENOMEM;
+}
+
+static void builder_fini(struct builder *b, const struct rule *r)
+{
+	for (size_t j = 0; b->lvals && j < r->nlabels; j++)
+		free(b->lvals[j]);
+	free(b->lvals);
+	buf_fini(&b->tb[0]);
+	buf_fini(&b->tb[1]);
+}
+
+/*
+ * One candidate from a result element (labels sl, value v): the element's
+ * labels (without __name__ for alerts), the group's, the rule's (templated
+ * for alerts), then alertname or __name__; for alerts the expanded
+ * annotations plus extra ones the rule does not set itself. 0, or -1
+ * after rule_error.
+ */
+static int make_cand(struct alert_engine *e, const struct group *g, struct rule *r,
+		     struct builder *b, const struct promql_label *sl, size_t sn, double v,
+		     const struct store_label *extra, size_t nextra, struct cand *c)
+{
+	struct tctx tc = { sl, sn, v, e };
+	struct lset *ls = &b->ls;
+	ls->n = 0;
+	ls->overflow = false;
+	for (size_t j = 0; j < sn; j++)
+		if (r->kind == RULE_RECORD || strcmp(sl[j].name, "__name__"))
+			lset_set(ls, sl[j].name, sl[j].value);
+	for (size_t j = 0; j < g->nlabels; j++)
+		lset_set(ls, g->labels[j].name, g->labels[j].value);
+	for (size_t j = 0; j < r->nlabels; j++) {
+		free(b->lvals[j]);
+		b->lvals[j] = NULL;
+		const char *val = r->labels[j].text;
+		if (r->kind != RULE_RECORD && !alert_tmpl_is_static(r->labels[j].tmpl))
+			val = b->lvals[j] = strdup(expand(&r->labels[j], &tc, &b->tb[0]));
+		lset_set(ls, r->labels[j].name, val ? val : "");
+	}
+	lset_set(ls, r->kind == RULE_RECORD ? "__name__" : "alertname", r->name);
+	if (ls->overflow) {
+		rule_error(e, r, "more than %zu labels", ARRAY_LEN(ls->l));
+		return -1;
+	}
+	lset_sort(ls);
+	c->fp = labels_fp(ls->l, ls->n);
+	c->labels = labels_pack(ls->l, ls->n);
+	c->n = ls->n;
+	c->value = v;
+	if (!c->labels) {
+		rule_error(e, r, "out of memory");
+		return -1;
+	}
+	if (r->kind == RULE_RECORD || (!r->nann && !nextra))
+		return 0;
+	struct store_label al[80];
+	char *avals[64];
+	size_t an = 0, nval = 0;
+	for (size_t j = 0; j < r->nann && nval < ARRAY_LEN(avals); j++) {
+		avals[nval] = strdup(expand(&r->ann[j], &tc, &b->tb[1]));
+		al[an++] = (struct store_label){ r->ann[j].name, avals[nval] ? avals[nval] : "" };
+		nval++;
+	}
+	for (size_t j = 0; j < nextra && an < ARRAY_LEN(al); j++) {
+		bool set = false;
+		for (size_t k = 0; k < r->nann; k++)
+			set |= !strcmp(r->ann[k].name, extra[j].name);
+		if (!set)
+			al[an++] = extra[j];
+	}
+	qsort(al, an, sizeof(al[0]), label_cmp);
+	c->ann = labels_pack(al, an);
+	c->nann = an;
+	for (size_t j = 0; j < nval; j++)
+		free(avals[j]);
+	return 0;
+}
+
+/* Sorts the candidates and applies the duplicate and limit checks. 0, or -1
+ * after rule_error. */
+static int finish_cands(struct alert_engine *e, const struct group *g, struct rule *r,
+			struct cand *c, size_t n)
+{
+	qsort(c, n, sizeof(*c), cand_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (c[i].fp == c[i - 1].fp) {
+			rule_error(e, r, "vector contains metrics with the same labelset after applying "
+				   "%s labels", r->kind == RULE_RECORD ? "rule" : "alert");
+			return -1;
+		}
+	}
+	if (g->limit > 0 && n > (size_t)g->limit) {
+		rule_error(e, r, "exceeded limit of %lld with %zu %s", (long long)g->limit, n,
+			   r->kind == RULE_RECORD ? "series" : "alerts");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -688,98 +801,33 @@ static ssize_t eval_expr(struct alert_engine *e, const struct group *g, struct r
 		return -1;
 	}
 	struct cand *c = calloc(n + 1, sizeof(*c));
-	struct lset *ls = malloc(sizeof(*ls));
-	struct buf tb[2];
-	buf_init(&tb[0], 1 << 16);
-	buf_init(&tb[1], 1 << 16);
-	char **lvals = calloc(r->nlabels + 1, sizeof(*lvals));
-	ssize_t rc = 0;
-	if (!c || !ls || !lvals) {
+	struct builder *b = malloc(sizeof(*b));
+	ssize_t rc = -1;
+	if (!c || !b || builder_init(b, r) < 0) {
+		if (b)
+			builder_fini(b, r);
+		free(b);
+		b = NULL;
 		rule_error(e, r, "out of memory");
-		rc = -1;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		static const struct promql_label none[1];
-		const struct promql_label *sl = res.type == PROMQL_SCALAR ? none : res.series[i].labels;
-		size_t sn = res.type == PROMQL_SCALAR ? 0 : res.series[i].nlabels;
-		double v = res.type == PROMQL_SCALAR ? res.scalar :
+		bool scalar = res.type == PROMQL_SCALAR;
+		double v = scalar ? res.scalar :
 			   res.series[i].npoints ? res.series[i].points[0].v : NAN;
-		struct tctx tc = { sl, sn, v, e };
-		ls->n = 0;
-		ls->overflow = false;
-		for (size_t j = 0; j < sn; j++)
-			if (r->kind == RULE_RECORD || strcmp(sl[j].name, "__name__"))
-				lset_set(ls, sl[j].name, sl[j].value);
-		for (size_t j = 0; j < g->nlabels; j++)
-			lset_set(ls, g->labels[j].name, g->labels[j].value);
-		for (size_t j = 0; j < r->nlabels; j++) {
-			free(lvals[j]);
-			lvals[j] = NULL;
-			const char *val = r->labels[j].text;
-			if (r->kind != RULE_RECORD && !alert_tmpl_is_static(r->labels[j].tmpl))
-				val = lvals[j] = strdup(expand(&r->labels[j], &tc, &tb[0]));
-			lset_set(ls, r->labels[j].name, val ? val : "");
-		}
-		if (r->kind == RULE_RECORD)
-			lset_set(ls, "__name__", r->name);
-		else
-			lset_set(ls, "alertname", r->name);
-		if (ls->overflow) {
-			rule_error(e, r, "more than %zu labels", ARRAY_LEN(ls->l));
-			rc = -1;
+		if (make_cand(e, g, r, b, scalar ? none : res.series[i].labels,
+			      scalar ? 0 : res.series[i].nlabels, v, NULL, 0, &c[i]) < 0)
 			goto out;
-		}
-		lset_sort(ls);
-		c[i].fp = labels_fp(ls->l, ls->n);
-		c[i].labels = labels_pack(ls->l, ls->n);
-		c[i].n = ls->n;
-		c[i].value = v;
-		if (!c[i].labels) {
-			rule_error(e, r, "out of memory");
-			rc = -1;
-			goto out;
-		}
-		if (r->kind == RULE_RECORD || !r->nann)
-			continue;
-		struct store_label al[64];
-		size_t an = 0;
-		char *avals[64];
-		for (size_t j = 0; j < r->nann && an < ARRAY_LEN(al); j++) {
-			avals[an] = strdup(expand(&r->ann[j], &tc, &tb[1]));
-			al[an] = (struct store_label){ r->ann[j].name, avals[an] ? avals[an] : "" };
-			an++;
-		}
-		qsort(al, an, sizeof(al[0]), label_cmp);
-		c[i].ann = labels_pack(al, an);
-		c[i].nann = an;
-		for (size_t j = 0; j < an; j++)
-			free(avals[j]);
 	}
-	qsort(c, n, sizeof(*c), cand_cmp);
-	for (size_t i = 1; i < n; i++) {
-		if (c[i].fp == c[i - 1].fp) {
-			rule_error(e, r, "vector contains metrics with the same labelset after applying "
-				   "%s labels", r->kind == RULE_RECORD ? "rule" : "alert");
-			rc = -1;
-			goto out;
-		}
-	}
-	if (g->limit > 0 && n > (size_t)g->limit) {
-		rule_error(e, r, "exceeded limit of %lld with %zu %s", (long long)g->limit, n,
-			   r->kind == RULE_RECORD ? "series" : "alerts");
-		rc = -1;
+	if (finish_cands(e, g, r, c, n) < 0)
 		goto out;
-	}
 	rc = (ssize_t)n;
 out:
 	promql_result_fini(&res);
-	for (size_t j = 0; lvals && j < r->nlabels; j++)
-		free(lvals[j]);
-	free(lvals);
-	free(ls);
-	buf_fini(&tb[0]);
-	buf_fini(&tb[1]);
+	if (b)
+		builder_fini(b, r);
+	free(b);
 	if (rc < 0) {
 		cands_free(c, n);
 		return -1;
@@ -983,11 +1031,82 @@ static void eval_alert(struct alert_engine *e, const struct group *g, struct rul
 		run_alerts(e, g, r, t, sl, c, (size_t)n, t0);
 }
 
+/* Whether a log count's container matches the rule's selector (on the
+ * labels name and container_id). */
+static bool log_sel_match(const struct rule *r, const struct log_count *lc)
+{
+	for (size_t i = 0; i < r->nlog_sel; i++) {
+		const struct store_matcher *m = &r->log_sel[i];
+		const char *v = !strcmp(m->name, "name") ? lc->name :
+				!strcmp(m->name, "container_id") || !strcmp(m->name, "id") ? lc->id : "";
+		if (!store_matcher_match(m, v))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A log rule: the lines matching its pattern in the window (t - window, t]
+ * counted per container by the log store; a container with at least count
+ * of them is a candidate with labels name and container_id, value the
+ * count, and the first matching line in the annotation first_line.
+ */
 static void eval_log(struct alert_engine *e, const struct group *g, struct rule *r, int64_t t,
 		     struct sendlist *sl)
 {
-	rule_error(e, r, "log rules need the container log store, which this agent does not "
-		   "have (logs are off)");
+	int64_t t0 = mono_ns();
+	if (!e->logs) {
+		rule_error(e, r, "log rules need the container log store, and it is off "
+			   "(logs.enabled: false)");
+		return;
+	}
+	struct log_query q = { 0 };
+	int64_t end = t - g->query_offset_ms;
+	q.since_ns = (end - r->log_window_ms) * 1000000 + 1;
+	q.until_ns = end * 1000000 + 1;
+	q.regex = promql_regex_posix(r->log_re);
+	q.stream = !r->log_stream ? 0 : !strcmp(r->log_stream, "stdout") ? 1 + LOGSTORE_STDOUT :
+									  1 + LOGSTORE_STDERR;
+	struct log_count *lc = NULL;
+	size_t n = 0;
+	bool partial = false;
+	char err[512];
+	int rc = logstore_count_by_container(e->logs, &q, &lc, &n, &partial, err, sizeof(err));
+	if (rc < 0) {
+		rule_error(e, r, "counting log lines: %s", rc == -EINVAL ? err : strerror(-rc));
+		return;
+	}
+	if (partial)
+		log_debug("rules: %s: the log scan cap ended the count early", r->name);
+	struct cand *c = calloc(n + 1, sizeof(*c));
+	struct builder *b = malloc(sizeof(*b));
+	size_t k = 0;
+	bool ok = c && b && builder_init(b, r) == 0;
+	if (!ok)
+		rule_error(e, r, "out of memory");
+	for (size_t i = 0; ok && i < n; i++) {
+		if ((int64_t)lc[i].count < r->log_count || !log_sel_match(r, &lc[i]))
+			continue;
+		struct promql_label l[2] = { { "container_id", lc[i].id }, { "name", lc[i].name } };
+		struct store_label extra[1] = { { "first_line", lc[i].first_msg ? lc[i].first_msg : "" } };
+		if (make_cand(e, g, r, b, l, lc[i].name[0] ? 2 : 1, (double)lc[i].count, extra, 1,
+			      &c[k]) < 0) {
+			ok = false;
+			break;
+		}
+		k++;
+	}
+	if (ok && finish_cands(e, g, r, c, k) < 0)
+		ok = false;
+	logstore_counts_free(lc, n);
+	if (b)
+		builder_fini(b, r);
+	free(b);
+	if (!ok) {
+		cands_free(c, k);
+		return;
+	}
+	run_alerts(e, g, r, t, sl, c, k, t0);
 }
 
 /* Evaluates every rule of g at t, then hands the alerts to the sinks.
@@ -1257,6 +1376,7 @@ int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *
 		promql_opts_defaults(&e->query);
 	e->query.cancel = NULL;
 	e->kv = o->kv;
+	e->logs = o->logs;
 	e->silenced = o->silenced;
 	e->silenced_arg = o->silenced_arg;
 	pthread_mutex_init(&e->lock, NULL);

@@ -137,6 +137,7 @@ struct alert_engine {
 	struct promql_source src;
 	struct promql_opts query;
 	struct kv *kv;
+	struct logstore *logs;           /* log rules count here; NULL: they fail */
 	alert_silenced_fn silenced;
 	void *silenced_arg;
 	struct {
