@@ -64,6 +64,7 @@ struct loop {
 	struct rw *rw;                /* remote_write senders; NULL when none */
 	struct coll_machine machine;     /* host totals; stat_fd < 0 when unreadable */
 	struct log_limit machine_ll;
+	struct coll_hostfs hostfs;       /* host filesystems (machine_fs_*) */
 	uint64_t errors[COLL_MAX_COLLECTORS];
 	uint64_t ticks, rescans;
 	int64_t tick_cpu_ns, last_tick_ns, last_rescan_ms;
@@ -135,6 +136,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 			}
 		}
 	}
+	coll_hostfs_emit(&l->hostfs, sink, sink->snap->time_ms);
 	/* Counts itself: the series line is the last one emitted. */
 	sink_emit(sink, M_AGENT_SERIES, NULL, (double)sink->snap->nsamples + 1);
 }

@@ -350,6 +350,19 @@ static void cut_at(struct pts *p, int64_t t)
 	p->n -= k;
 }
 
+/* A label value as the exposition format escapes it. */
+static void put_escaped(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_putc(b, '\\');
+		if (*v == '\n')
+			buf_puts(b, "\\n");
+		else
+			buf_putc(b, *v);
+	}
+}
+
 /* A series' labels as a key (every label but __name__, cpu and mountpoint)
  * and as exposition text; the mountpoint label's value. */
 static void series_key(const struct store_series_info *si, struct buf *key, struct buf *text,
@@ -372,14 +385,7 @@ static void series_key(const struct store_series_info *si, struct buf *key, stru
 			buf_putc(text, ',');
 		buf_puts(text, l->name);
 		buf_puts(text, "=\"");
-		for (const char *c = l->value; *c; c++) {
-			if (*c == '\\' || *c == '"')
-				buf_putc(text, '\\');
-			if (*c == '\n')
-				buf_puts(text, "\\n");
-			else
-				buf_putc(text, *c);
-		}
+		put_escaped(text, l->value);
 		buf_putc(text, '"');
 	}
 }
@@ -786,8 +792,9 @@ void forecast_emit(struct forecaster *f, struct coll_sink *sink)
 			buf_printf(&ex, "%sresource=\"%s\"", *e->labels ? "," : "",
 				   resources[e->res].name);
 			if (e->mountpoint) {
-				buf_puts(&ex, ",mountpoint=");
-				buf_put_json_str(&ex, e->mountpoint);
+				buf_puts(&ex, ",mountpoint=\"");
+				put_escaped(&ex, e->mountpoint);
+				buf_putc(&ex, '"');
 			}
 			size_t base = ex.len;
 			buf_printf(&ex, ",model=\"%s\",reason=\"%s\"", fc_model_name(e->fit.model),

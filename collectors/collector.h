@@ -451,6 +451,27 @@ int coll_machine_parse_available(const char *text, double *bytes);
 /* The three load averages of /proc/loadavg; 0 or -EINVAL. */
 int coll_machine_parse_loadavg(const char *text, double load[3]);
 
+/* ---- the host's filesystems (hostfs.c) ---------------------------------- */
+
+/* Block-device filesystems of the host's mount table, each device once, for
+ * machine_fs_usage_bytes and machine_fs_limit_bytes (the host's disk
+ * forecasts). Tick thread only. */
+#define COLL_HOSTFS_MAX 64
+struct coll_hostfs {
+	struct {
+		char device[256];
+		char mountpoint[512];
+	} m[COLL_HOSTFS_MAX];
+	size_t n;
+	int64_t last_scan_ms;    /* 0: never read */
+};
+/* Parses /proc/<pid>/mounts text into h (the first COLL_HOSTFS_MAX
+ * devices). Returns 0. */
+int coll_hostfs_parse(const char *text, struct coll_hostfs *h);
+/* Re-reads <host-root>/proc/1/mounts every minute, statfs(2)s each
+ * filesystem and emits its size and use (agent-level samples). */
+void coll_hostfs_emit(struct coll_hostfs *h, struct coll_sink *sink, int64_t now_ms);
+
 /* ---- eBPF probes (ebpf.c) ----------------------------------------------- */
 
 enum ebpf_probe { EBPF_NET, EBPF_TCP, EBPF_BLOCK, EBPF_OOM, EBPF__PROBES };
