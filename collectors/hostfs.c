@@ -69,10 +69,12 @@ int coll_hostfs_parse(const char *text, struct coll_hostfs *h)
 				bool seen = false;
 				for (size_t i = 0; i < h->n && !seen; i++)
 					seen = !strcmp(h->m[i].device, dev);
-				if (!seen && h->n < COLL_HOSTFS_MAX) {
-					snprintf(h->m[h->n].device, sizeof(h->m[h->n].device), "%s", dev);
-					snprintf(h->m[h->n].mountpoint, sizeof(h->m[h->n].mountpoint), "%s",
-						 mnt);
+				size_t dl = strlen(dev), ml = strlen(mnt);
+				/* longer names than the table holds are left out, not cut */
+				if (!seen && h->n < COLL_HOSTFS_MAX && dl < sizeof(h->m[0].device) &&
+				    ml < sizeof(h->m[0].mountpoint)) {
+					memcpy(h->m[h->n].device, dev, dl + 1);
+					memcpy(h->m[h->n].mountpoint, mnt, ml + 1);
 					h->n++;
 				}
 			}
