@@ -144,7 +144,7 @@ check:
 # then the store, fs, network/process, PromQL (beside Prometheus) and eBPF.
 bench: all
 	tests/bench/run
-	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql
+	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs
 	tests/bench/ebpf_bench
 
 # The store's benchmark (tests/bench/storage_bench.c) on a recording of real
@@ -177,6 +177,17 @@ bench-netproc: all $(BUILD)/bench/netproc_cost
 	tests/bench/netproc_bench
 
 $(BUILD)/bench/netproc_cost: $(BUILD)/obj/tests/bench/netproc_cost.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The container log path (tests/bench/logs_bench.c): ingest lines/s through
+# the real tailer into logs.db, and full-text search over 1 M stored lines.
+.PHONY: bench-logs
+LOGS_BENCH_LINES ?= 1000000
+bench-logs: $(BUILD)/bench/logs_bench
+	$(BUILD)/bench/logs_bench $(LOGS_BENCH_LINES) $(BUILD)/bench/logs
+
+$(BUILD)/bench/logs_bench: $(BUILD)/obj/tests/bench/logs_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
