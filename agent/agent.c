@@ -113,6 +113,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 	forecast_emit(l->st.forecast, sink);
 	agent_notify_metrics(l->st.notifier, sink);
 	agent_rules_metrics(l->st.rules, sink);
+	agent_remediation_metrics(&l->st, sink);
 	coll_registry_agent_metrics(l->reg, sink);
 	agent_logs_metrics(&l->st, sink);
 	if (l->machine.stat_fd >= 0) {
@@ -485,8 +486,19 @@ int agent_main(int argc, char **argv)
 	if ((rc = forecast_start(&l.st.forecast, store, &cfg.forecast)) < 0)
 		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
 	/* Rules evaluate on their own thread; outputs reach the store by the tick. */
+	agent_default_rules(&cfg);
 	if ((rc = agent_rules_start(&cfg, &l.st)) < 0)
 		log_error("rules: cannot start: %s; no rules are evaluated", strerror(-rc));
+	/* Remediation: one more sink of the engine; what it did goes on to the
+	 * notifier as an annotation. */
+	if (agent_remediation_start(&l.st.remediator, &l.st, &cfg.remediation) == 0 &&
+	    l.st.remediator) {
+		if (l.st.notifier)
+			alert_remediator_set_next(l.st.remediator, notify_sink, l.st.notifier);
+		if (!l.st.rules ||
+		    alert_engine_add_sink(l.st.rules, alert_remediate, l.st.remediator) < 0)
+			log_warn("remediation: no rules engine to follow; nothing will be restarted");
+	}
 	status = run_loop(&l, sfd);
 out:
 	rw_stop(l.rw); /* before the store it reads */
@@ -495,6 +507,7 @@ out:
 	http_stop(http);
 	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
 	agent_rules_stop(&l.st); /* after HTTP, before the store, notifier and kv it uses */
+	alert_remediator_free(l.st.remediator); /* after the rules feeding it, before Docker */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
 	notify_free(l.st.notifier); /* after HTTP; before the silences and kv it uses */

@@ -75,6 +75,8 @@ struct agent_config {
 	struct forecast_config forecast; /* forecast: section (alerting.h) */
 	struct rw_config *rw;        /* remote_write: and external_labels: (rw_config.c); NULL: none */
 	struct alert_rules_config rules; /* rule_files: and rules: (config_rules.c) */
+	bool default_rules;          /* default_rules: load the built-in pack (true) */
+	struct alert_remediation_config remediation; /* remediation: (alerting/remediate.c) */
 };
 
 /* Fills the built-in defaults. */
@@ -119,6 +121,7 @@ struct agent_state {
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
+	struct alert_remediator *remediator; /* NULL: remediation is off (no token) */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
@@ -229,6 +232,17 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st);
 void agent_rules_reload(struct agent_state *st);
 void agent_rules_stop(struct agent_state *st);
 void agent_rules_metrics(struct alert_engine *e, struct coll_sink *sink);
+/* The default rule pack among the rule files: written to
+ * <data_dir>/default_rules.yml and added to cfg->rules unless
+ * default_rules: false (default_rules.c). 0 or -errno (logged). */
+int agent_default_rules(struct agent_config *cfg);
+/* Remediation (remediation.c): *out is a running remediator restarting
+ * containers through Docker and recording events, or NULL when off (no
+ * admin token, or remediation.enabled: false). 0 or -errno (logged). */
+int agent_remediation_start(struct alert_remediator **out, struct agent_state *st,
+			    const struct alert_remediation_config *cfg);
+/* monitor_remediation_* and monitor_silences on /metrics (remediation.c). */
+void agent_remediation_metrics(struct agent_state *st, struct coll_sink *sink);
 /* GET /api/v1/rules, GET /api/v1/alerts, POST /-/reload (api_rules.c). */
 int api_rules(struct http_req *req, struct http_resp *resp);
 int api_alerts(struct http_req *req, struct http_resp *resp);

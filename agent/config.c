@@ -30,6 +30,8 @@ void config_defaults(struct agent_config *c)
 	ebpf_config_defaults(&c->ebpf);
 	forecast_config_defaults(&c->forecast);
 	alert_rules_config_defaults(&c->rules);
+	c->default_rules = true;
+	alert_remediation_config_defaults(&c->remediation);
 	c->keep_exited_ms = 3600 * 1000;
 	c->docker_action_timeout_ms = 30000;
 	c->fs_interval_ms = 60000;
@@ -39,6 +41,7 @@ void config_defaults(struct agent_config *c)
 	config_logs_defaults(&c->logs);
 	static const char *const default_labels[] = {
 		"com.docker.compose.project", "com.docker.compose.service",
+		"monitor.expected", /* the default rules' ContainerExpectedGone */
 	};
 	for (size_t i = 0; i < ARRAY_LEN(default_labels); i++)
 		c->label_allow[c->nlabel_allow++] = strdup(default_labels[i]);
@@ -187,7 +190,11 @@ static int load_collect(struct ctx *x, struct agent_config *c, const struct ynod
 			if (n->count > AGENT_MAX_LABEL_ALLOW)
 				return fail(x, n, "collect.container_labels", "at most %d labels",
 					    AGENT_MAX_LABEL_ALLOW);
-			config_fini(c);
+			/* Replaces the default list (and only it: config_fini would
+			 * also drop sections already read). */
+			for (size_t i = 0; i < c->nlabel_allow; i++)
+				free(c->label_allow[i]);
+			c->nlabel_allow = 0;
 			for (const struct ynode *e = n->child; e; e = e->next) {
 				if (e->type != YNODE_SCALAR || !*e->scalar)
 					return fail(x, e, "collect.container_labels",
@@ -455,6 +462,11 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_ebpf(x, c, n);
 	if (!strcmp(k, "auth"))
 		return load_auth(x, c, n);
+	if (!strcmp(k, "default_rules"))
+		return get_bool(x, n, k, &c->default_rules);
+	if (!strcmp(k, "remediation"))
+		return alert_remediation_config_load(&c->remediation, n, x->file, x->err,
+						     x->errsize);
 	if (!strcmp(k, "rule_files") || !strcmp(k, "rules"))
 		return config_rules_load(&c->rules, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "forecast"))

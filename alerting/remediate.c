@@ -18,10 +18,12 @@
  * posts them to the event timeline) and logged. A silenced alert is not
  * acted on: a silence is how an operator says "hands off" during work.
  *
- * When a next sink is set, the alerts are passed on to it with an
- * annotation "remediation" saying what was done, so the notification tells
- * the reader the agent already restarted the container. The agent enables
- * the whole thing only when an admin token is configured.
+ * When a next sink is set (the notifier's, which the engine also feeds),
+ * the alerts it acted on are handed to it once more, right after the
+ * engine's own copy, with an annotation "remediation" saying what was done:
+ * the notifier keeps the latest copy of an alert (as Alertmanager does), so
+ * the notification tells its reader the container was restarted. The agent
+ * enables the whole thing only when an admin token is configured.
  */
 #include "alerting/alerting.h"
 
@@ -420,6 +422,7 @@ void alert_remediate(void *arg, const struct alert_msg *alerts, size_t n, int64_
 	struct alert_msg *out = NULL;
 	struct store_label *annots = NULL;
 	char (*notes)[NOTE_SIZE] = NULL;
+	size_t nout = 0;
 	if (r->next && n) {
 		out = malloc(n * sizeof(*out));
 		annots = malloc(n * (ANNOT_MAX + 1) * sizeof(*annots));
@@ -433,8 +436,6 @@ void alert_remediate(void *arg, const struct alert_msg *alerts, size_t n, int64_
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct alert_msg *a = &alerts[i];
-		if (out)
-			out[i] = *a;
 		const char *action = label(a, "action");
 		if (!action || strcmp(action, "restart") != 0 || a->ends_at_ms <= now_ms ||
 		    !r->cfg.enabled)
@@ -459,26 +460,31 @@ void alert_remediate(void *arg, const struct alert_msg *alerts, size_t n, int64_
 		}
 		if (!out || a->nannotations >= ANNOT_MAX)
 			continue;
-		/* The annotations plus "remediation", kept sorted by name. */
-		struct store_label *an = annots + i * (ANNOT_MAX + 1);
+		/* The alert again with its annotations plus "remediation" (kept
+		 * in name order): the next sink takes the latest copy of an
+		 * alert, as Alertmanager does, so the notification says what
+		 * was done. */
+		struct store_label *an = annots + nout * (ANNOT_MAX + 1);
 		size_t k = 0;
 		bool put = false;
-		snprintf(notes[i], NOTE_SIZE, "%s", note);
+		snprintf(notes[nout], NOTE_SIZE, "%s", note);
 		for (size_t m = 0; m < a->nannotations; m++) {
 			if (!put && strcmp(a->annotations[m].name, "remediation") >= 0) {
-				an[k++] = (struct store_label){ "remediation", notes[i] };
+				an[k++] = (struct store_label){ "remediation", notes[nout] };
 				put = true;
 			}
 			if (strcmp(a->annotations[m].name, "remediation") != 0)
 				an[k++] = a->annotations[m];
 		}
 		if (!put)
-			an[k++] = (struct store_label){ "remediation", notes[i] };
-		out[i].annotations = an;
-		out[i].nannotations = k;
+			an[k++] = (struct store_label){ "remediation", notes[nout] };
+		out[nout] = *a;
+		out[nout].annotations = an;
+		out[nout].nannotations = k;
+		nout++;
 	}
-	if (r->next)
-		r->next(r->next_arg, out ? out : alerts, n, now_ms);
+	if (r->next && nout)
+		r->next(r->next_arg, out, nout, now_ms);
 	free(out);
 	free(annots);
 	free(notes);

@@ -17,7 +17,28 @@ static void test_defaults(void)
 	CHECK_EQ_INT(c.interval_ms, 1000);
 	CHECK(c.docker_enabled);
 	CHECK(!c.percpu);
-	CHECK_EQ_INT(c.nlabel_allow, 2);
+	/* compose project and service, and monitor.expected for the default
+	 * rules' ContainerExpectedGone */
+	CHECK_EQ_INT(c.nlabel_allow, 3);
+	CHECK_STR(c.label_allow[2], "monitor.expected");
+	config_fini(&c);
+}
+
+/* collect.container_labels replaces the default list, and only it: the
+ * sections read before it stay. */
+static void test_labels_keep_other_sections(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	int rc = load_text(&c,
+			   "remote_write:\n  - url: http://127.0.0.1:9/api/v1/write\n"
+			   "collect:\n  container_labels: [team]\n",
+			   err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(c.nlabel_allow, 1);
+	CHECK(c.rw != NULL);
 	config_fini(&c);
 }
 
@@ -146,6 +167,7 @@ static void test_missing_file(void)
 int main(void)
 {
 	RUN(test_defaults);
+	RUN(test_labels_keep_other_sections);
 	RUN(test_example_file);
 	RUN(test_values);
 	RUN(test_errors);

@@ -1,0 +1,224 @@
+"""The default rule pack and remediation end to end: real containers, the
+real agent evaluating the pack's own expressions (alerting/rules/
+containers.yml, with only `for:` shortened where the test cannot wait the
+pack's minutes), read back from /api/v1/alerts and checked against what
+Docker says happened.
+
+- A container OOM-killed fires ContainerOOMKilled within two evaluation
+  intervals of the kill (Docker's State.FinishedAt against the alert's
+  activeAt).
+- A busy container under a CPU quota fires ContainerCPUThrottlingHigh (for:
+  shortened to 10s) with the throttled share as its value; an equally busy
+  one without a quota never does (no limit, no alert).
+- A restart-looping container fires ContainerRestartLoop; with the label
+  action: restart and remediation capped at 2 an hour, the agent restarts
+  it exactly twice (Docker's own "restart" events, and the agent's
+  "remediation" events), then records that the cap holds it back.
+- The built-in pack is installed and loaded when the config does not turn
+  it off (its rules appear in /api/v1/rules).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness as h
+
+TOKEN = "pack-" + os.urandom(16).hex()
+PACK = os.path.join(h.ROOT, "alerting", "rules", "containers.yml")
+
+
+def utc(rfc3339):
+    """Unix seconds (float) of an RFC 3339 time with Z or an offset and any
+    fraction (Docker's nanoseconds included)."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", rfc3339)
+    if not m:
+        raise ValueError("not RFC 3339: %r" % rfc3339)
+    import calendar
+    t = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    if m.group(2):
+        t += float("0" + m.group(2)[:10])
+    if m.group(3) != "Z":
+        sign = 1 if m.group(3)[0] == "+" else -1
+        t -= sign * (int(m.group(3)[1:3]) * 3600 + int(m.group(3)[4:6]) * 60)
+    return t
+
+
+def pack_with(changes):
+    """The pack's text with, for each alert named in changes, its `for:`
+    replaced (changes[alert]["for"]) and labels added (["labels"])."""
+    text = open(PACK).read()
+    for alert, ch in changes.items():
+        start = text.index("      - alert: %s\n" % alert)
+        end = text.find("\n      - alert: ", start + 1)
+        end = len(text) if end < 0 else end
+        nxt = text.find("\n  - name: ", start)
+        if 0 <= nxt < end:
+            end = nxt
+        block = text[start:end]
+        if "for" in ch:
+            if re.search(r"\n        for: .*", block):
+                block = re.sub(r"\n        for: .*", "\n        for: %s" % ch["for"], block, 1)
+            else:
+                block = block.replace("\n        labels:\n", "\n        for: %s\n        labels:\n" % ch["for"], 1)
+        for k, v in ch.get("labels", {}).items():
+            block = block.replace("\n        labels:\n", "\n        labels:\n          %s: %s\n" % (k, v), 1)
+        text = text[:start] + block + text[end:]
+    return text
+
+
+class PackTest(unittest.TestCase):
+    agent = None
+    EVAL_S = 2
+
+    @classmethod
+    def setUpClass(cls):
+        h.require_docker()
+        os.makedirs(h.WORK, exist_ok=True)
+        cls.dir = tempfile.mkdtemp(prefix="pack-", dir=h.WORK)
+        cls.token_file = os.path.join(cls.dir, "token")
+        with open(cls.token_file, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(cls.token_file, 0o600)
+        rules = os.path.join(cls.dir, "pack.yml")
+        with open(rules, "w") as f:
+            f.write(pack_with({
+                "ContainerCPUThrottlingHigh": {"for": "10s"},
+                "ContainerRestartLoop": {"for": "0s", "labels": {"action": "restart"}},
+            }))
+        cls.containers = []
+        config = ("auth:\n  admin_token_file: %s\n"
+                  "rule_files:\n  - %s\n"
+                  "rules:\n  evaluation_interval: %ds\n  resend_delay: 2s\n"
+                  "default_rules: false\n"
+                  "remediation:\n  max_restarts_per_hour: 2\n  min_interval: 6s\n  stop_timeout: 1s\n"
+                  % (cls.token_file, rules, cls.EVAL_S))
+        cls.agent = h.Agent(config=config, args=("--no-ebpf",)).start()
+        r = cls.agent.get("/api/v1/alerts")
+        if r.status == 404:
+            cls.tearDownClass()
+            h.skip("this agent has no rules engine (/api/v1/alerts)")
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in getattr(cls, "containers", []):
+            h.docker_rm(c)
+        if cls.agent:
+            agent, cls.agent = cls.agent, None
+            log = agent.stderr()
+            agent.stop()
+            assert TOKEN not in log, "the admin token is in the agent's log"
+        shutil.rmtree(getattr(cls, "dir", ""), ignore_errors=True)
+
+    def alerts(self, alertname, name=None):
+        doc = self.agent.get("/api/v1/alerts").json()
+        self.assertEqual(doc["status"], "success", doc)
+        return [a for a in doc["data"]["alerts"] if a["labels"].get("alertname") == alertname
+                and (name is None or a["labels"].get("name") == name)]
+
+    def firing(self, alertname, name):
+        al = [a for a in self.alerts(alertname, name) if a["state"] == "firing"]
+        return al[0] if al else None
+
+    def run_container(self, name, cmd, opts=()):
+        c = h.docker_run(self, name, cmd, list(opts))
+        return c
+
+    def test_oom_kill_fires_within_two_intervals(self):
+        c = self.run_container("oom", ["sh", "-c", "sleep 2; x=a; while :; do x=$x$x; done"],
+                               ("--memory", "16m", "--memory-swap", "16m"))
+        st = h.wait_for("%s to be OOM-killed" % c.name,
+                        lambda: (lambda s: s if not s["Running"] and s["FinishedAt"][:4] != "0001" else None)
+                        (c.inspect()["State"]), 60)
+        self.assertTrue(st["OOMKilled"], st)
+        killed = utc(st["FinishedAt"])
+        a = h.wait_for("ContainerOOMKilled for %s" % c.name,
+                       lambda: self.firing("ContainerOOMKilled", c.name), 30)
+        active = utc(a["activeAt"])
+        delay = active - killed
+        print("\n  OOM kill -> alert active: %.2f s (evaluation interval %d s)" % (delay, self.EVAL_S))
+        self.assertGreaterEqual(delay, -0.5, a)
+        self.assertLessEqual(delay, 2 * self.EVAL_S, (a, st["FinishedAt"]))
+        self.assertEqual(a["labels"]["severity"], "warning")
+        self.assertIn(c.name, a["annotations"]["summary"])
+
+    def test_cpu_throttling(self):
+        busy = ["sh", "-c", "while :; do :; done"]
+        hot = self.run_container("throttled", busy, ("--cpus", "0.1"))
+        free = self.run_container("unlimited", busy, ("--cpu-shares", "2"))
+        a = h.wait_for("ContainerCPUThrottlingHigh for %s" % hot.name,
+                       lambda: self.firing("ContainerCPUThrottlingHigh", hot.name), 90)
+        value = float(a["value"])
+        # A loop under a 10 % quota wants the CPU in every period.
+        self.assertGreater(value, 0.5, a)
+        # Each increase() extrapolates to the window on its own, so the share
+        # of a young series may pass 1 a little, as in Prometheus.
+        self.assertLessEqual(value, 1.1, a)
+        cg = hot.cgroup()
+        st = cg.kv("cpu", "cpu.stat")
+        ratio = st["nr_throttled"] / st["nr_periods"] if st.get("nr_periods") else None
+        if ratio is not None:
+            self.assertGreater(ratio, 0.5, st)
+        self.assertEqual(self.alerts("ContainerCPUThrottlingHigh", free.name), [])
+
+    def test_restart_loop_remediated_exactly_twice(self):
+        t0 = time.time()
+        c = self.run_container("loop", ["sh", "-c", "sleep 2; exit 1"], ("--restart", "always"))
+        h.wait_for("ContainerRestartLoop for %s" % c.name,
+                   lambda: self.firing("ContainerRestartLoop", c.name), 60)
+
+        def remediations():
+            ev = self.agent.get("/api/v1/events?type=remediation&container=%s" % c.name).json()["data"]
+            return [e["detail"] for e in ev]
+        h.wait_for("two restarts by the agent",
+                   lambda: len([d for d in remediations() if d.startswith("restarted")]) >= 2, 60)
+        h.wait_for("the cap to be recorded",
+                   lambda: [d for d in remediations() if "cap of 2" in d], 30)
+        # Let the alert come round a few more times: no third restart.
+        time.sleep(12)
+        done = [d for d in remediations() if d.startswith("restarted")]
+        self.assertEqual(len(done), 2, remediations())
+        self.assertIn("restarted for ContainerRestartLoop (1 of at most 2 an hour)", done[0])
+        self.assertIn("restarted for ContainerRestartLoop (2 of at most 2 an hour)", done[1])
+        self.assertEqual(len([d for d in remediations() if "cap of 2" in d]), 1, remediations())
+        # Docker's word for it: API restarts are its "restart" events (the
+        # restart policy's own restarts are start/die only).
+        out = h.docker("events", "--since", "%.3f" % t0, "--until", "%.3f" % time.time(),
+                       "--filter", "container=%s" % c.id, "--filter", "event=restart",
+                       "--format", "{{.Action}}", timeout=30)
+        self.assertEqual(out.split(), ["restart", "restart"], out)
+        self.assertIn("remediation: %s" % c.name, self.agent.stderr())
+
+
+class PackDefaultTest(unittest.TestCase):
+    def test_builtin_pack_loaded_unless_off(self):
+        agent = h.Agent(args=("--no-ebpf",)).start()
+        self.addCleanup(agent.kill)
+        r = agent.get("/api/v1/rules")
+        if r.status == 404:
+            agent.stop()
+            self.skipTest("this agent has no rules engine (/api/v1/rules)")
+        names = [rule["name"] for g in r.json()["data"]["groups"] for rule in g["rules"]]
+        self.assertIn("ContainerOOMKilled", names)
+        self.assertIn("HostDiskAlmostFull", names)
+        files = {g["file"] for g in r.json()["data"]["groups"]}
+        self.assertEqual(len(files), 1, files)
+        path = files.pop()
+        self.assertEqual(open(path).read(), open(PACK).read())
+        agent.stop()
+
+        off = h.Agent(config="default_rules: false\n", args=("--no-ebpf",)).start()
+        self.addCleanup(off.kill)
+        names = [rule["name"] for g in off.get("/api/v1/rules").json()["data"]["groups"]
+                 for rule in g["rules"]]
+        self.assertNotIn("ContainerOOMKilled", names)
+        off.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
