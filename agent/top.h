@@ -30,6 +30,7 @@
 #include "agent/cli.h"
 
 #define TOP_NAME_MAX 256             /* names, images, groups kept per row */
+#define TOP_NAME_KEEP 20             /* a name keeps this many characters before columns go */
 #define TOP_FILTER_TEXT_MAX 256
 #define TOP_FILTER_MAX_TERMS 8
 #define TOP_ALERTS_MAX 4096          /* alerts kept from /api/v1/alerts */
@@ -359,6 +360,7 @@ void top_history_fill(const struct json *result, double start, double step_s, do
 struct top_log_line {
 	double time;
 	char stream[8];
+	char level[8];           /* "error", "warn", ... or "" */
 	char *text;              /* malloc'd */
 };
 struct top_logs {
@@ -369,14 +371,18 @@ struct top_logs {
 	size_t n, head;          /* ring holds n lines ending before head */
 	double cursor;           /* time of the newest line held */
 	size_t cursor_dups;      /* lines at exactly cursor already held */
+	unsigned long long last_seq;  /* the agent's cursor (data.last_seq), when it gives one */
+	bool have_seq;
 };
 void top_logs_reset(struct top_logs *l, const char *id);
 void top_logs_fini(struct top_logs *l);
 /* The i-th oldest line held (i < l->n). */
 const struct top_log_line *top_logs_line(const struct top_logs *l, size_t i);
 /* Appends one line (copied, cut at TOP_LOG_LINE_BYTES) to the ring. */
-void top_logs_push(struct top_logs *l, double time, const char *stream, const char *text);
-/* Fetches the lines newer than the cursor (the last `tail` at first). */
+void top_logs_push(struct top_logs *l, double time, const char *stream, const char *level,
+		   const char *text);
+/* Fetches the lines newer than the cursor (the last `tail` at first):
+ * GET /api/v1/logs?container=ID&tail=N, then &after=<last_seq>. */
 int top_fetch_logs(struct cli *c, struct top_logs *l, size_t tail);
 
 /* POSTs a silence of alert a (alertname and its container's id/name) for

@@ -265,7 +265,8 @@ const struct top_log_line *top_logs_line(const struct top_logs *l, size_t i)
 	return &l->ring[(first + i) % TOP_LOG_LINES];
 }
 
-void top_logs_push(struct top_logs *l, double time, const char *stream, const char *text)
+void top_logs_push(struct top_logs *l, double time, const char *stream, const char *level,
+		   const char *text)
 {
 	if (!l->ring && !(l->ring = calloc(TOP_LOG_LINES, sizeof(*l->ring))))
 		return;
@@ -274,6 +275,7 @@ void top_logs_push(struct top_logs *l, double time, const char *stream, const ch
 	e->text = strndup(text, TOP_LOG_LINE_BYTES);
 	e->time = time;
 	snprintf(e->stream, sizeof(e->stream), "%s", stream);
+	snprintf(e->level, sizeof(e->level), "%s", level);
 	l->head = (l->head + 1) % TOP_LOG_LINES;
 	if (l->n < TOP_LOG_LINES)
 		l->n++;
@@ -321,11 +323,14 @@ int top_fetch_logs(struct cli *c, struct top_logs *l, size_t tail)
 {
 	char esc[256], path[512];
 	cli_path_escape(esc, sizeof(esc), l->id);
-	if (l->cursor > 0)
+	if (l->have_seq)
+		snprintf(path, sizeof(path), "/api/v1/logs?container=%s&after=%llu&limit=%d", esc,
+			 l->last_seq, TOP_LOG_LINES);
+	else if (l->cursor > 0)
 		snprintf(path, sizeof(path), "/api/v1/logs?container=%s&since=%.6f&limit=%d", esc,
 			 l->cursor, TOP_LOG_LINES);
 	else
-		snprintf(path, sizeof(path), "/api/v1/logs?container=%s&limit=%zu", esc, tail);
+		snprintf(path, sizeof(path), "/api/v1/logs?container=%s&tail=%zu", esc, tail);
 	struct top_doc d = { 0 };
 	enum top_avail av = top_doc_get(c, path, &d);
 	l->av = av;
@@ -349,9 +354,12 @@ int top_fetch_logs(struct cli *c, struct top_logs *l, size_t tail)
 		top_doc_free(&d);
 		return -EINVAL;
 	}
-	/* since= is inclusive of the cursor's time: skip what is held already. */
-	double cursor = l->cursor;
-	size_t skip = l->cursor_dups;
+	/* after= gives only new lines; since= is inclusive of the cursor's
+	 * time: skip what is held already. */
+	bool by_seq = l->have_seq;
+	double cursor = by_seq ? 0 : l->cursor;
+	size_t skip = by_seq ? 0 : l->cursor_dups;
+	const struct json *seq = data && data->type == JSON_OBJECT ? json_get(data, "last_seq") : NULL;
 	for (const struct json *e = list->child; e; e = e->next) {
 		const char *text = e->type == JSON_STRING ? e->string : entry_text(e);
 		if (!text)
@@ -363,7 +371,12 @@ int top_fetch_logs(struct cli *c, struct top_logs *l, size_t tail)
 			skip--;
 			continue;
 		}
-		top_logs_push(l, t, e->type == JSON_OBJECT ? cli_str(e, "stream") : "", text);
+		top_logs_push(l, t, e->type == JSON_OBJECT ? cli_str(e, "stream") : "",
+			      e->type == JSON_OBJECT ? cli_str(e, "level") : "", text);
+	}
+	if (seq && seq->type == JSON_NUMBER && seq->number >= 0) {
+		l->last_seq = (unsigned long long)seq->number;
+		l->have_seq = true;
 	}
 	l->msg[0] = '\0';
 	top_doc_free(&d);

@@ -757,7 +757,13 @@ void top_layout_compute(const struct top_model *m, int screen_width, struct top_
 	memcpy(on, m->col_on, sizeof(on));
 	on[TOP_COL_STATUS] = on[TOP_COL_NAME] = true;
 	bool bars = true;
-	int min_name = top_cols[TOP_COL_NAME].width;
+	/* Names are what people read first (ctop#128): columns drop before a
+	 * name is cut below TOP_NAME_KEEP characters. */
+	int min_name = name_width(m);
+	if (min_name > TOP_NAME_KEEP)
+		min_name = TOP_NAME_KEEP;
+	if (min_name < top_cols[TOP_COL_NAME].width)
+		min_name = top_cols[TOP_COL_NAME].width;
 	for (size_t step = 0;; step++) {
 		int total = 0, n = 0;
 		for (int c = 0; c < TOP_COL__COUNT; c++) {
@@ -768,8 +774,15 @@ void top_layout_compute(const struct top_model *m, int screen_width, struct top_
 			n++;
 		}
 		total += n - 1;    /* one space between columns */
-		if (screen_width <= 0 || total <= screen_width || step >= top_drop_order_len)
+		if (screen_width <= 0 || total <= screen_width)
 			break;
+		if (step >= top_drop_order_len) {
+			if (min_name == top_cols[TOP_COL_NAME].width)
+				break;
+			min_name = top_cols[TOP_COL_NAME].width;   /* then the name gives way */
+			step--;
+			continue;
+		}
 		enum top_col d = top_drop_order[step];
 		if (d == TOP_COL__COUNT)
 			bars = false;
@@ -790,6 +803,7 @@ void top_layout_compute(const struct top_model *m, int screen_width, struct top_
 	}
 	/* The name takes what is left, up to the longest name shown. */
 	int want = name_width(m);
+	want = want > min_name ? want : min_name;
 	if (want < min_name)
 		want = min_name;
 	if (want < 6)

@@ -326,6 +326,11 @@ static void draw_footer(struct ui *u)
 				 : u->in == IN_LOGFILTER ? "log filter (Enter applies, Esc clears)"
 							 : "silence for (e.g. 1h, 30m; Enter, Esc)";
 		snprintf(line, sizeof(line), "%s: %s", what, u->input);
+		if (*u->msg && mono_ns() < u->msg_until_ns) {   /* why the input was refused */
+			move(y - 1, 0);
+			clrtoeol();
+			put(y - 1, 0, level_attr(u, 2), u->msg);
+		}
 		put(y, 0, A_BOLD, line);
 		int x = clip_bytes(line, COLS - 2) == (int)strlen(line) ? (int)strlen(what) + 2 +
 									  (int)u->input_len : COLS - 2;
@@ -755,8 +760,10 @@ static void logs_lines(struct ui *u)
 			localtime_r(&s, &tm);
 			strftime(when, sizeof(when), "%H:%M:%S", &tm);
 		}
-		bool err = !strcmp(l->stream, "stderr");
-		text_add(t, err ? level_attr(u, 1) : 0, "%s%s%s", when, *when ? " " : "", l->text);
+		bool err = !strcmp(l->level, "error") || !strcmp(l->level, "fatal");
+		bool warn = !strcmp(l->level, "warn") || !strcmp(l->stream, "stderr");
+		text_add(t, err ? level_attr(u, 2) : warn ? level_attr(u, 1) : 0, "%s%s%s%s", when,
+			 *when ? " " : "", !strcmp(l->stream, "stderr") ? "E " : "", l->text);
 		shown++;
 	}
 	if (!shown)
@@ -1036,6 +1043,11 @@ static void input_key(struct ui *u, int ch)
 				u->next_ns = 0;
 			}
 		}
+		return;
+	}
+	if (ch == 21) {              /* ^U: clear the line */
+		u->input_len = 0;
+		u->input[0] = '\0';
 		return;
 	}
 	if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && u->input_len > 0) {

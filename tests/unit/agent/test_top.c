@@ -503,7 +503,7 @@ static void test_logs_ring(void)
 	for (int i = 0; i < TOP_LOG_LINES + 10; i++) {
 		char t[32];
 		snprintf(t, sizeof(t), "line %d", i);
-		top_logs_push(&l, 1000 + i / 4, "stdout", t);
+		top_logs_push(&l, 1000 + i / 4, "stdout", "info", t);
 	}
 	CHECK_EQ_INT(l.n, TOP_LOG_LINES);
 	CHECK_STR(top_logs_line(&l, 0)->text, "line 10");

@@ -1,0 +1,436 @@
+"""monitor top driven in a real terminal (tmux: new-session, send-keys,
+capture-pane) against a real agent and real Docker containers.
+
+Containers the class starts:
+  zbusy   a CPU-capped busy loop (--cpus 0.5): sorting by CPU puts it first
+  idle    prints "top-line N" every 0.2 s, has a plain and a secret-looking
+          variable in its environment, a label, and exits on SIGTERM
+  mem     --memory 64m with three sleeping processes: PIDs and the limit
+          are known and stable
+
+Names sort as idle < mem < zbusy, so a name sort and a CPU sort give
+different first rows. Numbers on screen are checked against the agent's
+own /api/v1/containers (top shows the agent's numbers): PIDs exactly,
+memory within the rounding of its two significant digits (6 %) plus 64 KiB
+for what changed between the two reads. Each test runs top in its own tmux
+session on a tmux server of this run (-L), so nothing touches the user's.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness as h
+
+KIB = 1024
+TOKEN = "top-test-admin-token-0123456789abcdef"
+SPARK = re.compile("[\u2581-\u2588]")
+
+
+def parse_binary(s):
+    """'580K', '1.0M', '64M', '2.0G', '512' -> bytes (top's binary units)."""
+    m = re.fullmatch(r"([0-9.]+)([KMGTP]?)", s)
+    if not m:
+        raise ValueError("not a size: %r" % s)
+    return float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2) or " ")
+
+
+class Term:
+    """One tmux session running a command, on this run's tmux server."""
+    seq = 0
+
+    def __init__(self, server, cmd, width=200, height=50):
+        Term.seq += 1
+        self.server = server
+        self.name = "top%d" % Term.seq
+        env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm-256color")
+        env.pop("MONITOR_TOKEN", None)
+        env.pop("MONITOR_URL", None)
+        env["MONITOR_TOP_CONFIG"] = os.path.join(h.WORK, "top-%s-none.conf" % h.RUN_TAG)
+        subprocess.run(["tmux", "-u", "-L", server, "new-session", "-d", "-s", self.name,
+                        "-x", str(width), "-y", str(height), cmd], check=True, env=env,
+                       timeout=10)
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.server] + list(args), capture_output=True,
+                              text=True, timeout=10)
+
+    def keys(self, *keys, literal=False):
+        self.tmux("send-keys", "-t", self.name, *((["-l"] if literal else []) + list(keys)))
+
+    def text(self):
+        return self.tmux("capture-pane", "-p", "-t", self.name).stdout
+
+    def wait(self, what, pred, timeout=15):
+        last = [""]
+
+        def probe():
+            last[0] = self.text()
+            return pred(last[0])
+        try:
+            h.wait_for(what, probe, timeout, interval=0.2)
+        except AssertionError as e:
+            raise AssertionError("%s; the screen:\n%s" % (e, last[0])) from None
+        return last[0]
+
+    def resize(self, w, hgt):
+        self.tmux("resize-window", "-t", self.name, "-x", str(w), "-y", str(hgt))
+
+    def alive(self):
+        return self.tmux("has-session", "-t", self.name).returncode == 0
+
+    def pane_pid(self):
+        r = self.tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}")
+        return int(r.stdout.split()[0])
+
+    def kill(self):
+        self.tmux("kill-session", "-t", self.name)
+
+
+def row_of(screen, name):
+    """The screen line that shows container name, or None."""
+    for line in screen.split("\n"):
+        # a row: the status glyphs, then the name (not the header's "filter: name")
+        if re.match(r"^\S{0,2}\s+%s(\s|$)" % re.escape(name), line):
+            return line
+    return None
+
+
+ROW = re.compile(r"\s(?P<name>\S+)\s+\[[| ]*\]\s+(?P<cpu>[-0-9.]+)\s+(?P<cpul>\S+)\s+"
+                 r"\[[| ]*\]\s+(?P<mem>\S+)/(?P<lim>\S+)\s+(?P<net>\S+)\s+(?P<io>\S+)\s+"
+                 r"(?P<pids>\S+)\s+(?P<rst>\S+)\s+(?P<up>\S+)")
+
+
+class TopTest(unittest.TestCase):
+    agent = None
+    containers = []
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        h.require_docker()
+        h.require_binary("tmux")
+        cls.server = "monitor-it-%s" % h.RUN_TAG
+        # a session that outlives the tests' own, so the tmux server does not
+        # exit (and race the next new-session) when a test's session ends
+        subprocess.run(["tmux", "-L", cls.server, "new-session", "-d", "-s", "keep",
+                        "sleep 3600"], check=True, timeout=10)
+        cls.containers = []
+        os.makedirs(h.WORK, exist_ok=True)
+        cls.tokdir = tempfile.mkdtemp(prefix="top-token-", dir=h.WORK)
+        cls.token_path = os.path.join(cls.tokdir, "token")
+        with open(cls.token_path, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(cls.token_path, 0o600)
+        cls.agent = h.Agent(config="auth:\n  admin_token_file: %s\n" % cls.token_path).start()
+        try:
+            run = lambda name, cmd, opts=(): h.docker_run(cls.containers, name, cmd, opts)
+            cls.busy = run("top-zbusy", ["sh", "-c", "while :; do :; done"], ["--cpus", "0.5"])
+            cls.idle = run("top-idle", ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do "
+                                        "echo top-line $i; i=$((i+1)); sleep 0.2; done"],
+                           ["-e", "PLAIN_VAR=hello-plain", "-e", "SECRET_TOKEN=abc-secret-xyz",
+                            "--label", "tier=front"])
+            cls.mem = run("top-mem", ["sh", "-c", "sleep 600 & sleep 600 & exec sleep 600"],
+                          ["--memory", "64m"])
+            cls.mine = [cls.busy, cls.idle, cls.mem]
+            cls.prefix = h.unique("top-")
+
+            def ready():
+                by = {c["name"]: c for c in cls.agent.containers()}
+                return all(c.name in by and "container_pids" in by[c.name]["values"]
+                           for c in cls.mine) and by[cls.mem.name]["values"]["container_pids"] == 3
+            h.wait_for("the test containers in /api/v1/containers", ready, 20)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            subprocess.run(["tmux", "-L", cls.server, "kill-server"], capture_output=True)
+        for c in cls.containers:
+            h.docker_rm(c)
+        cls.containers = []
+        if cls.agent:
+            agent, cls.agent = cls.agent, None
+            agent.stop()
+        shutil.rmtree(getattr(cls, "tokdir", ""), ignore_errors=True)
+
+    def top(self, *args, width=200, height=50, url=None, shell_after=False):
+        """Starts monitor top in a new tmux session; stopped at the test's end."""
+        cmd = "%s top --url %s %s" % (h.MONITOR, url or self.agent.url,
+                                      " ".join("'%s'" % a for a in args))
+        if shell_after:
+            cmd = "sh -c \"%s; echo TOP-EXIT=\\$?; stty -a; sleep 120\"" % cmd
+        t = Term(self.server, cmd, width, height)
+        self.addCleanup(t.kill)
+        return t
+
+    def shows_all(self, t, names, timeout=15):
+        return t.wait("%s on screen with numbers" % ", ".join(names),
+                      lambda s: all(row_of(s, n) and re.search(r"\d\.\d", row_of(s, n))
+                                    for n in names), timeout)
+
+    # ---- the list ---------------------------------------------------------------------------
+
+    def test_list_numbers_match_the_api(self):
+        t = self.top("--filter", self.prefix)
+        screen = self.shows_all(t, [c.name for c in self.mine])
+        api = {c["name"]: c for c in self.agent.containers()}
+        m = ROW.search(row_of(screen, self.mem.name))
+        self.assertIsNotNone(m, "cannot read the row of %s:\n%s" % (self.mem.name, screen))
+        vals = api[self.mem.name]["values"]
+        self.assertEqual(int(m.group("pids")), int(vals["container_pids"]))
+        self.assertEqual(m.group("lim"), "64M")
+        used = parse_binary(m.group("mem"))
+        want = vals["container_memory_working_set_bytes"]
+        self.assertLessEqual(abs(used - want), 0.06 * want + 64 * KIB,
+                             "memory on screen %s, API %d" % (m.group("mem"), want))
+        self.assertEqual(m.group("rst"), str(api[self.mem.name]["restart_count"]))
+        b = ROW.search(row_of(screen, self.busy.name))
+        self.assertIsNotNone(b, screen)
+        cpu = float(b.group("cpu"))
+        self.assertTrue(0 < cpu <= 60, "busy loop with --cpus 0.5 at %s%%" % cpu)
+        # the quota share: CPU % / 0.5 cores
+        self.assertAlmostEqual(float(b.group("cpul")), cpu / 0.5, delta=max(2, cpu * 0.05))
+        # header and totals
+        self.assertIn("containers", screen)
+        self.assertRegex(screen, r"CPU [0-9.]+% of \d+")
+        self.assertRegex(screen, r"TOTAL \(3\)")
+
+    def test_sort_by_cpu_puts_the_busy_container_first(self):
+        t = self.top("--filter", self.prefix)
+        self.shows_all(t, [c.name for c in self.mine])
+
+        def first_row(s):
+            lines = s.split("\n")
+            for i, l in enumerate(lines):
+                if l.lstrip().startswith("ST ") or " NAME " in l:
+                    return lines[i + 1]
+            return ""
+        t.keys("n")
+        t.wait("name sort: idle first", lambda s: self.idle.name in first_row(s))
+        t.keys("c")
+        s = t.wait("CPU sort: zbusy first", lambda s: self.busy.name in first_row(s))
+        self.assertRegex(s, r"CPU%v")           # the sort marker on the CPU title
+        t.keys("R")
+        t.wait("reversed: zbusy not first", lambda s: self.busy.name not in first_row(s))
+
+    def test_filter_hides_the_rest(self):
+        t = self.top("--filter", self.prefix)
+        self.shows_all(t, [c.name for c in self.mine])
+        t.keys("/")
+        t.keys("C-u")
+        t.keys(self.prefix + "zbu", literal=True)
+        t.keys("Enter")
+        s = t.wait("only zbusy left", lambda s: row_of(s, self.busy.name) and
+                   not row_of(s, self.idle.name) and not row_of(s, self.mem.name))
+        self.assertRegex(s, r"TOTAL \(1\)")
+        self.assertIn("filter: " + self.prefix + "zbu", s)
+        # a label filter and its inverse (^U clears what is typed)
+        t.keys("/")
+        t.keys("C-u")
+        t.keys("tier=front", literal=True)
+        t.keys("Enter")
+        t.wait("tier=front: only idle", lambda s: row_of(s, self.idle.name) and
+               not row_of(s, self.busy.name))
+        t.keys("/")
+        t.keys("C-u")
+        t.keys("!tier=front %s" % self.prefix, literal=True)
+        t.keys("Enter")
+        t.wait("!tier=front: idle hidden", lambda s: not row_of(s, self.idle.name) and
+               row_of(s, self.busy.name) and row_of(s, self.mem.name))
+        # a bad regex is refused with the reason, the filter stays
+        t.keys("/")
+        t.keys("C-u")
+        t.keys("~(", literal=True)
+        t.keys("Enter")
+        t.wait("the regex error", lambda s: "filter: regex" in s)
+        t.keys("Escape")
+        # Esc clears the filter: other hosts' containers may show too
+        t.keys("Escape")
+        t.wait("filter cleared", lambda s: "filter:" not in s and row_of(s, self.idle.name))
+
+    # ---- the detail view -------------------------------------------------------------------
+
+    def detail(self, c):
+        t = self.top("--filter", c.name)
+        self.shows_all(t, [c.name])
+        t.keys("Enter")
+        t.wait("the detail view of %s" % c.name, lambda s: "[info]" in s and c.name in s)
+        return t
+
+    def test_detail_has_info_and_sparklines(self):
+        t = self.detail(self.mem)
+        s = t.wait("memory history as a sparkline",
+                   lambda s: re.search(r"^MEM +.*[\u2581-\u2588].*now", s, re.M), 30)
+        self.assertIn("Image      %s" % h.IMAGE, s)
+        self.assertRegex(s, r"Limits .*memory 64M")
+        self.assertRegex(s, r"OOM +\d+ OOM events")
+        self.assertIn("Throttling", s)
+        self.assertIn("Forecasts", s)
+        self.assertIn("Alerts", s)
+        # the sparkline's latest value matches the API's working set
+        now = re.search(r"^MEM .*now (\S+)", s, re.M).group(1)
+        want = self.agent.container(self.mem.name)["values"]["container_memory_working_set_bytes"]
+        self.assertLessEqual(abs(parse_binary(now) - want), 0.06 * want + 256 * KIB)
+        # the busy one: its CPU line has a sparkline too
+        t.keys("Escape")
+
+    def test_detail_processes_env_and_logs(self):
+        t = self.detail(self.idle)
+        t.keys("p")
+        t.wait("the processes pane", lambda s: re.search(r"PID +USER", s) and "sh -c" in s)
+        t.keys("e")
+        s = t.wait("the environment pane", lambda s: "PLAIN_VAR=hello-plain" in s)
+        self.assertIn("SECRET_TOKEN=********", s)
+        self.assertNotIn("abc-secret-xyz", s)
+        t.keys("l")
+        r = self.agent.get("/api/v1/logs?container=%s&limit=5" % self.idle.id)
+        if r.status == 404 and b'"not found"' in r.body:
+            # this agent has no log API: the pane says so, nothing crashes
+            t.wait("logs: not available", lambda s: "not available" in s and "/api/v1/logs" in s)
+            self.assertTrue(t.alive())
+        else:
+            s = t.wait("the container's lines in the logs pane",
+                       lambda s: len(re.findall(r"top-line \d+", s)) >= 3, 20)
+            n1 = max(int(x) for x in re.findall(r"top-line (\d+)", s))
+            t.wait("new lines while following",
+                   lambda s: max(int(x) for x in re.findall(r"top-line (\d+)", s) or [0]) > n1 + 2)
+        t.keys("Escape")
+        t.wait("back to the list", lambda s: "TOTAL" in s)
+
+    # ---- terminal --------------------------------------------------------------------------
+
+    def test_resize_to_80x24_stays_readable(self):
+        t = self.top("--filter", self.prefix, width=160, height=40)
+        self.shows_all(t, [c.name for c in self.mine])
+        t.resize(80, 24)
+        s = t.wait("redrawn at 80x24", lambda s: len(s.split("\n")) <= 25 and
+                   max(len(l) for l in s.split("\n")) <= 80 and "TOTAL" in s and
+                   " NAME " in s and "UPTIME" not in s)
+        lines = s.split("\n")
+        title = next(l for l in lines if " NAME " in l)
+        for col in ("NAME", "CPU%", "MEM", "NET RX/TX", "PIDS", "AL"):
+            self.assertIn(col, title, "column %s dropped at 80 columns:\n%s" % (col, s))
+        self.assertNotIn("UPTIME", title)       # documented: uptime drops first
+        # names longer than 20 characters are cut in the middle, the ends kept
+        for c in self.mine:
+            tail = c.name[-9:]
+            self.assertTrue(any(l.startswith("\u25cf") and tail in l and "\u2026" in l
+                                for l in lines), "%s not readable at 80x24:\n%s" % (c.name, s))
+        self.assertIn("q quit", lines[-1] if lines[-1].strip() else lines[-2])
+
+    def test_q_exits_and_restores_the_terminal(self):
+        t = self.top("--filter", self.prefix, shell_after=True)
+        self.shows_all(t, [c.name for c in self.mine])
+        t.keys("?")
+        t.wait("the help", lambda s: "monitor top - keys" in s)
+        t.keys("x")                               # any key closes the help
+        t.keys("q")
+        s = t.wait("top exits", lambda s: "TOP-EXIT=" in s)
+        self.assertIn("TOP-EXIT=0", s)
+        # the shell's terminal is back in canonical mode with echo
+        self.assertRegex(s, r"(^|\s)icanon(\s|$)")
+        self.assertRegex(s, r"(^|\s)echo(\s|$)")
+        self.assertNotIn("TOTAL", s)              # the alternate screen is gone
+
+    def test_agent_gone_then_back(self):
+        port = h.free_port()
+        listen = "127.0.0.1:%d" % port
+        a = h.Agent(listen=listen).start()
+        try:
+            t = self.top("--filter", self.prefix, url="http://" + listen, shell_after=True)
+            self.shows_all(t, [c.name for c in self.mine], 20)
+            a.stop()
+            s = t.wait("the view says the agent is unreachable",
+                       lambda s: "AGENT UNREACHABLE" in s and "retrying" in s)
+            self.assertIn("connection refused", s)
+            self.assertIsNotNone(row_of(s, self.mem.name))   # the last data stays
+            time.sleep(2)
+            self.assertNotIn("TOP-EXIT", t.text())           # still running
+            a = h.Agent(listen=listen).start()
+            t.wait("reconnected", lambda s: "AGENT UNREACHABLE" not in s and
+                   row_of(s, self.mem.name) and "TOP-EXIT" not in s, 20)
+            t.keys("q")
+            t.wait("a clean exit", lambda s: "TOP-EXIT=0" in s)
+        finally:
+            a.stop()
+
+    # ---- actions ------------------------------------------------------------------------------
+
+    def test_actions_need_the_token_and_a_confirmation(self):
+        t = self.top("--filter", self.idle.name)
+        self.shows_all(t, [self.idle.name])
+        t.keys("x")
+        t.wait("actions refused without a token", lambda s: "need the admin token" in s)
+        started = h.docker("inspect", "-f", "{{.State.StartedAt}}", self.idle.id).strip()
+        t = self.top("--filter", self.idle.name, "--token-file", self.token_path)
+        self.shows_all(t, [self.idle.name])
+        t.keys("x")
+        t.wait("the actions menu", lambda s: "1 restart" in s and "2 stop" in s)
+        t.keys("1")
+        t.wait("a confirmation", lambda s: "restart %s" % self.idle.name in s and "y: yes" in s)
+        t.keys("n")
+        t.wait("cancelled", lambda s: "restart: cancelled" in s)
+        self.assertEqual(h.docker("inspect", "-f", "{{.State.StartedAt}}", self.idle.id).strip(),
+                         started)
+        t.keys("x")
+        t.keys("1")
+        t.wait("a confirmation", lambda s: "y: yes" in s)
+        t.keys("y")
+        t.wait("restarted", lambda s: "restart: done" in s, 40)
+        self.assertNotEqual(h.docker("inspect", "-f", "{{.State.StartedAt}}", self.idle.id).strip(),
+                            started)
+
+    # ---- batch ----------------------------------------------------------------------------------
+
+    def test_once_and_json(self):
+        env = dict(os.environ)
+        env.pop("MONITOR_URL", None)
+        env["MONITOR_TOP_CONFIG"] = os.path.join(h.WORK, "top-%s-none.conf" % h.RUN_TAG)
+        r = subprocess.run([h.MONITOR, "top", "--url", self.agent.url, "--once", "--width", "160",
+                            "--filter", self.prefix], capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.rstrip("\n").split("\n")
+        self.assertTrue(lines[0].startswith("monitor top - "))
+        self.assertTrue(all(len(l) <= 160 for l in lines[2:]), r.stdout)
+        for c in self.mine:
+            self.assertIsNotNone(row_of(r.stdout, c.name), r.stdout)
+        self.assertRegex(lines[-1], r"TOTAL \(3\)")
+        r = subprocess.run([h.MONITOR, "top", "--url", self.agent.url, "--json", "--filter",
+                            self.prefix, "--sort", "cpu"], capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        names = [c["name"] for c in doc["containers"]]
+        self.assertEqual(sorted(names), sorted(c.name for c in self.mine))
+        self.assertEqual(names[0], self.busy.name)
+        by = {c["name"]: c for c in doc["containers"]}
+        api = {c["name"]: c for c in self.agent.containers()}
+        self.assertEqual(by[self.mem.name]["pids"], api[self.mem.name]["values"]["container_pids"])
+        self.assertEqual(by[self.mem.name]["memory_limit_bytes"], 64 * 1024 * 1024)
+        self.assertEqual(by[self.busy.name]["cpu_limit_cores"], 0.5)
+        self.assertEqual(doc["totals"]["containers"], 3)
+        self.assertAlmostEqual(doc["totals"]["pids"], sum(c["pids"] for c in doc["containers"]))
+        self.assertIn("load1", doc["host"])
+        # no terminal and no batch flag: a clear refusal, not a broken screen
+        r = subprocess.run([h.MONITOR, "top", "--url", self.agent.url], capture_output=True,
+                           text=True, timeout=10, env=env, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("needs a terminal", r.stderr)
+        # an agent that is not there: one message, exit 1
+        r = subprocess.run([h.MONITOR, "top", "--url", "http://127.0.0.1:%d" % h.free_port(),
+                            "--once"], capture_output=True, text=True, timeout=10, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot reach the agent", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
