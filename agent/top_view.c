@@ -689,7 +689,7 @@ static void info_lines(struct ui *u, const struct top_row *r)
 			const char *st = al->state == TOP_ALERT_FIRING ? "FIRING"
 				       : al->state == TOP_ALERT_PENDING ? "pending" : "silenced";
 			text_add(t, al->state == TOP_ALERT_FIRING ? level_attr(u, 3) : 0,
-				 "           %-8s %s%s%s  %s%s  %s", st, al->alertname,
+				 "           %-8s %s%s%s%s%s%s", st, al->alertname,
 				 *al->severity ? " [" : "", al->severity, *al->severity ? "]" : "",
 				 *since ? " for " : "", since);
 			if (*al->summary)
@@ -1185,11 +1185,8 @@ static void list_key(struct ui *u, int ch)
 	struct top_model *m = &u->m;
 	int rows = LINES - 5 > 1 ? LINES - 5 : 1;
 	int s = top_sort_key(ch);
-	if (s >= 0) {
-		if (m->sort == (enum top_col)s)
-			m->reverse = !m->reverse;
-		else
-			m->reverse = false;
+	if (s >= 0) {            /* R reverses; a sort key always starts in its natural order */
+		m->reverse = false;
 		m->sort = (enum top_col)s;
 		top_model_arrange(m);
 		return;

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import harness as h
 
@@ -127,7 +128,22 @@ class TopTest(unittest.TestCase):
         with open(cls.token_path, "w") as f:
             f.write(TOKEN + "\n")
         os.chmod(cls.token_path, 0o600)
-        cls.agent = h.Agent(config="auth:\n  admin_token_file: %s\n" % cls.token_path).start()
+        # An alert that fires (for: 0) on the busy container, to show and silence.
+        cls.rules_path = os.path.join(cls.tokdir, "rules.yml")
+        with open(cls.rules_path, "w") as f:
+            f.write("""groups:
+- name: top
+  interval: 1s
+  rules:
+  - alert: TopTestBusy
+    expr: rate(container_cpu_usage_seconds_total{name="%s"}[5s]) > 0.02
+    labels:
+      severity: warning
+    annotations:
+      summary: '{{ $labels.name }} is busy'
+""" % h.unique("top-zbusy"))
+        cls.agent = h.Agent(config="auth:\n  admin_token_file: %s\nrule_files: [%s]\n"
+                            % (cls.token_path, cls.rules_path)).start()
         try:
             run = lambda name, cmd, opts=(): h.docker_run(cls.containers, name, cmd, opts)
             cls.busy = run("top-zbusy", ["sh", "-c", "while :; do :; done"], ["--cpus", "0.5"])
@@ -305,6 +321,48 @@ class TopTest(unittest.TestCase):
         t.keys("Escape")
         t.wait("back to the list", lambda s: "TOTAL" in s)
 
+    def test_alert_marker_detail_and_silence(self):
+        r = self.agent.get("/api/v1/alerts")
+        if r.status == 404:
+            h.skip("this agent has no /api/v1/alerts")
+        h.wait_for("TopTestBusy firing in /api/v1/alerts", lambda: any(
+            a["labels"].get("alertname") == "TopTestBusy" and a["state"] == "firing"
+            and not a.get("silenced") for a in self.agent.get("/api/v1/alerts").json()
+            ["data"]["alerts"]), 20)
+        t = self.top("--filter", self.prefix, "--token-file", self.token_path)
+        s = t.wait("the firing marker on the busy row", lambda s: row_of(s, self.busy.name) and
+                   row_of(s, self.busy.name).rstrip().endswith("\u25b2"))
+        self.assertRegex(s, r"alerts: [1-9]\d* firing")    # the agent's other rules may fire too
+        self.assertFalse(row_of(s, self.mem.name).rstrip().endswith("\u25b2"))
+        # the busy container is first by CPU (the default sort): open its detail
+        t.wait("busy first", lambda s: s.split("\n")[3].find(self.busy.name) >= 0)
+        t.keys("Enter")
+        s = t.wait("the alert in the detail view",
+                   lambda s: re.search(r"FIRING +TopTestBusy \[warning\]", s))
+        self.assertIn("is busy", s)
+        t.keys("s")
+        t.wait("which alert to silence", lambda s: "silence which alert" in s and "1 TopTestBusy" in s)
+        t.keys("Enter")
+        t.wait("the duration prompt", lambda s: "silence for" in s)
+        t.keys("C-u")
+        t.keys("30m", literal=True)
+        t.keys("Enter")
+        t.wait("silenced", lambda s: "silenced TopTestBusy for 30m" in s)
+        sil = [x for x in self.agent.get("/api/v2/silences").json()
+               if x["status"]["state"] == "active"]
+        self.assertTrue(any({"name": "alertname", "value": "TopTestBusy", "isRegex": False,
+                             "isEqual": True} in [{k: m[k] for k in ("name", "value", "isRegex",
+                                                                      "isEqual")}
+                                                  for m in x["matchers"]] for x in sil), sil)
+        t.keys("Escape")
+        t.wait("the silenced marker", lambda s: re.search(r"[1-9]\d* silenced", s) and
+               row_of(s, self.busy.name).rstrip().endswith(" s"), 20)
+        for x in sil:         # expire it: the other tests see the alert firing
+            req = urllib.request.Request(self.agent.url + "/api/v2/silence/" + x["id"],
+                                         method="DELETE",
+                                         headers={"Authorization": "Bearer " + TOKEN})
+            urllib.request.urlopen(req, timeout=5).read()
+
     # ---- terminal --------------------------------------------------------------------------
 
     def test_resize_to_80x24_stays_readable(self):
@@ -333,7 +391,7 @@ class TopTest(unittest.TestCase):
         t.wait("the help", lambda s: "monitor top - keys" in s)
         t.keys("x")                               # any key closes the help
         t.keys("q")
-        s = t.wait("top exits", lambda s: "TOP-EXIT=" in s)
+        s = t.wait("top exits and stty reports", lambda s: "TOP-EXIT=" in s and "speed " in s)
         self.assertIn("TOP-EXIT=0", s)
         # the shell's terminal is back in canonical mode with echo
         self.assertRegex(s, r"(^|\s)icanon(\s|$)")
