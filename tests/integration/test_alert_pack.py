@@ -18,12 +18,13 @@ Docker says happened.
   it off (its rules appear in /api/v1/rules).
 """
 
+import http.server
 import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -72,8 +73,26 @@ def pack_with(changes):
     return text
 
 
+class Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: keeps every JSON body posted to it."""
+    bodies = []
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            Hook.bodies.append(json.loads(self.rfile.read(n)))
+        except ValueError:
+            pass
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 class PackTest(unittest.TestCase):
     agent = None
+    hook = None
     EVAL_S = 2
 
     @classmethod
@@ -90,14 +109,21 @@ class PackTest(unittest.TestCase):
             f.write(pack_with({
                 "ContainerCPUThrottlingHigh": {"for": "10s"},
                 "ContainerRestartLoop": {"for": "0s", "labels": {"action": "restart"}},
+                "ContainerUnhealthy": {"for": "2s"},
+                "ContainerExpectedGone": {"for": "2s"},
             }))
         cls.containers = []
+        cls.hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=cls.hook.serve_forever, daemon=True).start()
         config = ("auth:\n  admin_token_file: %s\n"
                   "rule_files:\n  - %s\n"
                   "rules:\n  evaluation_interval: %ds\n  resend_delay: 2s\n"
                   "default_rules: false\n"
                   "remediation:\n  max_restarts_per_hour: 2\n  min_interval: 6s\n  stop_timeout: 1s\n"
-                  % (cls.token_file, rules, cls.EVAL_S))
+                  "route:\n  receiver: hook\n  group_by: [alertname, name]\n  group_wait: 1s\n"
+                  "  group_interval: 2s\n  repeat_interval: 1h\n"
+                  "receivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:%d/hook\n"
+                  % (cls.token_file, rules, cls.EVAL_S, cls.hook.server_address[1]))
         cls.agent = h.Agent(config=config, args=("--no-ebpf",)).start()
         r = cls.agent.get("/api/v1/alerts")
         if r.status == 404:
@@ -106,6 +132,10 @@ class PackTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if cls.hook:
+            cls.hook.shutdown()
+            cls.hook.server_close()
+            cls.hook = None
         for c in getattr(cls, "containers", []):
             h.docker_rm(c)
         if cls.agent:
@@ -166,6 +196,38 @@ class PackTest(unittest.TestCase):
             self.assertGreater(ratio, 0.5, st)
         self.assertEqual(self.alerts("ContainerCPUThrottlingHigh", free.name), [])
 
+    def test_unhealthy(self):
+        sick = self.run_container("sick", ["sleep", "600"],
+                                  ("--health-cmd", "false", "--health-interval", "1s",
+                                   "--health-retries", "1"))
+        fine = self.run_container("fine", ["sleep", "600"],
+                                  ("--health-cmd", "true", "--health-interval", "1s"))
+        a = h.wait_for("ContainerUnhealthy for %s" % sick.name,
+                       lambda: self.firing("ContainerUnhealthy", sick.name), 40)
+        self.assertEqual(sick.inspect()["State"]["Health"]["Status"], "unhealthy")
+        self.assertEqual(fine.inspect()["State"]["Health"]["Status"], "healthy")
+        self.assertEqual(self.alerts("ContainerUnhealthy", fine.name), [])
+        self.assertEqual(a["value"], "1e+00")
+
+    def test_expected_container_gone(self):
+        want = self.run_container("expected", ["sleep", "600"], ("--label", "monitor.expected=true"))
+        other = self.run_container("casual", ["sleep", "600"])
+        for c in (want, other):
+            h.wait_for("%s in the agent" % c.name, lambda: self.agent.container(c.name), 10)
+        # Running: quiet, for a few evaluations.
+        time.sleep(3 * self.EVAL_S)
+        self.assertEqual(self.alerts("ContainerExpectedGone", want.name), [])
+        h.docker("stop", "-t", "0", want.id)
+        h.docker("stop", "-t", "0", other.id)
+        a = h.wait_for("ContainerExpectedGone for %s" % want.name,
+                       lambda: self.firing("ContainerExpectedGone", want.name), 40)
+        self.assertEqual(a["labels"]["severity"], "critical")
+        self.assertEqual(self.alerts("ContainerExpectedGone", other.name), [])
+        # Back up: resolved.
+        h.docker("start", want.id)
+        h.wait_for("ContainerExpectedGone for %s to resolve" % want.name,
+                   lambda: not self.alerts("ContainerExpectedGone", want.name), 30)
+
     def test_restart_loop_remediated_exactly_twice(self):
         t0 = time.time()
         c = self.run_container("loop", ["sh", "-c", "sleep 2; exit 1"], ("--restart", "always"))
@@ -193,6 +255,17 @@ class PackTest(unittest.TestCase):
                        "--format", "{{.Action}}", timeout=30)
         self.assertEqual(out.split(), ["restart", "restart"], out)
         self.assertIn("remediation: %s" % c.name, self.agent.stderr())
+        # The notification says what remediation did (annotation "remediation").
+        def notified():
+            for b in Hook.bodies:
+                for a in b.get("alerts", []):
+                    if (a["labels"].get("alertname") == "ContainerRestartLoop"
+                            and a["labels"].get("name") == c.name and "remediation" in a["annotations"]):
+                        return a
+            return None
+        a = h.wait_for("a notification of the restart loop", notified, 20)
+        self.assertRegex(a["annotations"]["remediation"], r"restart(ed| requested)")
+        self.assertIn("restarting in a loop", a["annotations"]["summary"])
 
 
 class PackDefaultTest(unittest.TestCase):
