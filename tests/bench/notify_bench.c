@@ -203,7 +203,7 @@ int main(void)
 	 * is all it pays. */
 	enum { GROUPS = 100, PER = 10, ALERTS = GROUPS * PER, WAVES = 2 };
 	static struct store_label labels[ALERTS][3];
-	static char names[ALERTS][32], hosts[ALERTS][32], wave[WAVES][8];
+	static char names[ALERTS][32], hosts[ALERTS][32], wave[WAVES][16];
 	static struct alert_msg msgs[ALERTS];
 	double sink_ms[WAVES];
 	size_t base = r.nseen;
