@@ -418,8 +418,12 @@ int agent_main(int argc, char **argv)
 	 * delivery thread per integration; the rules engine hands them alerts
 	 * through notify_sink, which only queues. */
 	if (cfg.notify) {
-		char ext[300];
-		snprintf(ext, sizeof(ext), "http://%s", cfg.listen);
+		/* Links in messages: rules.external_url, as the generator URLs. */
+		char ext[1100];
+		if (cfg.rules.external_url[0])
+			snprintf(ext, sizeof(ext), "%s", cfg.rules.external_url);
+		else
+			snprintf(ext, sizeof(ext), "http://%s", cfg.listen);
 		struct notify_opts no = { .kv = kv, .silenced = silences ? alert_silenced : NULL,
 					  .silenced_arg = silences, .external_url = ext };
 		if ((rc = notify_new(&l.st.notifier, cfg.notify, &no)) < 0)
