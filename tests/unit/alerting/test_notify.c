@@ -811,6 +811,148 @@ static void test_alertmanager_schedule(void)
 	server_stop(&s);
 }
 
+static void test_rate_limit(void)
+{
+	struct server s;
+	if (server_start(&s) < 0)
+		SKIP("cannot listen on 127.0.0.1");
+	char yaml[1024], dir[64];
+	snprintf(yaml, sizeof(yaml),
+		 "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
+		 "  slack_configs:\n  - url: http://127.0.0.1:%d/slack\n    rate_limit: 60\n    burst: 2\n",
+		 s.port);
+	struct kv *k = temp_kv(dir);
+	struct notify_config *c = NULL;
+	struct notifier *n = one_receiver(yaml, &c, k);
+	if (!n) {
+		CHECK(0);
+		server_stop(&s);
+		return;
+	}
+	int64_t t = now_ms();
+	send_alert(n, "R1", "warning", "h1", t, t + 3600000);
+	send_alert(n, "R2", "warning", "h1", t, t + 3600000);
+	send_alert(n, "R3", "warning", "h1", t, t + 3600000);
+	CHECK_EQ_INT(notify_tick(n, t), 3);
+	CHECK_EQ_INT(notify_deliver(n, t), 1);
+	CHECK_EQ_INT(notify_deliver(n, t), 1);
+	CHECK_EQ_INT(notify_deliver(n, t), 0);          /* burst of 2 spent: one a second */
+	CHECK_EQ_INT(s.requests, 2);
+	CHECK_EQ_INT(notify_deliver(n, t + 1100), 1);
+	CHECK_EQ_INT(s.requests, 3);
+	CHECK(strstr(s.last_body, "\"blocks\":[{\"type\":\"header\"") != NULL);
+	notify_free(n);
+	notify_config_free(c);
+	kv_close(k);
+	rm_dir(dir);
+	server_stop(&s);
+}
+
+/* One endpoint accepts connections and never answers: it holds its own
+ * delivery thread until its timeout, nothing else. */
+static void test_hanging_endpoint(void)
+{
+	struct server s;
+	if (server_start(&s) < 0)
+		SKIP("cannot listen on 127.0.0.1");
+	int hang = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	if (bind(hang, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(hang, 16) < 0 ||
+	    getsockname(hang, (struct sockaddr *)&a, &al) < 0) {
+		close(hang);
+		server_stop(&s);
+		SKIP("cannot listen on 127.0.0.1");
+	}
+	char yaml[1024], dir[64], err[512];
+	snprintf(yaml, sizeof(yaml),
+		 "route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n  webhook_configs:\n"
+		 "  - url: http://127.0.0.1:%d/hang\n    timeout: 1s\n"
+		 "  - url: http://127.0.0.1:%d/fine\n", ntohs(a.sin_port), s.port);
+	struct kv *k = temp_kv(dir);
+	struct notify_config *c = load_cfg(yaml, err, sizeof(err));
+	struct notifier *n = NULL;
+	struct notify_opts o = { .kv = k };           /* real threads */
+	CHECK(c && notify_new(&n, c, &o) == 0);
+	if (!n) {
+		close(hang);
+		server_stop(&s);
+		return;
+	}
+	int64_t t0 = mono_ns(), t = now_ms();
+	send_alert(n, "Hang", "critical", "h1", t, t + 3600000);
+	while (s.requests < 1 && mono_ns() - t0 < 3000000000LL)
+		usleep(2000);
+	double fine_ms = (double)(mono_ns() - t0) / 1e6;
+	CHECK_EQ_INT(s.requests, 1);
+	CHECK(fine_ms < 500);                          /* not behind the hanging one */
+	usleep(1500000);                               /* past the hanging one's timeout */
+	struct buf api;
+	buf_init(&api, 1 << 20);
+	notify_api_json(n, 10, &api);
+	CHECK(api.data && strstr(api.data, "\"retried\":1") != NULL);
+	buf_fini(&api);
+	int64_t f0 = mono_ns();
+	notify_free(n);                                /* aborts the transfer in flight */
+	CHECK((mono_ns() - f0) / 1000000 < 1500);
+	CHECK_EQ_INT(kv_count(k, "notify_queue"), 1);  /* the hanging one's, kept for later */
+	close(hang);
+	notify_config_free(c);
+	kv_close(k);
+	rm_dir(dir);
+	server_stop(&s);
+}
+
+static void test_template_files(void)
+{
+	char dir[64], path[256], yaml[1024], err[512];
+	struct kv *k = temp_kv(dir);
+	snprintf(path, sizeof(path), "%s/msg.tmpl", dir);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		CHECK(0);
+		return;
+	}
+	fputs("{{ define \"t.title\" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} "
+	      "x{{ .NumFiring }}{{ end }}\n{{ define \"t.text\" }}{{ range .Alerts }}- "
+	      "{{ .Labels.host }}: {{ .Annotations.summary }}\n{{ end }}{{ end }}\n", f);
+	fclose(f);
+	snprintf(yaml, sizeof(yaml),
+		 "route: {receiver: r}\nreceivers:\n- name: r\n  slack_configs:\n"
+		 "  - url: http://127.0.0.1:9/s\n    title: '{{ template \"t.title\" . }}'\n"
+		 "    text: '{{ template \"t.text\" . }}'\ntemplates: ['%s/*.tmpl']\n", dir);
+	struct notify_config *c = load_cfg(yaml, err, sizeof(err));
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "  %s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(c->ntmpl, 2);
+	const char *data = "{\"status\":\"firing\",\"groupKey\":\"g\",\"commonLabels\":{\"alertname\":\"Disk\"},"
+			   "\"alerts\":[{\"status\":\"firing\",\"labels\":{\"host\":\"h1\"},"
+			   "\"annotations\":{\"summary\":\"full\"}}]}";
+	struct json_doc doc;
+	CHECK(json_parse(&doc, data, strlen(data), NULL) == 0);
+	struct nreq req;
+	nreq_init(&req);
+	char why[256];
+	CHECK(nvendors[NV_SLACK].build(c, &c->integ[0], doc.root, now_ms(), &req, why, sizeof(why)) == 0);
+	CHECK(req.body.data && strstr(req.body.data, "\"text\":\"[FIRING] Disk x1\"") != NULL);
+	CHECK(req.body.data && strstr(req.body.data, "\"text\":\"- h1: full\\n\"") != NULL);
+	nreq_fini(&req);
+	json_doc_free(&doc);
+	notify_config_free(c);
+	/* A template that names a define no file has is refused at load. */
+	snprintf(yaml, sizeof(yaml),
+		 "route: {receiver: r}\nreceivers:\n- name: r\n  slack_configs:\n"
+		 "  - url: http://127.0.0.1:9/s\n    title: '{{ template \"nope\" . }}'\n"
+		 "templates: ['%s/*.tmpl']\n", dir);
+	CHECK(load_cfg(yaml, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "no template \"nope\"") != NULL);
+	kv_close(k);
+	rm_dir(dir);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -824,5 +966,8 @@ int main(void)
 	RUN(test_delivery_retry);
 	RUN(test_delivery_give_up_and_age);
 	RUN(test_alertmanager_schedule);
+	RUN(test_rate_limit);
+	RUN(test_hanging_endpoint);
+	RUN(test_template_files);
 	TEST_END();
 }
