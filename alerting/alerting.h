@@ -314,6 +314,7 @@ struct alert_engine_opts {
 	struct logstore *logs;           /* what log_alert rules count; NULL: they fail */
 	alert_silenced_fn silenced;      /* NULL: nothing is silenced */
 	void *silenced_arg;
+	bool no_cache;                   /* read the source directly (tests, benchmarks) */
 };
 /* Makes an engine with no rules (call alert_engine_load). 0 or -ENOMEM. */
 int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *o);

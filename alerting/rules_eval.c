@@ -783,7 +783,8 @@ static ssize_t eval_expr(struct alert_engine *e, const struct group *g, struct r
 	struct promql_result res;
 	struct promql_error perr;
 	memset(&res, 0, sizeof(res));
-	if (promql_eval_instant(&e->src, &e->query, r->expr, t - g->query_offset_ms, &res,
+	const struct promql_source *src = e->rsrc ? rules_source_get(e->rsrc) : &e->src;
+	if (promql_eval_instant(src, &e->query, r->expr, t - g->query_offset_ms, &res,
 				&perr) < 0) {
 		rule_error(e, r, "%s", perr.msg);
 		return -1;
@@ -1145,6 +1146,8 @@ int alert_engine_eval(struct alert_engine *e, int64_t now)
 	int ran = 0;
 	double slowest = 0;
 	pthread_mutex_lock(&e->eval_lock);
+	if (e->rsrc)
+		rules_source_round(e->rsrc, now);
 	struct ruleset *rs = e->rs;
 	for (size_t i = 0; rs && i < rs->ngroups; i++) {
 		struct group *g = &rs->groups[i];
@@ -1375,6 +1378,10 @@ int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *
 	else
 		promql_opts_defaults(&e->query);
 	e->query.cancel = NULL;
+	if (!o->no_cache && e->src.ops && !(e->rsrc = rules_source_new(&e->src, o->raw_retention_ms))) {
+		free(e);
+		return -ENOMEM;
+	}
 	e->kv = o->kv;
 	e->logs = o->logs;
 	e->silenced = o->silenced;
@@ -1405,6 +1412,7 @@ void alert_engine_free(struct alert_engine *e)
 		heartbeat(e, now_ms());
 	}
 	ruleset_free(e->rs);
+	rules_source_free(e->rsrc);
 	saved_free(e);
 	alert_engine_drain(e, NULL, NULL);
 	pthread_mutex_destroy(&e->lock);

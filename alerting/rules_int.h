@@ -134,7 +134,8 @@ struct sample_q {
 struct alert_engine {
 	struct alert_rules_config cfg;
 	struct promql_store pstore;
-	struct promql_source src;
+	struct promql_source src;        /* the store (or a test's source) */
+	struct rules_source *rsrc;       /* src with caches: what evaluation reads */
 	struct promql_opts query;
 	struct kv *kv;
 	struct logstore *logs;           /* log rules count here; NULL: they fail */
@@ -167,6 +168,20 @@ struct alert_engine {
 	pthread_cond_t wake;
 	bool stop;
 };
+
+/* ---- what rules read (rules_source.c) ---- */
+
+/* A caching PromQL source over inner for one evaluator thread: points of a
+ * series are read once and then only what is new; selects are shared
+ * within a round. */
+struct rules_source;
+struct rules_source *rules_source_new(const struct promql_source *inner, int64_t raw_retention_ms);
+void rules_source_free(struct rules_source *rs);
+const struct promql_source *rules_source_get(struct rules_source *rs);
+/* A new evaluation round at now: this round's selects are forgotten. */
+void rules_source_round(struct rules_source *rs, int64_t now);
+void rules_source_stats(const struct rules_source *rs, uint64_t *hits, uint64_t *misses,
+			size_t *points);
 
 /* The engine's generator URL for expr (external_url/graph?g0.expr=...). */
 void rules_generator_url(const struct alert_engine *e, const char *expr, struct buf *out);
