@@ -177,6 +177,7 @@ struct fc_table {
 	struct arena arena;
 };
 
+struct smap;
 struct forecaster {
 	struct store *st;
 	struct forecast_config cfg;
@@ -188,6 +189,7 @@ struct forecaster {
 	struct fc_table *current;        /* under lock */
 	uint64_t refreshes;              /* atomic */
 	struct log_limit ll;
+	struct smap *slow;               /* limits and start times (refresh thread) */
 };
 
 static void table_unref(struct forecaster *f, struct fc_table *t)
@@ -363,23 +365,32 @@ static void put_escaped(struct buf *b, const char *v)
 	}
 }
 
-/* A series' labels as a key (every label but __name__, cpu and mountpoint)
- * and as exposition text; the mountpoint label's value. */
-static void series_key(const struct store_series_info *si, struct buf *key, struct buf *text,
-		       const char **mountpoint)
+/*
+ * A series' labels as keys that pair it with its limit and its container:
+ * base (every label but __name__, cpu and mountpoint) and full (base and
+ * the mountpoint); as exposition text (base only); the mountpoint's value.
+ */
+static void series_key(const struct store_series_info *si, struct buf *base, struct buf *full,
+		       struct buf *text, const char **mountpoint)
 {
 	*mountpoint = NULL;
 	for (size_t i = 0; i < si->nlabels; i++) {
 		const struct store_label *l = &si->labels[i];
 		if (!strcmp(l->name, "__name__") || !strcmp(l->name, "cpu"))
 			continue;
-		if (!strcmp(l->name, "mountpoint"))
+		bool mp = !strcmp(l->name, "mountpoint");
+		if (mp)
 			*mountpoint = l->value;
-		buf_puts(key, l->name);
-		buf_putc(key, '\x01');
-		buf_puts(key, l->value);
-		buf_putc(key, '\x02');
-		if (!strcmp(l->name, "mountpoint") || !text)
+		for (int k = 0; k < 2; k++) {
+			struct buf *b = k ? full : base;
+			if (!b || (mp && !k))
+				continue;
+			buf_puts(b, l->name);
+			buf_putc(b, '\x01');
+			buf_puts(b, l->value);
+			buf_putc(b, '\x02');
+		}
+		if (mp || !text)
 			continue;
 		if (text->len)
 			buf_putc(text, ',');
@@ -390,16 +401,30 @@ static void series_key(const struct store_series_info *si, struct buf *key, stru
 	}
 }
 
-/* One family's series selected by name (and one equality matcher), with
- * their keys, sorted by key for lookups. */
+/* One family's series selected by name (and one equality matcher), sorted
+ * by their keys (base or full) for lookups. */
+struct keyed_ent {
+	const char *key;
+	const struct store_series_info *si;
+};
 struct keyed {
 	struct store_series_set set;
-	char **keys;                     /* parallel to set.series, then sorted with order */
-	size_t *order;
+	struct keyed_ent *ent;
+	size_t n;
+	struct arena arena;
 };
 
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed_ent *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->si->max_t < y->si->max_t ? -1 : x->si->max_t > y->si->max_t;
+}
+
 static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
-			int64_t maxt, struct keyed *k)
+			int64_t maxt, bool full, struct keyed *k)
 {
 	memset(k, 0, sizeof(*k));
 	struct store_matcher m[2];
@@ -424,27 +449,31 @@ static int keyed_select(struct store *st, const char *family, const char *match,
 		store_matcher_fini(&m[i]);
 	if (rc < 0)
 		return rc;
-	k->keys = calloc(k->set.n + 1, sizeof(char *));
-	if (!k->keys)
+	k->ent = calloc(k->set.n + 1, sizeof(*k->ent));
+	if (!k->ent)
 		return -ENOMEM;
+	struct buf key;
+	buf_init(&key, FC_LABELS_CAP);
 	for (size_t i = 0; i < k->set.n; i++) {
-		struct buf key;
 		const char *mp;
-		buf_init(&key, FC_LABELS_CAP);
-		series_key(&k->set.series[i], &key, NULL, &mp);
-		k->keys[i] = key.len && !key.overflow ? buf_steal(&key, NULL) : strdup("");
-		buf_fini(&key);
-		if (!k->keys[i])
+		buf_reset(&key);
+		series_key(&k->set.series[i], full ? NULL : &key, full ? &key : NULL, NULL, &mp);
+		const char *ks = arena_strdup(&k->arena, key.len && !key.overflow ? key.data : "");
+		if (!ks) {
+			buf_fini(&key);
 			return -ENOMEM;
+		}
+		k->ent[k->n++] = (struct keyed_ent){ ks, &k->set.series[i] };
 	}
+	buf_fini(&key);
+	qsort(k->ent, k->n, sizeof(*k->ent), cmp_keyed);
 	return 0;
 }
 
 static void keyed_free(struct keyed *k)
 {
-	for (size_t i = 0; k->keys && i < k->set.n; i++)
-		free(k->keys[i]);
-	free(k->keys);
+	free(k->ent);
+	arena_free(&k->arena);
 	store_series_set_free(&k->set);
 	memset(k, 0, sizeof(*k));
 }
@@ -452,11 +481,69 @@ static void keyed_free(struct keyed *k)
 /* The series of k with this key (the newest when several), or NULL. */
 static const struct store_series_info *keyed_find(const struct keyed *k, const char *key)
 {
-	const struct store_series_info *best = NULL;
-	for (size_t i = 0; i < k->set.n; i++)
-		if (!strcmp(k->keys[i], key) && (!best || k->set.series[i].max_t > best->max_t))
-			best = &k->set.series[i];
-	return best;
+	size_t lo = 0, hi = k->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(k->ent[mid].key, key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo is past the last entry <= key: the newest of the equal ones */
+	return lo && !strcmp(k->ent[lo - 1].key, key) ? k->ent[lo - 1].si : NULL;
+}
+
+/* ---- what the forecaster remembers of slow series ----------------------------------------- */
+
+/*
+ * Limits and start times change rarely: the forecaster keeps each one's
+ * newest value and the time it last changed, and reads only what came since
+ * the last refresh. An open-addressing map by series id; refresh thread only.
+ */
+struct sstate {
+	uint32_t id;
+	bool used, stale;
+	int64_t last_t, change_t;
+	double last_v;
+};
+struct smap {
+	struct sstate *e;
+	size_t cap, n;
+};
+#define SMAP_MAX (4u << 20)
+
+static struct sstate *smap_get(struct smap *m, uint32_t id)
+{
+	if (m->n * 2 >= m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1024;
+		if (cap > SMAP_MAX) {    /* series churn: start over rather than grow */
+			memset(m->e, 0, m->cap * sizeof(*m->e));
+			m->n = 0;
+		} else {
+			struct sstate *ne = calloc(cap, sizeof(*ne));
+			if (!ne)
+				return NULL;
+			for (size_t i = 0; i < m->cap; i++) {
+				if (!m->e[i].used)
+					continue;
+				size_t j = (m->e[i].id * 2654435761u) & (cap - 1);
+				while (ne[j].used)
+					j = (j + 1) & (cap - 1);
+				ne[j] = m->e[i];
+			}
+			free(m->e);
+			m->e = ne;
+			m->cap = cap;
+		}
+	}
+	size_t j = (id * 2654435761u) & (m->cap - 1);
+	while (m->e[j].used && m->e[j].id != id)
+		j = (j + 1) & (m->cap - 1);
+	if (!m->e[j].used) {
+		m->e[j] = (struct sstate){ .id = id, .used = true, .change_t = INT64_MIN };
+		m->n++;
+	}
+	return &m->e[j];
 }
 
 /* ---- one refresh ----------------------------------------------------------------------- */
@@ -500,20 +587,41 @@ static int to_rate(struct refresh *r, struct pts *p, int64_t step_ms)
 	return 0;
 }
 
-/* Latest value of a limit series (and the time it last changed into *chg);
- * NAN when absent. */
+/*
+ * Latest value of a limit or start-time series and the time it last changed
+ * (into *chg), reading only what came after the last refresh's read; NAN
+ * when absent or ended (a stale marker: the container is gone).
+ */
 static double read_limit(struct refresh *r, const struct store_series_info *si, struct pts *p,
 			 int64_t mint, int64_t *chg)
 {
 	*chg = INT64_MIN;
-	if (!si || read_series(r->f->st, si->id, STORE_TIER_RAW, true, mint, r->now, p) < 0)
+	if (!si)
 		return NAN;
-	bool stale;
-	drop_stale(p, &stale);
-	if (!p->n || stale)
+	struct sstate *ss = smap_get(r->f->slow, si->id);
+	if (!ss)
 		return NAN;
-	*chg = last_change(p, false);
-	return p->v[p->n - 1];
+	int64_t from = ss->last_t >= mint ? ss->last_t + 1 : mint;
+	if (from <= r->now) {
+		if (read_series(r->f->st, si->id, STORE_TIER_RAW, true, from, r->now, p) < 0)
+			return NAN;
+		for (size_t i = 0; i < p->n; i++) {
+			if (store_is_stale(p->v[i])) {
+				ss->stale = true;
+				ss->change_t = p->t[i];
+				continue;
+			}
+			if (ss->last_t && (ss->stale || p->v[i] != ss->last_v))
+				ss->change_t = p->t[i];
+			ss->stale = false;
+			ss->last_v = p->v[i];
+			ss->last_t = p->t[i];
+		}
+		if (p->n && p->t[p->n - 1] > ss->last_t)
+			ss->last_t = p->t[p->n - 1];
+	}
+	*chg = ss->change_t;
+	return ss->stale || !ss->last_t ? NAN : ss->last_v;
 }
 
 static int forecast_family(struct refresh *r, enum fc_res res)
@@ -525,16 +633,22 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 	int64_t raw_from = r->now - c->window_ms;
 	struct keyed use, lim, lim2;
 	memset(&lim2, 0, sizeof(lim2));
-	int rc = keyed_select(f->st, rd->usage, rd->usage_match, raw_from, r->now, &use);
+	int rc = keyed_select(f->st, rd->usage, rd->usage_match, raw_from, r->now, true, &use);
 	if (rc == 0)
-		rc = keyed_select(f->st, rd->limit, NULL, raw_from, r->now, &lim);
+		rc = keyed_select(f->st, rd->limit, NULL, raw_from, r->now, true, &lim);
 	else
 		memset(&lim, 0, sizeof(lim));
 	if (rc == 0 && rd->limit2)
-		rc = keyed_select(f->st, rd->limit2, NULL, raw_from, r->now, &lim2);
+		rc = keyed_select(f->st, rd->limit2, NULL, raw_from, r->now, true, &lim2);
+	struct buf key, base;
+	buf_init(&key, FC_LABELS_CAP);
+	buf_init(&base, FC_LABELS_CAP);
 	for (size_t i = 0; rc == 0 && i < use.set.n; i++) {
 		const struct store_series_info *si = &use.set.series[i];
-		if (!rd->machine && !strcmp(use.keys[i], ""))
+		bool has_id = false;
+		for (size_t k = 0; k < si->nlabels; k++)
+			has_id |= !strcmp(si->labels[k].name, "id");
+		if (!rd->machine && !has_id)
 			continue;                /* a container series always has an id */
 		if (read_series(f->st, si->id, STORE_TIER_RAW, true, raw_from, r->now, &r->raw) < 0)
 			continue;
@@ -550,10 +664,10 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		e->res = res;
 		struct buf text;
 		const char *mp;
-		struct buf key;
 		buf_init(&text, FC_LABELS_CAP);
-		buf_init(&key, FC_LABELS_CAP);
-		series_key(si, &key, &text, &mp);
+		buf_reset(&key);
+		buf_reset(&base);
+		series_key(si, &base, &key, &text, &mp);
 		e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
 		e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
 		for (size_t k = 0; k < si->nlabels; k++)
@@ -575,7 +689,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		if (cut > chg)
 			chg = cut;
 		if (!rd->machine && r->starts.set.n) {
-			const struct store_series_info *ss = keyed_find(&r->starts, e->id ? e->id : "");
+			const struct store_series_info *ss =
+				keyed_find(&r->starts, base.len ? base.data : "");
 			int64_t sc;
 			if (ss && !isnan(read_limit(r, ss, &r->aux, raw_from, &sc)) && sc > chg)
 				chg = sc;        /* a restart */
@@ -585,7 +700,6 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			if (rs > chg)
 				chg = rs;
 		}
-		buf_fini(&key);
 
 		/* long history only for series older than the window */
 		r->hist.n = 0;
@@ -613,6 +727,11 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				r->hist.v[k] = limit - r->hist.v[k];
 			e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
 		}
+		if (!(limit > 0)) {
+			/* nothing to run out of: no fit at all, only the reason */
+			finish_entry(r, e, limit);
+			continue;
+		}
 		struct fc_input in = { r->raw.t, r->raw.v, r->raw.n, r->hist.t, r->hist.v,
 				       r->hist.n, r->now };
 		if (!r->hist.n) {
@@ -626,6 +745,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 		finish_entry(r, e, limit);
 	}
+	buf_fini(&key);
+	buf_fini(&base);
 	keyed_free(&use);
 	keyed_free(&lim);
 	keyed_free(&lim2);
@@ -642,7 +763,7 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 	t->time_ms = now;
 	struct refresh r = { .f = f, .t = t, .now = now };
 	int rc = keyed_select(f->st, "container_start_time_seconds", NULL,
-			      now - f->cfg.window_ms, now, &r.starts);
+			      now - f->cfg.window_ms, now, false, &r.starts);
 	for (int res = 0; rc == 0 && res < RES__COUNT; res++)
 		rc = forecast_family(&r, (enum fc_res)res);
 	keyed_free(&r.starts);
@@ -699,6 +820,11 @@ int forecast_new(struct forecaster **out, struct store *st, const struct forecas
 		return -ENOMEM;
 	f->st = st;
 	f->cfg = *cfg;
+	f->slow = calloc(1, sizeof(*f->slow));
+	if (!f->slow) {
+		free(f);
+		return -ENOMEM;
+	}
 	fc_params_defaults(&f->params);
 	f->params.window_ms = cfg->window_ms;
 	f->params.max_horizon_ms = cfg->max_horizon_ms;
@@ -746,6 +872,9 @@ void forecast_stop(struct forecaster *f)
 		pthread_join(f->thread, NULL);
 	}
 	table_unref(f, f->current);
+	if (f->slow)
+		free(f->slow->e);
+	free(f->slow);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
 	free(f);

@@ -76,8 +76,10 @@ struct fc_fit {
 	double slope, intercept;
 	double res_sd, n, xmean, sxx;  /* residual sd; for the interval */
 	int64_t peak_last_ms, peak_period_ms; /* peaks: the newest peak, their spacing */
+	double peak_drop;              /* peaks: the mean cleanup */
 	/* holt_winters: at the last full slot hw_t, level and trend per slot */
 	double level, trend, hw_sd, alpha, beta, gamma;
+	double hw_sample_var;          /* samples around their slot's mean */
 	int64_t hw_t;
 	double season[FC_SEASON_SLOTS];
 	/* backtest mean absolute errors; NAN when not tried */

@@ -129,10 +129,37 @@ size_t fc_counter_rate(const int64_t *t, const double *v, size_t n, int64_t step
 
 /* ---- regime: steps and sawtooth -------------------------------------------- */
 
-static int cmp_dbl(const void *a, const void *b)
+/* The k-th smallest of v[0..n) (v is reordered): Hoare's selection, so a
+ * median costs O(n), not a sort. */
+static double select_kth(double *v, size_t n, size_t k)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	size_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		double pivot = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				double tmp = v[i];
+				v[i] = v[j];
+				v[j] = tmp;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 /*
@@ -158,8 +185,7 @@ static size_t find_jumps(const double *v, size_t n, size_t *idx, size_t max, siz
 		if ((i - 1) % stride == 0 && ns < ARRAY_LEN(sample))
 			sample[ns++] = fabs(v[i] - v[i - 1]);
 	}
-	qsort(sample, ns, sizeof(double), cmp_dbl);
-	double med = sample[ns / 2];
+	double med = select_kth(sample, ns, ns / 2);
 	double thr = fmax(10 * 1.4826 * med, 0.1 * (hi - lo));
 	if (!(thr > 0))
 		return 0;
@@ -217,8 +243,9 @@ static double line_sd(const struct fc_fit *f, double h)
 /* Slot means of history points from the first to the last full slot, gaps
  * interpolated; returns how many (at most cap) and the first slot's index. */
 static size_t make_slots(const int64_t *t, const double *v, size_t n, double *out, size_t cap,
-			 int64_t *first_slot)
+			 int64_t *first_slot, double *within_var)
 {
+	double ss = 0, sn = 0;
 	if (n < 2)
 		return 0;
 	int64_t s0 = t[0] / FC_SLOT_MS + (t[0] % FC_SLOT_MS ? 1 : 0);
@@ -232,12 +259,19 @@ static size_t make_slots(const int64_t *t, const double *v, size_t n, double *ou
 	size_t i = fc_cut(t, n, s0 * FC_SLOT_MS);
 	for (size_t k = 0; k < ns; k++) {
 		int64_t end = (s0 + (int64_t)k + 1) * FC_SLOT_MS;
-		double sum = 0, cnt = 0;
+		double sum = 0, cnt = 0, sq = 0;
 		for (; i < n && t[i] < end; i++) {
 			sum += v[i];
+			sq += v[i] * v[i];
 			cnt++;
 		}
 		out[k] = cnt > 0 ? sum / cnt : NAN;
+		if (cnt > 1) {
+			/* spread of single samples around their slot's mean */
+			double var = (sq - sum * sum / cnt) / (cnt - 1);
+			ss += (var > 0 ? var : 0) * (cnt - 1);
+			sn += cnt - 1;
+		}
 		cnt_last = cnt;
 	}
 	(void)cnt_last;
@@ -261,6 +295,7 @@ static size_t make_slots(const int64_t *t, const double *v, size_t n, double *ou
 	for (size_t j = prev + 1; j < ns; j++)
 		out[j] = out[prev];
 	*first_slot = s0;
+	*within_var = sn > 0 ? ss / sn : 0;
 	return ns;
 }
 
@@ -341,7 +376,7 @@ static double hw_at(const struct fc_fit *f, int64_t T, double *sd)
 	if (sd) {
 		double K = k < 1 ? 1 : ceil(k), a = f->alpha, b = f->beta;
 		double sum = (K - 1) + b * K * (K - 1) + b * b * (K - 1) * K * (2 * K - 1) / 6;
-		*sd = f->hw_sd * sqrt(1 + a * a * sum);
+		*sd = sqrt(f->hw_sd * f->hw_sd * (1 + a * a * sum) + f->hw_sample_var);
 	}
 	return f->level + k * f->trend + f->season[ph];
 }
@@ -385,6 +420,11 @@ int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *
 		fit_line(pt, pv, np, in->now_ms, f);
 		f->model = FC_MODEL_PEAKS;
 		f->peak_last_ms = pt[np - 1];
+		double drop = 0;
+		for (size_t k = 0; k < nj; k++)
+			if (jv[jidx[k]] < jv[jidx[k] - 1])
+				drop += jv[jidx[k] - 1] - jv[jidx[k]];
+		f->peak_drop = drop / (double)np;
 		f->peak_period_ms = np > 1 ? (pt[np - 1] - pt[0]) / (int64_t)(np - 1) : 0;
 		f->segment_start_ms = jt[0];
 		f->npoints = np;
@@ -418,7 +458,8 @@ int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *
 	if (!slots)
 		return -ENOMEM;
 	int64_t s0 = 0;
-	size_t ns = make_slots(ht, hv, hn, slots, FC_MAX_HISTORY_SLOTS, &s0);
+	double within = 0;
+	size_t ns = make_slots(ht, hv, hn, slots, FC_MAX_HISTORY_SLOTS, &s0, &within);
 	size_t hold = ns / 4;
 	if (hold > (size_t)(FC_HOLDOUT_MAX_MS / FC_SLOT_MS))
 		hold = (size_t)(FC_HOLDOUT_MAX_MS / FC_SLOT_MS);
@@ -455,6 +496,8 @@ int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *
 	f->err_hw = eh / (double)hold;
 	if (f->err_hw < f->err_linear) {
 		hw_fit(slots, ns, s0, f);
+		/* the interval is for one sample, not a slot's mean */
+		f->hw_sample_var = within;
 		f->model = FC_MODEL_HOLT_WINTERS;
 		f->segment_start_ms = s0 * FC_SLOT_MS;
 	}
@@ -467,10 +510,18 @@ void fc_predict(const struct fc_fit *f, double h_s, double *y, double *lo, doubl
 	double v = NAN, sd = NAN;
 	switch (f->model) {
 	case FC_MODEL_LINEAR:
-	case FC_MODEL_PEAKS:
 		v = f->intercept + f->slope * h_s;
 		sd = line_sd(f, h_s);
 		break;
+	case FC_MODEL_PEAKS:
+		/* a sawtooth is anywhere between its peak line and a cleanup below
+		 * it: the value is the middle, the interval the whole tooth */
+		v = f->intercept + f->slope * h_s;
+		sd = line_sd(f, h_s);
+		*y = v - f->peak_drop / 2;
+		*lo = v - f->peak_drop - FC_Z80 * sd;
+		*hi = v + FC_Z80 * sd;
+		return;
 	case FC_MODEL_HOLT_WINTERS:
 		v = hw_at(f, f->t_now + (int64_t)(h_s * 1e3), &sd);
 		break;
@@ -487,6 +538,11 @@ static double band_at(const struct fc_fit *f, double h, int band)
 {
 	double y, lo, hi;
 	fc_predict(f, h, &y, &lo, &hi);
+	/* a sawtooth runs out at its peaks: its bands are the peak line's */
+	if (f->model == FC_MODEL_PEAKS) {
+		double env = f->intercept + f->slope * h, sd = line_sd(f, h);
+		return env + band * FC_Z80 * sd;
+	}
 	return band > 0 ? hi : band < 0 ? lo : y;
 }
 

@@ -1,0 +1,321 @@
+/*
+ * forecast_bench.c - `make bench-forecast`: how right and how cheap the
+ * capacity forecasts are.
+ *
+ *   build/bench/forecast_bench WORKDIR
+ *
+ *  1. accuracy, per synthetic family of tests/unit/alerting/fc_synth.h
+ *     (linear leak with noise, daily seasonal load with growth, step change,
+ *     sawtooth from a periodic cleanup, flat, CPU counter with resets), 100
+ *     seeds each: the median absolute error of the time to exhaustion
+ *     against the known answer (absolute and relative), how often the
+ *     80 % interval of that time holds the answer, and how often the 80 %
+ *     interval of the value an hour ahead holds a fresh noisy draw of it;
+ *  2. cost: a store holding 1,000 containers (memory and its limit, pids
+ *     and pids.max, the writable layer's filesystem and its capacity, a CPU
+ *     counter with quota and period, the start time) over the last hour at
+ *     a 10 s and at a 1 s interval, and one forecaster refresh over all of
+ *     it (read from the store and fit; median of 5), plus the fits alone on
+ *     arrays already in memory. Target: under 20 ms per refresh.
+ *
+ * Prints a Markdown table and writes it to WORKDIR/../forecast.md.
+ * BENCH_FORECAST_CONTAINERS (1000) changes the container count.
+ */
+#include "alerting/alerting.h"
+#include "alerting/forecast_int.h"
+#include "collectors/collector.h"
+#include "storage/storage.h"
+#include "tests/unit/alerting/fc_synth.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEEDS 100
+#define TARGET_MS 20.0
+
+static struct buf out;
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void accuracy(void)
+{
+	buf_printf(&out, "\n| family | model chosen | median abs. error of time to exhaustion | "
+		   "median rel. error | ETA 80 %% interval holds the truth | value in 1 h within "
+		   "its 80 %% interval |\n|---|---|---|---|---|---|\n");
+	for (int fam = 0; fam < SYN__COUNT; fam++) {
+		double abs_err[SEEDS], rel[SEEDS];
+		size_t ne = 0, eta_in = 0, val_in = 0, nval = 0, never_ok = 0;
+		int models[4] = { 0 };
+		for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+			struct synth s;
+			synth_make(&s, (enum synth_family)fam, seed + 5000);
+			const int64_t *t = s.t;
+			const double *v = s.v;
+			size_t n = s.n;
+			int64_t *rt = NULL;
+			double *rv = NULL;
+			if (fam == SYN_COUNTER) {
+				rt = malloc(n * sizeof(*rt));
+				rv = malloc(n * sizeof(*rv));
+				n = fc_counter_rate(s.t, s.v, s.n, 60000, rt, rv);
+				t = rt;
+				v = rv;
+			}
+			struct fc_params p;
+			fc_params_defaults(&p);
+			struct fc_input in = { t, v, n, t, v, n, s.now_ms };
+			struct fc_fit f;
+			fc_fit(&p, &in, &f);
+			models[f.model]++;
+			double eta, early, late;
+			fc_exhaustion(&f, s.limit, p.max_horizon_ms, &eta, &early, &late);
+			if (isinf(s.true_eta_s)) {
+				never_ok += isinf(eta);
+			} else if (isfinite(eta)) {
+				abs_err[ne] = fabs(eta - s.true_eta_s);
+				rel[ne++] = fabs(eta - s.true_eta_s) / s.true_eta_s;
+				eta_in += s.true_eta_s >= early && s.true_eta_s <= late;
+			}
+			if (fam != SYN_COUNTER && f.model != FC_MODEL_NONE) {
+				double y, lo, hi;
+				fc_predict(&f, 3600, &y, &lo, &hi);
+				double trel = (double)(s.n - 1) * (double)s.step_ms / 1e3 + 3600;
+				double noise = fam == SYN_SEASONAL ? 2e8 : fam == SYN_SAWTOOTH ? 1e7 :
+					       fam == SYN_FLAT ? 2e6 : 1e6;
+				double actual = s.truth(&s, trel) + noise * synth_gauss(&s);
+				val_in += actual >= lo && actual <= hi;
+				nval++;
+			}
+			free(rt);
+			free(rv);
+			synth_free(&s);
+		}
+		char chosen[96];
+		snprintf(chosen, sizeof(chosen), "%s%s%s%s",
+			 models[FC_MODEL_LINEAR] ? "linear " : "",
+			 models[FC_MODEL_HOLT_WINTERS] ? "holt_winters " : "",
+			 models[FC_MODEL_PEAKS] ? "peaks " : "", models[FC_MODEL_NONE] ? "none" : "");
+		char e1[64], e2[64], e3[64], e4[64];
+		if (fam == SYN_FLAT) {
+			snprintf(e1, sizeof(e1), "never runs out: %zu/%d say so", never_ok, SEEDS);
+			snprintf(e2, sizeof(e2), "-");
+			snprintf(e3, sizeof(e3), "-");
+		} else {
+			double ma = median(abs_err, ne), mr = median(rel, ne);
+			snprintf(e1, sizeof(e1), "%.0f s (%zu/%d with an ETA)", ma, ne, SEEDS);
+			snprintf(e2, sizeof(e2), "%.1f %%", 100 * mr);
+			snprintf(e3, sizeof(e3), "%.0f %%", ne ? 100.0 * (double)eta_in / (double)ne : 0);
+		}
+		if (nval)
+			snprintf(e4, sizeof(e4), "%.0f %%", 100.0 * (double)val_in / (double)nval);
+		else
+			snprintf(e4, sizeof(e4), "- (a rate)");
+		buf_printf(&out, "| %s | %s | %s | %s | %s | %s |\n", synth_names[fam], chosen, e1, e2,
+			   e3, e4);
+		if (fam == SYN_FLAT) {
+			printf("BENCH forecast %s: says it never runs out, N=%d|%.0f|%%|report|-\n",
+			       synth_names[fam], SEEDS, 100.0 * (double)never_ok / SEEDS);
+		} else {
+			double ma = median(abs_err, ne), mr = median(rel, ne);
+			printf("BENCH forecast %s: median abs. error of time to exhaustion, N=%d|%.0f|s|"
+			       "report|median rel. error %.1f %%\n", synth_names[fam], SEEDS, ma,
+			       100 * mr);
+			printf("BENCH forecast %s: 80 %% interval of time to exhaustion holds the truth|"
+			       "%.0f|%%|report|-\n", synth_names[fam],
+			       ne ? 100.0 * (double)eta_in / (double)ne : 0);
+		}
+		if (nval)
+			printf("BENCH forecast %s: value in 1 h within its 80 %% interval|%.0f|%%|"
+			       "report|-\n", synth_names[fam], 100.0 * (double)val_in / (double)nval);
+	}
+}
+
+/* ---- cost ---------------------------------------------------------------------------------- */
+
+static uint32_t series(struct store *st, const char *name, const char *id, const char *extra_k,
+		       const char *extra_v)
+{
+	struct store_label l[5] = { { "__name__", name }, { "id", id }, { "name", id + 8 },
+				    { "image", "bench" }, { extra_k, extra_v } };
+	uint32_t sid = 0;
+	store_series(st, l, extra_k ? 5 : 4, STORE_GAUGE, &sid);
+	return sid;
+}
+
+static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, size_t *entries)
+{
+	char err[512];
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
+	mkdir(dir, 0750);
+	struct store *st = NULL;
+	if (store_open(&st, &sc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "forecast_bench: %s\n", err);
+		exit(1);
+	}
+	int64_t now = (now_ms() / 1000) * 1000, start = now - 3600 * 1000;
+	size_t per = 9;
+	uint32_t *ids = malloc(ncont * per * sizeof(*ids));
+	for (size_t c = 0; c < ncont; c++) {
+		char id[64];
+		snprintf(id, sizeof(id), "/docker/c%05zu", c);
+		uint32_t *s = ids + c * per;
+		s[0] = series(st, "container_memory_working_set_bytes", id, NULL, NULL);
+		s[1] = series(st, "container_spec_memory_limit_bytes", id, NULL, NULL);
+		s[2] = series(st, "container_pids", id, NULL, NULL);
+		s[3] = series(st, "container_spec_pids_limit", id, NULL, NULL);
+		s[4] = series(st, "container_fs_backing_usage_bytes", id, "mountpoint", "/");
+		s[5] = series(st, "container_fs_limit_bytes", id, "mountpoint", "/");
+		s[6] = series(st, "container_cpu_usage_seconds_total", id, "cpu", "total");
+		s[7] = series(st, "container_spec_cpu_quota", id, NULL, NULL);
+		s[8] = series(st, "container_start_time_seconds", id, NULL, NULL);
+	}
+	uint64_t rng = 42;
+	for (int64_t t = start; t <= now; t += step_ms) {
+		double x = (double)(t - start) / 1e3;
+		for (size_t c = 0; c < ncont; c++) {
+			uint32_t *s = ids + c * per;
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			double noise = (double)(rng >> 40) / (double)(1ULL << 24) - 0.5;
+			store_append(st, s[0], t, 100e6 + (double)c * 1e4 * x + 1e6 * noise);
+			store_append(st, s[1], t, 512e6);
+			store_append(st, s[2], t, 10 + (double)(c % 7));
+			store_append(st, s[3], t, 1000);
+			store_append(st, s[4], t, 20e9 + 1e3 * x);
+			store_append(st, s[5], t, 250e9);
+			store_append(st, s[6], t, 0.2 * x * (1 + 0.1 * noise));
+			store_append(st, s[7], t, 100000);
+			store_append(st, s[8], t, (double)start / 1e3);
+		}
+	}
+	free(ids);
+	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	struct forecaster *f = NULL;
+	forecast_new(&f, st, &cfg);
+	double times[6];
+	for (int r = 0; r < 6; r++) {
+		int64_t t0 = mono_ns();
+		forecast_refresh(f, now);
+		times[r] = (double)(mono_ns() - t0) / 1e6;
+	}
+	/* how many resources the table holds: the sink's count of them */
+	struct coll_sink sink;
+	sink_open(&sink, now);
+	forecast_emit(f, &sink);
+	struct snapshot *snap = sink_close(&sink);
+	*entries = 0;
+	for (size_t i = 0; i < snap->nsamples; i++)
+		if (snap->samples[i].family == M_FC_MODEL || snap->samples[i].family == M_MFC_MODEL)
+			(*entries)++;
+	snapshot_unref(snap);
+	forecast_stop(f);
+	store_close(st);
+	return median(times + 1, 5);  /* the first run warms the caches */
+}
+
+/* The fits alone: 4 resources of ncont containers, 1 h at 10 s in memory. */
+static double fit_cost(size_t ncont)
+{
+	struct synth s;
+	synth_make(&s, SYN_LINEAR, 1);
+	struct fc_params p;
+	fc_params_defaults(&p);
+	size_t a = fc_cut(s.t, s.n, s.now_ms - 3600000 + 1);
+	struct fc_input in = { s.t + a, s.v + a, s.n - a, s.t + a, s.v + a, s.n - a, s.now_ms };
+	struct fc_fit f;
+	double sink = 0;
+	int64_t t0 = mono_ns();
+	for (size_t i = 0; i < 4 * ncont; i++) {
+		fc_fit(&p, &in, &f);
+		double eta, e, l;
+		fc_exhaustion(&f, s.limit, p.max_horizon_ms, &eta, &e, &l);
+		sink += eta;
+	}
+	double ms = (double)(mono_ns() - t0) / 1e6;
+	synth_free(&s);
+	return sink > 0 ? ms : ms;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: forecast_bench WORKDIR\n");
+		return 2;
+	}
+	log_set_level(LOG_WARN);
+	size_t ncont = 1000;
+	const char *e = getenv("BENCH_FORECAST_CONTAINERS");
+	if (e && atoi(e) > 0)
+		ncont = (size_t)atoi(e);
+	buf_init(&out, 1 << 20);
+	buf_printf(&out, "## Capacity forecasts (tests/bench/forecast_bench.c)\n\n"
+		   "Accuracy on synthetic series with known answers, %d seeds per family "
+		   "(tests/unit/alerting/fc_synth.h):\n", SEEDS);
+	accuracy();
+	char dir[1024];
+	if (strlen(argv[1]) >= sizeof(dir) - 64) {
+		fprintf(stderr, "forecast_bench: %s: path too long\n", argv[1]);
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	mkdir(dir, 0750);
+	buf_printf(&out, "\nCost per refresh (%zu containers: memory, pids, filesystem, CPU each; "
+		   "forecast.window 1h):\n\n| figure | value | target |\n|---|---|---|\n", ncont);
+	double fit = fit_cost(ncont);
+	buf_printf(&out, "| fits alone, %zu resources, 360 points each | %.1f ms | - |\n",
+		   4 * ncont, fit);
+	printf("BENCH forecast fits alone, %zu resources of 360 points|%.1f|ms|report|-\n",
+	       4 * ncont, fit);
+	int64_t steps[2] = { 10000, 1000 };
+	bool ok = true;
+	for (int k = 0; k < 2; k++) {
+		char sub[1100];
+		snprintf(sub, sizeof(sub), "%s/store-%lld", dir, (long long)steps[k]);
+		char cmd[1200];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sub);
+		if (system(cmd) != 0)
+			return 1;
+		size_t entries = 0;
+		double ms = refresh_cost(sub, ncont, steps[k], &entries);
+		buf_printf(&out, "| refresh (store reads and fits), samples every %llds: %zu points "
+			   "per series, %zu resources | %.1f ms | %s |\n",
+			   (long long)(steps[k] / 1000), (size_t)(3600000 / steps[k]) + 1, entries,
+			   ms, k == 0 ? "< 20 ms" : "-");
+		if (k == 0 && ms >= TARGET_MS)
+			ok = false;
+		printf("BENCH forecast refresh, %zu containers (%zu resources), samples every %llds, "
+		       "window 1h|%.1f|ms|%s|-\n", ncont, entries, (long long)(steps[k] / 1000), ms,
+		       k == 0 ? "< 20 ms" : "report");
+		if (system(cmd) != 0)
+			return 1;
+	}
+	fwrite(out.data, 1, out.len, stdout);
+	char md[1100];
+	snprintf(md, sizeof(md), "%s/../forecast.md", dir);
+	FILE *f = fopen(md, "w");
+	if (f) {
+		fwrite(out.data, 1, out.len, f);
+		fclose(f);
+	}
+	buf_fini(&out);
+	return getenv("BENCH_STRICT") && !ok ? 1 : 0;
+}
