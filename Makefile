@@ -144,7 +144,7 @@ check:
 # then the store, fs, network/process, PromQL (beside Prometheus) and eBPF.
 bench: all
 	tests/bench/run
-	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs bench-notify
+	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs bench-notify bench-forecast
 	tests/bench/ebpf_bench
 
 # The store's benchmark (tests/bench/storage_bench.c) on a recording of real
