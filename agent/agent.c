@@ -509,8 +509,8 @@ out:
 	docker_interrupt(l.docker); /* actions in flight give up: HTTP stops promptly */
 	logstore_interrupt(l.st.logs); /* log streams end: HTTP stops promptly */
 	http_stop(http);
+	agent_rules_stop(&l.st); /* after HTTP; before the stores, notifier and kv it uses */
 	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
-	agent_rules_stop(&l.st); /* after HTTP, before the store, notifier and kv it uses */
 	alert_remediator_free(l.st.remediator); /* after the rules feeding it, before Docker */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
