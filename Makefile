@@ -224,6 +224,17 @@ $(BUILD)/bench/notify_bench: $(BUILD)/obj/tests/bench/notify_bench.o $(BUILD)/ob
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Alert rules (tests/bench/rules_bench.c): 200 rules over 1,000 containers per
+# evaluation round, and a threshold crossing to the alert at the notifier;
+# table in build/bench/rules.md.
+.PHONY: bench-rules
+bench-rules: $(BUILD)/bench/rules_bench
+	$(BUILD)/bench/rules_bench 1000 200 5 $(BUILD)/bench/rules.md
+
+$(BUILD)/bench/rules_bench: $(BUILD)/obj/tests/bench/rules_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 clean:
 	rm -rf $(BUILD)
 

@@ -23,10 +23,11 @@
  * the time until the firing alert arrives at the sink is measured; the
  * probe's group is the last one evaluated in each round (the worst place).
  *
- *   rules_bench [CONTAINERS [RULES [TRIALS]]]
+ *   rules_bench [CONTAINERS [RULES [TRIALS [TABLE.md]]]]
  *
- * Prints a table (figure, value, target, ok/MISSED); exit 1 when a target
- * is missed and BENCH_STRICT=1.
+ * Prints a table (figure, value, target, ok/MISSED), also written to
+ * TABLE.md, and the BENCH lines of `make bench` (tests/bench/run); exit 1
+ * when a target is missed and BENCH_STRICT=1.
  */
 #include "alerting/alerting.h"
 #include "storage/storage.h"
@@ -215,10 +216,13 @@ static void probe_sink(void *arg, const struct alert_msg *m, size_t n, int64_t n
 }
 
 static bool strict_fail;
+static FILE *md;
 
 static void row(const char *figure, const char *value, const char *target, bool ok)
 {
 	printf("| %s | %s | %s | %s |\n", figure, value, target, ok ? "ok" : "MISSED");
+	if (md)
+		fprintf(md, "| %s | %s | %s | %s |\n", figure, value, target, ok ? "ok" : "MISSED");
 	if (!ok)
 		strict_fail = true;
 }
@@ -228,6 +232,8 @@ int main(int argc, char **argv)
 	nctr = argc > 1 ? atoi(argv[1]) : 1000;
 	int nrules = argc > 2 ? atoi(argv[2]) : 200;
 	int trials = argc > 3 ? atoi(argv[3]) : 5;
+	if (argc > 4 && !(md = fopen(argv[4], "w")))
+		perror(argv[4]);
 	log_set_level(LOG_WARN);
 	srand(42);
 	char dir[] = "/tmp/rules-bench-XXXXXX";
@@ -303,12 +309,20 @@ int main(int argc, char **argv)
 	       "%zu pending; store filled in %.1f s\n\n", nctr, nctr * 7, nrules, s.groups,
 	       s.firing, s.pending, fill_s);
 	printf("| figure | value | target | |\n|---|---|---|---|\n");
+	if (md)
+		fprintf(md, "Rules: %d containers, %d rules + 1 probe in %zu groups, %zu firing, "
+			"%zu pending (tests/bench/rules_bench.c)\n\n| figure | value | target | |\n"
+			"|---|---|---|---|\n", nctr, nrules, s.groups, s.firing, s.pending);
 	char v[128];
 	snprintf(v, sizeof(v), "%.1f ms (worst of %d: %.1f ms)", med, rounds, worst);
 	row("evaluation cycle, all rules over the store head (wall)", v, "< 100 ms", med < 100);
 	snprintf(v, sizeof(v), "%.1f ms", cpu_med);
 	printf("| evaluation cycle, CPU time (all threads; the wall time on a loaded host is more) "
 	       "| %s | | |\n", v);
+	if (md)
+		fprintf(md, "| evaluation cycle, CPU time (all threads) | %s | | |\n", v);
+	printf("BENCH %d rules over %d containers, evaluation cycle (wall, median of %d)|%.1f|ms|"
+	       "< 100 ms|CPU %.1f ms; worst %.1f ms\n", nrules, nctr, rounds, med, cpu_med, worst);
 	if (s.eval_failures)
 		fprintf(stderr, "rules_bench: %llu evaluations failed\n",
 			(unsigned long long)s.eval_failures);
@@ -398,6 +412,12 @@ int main(int argc, char **argv)
 		 nlat ? sum / nlat : 0, nlat, trials);
 	row("threshold crossed -> alert at the sink (interval 1 s, probe group last)", v,
 	    "<= 1050 ms", nlat == trials && worst_lat <= INTERVAL_MS + 50);
+	printf("BENCH threshold crossed to alert at the sink, for 0, interval 1 s, %d rules, probe "
+	       "group last (worst of %d)|%.0f|ms|<= 1050 ms|mean %.0f ms; %d of %d fired%s\n",
+	       nrules, trials, worst_lat, nlat ? sum / nlat : 0, nlat, trials,
+	       nlat == trials ? "" : "|FAIL");
+	if (md)
+		fclose(md);
 	store_close(st);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
