@@ -199,7 +199,8 @@ struct coll_container {
 	uint32_t seen_gen;       /* last rescan generation that saw it */
 	char *prom_labels;       /* rendered base labels, rebuilt on meta change */
 	void *priv[COLL_MAX_COLLECTORS]; /* per-collector state (open files) */
-	bool fresh;              /* discovered this tick: collected from the next */
+	bool fresh;              /* discovered while running: collected once settled */
+	int64_t found_ns;        /* mono_ns() at discovery */
 	struct coll_container *next;  /* registry list */
 	struct coll_container *hnext; /* hash chain by cgroup path */
 };

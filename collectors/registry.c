@@ -37,6 +37,11 @@ const struct coll_ops *const coll_all[] = {
 const size_t coll_count = ARRAY_LEN(coll_all);
 
 #define HASH_BUCKETS 4096
+/* A cgroup found while running is collected from the first tick at least
+ * this long after it appeared: runtimes make a container's directories in
+ * every hierarchy within a few milliseconds, and waiting a whole tick
+ * instead made a new container take 1-2 s to reach /metrics. */
+#define FRESH_SETTLE_NS (50 * 1000000LL)
 #define MAX_DEPTH 24
 #define RUNC_RECHECK_TICKS 5
 #define MAX_CONTAINERS 20000
@@ -219,6 +224,7 @@ static void add_container(struct coll_registry *r, const char *path, const struc
 	/* Found at start-up, the cgroup is complete; found while running it may
 	 * be mid-creation (see coll_registry_collect). */
 	c->fresh = r->collected;
+	c->found_ns = mono_ns();
 
 	char full[PATH_MAX];
 	struct stat st;
@@ -635,10 +641,11 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 				e->live_tick = r->tick;
 		}
 		/* A cgroup seen mid-creation may lack its other controllers' dirs
-		 * for a moment: first collect it on the tick after discovery. */
+		 * for a moment: first collect it once they have had time to appear. */
 		if (c->fresh) {
+			if (mono_ns() - c->found_ns < FRESH_SETTLE_NS)
+				continue;
 			c->fresh = false;
-			continue;
 		}
 		double start = c->meta.started_at > 0 ? c->meta.started_at : c->cgroup_ctime;
 		sink_begin_container(sink, c, start);
