@@ -142,10 +142,18 @@ check:
 # Every benchmark the issues name, one after the other so none loads the
 # machine under another: collection/metrics/RSS (with the floor and netdata),
 # then the store, fs, network/process, PromQL (beside Prometheus) and eBPF.
+# Every line's output also goes to $(BUILD)/bench/bench.log (tests/bench/tee-shell);
+# the last line collects the BENCH lines every benchmark prints into one table,
+# $(BUILD)/bench/summary.md (format: the top of tests/bench/run).
+bench: SHELL := $(CURDIR)/tests/bench/tee-shell
+bench: export BENCH_BUILD := $(BUILD)
 bench: all
+	tests/bench/run --begin
 	tests/bench/run
 	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs bench-notify bench-forecast
 	tests/bench/ebpf_bench
+	tests/bench/docker_bench
+	tests/bench/run --table $(BUILD)/bench/bench.log
 
 # The store's benchmark (tests/bench/storage_bench.c) on a recording of real
 # container series from this host; STORAGE_RECORDING=file.prom(.gz) for another.
@@ -195,6 +203,7 @@ $(BUILD)/bench/logs_bench: $(BUILD)/obj/tests/bench/logs_bench.o $(BUILD)/obj/ve
 # in-process (tests/bench/promql_bench.py, tests/bench/promql_micro.c);
 # table in build/bench/promql.md.
 .PHONY: bench-promql
+bench-promql: export BENCH_BUILD := $(BUILD)
 bench-promql: all $(BUILD)/bench/promql_micro
 	tests/bench/promql_bench.py
 
