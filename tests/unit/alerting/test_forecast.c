@@ -8,9 +8,13 @@
 #include "alerting/forecast_int.h"
 #include "alerting/alerting.h"
 #include "storage/storage.h"
+#include "collectors/collector.h"
+
+#include <errno.h>
 #include "tests/unit/alerting/fc_synth.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 /* Fits s as the agent would: recent = the raw window, history = the whole
  * series (tests have no roll-ups: at 1 min steps the same thing). */
@@ -308,6 +312,162 @@ static void test_promql_functions(void)
 	synth_free(&s);
 }
 
+/* ---- the refresh over a real store ------------------------------------------------ */
+
+static uint32_t add_series(struct store *st, const char *name, const char *id)
+{
+	struct store_label l[4] = { { "__name__", name }, { "id", id }, { "name", id + 1 },
+				    { "image", "img" } };
+	uint32_t sid = 0;
+	CHECK(store_series(st, l, 4, STORE_GAUGE, &sid) == 0);
+	return sid;
+}
+
+/* JSON "data" of one container's forecast, parsed. */
+static const struct json *resource_of(struct forecaster *f, const char *id, struct json_doc *doc,
+				      const char *res)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	forecast_container_json(f, id, id, id, &b);
+	size_t off;
+	int rc = json_parse(doc, b.data, b.len, &off);
+	buf_fini(&b);
+	CHECK(rc == 0);
+	if (rc)
+		return NULL;
+	const struct json *rs = json_get(doc->root, "resources");
+	for (const struct json *r = rs ? rs->child : NULL; r; r = r->next)
+		if (!strcmp(json_get_str(r, "resource"), res))
+			return r;
+	return NULL;
+}
+
+/* A leak that restarts (new start time) and one whose limit changes: each
+ * fits only what came after; one without a limit says so; a gone one
+ * (stale marker last) is left out. */
+static void test_refresh_breaks(void)
+{
+	char dir[] = "/tmp/fctestXXXXXX", err[512];
+	CHECK(mkdtemp(dir) != NULL);
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
+	struct store *st = NULL;
+	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	int64_t now = 1795900000000LL, start = now - 3600000;
+	uint32_t rw = add_series(st, "container_memory_working_set_bytes", "/restarted");
+	uint32_t rl = add_series(st, "container_spec_memory_limit_bytes", "/restarted");
+	uint32_t rs = add_series(st, "container_start_time_seconds", "/restarted");
+	uint32_t lw = add_series(st, "container_memory_working_set_bytes", "/relimited");
+	uint32_t ll = add_series(st, "container_spec_memory_limit_bytes", "/relimited");
+	uint32_t nw = add_series(st, "container_memory_working_set_bytes", "/unlimited");
+	uint32_t nl = add_series(st, "container_spec_memory_limit_bytes", "/unlimited");
+	uint32_t gw = add_series(st, "container_memory_working_set_bytes", "/gone");
+	uint32_t gl = add_series(st, "container_spec_memory_limit_bytes", "/gone");
+	int64_t restart = now - 1200000, relimit = now - 900000;
+	for (int64_t t = start; t <= now; t += 10000) {
+		double x = (double)(t - start) / 1e3;
+		/* before the restart it grew fast; after it, 10 kB/s from 50 MB */
+		double v = t < restart ? 100e6 + 50e3 * x : 50e6 + 10e3 * (double)(t - restart) / 1e3;
+		store_append(st, rw, t, v);
+		store_append(st, rl, t, 512e6);
+		store_append(st, rs, t, t < restart ? (double)start / 1e3 : (double)restart / 1e3);
+		/* the limit doubles: the growth changes too (a new regime) */
+		store_append(st, lw, t, t < relimit ? 100e6 + 1e3 * x : 200e6 + 20e3 * (double)(t - relimit) / 1e3);
+		store_append(st, ll, t, t < relimit ? 256e6 : 512e6);
+		store_append(st, nw, t, 100e6 + 1e3 * x);
+		store_append(st, nl, t, 0);
+		if (t < now - 600000) {
+			store_append(st, gw, t, 100e6 + 1e3 * x);
+			store_append(st, gl, t, 512e6);
+		} else if (t == now - 600000) {
+			store_append(st, gw, t, store_stale_nan());
+			store_append(st, gl, t, store_stale_nan());
+		}
+	}
+	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	struct forecaster *f = NULL;
+	CHECK(forecast_new(&f, st, &cfg) == 0);
+	CHECK(forecast_refresh(f, now) == 0);
+	struct json_doc doc;
+	const struct json *m = resource_of(f, "/restarted", &doc, "memory");
+	CHECK(m != NULL);
+	double v = m ? json_get(m, "trend_per_second")->number : 0;
+	/* the slope after the restart, not the mix */
+	CHECK(fabs(v - 10e3) < 1);
+	double eta = m ? json_get(m, "exhaustion_seconds")->number : 0;
+	double want = (512e6 - (50e6 + 10e3 * 1200)) / 10e3;
+	CHECK(fabs(eta - want) < 1);
+	CHECK(m && json_get(m, "segment_start")->number >= (double)restart / 1e3);
+	json_doc_free(&doc);
+	m = resource_of(f, "/relimited", &doc, "memory");
+	CHECK(m && json_get(m, "limit")->number == 512e6);
+	CHECK(m && fabs(json_get(m, "trend_per_second")->number - 20e3) < 1);
+	json_doc_free(&doc);
+	m = resource_of(f, "/unlimited", &doc, "memory");
+	CHECK(m && !strcmp(json_get_str(m, "model"), "none"));
+	CHECK(m && !strcmp(json_get_str(m, "reason"), "no_limit"));
+	json_doc_free(&doc);
+	m = resource_of(f, "/gone", &doc, "memory");
+	CHECK(m == NULL);
+	json_doc_free(&doc);
+	/* what the tick copies: the model line of every resource, the rest
+	 * only with a forecast */
+	struct coll_sink sink;
+	CHECK(sink_open(&sink, now) == 0);
+	forecast_emit(f, &sink);
+	struct snapshot *snap = sink_close(&sink);
+	struct buf text;
+	buf_init(&text, 1 << 20);
+	snapshot_render_text(snap, &text);
+	CHECK(strstr(text.data, "container_forecast_model{id=\"/unlimited\",image=\"img\","
+				"name=\"unlimited\",resource=\"memory\",model=\"none\","
+				"reason=\"no_limit\"} 1\n") != NULL);
+	CHECK(strstr(text.data, "container_forecast_exhaustion_seconds{id=\"/restarted\"") != NULL);
+	CHECK(strstr(text.data, "container_forecast_usage{id=\"/restarted\",image=\"img\","
+				"name=\"restarted\",resource=\"memory\",horizon=\"1h\"} ") != NULL);
+	CHECK(strstr(text.data, "exhaustion_seconds{id=\"/unlimited\"") == NULL);
+	buf_fini(&text);
+	snapshot_unref(snap);
+	forecast_stop(f);
+	store_close(st);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
+static void test_config(void)
+{
+	struct forecast_config c;
+	forecast_config_defaults(&c);
+	struct ydoc doc;
+	char err[512];
+	const char *good = "forecast:\n  interval: 30s\n  window: 2h\n  horizons: [1h, 6h, 7d]\n"
+			   "  enabled: false\n  min_points: 5\n";
+	CHECK(ydoc_parse(&doc, "t.yml", good, strlen(good), err, sizeof(err)) == 0);
+	CHECK(forecast_config_load(&c, ynode_get(doc.root, "forecast"), "t.yml", err,
+				   sizeof(err)) == 0);
+	CHECK(c.interval_ms == 30000 && c.window_ms == 7200000 && !c.enabled);
+	CHECK(c.nhorizons == 3 && c.horizons_ms[2] == 7 * 86400000LL && c.min_points == 5);
+	ydoc_free(&doc);
+	const char *bad = "forecast:\n  window: 1s\n";
+	CHECK(ydoc_parse(&doc, "t.yml", bad, strlen(bad), err, sizeof(err)) == 0);
+	CHECK(forecast_config_load(&c, ynode_get(doc.root, "forecast"), "t.yml", err,
+				   sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "t.yml:2:11: forecast.window") != NULL);
+	ydoc_free(&doc);
+	const char *unknown = "forecast:\n  windows: 1h\n";
+	CHECK(ydoc_parse(&doc, "t.yml", unknown, strlen(unknown), err, sizeof(err)) == 0);
+	CHECK(forecast_config_load(&c, ynode_get(doc.root, "forecast"), "t.yml", err,
+				   sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "unknown key") != NULL);
+	ydoc_free(&doc);
+}
+
 int main(void)
 {
 	RUN(test_linear_leak);
@@ -320,5 +480,7 @@ int main(void)
 	RUN(test_interval_coverage);
 	RUN(test_no_forecast);
 	RUN(test_promql_functions);
+	RUN(test_refresh_breaks);
+	RUN(test_config);
 	TEST_END();
 }
