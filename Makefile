@@ -46,7 +46,7 @@ BPF_SKEL := $(BPF_SRC:%.bpf.c=$(BUILD)/%.skel.h)
 
 # Every .c in a module folder belongs to the binary; main.c only to it.
 LIB_SRC := $(wildcard agent/util/*.c collectors/*.c storage/*.c alerting/*.c) \
-           $(filter-out agent/main.c,$(wildcard agent/*.c))
+           $(filter-out agent/main.c agent/top_main.c,$(wildcard agent/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 PROTO_SRC := $(wildcard agent/*.proto collectors/*.proto)
 PROTO_C   := $(PROTO_SRC:%.proto=$(BUILD)/gen/%.pb-c.c)
@@ -60,7 +60,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all unit test check bench bench-storage bench-fs bench-netproc clean FORCE
-all: $(BUILD)/monitor
+all: $(BUILD)/monitor $(BUILD)/monitor-top
 
 $(BUILD)/monitor: $(MAIN_OBJ) $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -75,6 +75,20 @@ $(BUILD)/version.c: FORCE
 $(BUILD)/obj/version.o: $(BUILD)/version.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# monitor-top: `monitor top` linked with ncurses and libc only (no libcurl,
+# no agent libraries), which `monitor top` execs for http:// URLs so the view
+# stays a few MB resident; cli.c is built again with -DCLI_LITE, whose
+# transport is agent/top_http.c.
+TOP_OBJ := $(addprefix $(BUILD)/obj/,agent/top_main.o agent/top_view.o agent/top_model.o \
+           agent/top_text.o agent/top_data.o agent/top_http.o agent/cli_stats.o \
+           agent/util/json.o agent/util/buf.o agent/util/misc.o agent/util/log.o)
+$(BUILD)/monitor-top: $(TOP_OBJ) $(BUILD)/obj-lite/agent/cli.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lm -pthread
+
+$(BUILD)/obj-lite/agent/cli.o: agent/cli.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DCLI_LITE -MMD -MP -c -o $@ $<
 
 $(BUILD)/libmonitor.a: $(LIB_OBJ)
 	@rm -f $@
@@ -152,6 +166,7 @@ bench: all
 	tests/bench/run
 	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs bench-notify bench-forecast
 	tests/bench/ebpf_bench
+	tests/bench/top_bench
 	tests/bench/docker_bench
 	tests/bench/run --table $(BUILD)/bench/bench.log
 
@@ -247,4 +262,5 @@ $(BUILD)/bench/rules_bench: $(BUILD)/obj/tests/bench/rules_bench.o $(BUILD)/obj/
 clean:
 	rm -rf $(BUILD)
 
+-include $(BUILD)/obj/agent/top_main.d $(BUILD)/obj-lite/agent/cli.d
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BPF_OBJ:.o=.d)

@@ -11,7 +11,9 @@
  */
 #include "agent/cli.h"
 
+#ifndef CLI_LITE
 #include <curl/curl.h>
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,6 +23,8 @@
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_POLL_MS 100
 
+/* monitor-top (-DCLI_LITE) has one command and no table. */
+#ifndef CLI_LITE
 static const struct cli_command commands[] = {
 	{ "ps", cli_ps_main, "list containers with their usage (like docker ps)" },
 	{ "stats", cli_stats_main, "live usage of containers (like docker stats)" },
@@ -54,6 +58,7 @@ void cli_usage_lines(FILE *f)
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
+#endif
 
 void cli_err(const struct cli *c, const char *fmt, ...)
 {
@@ -149,6 +154,9 @@ int cli_open(struct cli *c)
 {
 	if (*c->token_file && read_token(c) < 0)
 		return -1;
+#ifdef CLI_LITE
+	return 0;        /* monitor-top: agent/top_http.c, no libcurl */
+#else
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		cli_err(c, "cannot initialise libcurl");
 		return -1;
@@ -159,15 +167,18 @@ int cli_open(struct cli *c)
 		return -1;
 	}
 	return 0;
+#endif
 }
 
 void cli_close(struct cli *c)
 {
 	if (!c || !c->curl)
 		return;
+#ifndef CLI_LITE
 	curl_easy_cleanup(c->curl);
 	c->curl = NULL;
 	curl_global_cleanup();
+#endif
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -178,12 +189,14 @@ void cli_resp_fini(struct cli_resp *r)
 		buf_fini(&r->body);
 }
 
+#ifndef CLI_LITE
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct buf *b = arg;
 	buf_add(b, p, size * n);
 	return b->overflow ? 0 : size * n;   /* 0 aborts the transfer */
 }
+#endif
 
 void cli_path_escape(char *out, size_t size, const char *s)
 {
@@ -217,6 +230,13 @@ int cli_post_form(struct cli *c, const char *path, const char *form, struct cli_
 	return request(c, "POST", path, form, "Content-Type: application/x-www-form-urlencoded", r);
 }
 
+#ifdef CLI_LITE
+static int request(struct cli *c, const char *method, const char *path, const char *body,
+		   const char *content_type, struct cli_resp *r)
+{
+	return cli_lite_request(c, method, path, body, content_type, r);
+}
+#else
 static int request(struct cli *c, const char *method, const char *path, const char *body,
 		   const char *content_type, struct cli_resp *r)
 {
@@ -299,6 +319,8 @@ static int request(struct cli *c, const char *method, const char *path, const ch
 	buf_fini(&r->body);
 	return -1;
 }
+
+#endif
 
 long cli_get_json(struct cli *c, const char *path, struct json_doc *doc)
 {

@@ -79,6 +79,10 @@ void cli_resp_fini(struct cli_resp *r);
  */
 int cli_request(struct cli *c, const char *method, const char *path, const char *body,
 		struct cli_resp *r);
+/* The transport of a cli.c built with -DCLI_LITE (monitor-top): plain
+ * HTTP/1.1 without libcurl (agent/top_http.c); as cli_request. */
+int cli_lite_request(struct cli *c, const char *method, const char *path, const char *body,
+		     const char *content_type, struct cli_resp *r);
 /* The same, a POST of an application/x-www-form-urlencoded body (the
  * Prometheus API's form). */
 int cli_post_form(struct cli *c, const char *path, const char *form, struct cli_resp *r);

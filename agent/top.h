@@ -38,6 +38,10 @@
 #define TOP_WARN_DEFAULT 70.0
 #define TOP_CRIT_DEFAULT 90.0
 
+/* `monitor top` in the monitor-top binary (agent/top_main.c): the same
+ * command, never handing over to another binary. */
+int top_lite_main(int argc, char **argv);
+
 /* ---- columns ---------------------------------------------------------------- */
 
 enum top_col {

@@ -1448,7 +1448,61 @@ enum {
 	OPT_WARN, OPT_CRIT, OPT_HELP_COLUMNS,
 };
 
+static int run_top(int argc, char **argv);
+
+int top_lite_main(int argc, char **argv)
+{
+	return run_top(argc, argv);
+}
+
+/* The URL the flags or $MONITOR_URL name ("" for the default). */
+static const char *url_arg(int argc, char **argv)
+{
+	const char *url = getenv("MONITOR_URL");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--url") && i + 1 < argc)
+			url = argv[i + 1];
+		else if (!strncmp(argv[i], "--url=", 6))
+			url = argv[i] + 6;
+	}
+	return url ? url : "";
+}
+
+/*
+ * `monitor top` runs monitor-top (agent/top_main.c: this view without
+ * libcurl and the agent's libraries, so a few MB resident instead of ten)
+ * when it lies beside this binary and the agent is reached over plain
+ * HTTP; otherwise, or with MONITOR_TOP_INPROCESS=1, it runs here.
+ */
 int cli_top_main(int argc, char **argv)
+{
+	const char *in = getenv("MONITOR_TOP_INPROCESS");
+	char self[4096], lean[4200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if ((!in || strcmp(in, "1") != 0) && n > 0 && strncasecmp(url_arg(argc, argv), "https:", 6)) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(lean, sizeof(lean), "%s/monitor-top", self);
+			if (access(lean, X_OK) == 0) {
+				char **args = calloc((size_t)argc + 1, sizeof(*args));
+				if (args) {
+					args[0] = lean;
+					for (int i = 1; i < argc; i++)
+						args[i] = argv[i];
+					execv(lean, args);
+					free(args);   /* failed: carry on in this process */
+				}
+			}
+		}
+	}
+	return run_top(argc, argv);
+}
+
+static int run_top(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "interval", required_argument, 0, 'd' }, { "all", no_argument, 0, 'a' },
