@@ -39,6 +39,6 @@ int agent_default_rules(struct agent_config *cfg)
 		log_warn("rules: the default rules are not loaded: %s", err);
 		return rc;
 	}
-	snprintf(cfg->rules.files[cfg->rules.nfiles++], sizeof(cfg->rules.files[0]), "%s", path);
+	memcpy(cfg->rules.files[cfg->rules.nfiles++], path, strlen(path) + 1); /* fits: checked */
 	return 0;
 }

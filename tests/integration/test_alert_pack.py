@@ -111,6 +111,7 @@ class PackTest(unittest.TestCase):
                 "ContainerRestartLoop": {"for": "0s", "labels": {"action": "restart"}},
                 "ContainerUnhealthy": {"for": "2s"},
                 "ContainerExpectedGone": {"for": "2s"},
+                "ContainerErrorLogBurst": {"for": "2s"},
             }))
         cls.containers = []
         cls.hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
@@ -227,6 +228,21 @@ class PackTest(unittest.TestCase):
         h.docker("start", want.id)
         h.wait_for("ContainerExpectedGone for %s to resolve" % want.name,
                    lambda: not self.alerts("ContainerExpectedGone", want.name), 30)
+
+    def test_error_log_burst(self):
+        # A first error line, then 150 over about 5 s: a counter series
+        # starts at its first sample, so increase() counts from there (the
+        # lines before the series' first sample are not a rise).
+        loop = ("echo 'level=error msg=\"starting\"'; sleep 3; i=0; while [ $i -lt 150 ]; do "
+                "echo \"level=%s msg=\\\"upstream timeout $i\\\"\"; usleep 30000; i=$((i+1)); done; sleep 600")
+        noisy = self.run_container("noisy", ["sh", "-c", loop % "error"])
+        calm = self.run_container("calm", ["sh", "-c", loop % "info"])
+        a = h.wait_for("ContainerErrorLogBurst for %s" % noisy.name,
+                       lambda: self.firing("ContainerErrorLogBurst", noisy.name), 60)
+        # 150 lines counted; increase() over a young series extrapolates a little.
+        self.assertGreater(float(a["value"]), 100, a)
+        self.assertLess(float(a["value"]), 200, a)
+        self.assertEqual(self.alerts("ContainerErrorLogBurst", calm.name), [])
 
     def test_restart_loop_remediated_exactly_twice(self):
         t0 = time.time()
