@@ -125,6 +125,7 @@ struct tfile {
 	int fd;
 	uint64_t dev, ino;
 	uint64_t off, committed, saved;
+	uint64_t saved_ino;              /* the inode the saved position is of */
 	uint64_t last_size;
 	uint64_t fp, fp_len;
 	struct buf carry;                /* the physical line read in part */
@@ -278,7 +279,8 @@ static struct coll_log_line *batch_line(struct coll_logtail *t, struct ctr *c)
 
 static void rewind_file(struct tfile *f)
 {
-	f->off = f->committed = f->saved;
+	/* A file reopened after a rotation starts over from its beginning. */
+	f->off = f->committed = f->saved_ino == f->ino ? f->saved : 0;
 	buf_reset(&f->carry);
 	f->carry_skipped = 0;
 	for (int s = 0; s < 2; s++) {
@@ -292,8 +294,10 @@ static void rewind_file(struct tfile *f)
 static int flush(struct coll_logtail *t)
 {
 	size_t np = 0;
+	/* A file waiting for a rotated sibling keeps its old position: the
+	 * sibling's, under the same key, is the one that counts. */
 	for (struct tfile *f = t->files; f; f = f->next)
-		np += f->committed != f->saved || f->forget_pos;
+		np += (f->committed != f->saved && !f->waiting) || f->forget_pos;
 	if (!t->nlines && !np)
 		return 0;
 	struct coll_log_pos *pos = np ? calloc(np, sizeof(*pos)) : NULL;
@@ -303,7 +307,7 @@ static int flush(struct coll_logtail *t)
 	for (struct tfile *f = t->files; f; f = f->next) {
 		if (f->forget_pos) {
 			pos[k++] = (struct coll_log_pos){ .path = f->key, .offset = UINT64_MAX };
-		} else if (f->committed != f->saved) {
+		} else if (f->committed != f->saved && !f->waiting) {
 			pos[k++] = (struct coll_log_pos){ .path = f->key, .dev = f->dev, .ino = f->ino,
 							  .offset = f->committed, .fingerprint = f->fp,
 							  .fingerprint_len = f->fp_len };
@@ -325,7 +329,10 @@ static int flush(struct coll_logtail *t)
 	if (rc == 0) {
 		log_recovered(&t->write_ll, "storing container logs");
 		for (struct tfile *f = t->files; f; f = f->next) {
-			f->saved = f->committed;
+			if (!f->waiting) {
+				f->saved = f->committed;
+				f->saved_ino = f->ino;
+			}
 			f->forget_pos = false;
 		}
 	} else {
@@ -679,6 +686,93 @@ static bool find_sibling(const char *path, uint64_t dev, uint64_t ino, char *out
 	return found;
 }
 
+struct rotated {
+	char path[PATH_MAX];
+	int64_t mtime_ns;
+	uint64_t dev, ino;
+};
+
+static int rotated_cmp(const void *a, const void *b)
+{
+	const struct rotated *x = a, *y = b;
+	if (x->mtime_ns != y->mtime_ns)
+		return x->mtime_ns < y->mtime_ns ? -1 : 1;
+	return -strcmp(x->path, y->path); /* -json.log.2 is older than .1 */
+}
+
+/*
+ * The files rotated away from live's path after the one (dev, ino,
+ * mtime_ns) that was read last: when rotations come faster than the polls
+ * (or while the agent was down), these were never read. They are queued
+ * oldest first, each waiting for the one before it (pred, when given, goes
+ * first), and live waits for the last.
+ */
+static void chain_rotated(struct coll_logtail *t, struct tfile *live, struct tfile *pred,
+			  uint64_t dev, uint64_t ino, int64_t mtime_ns)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", live->path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	const char *base = live->path + (slash - dir) + 1;
+	size_t blen = strlen(base), stem = blen > 4 ? blen - 4 : blen;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct rotated r[32];
+	size_t n = 0;
+	struct dirent *de;
+	while (n < ARRAY_LEN(r) && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, base, stem) || !strcmp(de->d_name, base) ||
+		    (len > 3 && !strcmp(de->d_name + len - 3, ".gz")))
+			continue;
+		if ((size_t)snprintf(r[n].path, sizeof(r[n].path), "%s/%s", dir, de->d_name) >=
+		    sizeof(r[n].path))
+			continue;
+		struct stat st;
+		if (stat(r[n].path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		r[n].dev = (uint64_t)st.st_dev;
+		r[n].ino = (uint64_t)st.st_ino;
+		r[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+		if ((r[n].ino == ino && r[n].dev == dev) || (r[n].ino == live->ino && r[n].dev == live->dev) ||
+		    r[n].mtime_ns < mtime_ns)
+			continue;
+		n++;
+	}
+	closedir(d);
+	if (!n)
+		return;
+	qsort(r, n, sizeof(r[0]), rotated_cmp);
+	struct tfile *next = live;
+	for (size_t i = n; i-- > 0;) {
+		struct tfile *c = file_new(t, r[i].path, live->key, live->ctr, live->fmt);
+		if (!c)
+			continue;
+		if (file_open_fresh(c) < 0 || c->ino != r[i].ino) {
+			file_free(c);
+			continue;
+		}
+		c->draining = true;
+		c->seen = true;
+		c->waiter = next;
+		next->waiting = true;
+		c->next = t->files;
+		t->files = c;
+		t->nfiles++;
+		next = c;
+		log_info("logs: %s: also reading %s, rotated away before it was read", live->path,
+			 r[i].path);
+	}
+	if (pred && next != live) {
+		pred->waiter = next;
+		next->waiting = true;
+	}
+}
+
 /* Starts following path for container c, resuming at its saved position. */
 static void track(struct coll_logtail *t, const char *path, struct ctr *c, enum fmt fmt)
 {
@@ -706,7 +800,8 @@ static void track(struct coll_logtail *t, const char *path, struct ctr *c, enum 
 	f->seen = true;
 	struct tfile *sib = NULL;
 	struct coll_log_pos p;
-	if (t->out.position && t->out.position(t->out.arg, path, &p) == 0) {
+	bool had_pos = t->out.position && t->out.position(t->out.arg, path, &p) == 0;
+	if (had_pos) {
 		if (p.dev == f->dev && p.ino == f->ino) {
 			struct stat st;
 			bool same = fstat(f->fd, &st) == 0 && (uint64_t)st.st_size >= p.offset &&
@@ -714,6 +809,7 @@ static void track(struct coll_logtail *t, const char *path, struct ctr *c, enum 
 				     fingerprint_n(f->fd, p.fingerprint_len) == p.fingerprint);
 			if (same) {
 				f->off = f->committed = f->saved = p.offset;
+				f->saved_ino = f->ino;
 				f->fp = p.fingerprint;
 				f->fp_len = p.fingerprint_len;
 			} else {
@@ -728,6 +824,7 @@ static void track(struct coll_logtail *t, const char *path, struct ctr *c, enum 
 				    (p.fingerprint_len == 0 ||
 				     fingerprint_n(sib->fd, p.fingerprint_len) == p.fingerprint)) {
 					sib->off = sib->committed = sib->saved = p.offset;
+					sib->saved_ino = sib->ino;
 					sib->fp = p.fingerprint;
 					sib->fp_len = p.fingerprint_len;
 					sib->draining = true;
@@ -750,7 +847,15 @@ static void track(struct coll_logtail *t, const char *path, struct ctr *c, enum 
 	f->next = t->files;
 	t->files = f;
 	t->nfiles++;
+	/* A file never read before: its rotated predecessors come first (a
+	 * container found after its runtime rotated its log). */
+	if (!had_pos)
+		chain_rotated(t, f, NULL, 0, 0, 0);
 	if (sib) {
+		struct stat st;
+		int64_t mt = fstat(sib->fd, &st) == 0 ?
+			(int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+		chain_rotated(t, f, sib, sib->dev, sib->ino, mt);
 		sib->next = t->files;
 		t->files = sib;
 		t->nfiles++;
@@ -826,8 +931,13 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 		file_close(f);
 		f->remove = true;
 	} else if (renamed) {
-		/* Rotated by rename: the path is a new file, read from 0. */
+		/* Rotated by rename: the path is a new file, read from 0, after
+		 * any rotated away between two polls. */
+		uint64_t odev = f->dev, oino = f->ino;
+		int64_t omt = (int64_t)fs.st_mtim.tv_sec * 1000000000LL + fs.st_mtim.tv_nsec;
 		int rc = file_open_fresh(f);
+		if (rc == 0)
+			chain_rotated(t, f, NULL, odev, oino, omt);
 		if (rc < 0) {
 			file_close(f);
 			f->remove = true;

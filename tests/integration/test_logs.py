@@ -129,6 +129,21 @@ class DockerLogs(unittest.TestCase):
         cid = lines[0]["id"]
         self.assertEqual(len(logs(self.agent, container=cid[:12])), 3003)
 
+    def test_docker_rotation(self):
+        # json-file rotation by dockerd itself (rename to -json.log.1, ...)
+        # while the container writes: every line once, in order.
+        name = self.run_container(
+            "for i in $(seq 1 3000); do echo \"rotating line number $i\"; "
+            "[ $((i % 100)) = 0 ] && sleep 0.1; done; sleep 30",
+            "--log-opt", "max-size=20k", "--log-opt", "max-file=30")
+        lines = wait_lines(self.agent, 3000, container=name, timeout=40)
+        nums = [int(l["message"].rsplit(" ", 1)[1]) for l in lines]
+        self.assertEqual(nums, list(range(1, 3001)))
+        cid = lines[0]["id"]
+        rotated = [f for f in os.listdir("/var/lib/docker/containers/" + cid)
+                   if ".log." in f]
+        self.assertTrue(rotated, "dockerd rotated the file (else this test proves nothing)")
+
     def test_levels_metrics_patterns_search(self):
         name = self.run_container(
             "for i in $(seq 1 30); do echo \"ERROR db timeout after ${i}ms\"; "
@@ -306,9 +321,32 @@ class FileLogs(unittest.TestCase):
         finally:
             a.stop()
 
+    def test_podman_k8s_file(self):
+        pod = os.path.join(self.dir, "podman")
+        cid = "cd" * 32
+        os.makedirs(os.path.join(pod, cid, "userdata"))
+        with open(os.path.join(pod, cid, "userdata", "ctr.log"), "w") as f:
+            f.write(cri_line("stdout", "F", "from podman"))
+            f.write(cri_line("stderr", "P", "split "))
+            f.write(cri_line("stderr", "F", "ERROR line"))
+        cfg_podman = "  podman_dir: %s\n" % pod
+        a = h.Agent(config=("docker:\n  enabled: false\nlogs:\n  poll_interval: 50ms\n"
+                            "  rescan_interval: 200ms\n  docker_dir: ''\n  cri_dir: ''\n"
+                            "  cri_links_dir: ''\n" + cfg_podman), interval="500ms",
+                    args=NO_EBPF).start()
+        try:
+            got = wait_lines(a, 2, container=cid[:12])
+            self.assertEqual([(l["stream"], l["message"]) for l in got],
+                             [("stdout", "from podman"), ("stderr", "split ERROR line")])
+            self.assertEqual(got[1]["level"], "error")
+        finally:
+            a.stop()
+
     def test_restart_no_duplicates_no_gaps(self):
+        # kill -9 mid-stream; while no agent runs, more lines, then a
+        # rotation by rename and more lines in the new file; a new agent
+        # finishes the rotated file from the saved position, then the new.
         path = self.pod_file("counter")
-        stop = {"v": False}
         total = {"n": 0}
 
         def writer(f, upto):
@@ -320,24 +358,29 @@ class FileLogs(unittest.TestCase):
                     time.sleep(0.01)
             f.flush()
 
-        with open(path, "w", buffering=1 << 16) as f:
-            a = self.agent().start()
-            writer(f, 3000)
-            wait_lines(a, 100, container="counter")
-            a.proc.kill()                 # -9: no goodbye, no last flush
-            a.proc.wait()
-            a.kill()
-            writer(f, 6000)               # written while no agent runs
-            b = self.agent().start()
-            try:
-                writer(f, 9000)
-                lines = wait_lines(b, 9000, container="counter", timeout=40)
-                nums = [int(l["message"][2:]) for l in lines]
-                self.assertEqual(nums, list(range(1, 9001)), "no duplicates, no gaps")
-                self.assertEqual(len(logs(b, container="counter")), 9000)
-            finally:
-                b.stop()
-        del stop
+        f = open(path, "w", buffering=1 << 16)
+        a = self.agent().start()
+        writer(f, 3000)
+        wait_lines(a, 100, container="counter")
+        a.proc.kill()                 # -9: no goodbye, no last flush
+        a.proc.wait()
+        a.kill()
+        writer(f, 5000)               # written while no agent runs
+        f.close()
+        os.rename(path, path + ".20240101-000000")
+        f = open(path, "w", buffering=1 << 16)
+        writer(f, 6000)
+        b = self.agent().start()
+        try:
+            writer(f, 9000)
+            f.close()
+            lines = wait_lines(b, 9000, container="counter", timeout=40)
+            nums = [int(l["message"][2:]) for l in lines]
+            self.assertEqual(nums, list(range(1, 9001)), "no duplicates, no gaps")
+            time.sleep(1)
+            self.assertEqual(len(logs(b, container="counter")), 9000)
+        finally:
+            b.stop()
 
     def test_bad_input(self):
         cid = "ab" * 32
