@@ -143,7 +143,8 @@ static void notify_usage(FILE *f)
 		   "  test     send a test notification through every integration of RECEIVER\n"
 		   "           now and print what each vendor answered (needs the admin token)\n"
 		   "  status   receivers, queued notifications and recent deliveries\n"
-		   CLI_COMMON_USAGE);
+		   CLI_COMMON_USAGE
+		   "  (for notify, --timeout defaults to 2m: a test waits for every integration)\n");
 }
 
 static int notify_test_cmd(struct cli *c, const char *receiver)
@@ -222,6 +223,9 @@ int cli_notify_main(int argc, char **argv)
 					      { 0, 0, 0, 0 } };
 	struct cli c;
 	cli_init(&c, "notify");
+	/* A test waits for every integration of the receiver in turn, each up
+	 * to its own timeout (10 s by default): more than one request's worth. */
+	c.timeout_ms = 120000;
 	int o;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
