@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -971,8 +972,18 @@ static size_t tick_locked(struct notifier *n, int64_t now)
 			struct ngroup *g = n->gbuckets[k];
 			while (g) {
 				struct ngroup *next = g->next;
-				if (g->next_flush_ms <= now)
-					jobs += group_flush(n, g, now);
+				if (g->next_flush_ms <= now) {
+					size_t made = group_flush(n, g, now);
+					if (made) {
+						/* Let the delivery threads take what is
+						 * queued while the other groups flush:
+						 * only this thread touches groups. */
+						pthread_mutex_unlock(&n->lock);
+						sched_yield();
+						pthread_mutex_lock(&n->lock);
+					}
+					jobs += made;
+				}
 				g = next;
 			}
 		}
