@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum synth_family {
 	SYN_LINEAR,      /* a leak: linear growth with noise */
