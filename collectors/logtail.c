@@ -995,12 +995,26 @@ static struct ctr *ctr_locked(struct coll_logtail *t, const char *id, const char
 	return c;
 }
 
+/* opendir that says once (rate-limited) why a configured directory cannot
+ * be listed; a missing one is normal (no such runtime here). */
+static DIR *open_dir(struct coll_logtail *t, const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d && errno != ENOENT && errno != ENOTDIR) {
+		log_limited(&t->scan_ll, LOG_WARN, "logs: cannot list %s: %s", path, strerror(errno));
+		pthread_mutex_lock(&t->lock);
+		t->stats.read_errors++;
+		pthread_mutex_unlock(&t->lock);
+	}
+	return d;
+}
+
 static void scan_docker(struct coll_logtail *t)
 {
 	char root[PATH_MAX];
 	if (!t->cfg.docker_dir[0] || hostroot_path(root, sizeof(root), t->cfg.docker_dir) < 0)
 		return;
-	DIR *d = opendir(root);
+	DIR *d = open_dir(t, root);
 	if (!d)
 		return;
 	struct dirent *de;
@@ -1072,7 +1086,7 @@ static void scan_cri(struct coll_logtail *t)
 	char root[PATH_MAX];
 	if (!t->cfg.cri_dir[0] || hostroot_path(root, sizeof(root), t->cfg.cri_dir) < 0)
 		return;
-	DIR *pods = opendir(root);
+	DIR *pods = open_dir(t, root);
 	if (!pods)
 		return;
 	struct link_map *links = calloc(1024, sizeof(*links));
@@ -1084,7 +1098,7 @@ static void scan_cri(struct coll_logtail *t)
 		char pdir[PATH_MAX];
 		if ((size_t)snprintf(pdir, sizeof(pdir), "%s/%s", root, pd->d_name) >= sizeof(pdir))
 			continue;
-		DIR *cd = opendir(pdir);
+		DIR *cd = open_dir(t, pdir);
 		if (!cd)
 			continue;
 		/* <ns>_<pod>_<uid> */
@@ -1141,7 +1155,7 @@ static void scan_podman(struct coll_logtail *t)
 	char root[PATH_MAX];
 	if (!t->cfg.podman_dir[0] || hostroot_path(root, sizeof(root), t->cfg.podman_dir) < 0)
 		return;
-	DIR *d = opendir(root);
+	DIR *d = open_dir(t, root);
 	if (!d)
 		return;
 	struct dirent *de;
