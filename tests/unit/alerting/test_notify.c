@@ -953,6 +953,81 @@ static void test_template_files(void)
 	rm_dir(dir);
 }
 
+/* Each vendor's answers, as their docs and issue trackers show them. */
+static void test_classify(void)
+{
+	static const struct {
+		enum nvendor v;
+		long status;
+		const char *body;
+		int64_t retry_after_ms;
+		enum nresult want;
+		int64_t want_retry_ms;
+	} cases[] = {
+		{ NV_SLACK, 200, "ok", -1, NR_DELIVERED, -1 },
+		{ NV_SLACK, 200, "invalid_payload", -1, NR_FAILED, -1 },
+		{ NV_SLACK, 404, "channel_not_found", -1, NR_FAILED, -1 },
+		{ NV_SLACK, 410, "channel_is_archived", -1, NR_FAILED, -1 },
+		{ NV_SLACK, 429, "rate_limited", 30000, NR_RETRY, 30000 },
+		{ NV_DISCORD, 204, "", -1, NR_DELIVERED, -1 },
+		{ NV_DISCORD, 429, "{\"message\":\"rate limited\",\"retry_after\":2.5,\"global\":false}", -1,
+		  NR_RETRY, 2500 },
+		{ NV_DISCORD, 400, "{\"code\":50035,\"message\":\"Invalid Form Body\"}", -1, NR_FAILED, -1 },
+		{ NV_MSTEAMS, 202, "", -1, NR_DELIVERED, -1 },
+		{ NV_MSTEAMS, 429, "", 5000, NR_RETRY, 5000 },
+		{ NV_TELEGRAM, 200, "{\"ok\":true,\"result\":{\"message_id\":1}}", -1, NR_DELIVERED, -1 },
+		{ NV_TELEGRAM, 400, "{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: can't parse entities\"}",
+		  -1, NR_FAILED, -1 },
+		{ NV_TELEGRAM, 429, "{\"ok\":false,\"error_code\":429,\"parameters\":{\"retry_after\":3}}", -1,
+		  NR_RETRY, 3000 },
+		{ NV_TELEGRAM, 403, "{\"ok\":false,\"error_code\":403,\"description\":\"Forbidden\"}", -1, NR_FAILED,
+		  -1 },
+		{ NV_DINGTALK, 200, "{\"errcode\":0,\"errmsg\":\"ok\"}", -1, NR_DELIVERED, -1 },
+		{ NV_DINGTALK, 200, "{\"errcode\":130101,\"errmsg\":\"send too fast\"}", -1, NR_RETRY, 60000 },
+		{ NV_DINGTALK, 200, "{\"errcode\":310000,\"errmsg\":\"sign not match\"}", -1, NR_FAILED, -1 },
+		{ NV_DINGTALK, 200, "{\"errcode\":300005,\"errmsg\":\"token is not exist\"}", -1, NR_FAILED, -1 },
+		{ NV_WECOM, 200, "{\"errcode\":0,\"errmsg\":\"ok\"}", -1, NR_DELIVERED, -1 },
+		{ NV_WECOM, 200, "{\"errcode\":45009,\"errmsg\":\"api freq out of limit\"}", -1, NR_RETRY, 60000 },
+		{ NV_WECOM, 200, "{\"errcode\":93000,\"errmsg\":\"invalid webhook url\"}", -1, NR_FAILED, -1 },
+		{ NV_WECOM, 200, "{\"errcode\":40058,\"errmsg\":\"markdown.content exceed max length 4096\"}", -1,
+		  NR_FAILED, -1 },
+		{ NV_FEISHU, 200, "{\"code\":0,\"msg\":\"success\",\"data\":{}}", -1, NR_DELIVERED, -1 },
+		{ NV_FEISHU, 200, "{\"StatusCode\":0,\"StatusMessage\":\"success\"}", -1, NR_DELIVERED, -1 },
+		{ NV_FEISHU, 200, "{\"code\":11232,\"msg\":\"frequency limited\"}", -1, NR_RETRY, 60000 },
+		{ NV_FEISHU, 200, "{\"code\":19021,\"msg\":\"sign match fail\"}", -1, NR_FAILED, -1 },
+		{ NV_FEISHU, 200, "not json", -1, NR_FAILED, -1 },
+		{ NV_PAGERDUTY, 202, "{\"status\":\"success\"}", -1, NR_DELIVERED, -1 },
+		{ NV_PAGERDUTY, 400, "{\"status\":\"invalid event\"}", -1, NR_FAILED, -1 },
+		{ NV_PAGERDUTY, 429, "", -1, NR_RETRY, -1 },
+		{ NV_NTFY, 429, "{\"code\":42901}", 12000, NR_RETRY, 12000 },
+		{ NV_WEBHOOK, 408, "", -1, NR_RETRY, -1 },
+		{ NV_WEBHOOK, 0, NULL, -1, NR_RETRY, -1 },     /* timeout, refused */
+		{ NV_WEBHOOK, 503, "", -1, NR_RETRY, -1 },
+		{ NV_WEBHOOK, 422, "", -1, NR_FAILED, -1 },
+		{ NV_ALERTMANAGER, 200, "", -1, NR_DELIVERED, -1 },
+		{ NV_ALERTMANAGER, 400, "{\"code\":400,\"message\":\"bad\"}", -1, NR_FAILED, -1 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct nanswer a = { cases[i].status, cases[i].body ? cases[i].body : "",
+				     cases[i].body ? strlen(cases[i].body) : 0, cases[i].retry_after_ms,
+				     cases[i].status ? NULL : "Connection refused" };
+		int64_t retry = -2;
+		char why[512];
+		enum nresult r = nvendors[cases[i].v].classify(&a, &retry, why, sizeof(why));
+		if (r != cases[i].want || (r == NR_RETRY && retry != cases[i].want_retry_ms)) {
+			fprintf(stderr, "  case %zu (%s %ld %s): result %d retry %lld (%s)\n", i,
+				nvendor_name(cases[i].v), cases[i].status, cases[i].body ? cases[i].body : "",
+				(int)r, (long long)retry, why);
+			CHECK(0);
+		}
+	}
+	CHECK_EQ_INT(nhttp_retry_after_ms("120", 0), 120000);
+	CHECK_EQ_INT(nhttp_retry_after_ms("1.5", 0), 1500);
+	/* An HTTP date: Sun, 06 Nov 1994 08:49:37 GMT = 784111777 s. */
+	CHECK_EQ_INT(nhttp_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111777000LL - 5000), 5000);
+	CHECK_EQ_INT(nhttp_retry_after_ms("soon", 0), -1);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -961,6 +1036,7 @@ int main(void)
 	RUN(test_matchers_routes);
 	RUN(test_config_errors);
 	RUN(test_template);
+	RUN(test_classify);
 	RUN(test_grouping_timers);
 	RUN(test_inhibit_silence_resolved);
 	RUN(test_delivery_retry);
