@@ -285,6 +285,41 @@ class PackTest(unittest.TestCase):
 
 
 class PackDefaultTest(unittest.TestCase):
+    def test_remediation_needs_the_token(self):
+        """action: restart without an admin token only notifies."""
+        h.require_docker()
+        d = tempfile.mkdtemp(prefix="pack-", dir=h.WORK)
+        self.addCleanup(shutil.rmtree, d, True)
+        rules = os.path.join(d, "pack.yml")
+        with open(rules, "w") as f:
+            f.write(pack_with({"ContainerRestartLoop": {"for": "0s", "labels": {"action": "restart"}}}))
+        agent = h.Agent(config="rule_files:\n  - %s\nrules:\n  evaluation_interval: 2s\n"
+                        "  resend_delay: 2s\ndefault_rules: false\n" % rules,
+                        args=("--no-ebpf",)).start()
+        self.addCleanup(agent.kill)
+        if agent.get("/api/v1/alerts").status == 404:
+            agent.stop()
+            self.skipTest("this agent has no rules engine (/api/v1/alerts)")
+        t0 = time.time()
+        c = h.docker_run(self, "loop-notoken", ["sh", "-c", "sleep 2; exit 1"], ["--restart", "always"])
+
+        def firing():
+            doc = agent.get("/api/v1/alerts").json()
+            return [a for a in doc["data"]["alerts"] if a["state"] == "firing"
+                    and a["labels"].get("alertname") == "ContainerRestartLoop"
+                    and a["labels"].get("name") == c.name]
+        a = h.wait_for("ContainerRestartLoop for %s" % c.name, firing, 60)[0]
+        self.assertEqual(a["labels"]["action"], "restart")
+        time.sleep(6)                       # a few resends
+        ev = agent.get("/api/v1/events?type=remediation").json()["data"]
+        self.assertEqual(ev, [])
+        out = h.docker("events", "--since", "%.3f" % t0, "--until", "%.3f" % time.time(),
+                       "--filter", "container=%s" % c.id, "--filter", "event=restart",
+                       "--format", "{{.Action}}", timeout=30)
+        self.assertEqual(out.split(), [])
+        self.assertIn("remediation: off: no admin token", agent.stderr())
+        agent.stop()
+
     def test_builtin_pack_loaded_unless_off(self):
         agent = h.Agent(args=("--no-ebpf",)).start()
         self.addCleanup(agent.kill)
