@@ -54,7 +54,8 @@
 #define MAX_CTRS 20000
 #define MAX_HINTS 4096
 #define CTR_BUCKETS 1024
-#define DOCKER_CONFIG_CAP (4u << 20)
+#define DOCKER_CONFIG_CAP (1u << 20)
+#define MAX_LINKS 65536
 #define RETRY_MS 1000
 /* A Docker record holds 16 KiB of log, JSON-escaped up to six times that. */
 #define CARRY_EXTRA (160u << 10)
@@ -1047,17 +1048,21 @@ struct link_map {
 	char id[80];
 };
 
-static size_t read_links(struct coll_logtail *t, struct link_map *m, size_t cap)
+/* Reads the kubelet's links into *out (malloc'd, caller frees); returns
+ * how many. */
+static size_t read_links(struct coll_logtail *t, struct link_map **out)
 {
+	*out = NULL;
 	char root[PATH_MAX];
 	if (!t->cfg.cri_links_dir[0] || hostroot_path(root, sizeof(root), t->cfg.cri_links_dir) < 0)
 		return 0;
 	DIR *d = opendir(root);
 	if (!d)
 		return 0;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	struct link_map *m = NULL;
 	struct dirent *de;
-	while (n < cap && (de = readdir(d))) {
+	while (n < MAX_LINKS && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		if (len < 4 + 65 || strcmp(de->d_name + len - 4, ".log") || de->d_name[len - 69] != '-')
 			continue;
@@ -1072,12 +1077,21 @@ static size_t read_links(struct coll_logtail *t, struct link_map *m, size_t cap)
 		if (k <= 0)
 			continue;
 		target[k] = '\0';
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct link_map *nm = realloc(m, ncap * sizeof(*m));
+			if (!nm)
+				break;
+			m = nm;
+			cap = ncap;
+		}
 		if (hostroot_path(m[n].target, sizeof(m[n].target), target) < 0)
 			continue;
 		snprintf(m[n].id, sizeof(m[n].id), "%s", id);
 		n++;
 	}
 	closedir(d);
+	*out = m;
 	return n;
 }
 
@@ -1089,8 +1103,8 @@ static void scan_cri(struct coll_logtail *t)
 	DIR *pods = open_dir(t, root);
 	if (!pods)
 		return;
-	struct link_map *links = calloc(1024, sizeof(*links));
-	size_t nlinks = links ? read_links(t, links, 1024) : 0;
+	struct link_map *links;
+	size_t nlinks = read_links(t, &links);
 	struct dirent *pd;
 	while ((pd = readdir(pods))) {
 		if (pd->d_name[0] == '.')

@@ -253,14 +253,16 @@ class FileLogs(unittest.TestCase):
         self.pods = os.path.join(self.dir, "pods")
         self.extra = os.path.join(self.dir, "extra")
         self.dock = os.path.join(self.dir, "docker")
-        for d in (self.pods, self.extra, self.dock):
+        self.links = os.path.join(self.dir, "containers")
+        for d in (self.pods, self.extra, self.dock, self.links):
             os.makedirs(d)
         self.data = os.path.join(self.dir, "data")
 
     def agent(self, extra_cfg="", wrap=None):
         cfg = ("docker:\n  enabled: false\nlogs:\n  poll_interval: 50ms\n  rescan_interval: 200ms\n"
-               "  docker_dir: %s\n  cri_dir: %s\n  cri_links_dir: ''\n  podman_dir: ''\n"
-               "  paths: ['%s/*.log']\n%s") % (self.dock, self.pods, self.extra, extra_cfg)
+               "  docker_dir: %s\n  cri_dir: %s\n  cri_links_dir: %s\n  podman_dir: ''\n"
+               "  paths: ['%s/*.log']\n%s") % (self.dock, self.pods, self.links, self.extra,
+                                               extra_cfg)
         a = h.Agent(config=cfg, interval="500ms", args=NO_EBPF)
         a.cmd[a.cmd.index("--data-dir") + 1] = self.data
         os.makedirs(self.data, exist_ok=True)
@@ -275,6 +277,9 @@ class FileLogs(unittest.TestCase):
 
     def test_cri_partials_and_rotation(self):
         path = self.pod_file()
+        # the kubelet's link names the container id
+        cid = "5e" * 32
+        os.symlink(path, os.path.join(self.links, "web-1_default_app-%s.log" % cid))
         a = self.agent().start()
         try:
             with open(path, "w") as f:
@@ -287,6 +292,8 @@ class FileLogs(unittest.TestCase):
             self.assertEqual([(l["stream"], l["message"]) for l in lines],
                              [("stdout", "first"), ("stderr", "an error between the parts"),
                               ("stdout", "joined-in-three")])
+            self.assertEqual(lines[0]["id"], cid)
+            self.assertEqual(lines[0]["name"], "app")
             n = 3
             # rotation by rename (as the kubelet does), while lines keep coming
             with open(path, "a") as f:
