@@ -75,7 +75,8 @@ class Base(unittest.TestCase):
 
     def agent(self, rules_text, extra="", data_dir=None):
         write(self.rules, rules_text)
-        cfg = ("rule_files: [%s]\nauth:\n  admin_token_file: %s\n%s"
+        # Only these rules: the built-in default pack is tested on its own.
+        cfg = ("rule_files: [%s]\ndefault_rules: false\nauth:\n  admin_token_file: %s\n%s"
                % (self.rules, self.token, extra))
         args = ["--no-ebpf"] + (["--data-dir", data_dir] if data_dir else [])
         a = h.Agent(config=cfg, args=args)
@@ -269,6 +270,53 @@ class TestReload(Base):
             "monitor_rules_last_reload_success") == 1, 5)
         h.wait_for("Second", lambda: alert_named(a, "Second"), 5)
         self.assertEqual(alert_named(a, "First")["activeAt"], al["activeAt"])
+        a.stop()
+
+
+class TestLogRule(Base):
+    """log_alert over a real container's log lines in the real log store."""
+
+    def test_log_burst_fires_and_resolves(self):
+        h.require_docker()
+        c = h.docker_run(self, "rules-log", ["sh", "-c",
+                         "i=0; while true; do echo \"ERROR: payment $i failed\" >&2; "
+                         "echo ok $i; i=$((i+1)); sleep 0.2; done"])
+        rules = """groups:
+- name: logs
+  interval: 1s
+  rules:
+  - log_alert: PaymentErrors
+    match: 'ERROR: payment [0-9]+ failed'
+    container: '{name="%s"}'
+    stream: stderr
+    count: 5
+    window: 4s
+    labels: {severity: warning}
+    annotations:
+      summary: '{{ $value }} payment errors in {{ $labels.name }}'
+  - log_alert: NotOnStdout
+    match: 'ERROR: payment'
+    container: '{name="%s"}'
+    stream: stdout
+""" % (c.name, c.name)
+        a = self.agent(rules, extra="logs:\n  poll_interval: 100ms\n  rescan_interval: 500ms\n")
+        al = h.wait_for("the log alert", lambda: alert_named(a, "PaymentErrors"), 20)
+        self.assertEqual(al["state"], "firing")
+        self.assertEqual(al["labels"]["name"], c.name)
+        self.assertEqual(al["labels"]["container_id"], c.id)
+        self.assertEqual(al["labels"]["severity"], "warning")
+        self.assertGreaterEqual(float(al["value"]), 5)
+        self.assertRegex(al["annotations"]["first_line"], r"^ERROR: payment \d+ failed$")
+        self.assertRegex(al["annotations"]["summary"], r"^\d+ payment errors in %s$" % re.escape(c.name))
+        self.assertIsNone(alert_named(a, "NotOnStdout"))
+        r = a.get("/api/v1/rules").json()
+        rules_by_name = {x["name"]: x for g in r["data"]["groups"] for x in g["rules"]}
+        self.assertEqual(rules_by_name["PaymentErrors"]["health"], "ok")
+        self.assertEqual(rules_by_name["NotOnStdout"]["health"], "ok")
+        self.assertEqual(rules_by_name["PaymentErrors"]["log"]["count"], 5)
+        # The container stops logging: the window empties and it resolves.
+        h.docker("stop", "-t", "1", c.id)
+        h.wait_for("the log alert to resolve", lambda: alert_named(a, "PaymentErrors") is None, 20)
         a.stop()
 
 
