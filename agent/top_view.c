@@ -1547,7 +1547,7 @@ static int run_top(int argc, char **argv)
 	char err[512];
 	if (*u->config_path) {
 		int rc = top_config_load(&u->m, &u->interval_ms, u->config_path, err, sizeof(err));
-		if (rc < 0 && (rc != -ENOENT || config)) {
+		if (rc < 0 && rc != -ENOENT) {   /* a missing file: defaults, S creates it */
 			cli_err(&u->c, "%s", err);
 			goto out;
 		}

@@ -29,6 +29,7 @@ import urllib.request
 import harness as h
 
 KIB = 1024
+TOP_COL_IMAGE = 12          # its place in the column chooser (agent/top.h)
 TOKEN = "top-test-admin-token-0123456789abcdef"
 SPARK = re.compile("[\u2581-\u2588]")
 
@@ -150,9 +151,10 @@ class TopTest(unittest.TestCase):
             cls.idle = run("top-idle", ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do "
                                         "echo top-line $i; i=$((i+1)); sleep 0.2; done"],
                            ["-e", "PLAIN_VAR=hello-plain", "-e", "SECRET_TOKEN=abc-secret-xyz",
-                            "--label", "tier=front"])
+                            "--label", "tier=front",
+                            "--label", "com.docker.compose.project=topproj"])
             cls.mem = run("top-mem", ["sh", "-c", "sleep 600 & sleep 600 & exec sleep 600"],
-                          ["--memory", "64m"])
+                          ["--memory", "64m", "--label", "com.docker.compose.project=topproj"])
             cls.mine = [cls.busy, cls.idle, cls.mem]
             cls.prefix = h.unique("top-")
 
@@ -271,6 +273,49 @@ class TopTest(unittest.TestCase):
         # Esc clears the filter: other hosts' containers may show too
         t.keys("Escape")
         t.wait("filter cleared", lambda s: "filter:" not in s and row_of(s, self.idle.name))
+
+    def test_group_columns_refresh_and_pause(self):
+        conf = os.path.join(h.WORK, "top-%s-saved.conf" % h.RUN_TAG)
+        self.addCleanup(lambda: os.path.exists(conf) and os.unlink(conf))
+        t = self.top("--filter", self.prefix, "--config", conf)
+        self.shows_all(t, [c.name for c in self.mine])
+        # g: a subtotal line per compose project, the ungrouped last
+        t.keys("g")
+        s = t.wait("groups", lambda s: "topproj (2)" in s and "(no group) (1)" in s)
+        lines = s.split("\n")
+        gi = next(i for i, l in enumerate(lines) if "topproj (2)" in l)
+        ni = next(i for i, l in enumerate(lines) if "(no group) (1)" in l)
+        self.assertLess(gi, ni)
+        self.assertEqual({self.idle.name, self.mem.name},
+                         {l.split()[1] for l in lines[gi + 1:gi + 3]})
+        self.assertIn(self.busy.name, lines[ni + 1])
+        t.keys("g")
+        t.wait("ungrouped", lambda s: "topproj (2)" not in s)
+        # C: the column chooser; IMAGE on, saved with S
+        t.keys("C")
+        t.wait("the column chooser", lambda s: "[ ] IMAGE" in s)
+        for _ in range(TOP_COL_IMAGE):
+            t.keys("Down")
+        t.keys("Space")
+        t.wait("IMAGE ticked", lambda s: "[x] IMAGE" in s)
+        t.keys("S")
+        t.wait("saved", lambda s: "settings saved to " + conf in s)
+        t.keys("Escape")
+        t.wait("the IMAGE column", lambda s: re.search(r" NAME .* IMAGE", s))
+        with open(conf) as f:
+            saved = f.read()
+        self.assertRegex(saved, r"(?m)^columns = .*\bimage\b")
+        # the saved file is read at the next start
+        t2 = self.top("--filter", self.prefix, "--config", conf)
+        t2.wait("IMAGE from the settings file", lambda s: re.search(r" NAME .* IMAGE", s) and
+                h.IMAGE in s)
+        # + slows the refresh; space pauses
+        t.keys("+")
+        t.wait("slower refresh", lambda s: "refresh every 2s" in s)
+        t.keys("Space")
+        t.wait("paused", lambda s: "PAUSED" in s)
+        t.keys("Space")
+        t.wait("running again", lambda s: "PAUSED" not in s)
 
     # ---- the detail view -------------------------------------------------------------------
 
@@ -391,7 +436,9 @@ class TopTest(unittest.TestCase):
         t.wait("the help", lambda s: "monitor top - keys" in s)
         t.keys("x")                               # any key closes the help
         t.keys("q")
-        s = t.wait("top exits and stty reports", lambda s: "TOP-EXIT=" in s and "speed " in s)
+        s = t.wait("top exits and stty reports the local modes",
+                   lambda s: "TOP-EXIT=" in s and re.search(r"(^|\s)-?icanon(\s|$)", s) and
+                   re.search(r"(^|\s)-?echoctl(\s|$)", s))
         self.assertIn("TOP-EXIT=0", s)
         # the shell's terminal is back in canonical mode with echo
         self.assertRegex(s, r"(^|\s)icanon(\s|$)")
