@@ -733,7 +733,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			continue;
 		}
 		struct fc_input in = { r->raw.t, r->raw.v, r->raw.n, r->hist.t, r->hist.v,
-				       r->hist.n, r->now };
+				       r->hist.n, r->now, res == RES_PIDS };
 		if (!r->hist.n) {
 			in.ht = in.t;
 			in.hv = in.v;
@@ -1080,7 +1080,7 @@ static bool promql_forecast(const struct promql_point *p, size_t n, int64_t t_ev
 	pr.window_ms = range_ms;
 	if (pr.min_span_ms > range_ms / 4)
 		pr.min_span_ms = range_ms / 4;
-	struct fc_input in = { t, v, n, t, v, n, t_eval_ms };
+	struct fc_input in = { t, v, n, t, v, n, t_eval_ms, false };
 	if (fc_fit(&pr, &in, fit) < 0 || fit->model == FC_MODEL_NONE)
 		goto out;
 	if (exhaustion) {

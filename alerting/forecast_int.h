@@ -63,6 +63,7 @@ struct fc_input {
 	const double *hv;
 	size_t hn;
 	int64_t now_ms;                /* horizons count from here */
+	bool steps_are_growth;         /* counts (pids): a step is how it grows, not a break */
 };
 
 struct fc_fit {

@@ -404,7 +404,7 @@ int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *
 	const double *jv = long_view ? hv : rv;
 	size_t jn = long_view ? hn : rn;
 	size_t jidx[64], drops = 0;
-	size_t nj = find_jumps(jv, jn, jidx, ARRAY_LEN(jidx), &drops);
+	size_t nj = in->steps_are_growth ? 0 : find_jumps(jv, jn, jidx, ARRAY_LEN(jidx), &drops);
 	if (nj >= 3 && drops >= 3 && drops * 2 >= nj && nj <= ARRAY_LEN(jidx)) {
 		/* a sawtooth: forecast the line through the peaks before each drop */
 		int64_t pt[64];

@@ -80,7 +80,7 @@ static void accuracy(void)
 			}
 			struct fc_params p;
 			fc_params_defaults(&p);
-			struct fc_input in = { t, v, n, t, v, n, s.now_ms };
+			struct fc_input in = { t, v, n, t, v, n, s.now_ms, false };
 			struct fc_fit f;
 			fc_fit(&p, &in, &f);
 			models[f.model]++;
@@ -240,7 +240,8 @@ static double fit_cost(size_t ncont)
 	struct fc_params p;
 	fc_params_defaults(&p);
 	size_t a = fc_cut(s.t, s.n, s.now_ms - 3600000 + 1);
-	struct fc_input in = { s.t + a, s.v + a, s.n - a, s.t + a, s.v + a, s.n - a, s.now_ms };
+	struct fc_input in = { s.t + a, s.v + a, s.n - a, s.t + a, s.v + a, s.n - a, s.now_ms,
+			       false };
 	struct fc_fit f;
 	double sink = 0;
 	int64_t t0 = mono_ns();

@@ -22,7 +22,7 @@ static void fit_synth(const struct synth *s, struct fc_fit *f)
 {
 	struct fc_params p;
 	fc_params_defaults(&p);
-	struct fc_input in = { s->t, s->v, s->n, s->t, s->v, s->n, s->now_ms };
+	struct fc_input in = { s->t, s->v, s->n, s->t, s->v, s->n, s->now_ms, false };
 	CHECK(fc_fit(&p, &in, f) == 0);
 }
 
@@ -189,7 +189,7 @@ static void test_counter_resets(void)
 			CHECK(rv[i] >= 0);
 		struct fc_params p;
 		fc_params_defaults(&p);
-		struct fc_input in = { rt, rv, n, rt, rv, n, s.now_ms };
+		struct fc_input in = { rt, rv, n, rt, rv, n, s.now_ms, false };
 		struct fc_fit f;
 		CHECK(fc_fit(&p, &in, &f) == 0);
 		CHECK_STR(fc_model_name(f.model), "linear");
@@ -240,7 +240,7 @@ static void test_no_forecast(void)
 	CHECK_STR(f.reason, "no_data");
 	int64_t t[5] = { 1, 2, 3, 4, 5 };
 	double v[5] = { 1, 2, 3, 4, 5 };
-	struct fc_input in2 = { t, v, 5, t, v, 5, 5 };
+	struct fc_input in2 = { t, v, 5, t, v, 5, 5, false };
 	CHECK(fc_fit(&p, &in2, &f) == 0);
 	CHECK(f.model == FC_MODEL_NONE);
 	CHECK_STR(f.reason, "too_little_data");
@@ -468,6 +468,38 @@ static void test_config(void)
 	ydoc_free(&doc);
 }
 
+/* pids grow by steps of one: with steps_are_growth a staircase is a trend,
+ * not a series of breaks. Accepted: 5 % of the time to pids.max. */
+static void test_staircase(void)
+{
+	int64_t t[361];
+	double v[361];
+	for (int i = 0; i <= 360; i++) {
+		t[i] = 1700000000000LL + (int64_t)i * 10000;
+		v[i] = 20 + (double)(i / 6);      /* one more task a minute */
+	}
+	struct fc_params p;
+	fc_params_defaults(&p);
+	struct fc_input in = { t, v, 361, t, v, 361, t[360], true };
+	struct fc_fit f;
+	CHECK(fc_fit(&p, &in, &f) == 0);
+	CHECK_STR(fc_model_name(f.model), "linear");
+	double eta, early, late;
+	fc_exhaustion(&f, 100, p.max_horizon_ms, &eta, &early, &late);
+	double want = (100 - 80) * 60.0;     /* 80 tasks now, one a minute */
+	CHECK(fabs(eta - want) / want < 0.05);
+	/* a few tasks only: every step would be a tenth of the range, a break
+	 * for a gauge, and the fit would restart at each */
+	for (int i = 0; i <= 360; i++)
+		v[i] = 4 + (double)(i / 120);     /* 4, 5, 6, 7: one more every 20 min */
+	CHECK(fc_fit(&p, &in, &f) == 0);
+	CHECK_STR(fc_model_name(f.model), "linear");
+	CHECK(fabs(f.slope - 1 / 1200.0) < 0.2 / 1200.0);
+	in.steps_are_growth = false;
+	CHECK(fc_fit(&p, &in, &f) == 0);
+	CHECK(f.model == FC_MODEL_NONE || f.segment_start_ms == t[360]);
+}
+
 int main(void)
 {
 	RUN(test_linear_leak);
@@ -482,5 +514,6 @@ int main(void)
 	RUN(test_promql_functions);
 	RUN(test_refresh_breaks);
 	RUN(test_config);
+	RUN(test_staircase);
 	TEST_END();
 }
