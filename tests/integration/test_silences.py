@@ -5,7 +5,9 @@ fetched by id, filtered; bad bodies answered 400 with the reason; expired
 with DELETE (token again), after which the state is "expired" and a second
 expiry is 409; kept across an agent restart in the state database; and an
 alert that a silence matches is still evaluated and listed, marked
-silenced, until the silence is expired (needs the rules engine).
+silenced, until the silence is expired (needs the rules engine); and the
+real amtool (Alertmanager's client, Debian's prometheus-alertmanager) adds,
+queries and expires them as against an Alertmanager.
 """
 
 import calendar
@@ -243,6 +245,43 @@ class SilencesTest(unittest.TestCase):
         r = monitor("silence", "expire", *url, "--token-file", self.token_file, sid)
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("already expired", r.stderr)
+
+    def test_amtool(self):
+        """The real amtool (Alertmanager 0.25's client) adds, lists and
+        expires silences against the agent as against an Alertmanager."""
+        amtool = h.require_binary("amtool")
+        http_cfg = os.path.join(self.dir, "amtool-http.yml")
+        with open(http_cfg, "w") as f:
+            f.write("authorization:\n  credentials_file: %s\n" % self.token_file)
+        base = [amtool, "--alertmanager.url=" + self.agent.url]
+
+        def am(*args, token=True):
+            cmd = base + (["--http.config.file=" + http_cfg] if token else []) + list(args)
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        r = am("silence", "add", "alertname=AmtoolTest", "name=~web-.*", "--comment=from amtool",
+               "--duration=1h", token=False)
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("401", r.stderr)
+        r = am("silence", "add", "alertname=AmtoolTest", "name=~web-.*", "--comment=from amtool",
+               "--duration=1h")
+        self.assertEqual(r.returncode, 0, r)
+        sid = r.stdout.strip()
+        got = request("GET", self.url("/api/v2/silence/" + sid))[1]
+        self.assertEqual(got["comment"], "from amtool")
+        self.assertEqual(got["matchers"][1], {"name": "name", "value": "web-.*", "isRegex": True,
+                                              "isEqual": True})
+        r = am("silence", "query", "-o", "json", "alertname=AmtoolTest", token=False)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual([s["id"] for s in json.loads(r.stdout)], [sid])
+        r = am("silence", "query", token=False)
+        self.assertIn(sid, r.stdout)
+        self.assertIn('alertname="AmtoolTest" name=~"web-.*"', r.stdout)
+        r = am("silence", "expire", sid)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual(request("GET", self.url("/api/v2/silence/" + sid))[1]["status"]["state"],
+                         "expired")
+        r = am("silence", "query", "--expired", "-q", token=False)
+        self.assertIn(sid, r.stdout.split())
 
     def test_kept_across_restart(self):
         status, doc = self.create(silence(comment="survives", duration="3h", name="keep-me"))
