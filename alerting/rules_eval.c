@@ -272,13 +272,19 @@ static void emit_outputs(struct alert_engine *e, struct rule *r, struct out_seri
 {
 	if (n)
 		qsort(out, n, sizeof(*out), out_cmp);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		queue_push(e, out[i].labels, out[i].n, t, out[i].v);
+		if (e->rsrc)
+			rules_source_add(e->rsrc, out[i].labels, out[i].n, t, out[i].v);
+	}
 	/* out is sorted by fp: find the missing ones of the old list. */
 	for (size_t i = 0; i < r->nprev_out; i++) {
 		struct out_series *o = &r->prev_out[i];
-		if (!n || !bsearch(o, out, n, sizeof(*out), out_cmp))
+		if (!n || !bsearch(o, out, n, sizeof(*out), out_cmp)) {
 			queue_push(e, o->labels, o->n, t, store_stale_nan());
+			if (e->rsrc)
+				rules_source_add(e->rsrc, o->labels, o->n, t, store_stale_nan());
+		}
 		free(o->labels);
 	}
 	free(r->prev_out);

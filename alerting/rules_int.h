@@ -178,7 +178,12 @@ struct rules_source;
 struct rules_source *rules_source_new(const struct promql_source *inner, int64_t raw_retention_ms);
 void rules_source_free(struct rules_source *rs);
 const struct promql_source *rules_source_get(struct rules_source *rs);
-/* A new evaluation round at now: this round's selects are forgotten. */
+/* A sample a rule wrote at t (labels sorted, __name__ among them): later
+ * reads of this round see it before the store has it. */
+void rules_source_add(struct rules_source *rs, const struct store_label *l, size_t n, int64_t t,
+		      double v);
+/* A new evaluation round at now: this round's selects and outputs are
+ * forgotten. */
 void rules_source_round(struct rules_source *rs, int64_t now);
 void rules_source_stats(const struct rules_source *rs, uint64_t *hits, uint64_t *misses,
 			size_t *points);

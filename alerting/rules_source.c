@@ -18,6 +18,13 @@
  *     same selector over the same time range answers from the first
  *     answer; the next round selects afresh, so new containers appear.
  *
+ * And one overlay: what rules wrote in this round (recorded series, ALERTS)
+ * reaches the store only when the tick drains the engine's queue, but a
+ * later rule of the same group must see it, as in Prometheus. The outputs
+ * of the round are kept here and merged into every answer: a series the
+ * store has gets the new point appended, a series it does not have yet is
+ * added to the selection (with a reference of its own).
+ *
  * Reads that reach past the raw retention (roll-ups fill in there) go to the
  * store directly. Rounds belong to the engine's evaluator (under its
  * eval_lock); reads may come from it and from the PromQL engine's prefetch
@@ -35,6 +42,22 @@
 #define CACHE_MAX_POINTS (4u << 20)      /* 64 MiB of points at most */
 #define IDLE_ROUNDS 4                    /* unread this long: dropped */
 #define SEL_MAX 512                      /* selects kept per round */
+#define OVERLAY_BIT (1ULL << 63)         /* refs of series only the overlay has */
+#define OVERLAY_MAX (1u << 20)
+
+/* A sample a rule wrote this round. */
+struct oentry {
+	struct promql_label *labels;     /* sorted, one malloc block with the strings */
+	size_t n;
+	int64_t t;
+	double v;
+	uint64_t store_ref;              /* the store's series with these labels; 0: none seen */
+	bool in_store;
+	uint64_t name_hash;              /* of __name__ */
+	ssize_t next;                    /* the previous entry of the same name hash, or -1 */
+};
+
+#define OV_BUCKETS 1024                  /* heads of entries by name hash */
 
 struct pentry {
 	uint64_t ref;
@@ -43,6 +66,8 @@ struct pentry {
 	int64_t upto;                    /* ... up to here */
 	int64_t span;                    /* widest window asked lately */
 	uint64_t last_round;
+	uint64_t ov_round;               /* ov is this round's overlay entry when equal */
+	size_t ov;
 	struct promql_point *p;
 	size_t n, cap;
 };
@@ -66,8 +91,20 @@ struct rules_source {
 	struct sentry sel[SEL_MAX];
 	size_t nsel;
 	struct arena sel_mem;            /* this round's select answers */
+	struct oentry *ov;               /* this round's outputs */
+	size_t nov, ovcap;
+	ssize_t ov_head[OV_BUCKETS];     /* newest entry per name-hash bucket, -1: none */
 	uint64_t hits, misses;
 };
+
+static void overlay_clear(struct rules_source *rs)
+{
+	for (size_t i = 0; i < rs->nov; i++)
+		free(rs->ov[i].labels);
+	rs->nov = 0;
+	for (size_t i = 0; i < OV_BUCKETS; i++)
+		rs->ov_head[i] = -1;
+}
 
 static size_t slot_of(uint64_t ref, size_t size)
 {
@@ -168,6 +205,7 @@ void rules_source_round(struct rules_source *rs, int64_t now)
 		free(rs->sel[i].key);
 	rs->nsel = 0;
 	arena_free(&rs->sel_mem);
+	overlay_clear(rs);
 	if (rs->points > CACHE_MAX_POINTS)
 		drop_all(rs);
 	else if (rs->round % IDLE_ROUNDS == 0)
@@ -230,12 +268,37 @@ static void trim(struct rules_source *rs, struct pentry *e)
 static int points_locked(struct rules_source *rs, uint64_t ref, int64_t mint, int64_t maxt,
 			 int64_t step_ms, struct promql_points *out);
 
+/* The overlay's point for ref, appended when it is in [mint, maxt] and
+ * after what out holds (from base). */
+static int overlay_points(struct rules_source *rs, uint64_t ref, int64_t mint, int64_t maxt,
+			  size_t base, struct promql_points *out)
+{
+	size_t i;
+	if (ref & OVERLAY_BIT) {
+		i = (size_t)(ref & ~OVERLAY_BIT);
+	} else {
+		const struct pentry *e = lookup(rs, ref, false);
+		if (!e || e->ov_round != rs->round)
+			return 0;
+		i = e->ov;
+	}
+	if (i >= rs->nov)
+		return 0;
+	const struct oentry *o = &rs->ov[i];
+	if (o->t < mint || o->t > maxt || (out->n > base && out->p[out->n - 1].t >= o->t))
+		return 0;
+	return promql_points_push(out, o->t, o->v);
+}
+
 static int rs_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_t step_ms,
 		     struct promql_points *out)
 {
 	struct rules_source *rs = ctx;
 	pthread_mutex_lock(&rs->lock);
-	int rc = points_locked(rs, ref, mint, maxt, step_ms, out);
+	size_t base = out->n;
+	int rc = (ref & OVERLAY_BIT) ? 0 : points_locked(rs, ref, mint, maxt, step_ms, out);
+	if (rc == 0 && rs->nov)
+		rc = overlay_points(rs, ref, mint, maxt, base, out);
 	pthread_mutex_unlock(&rs->lock);
 	return rc;
 }
@@ -315,14 +378,147 @@ static char *sel_key(const struct promql_matcher *m, size_t n, int64_t mint, int
 static ssize_t select_locked(struct rules_source *rs, const struct promql_matcher *m, size_t n,
 			     int64_t mint, int64_t maxt, struct arena *a, struct promql_series **out);
 
+static const char *label_of(const struct promql_label *l, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, name))
+			return l[i].value;
+	return NULL;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+	const struct promql_series *x = a, *y = b;
+	size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+	for (size_t i = 0; i < n; i++) {
+		int c = strcmp(x->labels[i].name, y->labels[i].name);
+		if (!c)
+			c = strcmp(x->labels[i].value, y->labels[i].value);
+		if (c)
+			return c;
+	}
+	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+static bool same_labels(const struct promql_label *a, size_t na, const struct promql_label *b,
+			size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].name, b[i].name) || strcmp(a[i].value, b[i].value))
+			return false;
+	return true;
+}
+
+/* Adds this round's outputs that match m to the selection *out (k series,
+ * from the caller's arena): new series get overlay refs, known ones are
+ * marked so that their points get the new sample. Returns the new count. */
+static ssize_t overlay_select(struct rules_source *rs, const struct promql_matcher *m, size_t n,
+			      struct arena *a, struct promql_series **out, ssize_t k)
+{
+	size_t extra = 0;
+	struct promql_series *res = *out;
+	/* Nearly every selector names its metric: only that name's entries. */
+	const char *name = NULL;
+	for (size_t j = 0; j < n && !name; j++)
+		if (m[j].op == PROMQL_MATCH_EQ && !strcmp(m[j].name, "__name__"))
+			name = m[j].value;
+	uint64_t nh = name ? hash_str(name) : 0;
+	ssize_t next = name ? rs->ov_head[nh % OV_BUCKETS] : (ssize_t)rs->nov - 1;
+	for (; next >= 0; next = name ? rs->ov[next].next : next - 1) {
+		size_t i = (size_t)next;
+		struct oentry *o = &rs->ov[i];
+		if (name && o->name_hash != nh)
+			continue;
+		bool match = true;
+		for (size_t j = 0; j < n && match; j++)
+			match = promql_matcher_match(&m[j], label_of(o->labels, o->n, m[j].name));
+		if (!match)
+			continue;
+		bool found = false;
+		for (ssize_t j = 0; j < k && !found; j++) {
+			if (same_labels(res[j].labels, res[j].nlabels, o->labels, o->n)) {
+				o->store_ref = res[j].ref;
+				o->in_store = true;
+				found = true;
+				struct pentry *e = lookup(rs, res[j].ref, true);
+				if (e) {
+					e->ov = i;
+					e->ov_round = rs->round;
+				}
+			}
+		}
+		if (found)
+			continue;
+		if (!extra) {
+			struct promql_series *grown = arena_alloc(a, ((size_t)k + rs->nov + 1) *
+								      sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			memcpy(grown, res, (size_t)k * sizeof(*grown));
+			res = grown;
+		}
+		res[k + (ssize_t)extra] = (struct promql_series){ o->n, o->labels, OVERLAY_BIT | i };
+		extra++;
+	}
+	if (extra) {
+		k += (ssize_t)extra;
+		qsort(res, (size_t)k, sizeof(*res), cmp_series);
+	}
+	*out = res;
+	return k;
+}
+
 static ssize_t rs_select(void *ctx, const struct promql_matcher *m, size_t n, int64_t mint,
 			 int64_t maxt, struct arena *a, struct promql_series **out)
 {
 	struct rules_source *rs = ctx;
 	pthread_mutex_lock(&rs->lock);
 	ssize_t rc = select_locked(rs, m, n, mint, maxt, a, out);
+	if (rc >= 0 && rs->nov)
+		rc = overlay_select(rs, m, n, a, out, rc);
 	pthread_mutex_unlock(&rs->lock);
 	return rc;
+}
+
+void rules_source_add(struct rules_source *rs, const struct store_label *l, size_t n, int64_t t,
+		      double v)
+{
+	size_t bytes = (n + 1) * sizeof(struct promql_label);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(l[i].name) + strlen(l[i].value) + 2;
+	pthread_mutex_lock(&rs->lock);
+	if (rs->nov >= OVERLAY_MAX)
+		goto out;
+	if (rs->nov == rs->ovcap) {
+		size_t cap = rs->ovcap ? rs->ovcap * 2 : 64;
+		struct oentry *no = realloc(rs->ov, cap * sizeof(*no));
+		if (!no)
+			goto out;
+		rs->ov = no;
+		rs->ovcap = cap;
+	}
+	struct promql_label *pl = malloc(bytes);
+	if (!pl)
+		goto out;
+	char *p = (char *)(pl + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t a = strlen(l[i].name) + 1, b = strlen(l[i].value) + 1;
+		memcpy(p, l[i].name, a);
+		pl[i].name = p;
+		p += a;
+		memcpy(p, l[i].value, b);
+		pl[i].value = p;
+		p += b;
+	}
+	const char *name = label_of(pl, n, "__name__");
+	uint64_t nh = hash_str(name ? name : "");
+	rs->ov[rs->nov] = (struct oentry){ pl, n, t, v, 0, false, nh, rs->ov_head[nh % OV_BUCKETS] };
+	rs->ov_head[nh % OV_BUCKETS] = (ssize_t)rs->nov;
+	rs->nov++;
+out:
+	pthread_mutex_unlock(&rs->lock);
 }
 
 static ssize_t select_locked(struct rules_source *rs, const struct promql_matcher *m, size_t n,
@@ -395,6 +591,8 @@ struct rules_source *rules_source_new(const struct promql_source *inner, int64_t
 	pthread_mutex_init(&rs->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	rs->inner = *inner;
+	for (size_t i = 0; i < OV_BUCKETS; i++)
+		rs->ov_head[i] = -1;
 	rs->raw_retention_ms = raw_retention_ms;
 	rs->self.ops = &rs_ops;
 	rs->self.ctx = rs;
@@ -414,6 +612,8 @@ void rules_source_free(struct rules_source *rs)
 	for (size_t i = 0; i < rs->nsel; i++)
 		free(rs->sel[i].key);
 	arena_free(&rs->sel_mem);
+	overlay_clear(rs);
+	free(rs->ov);
 	pthread_mutex_destroy(&rs->lock);
 	free(rs);
 }
