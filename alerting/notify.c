@@ -542,15 +542,15 @@ static void put_common(struct buf *b, struct nalert *const *as, size_t n, bool a
 	buf_putc(b, '}');
 }
 
-static void build_v4(struct notifier *n, const struct ngroup *g, const char *receiver,
-		     struct nalert *const *as, const bool *resolved, size_t cnt, struct buf *b)
+/* Writes the v4 object with the first cnt of the alerts; total - cnt are
+ * counted in truncatedAlerts. */
+static void put_v4(struct notifier *n, const struct ngroup *g, const char *receiver,
+		   struct nalert *const *as, const bool *resolved, size_t cnt, size_t total,
+		   bool any_firing, struct buf *b)
 {
-	bool any_firing = false;
-	for (size_t i = 0; i < cnt; i++)
-		any_firing |= !resolved[i];
 	buf_puts(b, "{\"version\":\"4\",\"groupKey\":");
 	buf_put_json_str(b, g->key);
-	buf_printf(b, ",\"truncatedAlerts\":0,\"status\":\"%s\",\"receiver\":",
+	buf_printf(b, ",\"truncatedAlerts\":%zu,\"status\":\"%s\",\"receiver\":", total - cnt,
 		   any_firing ? "firing" : "resolved");
 	buf_put_json_str(b, receiver);
 	buf_puts(b, ",\"groupLabels\":");
@@ -568,6 +568,29 @@ static void build_v4(struct notifier *n, const struct ngroup *g, const char *rec
 		put_alert_v4(b, as[i], resolved[i]);
 	}
 	buf_puts(b, "]}");
+}
+
+/*
+ * The Alertmanager v4 data of a notification into b (empty on entry). A
+ * group too big for one message (NOTIFY_MAX_PER_MSG alerts, or past the
+ * 1 MiB body cap with its annotations) keeps its first alerts, firing ones
+ * first, and says how many it left out in truncatedAlerts, as
+ * Alertmanager's max_alerts does; the counts in the text stay right.
+ */
+static void build_v4(struct notifier *n, const struct ngroup *g, const char *receiver,
+		     struct nalert *const *as, const bool *resolved, size_t cnt, struct buf *b)
+{
+	bool any_firing = false;
+	for (size_t i = 0; i < cnt; i++)
+		any_firing |= !resolved[i];
+	size_t take = cnt < NOTIFY_MAX_PER_MSG ? cnt : NOTIFY_MAX_PER_MSG;
+	for (;;) {
+		buf_reset(b);
+		put_v4(n, g, receiver, as, resolved, take, cnt, any_firing, b);
+		if (!b->overflow || take <= 1)
+			return;
+		take /= 2;
+	}
 }
 
 /* ---- groups ----------------------------------------------------------------------------- */
@@ -765,11 +788,13 @@ static size_t group_flush(struct notifier *n, struct ngroup *g, int64_t now)
 				  now))
 			continue;
 		size_t ns = 0;
-		for (size_t i = 0; i < na; i++) {
-			if (res[i] && !in->send_resolved)
-				continue;
-			send[ns] = as[i];
-			sres[ns++] = res[i];
+		for (int pass = 0; pass < 2; pass++) { /* firing first */
+			for (size_t i = 0; i < na; i++) {
+				if (res[i] != (pass == 1) || (res[i] && !in->send_resolved))
+					continue;
+				send[ns] = as[i];
+				sres[ns++] = res[i];
+			}
 		}
 		if (ns) {
 			struct buf b;

@@ -35,6 +35,7 @@
 #define NOTIFY_MAX_ALERTS 20000          /* alerts kept; past it new ones are refused */
 #define NOTIFY_MAX_GROUPS 10000
 #define NOTIFY_MAX_QUEUE 20000           /* queued notifications; past it new ones are dropped */
+#define NOTIFY_MAX_PER_MSG 1000          /* alerts in one notification; the rest counted in truncatedAlerts */
 #define NOTIFY_AM_BATCH 256              /* alerts per POST /api/v2/alerts (Prometheus) */
 #define NOTIFY_AM_RESOLVED_RESEND_MS (15 * 60 * 1000)
 #define NOTIFY_RECENT 200                /* deliveries kept for GET /api/v1/notifications */

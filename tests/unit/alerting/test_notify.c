@@ -1028,6 +1028,48 @@ static void test_classify(void)
 	CHECK_EQ_INT(nhttp_retry_after_ms("soon", 0), -1);
 }
 
+/* A group too big for one message keeps 1,000 alerts and counts the rest. */
+static void test_big_group(void)
+{
+	char err[512], dir[64];
+	struct notify_config *c = load_cfg("route: {receiver: r, group_wait: 0s, group_by: [alertname]}\n"
+					   "receivers:\n- name: r\n  webhook_configs:\n  - url: http://127.0.0.1:9/x\n",
+					   err, sizeof(err));
+	struct kv *k = temp_kv(dir);
+	struct notifier *n = NULL;
+	struct notify_opts o = { .kv = k, .no_threads = true };
+	CHECK(c && k && notify_new(&n, c, &o) == 0);
+	if (!n)
+		return;
+	int64_t t = 1700000000000LL;
+	static char hosts[1500][16];
+	static struct store_label l[1500][2];
+	static struct alert_msg m[1500];
+	for (int i = 0; i < 1500; i++) {
+		snprintf(hosts[i], sizeof(hosts[i]), "h%d", i);
+		l[i][0] = (struct store_label){ "alertname", "Big" };
+		l[i][1] = (struct store_label){ "host", hosts[i] };
+		m[i] = (struct alert_msg){ l[i], 2, NULL, 0, t, t + 3600000, NULL };
+	}
+	notify_sink(n, m, 1500, t);
+	CHECK_EQ_INT(notify_tick(n, t), 1);
+	struct buf b;
+	buf_init(&b, 4 << 20);
+	queued_data(k, 0, &b);
+	struct json_doc doc;
+	CHECK(b.data && json_parse(&doc, b.data, b.len, NULL) == 0);
+	if (b.data) {
+		CHECK_EQ_INT(json_get(doc.root, "alerts")->count, 1000);
+		CHECK_EQ_INT(json_get(doc.root, "truncatedAlerts")->number, 500);
+		json_doc_free(&doc);
+	}
+	buf_fini(&b);
+	notify_free(n);
+	notify_config_free(c);
+	kv_close(k);
+	rm_dir(dir);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -1045,5 +1087,6 @@ int main(void)
 	RUN(test_rate_limit);
 	RUN(test_hanging_endpoint);
 	RUN(test_template_files);
+	RUN(test_big_group);
 	TEST_END();
 }
