@@ -112,6 +112,7 @@ class PackTest(unittest.TestCase):
                 "ContainerUnhealthy": {"for": "2s"},
                 "ContainerExpectedGone": {"for": "2s"},
                 "ContainerErrorLogBurst": {"for": "2s"},
+                "ContainerMemoryNearLimit": {"for": "2s"},
             }))
         cls.containers = []
         cls.hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
@@ -197,6 +198,21 @@ class PackTest(unittest.TestCase):
             self.assertGreater(ratio, 0.5, st)
         self.assertEqual(self.alerts("ContainerCPUThrottlingHigh", free.name), [])
 
+    def test_memory_near_limit(self):
+        # 46 MB in /dev/shm: shared memory the kernel cannot reclaim
+        # without swap, so it stays in the working set.
+        fill = ["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=46 2>/dev/null; sleep 600"]
+        near = self.run_container("near", fill, ("--memory", "50m", "--memory-swap", "50m"))
+        free = self.run_container("nolimit", fill)
+        a = h.wait_for("ContainerMemoryNearLimit for %s" % near.name,
+                       lambda: self.firing("ContainerMemoryNearLimit", near.name), 40)
+        cg = near.cgroup()
+        want = (cg.memory_usage() - cg.inactive_file()) / cg.memory_limit()
+        self.assertGreater(float(a["value"]), 0.9, a)
+        self.assertAlmostEqual(float(a["value"]), want, delta=0.03)
+        self.assertIn("of its memory limit", a["annotations"]["description"])
+        self.assertEqual(self.alerts("ContainerMemoryNearLimit", free.name), [])
+
     def test_unhealthy(self):
         sick = self.run_container("sick", ["sleep", "600"],
                                   ("--health-cmd", "false", "--health-interval", "1s",
@@ -216,7 +232,7 @@ class PackTest(unittest.TestCase):
         for c in (want, other):
             h.wait_for("%s in the agent" % c.name, lambda: self.agent.container(c.name), 10)
         # Running: quiet, for a few evaluations.
-        time.sleep(3 * self.EVAL_S)
+        time.sleep(2 * self.EVAL_S)
         self.assertEqual(self.alerts("ContainerExpectedGone", want.name), [])
         h.docker("stop", "-t", "0", want.id)
         h.docker("stop", "-t", "0", other.id)
@@ -258,7 +274,7 @@ class PackTest(unittest.TestCase):
         h.wait_for("the cap to be recorded",
                    lambda: [d for d in remediations() if "cap of 2" in d], 30)
         # Let the alert come round a few more times: no third restart.
-        time.sleep(12)
+        time.sleep(8)
         done = [d for d in remediations() if d.startswith("restarted")]
         self.assertEqual(len(done), 2, remediations())
         self.assertIn("restarted for ContainerRestartLoop (1 of at most 2 an hour)", done[0])
