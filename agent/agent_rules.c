@@ -1,6 +1,6 @@
 /*
  * agent_rules.c - the rules engine in the agent: started after the store,
- * the silences and the notifier it uses; its outputs moved into the store by
+ * the silences, the notifier and the remediator it uses; its outputs moved into the store by
  * the tick (alert_engine_drain_store in agent.c); reloaded on SIGHUP and
  * POST /-/reload; its health on /metrics.
  *
@@ -51,7 +51,12 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	free(rc);
 	if (r < 0)
 		return r;
-	if (st->notifier)
+	/* Alerts go to remediation, which passes them on to the notifier, or
+	 * straight to the notifier: one path, so nothing is notified twice.
+	 * Before the thread starts, so the first round's alerts are not lost. */
+	if (st->remediator)
+		alert_engine_add_sink(e, alert_remediate, st->remediator);
+	else if (st->notifier)
 		alert_engine_add_sink(e, notify_sink, st->notifier);
 	size_t cap = 64u << 10;
 	char *err = malloc(cap);
