@@ -168,16 +168,28 @@ struct fc_entry {
 	double y[FORECAST_MAX_HORIZONS], lo[FORECAST_MAX_HORIZONS], hi[FORECAST_MAX_HORIZONS];
 };
 
+/* One sample as the tick emits it (rendered once per refresh). */
+struct fc_sample {
+	uint32_t family;                 /* enum metric_id */
+	const char *extra;               /* in the table's arena */
+	double value;
+};
+
 struct fc_table {
 	int refs;                        /* under forecaster.lock */
 	int64_t time_ms;
 	double refresh_seconds;
 	size_t n, cap;
 	struct fc_entry *e;
+	struct fc_sample *samples;       /* what forecast_emit copies */
+	size_t nsamples, samples_cap, with;
 	struct arena arena;
 };
 
 struct smap;
+struct forecaster;
+static int render_samples(const struct forecaster *f, struct fc_table *t);
+
 struct forecaster {
 	struct store *st;
 	struct forecast_config cfg;
@@ -202,6 +214,7 @@ static void table_unref(struct forecaster *f, struct fc_table *t)
 	if (left)
 		return;
 	free(t->e);
+	free(t->samples);
 	arena_free(&t->arena);
 	free(t);
 }
@@ -773,8 +786,11 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 	pts_fini(&r.lim2);
 	pts_fini(&r.aux);
 	pts_fini(&r.rate_t);
+	if (rc == 0)
+		rc = render_samples(f, t);
 	if (rc < 0) {
 		log_limited(&f->ll, LOG_WARN, "forecast: refresh failed: %s", strerror(-rc));
+		free(t->samples);
 		free(t->e);
 		arena_free(&t->arena);
 		free(t);
@@ -903,6 +919,77 @@ static double trend_per_second(const struct fc_fit *fit)
 	return fit->model == FC_MODEL_NONE ? NAN : fit->slope;
 }
 
+/* Adds one sample of the table's rendering; false when out of memory. */
+static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, double v)
+{
+	if (t->nsamples == t->samples_cap) {
+		size_t cap = t->samples_cap ? t->samples_cap * 2 : 1024;
+		struct fc_sample *ns = realloc(t->samples, cap * sizeof(*ns));
+		if (!ns)
+			return false;
+		t->samples = ns;
+		t->samples_cap = cap;
+	}
+	const char *ex = arena_strdup(&t->arena, extra);
+	if (!ex)
+		return false;
+	t->samples[t->nsamples++] = (struct fc_sample){ family, ex, v };
+	return true;
+}
+
+/*
+ * Renders the table's samples once, when it is built, so that every tick
+ * only copies them: label text of each resource, then one sample per
+ * family (and per horizon). Returns 0 or -ENOMEM.
+ */
+static int render_samples(const struct forecaster *f, struct fc_table *t)
+{
+	struct buf ex;
+	buf_init(&ex, 2 * FC_LABELS_CAP);
+	bool ok = true;
+	for (size_t i = 0; i < t->n && ok; i++) {
+		const struct fc_entry *e = &t->e[i];
+		bool m = resources[e->res].machine;
+		buf_reset(&ex);
+		buf_puts(&ex, e->labels);
+		buf_printf(&ex, "%sresource=\"%s\"", *e->labels ? "," : "", resources[e->res].name);
+		if (e->mountpoint) {
+			buf_puts(&ex, ",mountpoint=\"");
+			put_escaped(&ex, e->mountpoint);
+			buf_putc(&ex, '"');
+		}
+		if (ex.overflow)
+			continue;            /* labels past the cap: left out */
+		size_t base = ex.len;
+		buf_printf(&ex, ",model=\"%s\",reason=\"%s\"", fc_model_name(e->fit.model),
+			   e->fit.model == FC_MODEL_NONE ? e->reason : "");
+		ok &= add_sample(t, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
+		ex.len = base;
+		ex.data[base] = '\0';
+		if (e->fit.model == FC_MODEL_NONE)
+			continue;
+		t->with++;
+		ok &= add_sample(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, ex.data, e->eta);
+		ok &= add_sample(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, ex.data,
+				 e->early);
+		ok &= add_sample(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, ex.data,
+				 e->late);
+		ok &= add_sample(t, m ? M_MFC_LIMIT : M_FC_LIMIT, ex.data, e->limit);
+		ok &= add_sample(t, m ? M_MFC_TREND : M_FC_TREND, ex.data, trend_per_second(&e->fit));
+		for (size_t h = 0; h < f->cfg.nhorizons; h++) {
+			char hz[32];
+			horizon_text(hz, sizeof(hz), f->cfg.horizons_ms[h]);
+			ex.len = base;
+			buf_printf(&ex, ",horizon=\"%s\"", hz);
+			ok &= add_sample(t, m ? M_MFC_USAGE : M_FC_USAGE, ex.data, e->y[h]);
+			ok &= add_sample(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, ex.data, e->lo[h]);
+			ok &= add_sample(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, ex.data, e->hi[h]);
+		}
+	}
+	buf_fini(&ex);
+	return ok ? 0 : -ENOMEM;
+}
+
 void forecast_emit(struct forecaster *f, struct coll_sink *sink)
 {
 	if (!f)
@@ -910,54 +997,13 @@ void forecast_emit(struct forecaster *f, struct coll_sink *sink)
 	struct fc_table *t = table_ref(f);
 	sink_begin_agent(sink);
 	if (t) {
-		struct buf ex;
-		buf_init(&ex, 2 * FC_LABELS_CAP);
-		size_t with = 0;
-		for (size_t i = 0; i < t->n; i++) {
-			const struct fc_entry *e = &t->e[i];
-			bool m = resources[e->res].machine;
-			buf_reset(&ex);
-			buf_puts(&ex, e->labels);
-			buf_printf(&ex, "%sresource=\"%s\"", *e->labels ? "," : "",
-				   resources[e->res].name);
-			if (e->mountpoint) {
-				buf_puts(&ex, ",mountpoint=\"");
-				put_escaped(&ex, e->mountpoint);
-				buf_putc(&ex, '"');
-			}
-			size_t base = ex.len;
-			buf_printf(&ex, ",model=\"%s\",reason=\"%s\"", fc_model_name(e->fit.model),
-				   e->fit.model == FC_MODEL_NONE ? e->reason : "");
-			sink_emit(sink, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
-			ex.len = base;
-			ex.data[base] = '\0';
-			if (e->fit.model == FC_MODEL_NONE)
-				continue;
-			with++;
-			sink_emit(sink, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, ex.data, e->eta);
-			sink_emit(sink, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, ex.data,
-				  e->early);
-			sink_emit(sink, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, ex.data,
-				  e->late);
-			sink_emit(sink, m ? M_MFC_LIMIT : M_FC_LIMIT, ex.data, e->limit);
-			sink_emit(sink, m ? M_MFC_TREND : M_FC_TREND, ex.data,
-				  trend_per_second(&e->fit));
-			for (size_t h = 0; h < f->cfg.nhorizons; h++) {
-				char hz[32];
-				horizon_text(hz, sizeof(hz), f->cfg.horizons_ms[h]);
-				ex.len = base;
-				buf_printf(&ex, ",horizon=\"%s\"", hz);
-				sink_emit(sink, m ? M_MFC_USAGE : M_FC_USAGE, ex.data, e->y[h]);
-				sink_emit(sink, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, ex.data,
-					  e->lo[h]);
-				sink_emit(sink, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, ex.data,
-					  e->hi[h]);
-			}
-		}
-		buf_fini(&ex);
+		for (size_t i = 0; i < t->nsamples; i++)
+			sink_emit(sink, (enum metric_id)t->samples[i].family, t->samples[i].extra,
+				  t->samples[i].value);
 		sink_emit(sink, M_AGENT_FORECAST_SECONDS, NULL, t->refresh_seconds);
-		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"forecast\"", (double)with);
-		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"none\"", (double)(t->n - with));
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"forecast\"", (double)t->with);
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"none\"",
+			  (double)(t->n - t->with));
 	}
 	sink_emit(sink, M_AGENT_FORECAST_REFRESHES, NULL,
 		  (double)__atomic_load_n(&f->refreshes, __ATOMIC_RELAXED));
