@@ -164,7 +164,7 @@ bench: export BENCH_BUILD := $(BUILD)
 bench: all
 	tests/bench/run --begin
 	tests/bench/run
-	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-logs bench-notify bench-forecast
+	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-rw bench-logs bench-notify bench-forecast
 	tests/bench/ebpf_bench
 	tests/bench/top_bench
 	tests/bench/docker_bench
@@ -221,6 +221,16 @@ $(BUILD)/bench/logs_bench: $(BUILD)/obj/tests/bench/logs_bench.o $(BUILD)/obj/ve
 bench-promql: export BENCH_BUILD := $(BUILD)
 bench-promql: all $(BUILD)/bench/promql_micro
 	tests/bench/promql_bench.py
+
+# remote_write: the sender's CPU, throughput and bytes per sample against a
+# local receiver (tests/bench/rw_bench.c); table in build/bench/rw.md.
+.PHONY: bench-rw
+bench-rw: $(BUILD)/bench/rw_bench
+	$(BUILD)/bench/rw_bench $(BUILD)/bench/rw/work
+
+$(BUILD)/bench/rw_bench: $(BUILD)/obj/tests/bench/rw_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Capacity forecasts (tests/bench/forecast_bench.c): error of the time to
 # exhaustion per synthetic family, interval coverage, and the cost of one

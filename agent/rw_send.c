@@ -454,6 +454,7 @@ static int shard_start(struct ep *e, int k)
 		sh->req = NULL;
 		return -rc;
 	}
+	pthread_setname_np(sh->th, "rw-shard");
 	sh->started = true;
 	return 0;
 }
@@ -639,7 +640,9 @@ static bool run_round(struct ep *e)
 		e->outstanding++;
 	}
 	pthread_cond_broadcast(&e->job_cond);
-	while (e->outstanding > 0)
+	/* Shards leave once the sender stops, jobs or not: never wait for
+	 * them then (rw_stop joins them before it frees the round). */
+	while (e->outstanding > 0 && !stopping(e->rw))
 		pthread_cond_wait(&e->done_cond, &e->lock);
 	bool ok = e->outstanding == 0;
 	pthread_mutex_unlock(&e->lock);
@@ -738,18 +741,22 @@ static void *ep_main(void *arg)
 			e->last_meta_ms = now_ms();
 			send_metadata(e);
 		}
-		if (upto <= 0 || (behind < q->batch_send_deadline_ms &&
-				  pending < (uint64_t)q->max_samples_per_send)) {
+		/* A round reads every series once, so rounds are batch_send_deadline
+		 * apart while the sender keeps up, back to back while it catches up. */
+		if (upto <= 0 || behind < q->batch_send_deadline_ms) {
 			account_cpu(e, &e->cpu_seen_ns);
 			int64_t wait = upto <= 0 ? interval : q->batch_send_deadline_ms - behind;
 			nap(rw, wait < interval / 2 ? interval / 2 : wait);
 			e->cpu_seen_ns = thread_cpu_ns();
 			continue;
 		}
+		/* Catching up, a round reads up to capacity x max_shards samples
+		 * (Prometheus' capacity is per shard): wider windows, fewer reads
+		 * of each series. */
 		int64_t window = q->batch_send_deadline_ms;
 		if (e->nseries_last) {
-			int64_t w = (int64_t)((double)q->capacity * (double)interval /
-					      (double)e->nseries_last);
+			int64_t w = (int64_t)((double)q->capacity * (double)q->max_shards *
+					      (double)interval / (double)e->nseries_last);
 			if (w > window)
 				window = w;
 		}
@@ -859,6 +866,7 @@ struct rw *rw_start(const struct rw_start_args *a)
 			return NULL;
 		}
 		e->started = true;
+		pthread_setname_np(e->th, "rw-endpoint");
 		log_info("remote_write %s: sending to %s from %.3f (%s)", e->cfg->name, e->cfg->url,
 			 (double)e->cursor / 1000, a->kv ? "cursor in state.db" : "no state.db: from now");
 	}
