@@ -55,6 +55,11 @@ static int out_position(void *arg, const char *path, struct coll_log_pos *p)
 	return 0;
 }
 
+static int out_name(void *arg, const char *id, const char *name)
+{
+	return logstore_set_name(arg, id, name);
+}
+
 int agent_logs_start(struct agent_config *cfg, struct agent_state *st, struct coll_logtail **tail)
 {
 	*tail = NULL;
@@ -67,7 +72,7 @@ int agent_logs_start(struct agent_config *cfg, struct agent_state *st, struct co
 		return rc;
 	}
 	struct coll_log_output o = { .arg = st->logs, .write = out_write,
-				     .position = out_position };
+				     .position = out_position, .name = out_name };
 	if ((rc = coll_logtail_start(tail, &cfg->logs.tail, &o)) < 0) {
 		log_warn("logs: cannot start the tailer: %s; container logs are not collected",
 			 strerror(-rc));

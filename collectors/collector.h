@@ -742,6 +742,8 @@ struct coll_log_output {
 		     const struct coll_log_pos *p, size_t np);
 	/* The stored position of path (p->path unused); 0 or -ENOENT. */
 	int (*position)(void *arg, const char *path, struct coll_log_pos *p);
+	/* A container's name learnt from a hint (NULL: not needed). */
+	int (*name)(void *arg, const char *id, const char *name);
 };
 
 /* Per-container counters since the agent started. */

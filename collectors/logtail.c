@@ -173,6 +173,7 @@ struct coll_logtail {
 	size_t nlines;
 	struct buf text;
 	bool failed;                     /* the last write failed: retry later */
+	bool full_check;                 /* this poll also looks at idle files' paths */
 	struct log_limit write_ll, scan_ll;
 };
 
@@ -871,6 +872,11 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 	struct stat fs, ps;
 	if (fstat(f->fd, &fs) < 0)
 		return 0;
+	/* An idle file costs one fstat a poll; whether its path still names
+	 * it (rotation, deletion) is checked when it grew, or at each rescan. */
+	if (!f->draining && !t->full_check && (uint64_t)fs.st_size == f->off &&
+	    (uint64_t)fs.st_size == f->last_size)
+		return 0;
 	bool renamed = false, gone = false;
 	if (!f->draining) {
 		if (stat(f->path, &ps) < 0)
@@ -1235,7 +1241,24 @@ static void apply_hints(struct coll_logtail *t)
 	}
 	pthread_mutex_unlock(&t->lock);
 	for (size_t i = 0; h && i < n; i++) {
+		/* A new name for a container with lines: the store learns it now,
+		 * not only with its next line. */
+		bool renamed = false;
+		if (h[i].name[0] && t->out.name) {
+			pthread_mutex_lock(&t->lock);
+			size_t b = hash_bytes(h[i].id, strlen(h[i].id)) % CTR_BUCKETS;
+			for (struct ctr *k = t->ctrs[b]; k; k = k->next)
+				if (!strcmp(k->id, h[i].id))
+					renamed = strcmp(k->name, h[i].name) != 0 && k->c.lines[0][0] +
+						  k->c.lines[1][0] + k->c.bytes[0] + k->c.bytes[1] +
+						  k->c.dropped_lines > 0;
+			pthread_mutex_unlock(&t->lock);
+		}
 		struct ctr *c = ctr_locked(t, h[i].id, h[i].name);
+		if (renamed) {
+			flush(t);  /* lines read under the old name first */
+			t->out.name(t->out.arg, h[i].id, h[i].name);
+		}
 		if (!c || !h[i].path[0])
 			continue;
 		char path[PATH_MAX];
@@ -1295,7 +1318,8 @@ static void *run(void *arg)
 			break;
 		clock_now(t);
 		apply_hints(t);
-		if (now_ms() - t->last_rescan_ms >= t->cfg.rescan_ms) {
+		t->full_check = now_ms() - t->last_rescan_ms >= t->cfg.rescan_ms;
+		if (t->full_check) {
 			rescan(t);
 			t->last_rescan_ms = now_ms();
 		}

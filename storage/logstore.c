@@ -600,6 +600,25 @@ int logstore_position(struct logstore *ls, const char *path, struct log_position
 	return rc;
 }
 
+int logstore_set_name(struct logstore *ls, const char *id, const char *name)
+{
+	if (!id || !*id || !name || !*name)
+		return -EINVAL;
+	pthread_mutex_lock(&ls->wlock);
+	int64_t cid;
+	int rc = sqlite3_exec(ls->w, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_err(ls->w);
+	if (rc == 0)
+		rc = cid_for(ls, id, name, &cid);
+	if (rc == 0 && sqlite3_exec(ls->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = db_err(ls->w);
+	if (rc < 0) {
+		sqlite3_exec(ls->w, "ROLLBACK", NULL, NULL, NULL);
+		cache_clear(ls);
+	}
+	pthread_mutex_unlock(&ls->wlock);
+	return rc;
+}
+
 /* ---- retention -------------------------------------------------------------- */
 
 /* Deletes lines with seq <= upto, oldest first, in chunks. Writer lock held. */

@@ -431,6 +431,10 @@ int logstore_append(struct logstore *ls, const struct log_record *r, size_t n,
 		    const struct log_position *pos, size_t npos);
 /* The saved position of path (out->path is set to NULL). 0 or -ENOENT. */
 int logstore_position(struct logstore *ls, const char *path, struct log_position *out);
+/* Records a container's name learnt without a line (the runtime named it
+ * later), so its stored lines are found by it. 0 or -errno. The appending
+ * thread. */
+int logstore_set_name(struct logstore *ls, const char *id, const char *name);
 
 /* Which lines a query, count or pattern list looks at. Zeroed = all. */
 struct log_query {

@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 	tc.cri_dir[0] = tc.cri_links_dir[0] = tc.podman_dir[0] = '\0';
 	tc.rate_lines = tc.rate_bytes = 0;
 	tc.poll_ms = 10;
-	struct coll_log_output o = { ls, out_write, out_position };
+	struct coll_log_output o = { ls, out_write, out_position, NULL };
 	struct coll_logtail *t;
 	double t0 = secs();
 	int64_t c0 = cpu_time_ns();

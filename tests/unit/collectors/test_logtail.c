@@ -43,6 +43,11 @@ static int out_position(void *arg, const char *path, struct coll_log_pos *p)
 	return rc;
 }
 
+static int out_name(void *arg, const char *id, const char *name)
+{
+	return logstore_set_name(arg, id, name);
+}
+
 struct env {
 	char dir[64], docker[128], file[300], data[128];
 	struct logstore *ls;
@@ -59,7 +64,7 @@ static void env_start(struct env *e)
 	e->ls = NULL;
 	if (logstore_open(&e->ls, &lc, err, sizeof(err)) < 0)
 		fprintf(stderr, "  %s\n", err);
-	struct coll_log_output o = { e->ls, out_write, out_position };
+	struct coll_log_output o = { e->ls, out_write, out_position, out_name };
 	e->t = NULL;
 	if (e->ls)
 		coll_logtail_start(&e->t, &e->cfg, &o);

@@ -196,6 +196,15 @@ static void test_query(void)
 		CHECK_EQ_INT(q(ls, &e, &r), 4);
 		CHECK(r.lines[3].flags == LOGSTORE_ESCAPED);
 		logstore_result_free(&r);
+		/* a name learnt without a line */
+		CHECK(logstore_set_name(ls, B, "database") == 0);
+		struct log_query renamed = { .container = "database" };
+		CHECK_EQ_INT(q(ls, &renamed, &r), 3);
+		logstore_result_free(&r);
+		CHECK(logstore_set_name(ls, "cccc", "new") == 0);  /* a row without lines */
+		struct log_query nolines = { .container = "new" };
+		CHECK_EQ_INT(q(ls, &nolines, &r), 0);
+		logstore_result_free(&r);
 		logstore_close(ls);
 	}
 	char cmd[300];
