@@ -334,6 +334,7 @@ static void test_layout(void)
 	CHECK(!has_col(&l, TOP_COL_NET) && !l.bars);
 
 	/* a whole frame at 80 columns: no line is wider */
+	top_model_fini(&m);
 	top_model_init(&m);
 	two_ticks(&m);
 	m.show_all = true;
