@@ -14,6 +14,13 @@ Docker says happened.
   action: restart and remediation capped at 2 an hour, the agent restarts
   it exactly twice (Docker's own "restart" events, and the agent's
   "remediation" events), then records that the cap holds it back.
+- Memory near its limit, an unhealthy healthcheck, an expected container
+  stopped (and started again) and an error-log burst fire their rules; the
+  same use without a limit, a healthy check, an unexpected container and
+  info lines do not.
+- action: restart without an admin token only notifies.
+- Prometheus' promtool checks the pack and, over shaped series, fires the
+  same alerts with the same annotations (tests/fixtures/pack).
 - The built-in pack is installed and loaded when the config does not turn
   it off (its rules appear in /api/v1/rules).
 """
@@ -23,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -301,6 +309,21 @@ class PackTest(unittest.TestCase):
 
 
 class PackDefaultTest(unittest.TestCase):
+    def test_pack_with_promtool(self):
+        """Prometheus' own promtool accepts the pack and, evaluating it over
+        series shaped like the agent's (tests/fixtures/pack/containers_test.yml),
+        fires exactly the expected alerts with the same annotation text."""
+        promtool = h.require_binary("promtool")
+        r = subprocess.run([promtool, "check", "rules", PACK], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SUCCESS: 11 rules found", r.stdout)
+        test = os.path.join(h.ROOT, "tests", "fixtures", "pack", "containers_test.yml")
+        r = subprocess.run([promtool, "test", "rules", test], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SUCCESS", r.stdout)
+
     def test_remediation_needs_the_token(self):
         """action: restart without an admin token only notifies."""
         h.require_docker()
