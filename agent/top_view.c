@@ -1375,7 +1375,10 @@ static void usage(FILE *f)
 		"      --config FILE   settings file (default $MONITOR_TOP_CONFIG or\n"
 		"                      ~/.config/monitor/top.conf; C then S in the view saves it)\n"
 		"      --help-columns  list the columns and the order they drop in at narrow widths\n"
-		CLI_COMMON_USAGE);
+		CLI_COMMON_USAGE
+		"For http:// URLs `monitor top` runs monitor-top from beside the monitor binary\n"
+		"(the same view without libcurl: a few MB resident); MONITOR_TOP_INPROCESS=1\n"
+		"keeps it in this process. Requests give up after 3s here unless --timeout.\n");
 }
 
 static void usage_columns(void)

@@ -408,6 +408,51 @@ class TopTest(unittest.TestCase):
                                          headers={"Authorization": "Bearer " + TOKEN})
             urllib.request.urlopen(req, timeout=5).read()
 
+    def test_an_older_agent_without_the_newer_endpoints(self):
+        """A proxy in front of the real agent answers the router's 404 for
+        alerts, logs, forecasts, env and processes, as an agent from before
+        them would: every piece says "not available", nothing crashes."""
+        import http.server
+        import threading
+        real = self.agent.url
+        absent = ("/api/v1/alerts", "/api/v1/logs", "/forecast", "/env", "/processes")
+
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if any(path.startswith(a) or path.endswith(a) for a in absent):
+                    body, status = b'{"status":"error","errorType":"not_found","error":"not found"}', 404
+                else:
+                    r = h.http_get(real + self.path, timeout=10)
+                    body, status = r.body, r.status
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        url = "http://127.0.0.1:%d" % srv.server_address[1]
+        t = self.top("--filter", self.idle.name, url=url, shell_after=True)
+        s = self.shows_all(t, [self.idle.name])
+        self.assertIn("alerts: not available", s)
+        t.keys("Enter")
+        s = t.wait("the detail view, degraded", lambda s: "[info]" in s and
+                   "not available: the agent has no /api/v1/alerts" in s and
+                   re.search(r"not available: the agent has no /api/v1/containers/\S+/forecast", s))
+        self.assertRegex(s, r"(?m)^MEM .*[\u2581-\u2588]")    # history still comes
+        for key, what in (("p", "processes"), ("l", "/api/v1/logs"), ("e", "env")):
+            t.keys(key)
+            t.wait("%s not available" % what,
+                   lambda s: re.search(r"not available: the agent has no \S*%s" % re.escape(what), s))
+        t.keys("q")
+        t.wait("a clean exit", lambda s: "TOP-EXIT=0" in s)
+
     # ---- terminal --------------------------------------------------------------------------
 
     def test_resize_to_80x24_stays_readable(self):
