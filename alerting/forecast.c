@@ -34,6 +34,10 @@
 #define FC_MAX_RAW_POINTS (1u << 20)     /* per series and read; a 1h window at 100ms is 36000 */
 #define FC_MAX_ENTRIES 200000            /* resources in one table */
 #define FC_LABELS_CAP 8192               /* rendered labels of one container */
+/* How often a series' long history (1 m roll-ups over forecast.history) is
+ * read and fitted again; in between its Holt-Winters or peaks fit is
+ * carried forward. A week of roll-ups is 10,080 points a series. */
+#define FC_HISTORY_EVERY_MS (15 * 60 * 1000LL)
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -518,6 +522,10 @@ struct sstate {
 	bool used, stale;
 	int64_t last_t, change_t;
 	double last_v;
+	/* usage series: when the long history was last fitted, and that fit
+	 * when it needed the history (holt_winters, peaks); owned */
+	int64_t long_at;
+	struct fc_fit *long_fit;
 };
 struct smap {
 	struct sstate *e;
@@ -530,6 +538,8 @@ static struct sstate *smap_get(struct smap *m, uint32_t id)
 	if (m->n * 2 >= m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 1024;
 		if (cap > SMAP_MAX) {    /* series churn: start over rather than grow */
+			for (size_t i = 0; i < m->cap; i++)
+				free(m->e[i].long_fit);
 			memset(m->e, 0, m->cap * sizeof(*m->e));
 			m->n = 0;
 		} else {
@@ -714,11 +724,16 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				chg = rs;
 		}
 
-		/* long history only for series older than the window */
+		/* long history only for series older than the window, and only
+		 * every FC_HISTORY_EVERY_MS or after a break */
 		r->hist.n = 0;
-		if (si->min_t < raw_from && c->history_ms > c->window_ms &&
-		    read_series(f->st, si->id, STORE_TIER_1M, rd->counter, hist_from, r->now,
-				&r->hist) == 0) {
+		struct sstate *ls = NULL;
+		if (limit > 0 && si->min_t < raw_from && c->history_ms > c->window_ms)
+			ls = smap_get(f->slow, si->id);
+		bool due = ls && (!ls->long_at || r->now - ls->long_at >= FC_HISTORY_EVERY_MS ||
+				  chg > ls->long_at);
+		if (due && read_series(f->st, si->id, STORE_TIER_1M, rd->counter, hist_from, r->now,
+				       &r->hist) == 0) {
 			bool hs;
 			int64_t hc = drop_stale(&r->hist, &hs);
 			if (hc > chg)
@@ -752,9 +767,26 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			in.hv = in.v;
 			in.hn = in.n;
 		}
+		if (ls && !due && ls->long_fit) {
+			/* carried forward from the last history fit */
+			e->fit = *ls->long_fit;
+			fc_reanchor(&e->fit, r->now, r->raw.n ? r->raw.v[r->raw.n - 1] : e->fit.last);
+			finish_entry(r, e, limit);
+			continue;
+		}
 		if (fc_fit(&f->params, &in, &e->fit) < 0) {
 			rc = -ENOMEM;
 			break;
+		}
+		if (due) {
+			ls->long_at = r->now;
+			free(ls->long_fit);
+			ls->long_fit = NULL;
+			if (e->fit.model == FC_MODEL_HOLT_WINTERS || e->fit.model == FC_MODEL_PEAKS) {
+				ls->long_fit = malloc(sizeof(*ls->long_fit));
+				if (ls->long_fit)
+					*ls->long_fit = e->fit;
+			}
 		}
 		finish_entry(r, e, limit);
 	}
@@ -888,6 +920,8 @@ void forecast_stop(struct forecaster *f)
 		pthread_join(f->thread, NULL);
 	}
 	table_unref(f, f->current);
+	for (size_t i = 0; f->slow && i < f->slow->cap; i++)
+		free(f->slow->e[i].long_fit);
 	if (f->slow)
 		free(f->slow->e);
 	free(f->slow);

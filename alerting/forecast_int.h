@@ -95,6 +95,10 @@ struct fc_fit {
  */
 int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *out);
 
+/* Moves a fit's origin to now_ms without refitting (the line's intercept
+ * follows its slope); last becomes the newest observed value. */
+void fc_reanchor(struct fc_fit *f, int64_t now_ms, double last);
+
 /* The value h_s seconds after out->t_now and its 80 % interval. */
 void fc_predict(const struct fc_fit *f, double h_s, double *y, double *lo, double *hi);
 

@@ -505,6 +505,17 @@ int fc_fit(const struct fc_params *p, const struct fc_input *in, struct fc_fit *
 	return 0;
 }
 
+void fc_reanchor(struct fc_fit *f, int64_t now_ms, double last)
+{
+	double d = (double)(now_ms - f->t_now) / 1e3;
+	if (f->model == FC_MODEL_LINEAR || f->model == FC_MODEL_PEAKS) {
+		f->intercept += f->slope * d;
+		f->xmean -= d;
+	}
+	f->t_now = now_ms;
+	f->last = last;
+}
+
 void fc_predict(const struct fc_fit *f, double h_s, double *y, double *lo, double *hi)
 {
 	double v = NAN, sd = NAN;

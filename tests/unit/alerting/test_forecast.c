@@ -440,6 +440,57 @@ static void test_refresh_breaks(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* A long-lived seasonal series: the refresh reads its week of roll-ups and
+ * chooses Holt-Winters; the next refreshes carry that fit forward (moved to
+ * their time) until FC_HISTORY_EVERY_MS has passed, then fit again. */
+static void test_refresh_seasonal(void)
+{
+	char dir[] = "/tmp/fctestXXXXXX", err[512];
+	CHECK(mkdtemp(dir) != NULL);
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
+	struct store *st = NULL;
+	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	struct synth s;
+	synth_make(&s, SYN_SEASONAL, 3);
+	uint32_t w = add_series(st, "container_memory_working_set_bytes", "/season");
+	uint32_t l = add_series(st, "container_spec_memory_limit_bytes", "/season");
+	for (size_t i = 0; i < s.n; i++) {
+		CHECK(store_append(st, w, s.t[i], s.v[i]) == 0);
+		CHECK(store_append(st, l, s.t[i], s.limit) == 0);
+	}
+	store_seal_all(st);
+	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	struct forecaster *f = NULL;
+	CHECK(forecast_new(&f, st, &cfg) == 0);
+	double eta[3];
+	int64_t at[3] = { s.now_ms, s.now_ms + 60000, s.now_ms + 16 * 60000 };
+	for (int k = 0; k < 3; k++) {
+		CHECK(forecast_refresh(f, at[k]) == 0);
+		struct json_doc doc;
+		const struct json *m = resource_of(f, "/season", &doc, "memory");
+		CHECK(m && !strcmp(json_get_str(m, "model"), "holt_winters"));
+		eta[k] = m ? json_get(m, "exhaustion_seconds")->number : NAN;
+		json_doc_free(&doc);
+	}
+	/* accepted: 2 h or 10 %, as for the model alone */
+	CHECK(fabs(eta[0] - s.true_eta_s) <= fmax(7200, 0.1 * s.true_eta_s));
+	/* carried forward: the same moment, a minute closer */
+	CHECK(fabs(eta[1] - (eta[0] - 60)) < 1);
+	/* refitted after 16 minutes: still about the same moment */
+	CHECK(fabs(eta[2] + 16 * 60 - eta[0]) <= fmax(7200, 0.1 * s.true_eta_s));
+	forecast_stop(f);
+	store_close(st);
+	synth_free(&s);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
 static void test_config(void)
 {
 	struct forecast_config c;
@@ -628,6 +679,7 @@ int main(void)
 	RUN(test_no_forecast);
 	RUN(test_promql_functions);
 	RUN(test_refresh_breaks);
+	RUN(test_refresh_seasonal);
 	RUN(test_config);
 	RUN(test_staircase);
 	RUN(test_recorded);
