@@ -69,6 +69,7 @@ int agent_remediation_start(struct alert_remediator **out, struct agent_state *s
 		return rc;
 	}
 	alert_remediator_set_silencer(*out, alert_silenced, st->silences);
+	alert_remediator_set_store(*out, st->kv, now_ms());
 	log_info("remediation: on for rules with the label action: restart, at most %d restarts "
 		 "per container and hour, %lld s apart", cfg->max_restarts_per_hour,
 		 (long long)(cfg->min_interval_ms / 1000));

@@ -202,6 +202,10 @@ void alert_remediator_free(struct alert_remediator *r);   /* NULL is fine; waits
 /* Before the engine starts: where alerts go on to, and what holds back. */
 void alert_remediator_set_next(struct alert_remediator *r, alert_sink_fn next, void *arg);
 void alert_remediator_set_silencer(struct alert_remediator *r, alert_silenced_fn fn, void *arg);
+/* Keeps each container's restart times of the last hour in kv (namespace
+ * "remediation") and loads those stored, so the cap holds across a restart
+ * of the agent; kv NULL: memory only. Before the engine starts. */
+void alert_remediator_set_store(struct alert_remediator *r, struct kv *kv, int64_t now_ms);
 /* The alert_sink_fn; arg is the remediator. Never blocks on the runtime. */
 void alert_remediate(void *arg, const struct alert_msg *alerts, size_t n, int64_t now_ms);
 /* Waits until the queued restarts are done. */

@@ -15,7 +15,9 @@
  * sliding hour, at least min_interval apart (time for a restart to take
  * effect and the alert to resolve), one at a time per container. Every
  * restart and the first refusal at the cap are recorded (the callback
- * posts them to the event timeline) and logged. A silenced alert is not
+ * posts them to the event timeline) and logged. The restart times of the
+ * last hour are kept in the state database (kv namespace "remediation"),
+ * so the cap holds across a restart of the agent. A silenced alert is not
  * acted on: a silence is how an operator says "hands off" during work.
  *
  * When a next sink is set (the notifier's, which the engine also feeds),
@@ -40,6 +42,7 @@
 #define NAME_SIZE 128
 #define NOTE_SIZE 256
 #define ANNOT_MAX 64            /* annotations of one alert passed on */
+#define KV_NS "remediation"     /* key: container ref; value: "t1,t2,..." (ms) */
 
 struct tracked {
 	char ref[REF_SIZE];
@@ -64,6 +67,7 @@ struct alert_remediator {
 	void *next_arg;
 	alert_silenced_fn silenced;
 	void *silenced_arg;
+	struct kv *kv;               /* restart history across agent restarts; NULL: none */
 	pthread_mutex_t lock;
 	pthread_cond_t cond, idle;
 	struct tracked *t;
@@ -159,6 +163,7 @@ static void run_job(struct alert_remediator *r, const struct job *j)
 		log_warn("remediation: %s (%s) %s", j->name, j->ref, detail);
 	if (r->ops.record)
 		r->ops.record(r->ops.arg, j->ref, j->name, detail);
+	char hist[ALERT_REMEDIATION_MAX_PER_HOUR * 21 + 1] = "";
 	pthread_mutex_lock(&r->lock);
 	if (rc == 0)
 		r->stats.restarts++;
@@ -168,8 +173,18 @@ static void run_job(struct alert_remediator *r, const struct job *j)
 		if (!strcmp(r->t[i].ref, j->ref)) {
 			r->t[i].in_flight = false;
 			snprintf(r->t[i].last, sizeof(r->t[i].last), "%.220s at %.30s", detail, t);
+			size_t off = 0;
+			for (size_t k = 0; k < r->t[i].nrestarts; k++)
+				off += (size_t)snprintf(hist + off, sizeof(hist) - off, "%s%lld",
+							k ? "," : "",
+							(long long)r->t[i].restarts_ms[k]);
 		}
 	pthread_mutex_unlock(&r->lock);
+	/* The attempts of the last hour, so the cap holds across a restart of
+	 * the agent. Off the sink's thread: the engine never waits for it. */
+	if (r->kv && hist[0] && kv_put(r->kv, KV_NS, j->ref, hist, strlen(hist)) < 0)
+		log_warn("remediation: saving the restart history of %s failed; the cap counts "
+			 "from zero after an agent restart", j->ref);
 }
 
 static void *worker(void *arg)
@@ -257,6 +272,57 @@ void alert_remediator_set_silencer(struct alert_remediator *r, alert_silenced_fn
 {
 	r->silenced = fn;
 	r->silenced_arg = arg;
+}
+
+#define STALE_MAX 256
+
+struct load_ctx {
+	struct alert_remediator *r;
+	int64_t now;
+	char (*stale)[REF_SIZE];     /* keys with nothing in the last hour */
+	size_t nstale;
+};
+
+static int load_one(void *arg, const char *key, const void *val, size_t len)
+{
+	struct load_ctx *lc = arg;
+	if (lc->r->nt >= MAX_TRACKED || strlen(key) >= REF_SIZE)
+		return 0;
+	struct tracked *t = &lc->r->t[lc->r->nt];
+	memset(t, 0, sizeof(*t));
+	const char *p = val, *end = p + len;
+	while (p < end && t->nrestarts < ALERT_REMEDIATION_MAX_PER_HOUR) {
+		char *e;
+		long long ms = strtoll(p, &e, 10);
+		if (e == p)
+			break;
+		if (lc->now - ms < HOUR_MS && ms <= lc->now)
+			t->restarts_ms[t->nrestarts++] = ms;
+		p = e + (e < end && *e == ',');
+	}
+	if (t->nrestarts) {
+		snprintf(t->ref, sizeof(t->ref), "%s", key);
+		t->last_used_ms = lc->now;
+		lc->r->nt++;
+	} else if (lc->stale && lc->nstale < STALE_MAX) {
+		snprintf(lc->stale[lc->nstale++], REF_SIZE, "%s", key);
+	}
+	return 0;
+}
+
+void alert_remediator_set_store(struct alert_remediator *r, struct kv *kv, int64_t now_ms)
+{
+	r->kv = kv;
+	if (!kv)
+		return;
+	struct load_ctx lc = { r, now_ms, calloc(STALE_MAX, REF_SIZE), 0 };
+	pthread_mutex_lock(&r->lock);
+	kv_each(kv, KV_NS, NULL, 0, load_one, &lc);
+	pthread_mutex_unlock(&r->lock);
+	/* Older history is of no use: the window is an hour. */
+	for (size_t i = 0; i < lc.nstale; i++)
+		kv_del(kv, KV_NS, lc.stale[i]);
+	free(lc.stale);
 }
 
 void alert_remediator_flush(struct alert_remediator *r)

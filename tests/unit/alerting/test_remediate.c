@@ -5,6 +5,7 @@
  * hour (the refusal recorded once); silenced alerts are left alone; a
  * failed restart is recorded and counts; the alerts go on to the next sink
  * with the "remediation" annotation; the threaded worker runs the same;
+ * the cap holds across a restart of the agent (history in the kv store);
  * the config section parses and refuses bad values with file:line. */
 #include "tests/unit/test.h"
 #include "alerting/alerting.h"
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T0 1800000000000LL
 #define MIN 60000LL
@@ -247,6 +249,66 @@ static void test_threaded(void)
 	alert_remediator_free(NULL);
 }
 
+static int count_rows(void *arg, const char *key, const void *val, size_t len)
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* The cap holds across a restart of the agent: the restart times of the
+ * last hour come back from the state database; older ones are dropped. */
+static void test_cap_survives_restart(void)
+{
+	char dir[] = "/tmp/remedtestXXXXXX", path[256], err[512];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	struct kv *kv = NULL;
+	CHECK(kv_open(&kv, path, err, sizeof(err)) == 0);
+	if (!kv)
+		return;
+	struct fake f = { 0 };
+	struct alert_remediator *r = make(&f, 2, 0, false);
+	if (!r)
+		return;
+	alert_remediator_set_store(r, kv, T0);
+	struct alert_msg a = firing(loop_labels, 5, T0);
+	alert_remediate(r, &a, 1, T0);
+	a = firing(loop_labels, 5, T0 + MIN);
+	alert_remediate(r, &a, 1, T0 + MIN);
+	CHECK_EQ_INT(f.restarts, 2);
+	/* another container, restarted long ago */
+	CHECK(kv_put(kv, "remediation", "old", "1000,2000", 9) == 0);
+	alert_remediator_free(r);
+
+	/* "The agent restarts" 10 minutes later: still capped. */
+	r = make(&f, 2, 0, false);
+	alert_remediator_set_store(r, kv, T0 + 10 * MIN);
+	a = firing(loop_labels, 5, T0 + 10 * MIN);
+	alert_remediate(r, &a, 1, T0 + 10 * MIN);
+	CHECK_EQ_INT(f.restarts, 2);
+	CHECK(strstr(f.last_detail, "reached the cap of 2") != NULL);
+	alert_remediator_free(r);
+	size_t rows = 0;
+	CHECK(kv_each(kv, "remediation", NULL, 0, count_rows, &rows) == 0);
+	CHECK_EQ_INT(rows, 1); /* "old" is gone */
+
+	/* An hour after the first restart, one is allowed again. */
+	r = make(&f, 2, 0, false);
+	alert_remediator_set_store(r, kv, T0 + 60 * MIN);
+	a = firing(loop_labels, 5, T0 + 60 * MIN);
+	alert_remediate(r, &a, 1, T0 + 60 * MIN);
+	CHECK_EQ_INT(f.restarts, 3);
+	alert_remediator_free(r);
+	kv_close(kv);
+	char side[300];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	rmdir(dir);
+}
+
 static void test_config(void)
 {
 	struct alert_remediation_config c;
@@ -285,6 +347,7 @@ int main(void)
 	RUN(test_cap_and_interval);
 	RUN(test_who_acts);
 	RUN(test_threaded);
+	RUN(test_cap_survives_restart);
 	RUN(test_config);
 	TEST_END();
 }
