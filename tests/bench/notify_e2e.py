@@ -58,7 +58,7 @@ def load_test(tmp, srv, got, lock):
         f.write("groups:\n- name: load\n  interval: 1s\n  rules:\n  - alert: Load\n    expr: bench_load\n")
     cfg = os.path.join(tmp, "load-config.yml")
     with open(cfg, "w") as f:
-        f.write("rule_files: [%s]\nroute:\n  receiver: hook\n  group_by: [g]\n  group_wait: 0s\n"
+        f.write("rule_files: [%s]\ndefault_rules: false\nroute:\n  receiver: hook\n  group_by: [g]\n  group_wait: 0s\n"
                 "receivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:%d/load\n"
                 % (rules, srv.server_address[1]))
     with lock:
@@ -125,7 +125,7 @@ def main():
             f.write("- name: g%d\n  interval: 1s\n  rules:\n  - alert: Bench%d\n    expr: vector(1)\n" % (i, i))
     cfg = os.path.join(tmp, "config.yml")
     with open(cfg, "w") as f:
-        f.write("rule_files: [%s]\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n"
+        f.write("rule_files: [%s]\ndefault_rules: false\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n"
                 "receivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:%d/hook\n"
                 % (rules, srv.server_address[1]))
     port = free_port()

@@ -214,6 +214,7 @@ class NotifyVendorsTest(unittest.TestCase):
         os.chmod(tok, 0o600)
         rules = rules_file(cls.tmp, "monitor_ticks_total < 14")
         cfg = """rule_files: [%s]
+default_rules: false
 rules:
   evaluation_interval: 1s
 auth:
@@ -511,6 +512,7 @@ receivers:
             h.wait_for("alertmanager ready", lambda: h.http_get("http://127.0.0.1:%d/-/ready" % am_port).status == 200, 20)
             rules = rules_file(tmp, "monitor_ticks_total < 8", name="AmTest")
             cfg = """rule_files: [%s]
+default_rules: false
 rules:
   evaluation_interval: 1s
 route:
@@ -571,6 +573,7 @@ class RestartTest(unittest.TestCase):
     labels: {severity: critical}
 """)
         cfg = """rule_files: [%s]
+default_rules: false
 rules:
   evaluation_interval: 1s
 route:
