@@ -361,7 +361,7 @@ static int64_t last_change(const struct pts *p, bool reset_only)
 
 static void cut_at(struct pts *p, int64_t t)
 {
-	if (t == INT64_MIN)
+	if (t == INT64_MIN || !p->n)
 		return;
 	size_t k = fc_cut(p->t, p->n, t);
 	memmove(p->t, p->t + k, (p->n - k) * sizeof(*p->t));
@@ -603,7 +603,11 @@ static int to_rate(struct refresh *r, struct pts *p, int64_t step_ms)
 {
 	if (pts_grow(&r->rate_t, p->n + 1) < 0)
 		return -ENOMEM;
-	size_t n = fc_counter_rate(p->t, p->v, p->n, step_ms, r->rate_t.t, r->rate_t.v);
+	size_t n = p->n ? fc_counter_rate(p->t, p->v, p->n, step_ms, r->rate_t.t, r->rate_t.v) : 0;
+	if (!n) {
+		p->n = 0;
+		return 0;
+	}
 	memcpy(p->t, r->rate_t.t, n * sizeof(*p->t));
 	memcpy(p->v, r->rate_t.v, n * sizeof(*p->v));
 	p->n = n;
