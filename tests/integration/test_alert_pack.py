@@ -61,7 +61,8 @@ def utc(rfc3339):
 def pack_with(changes):
     """The pack's text with, for each alert named in changes, its `for:`
     replaced (changes[alert]["for"]) and labels added (["labels"])."""
-    text = open(PACK).read()
+    with open(PACK) as f:
+        text = f.read()
     for alert, ch in changes.items():
         start = text.index("      - alert: %s\n" % alert)
         end = text.find("\n      - alert: ", start + 1)
@@ -372,7 +373,8 @@ class PackDefaultTest(unittest.TestCase):
         files = {g["file"] for g in r.json()["data"]["groups"]}
         self.assertEqual(len(files), 1, files)
         path = files.pop()
-        self.assertEqual(open(path).read(), open(PACK).read())
+        with open(path) as f, open(PACK) as g:
+            self.assertEqual(f.read(), g.read())
         agent.stop()
 
         off = h.Agent(config="default_rules: false\n", args=("--no-ebpf",)).start()
