@@ -156,7 +156,7 @@ class FleetTest(unittest.TestCase):
         for p in cls.proms:
             p.cleanup()
         for a in cls.agents:
-            a.stop()
+            a.stop(timeout=20)
         for c in cls.containers:
             h.docker_rm(c)
         cls.proms, cls.agents, cls.containers = [], [], []
