@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 extern const struct coll_ops coll_cgroup_ops;
@@ -37,10 +38,11 @@ const struct coll_ops *const coll_all[] = {
 const size_t coll_count = ARRAY_LEN(coll_all);
 
 #define HASH_BUCKETS 4096
-/* A cgroup found while running is collected from the first tick at least
- * this long after it appeared: runtimes make a container's directories in
- * every hierarchy within a few milliseconds, and waiting a whole tick
- * instead made a new container take 1-2 s to reach /metrics. */
+/* A cgroup found while running is collected once it is this old: runtimes
+ * make a container's directories in every hierarchy within a few
+ * milliseconds. A tick that comes sooner waits out the rest (at most this
+ * long, once) rather than leave the container to the next tick: skipping a
+ * whole tick made a new container take 1-2 s to reach /metrics. */
 #define FRESH_SETTLE_NS (50 * 1000000LL)
 #define MAX_DEPTH 24
 #define RUNC_RECHECK_TICKS 5
@@ -634,6 +636,15 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 			coll_all[i]->begin(r->coll_state[i], sink);
 	int64_t now = sink->snap->time_ms;
 	r->tick++;
+	int64_t youngest = INT64_MIN;
+	for (struct coll_container *c = r->list; c; c = c->next)
+		if (c->fresh && c->found_ns > youngest)
+			youngest = c->found_ns;
+	int64_t wait_ns = youngest == INT64_MIN ? 0 : youngest + FRESH_SETTLE_NS - mono_ns();
+	if (wait_ns > 0 && wait_ns <= FRESH_SETTLE_NS) {
+		struct timespec ts = { 0, (long)wait_ns };
+		nanosleep(&ts, NULL);
+	}
 	for (struct coll_container *c = r->list; c; c = c->next) {
 		if (c->has_meta) {
 			struct meta_entry *e = find_meta(r, c->id);
