@@ -296,6 +296,10 @@ class PackTest(unittest.TestCase):
                        "--format", "{{.Action}}", timeout=30)
         self.assertEqual(out.split(), ["restart", "restart"], out)
         self.assertIn("remediation: %s" % c.name, self.agent.stderr())
+        m = self.agent.metrics()
+        self.assertEqual(m.value("monitor_remediation_restarts_total", result="done"), 2)
+        self.assertEqual(m.value("monitor_remediation_restarts_total", result="failed"), 0)
+        self.assertEqual(m.value("monitor_remediation_capped_total"), 1)
         # The notification says what remediation did (annotation "remediation").
         def notified():
             for b in Hook.bodies:

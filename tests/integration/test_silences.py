@@ -149,6 +149,12 @@ class SilencesTest(unittest.TestCase):
         status, lst = request("GET", self.url("/api/v2/silences"))
         self.assertEqual(status, 200)
         self.assertIn(sid, [s["id"] for s in lst])
+        # /metrics counts them by state, as alertmanager_silences.
+        active = len([s for s in lst if s["status"]["state"] == "active"])
+        m = self.agent.wait_tick()
+        self.assertEqual(m.value("monitor_silences", state="active"), active)
+        self.assertEqual(m.value("monitor_silences", state="expired"),
+                         len([s for s in lst if s["status"]["state"] == "expired"]))
         # Alertmanager's filter: by the silences' matcher values.
         status, lst = request("GET", self.url("/api/v2/silences?filter=alertname%3DContainerOOMKilled"))
         self.assertEqual([s["id"] for s in lst if s["id"] == sid], [sid])
