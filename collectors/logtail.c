@@ -155,6 +155,7 @@ struct coll_logtail {
 	pthread_mutex_t lock;            /* ctrs' counters, hints, stop, stats */
 	pthread_cond_t cond;
 	bool stop;
+	int stopping;                    /* stop, read without the lock (atomic) */
 	struct hint *hints;
 	size_t nhints;
 	struct ctr *ctrs[CTR_BUCKETS];
@@ -901,7 +902,8 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 	}
 	f->last_size = size;
 	uint64_t got = 0;
-	while (got < READ_BUDGET) {
+	bool eof = false;
+	while (got < READ_BUDGET && !__atomic_load_n(&t->stopping, __ATOMIC_RELAXED)) {
 		ssize_t n = pread(f->fd, t->rbuf, READ_CHUNK, (off_t)f->off);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -912,15 +914,18 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 			pthread_mutex_unlock(&t->lock);
 			break;
 		}
-		if (n == 0)
+		if (n == 0) {
+			eof = true;
 			break;
+		}
 		uint64_t base = f->off;
 		f->off += (uint64_t)n;
 		got += (uint64_t)n;
 		process(t, f, t->rbuf, (size_t)n, base);
 	}
-	bool at_end = got < READ_BUDGET;
-	if (!at_end || !(renamed || gone || f->draining))
+	/* Only a file read to its very end is finished (not one cut short by
+	 * the budget, a read error or the agent stopping). */
+	if (!eof || !(renamed || gone || f->draining))
 		return got;
 	/* The file is finished: what is left of a line is a line. */
 	if (f->carry.len || f->carry_skipped) {
@@ -1324,7 +1329,8 @@ static void *run(void *arg)
 			t->last_rescan_ms = now_ms();
 		}
 		uint64_t got = 0;
-		for (struct tfile *f = t->files; f; f = f->next) {
+		for (struct tfile *f = t->files; f && !__atomic_load_n(&t->stopping, __ATOMIC_RELAXED);
+		     f = f->next) {
 			got += poll_file(t, f);
 			clock_now(t);
 		}
@@ -1405,6 +1411,7 @@ void coll_logtail_stop(struct coll_logtail *t)
 	if (t->started) {
 		pthread_mutex_lock(&t->lock);
 		t->stop = true;
+		__atomic_store_n(&t->stopping, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&t->cond);
 		pthread_mutex_unlock(&t->lock);
 		pthread_join(t->thread, NULL);
