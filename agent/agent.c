@@ -489,9 +489,9 @@ int agent_main(int argc, char **argv)
 	/* Forecasts fit on their own thread from the store, never in the tick. */
 	if ((rc = forecast_start(&l.st.forecast, store, &cfg.forecast)) < 0)
 		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
-	/* Remediation: the engine's sink when on; what it did goes on to the
-	 * notifier as an annotation (agent_rules_start wires the sinks before
-	 * the first evaluation). */
+	/* Remediation: one more sink of the engine; what it did goes on to the
+	 * notifier as an annotation (agent_rules_start adds the sinks before the
+	 * first evaluation). */
 	if (agent_remediation_start(&l.st.remediator, &l.st, &cfg.remediation) == 0 &&
 	    l.st.remediator && l.st.notifier)
 		alert_remediator_set_next(l.st.remediator, notify_sink, l.st.notifier);

@@ -51,13 +51,14 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	free(rc);
 	if (r < 0)
 		return r;
-	/* Alerts go to remediation, which passes them on to the notifier, or
-	 * straight to the notifier: one path, so nothing is notified twice.
-	 * Before the thread starts, so the first round's alerts are not lost. */
+	/* The notifier, then remediation (which passes the alerts it acted on
+	 * to the notifier again with a "remediation" annotation; the notifier
+	 * keeps the latest copy of an alert). Before the thread starts, so the
+	 * first round's alerts reach both. */
+	if (st->notifier)
+		alert_engine_add_sink(e, notify_sink, st->notifier);
 	if (st->remediator)
 		alert_engine_add_sink(e, alert_remediate, st->remediator);
-	else if (st->notifier)
-		alert_engine_add_sink(e, notify_sink, st->notifier);
 	size_t cap = 64u << 10;
 	char *err = malloc(cap);
 	if (err && alert_engine_load(e, err, cap) < 0)
