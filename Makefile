@@ -164,7 +164,7 @@ bench: export BENCH_BUILD := $(BUILD)
 bench: all
 	tests/bench/run --begin
 	tests/bench/run
-	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-rw bench-logs bench-notify bench-forecast
+	$(MAKE) -s bench-storage bench-fs bench-netproc bench-promql bench-rw bench-logs bench-notify bench-forecast bench-rules
 	tests/bench/ebpf_bench
 	tests/bench/top_bench
 	tests/bench/docker_bench
