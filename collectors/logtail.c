@@ -1503,6 +1503,7 @@ static void logs_forget(void *state, struct coll_container *c, void **priv)
 
 static void logs_destroy(void *state)
 {
+	/* The tailer belongs to the agent, which stops it (logs.c). */
 }
 
 static void logs_agent_metrics(void *state, struct coll_sink *sink)
