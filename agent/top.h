@@ -194,7 +194,7 @@ struct top_ema {
 };
 
 struct top_model {
-	struct cli_list prev, cur;
+	struct cli_list prev, cur;       /* prev only during top_model_update */
 	bool have_prev, have_cur;
 	struct top_row *rows;            /* one per container of cur */
 	size_t nrows, rows_cap;

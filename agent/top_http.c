@@ -186,7 +186,8 @@ static ssize_t dechunk(char *p, size_t n)
 	}
 }
 
-/* Parses raw (status line, headers, body) into r. 0 or -EINVAL. */
+/* Parses raw (status line, headers, body) into r, handing raw's buffer
+ * over to r->body (raw is left empty). 0 or -EINVAL. */
 static int parse_answer(struct buf *raw, struct cli_resp *r)
 {
 	if (!raw->data || raw->len < 12 || strncmp(raw->data, "HTTP/1.", 7) != 0)
@@ -218,8 +219,15 @@ static int parse_answer(struct buf *raw, struct cli_resp *r)
 			return -EINVAL;       /* cut short */
 		blen = (size_t)clen;
 	}
-	buf_add(&r->body, body, blen);
-	return r->body.overflow ? -EFBIG : 0;
+	/* The body moves to the front of raw, which becomes r's: no second copy
+	 * of an answer that can be a few hundred kB. */
+	memmove(raw->data, body, blen);
+	raw->len = blen;
+	raw->data[blen] = '\0';
+	buf_fini(&r->body);
+	r->body = *raw;
+	memset(raw, 0, sizeof(*raw));
+	return 0;
 }
 
 int cli_lite_request(struct cli *c, const char *method, const char *path, const char *body,

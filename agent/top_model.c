@@ -471,9 +471,7 @@ int top_model_update(struct top_model *m, struct cli_list *l)
 		cli_list_free(l);
 		return -ENOMEM;
 	}
-	if (m->have_prev)
-		cli_list_free(&m->prev);
-	m->prev = m->cur;
+	m->prev = m->cur;            /* freed again at the end */
 	m->have_prev = m->have_cur;
 	m->cur = *l;
 	m->have_cur = true;
@@ -504,6 +502,10 @@ int top_model_update(struct top_model *m, struct cli_list *l)
 	mark_alerts(m);
 	host_header(m);
 	top_model_arrange(m);
+	/* The previous tick has given its deltas: only the current one is
+	 * kept between updates (with 200 containers each is a few MB). */
+	cli_list_free(&m->prev);
+	m->have_prev = false;
 	return 1;
 }
 
