@@ -13,7 +13,9 @@ Docker says happened.
 - A restart-looping container fires ContainerRestartLoop; with the label
   action: restart and remediation capped at 2 an hour, the agent restarts
   it exactly twice (Docker's own "restart" events, and the agent's
-  "remediation" events), then records that the cap holds it back.
+  "remediation" events), then records that the cap holds it back, and the
+  notification carries what it did; a second loop under a silence is shown
+  silenced, never restarted and never notified.
 - Memory near its limit, an unhealthy healthcheck, an expected container
   stopped (and started again) and an error-log burst fire their rules; the
   same use without a limit, a healthy check, an unexpected container and
@@ -271,6 +273,15 @@ class PackTest(unittest.TestCase):
 
     def test_restart_loop_remediated_exactly_twice(self):
         t0 = time.time()
+        # A second loop, silenced before it starts: evaluated, shown
+        # silenced, never restarted by the agent, never notified.
+        held_name = h.unique("loop-held")
+        body = json.dumps({"matchers": [{"name": "name", "value": held_name}], "duration": "1h",
+                           "createdBy": "it", "comment": "hands off"}).encode()
+        r = h.http_post(self.agent.url + "/api/v2/silences",
+                        {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}, body)
+        self.assertEqual(r.status, 200, r.body)
+        held = self.run_container("loop-held", ["sh", "-c", "sleep 2; exit 1"], ("--restart", "always"))
         c = self.run_container("loop", ["sh", "-c", "sleep 2; exit 1"], ("--restart", "always"))
         h.wait_for("ContainerRestartLoop for %s" % c.name,
                    lambda: self.firing("ContainerRestartLoop", c.name), 60)
@@ -311,6 +322,17 @@ class PackTest(unittest.TestCase):
         a = h.wait_for("a notification of the restart loop", notified, 20)
         self.assertRegex(a["annotations"]["remediation"], r"restart(ed| requested)")
         self.assertIn("restarting in a loop", a["annotations"]["summary"])
+        # The silenced one: firing, marked, left alone.
+        ha = self.firing("ContainerRestartLoop", held.name)
+        self.assertTrue(ha and ha.get("silenced"), ha)
+        ev = self.agent.get("/api/v1/events?type=remediation&container=%s" % held.name).json()["data"]
+        self.assertEqual(ev, [])
+        out = h.docker("events", "--since", "%.3f" % t0, "--until", "%.3f" % time.time(),
+                       "--filter", "container=%s" % held.id, "--filter", "event=restart",
+                       "--format", "{{.Action}}", timeout=30)
+        self.assertEqual(out.split(), [])
+        self.assertFalse([a for b in Hook.bodies for a in b.get("alerts", [])
+                          if a["labels"].get("name") == held.name], "a silenced alert was notified")
 
 
 class PackDefaultTest(unittest.TestCase):
