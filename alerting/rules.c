@@ -183,6 +183,12 @@ static bool parse_expr(struct loader *l, const struct ynode *n, const char *what
 		return false;
 	}
 	r->expr_text = sdup(l, s);
+	struct buf canon;
+	buf_init(&canon, PROMQL_MAX_QUERY_BYTES * 2);
+	promql_expr_format(r->expr, &canon);
+	if (canon.len && !canon.overflow)
+		share_split(r, canon.data, &l->rs->arena);
+	buf_fini(&canon);
 	return true;
 }
 
@@ -351,6 +357,7 @@ static bool load_rule(struct loader *l, const struct group *g, const struct ynod
 static void rule_fini(struct rule *r)
 {
 	promql_expr_free(r->expr);
+	promql_expr_free(r->lhs);
 	promql_regex_free(r->log_re);
 	for (size_t i = 0; i < r->nlog_sel; i++)
 		store_matcher_fini(&r->log_sel[i]);

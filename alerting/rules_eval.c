@@ -777,6 +777,63 @@ static int finish_cands(struct alert_engine *e, const struct group *g, struct ru
 	return 0;
 }
 
+/* eval_expr for `LHS op number` rules: LHS from this round's shared
+ * results, filtered by the rule's comparison. */
+static ssize_t eval_shared(struct alert_engine *e, const struct group *g, struct rule *r,
+			   int64_t t, const struct promql_source *src, struct cand **out)
+{
+	struct promql_error perr;
+	const struct promql_result *res = share_eval(e->share, src, &e->query, r,
+						     t - g->query_offset_ms, &perr);
+	if (!res) {
+		rule_error(e, r, "%s", perr.msg);
+		return -1;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < res->nseries; i++)
+		n += res->series[i].npoints &&
+		     share_cmp_match(r->cmp_op, res->series[i].points[0].v, r->cmp_val);
+	if (r->kind == RULE_ALERT && n > ALERT_MAX_ALERTS_PER_RULE) {
+		rule_error(e, r, "%zu alerts: more than the cap of %d per rule", n,
+			   ALERT_MAX_ALERTS_PER_RULE);
+		return -1;
+	}
+	struct cand *c = calloc(n + 1, sizeof(*c));
+	struct builder *b = malloc(sizeof(*b));
+	ssize_t rc = -1;
+	size_t k = 0;
+	if (!c || !b || builder_init(b, r) < 0) {
+		if (b)
+			builder_fini(b, r);
+		free(b);
+		b = NULL;
+		rule_error(e, r, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < res->nseries; i++) {
+		const struct promql_result_series *rs = &res->series[i];
+		if (!rs->npoints || !share_cmp_match(r->cmp_op, rs->points[0].v, r->cmp_val))
+			continue;
+		if (make_cand(e, g, r, b, rs->labels, rs->nlabels, rs->points[0].v, NULL, 0,
+			      &c[k]) < 0)
+			goto out;
+		k++;
+	}
+	if (finish_cands(e, g, r, c, k) < 0)
+		goto out;
+	rc = (ssize_t)k;
+out:
+	if (b)
+		builder_fini(b, r);
+	free(b);
+	if (rc < 0) {
+		cands_free(c, k);
+		return -1;
+	}
+	*out = c;
+	return rc;
+}
+
 /*
  * The result of r's expression at t as candidates with final labels (and,
  * for alerting rules, expanded annotations), sorted by fp. Returns the
@@ -790,6 +847,8 @@ static ssize_t eval_expr(struct alert_engine *e, const struct group *g, struct r
 	struct promql_error perr;
 	memset(&res, 0, sizeof(res));
 	const struct promql_source *src = e->rsrc ? rules_source_get(e->rsrc) : &e->src;
+	if (r->lhs && e->share)
+		return eval_shared(e, g, r, t, src, out);
 	if (promql_eval_instant(src, &e->query, r->expr, t - g->query_offset_ms, &res,
 				&perr) < 0) {
 		rule_error(e, r, "%s", perr.msg);
@@ -873,6 +932,9 @@ static void eval_record(struct alert_engine *e, const struct group *g, struct ru
 	cands_free(c, (size_t)n);
 	pthread_mutex_lock(&e->lock);
 	emit_outputs(e, r, out, (size_t)n, t - g->query_offset_ms);
+	/* Shared left sides computed before this write that read what it
+	 * wrote: compute them again. */
+	share_cache_forget(e->share, r->name);
 	rule_ok(r, t, (double)(mono_ns() - t0) / 1e9);
 	e->stats.evaluations++;
 	pthread_mutex_unlock(&e->lock);
@@ -1154,6 +1216,7 @@ int alert_engine_eval(struct alert_engine *e, int64_t now)
 	pthread_mutex_lock(&e->eval_lock);
 	if (e->rsrc)
 		rules_source_round(e->rsrc, now);
+	share_cache_clear(e->share);
 	struct ruleset *rs = e->rs;
 	for (size_t i = 0; rs && i < rs->ngroups; i++) {
 		struct group *g = &rs->groups[i];
@@ -1384,7 +1447,10 @@ int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *
 	else
 		promql_opts_defaults(&e->query);
 	e->query.cancel = NULL;
-	if (!o->no_cache && e->src.ops && !(e->rsrc = rules_source_new(&e->src, o->raw_retention_ms))) {
+	if (!o->no_cache && e->src.ops &&
+	    (!(e->rsrc = rules_source_new(&e->src, o->raw_retention_ms)) ||
+	     !(e->share = share_cache_new()))) {
+		rules_source_free(e->rsrc);
 		free(e);
 		return -ENOMEM;
 	}
@@ -1419,6 +1485,7 @@ void alert_engine_free(struct alert_engine *e)
 	}
 	ruleset_free(e->rs);
 	rules_source_free(e->rsrc);
+	share_cache_free(e->share);
 	saved_free(e);
 	alert_engine_drain(e, NULL, NULL);
 	pthread_mutex_destroy(&e->lock);

@@ -59,6 +59,12 @@ struct rule {
 	size_t nann;
 	int line;
 	char *key;                       /* "file\tgroup\tkind\tname": state records */
+	/* expr is `LHS <cmp> number` (rules_share.c): LHS is evaluated once per
+	 * round for every rule with the same LHS, and the comparison applied. */
+	struct promql_expr *lhs;
+	char *lhs_key;                   /* LHS in canonical form */
+	int cmp_op;                      /* enum share_cmp */
+	double cmp_val;
 	/* log_alert */
 	char *log_match;
 	struct promql_regex *log_re;
@@ -136,6 +142,7 @@ struct alert_engine {
 	struct promql_store pstore;
 	struct promql_source src;        /* the store (or a test's source) */
 	struct rules_source *rsrc;       /* src with caches: what evaluation reads */
+	struct share_cache *share;       /* shared left sides of this round */
 	struct promql_opts query;
 	struct kv *kv;
 	struct logstore *logs;           /* log rules count here; NULL: they fail */
@@ -187,6 +194,28 @@ void rules_source_add(struct rules_source *rs, const struct store_label *l, size
 void rules_source_round(struct rules_source *rs, int64_t now);
 void rules_source_stats(const struct rules_source *rs, uint64_t *hits, uint64_t *misses,
 			size_t *points);
+
+/* ---- rules sharing a threshold's left side (rules_share.c) ---- */
+
+enum share_cmp { SHARE_EQ, SHARE_NE, SHARE_GT, SHARE_LT, SHARE_GE, SHARE_LE };
+/* When expr (canonical text) is `LHS op number` with LHS binding tighter
+ * than the comparison and an instant vector, fills r->lhs, lhs_key (from
+ * arena a), cmp_op and cmp_val. Nothing happens otherwise. */
+void share_split(struct rule *r, const char *canonical, struct arena *a);
+bool share_cmp_match(int op, double v, double x);
+struct share_cache;
+/* The results of this round's shared left sides. */
+struct share_cache *share_cache_new(void);
+void share_cache_free(struct share_cache *c);
+void share_cache_clear(struct share_cache *c);
+/* Drops the results whose left side names metric (it was just written). */
+void share_cache_forget(struct share_cache *c, const char *metric);
+/* The result of r->lhs at t: evaluated once per round per key and time.
+ * Returns it (owned by the cache until the next clear) or NULL with the
+ * error in err. */
+const struct promql_result *share_eval(struct share_cache *c, const struct promql_source *src,
+				       const struct promql_opts *o, const struct rule *r, int64_t t,
+				       struct promql_error *err);
 
 /* The engine's generator URL for expr (external_url/graph?g0.expr=...). */
 void rules_generator_url(const struct alert_engine *e, const char *expr, struct buf *out);
