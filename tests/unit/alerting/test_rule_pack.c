@@ -5,7 +5,9 @@
  * series shaped like the agent's, fire where they should and stay quiet
  * where they should (no limit, no quota, a blip, a container that is
  * running again), with values worked out by hand. The engine's own check
- * (alert_rules_check) runs over the installed file when it is there. */
+ * (alert_rules_check) accepts the installed file, and the agent's own engine,
+ * fed the series promtool gets in tests/fixtures/pack, fires the same alerts
+ * with the same annotation text as Prometheus. */
 #include "tests/unit/test.h"
 #include "alerting/alerting.h"
 
@@ -407,6 +409,124 @@ static void test_unhealthy_and_logs(void)
 	ydoc_free(&p.doc);
 }
 
+/* ---- the pack in the agent's own rules engine ------------------------------------------ */
+
+/* What the engine handed to its sink: the first firing copy of each alert
+ * (by its name label), with description and start. */
+struct fired {
+	int n;
+	char alert[32][64], name[32][64], description[32][300];
+	int64_t starts[32];
+};
+
+static void collect_fired(void *arg, const struct alert_msg *m, size_t n, int64_t now)
+{
+	struct fired *f = arg;
+	for (size_t i = 0; i < n && f->n < 32; i++) {
+		if (m[i].ends_at_ms <= now)
+			continue;
+		const char *alert = "", *name = "", *desc = "";
+		for (size_t j = 0; j < m[i].nlabels; j++) {
+			if (!strcmp(m[i].labels[j].name, "alertname"))
+				alert = m[i].labels[j].value;
+			if (!strcmp(m[i].labels[j].name, "name"))
+				name = m[i].labels[j].value;
+		}
+		for (size_t j = 0; j < m[i].nannotations; j++)
+			if (!strcmp(m[i].annotations[j].name, "description"))
+				desc = m[i].annotations[j].value;
+		bool seen = false;
+		for (int k = 0; k < f->n; k++)
+			seen |= !strcmp(f->alert[k], alert) && !strcmp(f->name[k], name);
+		if (seen)
+			continue;
+		snprintf(f->alert[f->n], sizeof(f->alert[0]), "%s", alert);
+		snprintf(f->name[f->n], sizeof(f->name[0]), "%s", name);
+		snprintf(f->description[f->n], sizeof(f->description[0]), "%s", desc);
+		f->starts[f->n] = m[i].starts_at_ms;
+		f->n++;
+	}
+}
+
+static const char *fired_desc(const struct fired *f, const char *alert, const char *name)
+{
+	for (int k = 0; k < f->n; k++)
+		if (!strcmp(f->alert[k], alert) && !strcmp(f->name[k], name))
+			return f->description[k];
+	return NULL;
+}
+
+/*
+ * The same series as tests/fixtures/pack/containers_test.yml gives
+ * promtool, evaluated every minute for 25 minutes by the agent's engine:
+ * the same alerts fire, with the text Prometheus wrote, and the quiet
+ * containers stay quiet.
+ */
+static void test_in_the_engine(void)
+{
+	char dir[] = "/tmp/packengXXXXXX", path[256], err[4096];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/default_rules.yml", dir);
+	CHECK(alert_pack_install(path, err, sizeof(err)) == 0);
+	struct promql_mem *m = promql_mem_new();
+	const double t0 = 1800000000, end = t0 + 25 * 60;
+	line(m, "container_memory_working_set_bytes" L("near"), t0, end, 60, 95e6, 0);
+	line(m, "container_spec_memory_limit_bytes" L("near"), t0, end, 60, 100e6, 0);
+	line(m, "container_memory_working_set_bytes" L("nolimit"), t0, end, 60, 10e9, 0);
+	line(m, "container_cpu_cfs_periods_total" L("hot"), t0, end, 60, 0, 10);
+	line(m, "container_cpu_cfs_throttled_periods_total" L("hot"), t0, end, 60, 0, 6);
+	line(m, "container_cpu_cfs_periods_total" L("warm"), t0, end, 60, 0, 10);
+	line(m, "container_cpu_cfs_throttled_periods_total" L("warm"), t0, end, 60, 0, 2);
+	line(m, "container_oom_killed" L("down"), t0, end, 60, 1, 0);
+	line(m, "container_state{id=\"/docker/down\",name=\"down\",image=\"img\",state=\"exited\"}",
+	     t0, end, 60, 1, 0);
+	line(m, "container_restarts_total" L("loop"), t0, t0 + 9 * 60, 60, 0, 0);
+	line(m, "container_restarts_total" L("loop"), t0 + 10 * 60, t0 + 13 * 60, 60, 1, 1.0 / 60);
+	line(m, "container_restarts_total" L("loop"), t0 + 14 * 60, end, 60, 4, 0);
+	struct promql_source src;
+	promql_mem_source(m, &src);
+	struct alert_rules_config cfg;
+	alert_rules_config_defaults(&cfg);
+	snprintf(cfg.files[0], sizeof(cfg.files[0]), "%s", path);
+	cfg.nfiles = 1;
+	cfg.eval_interval_ms = 60000;
+	struct alert_engine_opts o = { .cfg = &cfg, .src = &src };
+	struct alert_engine *e = NULL;
+	struct fired f = { 0 };
+	CHECK(alert_engine_new(&e, &o) == 0);
+	if (!e)
+		goto out;
+	CHECK(alert_engine_add_sink(e, collect_fired, &f) == 0);
+	int rc = alert_engine_load(e, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  load: %s\n", err);
+	CHECK(rc == 0);
+	for (double t = t0; t <= end; t += 60)
+		alert_engine_eval(e, (int64_t)(t * 1000));
+	CHECK_STR(fired_desc(&f, "ContainerMemoryNearLimit", "near"),
+		  "near (img) uses 95% of its memory limit; the OOM killer acts at 100 %.");
+	CHECK_STR(fired_desc(&f, "ContainerCPUThrottlingHigh", "hot"),
+		  "60% of the CPU periods of hot (img) were throttled over 5 minutes: its CPU "
+		  "quota is too small for its load.");
+	CHECK_STR(fired_desc(&f, "ContainerOOMKilled", "down"),
+		  "The kernel's OOM killer ended a process of down (img): it reached its memory "
+		  "limit. Raise the limit or find what grows.");
+	CHECK_STR(fired_desc(&f, "ContainerRestartLoop", "loop"),
+		  "loop (img) restarted 4 times in the last 15 minutes. Its logs (monitor logs "
+		  "loop) say why it exits.");
+	CHECK(fired_desc(&f, "ContainerMemoryNearLimit", "nolimit") == NULL);
+	CHECK(fired_desc(&f, "ContainerCPUThrottlingHigh", "warm") == NULL);
+	/* Each waited its for: (near 15m, hot 15m from its first rate, loop 5m). */
+	for (int k = 0; k < f.n; k++)
+		if (!strcmp(f.alert[k], "ContainerOOMKilled"))
+			CHECK_EQ_INT(f.starts[k], (int64_t)(t0 * 1000));
+	alert_engine_free(e);
+out:
+	promql_mem_free(m);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_install(void)
 {
 	char dir[] = "/tmp/packtestXXXXXX", path[256], err[512];
@@ -460,5 +580,6 @@ int main(void)
 	RUN(test_host_disk);
 	RUN(test_unhealthy_and_logs);
 	RUN(test_install);
+	RUN(test_in_the_engine);
 	TEST_END();
 }
