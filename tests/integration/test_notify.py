@@ -488,9 +488,10 @@ class AlertmanagerTest(unittest.TestCase):
             h.skip("prometheus-alertmanager is not installed (.ci/install-deps)")
         rec = Recorder()
         tmp = tempfile.mkdtemp(prefix="am-", dir=h.WORK if os.path.isdir(h.WORK) else None)
-        am = agent = None
+        am = agent = am_log = None
         try:
             am_port = h.free_port()
+            am_log = open(os.path.join(tmp, "am.log"), "wb")
             write(os.path.join(tmp, "am.yml"), """route:
   receiver: hook
   group_by: [alertname]
@@ -507,14 +508,18 @@ receivers:
                                    "--storage.path=" + os.path.join(tmp, "amdata"),
                                    "--web.listen-address=127.0.0.1:%d" % am_port,
                                    "--cluster.listen-address="],
-                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "am.log"), "wb"),
+                                  stdout=subprocess.DEVNULL, stderr=am_log,
                                   preexec_fn=h.die_with_parent)
             h.wait_for("alertmanager ready", lambda: h.http_get("http://127.0.0.1:%d/-/ready" % am_port).status == 200, 20)
             rules = rules_file(tmp, "monitor_ticks_total < 8", name="AmTest")
+            tok = write(os.path.join(tmp, "token"), "am-test-admin-token-0123456\n")
+            os.chmod(tok, 0o600)
             cfg = """rule_files: [%s]
 default_rules: false
 rules:
   evaluation_interval: 1s
+auth:
+  admin_token_file: %s
 route:
   receiver: am
   group_wait: 0s
@@ -523,7 +528,7 @@ receivers:
     alertmanager_configs:
     - url: http://127.0.0.1:%d
       resend_delay: 2s
-""" % (rules, am_port)
+""" % (rules, tok, am_port)
             agent = h.Agent(config=cfg, args=["--no-ebpf"]).start()
             h.wait_for("Alertmanager's webhook with the firing alert",
                        lambda: any(json.loads(r[3])["status"] == "firing" for r in rec.got("am")), 30)
@@ -540,12 +545,21 @@ receivers:
             e = agent.metrics()
             self.assertGreaterEqual(e.value("monitor_notifications_total", receiver="am", result="delivered"), 2)
             self.assertIsInstance(doc, list)
+            # monitor notify test through Alertmanager: its answer, then its webhook.
+            out = subprocess.run([h.MONITOR, "notify", "test", "am", "--url", agent.url,
+                                  "--token-file", tok], capture_output=True, text=True, timeout=60)
+            self.assertIn("am/alertmanager[0]: delivered (HTTP 200)", out.stdout, out.stderr)
+            h.wait_for("the test alert at Alertmanager's webhook",
+                       lambda: any(a["labels"]["alertname"] == "MonitorTestNotification"
+                                   for r in rec.got("am") for a in json.loads(r[3])["alerts"]), 30)
         finally:
             if agent:
                 agent.stop()
             if am:
                 am.terminate()
                 am.wait(10)
+            if am_log:
+                am_log.close()
             rec.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
