@@ -237,6 +237,24 @@ class TopTest(unittest.TestCase):
         self.assertRegex(screen, r"CPU [0-9.]+% of \d+")
         self.assertRegex(screen, r"TOTAL \(3\)")
 
+    def test_colour_thresholds_and_no_color(self):
+        red = re.compile(r"\x1b\[(?:[0-9]+;)*31(?:;[0-9]+)*m")
+        colour = re.compile(r"\x1b\[(?:[0-9]+;)*3[0-7](?:;[0-9]+)*m")
+
+        def styled(t):
+            return t.tmux("capture-pane", "-p", "-e", "-t", t.name).stdout
+
+        def row(text, name):
+            return next((l for l in text.split("\n") if name in l and "filter:" not in l), "")
+        # thresholds at 1 % and 2 % of the limit: the busy loop's CPU is red
+        t = self.top("--filter", self.prefix, "--warn", "1", "--crit", "2")
+        self.shows_all(t, [c.name for c in self.mine])
+        h.wait_for("the busy row in red", lambda: red.search(row(styled(t), self.busy.name)), 15)
+        self.assertIsNone(red.search(row(styled(t), self.mem.name)))   # 0 % CPU, 1 % memory
+        t2 = self.top("--filter", self.prefix, "--warn", "1", "--crit", "2", "--no-color")
+        self.shows_all(t2, [c.name for c in self.mine])
+        self.assertIsNone(colour.search(styled(t2)), "colours with --no-color")
+
     def test_sort_by_cpu_puts_the_busy_container_first(self):
         t = self.top("--filter", self.prefix)
         self.shows_all(t, [c.name for c in self.mine])
@@ -387,6 +405,15 @@ class TopTest(unittest.TestCase):
             n1 = max(int(x) for x in re.findall(r"top-line (\d+)", s))
             t.wait("new lines while following",
                    lambda s: max(int(x) for x in re.findall(r"top-line (\d+)", s) or [0]) > n1 + 2)
+            # / filters the held lines: only those with "top-line 1" stay
+            t.keys("/")
+            t.keys("C-u")
+            t.keys("top-line 1", literal=True)
+            t.keys("Enter")
+            s = t.wait("filtered lines", lambda s: "filter: top-line 1" in s and
+                       re.findall(r"top-line (\d+)", s.split("filter: top-line 1", 1)[1]))
+            shown = re.findall(r"top-line (\d+)", s.split("filter: top-line 1", 1)[1])
+            self.assertTrue(all(n.startswith("1") for n in shown), shown)
         t.keys("Escape")
         t.wait("back to the list", lambda s: "TOTAL" in s)
 
