@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define MAX_SEEN 4096
+#define REQ_MAX (1 << 20)
 
 struct recv {
 	int fd, port;
@@ -44,12 +45,15 @@ struct recv {
 static void *serve(void *arg)
 {
 	struct recv *r = arg;
-	static char req[1 << 20];
+	char *req = malloc(REQ_MAX);
+	if (!req)
+		return NULL;
 	for (;;) {
 		int c = accept(r->fd, NULL, NULL);
 		if (c < 0 || r->stop) {
 			if (c >= 0)
 				close(c);
+			free(req);
 			return NULL;
 		}
 		for (;;) { /* keep-alive: curl reuses the connection */
@@ -57,7 +61,7 @@ static void *serve(void *arg)
 			ssize_t k;
 			char *end = NULL;
 			size_t want = 0;
-			while (n < sizeof(req) - 1 && (k = read(c, req + n, sizeof(req) - 1 - n)) > 0) {
+			while (n < REQ_MAX - 1 && (k = read(c, req + n, REQ_MAX - 1 - n)) > 0) {
 				n += (size_t)k;
 				req[n] = '\0';
 				if (!end && (end = strstr(req, "\r\n\r\n")) != NULL) {
