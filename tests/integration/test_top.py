@@ -605,6 +605,14 @@ class TopTest(unittest.TestCase):
         for c in self.mine:
             self.assertIsNotNone(row_of(r.stdout, c.name), r.stdout)
         self.assertRegex(lines[-1], r"TOTAL \(3\)")
+        # the same inside the monitor binary (libcurl), as for an https:// URL
+        r2 = subprocess.run([h.MONITOR, "top", "--url", self.agent.url, "--once", "--width",
+                             "160", "--filter", self.prefix], capture_output=True, text=True,
+                            timeout=30, env=dict(env, MONITOR_TOP_INPROCESS="1"))
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        self.assertEqual(r2.stdout.split("\n")[2], lines[2])      # the same column titles
+        for c in self.mine:
+            self.assertIsNotNone(row_of(r2.stdout, c.name), r2.stdout)
         r = subprocess.run([h.MONITOR, "top", "--url", self.agent.url, "--json", "--filter",
                             self.prefix, "--sort", "cpu"], capture_output=True, text=True,
                            timeout=30, env=env)
