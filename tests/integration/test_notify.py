@@ -631,5 +631,77 @@ receivers:
                 rec.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
+class SilenceInhibitTest(unittest.TestCase):
+    """In the real agent: a silence made through /api/v2/silences and an
+    inhibit rule keep their alerts out of the notifications; the others
+    go out."""
+
+    def test_silenced_and_inhibited(self):
+        h.require_root()
+        rec = Recorder()
+        tmp = tempfile.mkdtemp(prefix="nsi-", dir=h.WORK if os.path.isdir(h.WORK) else None)
+        agent = None
+        try:
+            token = "silence-test-admin-token-0123"
+            tok = write(os.path.join(tmp, "token"), token + "\n")
+            os.chmod(tok, 0o600)
+            rules = write(os.path.join(tmp, "rules.yml"), """groups:
+- name: si
+  interval: 1s
+  rules:
+  - alert: Loud
+    expr: vector(1)
+    labels: {severity: critical, host: h1}
+  - alert: Muted
+    expr: vector(1)
+    labels: {severity: warning, host: h1}
+  - alert: Other
+    expr: vector(1)
+    labels: {severity: warning, host: h2}
+  - alert: Quiet
+    expr: vector(1)
+    labels: {severity: warning, host: h3}
+""")
+            cfg = """rule_files: [%s]
+default_rules: false
+rules:
+  evaluation_interval: 1s
+auth:
+  admin_token_file: %s
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 6s
+  group_interval: 1s
+receivers:
+  - name: hook
+    webhook_configs:
+    - url: %s/webhook
+inhibit_rules:
+  - source_matchers: [severity=critical]
+    target_matchers: [severity=warning]
+    equal: [host]
+""" % (rules, tok, rec.url)
+            agent = h.Agent(config=cfg, args=["--no-ebpf"]).start()
+            body = json.dumps({"matchers": [{"name": "alertname", "value": "Quiet", "isRegex": False,
+                                             "isEqual": True}],
+                               "duration": "1h", "createdBy": "test", "comment": "quiet please"}).encode()
+            r = h.http_post(agent.url + "/api/v2/silences", {"Authorization": "Bearer " + token,
+                                                             "Content-Type": "application/json"}, body)
+            self.assertEqual(r.status, 200, r.body)
+
+            def names():
+                return {a["labels"]["alertname"] for r_ in rec.got("webhook")
+                        for a in json.loads(r_[3])["alerts"]}
+            h.wait_for("Loud and Other notified", lambda: {"Loud", "Other"} <= names(), 30)
+            time.sleep(3)
+            self.assertEqual(names(), {"Loud", "Other"})
+        finally:
+            if agent:
+                agent.stop()
+            rec.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
