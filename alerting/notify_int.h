@@ -230,8 +230,8 @@ struct nanswer {
 struct nvendor_ops {
 	const char *name;        /* "slack" */
 	const char *config_key;  /* "slack_configs" */
-	const char *const *opts; /* allowed option keys, NULL-terminated */
-	const char *const *required; /* required ones */
+	const char *const *required; /* options that must be set (NULL-terminated; the
+				       allowed ones are in notify_config.c) */
 	bool send_resolved;      /* default */
 	double rate_per_min, burst; /* documented limits; 0: none */
 	/* Builds the request for a notification (data: v4 object; for

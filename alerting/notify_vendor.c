@@ -918,34 +918,34 @@ static const char *const r_telegram[] = { "bot_token", "chat_id", NULL };
 static const char *const r_pd[] = { "routing_key", NULL };
 
 const struct nvendor_ops nvendors[NV__COUNT] = {
-	[NV_WEBHOOK] = { "webhook", "webhook_configs", NULL, r_url, true, 0, 0, b_webhook,
+	[NV_WEBHOOK] = { "webhook", "webhook_configs", r_url, true, 0, 0, b_webhook,
 			 classify_http },
-	[NV_ALERTMANAGER] = { "alertmanager", "alertmanager_configs", NULL, r_url, true, 0, 0,
+	[NV_ALERTMANAGER] = { "alertmanager", "alertmanager_configs", r_url, true, 0, 0,
 			      b_alertmanager, classify_http },
 	/* About one message a second per webhook, short bursts tolerated. */
-	[NV_SLACK] = { "slack", "slack_configs", NULL, r_url, true, 60, 5, b_slack, c_slack },
+	[NV_SLACK] = { "slack", "slack_configs", r_url, true, 60, 5, b_slack, c_slack },
 	/* About 30 a minute per channel; 429 carries retry_after. */
-	[NV_DISCORD] = { "discord", "discord_configs", NULL, r_url, true, 30, 5, b_discord,
+	[NV_DISCORD] = { "discord", "discord_configs", r_url, true, 30, 5, b_discord,
 			 c_discord },
-	[NV_MSTEAMS] = { "msteams", "msteams_configs", NULL, r_url, true, 60, 5, b_msteams,
+	[NV_MSTEAMS] = { "msteams", "msteams_configs", r_url, true, 60, 5, b_msteams,
 			 classify_http },
 	/* 20 a minute in a group. */
-	[NV_TELEGRAM] = { "telegram", "telegram_configs", NULL, r_telegram, true, 20, 3,
+	[NV_TELEGRAM] = { "telegram", "telegram_configs", r_telegram, true, 20, 3,
 			  b_telegram, c_telegram },
-	[NV_MATTERMOST] = { "mattermost", "mattermost_configs", NULL, r_url, true, 60, 5,
+	[NV_MATTERMOST] = { "mattermost", "mattermost_configs", r_url, true, 60, 5,
 			    b_mattermost, classify_http },
 	/* 60 writes a minute per space. */
-	[NV_GOOGLECHAT] = { "googlechat", "googlechat_configs", NULL, r_url, true, 60, 5,
+	[NV_GOOGLECHAT] = { "googlechat", "googlechat_configs", r_url, true, 60, 5,
 			    b_googlechat, classify_http },
 	/* 20 a minute per robot; going over throttles it for 10 minutes. */
-	[NV_DINGTALK] = { "dingtalk", "dingtalk_configs", NULL, r_url, true, 20, 3, b_dingtalk,
+	[NV_DINGTALK] = { "dingtalk", "dingtalk_configs", r_url, true, 20, 3, b_dingtalk,
 			  c_dingtalk },
-	[NV_WECOM] = { "wecom", "wecom_configs", NULL, r_url, true, 20, 3, b_wecom, c_wecom },
+	[NV_WECOM] = { "wecom", "wecom_configs", r_url, true, 20, 3, b_wecom, c_wecom },
 	/* 100 a minute and 5 a second per bot. */
-	[NV_FEISHU] = { "feishu", "feishu_configs", NULL, r_url, true, 100, 5, b_feishu, c_feishu },
+	[NV_FEISHU] = { "feishu", "feishu_configs", r_url, true, 100, 5, b_feishu, c_feishu },
 	/* 120 events a minute per integration key. */
-	[NV_PAGERDUTY] = { "pagerduty", "pagerduty_configs", NULL, r_pd, true, 120, 10,
+	[NV_PAGERDUTY] = { "pagerduty", "pagerduty_configs", r_pd, true, 120, 10,
 			   b_pagerduty, classify_http },
 	/* Burst 60, then one every 5 seconds per visitor. */
-	[NV_NTFY] = { "ntfy", "ntfy_configs", NULL, r_url, true, 12, 60, b_ntfy, classify_http },
+	[NV_NTFY] = { "ntfy", "ntfy_configs", r_url, true, 12, 60, b_ntfy, classify_http },
 };
