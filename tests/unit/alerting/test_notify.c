@@ -1070,6 +1070,44 @@ static void test_big_group(void)
 	rm_dir(dir);
 }
 
+/* group_by: ['...'] groups by every label; no group_by is one group. */
+static void test_group_by(void)
+{
+	const char *cfgs[2] = {
+		"route: {receiver: r, group_wait: 0s, group_by: ['...']}\nreceivers:\n- name: r\n"
+		"  webhook_configs:\n  - url: http://127.0.0.1:9/x\n",
+		"route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n"
+		"  webhook_configs:\n  - url: http://127.0.0.1:9/x\n",
+	};
+	const size_t want[2] = { 3, 1 };
+	for (int i = 0; i < 2; i++) {
+		char err[512], dir[64];
+		struct notify_config *c = load_cfg(cfgs[i], err, sizeof(err));
+		struct kv *k = temp_kv(dir);
+		struct notifier *n = NULL;
+		struct notify_opts o = { .kv = k, .no_threads = true };
+		CHECK(c && k && notify_new(&n, c, &o) == 0);
+		if (!n)
+			return;
+		int64_t t = 1700000000000LL;
+		send_alert(n, "A", "warning", "h1", t, t + 3600000);
+		send_alert(n, "A", "warning", "h2", t, t + 3600000);
+		send_alert(n, "B", "critical", "h1", t, t + 3600000);
+		CHECK_EQ_INT(notify_tick(n, t), want[i]);
+		if (i == 1) {
+			struct buf b;
+			buf_init(&b, 1 << 20);
+			queued_data(k, 0, &b);
+			CHECK(b.data && strstr(b.data, "\"groupKey\":\"{}:{}\"") != NULL);
+			buf_fini(&b);
+		}
+		notify_free(n);
+		notify_config_free(c);
+		kv_close(k);
+		rm_dir(dir);
+	}
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -1088,5 +1126,6 @@ int main(void)
 	RUN(test_hanging_endpoint);
 	RUN(test_template_files);
 	RUN(test_big_group);
+	RUN(test_group_by);
 	TEST_END();
 }
