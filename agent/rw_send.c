@@ -83,6 +83,16 @@ struct ep {
 	double *v;
 	size_t ns, scap;
 	size_t nseries_last;     /* series in the last round: the pending estimate */
+	/* The series the rounds read (not dropped by relabelling), and from
+	 * when: see select_series. */
+	uint32_t *sel;
+	int64_t *sel_after;      /* per series, this round's start (new ones: sel_from) */
+	size_t nsel, selcap;
+	uint8_t *insel;          /* by series id: in sel */
+	size_t ninsel;
+	bool sel_ok;
+	int64_t sel_from, sel_ms;
+	uint64_t sel_store_series;
 	struct shard *shards;    /* max_shards of them, started as needed */
 	int nshards_started;
 	pthread_mutex_t lock;    /* jobs and auth */
@@ -543,21 +553,44 @@ static int push_sample(struct ep *e, int64_t t, double v)
 	return 0;
 }
 
-/* Reads every sample in (after, upto] into the round. Returns 0 or -errno. */
-static int read_round(struct ep *e, int64_t after, int64_t upto)
+/*
+ * Which series a round reads. store_select copies and sorts the labels of
+ * every series it returns, which at 100,000 series costs more than reading
+ * their samples, so a full selection is made only when the store has gained
+ * (or lost) series, or once every RW_RESELECT_MS; in between the rounds
+ * read the kept ids. A full selection starts at sel_from, the start of the
+ * round that made the last one, so a series that was quiet then and has
+ * samples again (a restarted container's, a slow collector's) is found, and
+ * read from sel_from: none of its samples since then has been sent.
+ */
+#define RW_RESELECT_MS 60000
+
+static int select_series(struct ep *e, int64_t after, int64_t upto)
 {
 	struct store *s = e->rw->a.store;
+	struct store_stats ss;
+	store_stats(s, &ss);
+	int64_t now = now_ms();
+	if (e->sel_ok && ss.series == e->sel_store_series && now - e->sel_ms < RW_RESELECT_MS) {
+		for (size_t i = 0; i < e->nsel; i++)
+			e->sel_after[i] = after;
+		return 0;
+	}
+	int64_t from = e->sel_ok && e->sel_from < after ? e->sel_from : after;
 	struct store_matcher m;
 	char err[128];
-	e->nrs = e->ns = 0;
 	if (store_matcher_init(&m, STORE_MATCH_RE, "__name__", ".+", err, sizeof(err)) < 0)
 		return -EINVAL;
 	struct store_series_set set;
-	int rc = store_select(s, &m, 1, after + 1, upto, &set);
+	int rc = store_select(s, &m, 1, from + 1, upto, &set);
 	store_matcher_fini(&m);
 	if (rc < 0)
 		return rc;
-	size_t nseries = 0;
+	size_t n = 0;
+	uint32_t *ids = malloc((set.n ? set.n : 1) * sizeof(*ids));
+	int64_t *afters = malloc((set.n ? set.n : 1) * sizeof(*afters));
+	if (!ids || !afters)
+		rc = -ENOMEM;
 	for (size_t i = 0; i < set.n && rc == 0; i++) {
 		const struct store_series_info *si = &set.series[i];
 		const struct cached *c = cache_get(e, si);
@@ -567,8 +600,55 @@ static int read_round(struct ep *e, int64_t after, int64_t upto)
 		}
 		if (c->dropped)
 			continue;
+		bool known = e->sel_ok && si->id < e->ninsel && e->insel[si->id];
+		ids[n] = si->id;
+		afters[n++] = known ? after : from;
+	}
+	store_series_set_free(&set);
+	if (rc < 0) {
+		free(ids);
+		free(afters);
+		return rc;
+	}
+	/* The new membership. */
+	if (e->ninsel < e->ncache) {
+		uint8_t *f = realloc(e->insel, e->ncache);
+		if (!f) {
+			free(ids);
+			free(afters);
+			return -ENOMEM;
+		}
+		e->insel = f;
+		e->ninsel = e->ncache;
+	}
+	memset(e->insel, 0, e->ninsel);
+	for (size_t i = 0; i < n; i++)
+		e->insel[ids[i]] = 1;
+	free(e->sel);
+	free(e->sel_after);
+	e->sel = ids;
+	e->sel_after = afters;
+	e->nsel = e->selcap = n;
+	e->sel_ok = true;
+	e->sel_from = after;
+	e->sel_ms = now;
+	e->sel_store_series = ss.series;
+	return 0;
+}
+
+/* Reads every sample in (after, upto] (per series: sel_after) into the
+ * round. Returns 0 or -errno. */
+static int read_round(struct ep *e, int64_t after, int64_t upto)
+{
+	struct store *s = e->rw->a.store;
+	e->nrs = e->ns = 0;
+	int rc = select_series(e, after, upto);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < e->nsel && rc == 0; i++) {
+		uint32_t id = e->sel[i];
 		struct store_iter *it;
-		if (store_iter_open(s, si->id, STORE_TIER_RAW, after + 1, upto, &it) < 0)
+		if (store_iter_open(s, id, STORE_TIER_RAW, e->sel_after[i] + 1, upto, &it) < 0)
 			continue; /* gone meanwhile (retention) */
 		size_t first = e->ns;
 		int64_t t[256];
@@ -589,13 +669,11 @@ static int read_round(struct ep *e, int64_t after, int64_t upto)
 				e->rs = r;
 				e->rscap = n;
 			}
-			e->rs[e->nrs++] = (struct rseries){ si->id, first, e->ns - first };
+			e->rs[e->nrs++] = (struct rseries){ id, first, e->ns - first };
 		}
-		nseries++;
 	}
-	store_series_set_free(&set);
-	if (nseries)
-		__atomic_store_n(&e->nseries_last, nseries, __ATOMIC_RELAXED);
+	if (e->nsel)
+		__atomic_store_n(&e->nseries_last, e->nsel, __ATOMIC_RELAXED);
 	return rc;
 }
 
@@ -911,6 +989,9 @@ void rw_stop(struct rw *rw)
 		free(e->rs);
 		free(e->t);
 		free(e->v);
+		free(e->sel);
+		free(e->sel_after);
+		free(e->insel);
 		free_secret(e->auth_header);
 		free_secret(e->password);
 		pthread_mutex_destroy(&e->lock);

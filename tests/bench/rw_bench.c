@@ -211,6 +211,20 @@ static struct store *make_store(const char *dir, size_t nseries, uint32_t **ids)
 	return s;
 }
 
+/* Waits until the sender completes a round; its figures then in *st. */
+static void wait_round(struct rw *rw, struct rw_stats *st)
+{
+	struct rw_stats a;
+	rw_endpoint_stats(rw, 0, &a);
+	double t0 = wall_s();
+	do {
+		usleep(5000);
+		rw_endpoint_stats(rw, 0, st);
+	} while (st->highest_sent_ms == a.highest_sent_ms && wall_s() - t0 < 30);
+	/* the shards have delivered; the receiver has counted */
+	usleep(20000);
+}
+
 struct result {
 	const char *name;
 	double samples_per_s, core_pct, cpu_ns_per_sample, wire_bps, raw_bps;
@@ -283,12 +297,14 @@ static void run_case(struct result *r, const char *work, int port, size_t nserie
 		/* Steady state: after the first rounds (which build the label
 		 * cache once per series), measure over `seconds`. */
 		usleep((useconds_t)(WARMUP_S * 1e6));
+		/* From the end of one round to the end of another, so that the
+		 * window holds whole rounds (a round moves the cursor). */
 		struct rw_stats st0;
-		rw_endpoint_stats(rw, 0, &st0);
+		wait_round(rw, &st0);
 		uint64_t rx0 = __atomic_load_n(&rx->samples, __ATOMIC_RELAXED);
 		double w0 = wall_s();
 		usleep((useconds_t)(seconds * 1e6));
-		rw_endpoint_stats(rw, 0, &st);
+		wait_round(rw, &st);
 		wall = wall_s() - w0;
 		uint64_t rx1 = __atomic_load_n(&rx->samples, __ATOMIC_RELAXED);
 		p.stop = 1;

@@ -251,14 +251,19 @@ class FleetTest(unittest.TestCase):
                                                        "start": "%.0f" % (time.time() - 3)})
             return {tuple(sorted((k, v) for k, v in s.items() if k != "job")) for s in res}
 
-        # Series that exist in every scrape (not ones a tick adds or ends).
+        # Series that exist in every scrape: this test's containers' and the
+        # agent's own (other containers on a shared host come and go
+        # between the jobs' scrapes).
+        mine = {b.name for b in self.boxes}
+
         def stable(s):
-            return {x for x in s if dict(x)["__name__"] not in ("monitor_scrapes_total",)}
+            return {x for x in s if dict(x).get("name") in mine or
+                    ("id" not in dict(x) and dict(x)["__name__"] not in ("monitor_scrapes_total",))}
         jobs = ("fmt_text", "fmt_openmetrics", "fmt_protobuf")
 
         def all_scraped():
             got = {j: stable(series(j)) for j in jobs}
-            return all(len(g) > 50 for g in got.values()) and got
+            return all(len(g) > 40 for g in got.values()) and got
         got = h.wait_for("every format job scraped", all_scraped, 20, 0.5)
         for j in jobs:
             up = self.scraper.query('up{job="%s"}' % j)
