@@ -38,6 +38,8 @@
  * read and fitted again; in between its Holt-Winters or peaks fit is
  * carried forward. A week of roll-ups is 10,080 points a series. */
 #define FC_HISTORY_EVERY_MS (15 * 60 * 1000LL)
+/* What is read of a resource without a limit: enough for its value now. */
+#define FC_TAIL_MS (2 * 60 * 1000LL)
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -677,32 +679,13 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			has_id |= !strcmp(si->labels[k].name, "id");
 		if (!rd->machine && !has_id)
 			continue;                /* a container series always has an id */
-		if (read_series(f->st, si->id, STORE_TIER_RAW, true, raw_from, r->now, &r->raw) < 0)
-			continue;
-		bool stale;
-		int64_t cut = drop_stale(&r->raw, &stale);
-		if (stale || !r->raw.n || r->raw.t[r->raw.n - 1] < raw_from)
-			continue;                /* the container is gone */
-		struct fc_entry *e = table_add(r->t);
-		if (!e) {
-			rc = -ENOMEM;
-			break;
-		}
-		e->res = res;
+		/* the limit first: without one only the newest values are read */
 		struct buf text;
 		const char *mp;
 		buf_init(&text, FC_LABELS_CAP);
 		buf_reset(&key);
 		buf_reset(&base);
 		series_key(si, &base, &key, &text, &mp);
-		e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
-		e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
-		for (size_t k = 0; k < si->nlabels; k++)
-			if (!strcmp(si->labels[k].name, "id"))
-				e->id = arena_strdup(&r->t->arena, si->labels[k].value);
-		buf_fini(&text);
-
-		/* the limit, and the breaks that start a new fit */
 		int64_t chg, chg2 = INT64_MIN;
 		double limit = read_limit(r, keyed_find(&lim, key.len ? key.data : ""), &r->lim,
 					  raw_from, &chg);
@@ -711,6 +694,33 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 						   &r->lim2, raw_from, &chg2);
 			limit = period > 0 ? limit / period : NAN;
 		}
+		int64_t from = raw_from;
+		if (!(limit > 0) && r->now - FC_TAIL_MS > from)
+			from = r->now - FC_TAIL_MS;
+		if (read_series(f->st, si->id, STORE_TIER_RAW, true, from, r->now, &r->raw) < 0) {
+			buf_fini(&text);
+			continue;
+		}
+		bool stale;
+		int64_t cut = drop_stale(&r->raw, &stale);
+		if (stale || !r->raw.n || r->raw.t[r->raw.n - 1] < from) {
+			buf_fini(&text);
+			continue;                /* the container is gone */
+		}
+		struct fc_entry *e = table_add(r->t);
+		if (!e) {
+			buf_fini(&text);
+			rc = -ENOMEM;
+			break;
+		}
+		e->res = res;
+		e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
+		e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
+		for (size_t k = 0; k < si->nlabels; k++)
+			if (!strcmp(si->labels[k].name, "id"))
+				e->id = arena_strdup(&r->t->arena, si->labels[k].value);
+		buf_fini(&text);
+
 		if (chg2 > chg)
 			chg = chg2;
 		if (cut > chg)
