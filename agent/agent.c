@@ -489,9 +489,8 @@ int agent_main(int argc, char **argv)
 	/* Forecasts fit on their own thread from the store, never in the tick. */
 	if ((rc = forecast_start(&l.st.forecast, store, &cfg.forecast)) < 0)
 		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
-	/* Remediation: one more sink of the engine; what it did goes on to the
-	 * notifier as an annotation (agent_rules_start adds the sinks before the
-	 * first evaluation). */
+	/* Remediation: one more sink of the engine (added once the engine runs);
+	 * what it did goes on to the notifier as an annotation. */
 	if (agent_remediation_start(&l.st.remediator, &l.st, &cfg.remediation) == 0 &&
 	    l.st.remediator && l.st.notifier)
 		alert_remediator_set_next(l.st.remediator, notify_sink, l.st.notifier);
@@ -499,7 +498,8 @@ int agent_main(int argc, char **argv)
 	agent_default_rules(&cfg);
 	if ((rc = agent_rules_start(&cfg, &l.st)) < 0)
 		log_error("rules: cannot start: %s; no rules are evaluated", strerror(-rc));
-	if (l.st.remediator && !l.st.rules)
+	if (l.st.remediator && (!l.st.rules ||
+	    alert_engine_add_sink(l.st.rules, alert_remediate, l.st.remediator) < 0))
 		log_warn("remediation: no rules engine to follow; nothing will be restarted");
 	status = run_loop(&l, sfd);
 out:

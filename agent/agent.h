@@ -226,7 +226,7 @@ int api_metadata(struct http_req *req, struct http_resp *resp);
 int api_exemplars(struct http_req *req, struct http_resp *resp);
 int api_buildinfo(struct http_req *req, struct http_resp *resp);
 /* The rules engine in the agent (agent_rules.c): start after the store,
- * silences, notifier and remediator (sets st->rules; 0 also when storage is off),
+ * silences and notifier (sets st->rules; 0 also when storage is off),
  * reload (SIGHUP), stop (after HTTP, before the store), /metrics lines. */
 int agent_rules_start(struct agent_config *cfg, struct agent_state *st);
 void agent_rules_reload(struct agent_state *st);

@@ -1,6 +1,6 @@
 /*
  * agent_rules.c - the rules engine in the agent: started after the store,
- * the silences, the notifier and the remediator it uses; its outputs moved into the store by
+ * the silences and the notifier it uses; its outputs moved into the store by
  * the tick (alert_engine_drain_store in agent.c); reloaded on SIGHUP and
  * POST /-/reload; its health on /metrics.
  *
@@ -51,14 +51,13 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	free(rc);
 	if (r < 0)
 		return r;
-	/* The notifier, then remediation (which passes the alerts it acted on
-	 * to the notifier again with a "remediation" annotation; the notifier
-	 * keeps the latest copy of an alert). Before the thread starts, so the
-	 * first round's alerts reach both. */
+	/* The notifier, before the thread starts so the first round's alerts
+	 * reach it; agent.c adds remediation after (it passes the alerts it
+	 * acted on to the notifier again with a "remediation" annotation, and
+	 * the notifier keeps the latest copy of an alert). */
 	if (st->notifier)
 		alert_engine_add_sink(e, notify_sink, st->notifier);
-	if (st->remediator)
-		alert_engine_add_sink(e, alert_remediate, st->remediator);
+
 	size_t cap = 64u << 10;
 	char *err = malloc(cap);
 	if (err && alert_engine_load(e, err, cap) < 0)
