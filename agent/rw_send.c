@@ -83,15 +83,16 @@ struct ep {
 	double *v;
 	size_t ns, scap;
 	size_t nseries_last;     /* series in the last round: the pending estimate */
-	/* The series the rounds read (not dropped by relabelling), and from
-	 * when: see select_series. */
+	/* The series the rounds read (not dropped by relabelling), and up to
+	 * when each has been delivered: see select_series. */
 	uint32_t *sel;
-	int64_t *sel_after;      /* per series, this round's start (new ones: sel_from) */
-	size_t nsel, selcap;
-	uint8_t *insel;          /* by series id: in sel */
-	size_t ninsel;
+	size_t nsel;
+	int64_t *sent_upto;      /* by series id; 0: never read */
+	size_t nsent_upto;
+	int64_t floor_ms;        /* nothing at or before it is (re)sent: start, skips */
 	bool sel_ok;
-	int64_t sel_from, sel_ms;
+	int64_t sel_from;
+	int rounds_since_sel;
 	uint64_t sel_store_series;
 	struct shard *shards;    /* max_shards of them, started as needed */
 	int nshards_started;
@@ -557,25 +558,24 @@ static int push_sample(struct ep *e, int64_t t, double v)
  * Which series a round reads. store_select copies and sorts the labels of
  * every series it returns, which at 100,000 series costs more than reading
  * their samples, so a full selection is made only when the store has gained
- * (or lost) series, or once every RW_RESELECT_MS; in between the rounds
- * read the kept ids. A full selection starts at sel_from, the start of the
- * round that made the last one, so a series that was quiet then and has
- * samples again (a restarted container's, a slow collector's) is found, and
- * read from sel_from: none of its samples since then has been sent.
+ * (or lost) series, or every RW_RESELECT_ROUNDS rounds; in between the
+ * rounds read the kept ids. Each series remembers up to when it has been
+ * delivered (sent_upto), and is read from there: a series that was quiet
+ * at the last selection and has samples again (a slow collector's, a
+ * restarted container's) is found by the next one and sent from where it
+ * stopped, at most RW_RESELECT_ROUNDS rounds late, never skipped. A full
+ * selection asks for the series with samples since the previous one's
+ * start, so none with unsent samples is missed.
  */
-#define RW_RESELECT_MS 60000
+#define RW_RESELECT_ROUNDS 6
 
 static int select_series(struct ep *e, int64_t after, int64_t upto)
 {
 	struct store *s = e->rw->a.store;
 	struct store_stats ss;
 	store_stats(s, &ss);
-	int64_t now = now_ms();
-	if (e->sel_ok && ss.series == e->sel_store_series && now - e->sel_ms < RW_RESELECT_MS) {
-		for (size_t i = 0; i < e->nsel; i++)
-			e->sel_after[i] = after;
+	if (e->sel_ok && ss.series == e->sel_store_series && ++e->rounds_since_sel < RW_RESELECT_ROUNDS)
 		return 0;
-	}
 	int64_t from = e->sel_ok && e->sel_from < after ? e->sel_from : after;
 	struct store_matcher m;
 	char err[128];
@@ -588,8 +588,7 @@ static int select_series(struct ep *e, int64_t after, int64_t upto)
 		return rc;
 	size_t n = 0;
 	uint32_t *ids = malloc((set.n ? set.n : 1) * sizeof(*ids));
-	int64_t *afters = malloc((set.n ? set.n : 1) * sizeof(*afters));
-	if (!ids || !afters)
+	if (!ids)
 		rc = -ENOMEM;
 	for (size_t i = 0; i < set.n && rc == 0; i++) {
 		const struct store_series_info *si = &set.series[i];
@@ -598,45 +597,35 @@ static int select_series(struct ep *e, int64_t after, int64_t upto)
 			rc = -ENOMEM;
 			break;
 		}
-		if (c->dropped)
-			continue;
-		bool known = e->sel_ok && si->id < e->ninsel && e->insel[si->id];
-		ids[n] = si->id;
-		afters[n++] = known ? after : from;
+		if (!c->dropped)
+			ids[n++] = si->id;
 	}
 	store_series_set_free(&set);
+	if (rc == 0 && e->nsent_upto < e->ncache) {
+		int64_t *p = realloc(e->sent_upto, e->ncache * sizeof(*p));
+		if (p) {
+			memset(p + e->nsent_upto, 0, (e->ncache - e->nsent_upto) * sizeof(*p));
+			e->sent_upto = p;
+			e->nsent_upto = e->ncache;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
 	if (rc < 0) {
 		free(ids);
-		free(afters);
 		return rc;
 	}
-	/* The new membership. */
-	if (e->ninsel < e->ncache) {
-		uint8_t *f = realloc(e->insel, e->ncache);
-		if (!f) {
-			free(ids);
-			free(afters);
-			return -ENOMEM;
-		}
-		e->insel = f;
-		e->ninsel = e->ncache;
-	}
-	memset(e->insel, 0, e->ninsel);
-	for (size_t i = 0; i < n; i++)
-		e->insel[ids[i]] = 1;
 	free(e->sel);
-	free(e->sel_after);
 	e->sel = ids;
-	e->sel_after = afters;
-	e->nsel = e->selcap = n;
+	e->nsel = n;
 	e->sel_ok = true;
 	e->sel_from = after;
-	e->sel_ms = now;
+	e->rounds_since_sel = 0;
 	e->sel_store_series = ss.series;
 	return 0;
 }
 
-/* Reads every sample in (after, upto] (per series: sel_after) into the
+/* Reads every sample in (sent_upto, upto] of the selected series into the
  * round. Returns 0 or -errno. */
 static int read_round(struct ep *e, int64_t after, int64_t upto)
 {
@@ -647,8 +636,9 @@ static int read_round(struct ep *e, int64_t after, int64_t upto)
 		return rc;
 	for (size_t i = 0; i < e->nsel && rc == 0; i++) {
 		uint32_t id = e->sel[i];
+		int64_t from = e->sent_upto[id] > e->floor_ms ? e->sent_upto[id] : e->floor_ms;
 		struct store_iter *it;
-		if (store_iter_open(s, id, STORE_TIER_RAW, e->sel_after[i] + 1, upto, &it) < 0)
+		if (store_iter_open(s, id, STORE_TIER_RAW, from + 1, upto, &it) < 0)
 			continue; /* gone meanwhile (retention) */
 		size_t first = e->ns;
 		int64_t t[256];
@@ -675,6 +665,13 @@ static int read_round(struct ep *e, int64_t after, int64_t upto)
 	if (e->nsel)
 		__atomic_store_n(&e->nseries_last, e->nsel, __ATOMIC_RELAXED);
 	return rc;
+}
+
+/* After a delivered round: every selected series is complete up to end. */
+static void round_done(struct ep *e, int64_t end)
+{
+	for (size_t i = 0; i < e->nsel; i++)
+		e->sent_upto[e->sel[i]] = end;
 }
 
 /* Hands the round to the shards and waits. false: interrupted by stop. */
@@ -811,6 +808,7 @@ static void *ep_main(void *arg)
 				 " samples)", e->cfg->name, pending, (double)(skip_to - e->cursor) / 1000,
 				 dropped);
 			e->cursor = skip_to;
+			e->floor_ms = skip_to;
 			__atomic_store_n(&e->st.highest_sent_ms, e->cursor, __ATOMIC_RELAXED);
 			persist(e, true);
 			continue;
@@ -851,6 +849,7 @@ static void *ep_main(void *arg)
 		log_recovered(&e->read_ll, "remote_write reading the store");
 		if (e->ns && !run_round(e))
 			break; /* stopped mid-round: the cursor stays */
+		round_done(e, end);
 		e->cursor = end;
 		__atomic_store_n(&e->st.highest_sent_ms, end, __ATOMIC_RELAXED);
 		persist(e, false);
@@ -935,6 +934,7 @@ struct rw *rw_start(const struct rw_start_args *a)
 			return NULL;
 		}
 		load_cursor(e);
+		e->floor_ms = e->cursor;
 		e->st.highest_sent_ms = e->cursor;
 		int rc = pthread_create(&e->th, NULL, ep_main, e);
 		if (rc) {
@@ -990,8 +990,7 @@ void rw_stop(struct rw *rw)
 		free(e->t);
 		free(e->v);
 		free(e->sel);
-		free(e->sel_after);
-		free(e->insel);
+		free(e->sent_upto);
 		free_secret(e->auth_header);
 		free_secret(e->password);
 		pthread_mutex_destroy(&e->lock);
