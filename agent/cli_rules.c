@@ -126,6 +126,11 @@ static int cmd_ls(struct cli *c, int argc, char **argv)
 	}
 	cli_table_print(&t, stdout);
 	cli_table_fini(&t);
+	const struct json *rl = json_path(doc.root, "data.reload");
+	const struct json *ok = rl ? json_get(rl, "success") : NULL;
+	if (ok && ok->type == JSON_BOOL && !ok->boolean)
+		fprintf(stderr, "monitor rules ls: the last reload (%s) failed; the rules above are "
+			"the previous ones:\n%s\n", cli_str(rl, "lastAttempt"), cli_str(rl, "error"));
 	status = 0;
 out:
 	json_doc_free(&doc);

@@ -10,7 +10,8 @@
  * recording rules with name, query, labels, health, ..., type "recording".
  * An alert has labels, annotations, state, activeAt (RFC 3339), value
  * (Go's %e: "1e+00") and keepFiringSince; we add "silenced" (and
- * "silencedBy") from the silencer.
+ * "silencedBy") from the silencer, and to the rules' data "reload" (success,
+ * lastAttempt, lastSuccess, error) about the last load of the files.
  */
 #include "alerting/rules_int.h"
 
@@ -235,8 +236,19 @@ void alert_engine_rules_json(struct alert_engine *e, const struct alert_rules_fi
 		put_time(out, g->last_eval_ms);
 		buf_putc(out, '}');
 	}
+	/* Ours, beside Prometheus' fields: how the last load of the files went
+	 * (a broken file keeps the previous rules running). */
+	buf_printf(out, "],\"reload\":{\"success\":%s,\"lastAttempt\":",
+		   e->stats.last_reload_ok ? "true" : "false");
+	put_time(out, e->stats.last_reload_ms);
+	buf_puts(out, ",\"lastSuccess\":");
+	put_time(out, e->stats.last_reload_ok_ms);
+	if (e->last_error[0]) {
+		buf_puts(out, ",\"error\":");
+		buf_put_json_str(out, e->last_error);
+	}
 	pthread_mutex_unlock(&e->lock);
-	buf_puts(out, "]}");
+	buf_puts(out, "}}");
 }
 
 void alert_engine_alerts_json(struct alert_engine *e, int64_t now, struct buf *out)

@@ -253,6 +253,13 @@ class TestReload(Base):
         self.assertIsNotNone(al)
         r = a.get("/api/v1/rules").json()
         self.assertEqual(r["data"]["groups"][0]["rules"][0]["health"], "ok")
+        self.assertIs(r["data"]["reload"]["success"], False)
+        self.assertIn("%s:6:" % self.rules, r["data"]["reload"]["error"])
+        out = subprocess.run([h.MONITOR, "rules", "ls", "--url", a.url], capture_output=True,
+                             text=True, timeout=10)
+        self.assertEqual(out.returncode, 0)
+        self.assertRegex(out.stdout, r"one\s+First\s+alert\s+firing\s+ok\s+1")
+        self.assertIn("the last reload", out.stderr)
         # POST /-/reload: token required.
         r = post(a, "/-/reload")
         self.assertEqual(r.status, 401)
@@ -269,6 +276,9 @@ class TestReload(Base):
         h.wait_for("the metric back at 1 (next tick)", lambda: a.metrics().value(
             "monitor_rules_last_reload_success") == 1, 5)
         h.wait_for("Second", lambda: alert_named(a, "Second"), 5)
+        r = a.get("/api/v1/rules").json()
+        self.assertIs(r["data"]["reload"]["success"], True)
+        self.assertNotIn("error", r["data"]["reload"])
         self.assertEqual(alert_named(a, "First")["activeAt"], al["activeAt"])
         a.stop()
 
