@@ -65,8 +65,8 @@ static void *rx_conn(void *arg)
 	struct rx *r = cn->r;
 	int fd = cn->fd;
 	free(cn);
-	{
-		char *buf = malloc(1 << 20);
+	char *buf = malloc(1 << 20);
+	if (buf) {
 		size_t len = 0;
 		for (;;) {
 			char *he;
@@ -112,9 +112,9 @@ static void *rx_conn(void *arg)
 			memmove(buf, buf + hl + body, len - hl - body);
 			len -= hl + body;
 		}
-		free(buf);
-		close(fd);
 	}
+	free(buf);
+	close(fd);
 	return NULL;
 }
 
