@@ -114,6 +114,8 @@ $(BUILD)/obj/%.o: %.c
 # The default rule pack is copied into pack.o by the assembler (.incbin),
 # which the compiler's dependency files do not see.
 $(BUILD)/obj/alerting/pack.o: alerting/rules/containers.yml
+# The web page (agent/api_web.c) likewise.
+$(BUILD)/obj/agent/api_web.o: $(wildcard dashboards/web/*.* dashboards/web/vendor/*)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)

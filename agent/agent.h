@@ -284,6 +284,10 @@ int api_silences_list(struct http_req *req, struct http_resp *resp);
 int api_silences_post(struct http_req *req, struct http_resp *resp);
 int api_silence_get(struct http_req *req, struct http_resp *resp);
 int api_silence_delete(struct http_req *req, struct http_resp *resp);
+/* The web page (api_web.c): GET / and GET /web/<file>, built into the binary;
+ * 404 for a name it does not hold. */
+int api_web_index(struct http_req *req, struct http_resp *resp);
+int api_web_asset(struct http_req *req, struct http_resp *resp);
 
 /* Subcommands. */
 int agent_main(int argc, char **argv);

@@ -302,6 +302,8 @@ static const struct http_route routes[] = {
 	{ "POST", "/api/v2/silences", false, api_silences_post },
 	{ "GET", "/api/v2/silence/*", false, api_silence_get },
 	{ "DELETE", "/api/v2/silence/*", false, api_silence_delete },
+	{ "GET", "/", false, api_web_index },
+	{ "GET", "/web/", true, api_web_asset },
 };
 
 /* Matches url against r; on a match sets *arg to what the handler gets:
