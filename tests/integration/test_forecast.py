@@ -174,9 +174,12 @@ class ForecastTest(unittest.TestCase):
                              capture_output=True, text=True, timeout=20)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("no forecast: no limit", out.stdout)
-        ex = self.agent.metrics()
-        self.assertTrue(ex.get("container_forecast_model", name=c.name, resource="memory",
-                               model="none", reason="no_limit"))
+        # the next tick copies the table the API already shows
+        def on_metrics():
+            ex = self.agent.metrics()
+            return ex if ex.get("container_forecast_model", name=c.name, resource="memory",
+                                model="none", reason="no_limit") else None
+        ex = h.wait_for("the no_limit model line on /metrics", on_metrics, 5)
         self.assertFalse(ex.get("container_forecast_exhaustion_seconds", name=c.name,
                                 resource="memory"))
         # unknown containers are 404s, as on every container endpoint
