@@ -1454,6 +1454,10 @@ int alert_engine_new(struct alert_engine **out, const struct alert_engine_opts *
 		free(e);
 		return -ENOMEM;
 	}
+	/* Reads come from the cache's memory: a read-ahead thread per range
+	 * function would only add thread starts and contention for its lock. */
+	if (e->rsrc)
+		e->query.read_threads = 0;
 	e->kv = o->kv;
 	e->logs = o->logs;
 	e->silenced = o->silenced;
