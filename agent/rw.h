@@ -190,7 +190,7 @@ void rw_emit_metrics(struct rw *rw, struct coll_sink *sink);
 
 /* Per-endpoint figures, for the metrics and the benchmark. */
 struct rw_stats {
-	uint64_t samples_sent, samples_failed, samples_dropped, samples_relabel_dropped;
+	uint64_t samples_sent, samples_failed, samples_dropped;
 	uint64_t series_sent, requests, retries, bytes_sent, bytes_raw, metadata_sent;
 	int64_t highest_sent_ms;       /* the cursor */
 	int64_t newest_ms;             /* upto at the last round */

@@ -1013,7 +1013,6 @@ bool rw_endpoint_stats(struct rw *rw, size_t i, struct rw_stats *out)
 	LD(samples_sent);
 	LD(samples_failed);
 	LD(samples_dropped);
-	LD(samples_relabel_dropped);
 	LD(series_sent);
 	LD(requests);
 	LD(retries);
