@@ -71,14 +71,15 @@ def load_test(tmp, srv, got, lock):
     try:
         deadline = time.time() + 30
         while time.time() < deadline and len(got) < 100:
+            # The slowest evaluation round seen while the alerts fire.
+            try:
+                text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+                for line in text.splitlines():
+                    if line.startswith("monitor_rule_group_last_duration_seconds "):
+                        eval_s = max(eval_s, float(line.split()[1]))
+            except OSError:
+                pass
             time.sleep(0.05)
-        try:
-            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
-            for line in text.splitlines():
-                if line.startswith("monitor_rule_group_last_duration_seconds "):
-                    eval_s = float(line.split()[1])
-        except OSError:
-            pass
     finally:
         p.terminate()
         p.wait(10)
@@ -157,7 +158,7 @@ def main():
     if load:
         n, ms, eval_s = load
         table += ("| in the agent: one rule firing 1,000 alerts grouped into 100 notifications: all delivered "
-                  "after the evaluation | %d in %.0f ms; the rule group's evaluation took %.1f ms | "
+                  "after the evaluation | %d in %.0f ms; the slowest evaluation round took %.1f ms | "
                   "evaluation not held up |\n" % (n, ms, eval_s * 1000))
         print("BENCH notifier in the agent: 1,000 alerts in 100 groups, all notifications after the evaluation|%.0f|ms|report|%d of 100 delivered; evaluation %.1f ms|%s"
               % (ms, n, eval_s * 1000, "pass" if n == 100 else "FAIL"))
