@@ -144,8 +144,10 @@
     var start = end - S.range;
     start -= start % step;
     var t0 = performance.now();
-    return Promise.all(spec.queries.map(function (q) {
-      var query = q.q.replace(/\$w/g, win(step));
+    var expanded = spec.queries.map(function (q) { return q.q.replace(/\$w/g, win(step)); });
+    c.box.setAttribute("data-queries", JSON.stringify(expanded));
+    c.box.setAttribute("data-range", JSON.stringify([start, end, step]));
+    return Promise.all(expanded.map(function (query) {
       return api("/api/v1/query_range?" + qs({ query: query, start: start, end: end, step: step }))
         .then(function (j) { return j.data.result; });
     })).then(function (results) {
@@ -197,7 +199,7 @@
       var opts = {
         width: width, height: 200, series: series, legend: { live: true },
         cursor: { drag: { x: false, y: false } },
-        axes: [{}, { size: 60, values: function (u, vals) { return vals.map(function (v) { return (spec.fmt || fmtNum)(v); }); } }],
+        axes: [{}, { size: 78, values: function (u, vals) { return vals.map(function (v) { return (spec.fmt || fmtNum)(v); }); } }],
         scales: { x: { time: true }, y: spec.ymin0 === false ? {} : { range: function (u, lo, hi) { return [Math.min(0, lo), hi > 0 ? hi * 1.05 : 1]; } } },
       };
       var td = performance.now();
@@ -254,7 +256,9 @@
       { q: "topk(10, sum by (name) (rate(container_cpu_usage_seconds_total{name!=\"\"}[$w])))", legend: "{{name}}" }] });
     chartCard(grid, { title: "Containers' network", fmt: fmtRate, queries: [
       { q: "sum(rate(container_network_receive_bytes_total[$w]))", legend: "receive" },
-      { q: "sum(rate(container_network_transmit_bytes_total[$w]))", legend: "transmit" }] });
+      { q: "sum(rate(container_network_transmit_bytes_total[$w]))", legend: "transmit" },
+      { q: "sum(rate(container_network_socket_receive_bytes_total[$w]))", legend: "sockets receive (eBPF)", dash: [2, 2] },
+      { q: "sum(rate(container_network_socket_transmit_bytes_total[$w]))", legend: "sockets transmit (eBPF)", dash: [2, 2] }] });
     chartCard(grid, { title: "Containers' disk I/O", fmt: fmtRate, queries: [
       { q: "sum(rate(container_fs_reads_bytes_total[$w]))", legend: "read" },
       { q: "sum(rate(container_fs_writes_bytes_total[$w]))", legend: "write" }] });
@@ -272,7 +276,7 @@
         api("/api/v1/alerts").catch(function () { return { data: { alerts: [] } }; }),
       ]).then(function (r) {
         if (gen !== S.gen) return;
-        var list = r[0].containers || r[0].data || [], m = r[0].machine || {};
+        var list = r[0].data || [], m = r[0].machine || {};
         var counts = stateCounts(list), cpu = r[1].length ? parseFloat(r[1][0].value[1]) : null;
         var used = byLabel(r[2], "mountpoint"), lim = byLabel(r[3], "mountpoint");
         var root = used["/"] != null ? "/" : Object.keys(used)[0];
@@ -355,12 +359,12 @@
       return Promise.all([
         api("/api/v1/containers"),
         instant("sum by (name) (rate(container_cpu_usage_seconds_total[30s]))").catch(function () { return []; }),
-        instant("sum by (name) (rate(container_network_receive_bytes_total[30s]))").catch(function () { return []; }),
-        instant("sum by (name) (rate(container_network_transmit_bytes_total[30s]))").catch(function () { return []; }),
+        instant("sum by (name) (rate(container_network_receive_bytes_total[30s])) or sum by (name) (rate(container_network_socket_receive_bytes_total[30s]))").catch(function () { return []; }),
+        instant("sum by (name) (rate(container_network_transmit_bytes_total[30s])) or sum by (name) (rate(container_network_socket_transmit_bytes_total[30s]))").catch(function () { return []; }),
         api("/api/v1/alerts").catch(function () { return { data: { alerts: [] } }; }),
       ]).then(function (r) {
         if (gen !== S.gen) return;
-        var list = r[0].containers || [], cpu = byLabel(r[1], "name"), rx = byLabel(r[2], "name"), tx = byLabel(r[3], "name");
+        var list = r[0].data || [], cpu = byLabel(r[1], "name"), rx = byLabel(r[2], "name"), tx = byLabel(r[3], "name");
         var al = {};
         (r[4].data.alerts || []).forEach(function (a) {
           var n = a.labels && a.labels.name;
@@ -419,7 +423,9 @@
       } });
     chartCard(grid, { title: "Network", fmt: fmtRate, queries: [
       { q: "sum(rate(container_network_receive_bytes_total" + sel + "[$w]))", legend: "receive" },
-      { q: "sum(rate(container_network_transmit_bytes_total" + sel + "[$w]))", legend: "transmit" }] });
+      { q: "sum(rate(container_network_transmit_bytes_total" + sel + "[$w]))", legend: "transmit" },
+      { q: "sum(rate(container_network_socket_receive_bytes_total" + sel + "[$w]))", legend: "sockets receive (eBPF)", dash: [2, 2] },
+      { q: "sum(rate(container_network_socket_transmit_bytes_total" + sel + "[$w]))", legend: "sockets transmit (eBPF)", dash: [2, 2] }] });
     chartCard(grid, { title: "Disk I/O", fmt: fmtRate, queries: [
       { q: "sum(rate(container_fs_reads_bytes_total" + sel + "[$w]))", legend: "read" },
       { q: "sum(rate(container_fs_writes_bytes_total" + sel + "[$w]))", legend: "write" }] });
@@ -512,7 +518,7 @@
       ]).then(function (r) {
         if (gen !== S.gen) return;
         if (r[0].error) { info.textContent = ""; fail(info, r[0].error); return; }
-        var c = r[0].container || r[0], v = c.values || {};
+        var c = r[0].data || {}, v = c.values || {};
         fc = r[1] && (r[1].data || r[1]);
         title.textContent = "Container " + (c.name || c.id);
         info.textContent = "";
@@ -536,12 +542,12 @@
           procs.appendChild(h("h3", { text: "Processes" }));
           if (x[0].error) fail(procs, x[0].error);
           else add(procs, kvTable(["pid", "user", "CPU %", "RSS", "command"],
-            (x[0].processes || []).map(function (p) { return [p.pid, p.user, p.cpu_percent == null ? null : p.cpu_percent.toFixed(1), fmtBytes(p.rss_bytes), p.command]; }), "processes"));
+            ((x[0].data || {}).processes || []).map(function (p) { return [p.pid, p.user, p.cpu_percent == null ? null : p.cpu_percent.toFixed(1), fmtBytes(p.rss_bytes), p.command]; }), "processes"));
           ports.textContent = "";
           ports.appendChild(h("h3", { text: "Listening ports" }));
           if (x[1].error) fail(ports, x[1].error);
           else add(ports, kvTable(["proto", "address", "port", "command"],
-            (x[1].listening || []).map(function (p) { return [p.protocol, p.address, p.port, p.command]; })
+            ((x[1].data || {}).listening || []).map(function (p) { return [p.protocol, p.address, p.port, p.command]; })
               .concat((c.ports || []).map(function (p) { return ["published", p.host_ip, p.host_port + " → " + p.container_port + "/" + p.protocol, ""]; })), "ports"));
           events.textContent = "";
           events.appendChild(h("h3", { text: "Event timeline" }));
@@ -646,16 +652,20 @@
         }
         notes.textContent = "";
         notes.appendChild(h("h3", { text: "Notification deliveries" }));
-        if (r[2].error) { fail(notes, r[2].error); return; }
+        if (r[2].error) {
+          if (r[2].error.status === 503) notes.appendChild(h("p", { cls: "muted", text: r[2].error.message }));
+          else fail(notes, r[2].error);
+          return;
+        }
         var d = r[2].data || r[2], recv = d.receivers || [];
         add(notes, kvTable(["receiver", "integration", "delivered", "retried", "failed", "dropped", "last error"],
           [].concat.apply([], recv.map(function (x) {
-            return (x.integrations || []).map(function (i) { return [x.name, i.vendor || i.type, i.delivered, i.retried, i.failed, i.dropped, i.last_error || ""]; });
+            return (x.integrations || []).map(function (i) { return [x.name, i.name, i.delivered, i.retried, i.failed, i.dropped, i.last_error || ""]; });
           })), "receivers"));
-        var att = d.attempts || d.recent || [];
+        var att = d.recent || [];
         add(notes, h("h3", { style: "margin-top:10px", text: "Recent delivery attempts" }));
-        add(notes, kvTable(["time", "receiver", "alert", "result", "answer"], att.map(function (a) {
-          return [a.time ? fmtTime(a.time) : "", a.receiver, a.alertname || (a.alerts && a.alerts.join(", ")) || "", a.result || a.outcome, a.answer || a.status || a.error || ""];
+        add(notes, kvTable(["time", "receiver", "integration", "group", "result", "status", "answer"], att.map(function (a) {
+          return [a.time ? fmtTime(a.time) : "", a.receiver, a.integration, a.group_key, a.result, a.status, a.answer || ""];
         }), "attempts"));
       });
     }
