@@ -429,6 +429,20 @@ int main(int argc, char **argv)
 	}
 	if (md)
 		fclose(md);
+	/* Headline rows for make bench's summary (tests/bench/run --table). */
+	for (int i = 0; i < 2; i++) {
+		const struct result *r = &res[i];
+		if (!r->received)
+			continue;
+		printf("BENCH remote_write %s: samples/s delivered|%.0f|samples/s|>= 95000|"
+		       "producer 100,000/s; %.2f wire bytes/sample (snappy), %.1f protobuf\n",
+		       r->name, r->samples_per_s, r->wire_bps, r->raw_bps);
+		printf("BENCH remote_write %s: sender CPU|%.2f|%% of a core|< 5|%.0f ns/sample\n",
+		       r->name, r->core_pct, r->cpu_ns_per_sample);
+	}
+	if (res[2].received)
+		printf("BENCH remote_write %s: throughput|%.0f|samples/s|>= 100000|%.0f ns/sample\n",
+		       res[2].name, res[2].samples_per_s, res[2].cpu_ns_per_sample);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
 	if (system(cmd) != 0)
 		return 1;
