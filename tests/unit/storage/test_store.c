@@ -466,6 +466,10 @@ static void test_concurrent_readers(void)
 	for (int i = 1; i <= 3000; i++)
 		for (int k = 0; k < 20; k++)
 			store_append(s, ids[k], i * 1000LL, (double)i);
+	/* Appending can finish before a reader is scheduled at all: let them
+	 * read what is there (and the writer flush) before stopping them. */
+	for (int w = 0; w < 5000 && __atomic_load_n(&a.reads, __ATOMIC_RELAXED) < 40; w++)
+		usleep(1000);
 	__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
