@@ -215,6 +215,7 @@ static void usage(FILE *f)
 		"usage: monitor agent [flags]\n"
 		"  --config FILE       YAML configuration file\n"
 		"  --listen ADDR:PORT  HTTP listen address (default %s)\n"
+		"  --allow-remote      allow a --listen address beyond loopback\n"
 		"  --data-dir DIR      data directory (default %s)\n"
 		"  --host-root DIR     read /proc, /sys and cgroupfs below DIR (default /)\n"
 		"  --interval DUR      collection interval (default 1s)\n"
@@ -231,6 +232,7 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg)
 		{ "data-dir", required_argument, 0, 'd' },  { "host-root", required_argument, 0, 'r' },
 		{ "interval", required_argument, 0, 'i' },  { "log-level", required_argument, 0, 'v' },
 		{ "no-ebpf", no_argument, 0, 'E' },
+		{ "allow-remote", no_argument, 0, 'R' },
 		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
 	};
 	char err[1024];
@@ -258,6 +260,7 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg)
 			case 'd': snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", optarg); break;
 			case 'r': snprintf(cfg->host_root, sizeof(cfg->host_root), "%s", optarg); break;
 			case 'E': cfg->ebpf.enabled = false; break;
+			case 'R': cfg->listen_remote = true; break;
 			case 'i':
 				if (parse_duration_ms(optarg, &cfg->interval_ms) < 0 ||
 				    cfg->interval_ms < 100) {
@@ -334,12 +337,17 @@ int agent_main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
-	char *admin_token = NULL;
+	char *admin_token = NULL, *read_token = NULL;
+	if (access_start_check(&cfg, &read_token) < 0) {
+		config_fini(&cfg);
+		return 2;
+	}
 	if (cfg.admin_token_file[0]) {
 		char err[PATH_MAX + 128];
 		admin_token = auth_load_token(cfg.admin_token_file, err, sizeof(err));
 		if (!admin_token) {
 			fprintf(stderr, "monitor: config: auth.admin_token_file: %s\n", err);
+			access_token_free(read_token);
 			config_fini(&cfg);
 			return 2;
 		}
@@ -470,6 +478,8 @@ int agent_main(int argc, char **argv)
 	l.st.action_timeout_ms = cfg.docker_action_timeout_ms;
 	l.st.admin_token = admin_token;
 	l.st.admin_token_len = admin_token ? strlen(admin_token) : 0;
+	l.st.read_token = read_token;
+	l.st.read_token_len = read_token ? strlen(read_token) : 0;
 	http = http_start(cfg.listen, &l.st);
 	if (!http)
 		goto out;
@@ -528,6 +538,7 @@ out:
 		explicit_bzero(admin_token, strlen(admin_token));
 		free(admin_token);
 	}
+	access_token_free(read_token);
 	config_logs_fini(&cfg.logs);
 	config_fini(&cfg);
 	return status;

@@ -69,6 +69,8 @@ struct agent_config {
 	int64_t fs_walk_budget;      /* collect.fs_walk_budget */
 	struct logs_config logs;     /* logs: section (config_logs.c) */
 	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
+	char read_token_file[PATH_MAX];  /* auth.read_token_file; "" for none */
+	bool listen_remote;          /* listen_remote / --allow-remote (access.c) */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 	struct notify_config *notify; /* route:, receivers:, inhibit_rules:, templates: (alerting/notify_config.c); NULL: none */
@@ -118,6 +120,8 @@ struct agent_state {
 	int64_t action_timeout_ms;     /* docker.action_timeout */
 	char *admin_token;       /* actions need it; NULL: actions refused */
 	size_t admin_token_len;
+	char *read_token;        /* reads need it (or the admin token); NULL: open */
+	size_t read_token_len;
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
@@ -167,6 +171,27 @@ const char *http_query(const struct http_req *req, const char *key);
 const char *http_header(const struct http_req *req, const char *name);
 /* Writes a Prometheus-style JSON error body; returns status. */
 int http_error(struct http_resp *resp, int status, const char *type, const char *msg);
+
+/* Access control (access.c). The class of a route: who may ask it. */
+enum access_class { ACCESS_PUBLIC, ACCESS_READ, ACCESS_SENSITIVE, ACCESS_ADMIN };
+enum access_class access_classify(const char *method, const char *url);
+struct sockaddr;
+/* True for 127/8, ::1, ::ffff:127/104 and Unix sockets. */
+bool access_addr_is_loopback(const struct sockaddr *sa);
+/* 0 when addr ("host:port") is loopback only or allow_remote; else -EPERM
+ * (or -EINVAL) with a message naming the address and the flag in err. */
+int access_listen_check(const char *addr, bool allow_remote, char *err, size_t errsize);
+/* Checks req (its peer address and bearer token) against the route class:
+ * 0 to go on, or an HTTP status with a JSON error written into resp. */
+int access_check(const struct http_req *req, enum access_class cls, struct http_resp *resp);
+/* Warns (log_warn) when path is readable by other users; what names it. */
+void access_warn_perms(const char *path, const char *what);
+/* At start-up: the listen check, loading auth.read_token_file into
+ * *read_token (free with access_token_free) and the permission warnings.
+ * 0, or -errno with the message on stderr. */
+int access_start_check(const struct agent_config *cfg, char **read_token);
+/* Wipes and frees a token; NULL is fine. */
+void access_token_free(char *tok);
 
 /* HTTP server (http.c). Binds addr ("host:port", "[v6]:port"); returns NULL
  * and logs a message naming the address on failure. */

@@ -236,14 +236,16 @@ static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *
 	if (map->type != YNODE_MAP)
 		return fail(x, map, "auth", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
-		if (strcmp(n->key, "admin_token_file"))
+		bool rd = !strcmp(n->key, "read_token_file");
+		if (!rd && strcmp(n->key, "admin_token_file"))
 			return fail(x, n, n->key, "unknown key in auth");
-		int rc = get_str(x, n, "auth.admin_token_file", c->admin_token_file,
-				 sizeof(c->admin_token_file));
+		char *dst = rd ? c->read_token_file : c->admin_token_file;
+		const char *key = rd ? "auth.read_token_file" : "auth.admin_token_file";
+		int rc = get_str(x, n, key, dst, PATH_MAX);
 		if (rc)
 			return rc;
-		if (!c->admin_token_file[0])
-			return fail(x, n, "auth.admin_token_file", "expected a file name");
+		if (!dst[0])
+			return fail(x, n, key, "expected a file name");
 	}
 	return 0;
 }
@@ -437,6 +439,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return config_logs_load(&c->logs, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "listen"))
 		return get_str(x, n, k, c->listen, sizeof(c->listen));
+	if (!strcmp(k, "listen_remote"))
+		return get_bool(x, n, k, &c->listen_remote);
 	if (!strcmp(k, "data_dir"))
 		return get_str(x, n, k, c->data_dir, sizeof(c->data_dir));
 	if (!strcmp(k, "host_root"))

@@ -91,6 +91,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	if (gzipped)
 		MHD_add_response_header(r, "Content-Encoding", "gzip");
 	MHD_add_response_header(r, "Vary", "Accept-Encoding");
+	if (status == 401) /* RFC 9110: a 401 names the scheme it wants */
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"monitor\"");
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -405,7 +407,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			.body = u->body.data ? u->body.data : "", .body_len = u->body.len,
 			.st = h->st,
 		};
-		status = r->handler(&req, &resp);
+		/* Who may ask (access.c): peer address and token, every request. */
+		status = access_check(&req, access_classify(method, url), &resp);
+		if (!status)
+			status = r->handler(&req, &resp);
 	}
 	if (resp.stream) {
 		/* A stream: MHD pulls it in chunks on this connection's thread. */

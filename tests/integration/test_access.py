@@ -1,0 +1,266 @@
+"""Access control and secrets (agent/access.c), against the real agent.
+
+- A --listen address beyond loopback is refused at start-up (exit 2, a
+  message naming --allow-remote) unless --allow-remote or listen_remote: true.
+- Listening on 0.0.0.0 without auth:, a client connecting through the host's
+  own non-loopback address (the traffic never leaves the host) gets /metrics
+  and the query API, and 403 on logs, env, processes, silences, the
+  notification log, actions and reload; the same requests from 127.0.0.1
+  are not refused by the access check.
+- auth.read_token_file: every read (also /metrics) needs the read or the
+  admin token (401 with WWW-Authenticate and a Prometheus-style JSON error
+  otherwise); health and readiness stay open; the read token on an admin
+  endpoint is a 403; the CLI (MONITOR_TOKEN, --token-file) still works.
+- No configured token, webhook URL or signing secret appears in the agent's
+  log, any JSON answer reachable, /metrics or error messages, even after
+  test notifications to receivers that do not answer.
+- A config file or token file readable by others is warned about.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness as h
+
+READ = "rd-" + os.urandom(16).hex()
+ADMIN = "ad-" + os.urandom(16).hex()
+HOOK_PATH = "hookpath-" + os.urandom(12).hex()
+HOOK_SECRET = "signsecret-" + os.urandom(12).hex()
+SLACK_PATH = "slackpath-" + os.urandom(12).hex()
+URL_FILE_SECRET = "urlfilepath-" + os.urandom(12).hex()
+
+SENSITIVE = ["/api/v1/logs?query=%7B%7D", "/api/v1/logs/containers",
+             "/api/v1/containers/x/env", "/api/v1/containers/x/processes",
+             "/api/v2/silences", "/api/v1/notifications"]
+READS = ["/metrics", "/api/v1/containers", "/api/v1/query?query=up",
+         "/api/v1/labels", "/api/v1/status/buildinfo", "/api/v1/rules",
+         "/api/v1/alerts", "/api/v1/events"]
+
+
+def local_address():
+    """A non-loopback IPv4 address of this host, or None."""
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True,
+                             timeout=5).stdout.split()
+    except OSError:
+        return None
+    for a in out:
+        if "." in a and not a.startswith("127."):
+            return a
+    return None
+
+
+def write_secret(d, name, value, mode=0o600):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, mode)
+    return path
+
+
+def request(url, method="GET", headers=None):
+    if method == "GET":
+        return h.http_get(url, headers)
+    return h.http_post(url, headers)
+
+
+class TestListen(unittest.TestCase):
+    def test_1_remote_listen_needs_flag(self):
+        port = h.free_port()
+        rc, err, _ = h.run_agent_to_exit(["--listen", "0.0.0.0:%d" % port])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--allow-remote", err)
+        self.assertIn("0.0.0.0:%d" % port, err)
+        rc, err, _ = h.run_agent_to_exit(["--listen", "[::]:%d" % port])
+        self.assertEqual(rc, 2, err)
+        # a config key does not beat the check either: listen: in the file
+        rc, err, _ = h.run_agent_to_exit([], config="listen: 0.0.0.0:%d\n" % port)
+        self.assertEqual(rc, 2, err)
+
+    def test_2_empty_host_refused_loopback_names_fine(self):
+        rc, err, _ = h.run_agent_to_exit(["--listen", ":%d" % h.free_port()])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("every address", err)
+        a = h.Agent(listen="localhost:%d" % h.free_port(), interval=None)
+        a.start()
+        try:
+            self.assertEqual(a.get("/-/healthy").status, 200)
+        finally:
+            a.stop()
+
+    def test_3_config_key_allows(self):
+        a = h.Agent(config="listen_remote: true\n", listen="0.0.0.0:%d" % h.free_port())
+        a.start()
+        try:
+            self.assertEqual(a.get("/-/healthy").status, 200)
+        finally:
+            a.stop()
+
+
+class TestRemoteWithoutAuth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.addr = local_address()
+        if not cls.addr:
+            raise unittest.SkipTest("no non-loopback address on this host")
+        port = h.free_port()
+        cls.agent = h.Agent(listen="0.0.0.0:%d" % port, args=["--allow-remote"])
+        cls.agent.url = "http://127.0.0.1:%d" % port
+        cls.agent.start()
+        cls.remote = "http://%s:%d" % (cls.addr, port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+
+    def test_1_reads_served_remote(self):
+        for p in READS:
+            r = h.http_get(self.remote + p)
+            self.assertNotIn(r.status, (401, 403), p)
+
+    def test_2_sensitive_refused_remote(self):
+        for p in SENSITIVE:
+            r = h.http_get(self.remote + p)
+            self.assertEqual(r.status, 403, p)
+            body = r.json()
+            self.assertEqual(body["status"], "error")
+            self.assertEqual(body["errorType"], "forbidden")
+            self.assertIn("auth:", body["error"])
+
+    def test_3_admin_refused_remote(self):
+        for p in ["/api/v1/containers/abc/stop", "/-/reload", "/api/v2/silences",
+                  "/api/v1/notifications/test?receiver=x"]:
+            r = h.http_post(self.remote + p)
+            self.assertEqual(r.status, 403, p)
+            self.assertEqual(r.json()["errorType"], "forbidden", p)
+
+    def test_4_loopback_not_refused_by_access(self):
+        for p in SENSITIVE:
+            r = self.agent.get(p)
+            if r.status == 403:
+                self.assertNotEqual(r.json().get("errorType"), "forbidden", p)
+
+
+class TestTokens(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="access-", dir=h.WORK)
+        rd = write_secret(cls.dir, "read-token", READ)
+        ad = write_secret(cls.dir, "admin-token", ADMIN)
+        cls.agent = h.Agent(config="auth:\n  read_token_file: %s\n  admin_token_file: %s\n"
+                            % (rd, ad), interval="1s")
+        cls.agent.start(wait_ready=False)
+        h.wait_for("ready", lambda: cls.agent.get("/-/ready").status == 200, 10)
+        cls.admin_file = ad
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        shutil.rmtree(cls.dir, True)
+
+    def test_1_reads_need_token(self):
+        for p in READS + SENSITIVE:
+            r = self.agent.get(p)
+            self.assertEqual(r.status, 401, p)
+            self.assertIn("Bearer", r.headers.get("WWW-Authenticate", ""), p)
+            self.assertEqual(r.json()["errorType"], "unauthorized", p)
+            r = self.agent.get(p, {"Authorization": "Bearer wrong-" + READ})
+            self.assertEqual(r.status, 401, p)
+            for tok in (READ, ADMIN):
+                r = self.agent.get(p, {"Authorization": "Bearer " + tok})
+                self.assertNotIn(r.status, (401, 403), (p, r.body[:200]))
+
+    def test_2_health_open(self):
+        self.assertEqual(self.agent.get("/-/healthy").status, 200)
+        self.assertEqual(self.agent.get("/-/ready").status, 200)
+
+    def test_3_metrics_with_token(self):
+        r = self.agent.get("/metrics", {"Authorization": "Bearer " + READ})
+        self.assertEqual(r.status, 200)
+        self.assertIn("monitor_", r.text)
+
+    def test_4_read_token_not_admin(self):
+        r = self.agent.post("/-/reload", {"Authorization": "Bearer " + READ})
+        self.assertEqual(r.status, 403)
+        self.assertIn("admin token", r.json()["error"])
+        r = self.agent.post("/-/reload", {"Authorization": "Bearer " + ADMIN})
+        self.assertEqual(r.status, 200, r.body[:300])
+
+    def test_5_cli_passes_token(self):
+        env = dict(os.environ, MONITOR_URL=self.agent.url)
+        env.pop("MONITOR_TOKEN", None)
+        r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
+                           timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        env["MONITOR_TOKEN"] = READ
+        r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env.pop("MONITOR_TOKEN")
+        r = subprocess.run([h.MONITOR, "ps", "--token-file", self.admin_file], env=env,
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class TestSecrets(unittest.TestCase):
+    def test_no_secret_anywhere(self):
+        d = tempfile.mkdtemp(prefix="secrets-", dir=h.WORK)
+        self.addCleanup(shutil.rmtree, d, True)
+        rd = write_secret(d, "read-token", READ)
+        ad = write_secret(d, "admin-token", ADMIN, mode=0o644)   # warned about
+        url_file = write_secret(d, "slack-url", "http://127.0.0.1:1/%s" % URL_FILE_SECRET)
+        dead = h.free_port()   # nothing listens: errors everywhere
+        cfg = """auth:
+  read_token_file: %s
+  admin_token_file: %s
+route:
+  receiver: hooks
+receivers:
+- name: hooks
+  webhook_configs:
+  - url: http://127.0.0.1:%d/%s
+    secret: %s
+  slack_configs:
+  - url: http://127.0.0.1:%d/%s
+    channel: '#ops'
+  - url_file: %s
+""" % (rd, ad, dead, HOOK_PATH, HOOK_SECRET, dead, SLACK_PATH, url_file)
+        a = h.Agent(config=cfg)
+        os.chmod(a.config_path, 0o644)
+        a.start(wait_ready=False)
+        self.addCleanup(a.stop)
+        h.wait_for("ready", lambda: a.get("/-/ready").status == 200, 10)
+        auth = {"Authorization": "Bearer " + ADMIN}
+        answers = []
+        r = a.post("/api/v1/notifications/test?receiver=hooks", auth, timeout=30)
+        answers.append(r.body)
+        self.assertEqual(r.status, 200, r.body[:300])
+        # Wrong tokens: the error must not echo what was configured.
+        for tok in ("x", READ[:-1], ADMIN + "x"):
+            answers.append(a.post("/-/reload", {"Authorization": "Bearer " + tok}).body)
+            answers.append(a.get("/metrics", {"Authorization": "Bearer " + tok}).body)
+        for p in READS + SENSITIVE + ["/api/v1/notifications?limit=200",
+                                      "/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D",
+                                      "/api/v1/label/__name__/values", "/api/v1/metadata"]:
+            answers.append(a.get(p, auth).body)
+        answers.append(a.post("/-/reload", auth).body)
+        time.sleep(2.2)   # ticks that count the failed sends
+        answers.append(a.get("/metrics", auth).body)
+        log = a.stderr()
+        everything = b"\n".join(answers).decode("utf-8", "replace") + log
+        for s in (READ, ADMIN, HOOK_PATH, HOOK_SECRET, SLACK_PATH, URL_FILE_SECRET):
+            self.assertNotIn(s, everything)
+        # The warnings about files others can read.
+        self.assertIn("the config file %s is readable by every user" % a.config_path, log)
+        self.assertIn("auth.admin_token_file %s is readable" % ad, log)
+        self.assertNotIn("auth.read_token_file %s is readable" % rd, log)
+
+
+if __name__ == "__main__":
+    unittest.main()
