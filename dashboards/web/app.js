@@ -59,7 +59,8 @@
     if (v == null || isNaN(v)) return "–";
     var u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0, a = Math.abs(v);
     while (a >= 1024 && i < u.length - 1) { a /= 1024; v /= 1024; i++; }
-    return (Math.abs(v) >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + u[i];
+    var t = i === 0 ? (a >= 10 || a === 0 ? v.toFixed(0) : v.toFixed(a < 1 ? 2 : 1)) : (a >= 100 ? v.toFixed(0) : v.toFixed(1));
+    return t + " " + u[i];
   }
   function fmtRate(v) { return v == null || isNaN(v) ? "–" : fmtBytes(v) + "/s"; }
   function fmtPct(v) { return v == null || isNaN(v) ? "–" : (v * 100).toFixed(1) + " %"; }
@@ -567,12 +568,16 @@
 
   function viewAlerts(main, gen) {
     main.appendChild(h("h2", { text: "Alerts" }));
+    var active = h("div", { cls: "card", id: "alerts-active", style: "margin-bottom:12px" });
+    main.appendChild(active);
     var grid = h("div", { cls: "grid" });
     main.appendChild(grid);
     chartCard(grid, { title: "Alert history (firing)", empty: "no alert fired in this range", queries: [
       { q: "count by (alertname) (ALERTS{alertstate=\"firing\"})", legend: "{{alertname}}" }] });
-    var active = h("div", { cls: "card", id: "alerts-active" });
-    grid.appendChild(active);
+    chartCard(grid, { title: "Alert history (pending)", empty: "no alert pending in this range", queries: [
+      { q: "count by (alertname) (ALERTS{alertstate=\"pending\"})", legend: "{{alertname}}" }] });
+    chartCard(grid, { title: "Notifications by result", empty: "no notifications in this range", queries: [
+      { q: "sum by (result) (increase(monitor_notifications_total[$w]))", legend: "{{result}}" }] });
 
     var token = h("input", { type: "password", id: "sil-token", placeholder: "admin token", autocomplete: "off", value: sessionStorage.getItem("monitor-token") || "" });
     var matchers = h("input", { type: "text", id: "sil-matchers", placeholder: 'alertname="HighMemory", name=~"web.*"' });
