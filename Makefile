@@ -18,6 +18,7 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lcurl -lsqlite3 -lyaml -lz) -lm -pthread
 LDLIBS  += -lbpf -lelf
+LDLIBS  += -lcrypt        # crypt(3) for auth.basic_auth_file (agent/access.c)
 # monitor top's view (agent/top_view.c, the only file that includes curses.h);
 # only the libraries: ncursesw's -D_XOPEN_SOURCE=600 would narrow _GNU_SOURCE.
 LDLIBS  += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)

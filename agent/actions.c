@@ -115,6 +115,8 @@ fail:
 /* Returns NULL when the request carries the admin token, else why not. */
 static const char *refusal(const struct http_req *req)
 {
+	if (req->admin_ok) /* access.c checked the admin token or an admin user */
+		return NULL;
 	if (!req->st->admin_token)
 		return "container actions are disabled: no admin token is configured "
 		       "(auth.admin_token_file)";

@@ -338,7 +338,8 @@ int agent_main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	char *admin_token = NULL, *read_token = NULL;
-	if (access_start_check(&cfg, &read_token) < 0) {
+	struct access_users *users = NULL;
+	if (access_start_check(&cfg, &read_token, &users) < 0) {
 		config_fini(&cfg);
 		return 2;
 	}
@@ -348,6 +349,7 @@ int agent_main(int argc, char **argv)
 		if (!admin_token) {
 			fprintf(stderr, "monitor: config: auth.admin_token_file: %s\n", err);
 			access_token_free(read_token);
+			access_users_free(users);
 			config_fini(&cfg);
 			return 2;
 		}
@@ -480,6 +482,7 @@ int agent_main(int argc, char **argv)
 	l.st.admin_token_len = admin_token ? strlen(admin_token) : 0;
 	l.st.read_token = read_token;
 	l.st.read_token_len = read_token ? strlen(read_token) : 0;
+	l.st.users = users;
 	http = http_start(cfg.listen, &l.st);
 	if (!http)
 		goto out;
@@ -539,6 +542,7 @@ out:
 		free(admin_token);
 	}
 	access_token_free(read_token);
+	access_users_free(users);
 	config_logs_fini(&cfg.logs);
 	config_fini(&cfg);
 	return status;

@@ -70,6 +70,7 @@ struct agent_config {
 	struct logs_config logs;     /* logs: section (config_logs.c) */
 	char admin_token_file[PATH_MAX]; /* auth.admin_token_file; "" for none */
 	char read_token_file[PATH_MAX];  /* auth.read_token_file; "" for none */
+	char basic_auth_file[PATH_MAX];  /* auth.basic_auth_file; "" for none */
 	bool listen_remote;          /* listen_remote / --allow-remote (access.c) */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
@@ -122,6 +123,7 @@ struct agent_state {
 	size_t admin_token_len;
 	char *read_token;        /* reads need it (or the admin token); NULL: open */
 	size_t read_token_len;
+	struct access_users *users; /* auth.basic_auth_file (access.c); NULL: none */
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
@@ -143,6 +145,7 @@ struct http_req {
 	const char *body;
 	size_t body_len;
 	struct agent_state *st;
+	bool admin_ok;           /* access.c saw admin credentials (token or basic) */
 };
 struct http_resp {
 	struct buf body;
@@ -183,13 +186,24 @@ bool access_addr_is_loopback(const struct sockaddr *sa);
 int access_listen_check(const char *addr, bool allow_remote, char *err, size_t errsize);
 /* Checks req (its peer address and bearer token) against the route class:
  * 0 to go on, or an HTTP status with a JSON error written into resp. */
-int access_check(const struct http_req *req, enum access_class cls, struct http_resp *resp);
+int access_check(struct http_req *req, enum access_class cls, struct http_resp *resp);
 /* Warns (log_warn) when path is readable by other users; what names it. */
 void access_warn_perms(const char *path, const char *what);
+/* Users of auth.basic_auth_file: "user:crypt-hash[:admin]" lines. */
+struct access_users;
+/* Loads path into *out. 0, or -errno with "path:line: message" in err. */
+int access_users_load(const char *path, struct access_users **out, char *err, size_t errsize);
+void access_users_free(struct access_users *u);
+/* 2 when user:password is an admin user's, 1 a reader's, 0 neither; the
+ * password is checked with crypt(3) (yescrypt, $6$, ...) in any case. */
+int access_users_check(const struct access_users *u, const char *user, size_t user_len,
+		       const char *password);
 /* At start-up: the listen check, loading auth.read_token_file into
- * *read_token (free with access_token_free) and the permission warnings.
- * 0, or -errno with the message on stderr. */
-int access_start_check(const struct agent_config *cfg, char **read_token);
+ * *read_token (free with access_token_free), auth.basic_auth_file into
+ * *users (access_users_free) and the permission warnings. 0, or -errno with
+ * the message on stderr. */
+int access_start_check(const struct agent_config *cfg, char **read_token,
+		       struct access_users **users);
 /* Wipes and frees a token; NULL is fine. */
 void access_token_free(char *tok);
 

@@ -101,6 +101,8 @@ int api_alerts(struct http_req *req, struct http_resp *resp)
 /* NULL when the request carries the admin token, else why not. */
 static const char *refusal(const struct http_req *req)
 {
+	if (req->admin_ok) /* access.c checked the admin token or an admin user */
+		return NULL;
 	if (!req->st->admin_token)
 		return "reloading is disabled: no admin token is configured "
 		       "(auth.admin_token_file); send SIGHUP instead";

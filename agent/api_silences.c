@@ -28,6 +28,8 @@
 /* NULL when the request carries the admin token, else why not. */
 static const char *refusal(const struct http_req *req)
 {
+	if (req->admin_ok) /* access.c checked the admin token or an admin user */
+		return NULL;
 	if (!req->st->admin_token)
 		return "silences cannot be changed: no admin token is configured "
 		       "(auth.admin_token_file)";

@@ -237,10 +237,12 @@ static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *
 		return fail(x, map, "auth", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		bool rd = !strcmp(n->key, "read_token_file");
-		if (!rd && strcmp(n->key, "admin_token_file"))
+		bool ba = !strcmp(n->key, "basic_auth_file");
+		if (!rd && !ba && strcmp(n->key, "admin_token_file"))
 			return fail(x, n, n->key, "unknown key in auth");
-		char *dst = rd ? c->read_token_file : c->admin_token_file;
-		const char *key = rd ? "auth.read_token_file" : "auth.admin_token_file";
+		char *dst = rd ? c->read_token_file : ba ? c->basic_auth_file : c->admin_token_file;
+		const char *key = rd ? "auth.read_token_file" : ba ? "auth.basic_auth_file"
+							     : "auth.admin_token_file";
 		int rc = get_str(x, n, key, dst, PATH_MAX);
 		if (rc)
 			return rc;

@@ -17,6 +17,7 @@
 - A config file or token file readable by others is warned about.
 """
 
+import base64
 import json
 import os
 import shutil
@@ -206,6 +207,76 @@ class TestTokens(unittest.TestCase):
         r = subprocess.run([h.MONITOR, "ps", "--token-file", self.admin_file], env=env,
                            capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+def crypt_hash(password):
+    """A SHA-512 crypt(3) hash ("$6$") by openssl passwd."""
+    r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password + "\n",
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        raise unittest.SkipTest("openssl passwd -6 failed: %s" % r.stderr)
+    return r.stdout.strip()
+
+
+def basic(user, pw):
+    return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
+
+
+class TestBasicAuth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("openssl"):
+            raise unittest.SkipTest("no openssl binary (apt-get install openssl)")
+        cls.dir = tempfile.mkdtemp(prefix="basic-", dir=h.WORK)
+        cls.pw_r, cls.pw_a = "pr-" + os.urandom(8).hex(), "pa-" + os.urandom(8).hex()
+        users = write_secret(cls.dir, "users", "# who\nreader:%s\nboss:%s:admin"
+                             % (crypt_hash(cls.pw_r), crypt_hash(cls.pw_a)))
+        port = h.free_port()
+        cls.agent = h.Agent(config="auth:\n  basic_auth_file: %s\n" % users,
+                            listen="0.0.0.0:%d" % port, args=["--allow-remote"])
+        cls.agent.url = "http://127.0.0.1:%d" % port
+        cls.agent.start()
+        cls.addr = local_address()
+        cls.remote = cls.addr and "http://%s:%d" % (cls.addr, port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        shutil.rmtree(cls.dir, True)
+
+    def test_1_reads(self):
+        for p in READS + SENSITIVE:
+            self.assertEqual(self.agent.get(p).status, 401, p)
+            self.assertEqual(self.agent.get(p, basic("reader", "x" + self.pw_r)).status, 401, p)
+            self.assertEqual(self.agent.get(p, basic("nobody", self.pw_r)).status, 401, p)
+            for hd in (basic("reader", self.pw_r), basic("boss", self.pw_a)):
+                r = self.agent.get(p, hd)
+                self.assertNotIn(r.status, (401, 403), (p, r.body[:200]))
+
+    def test_2_admin(self):
+        r = self.agent.post("/-/reload", basic("reader", self.pw_r))
+        self.assertEqual(r.status, 403, r.body)
+        r = self.agent.post("/-/reload", basic("boss", self.pw_a))
+        self.assertEqual(r.status, 200, r.body)
+        r = self.agent.post("/-/reload", basic("boss", self.pw_r))
+        self.assertEqual(r.status, 401, r.body)
+
+    def test_3_remote_with_basic(self):
+        if not self.remote:
+            self.skipTest("no non-loopback address on this host")
+        self.assertEqual(h.http_get(self.remote + "/api/v1/logs/containers").status, 401)
+        r = h.http_get(self.remote + "/api/v1/logs/containers", basic("reader", self.pw_r))
+        self.assertNotIn(r.status, (401, 403), r.body[:200])
+        r = h.http_post(self.remote + "/-/reload", basic("boss", self.pw_a))
+        self.assertEqual(r.status, 200, r.body)
+
+    def test_4_bad_file_refused(self):
+        bad = write_secret(self.dir, "bad", "alice:plaintext")
+        rc, err, _ = h.run_agent_to_exit(["--listen", "127.0.0.1:%d" % h.free_port()],
+                                         config="auth:\n  basic_auth_file: %s\n" % bad)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("%s:1: expected a crypt(3) hash" % bad, err)
+        self.assertNotIn("plaintext", err)
 
 
 class TestSecrets(unittest.TestCase):
