@@ -20,7 +20,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define HTTP_MAX_CONNECTIONS 64
+/* At most HTTP_MAX_CONNECTIONS at once, HTTP_MAX_PER_IP of them from one
+ * address, so that one client holding connections open (slowloris) cannot
+ * starve the others: a scraper from another address always gets in. */
+#define HTTP_MAX_CONNECTIONS 256
+#define HTTP_MAX_PER_IP 32
 #define HTTP_TIMEOUT_S 30
 #define METRICS_CAP (256u << 20)
 #define API_CAP (64u << 20)
@@ -466,6 +470,7 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 				0, NULL, NULL, handle, h,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 				MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,

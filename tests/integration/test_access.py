@@ -279,6 +279,110 @@ class TestBasicAuth(unittest.TestCase):
         self.assertNotIn("plaintext", err)
 
 
+class TestLimits(unittest.TestCase):
+    """Slowloris from 127.0.0.1 (300 connections sending their headers a
+    byte at a time) while /metrics is asked from 127.0.0.2: the per-address
+    cap (32) leaves room for the scraper; oversized headers get 431; no CORS
+    header unless configured (it cannot be)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = h.Agent()
+        cls.agent.start()
+        cls.agent.wait_tick()
+        cls.port = int(cls.agent.listen.rsplit(":", 1)[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+
+    def get_from(self, src, path="/metrics", timeout=5):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                     source_address=(src, 0))
+        try:
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      % path.encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+        finally:
+            s.close()
+
+    def test_1_slowloris_does_not_starve_metrics(self):
+        held = []
+        try:
+            for i in range(300):
+                try:
+                    c = socket.create_connection(("127.0.0.1", self.port), timeout=2,
+                                                 source_address=("127.0.0.1", 0))
+                    c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    held.append(c)
+                except OSError:
+                    pass
+            slow_ok = 0
+            worst = 0.0
+            for rnd in range(6):
+                for c in held:
+                    try:
+                        c.sendall(b"X-a: b\r\n")    # keeps each connection busy
+                    except OSError:
+                        pass
+                t0 = time.monotonic()
+                data = self.get_from("127.0.0.2")
+                dt = time.monotonic() - t0
+                worst = max(worst, dt)
+                self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+                self.assertIn(b"monitor_ticks_total", data)
+                slow_ok += 1
+                time.sleep(0.5)
+            self.assertEqual(slow_ok, 6)
+            self.assertLess(worst, 3.0)
+            # The slow client itself got at most the per-address cap.
+            alive = 0
+            for c in held:
+                try:
+                    c.setblocking(False)
+                    if c.recv(1) == b"":
+                        continue
+                except BlockingIOError:
+                    alive += 1
+                except OSError:
+                    continue
+            self.assertLessEqual(alive, 32)
+            self.assertGreater(alive, 0)
+        finally:
+            for c in held:
+                c.close()
+        # After the flood: served as before from the flooding address too.
+        h.wait_for("127.0.0.1 served again",
+                   lambda: self.get_from("127.0.0.1").startswith(b"HTTP/1.1 200"), 10)
+
+    def test_2_header_too_large(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-big: " + b"a" * 200000
+                      + b"\r\n\r\n")
+        except OSError:
+            pass    # the agent may close before reading it all
+        try:
+            head = s.recv(200)
+        except OSError:
+            head = b""
+        s.close()
+        if head:
+            self.assertTrue(head.startswith(b"HTTP/1.1 431"), head)
+        self.assertEqual(self.agent.get("/-/healthy").status, 200)
+
+    def test_3_no_cors(self):
+        r = self.agent.get("/api/v1/query?query=up", {"Origin": "http://evil.example"})
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
+
+
 class TestSecrets(unittest.TestCase):
     def test_no_secret_anywhere(self):
         d = tempfile.mkdtemp(prefix="secrets-", dir=h.WORK)
