@@ -173,12 +173,14 @@
         });
       });
       var drawn = series.length - 1;
+      c.box.setAttribute("data-projections", "0");
       if (spec.extra) {
         var ex = spec.extra(xs, end, step);
         if (ex && ex.xs.length) {
           var m = ex.xs.length;
           for (i = 1; i < data.length; i++) data[i] = data[i].concat(new Array(m).fill(null));
           xs = data[0] = xs.concat(ex.xs);
+          c.box.setAttribute("data-projections", String(ex.series.length));
           ex.series.forEach(function (s) {
             series.push({ label: s.label, stroke: s.color, width: 2, dash: [6, 4],
                           value: function (u, v) { return v == null ? "–" : (spec.fmt || fmtNum)(v); } });

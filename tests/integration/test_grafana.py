@@ -148,7 +148,8 @@ class TestDashboardQueries(unittest.TestCase):
         with open(rules, "w") as f:
             f.write("groups:\n- name: grafana\n  interval: 1s\n  rules:\n  - alert: GrafanaTest\n"
                     "    expr: container_memory_usage_bytes{name=\"%s\"} > 0\n" % cls.name)
-        config = ("rule_files:\n  - %s\nroute:\n  receiver: hook\n  group_wait: 0s\n"
+        config = ("forecast:\n  interval: 2s\n  window: 30s\n  min_points: 5\n"
+                  "rule_files:\n  - %s\nroute:\n  receiver: hook\n  group_wait: 0s\n"
                   "receivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:%d/hook\n"
                   % (rules, cls.hook.server_address[1]))
         h.docker_run(cls.containers, "grafana", [

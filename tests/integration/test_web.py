@@ -127,7 +127,8 @@ class TestWebPage(unittest.TestCase):
                     "    expr: container_memory_usage_bytes{name=\"%s\"} > 0\n"
                     "    labels: {severity: warning}\n"
                     "    annotations: {summary: \"web page test alert\"}\n" % cls.name)
-        config = ("auth:\n  admin_token_file: %s\nrule_files:\n  - %s\n"
+        config = ("forecast:\n  interval: 2s\n  window: 30s\n  min_points: 5\n"
+                  "auth:\n  admin_token_file: %s\nrule_files:\n  - %s\n"
                   "route:\n  receiver: hook\n  group_wait: 0s\nreceivers:\n- name: hook\n  webhook_configs:\n"
                   "  - url: http://127.0.0.1:%d/hook\n" % (tok, rules, cls.hook.server_address[1]))
         cls.agent = h.Agent(config=config)
@@ -224,6 +225,11 @@ class TestWebPage(unittest.TestCase):
             self.assertGreater(c["coloured"], 0, "%s/%s: no line drawn" % (view, title))
         mem = self.chart("detail", "Memory")
         self.assertGreaterEqual(mem["series"], 3)         # working set, usage, limit
+        # The forecast's projection to the limit, when the agent has one.
+        fc = self.agent.get("/api/v1/containers/%s/forecast" % self.name).json()["data"]["resources"]
+        has = [r for r in fc if r["resource"] == "memory" and r["trend_per_second"] is not None and r["limit"]]
+        self.assertEqual(mem["projections"], 1 if has else 0, fc)
+        self.assertTrue(has, "no memory forecast to draw: %s" % fc)
         alerts = self.chart("alerts", "Alert history")
         self.assertGreaterEqual(alerts["series"], 1)
 
@@ -243,7 +249,7 @@ class TestWebPage(unittest.TestCase):
 
     def test_page_load_with_many_containers(self):
         v = self.out
-        self.assertEqual(v["manyRows"], self.ncontainers)
+        self.assertGreaterEqual(v["manyRows"], len(self.containers))
         print("\n  web: page load (#/containers, fresh page to data shown, median of 3) with %d containers: %d ms"
               " (target < 1 s with 200); first overview load %d ms; browser run %.1f s"
               % (self.ncontainers, v["manyLoadMs"], self.out["views"]["overview"]["loadMs"], self.browser_s))
@@ -251,8 +257,10 @@ class TestWebPage(unittest.TestCase):
 
     def test_container_list(self):
         v = self.out["views"]["containers"]
-        api = self.agent.get("/api/v1/containers").json()["data"]
-        self.assertEqual(sorted(v["rows"]), sorted(c["name"] for c in api))
+        # Other containers on the host come and go: ours are all listed.
+        ours = {c.name for c in self.containers}
+        self.assertLessEqual(ours, set(v["rows"]))
+        self.assertEqual(len(v["rows"]), len(set(v["rows"])))
         self.assertEqual(v["filtered"], [self.name])
         self.assertTrue(any(g.startswith("h11web") and "2" in g for g in v["groups"]), v["groups"])
         self.assertEqual(sorted(v["sortedByMem"]), sorted(v["rows"]))

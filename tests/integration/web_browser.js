@@ -37,7 +37,7 @@ async function charts(page) {
     }
     return {
       title: el.getAttribute("data-title"), series: +el.getAttribute("data-series"),
-      points: +el.getAttribute("data-points"), drawMs: +el.getAttribute("data-draw-ms"),
+      points: +el.getAttribute("data-points"), projections: +el.getAttribute("data-projections"), drawMs: +el.getAttribute("data-draw-ms"),
       queries: JSON.parse(el.getAttribute("data-queries") || "[]"),
       range: JSON.parse(el.getAttribute("data-range") || "null"),
       canvas: !!cv, coloured, nonblank, text: el.textContent.slice(0, 200),
