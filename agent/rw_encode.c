@@ -194,9 +194,9 @@ int rw_req_pack(struct rw_req *r, struct rw_bytes *out, size_t *raw_len)
 		Prometheus__TimeSeries *t = &r->ts[i];
 		*t = ts_init;
 		t->n_labels = s->nlab;
-		t->labels = r->labp + s->lab_first;
+		t->labels = s->nlab ? r->labp + s->lab_first : NULL;
 		t->n_samples = s->nsmp;
-		t->samples = r->smpp + s->smp_first;
+		t->samples = s->nsmp ? r->smpp + s->smp_first : NULL;
 		r->tsp[i] = t;
 	}
 	Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;

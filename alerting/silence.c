@@ -420,6 +420,7 @@ static int silence_from_json(const struct json *obj, struct silence **out, char 
 		    (eq && eq->type != JSON_BOOL)) {
 			snprintf(err, errsize, "matchers[%zu]: expected {\"name\": string, \"value\": "
 				 "string, \"isRegex\": bool, \"isEqual\": bool}", s->nmatchers);
+			rc = -EINVAL; /* not the 0 of the matcher before (found by fuzzing) */
 			goto fail;
 		}
 		rc = alert_matcher_init(&s->matchers[s->nmatchers], name, value,

@@ -80,7 +80,11 @@ int64_t coll_log_parse_time(const char *s, size_t n)
 	struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
 			 .tm_hour = h, .tm_min = m, .tm_sec = sec };
 	time_t t = timegm(&tm);
-	return ((int64_t)t - off_s) * 1000000000LL + frac;
+	/* Unix ns in an int64_t: years 1678 to 2262 (year 0000 overflowed). */
+	int64_t secs = (int64_t)t - off_s;
+	if (secs <= INT64_MIN / 1000000000LL || secs >= INT64_MAX / 1000000000LL)
+		return -1;
+	return secs * 1000000000LL + frac;
 }
 
 /* ---- Docker json-file ------------------------------------------------------- */

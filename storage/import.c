@@ -123,7 +123,7 @@ int store_import_file(struct store *s, const char *path, struct store_import_res
 		rc = -ENOMEM;
 		goto out;
 	}
-	const char *p = map, *limit = map + size;
+	const char *p = map, *limit = size ? map + size : map;
 	uint64_t lineno = 0;
 	bool eof_seen = false;
 	while (p < limit && rc == 0) {

@@ -527,11 +527,30 @@ static bool tok_is_kw(enum tok t)
 	return t > T_KW_START && t < T_KW_END;
 }
 
+/* The length of the valid UTF-8 sequence of 2 to 4 bytes at s (n bytes
+ * left), or 0 when s does not start one (no overlong forms, surrogates or
+ * code points past U+10FFFF, as Go's utf8.DecodeRune). */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t k = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (!k || k > n)
+		return 0;
+	unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t j = 2; j < k; j++)
+		if ((s[j] & 0xc0) != 0x80)
+			return 0;
+	return k;
+}
+
 /* Go's %q of s, at most maxr runes first ("%.10q"). */
 static void go_quote(struct buf *b, const char *s, size_t n, size_t maxr)
 {
 	buf_putc(b, '"');
-	size_t runes = 0;
+	size_t runes = 0, k;
 	for (size_t i = 0; i < n && runes < maxr; runes++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
@@ -553,12 +572,14 @@ static void go_quote(struct buf *b, const char *s, size_t n, size_t maxr)
 		} else if (c < 0x80) {
 			buf_putc(b, (char)c);
 			i++;
-		} else {
-			size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-			if (i + k > n)
-				k = n - i;
+		} else if ((k = utf8_seq_len((const unsigned char *)s + i, n - i)) > 0) {
 			buf_add(b, s + i, k);
 			i += k;
+		} else {
+			/* Not UTF-8: one byte as \xHH, as Go does (copied raw, the
+			 * bytes after it could be an unescaped '"'; found by fuzzing). */
+			buf_printf(b, "\\x%02x", c);
+			i++;
 		}
 	}
 	buf_putc(b, '"');

@@ -39,7 +39,7 @@ int parse_duration_ms(const char *s, int64_t *out_ms)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (end == s || errno || v < 0)
+	if (end == s || errno || !(v >= 0)) /* NaN too */
 		return -EINVAL;
 	double mult = 1000;
 	if (strcmp(end, "ms") == 0)

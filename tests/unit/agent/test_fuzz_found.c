@@ -1,0 +1,145 @@
+/*
+ * test_fuzz_found.c - one regression test per bug the libFuzzer targets in
+ * tests/fuzz/ found (docs/RELIABILITY.md lists them), so the plain and the
+ * ASan/UBSan unit runs catch a return without a fuzzer; the crashing inputs
+ * are also in the targets' seed corpora.
+ */
+#include "tests/unit/test.h"
+#include "agent/agent.h"
+#include "agent/rw.h"
+#include "agent/util/util.h"
+#include "alerting/alerting.h"
+#include "collectors/collector.h"
+#include "storage/promql.h"
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+/* A silence whose second matcher is malformed after a valid first one was
+ * reported accepted (the first matcher's 0) with no silence: NULL deref in
+ * POST /api/v2/silences. */
+static void test_silence_bad_second_matcher(void)
+{
+	struct alert_silences *ss = NULL;
+	char err[512], id[64];
+	CHECK_EQ_INT(alert_silences_open(&ss, NULL, 0, 1700000000000, err, sizeof(err)), 0);
+	const char *body = "{\"matchers\":[{\"name\":\"a\",\"value\":\"x\"},{\"nme\":\"b\",\"value\":\"y\"}],"
+			   "\"duration\":\"2h\",\"createdBy\":\"me\",\"comment\":\"c\"}";
+	CHECK_EQ_INT(alert_silences_post(ss, body, strlen(body), 1700000000000, id, sizeof(id), err,
+					 sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "matchers[1]") != NULL);
+	size_t counts[ALERT_SILENCE__STATES];
+	CHECK_EQ_INT(alert_silences_count(ss, 1700000000000, counts), 0);
+	alert_silences_close(ss);
+}
+
+/* Log timestamps outside int64 nanoseconds (years before 1678 or after
+ * 2262) overflowed; now they do not parse. */
+static void test_log_time_range(void)
+{
+	const char *s = "0001-01-01T00:00:00Z";
+	CHECK_EQ_INT(coll_log_parse_time(s, strlen(s)), -1);
+	s = "9999-12-31T23:59:59.999999999Z";
+	CHECK_EQ_INT(coll_log_parse_time(s, strlen(s)), -1);
+	s = "2262-01-01T00:00:00Z";
+	CHECK(coll_log_parse_time(s, strlen(s)) > 0);
+	s = "1970-01-01T00:00:01.5Z";
+	CHECK_EQ_INT(coll_log_parse_time(s, strlen(s)), 1500000000);
+	const char *l = "0000-01-01T00:00:00Z stdout F x";
+	struct coll_log_entry e;
+	CHECK_EQ_INT(coll_log_parse_cri(l, strlen(l), &e), -EINVAL);
+}
+
+/* "nan" as a duration was converted to an integer (undefined). */
+static void test_duration_nan(void)
+{
+	int64_t ms = 7;
+	CHECK_EQ_INT(parse_duration_ms("nan", &ms), -EINVAL);
+	CHECK_EQ_INT(parse_duration_ms("NaNs", &ms), -EINVAL);
+	CHECK_EQ_INT(parse_duration_ms("inf", &ms), -ERANGE);
+	CHECK_EQ_INT(parse_duration_ms("1.5m", &ms), 0);
+	CHECK_EQ_INT(ms, 90000);
+}
+
+/* A PromQL string with a byte that is not UTF-8 before an escaped quote
+ * printed as a string that ended early: the printed query did not parse. */
+static void test_promql_print_invalid_utf8(void)
+{
+	const char *q = "t_labels{path=~\".*\\\"\xe2\\\"\x11.*\"}";
+	struct promql_expr *e = NULL, *e2 = NULL;
+	char err[256];
+	CHECK_EQ_INT(promql_parse(q, &e, err, sizeof(err)), 0);
+	if (!e)
+		return;
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	promql_expr_format(e, &b);
+	CHECK_STR(b.data, "t_labels{path=~\".*\\\"\\xe2\\\"\\x11.*\"}");
+	CHECK_EQ_INT(promql_parse(b.data, &e2, err, sizeof(err)), 0);
+	/* Valid UTF-8 stays as it is. */
+	buf_reset(&b);
+	promql_expr_free(e);
+	e = NULL;
+	CHECK_EQ_INT(promql_parse("x{a=\"é€😀\"}", &e, err, sizeof(err)), 0);
+	if (e)
+		promql_expr_format(e, &b);
+	CHECK_STR(b.data, "x{a=\"é€😀\"}");
+	buf_fini(&b);
+	promql_expr_free(e);
+	promql_expr_free(e2);
+}
+
+/* A series with no samples, or a request with no labels, did pointer
+ * arithmetic on NULL (undefined) when packed. */
+static void test_rw_empty_series(void)
+{
+	struct rw_req *r = rw_req_new();
+	const char *n[] = { "__name__" }, *v[] = { "up" };
+	CHECK_EQ_INT(rw_req_series(r, n, v, 1), 0);
+	struct rw_bytes out = { 0 };
+	size_t raw = 0, ns = 0, nm = 0;
+	CHECK_EQ_INT(rw_req_pack(r, &out, &raw), 0);
+	CHECK_EQ_INT(rw_decode_count(out.p, out.len, &ns, &nm), 0);
+	CHECK_EQ_INT(ns, 1);
+	rw_bytes_fini(&out);
+	rw_req_free(r);
+}
+
+/* An empty import file: pointer arithmetic on the NULL map (undefined). */
+static void test_import_empty(void)
+{
+	char dir[] = "/tmp/monitor-test-fuzzfound-XXXXXX";
+	if (!mkdtemp(dir))
+		SKIP("mkdtemp");
+	struct store_config c;
+	store_config_defaults(&c);
+	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	struct store *s = NULL;
+	char err[512], p[300];
+	CHECK_EQ_INT(store_open(&s, &c, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/empty.prom", dir);
+	FILE *f = fopen(p, "w");
+	if (f)
+		fclose(f);
+	struct store_import_result res;
+	if (s)
+		CHECK_EQ_INT(store_import_file(s, p, &res, err, sizeof(err)), 0);
+	CHECK_EQ_INT(res.samples, 0);
+	store_close(s);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+	log_set_level(LOG_ERROR);
+	RUN(test_silence_bad_second_matcher);
+	RUN(test_log_time_range);
+	RUN(test_duration_nan);
+	RUN(test_promql_print_invalid_utf8);
+	RUN(test_rw_empty_series);
+	RUN(test_import_empty);
+	TEST_END();
+}
