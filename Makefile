@@ -28,6 +28,8 @@ override CFLAGS += -I$(BUILD)
 # in agent/ and collectors/ by protoc-c into $(BUILD)/gen, snappy compression.
 PROTOC_C ?= protoc-c
 override CFLAGS += -I$(BUILD)/gen
+# Flags that must come after the warnings above (make fuzz: clang's -Wno-error).
+override CFLAGS += $(CFLAGS_LAST)
 LDLIBS  += $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c) -lsnappy
 
 # eBPF: bpf/<probe>.bpf.c -> $(BUILD)/bpf/<probe>.bpf.o (clang, CO-RE against
@@ -151,6 +153,7 @@ unit: $(TEST_BIN)
 	@tests/unit/run $(TEST_BIN)
 
 test: all unit
+	$(MAKE) -s fuzz-smoke
 	tests/run
 
 check:
@@ -275,8 +278,44 @@ $(BUILD)/bench/rules_bench: $(BUILD)/obj/tests/bench/rules_bench.o $(BUILD)/obj/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Fuzzing (tests/fuzz/, docs/RELIABILITY.md): libFuzzer targets for the
+# parsers of outside input, built with clang, ASan and UBSan in their own
+# build dir (the library again, instrumented). `make fuzz` runs each for
+# FUZZ_SECONDS; `make fuzz-smoke` (part of `make test`) briefly, so a
+# regression on the committed seeds or close to them fails the build.
+# Skipped with a message when clang's fuzzer runtime (libclang-rt-14-dev)
+# is missing.
+.PHONY: fuzz fuzz-smoke fuzz-bins
+FUZZ_BUILD   ?= $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_CFLAGS  := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CHECK   := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+		clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null
+fuzz: fuzz-bins
+	@if [ -x $(FUZZ_BUILD)/fuzz/fuzz_json ]; then tests/fuzz/run $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS); fi
+fuzz-smoke: fuzz-bins
+	@if [ -x $(FUZZ_BUILD)/fuzz/fuzz_json ]; then tests/fuzz/run $(FUZZ_BUILD)/fuzz $(FUZZ_SMOKE_SECONDS); fi
+fuzz-bins:
+	@if $(FUZZ_CHECK); then \
+		$(MAKE) -s BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_CFLAGS)" CFLAGS_LAST=-Wno-error \
+			$(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%); \
+	else \
+		echo "fuzz: SKIPPED: clang cannot link -fsanitize=fuzzer (apt-get install clang libclang-rt-14-dev)"; \
+		rm -f $(FUZZ_BUILD)/fuzz/fuzz_json; \
+	fi
+
+FUZZ_OBJ := $(FUZZ_NAMES:%=$(BUILD)/obj/tests/fuzz/fuzz_%.o)
+$(FUZZ_OBJ): | $(PROTO_C)
+.SECONDARY: $(FUZZ_OBJ)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 clean:
 	rm -rf $(BUILD)
 
 -include $(BUILD)/obj/agent/top_main.d $(BUILD)/obj-lite/agent/cli.d
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BPF_OBJ:.o=.d)
+-include $(FUZZ_OBJ:.o=.d)
