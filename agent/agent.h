@@ -72,6 +72,7 @@ struct agent_config {
 	char read_token_file[PATH_MAX];  /* auth.read_token_file; "" for none */
 	char basic_auth_file[PATH_MAX];  /* auth.basic_auth_file; "" for none */
 	bool listen_remote;          /* listen_remote / --allow-remote (access.c) */
+	struct tls_files { char cert_file[PATH_MAX], key_file[PATH_MAX]; } tls; /* tls: ("": plain HTTP) */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 	struct notify_config *notify; /* route:, receivers:, inhibit_rules:, templates: (alerting/notify_config.c); NULL: none */
@@ -124,6 +125,7 @@ struct agent_state {
 	char *read_token;        /* reads need it (or the admin token); NULL: open */
 	size_t read_token_len;
 	struct access_users *users; /* auth.basic_auth_file (access.c); NULL: none */
+	const struct tls_files *tls; /* tls: for http_start; NULL or "": plain HTTP */
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */

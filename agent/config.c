@@ -229,6 +229,24 @@ static int load_discovery(struct ctx *x, struct agent_config *c, const struct yn
 	return 0;
 }
 
+static int load_tls(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "tls", "expected a mapping with cert_file and key_file");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		bool cert = !strcmp(n->key, "cert_file");
+		if (!cert && strcmp(n->key, "key_file"))
+			return fail(x, n, n->key, "unknown key in tls");
+		char *dst = cert ? c->tls.cert_file : c->tls.key_file;
+		int rc = get_str(x, n, cert ? "tls.cert_file" : "tls.key_file", dst, PATH_MAX);
+		if (rc)
+			return rc;
+	}
+	if (!c->tls.cert_file[0] != !c->tls.key_file[0])
+		return fail(x, map, "tls", "cert_file and key_file go together");
+	return 0;
+}
+
 static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type == YNODE_SCALAR && !map->quoted && !map->scalar[0])
@@ -468,6 +486,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_ebpf(x, c, n);
 	if (!strcmp(k, "auth"))
 		return load_auth(x, c, n);
+	if (!strcmp(k, "tls"))
+		return load_tls(x, c, n);
 	if (!strcmp(k, "default_rules"))
 		return get_bool(x, n, k, &c->default_rules);
 	if (!strcmp(k, "remediation"))

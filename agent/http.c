@@ -34,6 +34,7 @@ struct http_server {
 	struct MHD_Daemon *d;
 	struct agent_state *st;
 	int fd;
+	char *cert, *key;  /* PEM texts for libmicrohttpd (tls:); NULL: plain HTTP */
 };
 
 /* Splits "host:port", "[v6]:port" or ":port" and binds a listening socket. */
@@ -453,21 +454,85 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply(conn, (unsigned)status, resp.type, body, len, gz);
 }
 
+static void http_free_pem(struct http_server *h)
+{
+	if (h->key)
+		explicit_bzero(h->key, strlen(h->key));
+	free(h->key);
+	free(h->cert);
+}
+
+/* Reads a PEM file (at most 1 MiB) into a new string; NULL with a message. */
+static char *read_pem(const char *path, const char *key)
+{
+	struct buf b;
+	buf_init(&b, 1u << 20);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		log_error("%s %s: %s", key, path, strerror(errno));
+		buf_fini(&b);
+		return NULL;
+	}
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(&b, chunk, n);
+	explicit_bzero(chunk, sizeof(chunk));
+	bool bad = ferror(f) || b.overflow || !b.len;
+	fclose(f);
+	buf_putc(&b, '\0');
+	size_t len;
+	char *s = buf_steal(&b, &len);
+	buf_fini(&b);
+	if (bad || !s || !strstr(s, "-----BEGIN ")) {
+		log_error("%s %s: expected a PEM file (-----BEGIN ...)", key, path);
+		if (s)
+			explicit_bzero(s, len);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 struct http_server *http_start(const char *addr, struct agent_state *st)
 {
-	int fd = listen_on(addr);
-	if (fd < 0)
+	bool tls = st->tls && st->tls->cert_file[0];
+	if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		log_error("tls: this libmicrohttpd is built without TLS");
 		return NULL;
-	struct http_server *h = calloc(1, sizeof(*h));
+	}
+	char *cert = tls ? read_pem(st->tls->cert_file, "tls.cert_file") : NULL;
+	char *key = tls && cert ? read_pem(st->tls->key_file, "tls.key_file") : NULL;
+	if (tls && !key) {
+		free(cert);
+		return NULL;
+	}
+	int fd = listen_on(addr);
+	struct http_server *h = fd < 0 ? NULL : calloc(1, sizeof(*h));
 	if (!h) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		free(cert);
+		if (key)
+			explicit_bzero(key, strlen(key));
+		free(key);
 		return NULL;
 	}
 	h->st = st;
 	h->fd = fd;
+	/* With TLS, the PEM texts go to libmicrohttpd (GnuTLS); they are kept
+	 * until http_stop and the key wiped then. */
+	h->cert = cert;
+	h->key = key;
+	struct MHD_OptionItem tls_opts[] = {
+		{ tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				MHD_USE_POLL,
+				MHD_USE_POLL | (tls ? MHD_USE_TLS : 0),
 				0, NULL, NULL, handle, h,
+				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
@@ -476,8 +541,10 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 				MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 				MHD_OPTION_END);
 	if (!h->d) {
-		log_error("listen %s: the HTTP server failed to start", addr);
+		log_error("listen %s: the HTTP server failed to start%s", addr,
+			  tls ? " (tls: does the key match the certificate?)" : "");
 		close(fd);
+		http_free_pem(h);
 		free(h);
 		return NULL;
 	}
@@ -489,5 +556,6 @@ void http_stop(struct http_server *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->d); /* closes the listening socket too */
+	http_free_pem(h);
 	free(h);
 }

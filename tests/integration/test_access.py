@@ -22,10 +22,13 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import harness as h
 
@@ -381,6 +384,95 @@ class TestLimits(unittest.TestCase):
         r = self.agent.get("/api/v1/query?query=up", {"Origin": "http://evil.example"})
         self.assertEqual(r.status, 200)
         self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
+
+
+def make_cert(d, name):
+    """A self-signed certificate for 127.0.0.1 and localhost by openssl req."""
+    cert, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise unittest.SkipTest("openssl req failed: %s" % r.stderr[-500:])
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+class TestTLS(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("openssl"):
+            raise unittest.SkipTest("no openssl binary (apt-get install openssl)")
+        cls.dir = tempfile.mkdtemp(prefix="tls-", dir=h.WORK)
+        cls.cert, cls.key = make_cert(cls.dir, "a")
+        cls.agent = h.Agent(config="tls:\n  cert_file: %s\n  key_file: %s\n"
+                            % (cls.cert, cls.key))
+        cls.port = int(cls.agent.listen.rsplit(":", 1)[1])
+        cls.agent.url = "https://127.0.0.1:%d" % cls.port
+        cls.ctx = ssl.create_default_context(cafile=cls.cert)
+        cls.agent.start(wait_ready=False)
+        h.wait_for("https ready", lambda: cls.get("/-/ready")[0] == 200, 15)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        shutil.rmtree(cls.dir, True)
+
+    @classmethod
+    def get(cls, path):
+        try:
+            with urllib.request.urlopen(cls.agent.url + path, timeout=5, context=cls.ctx) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return None, b""
+
+    def test_1_python_ssl_verifies(self):
+        st, body = self.get("/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn(b"monitor_ticks_total", body)
+        st, body = self.get("/api/v1/query?query=monitor_ticks_total")
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["status"], "success")
+
+    def test_2_curl(self):
+        if not shutil.which("curl"):
+            self.skipTest("no curl")
+        r = subprocess.run(["curl", "-sS", "--cacert", self.cert, "-o", "/dev/null", "-w",
+                            "%{http_code} %{ssl_verify_result}",
+                            "https://localhost:%d/-/healthy" % self.port],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.stdout, "200 0", r.stderr)
+        r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "https://localhost:%d/-/healthy"
+                            % self.port], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0)   # unknown CA: refused by default
+
+    def test_3_plain_http_gets_nothing(self):
+        try:
+            r = h.http_get("http://127.0.0.1:%d/metrics" % self.port, timeout=3)
+            self.assertNotEqual(r.status, 200)
+        except OSError:
+            pass
+
+    def test_4_bad_tls_config(self):
+        _, other_key = make_cert(self.dir, "b")
+        rc, err, _ = h.run_agent_to_exit(
+            ["--listen", "127.0.0.1:%d" % h.free_port()],
+            config="tls:\n  cert_file: %s\n  key_file: %s\n" % (self.cert, other_key))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("does the key match", err)
+        rc, err, _ = h.run_agent_to_exit(
+            ["--listen", "127.0.0.1:%d" % h.free_port()],
+            config="tls:\n  cert_file: %s\n" % self.cert)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("cert_file and key_file go together", err)
+        rc, err, _ = h.run_agent_to_exit(
+            ["--listen", "127.0.0.1:%d" % h.free_port()],
+            config="tls:\n  cert_file: /nonexistent.crt\n  key_file: %s\n" % self.key)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("tls.cert_file /nonexistent.crt", err)
 
 
 class TestSecrets(unittest.TestCase):
