@@ -100,7 +100,7 @@ char *auth_load_token(const char *path, char *err, size_t errsize)
 			goto fail;
 		}
 	if (sb.st_mode & 0077)
-		log_warn("auth.admin_token_file %s is readable by other users (mode %03o); "
+		log_warn("token file %s is readable by other users (mode %03o); "
 			 "chmod 600 it", path, (unsigned)(sb.st_mode & 0777));
 	close(fd);
 	return buf;

@@ -525,8 +525,8 @@ receivers:
             self.assertNotIn(s, everything)
         # The warnings about files others can read.
         self.assertIn("the config file %s is readable by every user" % a.config_path, log)
-        self.assertIn("auth.admin_token_file %s is readable" % ad, log)
-        self.assertNotIn("auth.read_token_file %s is readable" % rd, log)
+        self.assertIn("token file %s is readable by other users" % ad, log)
+        self.assertNotIn("token file %s is readable" % rd, log)
 
 
 if __name__ == "__main__":
