@@ -40,6 +40,17 @@
 #define FC_HISTORY_EVERY_MS (15 * 60 * 1000LL)
 /* What is read of a resource without a limit: enough for its value now. */
 #define FC_TAIL_MS (2 * 60 * 1000LL)
+/* How often a linear fit kept as running sums (struct fc_inc) is thrown
+ * away and made again from the whole window: bounds the rounding the sums
+ * gather and lets the step detector's scale follow the series. Each series
+ * is due at its own refresh (staggered by its id), so that not every series
+ * pays for a full read in the same refresh. */
+#define FC_FULL_EVERY_MS (60 * 60 * 1000LL)
+/* The points about to leave a kept window are read ahead this far past its
+ * start (and kept: 16 bytes a sample, 30 points at 10 s, 300 at 1 s), so
+ * that the hour-old data on disk is read once in five minutes instead of
+ * once a refresh. */
+#define FC_AHEAD_MS (5 * 60 * 1000LL)
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -293,6 +304,21 @@ static int pts_grow(struct pts *p, size_t want)
 	return 0;
 }
 
+/* Gives back what p holds beyond its points (kept read-aheads: reads grow
+ * by 1024 points at a time). */
+static void pts_shrink(struct pts *p)
+{
+	size_t cap = p->n ? p->n : 1;
+	int64_t *t = realloc(p->t, cap * sizeof(*t));
+	if (t)
+		p->t = t;
+	double *v = realloc(p->v, cap * sizeof(*v));
+	if (v)
+		p->v = v;
+	if (t && v)
+		p->cap = cap;
+}
+
 /* Raw points of a series in [mint, maxt] (stale markers kept), or 1 m
  * roll-up means when tier is STORE_TIER_1M (last values for counters). */
 static int read_series(struct store *st, uint32_t id, enum store_tier tier, bool last,
@@ -526,8 +552,33 @@ struct sstate {
 	double last_v;
 	/* usage series: when the long history was last fitted, and that fit
 	 * when it needed the history (holt_winters, peaks); owned */
-	int64_t long_at;
+	int64_t long_at, long_due;
 	struct fc_fit *long_fit;
+	struct fc_inc *inc;            /* the linear fit's running sums; owned */
+};
+
+/*
+ * A usage series whose last full fit was linear: the window's sums and what
+ * the next refresh needs to add the points that arrived since (newer than
+ * last_t) and remove those that left the window (from from_t up to its new
+ * start), so that it reads a minute of points instead of the window. Any
+ * doubt (a stale marker, a new break, a jump, too few points, time for a
+ * full fit) drops it and the series is read and fitted whole again.
+ */
+struct fc_inc {
+	struct fc_window w;
+	int64_t from_t;                /* points at or after it (up to last_t) are in w */
+	int64_t first_t, last_t;       /* the oldest and newest point in w */
+	double last_v;
+	int64_t chg;                   /* the newest break known at the full fit */
+	int64_t seg_start;             /* the full fit's segment_start_ms */
+	int64_t full_at;               /* when the next full fit is due */
+	double limit;                  /* at the full fit (host memory is limit - available) */
+	double scale, lo, hi;          /* step detector: fc_diff_scale, range of the points */
+	struct pts ahead;              /* the window's oldest points, from ahead_i on,
+					* in the resource's units as added */
+	size_t ahead_i;
+	int64_t ahead_to;              /* ahead holds every point up to here */
 };
 struct smap {
 	struct sstate *e;
@@ -540,8 +591,10 @@ static struct sstate *smap_get(struct smap *m, uint32_t id)
 	if (m->n * 2 >= m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 1024;
 		if (cap > SMAP_MAX) {    /* series churn: start over rather than grow */
-			for (size_t i = 0; i < m->cap; i++)
+			for (size_t i = 0; i < m->cap; i++) {
 				free(m->e[i].long_fit);
+				free(m->e[i].inc);
+			}
 			memset(m->e, 0, m->cap * sizeof(*m->e));
 			m->n = 0;
 		} else {
@@ -631,6 +684,22 @@ static double read_limit(struct refresh *r, const struct store_series_info *si, 
 	if (!ss)
 		return NAN;
 	int64_t from = ss->last_t >= mint ? ss->last_t + 1 : mint;
+	/* Nothing newer than what was read (the selection's max_t is current):
+	 * no read, as for a start time that every resource of the container
+	 * asks for. Else when the newest point is the value already known, the
+	 * limit did not change (a change and a change back within one
+	 * interval is missed: it would only have cut the fit): one look at the
+	 * head instead of an iterator; its time is kept as the newest read. */
+	if (si->max_t < from)
+		from = INT64_MAX;
+	int64_t lt;
+	double lv;
+	if (from <= r->now && ss->last_t && !ss->stale &&
+	    store_last_point(r->f->st, si->id, from, r->now, &lt, &lv) == 1 && !store_is_stale(lv) &&
+	    lv == ss->last_v) {
+		ss->last_t = lt;
+		from = INT64_MAX;
+	}
 	if (from <= r->now) {
 		if (read_series(r->f->st, si->id, STORE_TIER_RAW, true, from, r->now, p) < 0)
 			return NAN;
@@ -651,6 +720,154 @@ static double read_limit(struct refresh *r, const struct store_series_info *si, 
 	}
 	*chg = ss->change_t;
 	return ss->stale || !ss->last_t ? NAN : ss->last_v;
+}
+
+/* ---- the linear fit carried as running sums ---------------------------------------------- */
+
+/*
+ * When a series' next periodic full read (every `every`) is due: in one of
+ * 15 phases chosen by its id, so that a thousand series that began
+ * together do not all pay for it in the same refresh. The first period is
+ * shortened to reach the series' phase; the following ones are `every`.
+ */
+static int64_t stagger(int64_t now, uint32_t id, int64_t every)
+{
+	int64_t u = every / 15, slot = now / u, j = (slot + (int64_t)(id % 15)) % 15;
+	return (slot + 15 - j) * u;
+}
+
+static void inc_drop(struct sstate *ss)
+{
+	if (ss->inc)
+		pts_fini(&ss->inc->ahead);
+	free(ss->inc);
+	ss->inc = NULL;
+}
+
+/*
+ * After a full linear fit: keeps the sums of the points it fitted (those of
+ * p, already cut at breaks and in the resource's units, at or after the
+ * segment's start and inside the window), so that the next refreshes can
+ * move the window instead of reading it.
+ */
+static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
+		      const struct fc_fit *fit, int64_t chg, double limit)
+{
+	inc_drop(ss);
+	int64_t from = r->now - r->f->cfg.window_ms + 1;
+	if (fit->segment_start_ms > from)
+		from = fit->segment_start_ms;
+	size_t a = fc_cut(p->t, p->n, from);
+	if (p->n - a < 3)
+		return;
+	struct fc_inc *in = calloc(1, sizeof(*in));
+	if (!in)
+		return;                  /* no sums: the next refresh reads the window */
+	fc_window_reset(&in->w, from, p->v[p->n - 1]);
+	in->lo = in->hi = p->v[a];
+	for (size_t i = a; i < p->n; i++) {
+		fc_window_add(&in->w, p->t[i], p->v[i]);
+		in->lo = fmin(in->lo, p->v[i]);
+		in->hi = fmax(in->hi, p->v[i]);
+	}
+	in->scale = fc_diff_scale(p->v + a, p->n - a);
+	/* the first read-ahead from what is in hand, shortened by the series'
+	 * phase so that the series' reads of old data spread over refreshes */
+	in->ahead_to = from + FC_AHEAD_MS - (int64_t)(ss->id % 5) * (FC_AHEAD_MS / 5);
+	size_t b = fc_cut(p->t, p->n, in->ahead_to + 1);
+	if (pts_grow(&in->ahead, b - a + 1) < 0) {
+		pts_fini(&in->ahead);
+		free(in);
+		return;
+	}
+	memcpy(in->ahead.t, p->t + a, (b - a) * sizeof(*p->t));
+	memcpy(in->ahead.v, p->v + a, (b - a) * sizeof(*p->v));
+	in->ahead.n = b - a;
+	pts_shrink(&in->ahead);
+	in->from_t = from;
+	in->first_t = p->t[a];
+	in->last_t = p->t[p->n - 1];
+	in->last_v = p->v[p->n - 1];
+	in->chg = chg;
+	in->seg_start = fit->segment_start_ms;
+	in->limit = limit;
+	in->full_at = stagger(r->now, ss->id, FC_FULL_EVERY_MS);
+	ss->inc = in;
+}
+
+/*
+ * Moves a series' sums to r->now: adds the points newer than the last
+ * refresh's, removes those that left the window, and fits the line from
+ * the sums into *fit. Returns true when done; false when the series must be
+ * read and fitted whole (the sums are dropped then): a stale marker or a
+ * jump among the new points (the full fit finds and cuts it as it always
+ * did), too few points left, or a read error. usage_of_limit: host memory,
+ * whose usage is the limit minus the series.
+ */
+static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool usage_of_limit,
+			bool steps_are_growth, struct fc_fit *fit)
+{
+	struct fc_inc *in = ss->inc;
+	const struct fc_params *p = &r->f->params;
+	if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->last_t + 1, r->now, &r->raw) < 0)
+		goto full;
+	for (size_t i = 0; i < r->raw.n; i++) {
+		double v = r->raw.v[i];
+		if (store_is_stale(v))
+			goto full;
+		if (usage_of_limit)
+			v = in->limit - v;
+		in->lo = fmin(in->lo, v);
+		in->hi = fmax(in->hi, v);
+		/* fc_fit's step detector, with the scale of the last full fit */
+		double thr = fmax(in->scale, 0.1 * (in->hi - in->lo));
+		if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
+			goto full;
+		fc_window_add(&in->w, r->raw.t[i], v);
+		in->last_t = r->raw.t[i];
+		in->last_v = v;
+	}
+	int64_t start = r->now - r->f->cfg.window_ms + 1;   /* the window: (now - window, now] */
+	if (start > in->from_t) {
+		/* exactly the points added before, from the read-ahead (read
+		 * again from the store when it runs short), and the first one
+		 * left (for the span) */
+		if (in->ahead_to < start + p->min_span_ms) {
+			int64_t to = start + FC_AHEAD_MS;
+			if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->from_t, to, &in->ahead) < 0)
+				goto full;
+			pts_shrink(&in->ahead);
+			for (size_t k = 0; usage_of_limit && k < in->ahead.n; k++)
+				if (!store_is_stale(in->ahead.v[k]))
+					in->ahead.v[k] = in->limit - in->ahead.v[k];
+			in->ahead_i = 0;
+			in->ahead_to = to;
+		}
+		const struct pts *ah = &in->ahead;
+		size_t i = in->ahead_i;
+		for (; i < ah->n && ah->t[i] < start; i++)
+			if (!store_is_stale(ah->v[i]))
+				fc_window_remove(&in->w, ah->t[i], ah->v[i]);
+		in->ahead_i = i;
+		in->first_t = i < ah->n ? ah->t[i] : INT64_MAX;
+		in->from_t = start;
+	}
+	if ((size_t)in->w.n < p->min_points || in->w.n < 3 || in->first_t > in->last_t ||
+	    in->last_t - in->first_t < p->min_span_ms)
+		goto full;
+	memset(fit, 0, sizeof(*fit));
+	fit->err_linear = fit->err_hw = NAN;
+	if (!fc_window_fit(&in->w, r->now, fit))
+		goto full;
+	fit->model = FC_MODEL_LINEAR;
+	fit->t_now = r->now;
+	fit->segment_start_ms = in->seg_start;
+	fit->last = in->last_v;
+	fit->npoints = (size_t)in->w.n;
+	return true;
+full:
+	inc_drop(ss);
+	return false;
 }
 
 static int forecast_family(struct refresh *r, enum fc_res res)
@@ -694,6 +911,52 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 						   &r->lim2, raw_from, &chg2);
 			limit = period > 0 ? limit / period : NAN;
 		}
+		if (chg2 > chg)
+			chg = chg2;
+		if (!rd->machine && r->starts.set.n) {
+			const struct store_series_info *ss =
+				keyed_find(&r->starts, base.len ? base.data : "");
+			int64_t sc;
+			if (ss && !isnan(read_limit(r, ss, &r->aux, raw_from, &sc)) && sc > chg)
+				chg = sc;        /* a restart */
+		}
+
+		/* A linear fit kept as sums moves with the window when nothing
+		 * broke since and no full fit (or history fit) is due. */
+		struct sstate *us = limit > 0 && !rd->counter ? smap_get(f->slow, si->id) : NULL;
+		struct fc_fit incfit;
+		bool inc_ok = false;
+		if (us && us->inc) {
+			struct fc_inc *in = us->inc;
+			bool hist_due = si->min_t < raw_from && c->history_ms > c->window_ms &&
+					(!us->long_at || r->now >= us->long_due);
+			if (chg > in->chg || in->limit != limit || r->now >= in->full_at || hist_due ||
+			    r->now <= in->last_t)
+				inc_drop(us);
+			else
+				inc_ok = inc_advance(r, us, si->id, res == RES_HOST_MEMORY,
+						     res == RES_PIDS, &incfit);
+		}
+		if (inc_ok) {
+			struct fc_entry *e = table_add(r->t);
+			if (!e) {
+				buf_fini(&text);
+				rc = -ENOMEM;
+				break;
+			}
+			e->res = res;
+			e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
+			e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
+			for (size_t k = 0; k < si->nlabels; k++)
+				if (!strcmp(si->labels[k].name, "id"))
+					e->id = arena_strdup(&r->t->arena, si->labels[k].value);
+			buf_fini(&text);
+			e->fit = incfit;
+			e->now = incfit.last;
+			finish_entry(r, e, limit);
+			continue;
+		}
+
 		int64_t from = raw_from;
 		if (!(limit > 0) && r->now - FC_TAIL_MS > from)
 			from = r->now - FC_TAIL_MS;
@@ -721,17 +984,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				e->id = arena_strdup(&r->t->arena, si->labels[k].value);
 		buf_fini(&text);
 
-		if (chg2 > chg)
-			chg = chg2;
 		if (cut > chg)
 			chg = cut;
-		if (!rd->machine && r->starts.set.n) {
-			const struct store_series_info *ss =
-				keyed_find(&r->starts, base.len ? base.data : "");
-			int64_t sc;
-			if (ss && !isnan(read_limit(r, ss, &r->aux, raw_from, &sc)) && sc > chg)
-				chg = sc;        /* a restart */
-		}
 		if (rd->counter) {
 			int64_t rs = last_change(&r->raw, true);
 			if (rs > chg)
@@ -744,8 +998,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		struct sstate *ls = NULL;
 		if (limit > 0 && si->min_t < raw_from && c->history_ms > c->window_ms)
 			ls = smap_get(f->slow, si->id);
-		bool due = ls && (!ls->long_at || r->now - ls->long_at >= FC_HISTORY_EVERY_MS ||
-				  chg > ls->long_at);
+		bool due = ls && (!ls->long_at || r->now >= ls->long_due || chg > ls->long_at);
 		if (due && read_series(f->st, si->id, STORE_TIER_1M, rd->counter, hist_from, r->now,
 				       &r->hist) == 0) {
 			bool hs;
@@ -792,8 +1045,17 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			rc = -ENOMEM;
 			break;
 		}
+		/* the next refreshes move this line's sums instead of reading the
+		 * window (not when the fit came from the history: that is redone
+		 * every FC_HISTORY_EVERY_MS anyway) */
+		if (!rd->counter && e->fit.model == FC_MODEL_LINEAR && r->raw.n) {
+			struct sstate *bs = smap_get(f->slow, si->id);  /* us may have moved */
+			if (bs)
+				inc_build(r, bs, &r->raw, &e->fit, chg, limit);
+		}
 		if (due) {
 			ls->long_at = r->now;
+			ls->long_due = stagger(r->now, si->id, FC_HISTORY_EVERY_MS);
 			free(ls->long_fit);
 			ls->long_fit = NULL;
 			if (e->fit.model == FC_MODEL_HOLT_WINTERS || e->fit.model == FC_MODEL_PEAKS) {
@@ -934,8 +1196,10 @@ void forecast_stop(struct forecaster *f)
 		pthread_join(f->thread, NULL);
 	}
 	table_unref(f, f->current);
-	for (size_t i = 0; f->slow && i < f->slow->cap; i++)
+	for (size_t i = 0; f->slow && i < f->slow->cap; i++) {
 		free(f->slow->e[i].long_fit);
+		free(f->slow->e[i].inc);
+	}
 	if (f->slow)
 		free(f->slow->e);
 	free(f->slow);

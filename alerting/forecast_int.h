@@ -115,6 +115,36 @@ void fc_exhaustion(const struct fc_fit *f, double limit, int64_t max_horizon_ms,
 bool fc_linear_regression(const int64_t *t, const double *v, size_t n, int64_t t_ref_ms,
 			  double *slope, double *intercept);
 
+/*
+ * A sliding window's least-squares sums, kept between refreshes so that a
+ * refresh adds the points that arrived and removes those that left instead
+ * of reading and summing the whole window again (forecast.c). Times are
+ * integer milliseconds from a fixed origin, so the sums of x and x^2 are
+ * exact (128-bit) and removing a point undoes adding it exactly; the sums
+ * of y, x*y and y^2 (y from a reference value y0) are Neumaier-compensated
+ * on add and remove. fc_window_fit then gives predict_linear's line over
+ * the same points to within rounding (about 1e-15 of the value: tested to
+ * 1e-9), not bit for bit; the caller recomputes from scratch now and then.
+ */
+struct fc_window {
+	int64_t origin_ms;
+	double y0;
+	int64_t n;
+	__int128 sx, sxx;              /* of x = t - origin_ms, in ms */
+	double sy, cy, sxy, cxy, syy, cyy;
+};
+void fc_window_reset(struct fc_window *w, int64_t origin_ms, double y0);
+void fc_window_add(struct fc_window *w, int64_t t, double v);
+void fc_window_remove(struct fc_window *w, int64_t t, double v);
+/* The linear fit of the window's points at now_ms into f (as fc_fit's
+ * linear model: slope, intercept, the interval's numbers); false when
+ * fewer than 3 points or all at one time. Sets no model or segment. */
+bool fc_window_fit(const struct fc_window *w, int64_t now_ms, struct fc_fit *f);
+
+/* Ten robust standard deviations of a series' differences (fc_fit's step
+ * detector: a difference past max(this, a tenth of the range) is a jump). */
+double fc_diff_scale(const double *v, size_t n);
+
 /* Index of the first point at or after t_ms (n when none): cut a series at
  * a known break. */
 size_t fc_cut(const int64_t *t, size_t n, int64_t t_ms);

@@ -162,6 +162,18 @@ static double select_kth(double *v, size_t n, size_t k)
 	return v[k];
 }
 
+double fc_diff_scale(const double *v, size_t n)
+{
+	if (n < 3)
+		return 0;
+	double sample[255];
+	size_t ns = 0, stride = (n - 1) / 255 + 1;
+	for (size_t i = 1; i < n; i++)
+		if ((i - 1) % stride == 0 && ns < ARRAY_LEN(sample))
+			sample[ns++] = fabs(v[i] - v[i - 1]);
+	return 10 * 1.4826 * select_kth(sample, ns, ns / 2);
+}
+
 /*
  * The jumps of a series: differences far outside what its ordinary
  * differences are (ten times the median absolute difference, from up to
@@ -174,19 +186,14 @@ static size_t find_jumps(const double *v, size_t n, size_t *idx, size_t max, siz
 	*drops = 0;
 	if (n < 3)
 		return 0;
-	double sample[255];
-	size_t ns = 0, stride = (n - 1) / 255 + 1;
 	double lo = v[0], hi = v[0];
 	for (size_t i = 1; i < n; i++) {
 		if (v[i] < lo)
 			lo = v[i];
 		if (v[i] > hi)
 			hi = v[i];
-		if ((i - 1) % stride == 0 && ns < ARRAY_LEN(sample))
-			sample[ns++] = fabs(v[i] - v[i - 1]);
 	}
-	double med = select_kth(sample, ns, ns / 2);
-	double thr = fmax(10 * 1.4826 * med, 0.1 * (hi - lo));
+	double thr = fmax(fc_diff_scale(v, n), 0.1 * (hi - lo));
 	if (!(thr > 0))
 		return 0;
 	size_t count = 0;
@@ -227,6 +234,76 @@ static bool fit_line(const int64_t *t, const double *v, size_t n, int64_t t_ref,
 	f->xmean = xm;
 	f->sxx = sxx;
 	f->res_sd = n > 2 ? sqrt(sse / (double)(n - 2)) : 0;
+	return true;
+}
+
+/* ---- the sliding window's sums (forecast_int.h) ----------------------------- */
+
+void fc_window_reset(struct fc_window *w, int64_t origin_ms, double y0)
+{
+	memset(w, 0, sizeof(*w));
+	w->origin_ms = origin_ms;
+	w->y0 = y0;
+}
+
+/* Neumaier's compensated sum, the same step for adding and removing (a
+ * removal adds the negated term), so that what was added leaves exactly
+ * enough residue in the compensation to be taken out again. */
+static void neumaier(double inc, double *sum, double *c)
+{
+	double t = *sum + inc;
+	if (fabs(*sum) >= fabs(inc))
+		*c += (*sum - t) + inc;
+	else
+		*c += (inc - t) + *sum;
+	*sum = t;
+}
+
+static void window_step(struct fc_window *w, int64_t t, double v, int sign)
+{
+	int64_t x = t - w->origin_ms;
+	double y = v - w->y0, xd = (double)x;
+	w->n += sign;
+	w->sx += sign * (__int128)x;
+	w->sxx += sign * (__int128)x * x;
+	neumaier(sign * y, &w->sy, &w->cy);
+	neumaier(sign * xd * y, &w->sxy, &w->cxy);
+	neumaier(sign * y * y, &w->syy, &w->cyy);
+}
+
+void fc_window_add(struct fc_window *w, int64_t t, double v)
+{
+	window_step(w, t, v, 1);
+}
+
+void fc_window_remove(struct fc_window *w, int64_t t, double v)
+{
+	window_step(w, t, v, -1);
+}
+
+bool fc_window_fit(const struct fc_window *w, int64_t now_ms, struct fc_fit *f)
+{
+	if (w->n < 3)
+		return false;
+	double dn = (double)w->n;
+	/* n * sum(x^2) - sum(x)^2 is exact in 128 bits (and does not depend on
+	 * the origin): n^2 times the variance of x, in ms^2 */
+	__int128 nvar = (__int128)w->n * w->sxx - w->sx * w->sx;
+	if (nvar <= 0)
+		return false;
+	double sxx = (double)nvar / dn / 1e6;            /* s^2 */
+	double sx = (double)w->sx, sy = w->sy + w->cy, sxy = w->sxy + w->cxy;
+	double syy = w->syy + w->cyy;
+	double cov = (sxy - sx * sy / dn) / 1e3;         /* s * y */
+	f->slope = cov / sxx;
+	/* x of the mean in seconds from now_ms */
+	double xmean = ((double)w->sx / dn - (double)(now_ms - w->origin_ms)) / 1e3;
+	f->intercept = w->y0 + sy / dn - f->slope * xmean;
+	double sse = (syy - sy * sy / dn) - f->slope * cov;
+	f->n = dn;
+	f->xmean = xmean;
+	f->sxx = sxx;
+	f->res_sd = sse > 0 && w->n > 2 ? sqrt(sse / (dn - 2)) : 0;
 	return true;
 }
 

@@ -14,9 +14,12 @@
  *  2. cost: a store holding 1,000 containers (memory and its limit, pids
  *     and pids.max, the writable layer's filesystem and its capacity, a CPU
  *     counter with quota and period, the start time) over the last hour at
- *     a 10 s and at a 1 s interval, and one forecaster refresh over all of
- *     it (read from the store and fit; median of 5), plus the fits alone on
- *     arrays already in memory. Target: under 20 ms per refresh.
+ *     a 10 s and at a 1 s interval, a first forecaster refresh over all
+ *     of it (every window read and fitted whole), then 16 refreshes a minute
+ *     apart with that minute's samples appended before each (the steady
+ *     state: most series move their kept sums, about one in 15 is read
+ *     whole again; median and slowest), plus the fits alone on arrays
+ *     already in memory. Target: under 20 ms per refresh.
  *
  * Prints a Markdown table and writes it to WORKDIR/../forecast.md.
  * BENCH_FORECAST_CONTAINERS (1000) changes the container count.
@@ -37,6 +40,9 @@
 
 #define SEEDS 100
 #define TARGET_MS 20.0
+/* refreshes a minute apart after the first, in the cost figures; 16 spans
+ * the 15 minutes in which every series has had its periodic full fit */
+#define NREFRESH 16
 
 static struct buf out;
 
@@ -159,8 +165,31 @@ static uint32_t series(struct store *st, const char *name, const char *id, const
 	return sid;
 }
 
+/* One sample of each of the 9 series of every container at time t. */
+static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int64_t start,
+		       int64_t t, bool all_limits, uint64_t *rng)
+{
+	double x = (double)(t - start) / 1e3;
+	for (size_t c = 0; c < ncont; c++) {
+		const uint32_t *s = ids + c * 9;
+		*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		double noise = (double)(*rng >> 40) / (double)(1ULL << 24) - 0.5;
+		store_append(st, s[0], t, 100e6 + (double)c * 1e4 * x + 1e6 * noise);
+		store_append(st, s[1], t, 512e6);
+		store_append(st, s[2], t, 10 + (double)(c % 7));
+		store_append(st, s[3], t, all_limits ? 1000 : 0);
+		store_append(st, s[4], t, 20e9 + 1e3 * x);
+		store_append(st, s[5], t, 250e9);
+		store_append(st, s[6], t, 0.2 * x * (1 + 0.1 * noise));
+		if (all_limits)
+			store_append(st, s[7], t, 100000);
+		store_append(st, s[8], t, (double)start / 1e3);
+	}
+}
+
 static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool all_limits,
-			   size_t *entries, double *emit_ms, size_t *samples)
+			   size_t *entries, double *emit_ms, size_t *samples, double *cold_ms,
+			   double *max_ms)
 {
 	char err[512];
 	struct store_config sc;
@@ -172,8 +201,12 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		fprintf(stderr, "forecast_bench: %s\n", err);
 		exit(1);
 	}
-	int64_t now = (now_ms() / 1000) * 1000, start = now - 3600 * 1000;
+	int64_t now = (now_ms() / 1000) * 1000;
+	int64_t start = now - 3600 * 1000 - NREFRESH * 60 * 1000LL;
 	size_t per = 9;
+	struct forecast_config cfg;
+	struct forecaster *f = NULL;
+	double times[NREFRESH + 1];
 	uint32_t *ids = malloc(ncont * per * sizeof(*ids));
 	for (size_t c = 0; c < ncont; c++) {
 		char id[64];
@@ -190,35 +223,22 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		s[8] = series(st, "container_start_time_seconds", id, NULL, NULL);
 	}
 	uint64_t rng = 42;
-	for (int64_t t = start; t <= now; t += step_ms) {
-		double x = (double)(t - start) / 1e3;
-		for (size_t c = 0; c < ncont; c++) {
-			uint32_t *s = ids + c * per;
-			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-			double noise = (double)(rng >> 40) / (double)(1ULL << 24) - 0.5;
-			store_append(st, s[0], t, 100e6 + (double)c * 1e4 * x + 1e6 * noise);
-			store_append(st, s[1], t, 512e6);
-			store_append(st, s[2], t, 10 + (double)(c % 7));
-			store_append(st, s[3], t, all_limits ? 1000 : 0);
-			store_append(st, s[4], t, 20e9 + 1e3 * x);
-			store_append(st, s[5], t, 250e9);
-			store_append(st, s[6], t, 0.2 * x * (1 + 0.1 * noise));
-			if (all_limits)
-				store_append(st, s[7], t, 100000);
-			store_append(st, s[8], t, (double)start / 1e3);
-		}
-	}
-	free(ids);
-	struct forecast_config cfg;
 	forecast_config_defaults(&cfg);
-	struct forecaster *f = NULL;
 	forecast_new(&f, st, &cfg);
-	double times[6];
-	for (int r = 0; r < 6; r++) {
+	/* An hour of samples, a refresh; then the steady state: the agent
+	 * refreshes every forecast.interval (60 s) and the store gains that
+	 * minute of samples in between, so each later refresh sees new data (a
+	 * refresh at the same time again would measure nothing). The last
+	 * refresh is at the wall clock's now. */
+	int64_t t = start, end = now - NREFRESH * cfg.interval_ms;
+	for (int r = 0; r <= NREFRESH; r++, end += cfg.interval_ms) {
+		for (; t <= end; t += step_ms)
+			append_all(st, ids, ncont, start, t, all_limits, &rng);
 		int64_t t0 = mono_ns();
-		forecast_refresh(f, now);
+		forecast_refresh(f, end);
 		times[r] = (double)(mono_ns() - t0) / 1e6;
 	}
+	free(ids);
 	/* what the tick pays to copy the table into its snapshot (median of 5) */
 	double emit[5];
 	for (int r = 0; r < 5; r++) {
@@ -243,7 +263,13 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	snapshot_unref(snap);
 	forecast_stop(f);
 	store_close(st);
-	return median(times + 1, 5);  /* the first run warms the caches */
+	/* the first refresh reads and fits every window whole (as after a
+	 * start); the later ones are the steady state */
+	*cold_ms = times[0];
+	*max_ms = 0;
+	for (int r = 1; r <= NREFRESH; r++)
+		*max_ms = fmax(*max_ms, times[r]);
+	return median(times + 1, NREFRESH);
 }
 
 /* The fits alone: 4 resources of ncont containers, 1 h at 10 s in memory. */
@@ -310,8 +336,9 @@ int main(int argc, char **argv)
 		if (system(cmd) != 0)
 			return 1;
 		size_t entries = 0, samples = 0;
-		double emit_ms = 0;
-		double ms = refresh_cost(sub, ncont, steps[k], k < 2, &entries, &emit_ms, &samples);
+		double emit_ms = 0, cold = 0, mx = 0;
+		double ms = refresh_cost(sub, ncont, steps[k], k < 2, &entries, &emit_ms, &samples,
+					 &cold, &mx);
 		if (k == 2) {
 			/* Docker's defaults: a memory limit at most, no pids.max, no
 			 * CPU quota; the writable layer's filesystem always has one */
@@ -324,10 +351,15 @@ int main(int argc, char **argv)
 			continue;
 		}
 		buf_printf(&out, "| refresh (store reads and fits), samples every %llds: %zu points "
-			   "per series, %zu resources | %.1f ms | %s |\n",
+			   "per series, %zu resources; median of %d refreshes a minute apart "
+			   "(slowest) | %.1f ms (%.1f ms) | < 20 ms |\n",
 			   (long long)(steps[k] / 1000), (size_t)(3600000 / steps[k]) + 1, entries,
-			   ms, k == 0 ? "< 20 ms" : "-");
-		if (k == 0 && ms >= TARGET_MS)
+			   NREFRESH, ms, mx);
+		buf_printf(&out, "| the first refresh (every window read and fitted whole), samples "
+			   "every %llds | %.1f ms | - |\n", (long long)(steps[k] / 1000), cold);
+		printf("BENCH forecast first refresh, %zu containers, samples every %llds|%.1f|ms|"
+		       "report|-\n", ncont, (long long)(steps[k] / 1000), cold);
+		if (ms >= TARGET_MS)
 			ok = false;
 		if (k == 0) {
 			buf_printf(&out, "| the tick copying the table into its snapshot: %zu samples | "
@@ -336,8 +368,8 @@ int main(int argc, char **argv)
 			       "samples)|%.2f|ms|report|-\n", ncont, samples, emit_ms);
 		}
 		printf("BENCH forecast refresh, %zu containers (%zu resources), samples every %llds, "
-		       "window 1h|%.1f|ms|%s|-\n", ncont, entries, (long long)(steps[k] / 1000), ms,
-		       k == 0 ? "< 20 ms" : "report");
+		       "window 1h|%.1f|ms|< 20 ms|-\n", ncont, entries, (long long)(steps[k] / 1000),
+		       ms);
 		if (system(cmd) != 0)
 			return 1;
 	}

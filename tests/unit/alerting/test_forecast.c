@@ -440,6 +440,160 @@ static void test_refresh_breaks(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* The window's running sums, slid over a noisy leak a minute at a time
+ * (points added and removed), give predict_linear's line over the same
+ * points: the value an hour ahead within 1e-9 of it (the sums are exact in
+ * x and compensated in y; see forecast_int.h), and fit_line's residual sd. */
+static void test_window_sums(void)
+{
+	struct synth s;
+	synth_make(&s, SYN_LINEAR, 3);
+	struct fc_window w;
+	int64_t win = 3600000;
+	size_t lo = 0, hi = 0;
+	fc_window_reset(&w, s.t[0], s.v[0]);
+	int checked = 0;
+	for (int64_t now = s.t[0] + win; now <= s.now_ms; now += 60000) {
+		for (; hi < s.n && s.t[hi] <= now; hi++)
+			fc_window_add(&w, s.t[hi], s.v[hi]);
+		for (; lo < hi && s.t[lo] <= now - win; lo++)
+			fc_window_remove(&w, s.t[lo], s.v[lo]);
+		struct fc_fit f;
+		memset(&f, 0, sizeof(f));
+		CHECK(fc_window_fit(&w, now, &f));
+		double slope, icpt;
+		CHECK(fc_linear_regression(s.t + lo, s.v + lo, hi - lo, now, &slope, &icpt));
+		double want = icpt + slope * 3600, got = f.intercept + f.slope * 3600;
+		if (fabs(got - want) > 1e-9 * fabs(want)) {
+			fprintf(stderr, "window at %lld: %.17g vs predict_linear %.17g\n",
+				(long long)now, got, want);
+			CHECK(0);
+		}
+		CHECK(fabs(f.slope - slope) <= 1e-9 * fabs(slope));
+		/* the interval's numbers as fc_fit's linear model has them */
+		struct fc_params p;
+		fc_params_defaults(&p);
+		struct fc_input in = { s.t + lo, s.v + lo, hi - lo, NULL, NULL, 0, now, false };
+		struct fc_fit ff;
+		CHECK(fc_fit(&p, &in, &ff) == 0);
+		if (ff.model == FC_MODEL_LINEAR && ff.segment_start_ms == s.t[lo]) {
+			CHECK(fabs(f.res_sd - ff.res_sd) <= 1e-6 * ff.res_sd);
+			CHECK(fabs(f.sxx - ff.sxx) <= 1e-9 * ff.sxx);
+			CHECK(fabs(f.xmean - ff.xmean) <= 1e-9 * fabs(ff.xmean) + 1e-9);
+			checked++;
+		}
+	}
+	CHECK(checked > 10);
+	/* a flat series stays exactly flat, as predict_linear's */
+	fc_window_reset(&w, 0, 5);
+	for (int64_t t = 0; t < 600000; t += 10000)
+		fc_window_add(&w, t, 5);
+	for (int64_t t = 0; t < 300000; t += 10000)
+		fc_window_remove(&w, t, 5);
+	struct fc_fit f;
+	memset(&f, 0, sizeof(f));
+	CHECK(fc_window_fit(&w, 600000, &f));
+	CHECK(f.slope == 0 && f.intercept == 5);
+	synth_free(&s);
+}
+
+/* Where the fitted segment of a resource begins (s); +Inf when a break left
+ * too little data after it to fit (a new fit that has not begun yet). */
+static double segment_of(const struct json *m)
+{
+	const struct json *j = m ? json_get(m, "segment_start") : NULL;
+	if (j)
+		return j->number;
+	const char *why = m ? json_get_str(m, "reason") : NULL;
+	return why && !strcmp(why, "too_little_data") ? INFINITY : -INFINITY;
+}
+
+/* Refreshes a minute apart move each linear fit's sums instead of reading
+ * the window: the forecast still equals predict_linear over the window at
+ * each refresh, and a step, a limit change or a restart among the new
+ * points still starts a new fit. */
+static void test_refresh_moves(void)
+{
+	char dir[] = "/tmp/fctestXXXXXX", err[512];
+	CHECK(mkdtemp(dir) != NULL);
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
+	struct store *st = NULL;
+	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	int64_t t0 = 1795900000000LL, step = 10000;
+	uint32_t w = add_series(st, "container_memory_working_set_bytes", "/mover");
+	uint32_t l = add_series(st, "container_spec_memory_limit_bytes", "/mover");
+	uint32_t sw = add_series(st, "container_memory_working_set_bytes", "/stepper");
+	uint32_t sl = add_series(st, "container_spec_memory_limit_bytes", "/stepper");
+	uint32_t lw = add_series(st, "container_memory_working_set_bytes", "/relimit");
+	uint32_t ll = add_series(st, "container_spec_memory_limit_bytes", "/relimit");
+	size_t cap = 2000, n = 0;
+	int64_t *ts = calloc(cap, sizeof(*ts));
+	double *vs = calloc(cap, sizeof(*vs));
+	uint64_t rng = 7;
+	int64_t step_at = t0 + 3600000 + 5 * 60000, relimit_at = t0 + 3600000 + 7 * 60000;
+	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	struct forecaster *f = NULL;
+	CHECK(forecast_new(&f, st, &cfg) == 0);
+	int64_t t = t0;
+	for (int k = 0; k <= 10; k++) {
+		int64_t now = t0 + 3600000 + k * 60000;
+		for (; t <= now; t += step) {
+			double x = (double)(t - t0) / 1e3;
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			double noise = ((double)(rng >> 40) / (double)(1ULL << 24) - 0.5) * 1e6;
+			double v = 100e6 + 5e3 * x + noise;
+			store_append(st, w, t, v);
+			store_append(st, l, t, 1e9);
+			ts[n] = t, vs[n++] = v;
+			/* a level step of 200 MB at step_at */
+			store_append(st, sw, t, 100e6 + 1e3 * x + (t >= step_at ? 200e6 : 0));
+			store_append(st, sl, t, 1e9);
+			store_append(st, lw, t, 100e6 + 2e3 * x);
+			store_append(st, ll, t, t >= relimit_at ? 2e9 : 1e9);
+		}
+		CHECK(forecast_refresh(f, now) == 0);
+		struct json_doc doc;
+		const struct json *m = resource_of(f, "/mover", &doc, "memory");
+		CHECK(m != NULL);
+		const struct json *fc = m ? json_get(m, "forecast") : NULL;
+		double ours = fc && fc->child ? json_get(fc->child, "value")->number : NAN;
+		size_t a = fc_cut(ts, n, now - 3600000 + 1);
+		double slope, icpt;
+		CHECK(fc_linear_regression(ts + a, vs + a, n - a, now, &slope, &icpt));
+		double want = icpt + slope * 3600;
+		if (!(fabs(ours - want) <= 1e-9 * fabs(want))) {
+			fprintf(stderr, "refresh %d: %.17g vs predict_linear %.17g\n", k, ours, want);
+			CHECK(0);
+		}
+		json_doc_free(&doc);
+		m = resource_of(f, "/stepper", &doc, "memory");
+		double seg = segment_of(m);
+		if (now >= step_at)
+			CHECK(seg >= (double)step_at / 1e3);
+		else
+			CHECK(seg < (double)step_at / 1e3);
+		json_doc_free(&doc);
+		m = resource_of(f, "/relimit", &doc, "memory");
+		seg = segment_of(m);
+		CHECK(m && json_get(m, "limit")->number == (now >= relimit_at ? 2e9 : 1e9));
+		if (now >= relimit_at + 120000) /* enough points after it to fit */
+			CHECK(seg >= (double)relimit_at / 1e3);
+		json_doc_free(&doc);
+	}
+	free(ts);
+	free(vs);
+	forecast_stop(f);
+	store_close(st);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
 /* A long-lived seasonal series: the refresh reads its week of roll-ups and
  * chooses Holt-Winters; the next refreshes carry that fit forward (moved to
  * their time) until FC_HISTORY_EVERY_MS has passed, then fit again. */
@@ -670,6 +824,8 @@ int main(void)
 {
 	RUN(test_linear_leak);
 	RUN(test_matches_predict_linear);
+	RUN(test_window_sums);
+	RUN(test_refresh_moves);
 	RUN(test_seasonal_growth);
 	RUN(test_step_change);
 	RUN(test_sawtooth);
