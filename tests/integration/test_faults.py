@@ -359,6 +359,127 @@ receivers:
         a.stop()
 
 
+class DockerRestartTest(unittest.TestCase):
+    """A second, private dockerd (the shared one is never touched): its
+    own data root, exec root, pid file and socket; stopped and started
+    under a running agent. With --live-restore the container keeps
+    running; the agent must find its name again and keep one series."""
+
+    def dockerd(self):
+        self.dproc = subprocess.Popen(
+            ["dockerd", "--data-root", os.path.join(self.d, "root"),
+             "--exec-root", os.path.join(self.d, "x"), "--pidfile", os.path.join(self.d, "pid"),
+             "-H", "unix://" + self.sock, "--bridge=none", "--iptables=false",
+             "--ip-masq=false", "--ip6tables=false", "--live-restore"],
+            stdout=self.dlog, stderr=self.dlog, stdin=subprocess.DEVNULL,
+            preexec_fn=h.die_with_parent)
+
+        def up():
+            if self.dproc.poll() is not None:
+                raise AssertionError("the private dockerd exited: %s" % self.dlog_text()[-2000:])
+            return subprocess.run(["docker", "-H", "unix://" + self.sock, "version"],
+                                  capture_output=True, timeout=10).returncode == 0
+        h.wait_for("the private dockerd", up, 60, interval=0.3)
+
+    def dlog_text(self):
+        with open(self.dlog.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop_dockerd(self):
+        if self.dproc and self.dproc.poll() is None:
+            self.dproc.terminate()
+            try:
+                self.dproc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.dproc.kill()
+                self.dproc.wait(5)
+
+    def dk(self, *args, stdin=None, timeout=60):
+        r = subprocess.run(["docker", "-H", "unix://" + self.sock] + list(args),
+                           capture_output=True, input=stdin, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError("docker %s: %s" % (" ".join(args), r.stderr.decode()[-500:]))
+        return r.stdout.decode().strip()
+
+    def series(self, agent, cg):
+        q = urllib.parse.urlencode({"match[]": 'container_memory_usage_bytes{id="%s"}' % cg,
+                                    "start": "%.3f" % self.t_start, "end": "%.3f" % time.time()})
+        r = agent.get("/api/v1/series?" + q)
+        self.assertEqual(r.status, 200, r.text)
+        return r.json()["data"]
+
+    def test_private_dockerd_stopped_and_started(self):
+        h.require_root()
+        if not shutil.which("dockerd") or not shutil.which("docker"):
+            h.skip("dockerd or docker is not installed")
+        rootfs = os.path.join(h.ROOT, "build", "integration", "rootfs")
+        if not os.path.isdir(rootfs):
+            h.skip("no %s (tests/integration/setup makes it)" % rootfs)
+        # Short: containerd's socket path under the exec root must fit in 108 bytes.
+        self.d = tempfile.mkdtemp(prefix="h13dk-", dir="/tmp")
+        self.sock = os.path.join(self.d, "d.sock")
+        self.dproc = None
+        self.dlog = open(os.path.join(self.d, "dockerd.log"), "wb")
+        self.addCleanup(shutil.rmtree, self.d, True)
+        self.addCleanup(self.dlog.close)
+        self.addCleanup(self.stop_dockerd)
+        self.dockerd()
+        tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
+        self.dk("import", "--change", 'CMD ["sh"]', "-", "faults-busybox", stdin=tar)
+        name = h.unique("dkrestart")
+        cid = self.dk("run", "-d", "--name", name, "--network", "none", "faults-busybox",
+                      "sleep", "600")
+        self.addCleanup(lambda: subprocess.run(["docker", "-H", "unix://" + self.sock, "rm",
+                                                "-f", cid], capture_output=True, timeout=60))
+        a = h.Agent(config="docker:\n  socket: %s\n  timeout: 1s\n"
+                    "storage:\n  flush_interval: 500ms\n" % self.sock,
+                    interval="500ms", args=["--no-ebpf"])
+        self.addCleanup(a.kill)
+        a.start()
+        c = h.wait_for("%s named by the agent" % name, lambda: a.container(name), 20)
+        cg = c["id"] if c["id"].startswith("/") else None
+        lab = h.wait_for("its series", lambda: [l for l, _ in a.metrics().get(
+            "container_memory_usage_bytes") if l.get("name") == name], 10)[0]
+        cg = lab["id"]
+        # Series from here on (before Docker first answers, a new agent names
+        # a container by its id: test_docker).
+        time.sleep(1)
+        self.t_start = time.time()
+        h.wait_for("the named series in /api/v1/series",
+                   lambda: len(self.series(a, cg)) == 1, 10)
+
+        self.stop_dockerd()
+        # The container runs on (live restore); the agent keeps collecting it.
+        self.assertIsNone(a.proc.poll())
+        t_down = time.time()
+        while time.time() - t_down < 4:
+            r = h.http_get(a.url + "/metrics", timeout=5)
+            self.assertEqual(r.status, 200)
+            time.sleep(0.5)
+        e = a.wait_tick()
+        self.assertTrue([l for l, _ in e.get("container_memory_usage_bytes") if l["id"] == cg],
+                        "the container's cgroup not collected while Docker is down")
+
+        self.dockerd()
+        self.assertEqual(self.dk("inspect", "-f", "{{.State.Running}}", cid), "true")
+        h.wait_for("%s named again" % name, lambda: a.container(name), 20)
+        # A container started after the restart is found too.
+        name2 = h.unique("dkafter")
+        self.dk("run", "-d", "--name", name2, "--network", "none", "faults-busybox", "sleep", "600")
+        self.addCleanup(lambda: subprocess.run(["docker", "-H", "unix://" + self.sock, "rm",
+                                                "-f", name2], capture_output=True, timeout=60))
+        h.wait_for("%s (started after the restart) named" % name2, lambda: a.container(name2), 20)
+        a.wait_tick()
+        a.wait_tick()
+        # One series for the container, under its name, across the outage.
+        got = self.series(a, cg)
+        self.assertEqual(len(got), 1, "series of one container: %s" % json.dumps(got, indent=1))
+        self.assertEqual(got[0].get("name"), name)
+        names = [l for l, _ in a.metrics().get("container_memory_usage_bytes") if l["id"] == cg]
+        self.assertEqual(len(names), 1, names)
+        a.stop()
+
+
 class ConfigReloadTest(unittest.TestCase):
 
     def test_sighup_with_broken_config_keeps_running(self):
