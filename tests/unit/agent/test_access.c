@@ -159,6 +159,46 @@ static void test_users(void)
 	CHECK(strstr(err, missing) != NULL);
 }
 
+static void test_config_keys(void)
+{
+	char err[1024];
+	struct agent_config c;
+	config_defaults(&c);
+	const char *p = write_file("ok.yml", "listen_remote: true\nauth:\n"
+				   "  read_token_file: /r\n  admin_token_file: /a\n"
+				   "  basic_auth_file: /u\ntls:\n  cert_file: /c\n  key_file: /k\n");
+	CHECK_EQ_INT(config_load(&c, p, err, sizeof(err)), 0);
+	CHECK(c.listen_remote);
+	CHECK_STR(c.read_token_file, "/r");
+	CHECK_STR(c.admin_token_file, "/a");
+	CHECK_STR(c.basic_auth_file, "/u");
+	CHECK_STR(c.tls.cert_file, "/c");
+	CHECK_STR(c.tls.key_file, "/k");
+	config_fini(&c);
+	config_defaults(&c);
+	CHECK(!c.listen_remote);
+	CHECK(!c.tls.cert_file[0] && !c.read_token_file[0] && !c.basic_auth_file[0]);
+	config_fini(&c);
+	struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "tls:\n  cert_file: /c\n", "cert_file and key_file go together" },
+		{ "tls:\n  ca_file: /c\n", "unknown key in tls" },
+		{ "auth:\n  password: x\n", "unknown key in auth" },
+		{ "auth:\n  read_token_file: ''\n", "auth.read_token_file" },
+		{ "listen_remote: maybe\n", "listen_remote" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		config_defaults(&c);
+		p = write_file("bad.yml", bad[i].text);
+		CHECK(config_load(&c, p, err, sizeof(err)) < 0);
+		if (!strstr(err, bad[i].want))
+			fprintf(stderr, "  bad[%zu]: %s\n", i, err);
+		CHECK(strstr(err, bad[i].want) != NULL);
+		config_fini(&c);
+	}
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -169,6 +209,7 @@ int main(void)
 	RUN(test_loopback);
 	RUN(test_listen_check);
 	RUN(test_users);
+	RUN(test_config_keys);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {}
