@@ -198,6 +198,15 @@
         c.box.setAttribute("data-draw-ms", "0");
         return;
       }
+      /* A value with no neighbour (a young agent, a short-lived series)
+       * draws no line: show it as a point. */
+      series.forEach(function (sr, si) {
+        if (!si) return;
+        var ys = data[si], iso = [];
+        for (var k = 0; k < ys.length; k++)
+          if (ys[k] != null && (k === 0 || ys[k - 1] == null) && (k === ys.length - 1 || ys[k + 1] == null)) iso.push(k);
+        sr.points = { size: 5, filter: function (u, idx, show) { return show ? null : (iso.length ? iso : null); } };
+      });
       var width = Math.max(240, c.box.clientWidth || 360);
       var opts = {
         width: width, height: 200, series: series, legend: { live: true },
