@@ -320,6 +320,8 @@
     var wrap = h("div", { cls: "card scroll" });
     main.appendChild(wrap);
     var rows = [];
+    /* Columns a phone-sized window leaves out. */
+    var PHONE_HIDDEN = { health: 1, memPct: 1, rx: 1, tx: 1, image: 1 };
     var cols = [
       ["name", "name"], ["state", "state"], ["health", "health"], ["cpu", "CPU (cores)", true], ["mem", "memory", true],
       ["memPct", "of limit", true], ["rx", "net in", true], ["tx", "net out", true], ["alerts", "alerts", true],
@@ -340,7 +342,7 @@
       var groups = {};
       vis.forEach(function (r) { var g = S.group === "none" ? "" : r.project; (groups[g] = groups[g] || []).push(r); });
       var tbl = h("table", { id: "containers" }, h("tr", null, cols.map(function (c) {
-        return h("th", { cls: "sortable" + (c[2] ? " num" : "") + (c[0] === "image" ? " hide-phone" : ""), "data-key": c[0],
+        return h("th", { cls: "sortable" + (c[2] ? " num" : "") + (PHONE_HIDDEN[c[0]] ? " hide-phone" : ""), "data-key": c[0],
                          onclick: function () { S.sort = { key: c[0], dir: S.sort.key === c[0] ? -S.sort.dir : (c[2] ? -1 : 1) }; render(); } },
           c[1] + (S.sort.key === c[0] ? (S.sort.dir > 0 ? " ▲" : " ▼") : ""));
       })));
@@ -350,12 +352,12 @@
           tbl.appendChild(h("tr", { "data-name": r.name },
             h("td", null, h("a", { href: "#/c/" + encodeURIComponent(r.name || r.id), text: r.name || r.id.slice(0, 12) })),
             h("td", null, h("span", { cls: "pill s-" + r.state, text: r.state })),
-            h("td", null, r.health ? h("span", { cls: "pill h-" + r.health, text: r.health }) : ""),
+            h("td", { cls: "hide-phone" }, r.health ? h("span", { cls: "pill h-" + r.health, text: r.health }) : ""),
             h("td", { cls: "num", text: r.cpu == null ? "–" : r.cpu.toFixed(3) }),
             h("td", { cls: "num", text: fmtBytes(r.mem) }),
-            h("td", { cls: "num", text: r.memPct == null ? "–" : fmtPct(r.memPct) }),
-            h("td", { cls: "num", text: fmtRate(r.rx) }),
-            h("td", { cls: "num", text: fmtRate(r.tx) }),
+            h("td", { cls: "num hide-phone", text: r.memPct == null ? "–" : fmtPct(r.memPct) }),
+            h("td", { cls: "num hide-phone", text: fmtRate(r.rx) }),
+            h("td", { cls: "num hide-phone", text: fmtRate(r.tx) }),
             h("td", { cls: "num" }, r.alerts ? h("span", { cls: "pill alert-firing", title: r.alertNames.join(", "), text: "⚠ " + r.alerts }) : ""),
             h("td", { cls: "hide-phone", text: r.image || "" })));
         });
