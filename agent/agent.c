@@ -9,6 +9,7 @@
  * shutdown stops HTTP first, then Docker, then frees the registry.
  */
 #include "agent/agent.h"
+#include "agent/privs.h"
 #include "agent/rw.h"
 #include "alerting/alerting.h"
 
@@ -375,6 +376,15 @@ int agent_main(int argc, char **argv)
 		config_fini(&cfg);
 		return 1;
 	}
+	/* Least privilege (privs.c), step 1: before the first thread (the
+	 * store's writer), so all threads inherit it; step 2 is after start-up. */
+	struct privs_plan privs;
+	privs_plan_make(&cfg, &privs);
+	{
+		char perr[256];
+		if (privs_drop_startup(&privs, perr, sizeof(perr)) < 0)
+			log_warn("privileges: cannot drop capabilities: %s", perr);
+	}
 	/* Signals go to the signalfd only; every thread started below
 	 * (the store's writer first) inherits the mask. */
 	sigset_t mask;
@@ -515,6 +525,13 @@ int agent_main(int argc, char **argv)
 	if (l.st.remediator && (!l.st.rules ||
 	    alert_engine_add_sink(l.st.rules, alert_remediate, l.st.remediator) < 0))
 		log_warn("remediation: no rules engine to follow; nothing will be restarted");
+	/* Least privilege, step 2: eBPF is loaded, the socket bound, the
+	 * threads started; each thread drops to the run-time set (privs.c). */
+	{
+		char perr[512];
+		if (privs_drop_runtime(&privs, perr, sizeof(perr)) < 0)
+			log_warn("privileges: %s", perr);
+	}
 	status = run_loop(&l, sfd);
 out:
 	rw_stop(l.rw); /* before the store it reads */
