@@ -319,3 +319,12 @@ clean:
 -include $(BUILD)/obj/agent/top_main.d $(BUILD)/obj-lite/agent/cli.d
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BPF_OBJ:.o=.d)
 -include $(FUZZ_OBJ:.o=.d)
+
+# Load (issue 13): tests/integration/test_load.py longer and bigger than in
+# make test: LOAD_CONTAINERS raw container cgroups, LOAD_CLIENTS concurrent
+# clients on /metrics and the query API for LOAD_SECONDS; prints p50/p99.
+soak-load: all
+	LOAD_CONTAINERS=$${LOAD_CONTAINERS:-500} LOAD_CLIENTS=$${LOAD_CLIENTS:-16} \
+	LOAD_SECONDS=$${LOAD_SECONDS:-300} MONITOR_BIN=$(CURDIR)/$(BUILD)/monitor \
+	tests/run test_load
+.PHONY: soak-load
