@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #define IMPORT_MAX_SAMPLES (200u * 1000 * 1000)
+/* Timestamps within +-31,700 years of 1970 (ms): the store's tier bucket
+ * arithmetic needs headroom below INT64_MAX (found by fuzzing). */
+#define IMPORT_MAX_ABS_T_MS 1000000000000000LL
 
 struct tv {
 	int64_t t;
@@ -227,12 +230,13 @@ int store_import_file(struct store *s, const char *path, struct store_import_res
 		char *te;
 		if (om) {
 			double ts = strtod(fields[1], &te);
-			t = (int64_t)llround(ts * 1000.0);
-			if (*te || !isfinite(ts))
+			bool ok = !*te && isfinite(ts) && fabs(ts) * 1000.0 <= IMPORT_MAX_ABS_T_MS;
+			t = ok ? (int64_t)llround(ts * 1000.0) : 0;
+			if (!ok)
 				te = NULL;
 		} else {
 			t = strtoll(fields[1], &te, 10);
-			if (*te)
+			if (*te || t > IMPORT_MAX_ABS_T_MS || t < -IMPORT_MAX_ABS_T_MS)
 				te = NULL;
 		}
 		if (!te || nf > 2) {
