@@ -580,6 +580,13 @@ struct fc_inc {
 	size_t ahead_i;
 	int64_t ahead_to;              /* ahead holds every point up to here */
 };
+
+static void inc_free(struct fc_inc *in)
+{
+	if (in)
+		pts_fini(&in->ahead);
+	free(in);
+}
 struct smap {
 	struct sstate *e;
 	size_t cap, n;
@@ -593,7 +600,7 @@ static struct sstate *smap_get(struct smap *m, uint32_t id)
 		if (cap > SMAP_MAX) {    /* series churn: start over rather than grow */
 			for (size_t i = 0; i < m->cap; i++) {
 				free(m->e[i].long_fit);
-				free(m->e[i].inc);
+				inc_free(m->e[i].inc);
 			}
 			memset(m->e, 0, m->cap * sizeof(*m->e));
 			m->n = 0;
@@ -738,9 +745,7 @@ static int64_t stagger(int64_t now, uint32_t id, int64_t every)
 
 static void inc_drop(struct sstate *ss)
 {
-	if (ss->inc)
-		pts_fini(&ss->inc->ahead);
-	free(ss->inc);
+	inc_free(ss->inc);
 	ss->inc = NULL;
 }
 
@@ -870,6 +875,46 @@ full:
 	return false;
 }
 
+/*
+ * A series with kept sums whose history fit is due: reads only the 1 m
+ * roll-ups over forecast.history and fits them as fc_fit would with them
+ * (its model choice and step finding look at the history when there is
+ * one; the raw window only feeds the line, which the sums give). True when
+ * that fit is still the line with no break inside the window: the sums go
+ * on and the history is next due in FC_HISTORY_EVERY_MS. False when
+ * Holt-Winters or a sawtooth now wins, a break is found, or anything fails:
+ * the caller reads and fits the series whole.
+ */
+static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id, enum fc_res res,
+			      double limit, int64_t chg, int64_t hist_from)
+{
+	if (read_series(r->f->st, id, STORE_TIER_1M, false, hist_from, r->now, &r->hist) < 0)
+		return false;
+	bool stale;
+	int64_t hc = drop_stale(&r->hist, &stale);
+	if (hc > chg)
+		chg = hc;
+	cut_at(&r->hist, chg);
+	if (res == RES_HOST_MEMORY)
+		for (size_t k = 0; k < r->hist.n; k++)
+			r->hist.v[k] = limit - r->hist.v[k];
+	struct fc_input in = { r->hist.t, r->hist.v, r->hist.n, r->hist.t, r->hist.v, r->hist.n,
+			       r->now, res == RES_PIDS };
+	struct fc_fit *hf = malloc(sizeof(*hf));
+	if (!hf)
+		return false;
+	bool keep = !stale && chg <= ss->inc->chg && fc_fit(&r->f->params, &in, hf) == 0 &&
+		    hf->model == FC_MODEL_LINEAR && hf->segment_start_ms <= ss->inc->from_t;
+	free(hf);
+	if (keep) {
+		ss->long_at = r->now;
+		ss->long_due = stagger(r->now, id, FC_HISTORY_EVERY_MS);
+		free(ss->long_fit);
+		ss->long_fit = NULL;
+	}
+	return keep;
+}
+
 static int forecast_family(struct refresh *r, enum fc_res res)
 {
 	const struct resource *rd = &resources[res];
@@ -922,7 +967,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 
 		/* A linear fit kept as sums moves with the window when nothing
-		 * broke since and no full fit (or history fit) is due. */
+		 * broke since and no full fit is due; when its history fit is due,
+		 * only the history is read to see whether the line still wins. */
 		struct sstate *us = limit > 0 && !rd->counter ? smap_get(f->slow, si->id) : NULL;
 		struct fc_fit incfit;
 		bool inc_ok = false;
@@ -930,12 +976,17 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			struct fc_inc *in = us->inc;
 			bool hist_due = si->min_t < raw_from && c->history_ms > c->window_ms &&
 					(!us->long_at || r->now >= us->long_due);
-			if (chg > in->chg || in->limit != limit || r->now >= in->full_at || hist_due ||
+			if (chg > in->chg || in->limit != limit || r->now >= in->full_at ||
 			    r->now <= in->last_t)
 				inc_drop(us);
 			else
 				inc_ok = inc_advance(r, us, si->id, res == RES_HOST_MEMORY,
 						     res == RES_PIDS, &incfit);
+			if (inc_ok && hist_due) {
+				inc_ok = inc_history_keeps(r, us, si->id, res, limit, chg, hist_from);
+				if (!inc_ok)
+					inc_drop(us);
+			}
 		}
 		if (inc_ok) {
 			struct fc_entry *e = table_add(r->t);
@@ -1198,7 +1249,7 @@ void forecast_stop(struct forecaster *f)
 	table_unref(f, f->current);
 	for (size_t i = 0; f->slow && i < f->slow->cap; i++) {
 		free(f->slow->e[i].long_fit);
-		free(f->slow->e[i].inc);
+		inc_free(f->slow->e[i].inc);
 	}
 	if (f->slow)
 		free(f->slow->e);
