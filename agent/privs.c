@@ -185,13 +185,18 @@ void privs_plan_make(const struct agent_config *cfg, struct privs_plan *p)
 
 	p->runtime |= BIT(CAP_SYS_PTRACE) | BIT(CAP_DAC_READ_SEARCH);
 	if (cfg->ebpf.enabled) {
-		if (has_bpf_cap) {
+		/* CAP_BPF + CAP_PERFMON when the process has both; else
+		 * CAP_SYS_ADMIN, which the kernel takes for either (the only
+		 * way before 5.8, and where a runtime does not know CAP_BPF,
+		 * e.g. Docker 20.10). */
+		if (has_bpf_cap && (prm & BIT(CAP_BPF)) && (prm & BIT(CAP_PERFMON))) {
 			p->startup |= BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_NET_ADMIN);
 			if (!kernel_at_least(6, 5))
 				p->runtime |= BIT(CAP_BPF);
 		} else {
 			p->startup |= BIT(CAP_SYS_ADMIN) | BIT(CAP_NET_ADMIN);
-			p->runtime |= BIT(CAP_SYS_ADMIN);
+			if (!has_bpf_cap || !kernel_at_least(6, 5))
+				p->runtime |= BIT(CAP_SYS_ADMIN);
 		}
 		if (!kernel_at_least(5, 11))
 			p->startup |= BIT(CAP_SYS_RESOURCE);
