@@ -90,6 +90,42 @@ static void test_promql_print_invalid_utf8(void)
 	promql_expr_free(e2);
 }
 
+/* Doubled or deeply nested repetitions (`}++++...`, 30 '+') made glibc's
+ * regcomp copy the expression 2^30 times: a core and 1 GB for one silence
+ * matcher or PromQL selector. Refused now as RE2 (Prometheus) refuses them. */
+static bool matcher_ok(const char *text, const char *want_err)
+{
+	struct alert_matcher m;
+	char err[256] = "";
+	int rc = alert_matcher_parse(text, &m, err, sizeof(err));
+	if (rc == 0)
+		alert_matcher_fini(&m);
+	if (want_err && (rc == 0 || !strstr(err, want_err)))
+		fprintf(stderr, "  %s: rc %d, err \"%s\", want \"%s\"\n", text, rc, err, want_err);
+	return want_err ? rc < 0 && strstr(err, want_err) : rc == 0;
+}
+
+static void test_regex_repetitions(void)
+{
+	CHECK(matcher_ok("yn!~{k{{{}}}++++++++++++++++++++++++++++++t=", "bad repetition operator: `++`"));
+	CHECK(matcher_ok("a=~x**", "bad repetition operator: `**`"));
+	CHECK(matcher_ok("a=~x+?+", "bad repetition operator"));
+	CHECK(matcher_ok("a=~x{2}{3}", "bad repetition operator"));
+	CHECK(matcher_ok("a=~x{1001}", "invalid repeat count: `{1001}`"));
+	CHECK(matcher_ok("a=~((x{10}){10}){11}", "bad repetition operator: `{11}`"));
+	CHECK(matcher_ok("a=~(((((((((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)",
+			 "expression too large"));
+	/* What RE2 accepts still compiles. */
+	CHECK(matcher_ok("a=~((x{10}){10}){10}", NULL));
+	CHECK(matcher_ok("a=~(x+)+y*?z{2,5}?", NULL));
+	CHECK(matcher_ok("a=~x{1000}", NULL));
+	CHECK(matcher_ok("a=~{}x{,}", NULL));
+	struct promql_expr *e = NULL;
+	char err[256];
+	CHECK_EQ_INT(promql_parse("up{job=~\"a++\"}", &e, err, sizeof(err)), -EINVAL);
+	promql_expr_free(e);
+}
+
 /* A series with no samples, or a request with no labels, did pointer
  * arithmetic on NULL (undefined) when packed. */
 static void test_rw_empty_series(void)
@@ -160,6 +196,7 @@ int main(void)
 	RUN(test_log_time_range);
 	RUN(test_duration_nan);
 	RUN(test_promql_print_invalid_utf8);
+	RUN(test_regex_repetitions);
 	RUN(test_rw_empty_series);
 	RUN(test_import_empty);
 	TEST_END();
