@@ -541,8 +541,9 @@ static void load_file(struct loader *l, const char *path)
 	for (const struct ynode *c = groups->child; c; c = c->next, i++) {
 		struct group *g = &rs->groups[rs->ngroups++];
 		load_group(l, c, i, g);
-		for (size_t j = first; j + 1 < rs->ngroups && *g->name; j++) {
-			if (!strcmp(rs->groups[j].name, g->name)) {
+		/* A group that is not a mapping has no name (found by fuzzing). */
+		for (size_t j = first; j + 1 < rs->ngroups && g->name && *g->name; j++) {
+			if (rs->groups[j].name && !strcmp(rs->groups[j].name, g->name)) {
 				problem(l, c->line, "groupname: \"%s\" is repeated in the same file "
 					"(also on line %d)", g->name, rs->groups[j].line);
 				break;

@@ -27,6 +27,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -771,7 +772,8 @@ static void humanize_duration(struct buf *b, double v)
 			sign = "-";
 			v = -v;
 		}
-		long long d = (long long)v;
+		/* Past int64: clamped, not undefined (found by fuzzing). */
+		long long d = v >= 9.2e18 ? LLONG_MAX : (long long)v;
 		long long sec = d % 60, min = (d / 60) % 60, hour = (d / 3600) % 24, day = d / 86400;
 		if (day)
 			buf_printf(b, "%s%lldd %lldh %lldm %llds", sign, day, hour, min, sec);

@@ -126,6 +126,55 @@ static void test_regex_repetitions(void)
 	promql_expr_free(e);
 }
 
+static int tmpl_lookup(void *arg, const char *var, const char *field, struct alert_tmpl_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = ALERT_TMPL_NUM;
+	out->num = *(const double *)arg;
+	return strcmp(var, "value") ? -ENOENT : 0;
+}
+
+/* humanizeDuration of a value past int64 converted it to an integer
+ * (undefined); now clamped. */
+static void test_humanize_duration_huge(void)
+{
+	static const char *const vars[] = { "value", NULL };
+	struct alert_tmpl *t = NULL;
+	char err[256];
+	CHECK_EQ_INT(alert_tmpl_parse("{{ $value | humanizeDuration }}", vars, &t, err, sizeof(err)), 0);
+	const double vals[] = { 1e308, -1e308, 9.3e18, 90061 };
+	const char *want[] = { "106751991167300d 15h 30m 7s", "-106751991167300d 15h 30m 7s",
+			       "106751991167300d 15h 30m 7s", "1d 1h 1m 1s" };
+	for (size_t i = 0; i < 4 && t; i++) {
+		struct buf b;
+		buf_init(&b, 4096);
+		CHECK_EQ_INT(alert_tmpl_exec(t, tmpl_lookup, (void *)&vals[i], &b, err, sizeof(err)), 0);
+		CHECK_STR(b.data, want[i]);
+		buf_fini(&b);
+	}
+	alert_tmpl_free(t);
+}
+
+/* A rule file whose second group is a scalar (no name) compared its NULL
+ * name with the others'. */
+static void test_rules_group_without_name(void)
+{
+	char p[] = "/tmp/monitor-test-fuzzfound-XXXXXX";
+	int fd = mkstemp(p);
+	if (fd < 0)
+		SKIP("mkstemp");
+	const char *text = "groups:\n- name: one\n  rules: []\n- just a scalar\n- name: one\n  rules: []\n";
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	const char *paths[] = { p };
+	struct buf out;
+	buf_init(&out, 1 << 16);
+	CHECK(alert_rules_check(paths, 1, &out) < 0);
+	CHECK(out.data && strstr(out.data, "\"one\" is repeated") != NULL);
+	buf_fini(&out);
+	unlink(p);
+}
+
 /* A series with no samples, or a request with no labels, did pointer
  * arithmetic on NULL (undefined) when packed. */
 static void test_rw_empty_series(void)
@@ -198,6 +247,8 @@ int main(void)
 	RUN(test_promql_print_invalid_utf8);
 	RUN(test_regex_repetitions);
 	RUN(test_rw_empty_series);
+	RUN(test_humanize_duration_huge);
+	RUN(test_rules_group_without_name);
 	RUN(test_import_empty);
 	TEST_END();
 }
