@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -380,6 +381,12 @@ int access_start_check(const struct agent_config *cfg, char **read_token,
 	*read_token = NULL;
 	*users = NULL;
 	char err[PATH_MAX + 256];
+	/* Not dumpable: no core dump can carry the tokens, passwords and
+	 * webhook URLs the agent holds, and users other than root cannot
+	 * ptrace it or read its /proc/<pid>/mem, environ or maps. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("prctl(PR_SET_DUMPABLE, 0): %s; a core dump could hold secrets",
+			 strerror(errno));
 	if (access_listen_check(cfg->listen, cfg->listen_remote, err, sizeof(err)) < 0) {
 		fprintf(stderr, "monitor: %s\n", err);
 		return -EPERM;

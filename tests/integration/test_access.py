@@ -20,7 +20,9 @@
 import base64
 import json
 import os
+import resource
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -472,6 +474,40 @@ class TestTLS(unittest.TestCase):
             config="tls:\n  cert_file: /nonexistent.crt\n  key_file: %s\n" % self.key)
         self.assertEqual(rc, 1, err)
         self.assertIn("tls.cert_file /nonexistent.crt", err)
+
+
+class TestNoCoreDump(unittest.TestCase):
+    """The agent is not dumpable: SIGSEGV with an unlimited core size leaves
+    no core file (core_pattern "core", relative to the cwd), where a plain
+    process in the same setup leaves one."""
+
+    def crash(self, cmd, d):
+        def pre():
+            h.die_with_parent()
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                      resource.RLIM_INFINITY))
+        p = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, preexec_fn=pre)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGSEGV)
+        p.wait(10)
+        return [f for f in os.listdir(d) if f.startswith("core")]
+
+    def test_no_core(self):
+        with open("/proc/sys/kernel/core_pattern") as f:
+            pattern = f.read().strip()
+        if pattern.startswith("|") or "/" in pattern:
+            self.skipTest("core_pattern %r: cores do not land in the cwd" % pattern)
+        d = tempfile.mkdtemp(prefix="core-", dir=h.WORK)
+        self.addCleanup(shutil.rmtree, d, True)
+        if not self.crash(["sleep", "30"], d):
+            self.skipTest("no core dump even from sleep here")
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.makedirs(os.path.join(d, "data"))
+        cores = self.crash([h.MONITOR, "agent", "--listen", "127.0.0.1:%d" % h.free_port(),
+                            "--data-dir", os.path.join(d, "data"), "--no-ebpf"], d)
+        self.assertEqual(cores, [])
 
 
 class TestSecrets(unittest.TestCase):
