@@ -381,6 +381,13 @@ class TestLimits(unittest.TestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 431"), head)
         self.assertEqual(self.agent.get("/-/healthy").status, 200)
 
+    def test_4_no_traversal(self):
+        for p in ("/web/../../../../etc/passwd", "/web/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+                  "/web/..%2f..%2f..%2fetc%2fpasswd", "/web//etc/passwd", "/../../etc/passwd"):
+            data = self.get_from("127.0.0.1", p)
+            self.assertNotIn(b"root:", data, p)
+            self.assertFalse(data.startswith(b"HTTP/1.1 200"), (p, data[:100]))
+
     def test_3_no_cors(self):
         r = self.agent.get("/api/v1/query?query=up", {"Origin": "http://evil.example"})
         self.assertEqual(r.status, 200)
