@@ -12,6 +12,14 @@
  * is immutable and reference-counted; publishing swaps a pointer under a
  * lock, so the tick (forecast_emit) and HTTP handlers never wait for a fit.
  *
+ * Why most series are not read whole each refresh: at 1,000 containers
+ * that is 1.4 million samples a minute at 10 s (14 million at 1 s), most of
+ * them read and summed again unchanged. A series whose fit is linear keeps
+ * the window's sums (struct fc_inc, forecast_int.h's fc_window) and each
+ * refresh only adds the samples since the last and removes those that left
+ * the window; whatever could change the answer beyond the line (a break, a
+ * step, the periodic full fit) reads it whole as before.
+ *
  * Why the tick copies the table into its snapshot instead of /metrics
  * appending it: samples in the snapshot are stored like every other
  * series, so rules and PromQL see container_forecast_* (the default rules
