@@ -256,6 +256,9 @@ static int request(struct cli *c, const char *method, const char *path, const ch
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "monitor-cli");
+	const char *ca = getenv("MONITOR_CACERT"); /* an agent with tls: and its own CA */
+	if (ca && *ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Accept: application/json");
 	char auth[4200];
 	if (*c->token) {

@@ -457,6 +457,17 @@ class TestTLS(unittest.TestCase):
                             % self.port], capture_output=True, text=True, timeout=20)
         self.assertNotEqual(r.returncode, 0)   # unknown CA: refused by default
 
+    def test_5_cli_over_https(self):
+        env = dict(os.environ, MONITOR_URL="https://localhost:%d" % self.port)
+        env.pop("MONITOR_CACERT", None)
+        r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
+                           timeout=20)
+        self.assertNotEqual(r.returncode, 0)      # unknown CA
+        env["MONITOR_CACERT"] = self.cert
+        r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_3_plain_http_gets_nothing(self):
         try:
             r = h.http_get("http://127.0.0.1:%d/metrics" % self.port, timeout=3)
