@@ -14,6 +14,9 @@ store many times, a full disk and a corrupt monitor.db (test_storage), kill
   stores, the agent runs and stores;
 - webhook receivers that hang, reset the connection or answer slowly:
   rule evaluation keeps its interval and /metrics its latency;
+- container churn (cgroup directories in a copied fixture root): fds,
+  /metrics series and RSS (less the store's series index) back to the
+  baseline;
 - a broken config file and SIGHUP: the agent keeps running on the old one
   (it reloads only rule files on SIGHUP);
 - a second, private dockerd stopped and started under the agent:
@@ -22,6 +25,7 @@ store many times, a full disk and a corrupt monitor.db (test_storage), kill
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -477,6 +481,92 @@ class DockerRestartTest(unittest.TestCase):
         self.assertEqual(got[0].get("name"), name)
         names = [l for l, _ in a.metrics().get("container_memory_usage_bytes") if l["id"] == cg]
         self.assertEqual(len(names), 1, names)
+        a.stop()
+
+
+CHURN_CYCLES = int(os.environ.get("MONITOR_CHURN_CYCLES", "200"))
+FIXTURE_CONTAINER = "sys/fs/cgroup/docker/" \
+    "688116434228fbfdd03d9cd934322f980dd3fddb26fab37473033c7173572be2"
+
+
+class ChurnTest(unittest.TestCase):
+    """CHURN_CYCLES containers created and destroyed in batches of 10 under
+    the agent: cgroup directories (copies of a Docker container's) made and
+    removed in a copy of the v2 fixture host root, so that the shared
+    host's own containers do not move the baseline. After the churn: open
+    fds back within 10 % of the baseline, no series of the removed
+    containers on /metrics, and RSS within 10 % plus what the store's
+    index of series keeps (it remembers every series it has seen until
+    retention: ~1.6 KiB each, measured; see docs/RELIABILITY.md). `make
+    soak` runs 1,000 cycles (MONITOR_CHURN_CYCLES). Real cgroups and eBPF
+    map entries are not churned here."""
+
+    BATCH = 10
+    PER_SERIES_KIB = 3          # allowance per new store series (measured ~1.6)
+
+    def usage(self, a):
+        with open("/proc/%d/status" % a.proc.pid) as f:
+            rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return rss, len(os.listdir("/proc/%d/fd" % a.proc.pid))
+
+    def ours(self, e):
+        return [l for l, _ in e.get("container_memory_usage_bytes")
+                if l.get("id", "").startswith("/docker/feed")]
+
+    def cycles(self, a, n):
+        seen = 0
+        for _ in range(0, n, self.BATCH):
+            dirs = []
+            for _ in range(self.BATCH):
+                self.n += 1
+                d = os.path.join(self.root, "sys/fs/cgroup/docker/feed%060x" % self.n)
+                shutil.copytree(self.src, d)
+                dirs.append(d)
+            a.wait_tick()
+            seen = max(seen, len(self.ours(a.wait_tick())))
+            for d in dirs:
+                shutil.rmtree(d)
+        return seen
+
+    def test_churn_returns_to_baseline(self):
+        d = tempdir(self)
+        self.root = os.path.join(d, "root")
+        shutil.copytree(FIXTURE_ROOT, self.root, symlinks=True)
+        self.src = os.path.join(self.root, FIXTURE_CONTAINER)
+        self.n = 0
+        a = h.Agent(config="docker:\n  enabled: false\nstorage:\n  flush_interval: 1s\n",
+                    host_root=self.root, interval="200ms", args=["--no-ebpf"])
+        self.addCleanup(a.kill)
+        a.start()
+        # Warm up (allocator arenas, caches), then the baseline.
+        self.assertEqual(self.cycles(a, 3 * self.BATCH), self.BATCH,
+                         "the agent did not show every container of a batch")
+        time.sleep(1.5)
+        m0 = a.wait_tick()
+        rss0, fds0 = self.usage(a)
+        series0 = m0.value("monitor_series")
+        stored0 = m0.value("monitor_storage_series")
+        t0 = time.time()
+        seen = self.cycles(a, CHURN_CYCLES)
+        took = time.time() - t0
+        self.assertEqual(seen, self.BATCH, "the agent did not show every container of a batch")
+        h.wait_for("no series of the removed containers on /metrics",
+                   lambda: not self.ours(a.metrics()), 10)
+        time.sleep(1.5)
+        m1 = a.wait_tick()
+        rss1, fds1 = self.usage(a)
+        stored1 = m1.value("monitor_storage_series")
+        print("\nchurn: %d cycles in %.1f s; RSS %d -> %d KiB, fds %d -> %d, /metrics series "
+              "%d -> %d, store series %d -> %d"
+              % (CHURN_CYCLES, took, rss0, rss1, fds0, fds1, series0,
+                 m1.value("monitor_series"), stored0, stored1))
+        self.assertLessEqual(fds1, max(fds0 * 1.10, fds0 + 2), "fds %d -> %d" % (fds0, fds1))
+        self.assertLessEqual(m1.value("monitor_series"), series0 * 1.10)
+        allowance = (stored1 - stored0) * self.PER_SERIES_KIB
+        self.assertLessEqual(rss1, rss0 * 1.10 + allowance,
+                             "RSS %d KiB -> %d KiB (store series %d -> %d)"
+                             % (rss0, rss1, stored0, stored1))
+        self.assertIsNone(a.proc.poll())
         a.stop()
 
 
