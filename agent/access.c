@@ -351,11 +351,16 @@ int access_check(struct http_req *req, enum access_class cls, struct http_resp *
 				  "not served to non-loopback clients while no authentication "
 				  "is configured (auth: in the config)");
 	if (cls == ACCESS_ADMIN) {
-		if (is_read && !is_admin)
+		if (is_admin)
+			return 0;
+		if (is_read)
 			return http_error(resp, 403, "forbidden",
-					  "the read token does not allow changes: this needs "
-					  "the admin token");
-		return 0; /* the handler checks the admin token */
+					  "read credentials do not allow changes: this needs "
+					  "the admin token or an admin user");
+		if (basic_sent || (st->users && !st->admin_token))
+			return http_error(resp, 401, "unauthorized",
+					  "this needs an admin user's password or the admin token");
+		return 0; /* the handler checks the bearer admin token */
 	}
 	bool need = st->read_token || st->users || (cls == ACCESS_SENSITIVE && !loopback);
 	if (!need || is_admin || is_read)

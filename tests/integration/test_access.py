@@ -195,6 +195,7 @@ class TestTokens(unittest.TestCase):
         r = self.agent.post("/-/reload", {"Authorization": "Bearer " + READ})
         self.assertEqual(r.status, 403)
         self.assertIn("admin token", r.json()["error"])
+        self.assertEqual(r.json()["errorType"], "forbidden")
         r = self.agent.post("/-/reload", {"Authorization": "Bearer " + ADMIN})
         self.assertEqual(r.status, 200, r.body[:300])
 
@@ -265,6 +266,12 @@ class TestBasicAuth(unittest.TestCase):
         self.assertEqual(r.status, 200, r.body)
         r = self.agent.post("/-/reload", basic("boss", self.pw_r))
         self.assertEqual(r.status, 401, r.body)
+        self.assertIn("Bearer", r.headers.get("WWW-Authenticate", ""))
+        r = self.agent.post("/-/reload")
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("admin user", r.json()["error"])
+        r = self.agent.post("/api/v1/containers/nothing-such/stop", basic("boss", self.pw_a))
+        self.assertEqual(r.status, 404, r.body)      # past the checks: the id is unknown
 
     def test_3_remote_with_basic(self):
         if not self.remote:
