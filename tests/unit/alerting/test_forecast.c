@@ -530,9 +530,12 @@ static void test_refresh_moves(void)
 	uint32_t sl = add_series(st, "container_spec_memory_limit_bytes", "/stepper");
 	uint32_t lw = add_series(st, "container_memory_working_set_bytes", "/relimit");
 	uint32_t ll = add_series(st, "container_spec_memory_limit_bytes", "/relimit");
+	/* the host's memory: used is total - available, also in the kept sums */
+	uint32_t ha = add_series(st, "machine_memory_available_bytes", "/hostmem");
+	uint32_t ht = add_series(st, "machine_memory_bytes", "/hostmem");
 	size_t cap = 2000, n = 0;
 	int64_t *ts = calloc(cap, sizeof(*ts));
-	double *vs = calloc(cap, sizeof(*vs));
+	double *vs = calloc(cap, sizeof(*vs)), *hs = calloc(cap, sizeof(*hs));
 	uint64_t rng = 7;
 	int64_t step_at = t0 + 3600000 + 5 * 60000, relimit_at = t0 + 3600000 + 7 * 60000;
 	struct forecast_config cfg;
@@ -549,6 +552,10 @@ static void test_refresh_moves(void)
 			double v = 100e6 + 5e3 * x + noise;
 			store_append(st, w, t, v);
 			store_append(st, l, t, 1e9);
+			double avail = 8e9 - 3e3 * x - noise / 2;
+			store_append(st, ha, t, avail);
+			store_append(st, ht, t, 16e9);
+			hs[n] = 16e9 - avail;
 			ts[n] = t, vs[n++] = v;
 			/* a level step of 200 MB at step_at */
 			store_append(st, sw, t, 100e6 + 1e3 * x + (t >= step_at ? 200e6 : 0));
@@ -571,6 +578,17 @@ static void test_refresh_moves(void)
 			CHECK(0);
 		}
 		json_doc_free(&doc);
+		m = resource_of(f, "/hostmem", &doc, "memory");
+		fc = m ? json_get(m, "forecast") : NULL;
+		ours = fc && fc->child ? json_get(fc->child, "value")->number : NAN;
+		CHECK(fc_linear_regression(ts + a, hs + a, n - a, now, &slope, &icpt));
+		want = icpt + slope * 3600;
+		if (!(fabs(ours - want) <= 1e-9 * fabs(want))) {
+			fprintf(stderr, "host, refresh %d: %.17g vs predict_linear %.17g\n", k, ours,
+				want);
+			CHECK(0);
+		}
+		json_doc_free(&doc);
 		m = resource_of(f, "/stepper", &doc, "memory");
 		double seg = segment_of(m);
 		if (now >= step_at)
@@ -587,6 +605,7 @@ static void test_refresh_moves(void)
 	}
 	free(ts);
 	free(vs);
+	free(hs);
 	forecast_stop(f);
 	store_close(st);
 	char cmd[256];
