@@ -17,6 +17,9 @@ store many times, a full disk and a corrupt monitor.db (test_storage), kill
 - container churn (cgroup directories in a copied fixture root): fds,
   /metrics series and RSS (less the store's series index) back to the
   baseline;
+- the wall clock stepped back and forward in the agent's process only
+  (an LD_PRELOAD shim, clockshift.c): ticks from the past skipped with one
+  warning, storing resumes when the clock is right;
 - a broken config file and SIGHUP: the agent keeps running on the old one
   (it reloads only rule files on SIGHUP);
 - a second, private dockerd stopped and started under the agent:
@@ -568,6 +571,69 @@ class ChurnTest(unittest.TestCase):
                              % (rss0, rss1, stored0, stored1))
         self.assertIsNone(a.proc.poll())
         a.stop()
+
+
+class ClockStepTest(unittest.TestCase):
+    """The wall clock stepped back an hour, forward again, and an hour
+    ahead, in the agent's process only: an LD_PRELOAD shim
+    (clockshift.c) adds an offset to CLOCK_REALTIME, gettimeofday and
+    time; the monotonic clocks the agent's timers use are untouched.
+    Ticks stamped before the last stored one are skipped with one
+    warning, the agent keeps collecting and serving, and storing resumes
+    at once when the clock is right again; an hour ahead is stored."""
+
+    def test_clock_stepped_back_and_forward(self):
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            h.skip("no C compiler to build the clock shim")
+        d = tempdir(self)
+        so = os.path.join(d, "clockshift.so")
+        r = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", so,
+                            os.path.join(h.ROOT, "tests", "integration", "clockshift.c"), "-ldl"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        off = write(os.path.join(d, "offset"), "0")
+        a = h.Agent(config="docker:\n  enabled: false\nstorage:\n  flush_interval: 500ms\n",
+                    host_root=FIXTURE_ROOT, interval="200ms", args=["--no-ebpf"])
+        a.cmd = ["env", "LD_PRELOAD=" + so, "CLOCKSHIFT_FILE=" + off] + a.cmd
+        self.addCleanup(a.kill)
+        a.start()
+        a.wait_tick()
+        write(off, "-3600000")                     # an hour back
+        time.sleep(0.3)
+        t_back = time.time() - 3600
+        time.sleep(2)
+        self.assertIsNone(a.proc.poll(), a.stderr()[-2000:])
+        before = a.metrics().value("monitor_ticks_total")
+        e = a.wait_tick()
+        self.assertGreater(e.value("monitor_ticks_total"), before, "ticks stopped")
+        # Ticks stamped before the last stored one are skipped, said once.
+        self.assertRegex(a.stderr(), r"storage: the clock went back 3\d\d\d\.\d+ s; ticks are not "
+                         r"stored until it passes the last stored one")
+        self.assertEqual(query_range(a, "monitor_ticks_total", t_back, t_back + 10, "0.2"), [])
+
+        write(off, "0")                            # and forward to the right time
+        time.sleep(0.3)
+        t_fwd = time.time()
+        time.sleep(2)
+        got = query_range(a, "monitor_ticks_total", t_fwd, time.time(), "0.2")
+        self.assertGreater(len(got), 5, "nothing stored after the clock came back: %s" % got)
+        vals = [v for _, v in got]
+        self.assertEqual(vals, sorted(vals))
+        self.assertEqual(len(got), len(set(vals)), "a tick stored twice: %s" % got)
+        self.assertIn("storage: storing ticks", a.stderr())
+        self.assertEqual(a.stderr().count("the clock went back"), 1, "not rate-limited")
+
+        write(off, "3600000")                      # an hour ahead
+        time.sleep(0.3)
+        t_ahead = time.time() + 3600
+        time.sleep(2)
+        self.assertIsNone(a.proc.poll(), a.stderr()[-2000:])
+        got = query_range(a, "monitor_ticks_total", t_ahead, t_ahead + 10, "0.2")
+        self.assertTrue(got, "nothing stored with the clock an hour ahead")
+        self.assertEqual(h.http_get(a.url + "/metrics").status, 200)
+        a.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(a.proc.wait(10), 0, a.stderr()[-2000:])
 
 
 class ConfigReloadTest(unittest.TestCase):
