@@ -506,6 +506,7 @@ struct cg_files {
 	int fd[F__COUNT];        /* -1: missing at open */
 	char *setting[F__COUNT]; /* settings files' last text (see is_setting) */
 	unsigned settings_age;   /* ticks since the settings were read */
+	unsigned ticks_seen;     /* ticks since the container was found (saturates) */
 };
 
 /*
@@ -514,9 +515,13 @@ struct cg_files {
  * instead of being held open and read every tick: that is a third fewer
  * descriptors per container (the open-file limit decides how many
  * containers can be held open) and fewer reads per tick. A `docker update`
- * shows within SETTINGS_EVERY ticks.
+ * shows within SETTINGS_EVERY ticks. For a container's first
+ * SETTINGS_EARLY_TICKS ticks they are read every tick: discovery finds a
+ * cgroup within milliseconds of its creation, before the runtime has
+ * written the limits into it.
  */
 #define SETTINGS_EVERY 10
+#define SETTINGS_EARLY_TICKS 5
 #define SETTING_MAX_BYTES 4096
 
 static bool is_setting(int i)
@@ -1310,9 +1315,12 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		/* else: over budget, read this tick and close (FILES_CLOSED) */
 	}
 
-	if (f->settings_age == 0 || f->settings_age >= SETTINGS_EVERY)
+	if (f->settings_age == 0 || f->settings_age >= SETTINGS_EVERY ||
+	    f->ticks_seen < SETTINGS_EARLY_TICKS)
 		read_settings(s, c->cgroup, f);
 	f->settings_age++;
+	if (f->ticks_seen < SETTINGS_EARLY_TICKS)
+		f->ticks_seen++;
 
 	r.errors = 0;
 	r.bad = NULL;

@@ -857,8 +857,14 @@ static void test_vanish_copied_tree(void)
 		goto out;
 	make_container(&c, V2_SYSTEMD);
 
-	struct snapshot *s = tick(st, &c, &err);
-	CHECK_EQ_INT(err, 0);
+	/* Past the first ticks, when settings files are read by path every
+	 * tick (the runtime may not have written the limits yet). */
+	struct snapshot *s = NULL;
+	for (int i = 0; i < 5; i++) {
+		snapshot_unref(s);
+		s = tick(st, &c, &err);
+		CHECK_EQ_INT(err, 0);
+	}
 	CHECK_ALL(s, v2_systemd_want);
 	snapshot_unref(s);
 
