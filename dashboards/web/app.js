@@ -151,7 +151,8 @@
     return Promise.all(expanded.map(function (query) {
       return api("/api/v1/query_range?" + qs({ query: query, start: start, end: end, step: step }))
         .then(function (j) { return j.data.result; });
-    })).then(function (results) {
+    }).concat(spec.wait ? [spec.wait()] : [])).then(function (results) {
+      if (spec.wait) results.pop();
       if (gen !== S.gen) return;
       var tFetched = performance.now();
       var n = Math.floor((end - start) / step) + 1, xs = new Array(n), i;
@@ -175,7 +176,7 @@
       var drawn = series.length - 1;
       c.box.setAttribute("data-projections", "0");
       if (spec.extra) {
-        var ex = spec.extra(xs, end, step);
+        var ex = spec.extra(xs, end, step, c);
         if (ex && ex.xs.length) {
           var m = ex.xs.length;
           for (i = 1; i < data.length; i++) data[i] = data[i].concat(new Array(m).fill(null));
@@ -414,7 +415,12 @@
     main.appendChild(grid);
     var sel = '{name="' + esc(key) + '"}';
     var selc = function (extra) { return '{name="' + esc(key) + '"' + (extra ? "," + extra : "") + "}"; };
-    var fc = null; /* the memory forecast, fetched with each refresh */
+    var fc = null, fcP = null; /* the memory forecast, fetched with each refresh */
+    function loadForecast() {
+      fcP = api("/api/v1/containers/" + encodeURIComponent(key) + "/forecast")
+        .then(function (j) { fc = j.data; }).catch(function () { fc = null; });
+      return fcP;
+    }
     chartCard(grid, { title: "CPU (cores) and throttling", queries: [
       { q: "sum(rate(container_cpu_usage_seconds_total" + sel + "[$w]))", legend: "usage", fill: true },
       { q: "sum(rate(container_cpu_cfs_throttled_seconds_total" + sel + "[$w]))", legend: "throttled", color: "#d9480f" },
@@ -423,8 +429,10 @@
       { q: "container_memory_working_set_bytes" + sel, legend: "working set", fill: true },
       { q: "container_memory_usage_bytes" + sel, legend: "usage" },
       { q: "container_spec_memory_limit_bytes" + sel + " > 0", legend: "limit", dash: [4, 4], color: "#d92d20" }],
-      extra: function (xs, end, step) {
+      wait: function () { return fcP || loadForecast(); },
+      extra: function (xs, end, step, c) {
         var m = fc && fc.resources && fc.resources.filter(function (r) { return r.resource === "memory"; })[0];
+        c.box.setAttribute("data-forecast", JSON.stringify(m || null));
         if (!m || m.now == null || m.trend_per_second == null || !m.limit) return null;
         var horizon = m.exhaustion_seconds != null ? Math.min(m.exhaustion_seconds, S.range) : S.range / 4;
         var k = 24, fx = [], fy = [];
@@ -528,12 +536,11 @@
       var id = encodeURIComponent(key);
       return Promise.all([
         api("/api/v1/containers/" + id).catch(function (e) { return { error: e }; }),
-        api("/api/v1/containers/" + id + "/forecast").catch(function () { return null; }),
+        loadForecast(),
       ]).then(function (r) {
         if (gen !== S.gen) return;
         if (r[0].error) { info.textContent = ""; fail(info, r[0].error); return; }
         var c = r[0].data || {}, v = c.values || {};
-        fc = r[1] && (r[1].data || r[1]);
         title.textContent = "Container " + (c.name || c.id);
         info.textContent = "";
         add(info, [

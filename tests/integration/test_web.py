@@ -154,12 +154,12 @@ class TestWebPage(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, "monitor import: %s" % r.stderr
         cls.logged = h.docker_run(cls.containers, "web", [
-            "sh", "-c", 'i=0; while true; do i=$((i+1)); echo "h11tick $i"; '
+            "sh", "-c", 'mkdir -p /tmp; httpd -p 8080 -h /tmp; i=0; while true; do i=$((i+1)); echo "h11tick $i"; '
                         '[ $((i%5)) = 0 ] && echo "needle $i"; sleep 0.5; done'],
-            opts=("-m", "128m"))
+            opts=("-m", "128m", "-v", "%s:/h11data:ro" % d))
         for i in range(2):
             h.docker_run(cls.containers, "grp%d" % i, ["sleep", "3600"],
-                         opts=("--label", "com.docker.compose.project=h11web"))
+                         opts=("--label", "com.docker.compose.project=h11web-%s" % h.RUN_TAG))
         names = [h.unique("bulk%03d" % i) for i in range(MANY)]
 
         def run(n):
@@ -169,6 +169,9 @@ class TestWebPage(unittest.TestCase):
         with ThreadPoolExecutor(4) as ex:
             cls.containers.extend(ex.map(run, names))
         cls.agent.start()
+        # Events on the logged container's timeline (it started before the agent).
+        h.docker("pause", cls.logged.id)
+        h.docker("unpause", cls.logged.id)
         want = {c.name for c in cls.containers}
         h.wait_for("every container listed", lambda: want <= {c["name"] for c in cls.agent.get(
             "/api/v1/containers").json()["data"]}, 30)
@@ -178,6 +181,9 @@ class TestWebPage(unittest.TestCase):
         # Rates over the charts' 1 h grid (8 s steps, 32 s windows) exist.
         h.wait_for("host CPU rates", lambda: cls.agent.get("/api/v1/query?" + urllib.parse.urlencode(
             {"query": "rate(machine_cpu_seconds_total[32s])", "time": time.time() - 8})).json()["data"]["result"], 30)
+        h.wait_for("a memory forecast of the logged container", lambda: [
+            r for r in cls.agent.get("/api/v1/containers/%s/forecast" % cls.name).json()["data"]["resources"]
+            if r["resource"] == "memory" and r.get("trend_per_second") is not None], 30, 0.5)
         time.sleep(2)
         cfg = {"url": cls.agent.url, "chromium": cls.chromium, "container": cls.name,
                "marker": "h11tick", "token": TOKEN, "shots": SHOTS, "many": True}
@@ -240,10 +246,11 @@ class TestWebPage(unittest.TestCase):
         mem = self.chart("detail", "Memory")
         self.assertGreaterEqual(mem["series"], 3)         # working set, usage, limit
         # The forecast's projection to the limit, when the agent has one.
-        fc = self.agent.get("/api/v1/containers/%s/forecast" % self.name).json()["data"]["resources"]
-        has = [r for r in fc if r["resource"] == "memory" and r["trend_per_second"] is not None and r["limit"]]
-        self.assertEqual(mem["projections"], 1 if has else 0, fc)
-        self.assertTrue(has, "no memory forecast to draw: %s" % fc)
+        # (The page records the forecast it drew from; setUpClass waited for one.)
+        fc = mem["forecast"]
+        self.assertTrue(fc and fc["resource"] == "memory", fc)
+        self.assertEqual(fc["limit"], 128 << 20)
+        self.assertEqual(mem["projections"], 1 if fc.get("trend_per_second") is not None else 0, fc)
         alerts = self.chart("alerts", "Alert history")
         self.assertGreaterEqual(alerts["series"], 1)
 
@@ -276,7 +283,7 @@ class TestWebPage(unittest.TestCase):
         self.assertLessEqual(ours, set(v["rows"]))
         self.assertEqual(len(v["rows"]), len(set(v["rows"])))
         self.assertEqual(v["filtered"], [self.name])
-        self.assertTrue(any(g.startswith("h11web") and "2" in g for g in v["groups"]), v["groups"])
+        self.assertIn("h11web-%s · 2" % h.RUN_TAG, v["groups"])
         self.assertEqual(sorted(v["sortedByMem"]), sorted(v["rows"]))
 
     def test_detail_shows_the_logs_and_follows(self):
@@ -293,7 +300,10 @@ class TestWebPage(unittest.TestCase):
         self.assertGreater(max(later), v["maxBefore"] + 2, "live follow added no newer line")
         self.assertIn("needle", v["searchText"])
         self.assertNotIn("h11tick", v["searchText"])
-        self.assertGreaterEqual(v["processes"], 2)            # sh and sleep
+        self.assertGreaterEqual(v["processes"], 3)            # sh, httpd and sleep
+        self.assertIn("8080", v["ports"])
+        self.assertIn("/h11data", v["volumes"])
+        self.assertTrue(any("unpause" in e for e in v["timeline"]), v["timeline"])
         self.assertIn("running", v["info"])
 
     def test_silence_needs_the_token(self):

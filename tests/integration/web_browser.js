@@ -37,7 +37,8 @@ async function charts(page) {
     }
     return {
       title: el.getAttribute("data-title"), series: +el.getAttribute("data-series"),
-      points: +el.getAttribute("data-points"), projections: +el.getAttribute("data-projections"), drawMs: +el.getAttribute("data-draw-ms"),
+      points: +el.getAttribute("data-points"), projections: +el.getAttribute("data-projections"),
+      forecast: JSON.parse(el.getAttribute("data-forecast") || "null"), drawMs: +el.getAttribute("data-draw-ms"),
       queries: JSON.parse(el.getAttribute("data-queries") || "[]"),
       range: JSON.parse(el.getAttribute("data-range") || "null"),
       canvas: !!cv, coloured, nonblank, text: el.textContent.slice(0, 200),
@@ -101,6 +102,7 @@ async function visit(page, name, hash, extra) {
         logsFirst: first, logsAfter: after, maxBefore,
         processes: await p.$$eval("#processes tr", (rs) => rs.length - 1),
         timeline: await p.$$eval("#timeline li", (rs) => rs.map((r) => r.textContent)).catch(() => []),
+        ports: await p.textContent("#c-ports"), volumes: await p.textContent("#c-volumes"),
         info: await p.textContent("#c-info"),
       };
     });
