@@ -328,3 +328,12 @@ soak-load: all
 	LOAD_SECONDS=$${LOAD_SECONDS:-300} MONITOR_BIN=$(CURDIR)/$(BUILD)/monitor \
 	tests/run test_load
 .PHONY: soak-load
+
+# Churn (issue 13): tests/integration/test_faults.py with SOAK_CYCLES (1,000)
+# container create/destroy cycles instead of make test's 200; prints RSS,
+# fds and series before and after.
+soak-churn: all
+	MONITOR_CHURN_CYCLES=$${SOAK_CYCLES:-1000} MONITOR_BIN=$(CURDIR)/$(BUILD)/monitor \
+	tests/run test_faults
+soak: soak-load soak-churn
+.PHONY: soak-churn soak
