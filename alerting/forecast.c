@@ -59,6 +59,9 @@
  * that the hour-old data on disk is read once in five minutes instead of
  * once a refresh. */
 #define FC_AHEAD_MS (5 * 60 * 1000LL)
+/* Blocks of the kept range of a window (struct fc_inc): a window spans at
+ * most FC_RANGE_BLOCKS - 2 of them. */
+#define FC_RANGE_BLOCKS 32
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -582,12 +585,45 @@ struct fc_inc {
 	int64_t seg_start;             /* the full fit's segment_start_ms */
 	int64_t full_at;               /* when the next full fit is due */
 	double limit;                  /* at the full fit (host memory is limit - available) */
-	double scale, lo, hi;          /* step detector: fc_diff_scale, range of the points */
+	double scale;                  /* step detector: fc_diff_scale of the last full fit */
+	/* The window's range for the step detector (a tenth of it is the least
+	 * jump), as the lowest and highest value of each block of blk_ms: the
+	 * blocks that overlap the window give its range, off by at most one
+	 * block of samples that already left it. */
+	int64_t blk_ms;
+	int64_t blk[FC_RANGE_BLOCKS];  /* block number (t / blk_ms), or -1 */
+	double blo[FC_RANGE_BLOCKS], bhi[FC_RANGE_BLOCKS];
 	struct pts ahead;              /* the window's oldest points, from ahead_i on,
 					* in the resource's units as added */
 	size_t ahead_i;
 	int64_t ahead_to;              /* ahead holds every point up to here */
 };
+
+static void range_add(struct fc_inc *in, int64_t t, double v)
+{
+	int64_t b = t / in->blk_ms;
+	size_t k = (size_t)(b % FC_RANGE_BLOCKS);
+	if (in->blk[k] != b) {
+		in->blk[k] = b;
+		in->blo[k] = in->bhi[k] = v;
+		return;
+	}
+	in->blo[k] = fmin(in->blo[k], v);
+	in->bhi[k] = fmax(in->bhi[k], v);
+}
+
+/* The range of the blocks that overlap [start, ...). */
+static void range_of(const struct fc_inc *in, int64_t start, double *lo, double *hi)
+{
+	*lo = INFINITY;
+	*hi = -INFINITY;
+	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++) {
+		if (in->blk[k] < 0 || (in->blk[k] + 1) * in->blk_ms <= start)
+			continue;
+		*lo = fmin(*lo, in->blo[k]);
+		*hi = fmax(*hi, in->bhi[k]);
+	}
+}
 
 static void inc_free(struct fc_inc *in)
 {
@@ -777,11 +813,12 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 	if (!in)
 		return;                  /* no sums: the next refresh reads the window */
 	fc_window_reset(&in->w, from, p->v[p->n - 1]);
-	in->lo = in->hi = p->v[a];
+	in->blk_ms = r->f->cfg.window_ms / (FC_RANGE_BLOCKS - 2) + 1;
+	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++)
+		in->blk[k] = -1;
 	for (size_t i = a; i < p->n; i++) {
 		fc_window_add(&in->w, p->t[i], p->v[i]);
-		in->lo = fmin(in->lo, p->v[i]);
-		in->hi = fmax(in->hi, p->v[i]);
+		range_add(in, p->t[i], p->v[i]);
 	}
 	in->scale = fc_diff_scale(p->v + a, p->n - a);
 	/* the first read-ahead from what is in hand, shortened by the series'
@@ -824,16 +861,20 @@ static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool 
 	const struct fc_params *p = &r->f->params;
 	if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->last_t + 1, r->now, &r->raw) < 0)
 		goto full;
+	double lo, hi;
+	range_of(in, r->now - r->f->cfg.window_ms + 1, &lo, &hi);
 	for (size_t i = 0; i < r->raw.n; i++) {
 		double v = r->raw.v[i];
 		if (store_is_stale(v))
 			goto full;
 		if (usage_of_limit)
 			v = in->limit - v;
-		in->lo = fmin(in->lo, v);
-		in->hi = fmax(in->hi, v);
-		/* fc_fit's step detector, with the scale of the last full fit */
-		double thr = fmax(in->scale, 0.1 * (in->hi - in->lo));
+		lo = fmin(lo, v);
+		hi = fmax(hi, v);
+		range_add(in, r->raw.t[i], v);
+		/* fc_fit's step detector over the window, with the scale of the
+		 * last full fit */
+		double thr = fmax(in->scale, 0.1 * (hi - lo));
 		if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
 			goto full;
 		fc_window_add(&in->w, r->raw.t[i], v);
