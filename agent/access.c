@@ -83,14 +83,14 @@ int access_listen_check(const char *addr, bool allow_remote, char *err, size_t e
 	} else {
 		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 		struct addrinfo *res = NULL;
-		if (getaddrinfo(host, NULL, &hints, &res) == 0) {
-			bool all = res != NULL;
-			for (struct addrinfo *a = res; a; a = a->ai_next)
-				all &= access_addr_is_loopback(a->ai_addr);
-			freeaddrinfo(res);
-			if (all)
-				return 0;
-		}
+		if (getaddrinfo(host, NULL, &hints, &res) != 0)
+			return 0; /* binding fails then, with the resolver's message */
+		bool all = res != NULL;
+		for (struct addrinfo *a = res; a; a = a->ai_next)
+			all &= access_addr_is_loopback(a->ai_addr);
+		freeaddrinfo(res);
+		if (all)
+			return 0;
 	}
 	snprintf(err, errsize,
 		 "listen %s: %s; listening beyond loopback needs --allow-remote or "
