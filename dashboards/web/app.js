@@ -181,7 +181,7 @@
           var m = ex.xs.length;
           for (i = 1; i < data.length; i++) data[i] = data[i].concat(new Array(m).fill(null));
           xs = data[0] = xs.concat(ex.xs);
-          c.box.setAttribute("data-projections", String(ex.series.length));
+          c.box.setAttribute("data-projections", "1");
           ex.series.forEach(function (s) {
             series.push({ label: s.label, stroke: s.color, width: 2, dash: [6, 4],
                           value: function (u, v) { return v == null ? "–" : (spec.fmt || fmtNum)(v); } });
@@ -441,7 +441,9 @@
           fx.push(end + t);
           fy.push(Math.min(m.limit, Math.max(0, m.now + m.trend_per_second * t)));
         }
-        return { xs: fx, series: [{ label: "forecast (" + (m.model || "trend") + ")" + (m.exhaustion_seconds != null ? ", limit in " + fmtSecs(m.exhaustion_seconds) : ""), color: "#7048e8", ys: fy }] };
+        return { xs: fx, series: [
+          { label: "forecast (" + (m.model || "trend") + ")" + (m.exhaustion_seconds != null ? ", limit in " + fmtSecs(m.exhaustion_seconds) : ""), color: "#7048e8", ys: fy },
+          { label: "limit ahead", color: "#d92d20", ys: fx.map(function () { return m.limit; }) }] };
       } });
     chartCard(grid, { title: "Network", fmt: fmtRate, queries: [
       { q: "sum(rate(container_network_receive_bytes_total" + sel + "[$w]))", legend: "receive" },
