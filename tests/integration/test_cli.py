@@ -305,7 +305,12 @@ class CliTest(unittest.TestCase):
 
     def test_stats_row_stays_when_container_goes(self):
         c = h.docker_run(self, "cli-goes", ["sleep", "600"])
-        h.wait_for("cli-goes in the agent", lambda: self.agent.container(c.name), 10)
+        # Collected, not only known from Docker's metadata: the first frame
+        # needs a CPU counter in two ticks.
+        h.wait_for("cli-goes collected by the agent",
+                   lambda: "container_cpu_usage_seconds_total" in
+                   ((self.agent.container(c.name) or {}).get("values") or {}), 10)
+        self.agent.wait_tick()
         p = subprocess.Popen([h.MONITOR, "stats", "--url", self.agent.url, c.name],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
