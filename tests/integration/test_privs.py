@@ -164,5 +164,33 @@ class PrivsUnitTest(unittest.TestCase):
         self.assertLess(float(m.group(1)), 4.5)
 
 
+class PrivsStartupOnlyTest(unittest.TestCase):
+    def test_low_port_bound_then_dropped(self):
+        """A listen port below 1024 needs CAP_NET_BIND_SERVICE until the
+        socket is bound (kept by the first step), and not after."""
+        harness.require_root()
+        import socket
+        port = None
+        for cand in range(900, 1000):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", cand))
+                port = cand
+                break
+            except OSError:
+                continue
+            finally:
+                s.close()
+        if port is None:
+            raise unittest.SkipTest("no free loopback port below 1000")
+        agent = harness.Agent(listen="127.0.0.1:%d" % port, args=["--no-ebpf"]).start()
+        self.addCleanup(agent.kill)
+        harness.wait_for("the privileges log line", lambda: "privileges: kept" in agent.stderr(), 15)
+        st = status_fields("/proc/%d/status" % agent.proc.pid)
+        self.assertFalse(int(st["CapEff"], 16) & (1 << 10), "CAP_NET_BIND_SERVICE still held: %s" % st["CapEff"])
+        self.assertEqual(agent.get("/-/ready").status, 200)
+        agent.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
