@@ -175,13 +175,13 @@ static int64_t thread_cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* One sample of each of the 9 series of every container at time t. */
+/* One sample of each of the 10 series of every container at time t. */
 static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int64_t start,
 		       int64_t t, bool all_limits, uint64_t *rng)
 {
 	double x = (double)(t - start) / 1e3;
 	for (size_t c = 0; c < ncont; c++) {
-		const uint32_t *s = ids + c * 9;
+		const uint32_t *s = ids + c * 10;
 		*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
 		double noise = (double)(*rng >> 40) / (double)(1ULL << 24) - 0.5;
 		store_append(st, s[0], t, 100e6 + (double)c * 1e4 * x + 1e6 * noise);
@@ -191,8 +191,10 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 		store_append(st, s[4], t, 20e9 + 1e3 * x);
 		store_append(st, s[5], t, 250e9);
 		store_append(st, s[6], t, 0.2 * x * (1 + 0.1 * noise));
-		if (all_limits)
+		if (all_limits) {
 			store_append(st, s[7], t, 100000);
+			store_append(st, s[9], t, 100000);  /* a quota of one core */
+		}
 		store_append(st, s[8], t, (double)start / 1e3);
 	}
 }
@@ -213,7 +215,7 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	}
 	int64_t now = (now_ms() / 1000) * 1000;
 	int64_t start = now - 3600 * 1000 - NREFRESH * 60 * 1000LL;
-	size_t per = 9;
+	size_t per = 10;
 	struct forecast_config cfg;
 	struct forecaster *f = NULL;
 	double times[NREFRESH + 1], cpu[NREFRESH + 1];
@@ -231,6 +233,7 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		s[6] = series(st, "container_cpu_usage_seconds_total", id, "cpu", "total");
 		s[7] = series(st, "container_spec_cpu_quota", id, NULL, NULL);
 		s[8] = series(st, "container_start_time_seconds", id, NULL, NULL);
+		s[9] = series(st, "container_spec_cpu_period", id, NULL, NULL);
 	}
 	uint64_t rng = 42;
 	forecast_config_defaults(&cfg);
