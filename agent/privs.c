@@ -296,8 +296,8 @@ static void on_drop_signal(int sig)
 	errno = saved;
 }
 
-/* CapPrm and CapBnd of one thread; -errno when it is gone. */
-static int task_caps(pid_t tid, uint64_t *prm, uint64_t *bnd)
+/* CapPrm, CapBnd and SigBlk of one thread; -errno when it is gone. */
+static int task_caps(pid_t tid, uint64_t *prm, uint64_t *bnd, uint64_t *blk)
 {
 	char path[64], b[4096];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
@@ -314,6 +314,8 @@ static int task_caps(pid_t tid, uint64_t *prm, uint64_t *bnd)
 		return -EIO;
 	*prm = strtoull(s + 8, NULL, 16);
 	*bnd = strtoull(t + 8, NULL, 16);
+	const char *u = strstr(b, "\nSigBlk:");
+	*blk = u ? strtoull(u + 8, NULL, 16) : 0;
 	return 0;
 }
 
@@ -330,11 +332,15 @@ static int signal_threads(int sig, uint64_t keep, uint64_t bkeep, int *left)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
-		uint64_t prm, bnd;
-		if (tid <= 0 || tid == self || task_caps(tid, &prm, &bnd) < 0)
+		uint64_t prm, bnd, blk;
+		if (tid <= 0 || tid == self || task_caps(tid, &prm, &bnd, &blk) < 0)
 			continue;
 		if (!(prm & ~keep) && !(bnd & ~bkeep))
 			continue;
+		if (blk & BIT(sig - 1)) {
+			(*left)++; /* it would never run the handler: do not wait */
+			continue;
+		}
 		if (syscall(SYS_tgkill, getpid(), tid, sig) == 0)
 			sent++;
 		else if (errno != ESRCH)
@@ -387,13 +393,13 @@ int privs_drop_runtime(const struct privs_plan *p, char *err, size_t errsize)
 	/* The handler stays installed: a late signal must not kill the
 	 * process (the default action of a real-time signal). */
 	(void)old;
-	uint64_t prm = 0, bnd = 0;
+	uint64_t prm = 0, bnd = 0, blk = 0;
 	int extra = 0, threads = 0;
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
-		if (tid <= 0 || task_caps(tid, &prm, &bnd) < 0)
+		if (tid <= 0 || task_caps(tid, &prm, &bnd, &blk) < 0)
 			continue;
 		threads++;
 		if ((prm & ~keep) || (bnd & ~bkeep))
@@ -405,7 +411,8 @@ int privs_drop_runtime(const struct privs_plan *p, char *err, size_t errsize)
 	privs_names(keep, names, sizeof(names));
 	if (extra || atomic_load(&g_failed)) {
 		snprintf(err, errsize, "%d of %d threads still hold more than %s (%d could not "
-			 "drop)", extra, threads, names, atomic_load(&g_failed));
+			 "drop, %d block or missed the signal)", extra, threads, names,
+			 atomic_load(&g_failed), left);
 		return -EAGAIN;
 	}
 	char line[2048];
