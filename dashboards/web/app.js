@@ -14,7 +14,7 @@
 
   var S = {
     range: 3600, refresh: 5, timer: null, view: null, gen: 0,
-    charts: [], follow: null, sort: { key: "name", dir: 1 }, filter: "", group: "project",
+    charts: [], follow: null, refreshes: 0, sort: { key: "name", dir: 1 }, filter: "", group: "project",
   };
 
   /* ---------- helpers ---------- */
@@ -740,6 +740,7 @@
       setStatus("updated " + new Date().toLocaleTimeString());
       document.body.setAttribute("data-loaded", "1");
       document.body.setAttribute("data-load-ms", (performance.now() - t0).toFixed(1));
+      document.body.setAttribute("data-refreshes", String(++S.refreshes));
     }).catch(function (e) {
       if (gen !== S.gen) return;
       setStatus(String(e.message || e), true);

@@ -276,6 +276,20 @@ class TestWebPage(unittest.TestCase):
               % (self.ncontainers, v["manyLoadMs"], self.out["views"]["overview"]["loadMs"], self.browser_s))
         self.assertLess(v["manyLoadMs"], 3000)
 
+    def test_range_steps_and_refresh(self):
+        v = self.out["views"]["overview"]
+        self.assertTrue(v["refreshed"])
+        steps = dict(v["steps"])
+        self.assertLessEqual(steps[300], 1)                   # raw samples
+        self.assertLess(steps[3600], 60)
+        for r in (21600, 86400):                              # the 1 m tier
+            self.assertEqual(steps[r] % 60, 0)
+            self.assertLess(steps[r], 3600)
+        for r in (604800, 2592000):                           # the 1 h tier
+            self.assertEqual(steps[r] % 3600, 0)
+        for r, st in steps.items():
+            self.assertLessEqual(r / st, 1000)                # points per series
+
     def test_container_list(self):
         v = self.out["views"]["containers"]
         # Other containers on the host come and go: ours are all listed.

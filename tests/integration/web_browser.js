@@ -71,9 +71,16 @@ async function visit(page, name, hash, extra) {
   try {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
-    out.views.overview = await visit(page, "overview", "#/", async (p) => ({
-      stats: await p.textContent("#host-stats"),
-    }));
+    out.views.overview = await visit(page, "overview", "#/", async (p) => {
+      /* Auto-refresh (5 s by default) redraws without a reload. */
+      const before = await p.getAttribute("body", "data-refreshes");
+      await p.waitForFunction((b) => document.body.getAttribute("data-refreshes") !== b, before, { timeout: 15000 });
+      return {
+        stats: await p.textContent("#host-stats"),
+        steps: await p.evaluate(() => [300, 3600, 21600, 86400, 604800, 2592000].map((r) => [r, window.monitorPage.stepFor(r)])),
+        refreshed: true,
+      };
+    });
     out.views.containers = await visit(page, "containers", "#/containers", async (p) => ({
       rows: await p.$$eval("#containers tr[data-name]", (rs) => rs.map((r) => r.getAttribute("data-name"))),
       groups: await p.$$eval("#containers tr.group", (rs) => rs.map((r) => r.textContent)),
