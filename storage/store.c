@@ -742,6 +742,9 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 		log_limited(&s->clock_warn, LOG_WARN,
 			    "storage: the clock went back %.3f s; ticks are not stored until it "
 			    "passes the last stored one", (double)(s->last_snap_t - t) / 1000);
+		/* Counted as refused, so that monitor_storage_out_of_order_samples_total
+		 * shows a clock that went back, not only the log. */
+		s->out_of_order += snap->nsamples;
 		pthread_rwlock_unlock(&s->lock);
 		return;
 	}

@@ -340,13 +340,14 @@ class DiskFullTest(unittest.TestCase):
         time.sleep(2)
         filler = os.path.join(mnt, "filler")
         t_fill = time.time()
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         try:
             h.wait_for("a failed flush", lambda: a.metrics().value(
                 "monitor_storage_write_errors_total") > 0, 60, interval=0.3)
@@ -667,7 +668,7 @@ class ClockStepTest(unittest.TestCase):
     (clockshift.c) adds an offset to CLOCK_REALTIME, gettimeofday and
     time; the monotonic clocks the agent's timers use are untouched.
     Ticks stamped before the last stored one are skipped with one
-    warning, the agent keeps collecting and serving, and storing resumes
+    warning and counted in monitor_storage_out_of_order_samples_total, the agent keeps collecting and serving, and storing resumes
     at once when the clock is right again; an hour ahead is stored."""
 
     def test_clock_stepped_back_and_forward(self):
@@ -687,6 +688,8 @@ class ClockStepTest(unittest.TestCase):
         self.addCleanup(a.kill)
         a.start()
         a.wait_tick()
+        ooo = "monitor_storage_out_of_order_samples_total"
+        ooo0 = a.metrics().value(ooo)
         write(off, "-3600000")                     # an hour back
         time.sleep(0.3)
         t_back = time.time() - 3600
@@ -699,6 +702,7 @@ class ClockStepTest(unittest.TestCase):
         self.assertRegex(a.stderr(), r"storage: the clock went back 3\d\d\d\.\d+ s; ticks are not "
                          r"stored until it passes the last stored one")
         self.assertEqual(query_range(a, "monitor_ticks_total", t_back, t_back + 10, "0.2"), [])
+        self.assertGreater(e.value(ooo), ooo0, "skipped ticks not counted as refused samples")
 
         write(off, "0")                            # and forward to the right time
         time.sleep(0.3)
@@ -710,6 +714,9 @@ class ClockStepTest(unittest.TestCase):
         self.assertEqual(vals, sorted(vals))
         self.assertEqual(len(got), len(set(vals)), "a tick stored twice: %s" % got)
         self.assertIn("storage: storing ticks", a.stderr())
+        o2 = a.metrics().value(ooo)
+        a.wait_tick()
+        self.assertEqual(a.wait_tick().value(ooo), o2, "samples refused with the clock right")
         self.assertEqual(a.stderr().count("the clock went back"), 1, "not rate-limited")
 
         write(off, "3600000")                      # an hour ahead
