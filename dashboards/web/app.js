@@ -657,7 +657,12 @@
       return Promise.all([
         api("/api/v1/alerts").catch(function (e) { return { error: e }; }),
         api("/api/v2/silences").catch(function (e) { return { error: e }; }),
-        api("/api/v1/notifications?limit=50").catch(function (e) { return { error: e }; }),
+        /* Without a notifier the endpoint answers 503 (and the browser logs
+         * it): ask only when the notifier's queue gauge exists. */
+        instant("monitor_notification_queue_length").then(function (r) {
+          if (!r.length) return { error: { status: 503, message: "no notifier: the config has no route: and receivers:" } };
+          return api("/api/v1/notifications?limit=50");
+        }).catch(function (e) { return { error: e }; }),
       ]).then(function (r) {
         if (gen !== S.gen) return;
         active.textContent = "";

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -370,6 +371,29 @@ class TestWebServing(unittest.TestCase):
             self.assertTrue(r.headers["Content-Type"].startswith(typ), path)
             with open(os.path.join(h.ROOT, src), "rb") as f:
                 self.assertEqual(r.body, f.read(), path)
+
+    def test_default_agent_views_have_no_console_errors(self):
+        if not shutil.which("node") or not chromium_path():
+            h.skip("node or chromium is not installed")
+        why = ensure_playwright()
+        if why:
+            h.skip(why)
+        os.makedirs(SHOTS, exist_ok=True)
+        d = tempfile.mkdtemp(prefix="web-", dir=h.WORK)
+        self.addCleanup(shutil.rmtree, d, True)
+        cpath = os.path.join(d, "browser.json")
+        with open(cpath, "w") as f:
+            json.dump({"url": self.agent.url, "chromium": chromium_path(), "shots": SHOTS, "plain": True}, f)
+        env = dict(os.environ, NODE_PATH=os.path.join(NODE_DIR, "node_modules"))
+        r = subprocess.run(["node", os.path.join(h.HERE, "web_browser.js"), cpath], capture_output=True,
+                           text=True, timeout=90, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        out = json.loads(r.stdout)
+        self.assertEqual(out["errors"], [])
+        self.assertEqual(sorted(out["views"]), ["plain-alerts", "plain-containers", "plain-overview"])
+        for name, v in out["views"].items():
+            self.assertEqual(v["consoleErrors"], [], name)
+        self.assertIn("no notifier", out["views"]["plain-alerts"]["notes"])
 
     def test_gzip(self):
         r = self.agent.get("/web/vendor/uPlot.iife.min.js", headers={"Accept-Encoding": "gzip"})
