@@ -1182,7 +1182,7 @@ void promql_format_time(struct buf *b, int64_t t)
 	char tmp[32];
 	size_t o = sizeof(tmp);
 	bool neg = t < 0;
-	uint64_t u = neg ? (uint64_t)-t : (uint64_t)t;
+	uint64_t u = neg ? 0 - (uint64_t)t : (uint64_t)t; /* INT64_MIN too (found by fuzzing) */
 	unsigned frac = (unsigned)(u % 1000);
 	u /= 1000;
 	if (frac) {

@@ -14,6 +14,7 @@
 #include "storage/storage.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <unistd.h>
 
 /* A silence whose second matcher is malformed after a valid first one was
@@ -124,6 +125,26 @@ static void test_regex_repetitions(void)
 	char err[256];
 	CHECK_EQ_INT(promql_parse("up{job=~\"a++\"}", &e, err, sizeof(err)), -EINVAL);
 	promql_expr_free(e);
+}
+
+/* An @ time that lands on INT64_MIN ms was negated when printed (UB). */
+static void test_promql_at_extreme(void)
+{
+	struct promql_expr *e = NULL;
+	char err[256];
+	if (promql_parse("u33333*d@33000001806528490", &e, err, sizeof(err)) == 0) {
+		struct buf b;
+		buf_init(&b, 4096);
+		promql_expr_format(e, &b);
+		CHECK(b.len > 0);
+		buf_fini(&b);
+		promql_expr_free(e);
+	}
+	struct buf b;
+	buf_init(&b, 64);
+	promql_format_time(&b, INT64_MIN);
+	CHECK_STR(b.data, "-9223372036854775.808");
+	buf_fini(&b);
 }
 
 static int tmpl_lookup(void *arg, const char *var, const char *field, struct alert_tmpl_value *out)
@@ -246,6 +267,7 @@ int main(void)
 	RUN(test_duration_nan);
 	RUN(test_promql_print_invalid_utf8);
 	RUN(test_regex_repetitions);
+	RUN(test_promql_at_extreme);
 	RUN(test_rw_empty_series);
 	RUN(test_humanize_duration_huge);
 	RUN(test_rules_group_without_name);
