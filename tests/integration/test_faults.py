@@ -28,6 +28,7 @@ store many times, a full disk and a corrupt monitor.db (test_storage), kill
   containers are found again by name, one series per container.
 """
 
+import calendar
 import json
 import os
 import re
@@ -40,7 +41,6 @@ import threading
 import time
 import unittest
 import urllib.parse
-import urllib.request
 
 import harness as h
 
@@ -85,7 +85,6 @@ def alert_named(agent, name):
 
 def rfc3339(s):
     """Unix seconds of "2026-11-29T18:00:00.123Z"."""
-    import calendar
     return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + s[19:-1])
 
 
