@@ -209,7 +209,16 @@ class TestTokens(unittest.TestCase):
         r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
                            timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
+        # monitor top's own HTTP client sends the token too
+        env["MONITOR_TOP_CONFIG"] = os.path.join(self.dir, "top.conf")
+        r = subprocess.run([h.MONITOR, "top", "--once", "--width", "160"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("monitor top - "), r.stdout[:200])
         env.pop("MONITOR_TOKEN")
+        r = subprocess.run([h.MONITOR, "top", "--once"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
         r = subprocess.run([h.MONITOR, "ps", "--token-file", self.admin_file], env=env,
                            capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -474,6 +483,13 @@ class TestTLS(unittest.TestCase):
         r = subprocess.run([h.MONITOR, "ps"], env=env, capture_output=True, text=True,
                            timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
+        # monitor top runs the libcurl client for https:// URLs
+        env["MONITOR_TOP_CONFIG"] = os.path.join(self.dir, "top.conf")
+        r = subprocess.run([h.MONITOR, "top", "--url", "https://localhost:%d" % self.port,
+                            "--once", "--width", "160"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("monitor top - "), r.stdout[:200])
 
     def test_3_plain_http_gets_nothing(self):
         try:
