@@ -404,6 +404,14 @@ class TestLimits(unittest.TestCase):
             self.assertNotIn(b"root:", data, p)
             self.assertFalse(data.startswith(b"HTTP/1.1 200"), (p, data[:100]))
 
+    def test_5_body_too_large(self):
+        body = b"query=" + b"a" * (2 << 20)
+        r = h.http_post(self.agent.url + "/api/v1/query",
+                        {"Content-Type": "application/x-www-form-urlencoded"}, body, timeout=20)
+        self.assertEqual(r.status, 413, r.body[:200])
+        self.assertEqual(r.json()["errorType"], "bad_data")
+        self.assertEqual(self.agent.get("/-/healthy").status, 200)
+
     def test_3_no_cors(self):
         r = self.agent.get("/api/v1/query?query=up", {"Origin": "http://evil.example"})
         self.assertEqual(r.status, 200)
