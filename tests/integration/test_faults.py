@@ -516,6 +516,9 @@ class DockerRestartTest(unittest.TestCase):
         self.dproc = None
         self.dlog = open(os.path.join(self.d, "dockerd.log"), "wb")
         self.addCleanup(shutil.rmtree, self.d, True)
+        # dockerd leaves its data root bind-mounted on itself.
+        self.addCleanup(subprocess.run, ["umount", "-l", os.path.join(self.d, "root")],
+                        capture_output=True)
         self.addCleanup(self.dlog.close)
         self.addCleanup(self.stop_dockerd)
         self.dockerd()
