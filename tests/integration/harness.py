@@ -8,9 +8,7 @@ text format, Docker and runc helpers that always clean up after themselves,
 readers for a container's cgroup files (cgroup v1, v2 and hybrid), and skips
 with a reason for what a host lacks.
 
-Run as a script, it runs every tests/integration/test_*.py (or those whose
-names contain one of the words given) and ends with the line
-"integration: N passed, N failed, N skipped". Standard library only.
+The suite's runner is runner.py (tests/run calls it). Standard library only.
 """
 
 import contextlib
@@ -674,52 +672,8 @@ def parse_size(s):
 
 # ---- the runner ------------------------------------------------------------------------
 
-def main(argv):
-    words = [a for a in argv if not a.startswith("-")]
-    loader = unittest.TestLoader()
-    suite = unittest.TestSuite()
-    sys.path.insert(0, HERE)
-    files = sorted(f for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
-    for f in files:
-        if words and not any(w in f for w in words):
-            continue
-        suite.addTests(loader.loadTestsFromName(f[:-3]))
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2)
-    t0 = time.monotonic()
-    result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped - len(result.expectedFailures)
-    # A test that failed runs once more, alone: on a loaded 2-core machine a
-    # deadline can pass for reasons outside the agent. One that then passes
-    # is counted as passed but named below as flaky, with its first failure
-    # printed above; one that fails twice is a failure.
-    flaky = []
-    for test, _ in result.failures + result.errors:
-        if len(flaky) >= 5 or not hasattr(test, "_testMethodName"):
-            break
-        print("re-running %s once" % test.id())
-        again = runner.run(loader.loadTestsFromName(test.id()))
-        if again.wasSuccessful() and again.testsRun == 1 and not again.skipped:
-            flaky.append(test.id())
-            failed -= 1
-            passed += 1
-    setup_rc = os.environ.get("MONITOR_IT_SETUP_RC", "0")
-    if setup_rc != "0":
-        print("FAIL: tests/integration/setup exited with %s" % setup_rc)
-        failed += 1
-    if result.skipped:
-        print("skipped:")
-        for test, reason in result.skipped:
-            print("  %s: %s" % (test.id(), reason))
-    if flaky:
-        print("flaky (failed, then passed when run again):")
-        for name in flaky:
-            print("  " + name)
-    print("(%.0f s)" % (time.monotonic() - t0))
-    print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # The runner lives in runner.py (tests/run calls it); this keeps
+    # `python3 harness.py [word ...]` working.
+    import runner
+    sys.exit(runner.main(sys.argv[1:]))
