@@ -179,12 +179,16 @@ def is_serial(path):
         return re.search(r"^SERIAL\s*=\s*True\b", f.read(), re.M) is not None
 
 
-def by_expected_time(files):
+def load_times():
     try:
         with open(TIMES) as f:
-            known = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
-        known = {}
+        return {}
+
+
+def by_expected_time(files):
+    known = load_times()
 
     def est(f):
         # A file not yet timed goes by its size (about 0.1 s a line).
@@ -193,11 +197,7 @@ def by_expected_time(files):
 
 
 def save_times(docs):
-    try:
-        with open(TIMES) as f:
-            known = json.load(f)
-    except (OSError, ValueError):
-        known = {}
+    known = load_times()
     known.update({k: round(d["seconds"], 1) for k, d in docs.items()})
     with open(TIMES, "w") as f:
         json.dump(known, f, indent=1, sort_keys=True)
