@@ -158,7 +158,11 @@ class TopTest(unittest.TestCase):
       summary: '{{ $labels.name }} is busy'
 """ % h.unique("top-zbusy"))
         # Forecasts refitted every 2 s, so the detail view has some to show.
+        # No default rules: their ContainerCPUThrottlingHigh goes pending on
+        # the capped busy loop a minute in, and a row shows its most urgent
+        # alert (pending before silenced), which would hide the silence.
         cls.agent = start_agent(config="auth:\n  admin_token_file: %s\nrule_files: [%s]\n"
+                                "default_rules: false\n"
                                 "forecast:\n  interval: 2s\n  window: 1m\n  min_points: 3\n"
                                 % (cls.token_path, cls.rules_path))
         try:
@@ -428,7 +432,7 @@ class TopTest(unittest.TestCase):
         t = self.top("--filter", self.prefix, "--token-file", self.token_path)
         s = t.wait("the firing marker on the busy row", lambda s: row_of(s, self.busy.name) and
                    row_of(s, self.busy.name).rstrip().endswith("\u25b2"))
-        self.assertRegex(s, r"alerts: [1-9]\d* firing")    # the agent's other rules may fire too
+        self.assertRegex(s, r"alerts: 1 firing")          # TopTestBusy, the only rule
         self.assertFalse(row_of(s, self.mem.name).rstrip().endswith("\u25b2"))
         # the busy container is first by CPU (the default sort): open its detail
         t.wait("busy first", lambda s: s.split("\n")[3].find(self.busy.name) >= 0)
