@@ -494,6 +494,7 @@ int agent_main(int argc, char **argv)
 	l.st.read_token_len = read_token ? strlen(read_token) : 0;
 	l.st.users = users;
 	l.st.tls = &cfg.tls;
+	l.st.http = &cfg.http;
 	http = http_start(cfg.listen, &l.st);
 	if (!http)
 		goto out;

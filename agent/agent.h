@@ -46,6 +46,22 @@ void agent_logs_stop(struct coll_logtail *tail, struct agent_state *st);
 /* The log store's size and retention as agent-level series (tick thread). */
 void agent_logs_metrics(struct agent_state *st, struct coll_sink *sink);
 
+/* http: the HTTP server's limits and CORS (config.c, docs/monitor.yml). */
+#define HTTP_CORS_MAX 32
+struct http_config {
+	int64_t timeout_ms;          /* http.timeout: a connection idle this long is closed */
+	int64_t header_timeout_ms;   /* http.header_timeout: a request's headers must arrive within */
+	uint32_t max_connections;    /* http.max_connections: at once, all clients */
+	uint32_t max_connections_per_address; /* http.max_connections_per_address */
+	uint32_t max_header_bytes;   /* http.max_header_bytes: past it, 431 */
+	uint32_t max_body_bytes;     /* http.max_body_bytes: past it, 413 */
+	char *cors_origins[HTTP_CORS_MAX]; /* http.cors_origins; none: no CORS */
+	size_t ncors_origins;
+};
+/* The built-in limits (today's: 30 s idle, 30 s for headers, 256
+ * connections, 32 per address, 64 KiB headers, 1 MiB bodies, no CORS). */
+void config_http_defaults(struct http_config *c);
+
 struct agent_config {
 	char config_path[PATH_MAX];
 	char listen[256];
@@ -73,6 +89,7 @@ struct agent_config {
 	char basic_auth_file[PATH_MAX];  /* auth.basic_auth_file; "" for none */
 	bool listen_remote;          /* listen_remote / --allow-remote (access.c) */
 	struct tls_files { char cert_file[PATH_MAX], key_file[PATH_MAX]; } tls; /* tls: ("": plain HTTP) */
+	struct http_config http;     /* http: limits and CORS */
 	bool network;                /* collect.network */
 	int64_t process_interval_ms; /* collect.process_interval; 0: off */
 	struct notify_config *notify; /* route:, receivers:, inhibit_rules:, templates: (alerting/notify_config.c); NULL: none */
@@ -126,6 +143,7 @@ struct agent_state {
 	size_t read_token_len;
 	struct access_users *users; /* auth.basic_auth_file (access.c); NULL: none */
 	const struct tls_files *tls; /* tls: for http_start; NULL or "": plain HTTP */
+	const struct http_config *http; /* http: limits and CORS; NULL: the defaults */
 	const struct cg_layout *layout; /* where container cgroups are, for /proc readers */
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
@@ -136,7 +154,7 @@ struct snapshot *agent_snapshot(struct agent_state *st);
 
 /*
  * A request as handlers see it (http.c). arg is the rest of the path after
- * a prefix route; body is the request body (capped at 1 MiB). Handlers write
+ * a prefix route; body is the request body (capped at http.max_body_bytes). Handlers write
  * the response body into resp->body, may set resp->type (default text/plain)
  * and return the HTTP status. They run on the connection's own thread.
  */
@@ -161,6 +179,10 @@ struct http_resp {
 	ssize_t (*stream)(void *arg, uint64_t pos, char *buf, size_t max);
 	void (*stream_free)(void *arg);
 	void *stream_arg;
+	/* CORS (cors.c, set by http.c): the Access-Control-Allow-Origin value
+	 * or NULL; credentials allowed; a preflight's answer. */
+	const char *cors_origin;
+	bool cors_credentials, cors_preflight;
 };
 typedef int (*http_handler)(struct http_req *req, struct http_resp *resp);
 struct http_route {

@@ -32,6 +32,7 @@ void config_defaults(struct agent_config *c)
 	alert_rules_config_defaults(&c->rules);
 	c->default_rules = true;
 	alert_remediation_config_defaults(&c->remediation);
+	config_http_defaults(&c->http);
 	c->keep_exited_ms = 3600 * 1000;
 	c->docker_action_timeout_ms = 30000;
 	c->fs_interval_ms = 60000;
@@ -47,11 +48,25 @@ void config_defaults(struct agent_config *c)
 		c->label_allow[c->nlabel_allow++] = strdup(default_labels[i]);
 }
 
+void config_http_defaults(struct http_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->timeout_ms = 30000;
+	c->header_timeout_ms = 30000;
+	c->max_connections = 256;
+	c->max_connections_per_address = 32;
+	c->max_header_bytes = 64 * 1024;
+	c->max_body_bytes = 1u << 20;
+}
+
 void config_fini(struct agent_config *c)
 {
 	for (size_t i = 0; i < c->nlabel_allow; i++)
 		free(c->label_allow[i]);
 	c->nlabel_allow = 0;
+	for (size_t i = 0; i < c->http.ncors_origins; i++)
+		free(c->http.cors_origins[i]);
+	c->http.ncors_origins = 0;
 	rw_config_free(c->rw);
 	c->rw = NULL;
 	notify_config_free(c->notify);
@@ -386,6 +401,95 @@ static int get_size(struct ctx *x, const struct ynode *n, const char *key, uint6
 		    n->type == YNODE_SCALAR ? n->scalar : "a collection");
 }
 
+/* A size from lo to hi bytes (get_size's units). */
+static int get_size_u32(struct ctx *x, const struct ynode *n, const char *key, uint32_t lo,
+			uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	int rc = get_size(x, n, key, &v);
+	if (rc)
+		return rc;
+	if (v < lo || v > hi)
+		return fail(x, n, key, "must be from %u to %u bytes", lo, hi);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* An origin as browsers send it: scheme://host[:port], nothing after; or "*". */
+static bool cors_origin_ok(const char *o)
+{
+	if (!strcmp(o, "*"))
+		return true;
+	const char *rest = !strncmp(o, "http://", 7) ? o + 7 : !strncmp(o, "https://", 8) ? o + 8
+											 : NULL;
+	return rest && *rest && !strpbrk(rest, "/?#*@ \t") && strlen(o) < 256;
+}
+
+static int load_cors(struct ctx *x, struct http_config *h, const struct ynode *n)
+{
+	const char *key = "http.cors_origins";
+	if (n->type == YNODE_SCALAR && !n->quoted && !n->scalar[0])
+		return 0; /* "cors_origins:" with nothing: off */
+	if (n->type != YNODE_SEQ)
+		return fail(x, n, key, "expected a list of origins such as https://grafana.example");
+	if (n->count > HTTP_CORS_MAX)
+		return fail(x, n, key, "at most %d origins", HTTP_CORS_MAX);
+	for (const struct ynode *e = n->child; e; e = e->next) {
+		if (e->type != YNODE_SCALAR || !cors_origin_ok(e->scalar))
+			return fail(x, e, key, "expected \"*\" or an origin scheme://host[:port] "
+				    "(http or https, no path), got \"%s\"",
+				    e->type == YNODE_SCALAR ? e->scalar : "a collection");
+		char *dup = strdup(e->scalar);
+		if (!dup)
+			return fail(x, e, key, "out of memory");
+		h->cors_origins[h->ncors_origins++] = dup;
+	}
+	return 0;
+}
+
+/* http: the server's limits (http.c) and CORS (cors.c). */
+static int load_http(struct ctx *x, struct agent_config *c, const struct ynode *map)
+{
+	struct http_config *h = &c->http;
+	const struct ynode *per_addr = map;
+	if (map->type != YNODE_MAP)
+		return fail(x, map, "http", "expected a mapping");
+	for (const struct ynode *n = map->child; n; n = n->next) {
+		int rc;
+		char key[64];
+		snprintf(key, sizeof(key), "http.%s", n->key);
+		if (!strcmp(n->key, "timeout") || !strcmp(n->key, "header_timeout")) {
+			bool idle = n->key[0] == 't';
+			int64_t *dst = idle ? &h->timeout_ms : &h->header_timeout_ms;
+			/* libmicrohttpd counts idle time in whole seconds. */
+			rc = get_duration(x, n, key, idle ? 1000 : 100, dst);
+			if (!rc && *dst > 3600 * 1000)
+				rc = fail(x, n, key, "must be at most 1h");
+			if (!rc && idle && *dst % 1000)
+				rc = fail(x, n, key, "must be whole seconds");
+		} else if (!strcmp(n->key, "max_connections")) {
+			rc = get_u32(x, n, key, 1, 60000, &h->max_connections);
+		} else if (!strcmp(n->key, "max_connections_per_address")) {
+			rc = get_u32(x, n, key, 1, 60000, &h->max_connections_per_address);
+			per_addr = n;
+		} else if (!strcmp(n->key, "max_header_bytes")) {
+			rc = get_size_u32(x, n, key, 4096, 16u << 20, &h->max_header_bytes);
+		} else if (!strcmp(n->key, "max_body_bytes")) {
+			rc = get_size_u32(x, n, key, 1024, 1u << 30, &h->max_body_bytes);
+		} else if (!strcmp(n->key, "cors_origins")) {
+			rc = load_cors(x, h, n);
+		} else {
+			rc = fail(x, n, n->key, "unknown key in http");
+		}
+		if (rc)
+			return rc;
+	}
+	if (h->max_connections_per_address > h->max_connections)
+		return fail(x, per_addr, "http.max_connections_per_address",
+			    "must not exceed http.max_connections (%u)", h->max_connections);
+	return 0;
+}
+
 static int load_storage(struct ctx *x, struct agent_config *c, const struct ynode *map)
 {
 	struct store_config *s = &c->storage;
@@ -488,6 +592,8 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return load_auth(x, c, n);
 	if (!strcmp(k, "tls"))
 		return load_tls(x, c, n);
+	if (!strcmp(k, "http"))
+		return load_http(x, c, n);
 	if (!strcmp(k, "default_rules"))
 		return get_bool(x, n, k, &c->default_rules);
 	if (!strcmp(k, "remediation"))

@@ -8,6 +8,7 @@
  * by libmicrohttpd, so a port in use gets a message that says so.
  */
 #include "agent/agent.h"
+#include "agent/http_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,19 +21,19 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* At most HTTP_MAX_CONNECTIONS at once, HTTP_MAX_PER_IP of them from one
+/* The limits (http: in the config, config_http_defaults): at most
+ * max_connections at once, max_connections_per_address of them from one
  * address, so that one client holding connections open (slowloris) cannot
- * starve the others: a scraper from another address always gets in. */
-#define HTTP_MAX_CONNECTIONS 256
-#define HTTP_MAX_PER_IP 32
-#define HTTP_TIMEOUT_S 30
+ * starve the others: a scraper from another address always gets in; and
+ * headers that trickle in are cut at header_timeout (http_guard.c). */
 #define METRICS_CAP (256u << 20)
 #define API_CAP (64u << 20)
-#define HTTP_BODY_CAP (1u << 20)
 
 struct http_server {
 	struct MHD_Daemon *d;
 	struct agent_state *st;
+	struct http_config cfg; /* st->http or the defaults; cors_origins borrowed */
+	struct http_guard *guard;
 	int fd;
 	char *cert, *key;  /* PEM texts for libmicrohttpd (tls:); NULL: plain HTTP */
 };
@@ -84,18 +85,39 @@ static int listen_on(const char *addr)
 	return fd;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-			     char *body, size_t len, bool gzipped)
+/* The CORS headers resp asks for (cors.c); Vary: Origin whenever CORS is
+ * configured, since the answer then depends on the Origin header. */
+static void add_cors(struct MHD_Response *r, const struct http_config *c,
+		     const struct http_resp *resp)
+{
+	MHD_add_response_header(r, "Vary", c->ncors_origins ? "Accept-Encoding, Origin"
+							    : "Accept-Encoding");
+	if (!resp->cors_origin)
+		return;
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", resp->cors_origin);
+	if (resp->cors_credentials)
+		MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+	if (resp->cors_preflight) {
+		MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD");
+		if (resp->cors_credentials)
+			MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	}
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, const struct http_config *c,
+			     unsigned status, const struct http_resp *resp, char *body,
+			     size_t len, bool gzipped)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Content-Type", resp->type);
 	if (gzipped)
 		MHD_add_response_header(r, "Content-Encoding", "gzip");
-	MHD_add_response_header(r, "Vary", "Accept-Encoding");
+	add_cors(r, c, resp);
 	if (status == 401) /* RFC 9110: a 401 names the scheme it wants */
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"monitor\"");
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
@@ -368,6 +390,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(u);
 		*con_cls = NULL;
 	}
+	http_guard_request_done(conn); /* the next request's headers are awaited */
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -377,10 +400,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct http_server *h = cls;
 	/* First call: headers only. Bodies (POST) arrive in later calls. */
 	if (!*con_cls) {
+		http_guard_headers_done(conn);
 		struct upload *u = calloc(1, sizeof(*u));
 		if (!u)
 			return MHD_NO;
-		buf_init(&u->body, HTTP_BODY_CAP);
+		buf_init(&u->body, h->cfg.max_body_bytes);
 		*con_cls = u;
 		return MHD_YES;
 	}
@@ -400,7 +424,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	const struct http_route *r = route_find(method, url, &wrong_method, &arg, argbuf,
 						sizeof(argbuf));
 	int status;
-	if (u->too_large) {
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	resp.cors_origin = cors_allow(&h->cfg, origin, method, url, &resp.cors_credentials);
+	if (!strcmp(method, "OPTIONS") &&
+	    (status = cors_preflight(&h->cfg, origin,
+				     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								 "Access-Control-Request-Method"),
+				     url, &resp)) != 0) {
+		/* answered: the preflight of a read another origin may make */
+	} else if (u->too_large) {
 		status = http_error(&resp, 413, "bad_data", "request body too large");
 	} else if (!r) {
 		status = wrong_method ? http_error(&resp, 405, "bad_data", "method not allowed")
@@ -451,7 +483,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 	}
 	buf_fini(&resp.body);
-	return reply(conn, (unsigned)status, resp.type, body, len, gz);
+	return reply(conn, &h->cfg, (unsigned)status, &resp, body, len, gz);
 }
 
 static void http_free_pem(struct http_server *h)
@@ -520,6 +552,14 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 	}
 	h->st = st;
 	h->fd = fd;
+	if (st->http)
+		h->cfg = *st->http;
+	else
+		config_http_defaults(&h->cfg);
+	h->guard = http_guard_new(h->cfg.header_timeout_ms, tls);
+	if (!h->guard)
+		log_warn("http: the header deadline is off (no watchdog thread): only "
+			 "http.timeout limits slow clients");
 	/* With TLS, the PEM texts go to libmicrohttpd (GnuTLS); they are kept
 	 * until http_stop and the key wiped then. */
 	h->cert = cert;
@@ -534,16 +574,20 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 				0, NULL, NULL, handle, h,
 				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned)h->cfg.max_connections_per_address,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(h->cfg.timeout_ms / 1000),
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.max_header_bytes,
 				MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+				h->guard ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END,
+				http_guard_notify, h->guard,
 				MHD_OPTION_END);
 	if (!h->d) {
 		log_error("listen %s: the HTTP server failed to start%s", addr,
 			  tls ? " (tls: does the key match the certificate?)" : "");
 		close(fd);
+		http_guard_free(h->guard);
 		http_free_pem(h);
 		free(h);
 		return NULL;
@@ -556,6 +600,7 @@ void http_stop(struct http_server *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->d); /* closes the listening socket too */
+	http_guard_free(h->guard); /* after every connection was notified closed */
 	http_free_pem(h);
 	free(h);
 }

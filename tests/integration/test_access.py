@@ -304,7 +304,7 @@ class TestLimits(unittest.TestCase):
     """Slowloris from 127.0.0.1 (300 connections sending their headers a
     byte at a time) while /metrics is asked from 127.0.0.2: the per-address
     cap (32) leaves room for the scraper; oversized headers get 431; no CORS
-    header unless configured (it cannot be)."""
+    header unless configured (TestCORS)."""
 
     @classmethod
     def setUpClass(cls):
@@ -416,6 +416,240 @@ class TestLimits(unittest.TestCase):
         r = self.agent.get("/api/v1/query?query=up", {"Origin": "http://evil.example"})
         self.assertEqual(r.status, 200)
         self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
+
+
+def hold(port, src, first=b"GET /metrics HTTP/1.1\r\nHost: x\r\n"):
+    """A connection from src that has sent part of a request's headers."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(src, 0))
+    c.sendall(first)
+    return c
+
+
+def open_or_closed(c, wait=0.5):
+    """True while c is open (nothing to read), False once the agent closed it."""
+    c.settimeout(wait)
+    try:
+        return c.recv(1) != b""
+    except socket.timeout:
+        return True
+    except OSError:
+        return False
+
+
+def raw_get(port, src, path="/metrics", extra=b"", timeout=5):
+    """One request with Connection: close from src; the whole answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0))
+    try:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n"
+                  % (path.encode(), extra))
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    except OSError:
+        return b""
+    finally:
+        s.close()
+
+
+class TestConfiguredLimits(unittest.TestCase):
+    """http: in the config sets the limits (agent/http.c, http_guard.c):
+    lower connection caps are enforced, headers that trickle in are cut at
+    header_timeout with a 408 while /metrics keeps answering, and the
+    header and body size limits give 431 and 413 at the configured sizes."""
+
+    CONFIG = ("http:\n  header_timeout: 4s\n  timeout: 6s\n  max_connections: 6\n"
+              "  max_connections_per_address: 4\n  max_header_bytes: 16KiB\n"
+              "  max_body_bytes: 4KiB\n")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = h.Agent(config=cls.CONFIG)
+        cls.agent.start()
+        cls.agent.wait_tick()
+        cls.port = int(cls.agent.listen.rsplit(":", 1)[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+
+    def metrics_from(self, src):
+        return raw_get(self.port, src).startswith(b"HTTP/1.1 200")
+
+    def test_1_lower_caps_enforced(self):
+        held = [hold(self.port, "127.0.0.1") for _ in range(4)]
+        try:
+            time.sleep(0.3)
+            self.assertTrue(all(open_or_closed(c, 0.1) for c in held))
+            # a fifth from the same address: closed at once
+            fifth = hold(self.port, "127.0.0.1")
+            self.assertFalse(open_or_closed(fifth, 2), "the 5th connection of one address")
+            fifth.close()
+            # another address still gets in, up to the total of 6
+            self.assertTrue(self.metrics_from("127.0.0.2"))
+            held += [hold(self.port, "127.0.0.3") for _ in range(2)]
+            time.sleep(0.3)
+            # a 7th in all waits in the listen queue (libmicrohttpd stops
+            # accepting at the cap) until a holder leaves: no answer in 1 s
+            # (the holders are cut at header_timeout, 4 s after they came)
+            seventh = raw_get(self.port, "127.0.0.2", timeout=1)
+            self.assertFalse(seventh.startswith(b"HTTP/1.1 200"), "a 7th connection in all")
+        finally:
+            for c in held:
+                c.close()
+        h.wait_for("served again once the holders left",
+                   lambda: self.metrics_from("127.0.0.2") and self.metrics_from("127.0.0.1"), 10)
+
+    def test_2_trickled_headers_cut_at_deadline(self):
+        """A client sends a header line every 0.3 s (never idle, so the idle
+        timeout never fires): cut with 408 at header_timeout (4 s), while
+        /metrics from another address answers throughout."""
+        c = hold(self.port, "127.0.0.1")
+        t0 = time.monotonic()
+        answer, served = b"", 0
+        try:
+            while time.monotonic() - t0 < 8:
+                try:
+                    c.sendall(b"X-slow: 1\r\n")
+                except OSError:
+                    break
+                c.settimeout(0.3)
+                try:
+                    answer = c.recv(200)
+                    break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    break
+                if self.metrics_from("127.0.0.2"):
+                    served += 1
+            dt = time.monotonic() - t0
+        finally:
+            c.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer)
+        self.assertGreaterEqual(dt, 3.9)
+        self.assertLess(dt, 5.5)
+        self.assertGreaterEqual(served, 2)
+        # A request that completes in time is not cut: keep-alive, two requests
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        try:
+            for _ in range(2):
+                s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+                time.sleep(1.2)
+        finally:
+            s.close()
+
+    def test_3_header_and_body_sizes(self):
+        ok = raw_get(self.port, "127.0.0.1", extra=b"X-a: " + b"a" * 2000 + b"\r\n")
+        self.assertTrue(ok.startswith(b"HTTP/1.1 200"), ok[:100])
+        big = raw_get(self.port, "127.0.0.1", extra=b"X-a: " + b"a" * 20000 + b"\r\n")
+        self.assertTrue(big.startswith(b"HTTP/1.1 431"), big[:100])
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = h.http_post(self.agent.url + "/api/v1/query", form, b"query=" + b"1" * 3000)
+        self.assertNotEqual(r.status, 413, r.body[:200])
+        r = h.http_post(self.agent.url + "/api/v1/query", form, b"query=" + b"1" * 5000)
+        self.assertEqual(r.status, 413, r.body[:200])
+
+    def test_4_bad_values_refused(self):
+        for text, where, msg in (
+                ("http:\n  max_connections: 0\n", ":2:20: http.max_connections:", "from 1 to"),
+                ("http:\n  timeout: 1500ms\n", ":2:12: http.timeout:", "whole seconds"),
+                ("http:\n  header_timeout: soon\n", ":2:19: http.header_timeout:", "duration"),
+                ("http:\n  max_header_bytes: 1KiB\n", ":2:21: http.max_header_bytes:",
+                 "from 4096"),
+                ("http:\n  max_body_bytes: lots\n", ":2:19: http.max_body_bytes:", "size"),
+                ("http:\n  max_connections: 10\n  max_connections_per_address: 11\n",
+                 ":3:32: http.max_connections_per_address:", "must not exceed"),
+                ("http:\n  cors_origins: [\"https://a.example/path\"]\n",
+                 ":2:18: http.cors_origins:", "origin"),
+                ("http:\n  nope: 1\n", ":2:9: nope:", "unknown key in http")):
+            rc, err, cfg = h.run_agent_to_exit(["--listen", "127.0.0.1:%d" % h.free_port()],
+                                               config=text)
+            self.assertEqual(rc, 2, (text, err))
+            self.assertIn(cfg + where, err, text)
+            self.assertIn(msg, err, text)
+
+
+class TestCORS(unittest.TestCase):
+    """CORS is off by default; http.cors_origins turns it on for the plain
+    reads (GET/HEAD) only: never logs, env, processes, silences or the
+    notification log, never actions or admin routes. A named origin gets
+    credentials; "*" does not."""
+
+    def cors(self, r):
+        return {k: v for k, v in r.headers.items() if k.lower().startswith("access-control-")}
+
+    def preflight(self, agent, path, origin, method="GET"):
+        req = urllib.request.Request(agent.url + path, method="OPTIONS", headers={
+            "Origin": origin, "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return h.Response(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return h.Response(e.code, e.headers, e.read())
+
+    def test_1_off_by_default(self):
+        a = h.Agent(interval=None)
+        a.start()
+        try:
+            for p in READS[:3]:
+                self.assertEqual(self.cors(a.get(p, {"Origin": "https://dash.example"})), {}, p)
+            r = self.preflight(a, "/api/v1/query", "https://dash.example")
+            self.assertEqual(r.status, 405)
+            self.assertEqual(self.cors(r), {})
+        finally:
+            a.stop()
+
+    def test_2_named_origin(self):
+        a = h.Agent(config="http:\n  cors_origins:\n    - https://dash.example\n")
+        a.start()
+        try:
+            o = {"Origin": "https://dash.example"}
+            for p in READS:
+                r = a.get(p, o)
+                self.assertEqual(r.headers.get("Access-Control-Allow-Origin"),
+                                 "https://dash.example", p)
+                self.assertEqual(r.headers.get("Access-Control-Allow-Credentials"), "true", p)
+                self.assertIn("Origin", r.headers.get("Vary", ""), p)
+            self.assertEqual(self.cors(a.get("/api/v1/query?query=up",
+                                             {"Origin": "https://evil.example"})), {})
+            for p in SENSITIVE:
+                self.assertEqual(self.cors(a.get(p, o)), {}, p)
+            r = self.preflight(a, "/api/v1/query_range", "https://dash.example")
+            self.assertEqual(r.status, 204)
+            self.assertEqual(r.headers.get("Access-Control-Allow-Methods"), "GET, HEAD")
+            self.assertEqual(r.headers.get("Access-Control-Allow-Headers"), "Authorization")
+            # never an action, a silence or reload, preflight or not
+            for path, method in (("/api/v1/containers/x/restart", "POST"),
+                                 ("/api/v2/silences", "POST"), ("/-/reload", "POST"),
+                                 ("/api/v2/silence/x", "DELETE"), ("/api/v1/logs", "GET")):
+                r = self.preflight(a, path, "https://dash.example", method)
+                self.assertEqual(self.cors(r), {}, (path, method))
+                self.assertNotEqual(r.status, 204, (path, method))
+                r = h.http_post(a.url + path, o)
+                self.assertEqual(self.cors(r), {}, path)
+        finally:
+            a.stop()
+
+    def test_3_any_origin_without_credentials(self):
+        a = h.Agent(config="http:\n  cors_origins: [\"*\"]\n", interval=None)
+        a.start()
+        try:
+            r = a.get("/api/v1/labels", {"Origin": "https://any.example"})
+            self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), "*")
+            self.assertIsNone(r.headers.get("Access-Control-Allow-Credentials"))
+            r = self.preflight(a, "/api/v1/labels", "https://any.example")
+            self.assertEqual(r.status, 204)
+            self.assertIsNone(r.headers.get("Access-Control-Allow-Credentials"))
+            self.assertIsNone(r.headers.get("Access-Control-Allow-Headers"))
+            self.assertEqual(self.cors(a.get("/api/v1/logs/containers",
+                                             {"Origin": "https://any.example"})), {})
+        finally:
+            a.stop()
 
 
 def make_cert(d, name):
