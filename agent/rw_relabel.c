@@ -35,6 +35,11 @@ int rw_action_parse(const char *s, enum rw_action *out)
 int rw_relabel_compile(struct rw_relabel *r, char *err, size_t errsize)
 {
 	const char *re = r->regex ? r->regex : "(.*)";
+	char why[200];
+	if (promql_regex_check(re, why, sizeof(why)) < 0) {
+		snprintf(err, errsize, "bad regex \"%.200s\": %s", re, why);
+		return -EINVAL;
+	}
 	size_t n = strlen(re) + 8;
 	char *anchored = malloc(n);
 	if (!anchored)

@@ -30,6 +30,13 @@ int nmatcher_make(struct nmatcher *m, const char *name, const char *value, enum 
 		goto fail;
 	}
 	if (op == NM_RE || op == NM_NRE) {
+		/* A route's regex compiles once, but a hostile one (a++++...)
+		 * would take the agent's memory at start: the PromQL limits. */
+		char why[200];
+		if (promql_regex_check(value, why, sizeof(why)) < 0) {
+			snprintf(err, errsize, "regex \"%.200s\": %s", value, why);
+			goto fail;
+		}
 		size_t n = strlen(value) + 8;
 		char *anch = malloc(n);
 		if (!anch) {

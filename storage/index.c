@@ -321,6 +321,15 @@ int store_matcher_init(struct store_matcher *m, enum store_match_op op, const ch
 		return -ENOMEM;
 	}
 	if (op == STORE_MATCH_RE || op == STORE_MATCH_NRE) {
+		/* match[] of the series API and --match of the CLI come from
+		 * outside: the PromQL limits on regcomp's blow-ups. */
+		char why[200];
+		if (promql_regex_check(value, why, sizeof(why)) < 0) {
+			snprintf(err, errsize, "label %s: bad regular expression \"%.200s\": %s", name,
+				 value, why);
+			store_matcher_fini(m);
+			return -EINVAL;
+		}
 		size_t len = strlen(value) + 5;
 		char *anch = malloc(len);
 		if (!anch) {

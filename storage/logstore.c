@@ -882,6 +882,13 @@ static int scan_open(sqlite3 *db, const struct log_query *q, bool desc, struct s
 		return -EINVAL;
 	}
 	if (q->regex && *q->regex) {
+		/* ?regex= of /api/v1/logs: the PromQL limits on regcomp's blow-ups. */
+		char why[200];
+		if (promql_regex_check(q->regex, why, sizeof(why)) < 0) {
+			snprintf(err, errsize, "regular expression \"%.200s\": %s", q->regex, why);
+			buf_fini(&fts);
+			return -EINVAL;
+		}
 		int flags = REG_EXTENDED | REG_NOSUB | (q->icase ? REG_ICASE : 0);
 		int rc = regcomp(&sc->re, q->regex, flags);
 		if (rc) {

@@ -68,6 +68,20 @@ bool promql_regex_match(const struct promql_regex *re, const char *s);
 /* The pattern translated to POSIX ERE (unanchored); owned by re. */
 const char *promql_regex_posix(const struct promql_regex *re);
 
+/*
+ * The length and complexity limits of promql_regex_new for a pattern that
+ * is compiled by regcomp elsewhere (notifier routes, store matchers, log
+ * searches, remote_write relabelling): at most PROMQL_REGEX_MAX_LEN bytes,
+ * no doubled repetition operator (a++, x{2}{3}), repeat counts at most
+ * 1000, also as the product of nested ones, and at most 100,000 elements
+ * once repetitions are expanded. glibc's regcomp copies a repeated
+ * expression for each repetition, so without these a pattern of 40 bytes
+ * (`a++++...`) takes gigabytes and minutes to compile (found by fuzzing).
+ * 0, or -EINVAL with RE2's message in err. Any thread.
+ */
+#define PROMQL_REGEX_MAX_LEN 65536
+int promql_regex_check(const char *pattern, char *err, size_t errsize);
+
 /* ---- the data interface -------------------------------------------------- */
 
 /* One series found by select: labels sorted by name (with __name__), and

@@ -611,6 +611,77 @@ static int re_size_token(struct re_size *z, const char *p, int i, int depth, cha
 	return 0;
 }
 
+/* Length of the bracket expression at p[i] ('[' ... ']', with "[]...]",
+ * "[^]...]", escapes and [:class:] inside); 0 when it is not closed. */
+static int bracket_len(const char *p, int i)
+{
+	int j = i + 1;
+	if (p[j] == '^')
+		j++;
+	if (p[j] == ']')
+		j++;
+	while (p[j] && p[j] != ']') {
+		if (p[j] == '\\' && p[j + 1]) {
+			j += 2;
+		} else if (p[j] == '[' && p[j + 1] == ':') {
+			const char *e = strstr(p + j + 2, ":]");
+			j = e ? (int)(e - p) + 2 : j + 1;
+		} else {
+			j++;
+		}
+	}
+	return p[j] ? j - i + 1 : 0;
+}
+
+int promql_regex_check(const char *p, char *err, size_t errsize)
+{
+	size_t len = strlen(p);
+	if (len > PROMQL_REGEX_MAX_LEN) {
+		snprintf(err, errsize, "expression too long (%zu bytes, at most %d)", len,
+			 PROMQL_REGEX_MAX_LEN);
+		return -EINVAL;
+	}
+	/* The same token walk as translate, for its size accounting only. */
+	struct re_size z = { .cnt = { 1 } };
+	int depth = 0;
+	for (int i = 0; p[i];) {
+		if (re_size_token(&z, p, i, depth, err, errsize) < 0)
+			return -EINVAL;
+		char c = p[i];
+		int n;
+		if (c == '\\') {
+			i += p[i + 1] ? 2 : 1;
+		} else if (c == '[') {
+			i += (n = bracket_len(p, i)) ? n : 1;
+		} else if (c == '(') {
+			if (depth == RE_MAX_GROUPS) {
+				snprintf(err, errsize, "expression nests too deeply");
+				return -EINVAL;
+			}
+			depth++;
+			i++;
+			if (p[i] == '?') { /* (?:, (?P<name>, (?<name>, (?i): not operators */
+				while (p[i] && p[i] != ':' && p[i] != '>' && p[i] != ')')
+					i++;
+				if (p[i] == ':' || p[i] == '>')
+					i++;
+			}
+		} else if (c == ')') {
+			depth -= depth > 0;
+			i++;
+		} else if (c == '{' && (n = repetition_len(p, i))) {
+			i += n;
+			i += p[i] == '?'; /* lazy */
+		} else if (c == '*' || c == '+' || c == '?') {
+			i++;
+			i += p[i] == '?';
+		} else {
+			i++;
+		}
+	}
+	return 0;
+}
+
 static int translate(struct promql_regex *r, const char *p, struct buf *o, char *err,
 		     size_t errsize)
 {
@@ -787,6 +858,12 @@ struct promql_regex *promql_regex_new(const char *pattern, char *err, size_t err
 		return NULL;
 	}
 	char why[256];
+	if (strlen(pattern) > PROMQL_REGEX_MAX_LEN) {
+		snprintf(err, errsize, "error parsing regexp: expression too long (at most %d bytes)",
+			 PROMQL_REGEX_MAX_LEN);
+		promql_regex_free(r);
+		return NULL;
+	}
 	struct buf o;
 	buf_init(&o, 1u << 20);
 	if (translate(r, pattern, &o, why, sizeof(why)) < 0 || o.overflow) {
