@@ -605,9 +605,31 @@ static void restore_rule(struct alert_engine *e, struct rule *r, int64_t now)
 			 restored == 1 ? "" : "s", r->name, KV_NS);
 }
 
+/* Is an alert pending? The engine thread, under eval_lock (it is the only
+ * writer of the alerts, so it reads them without e->lock). */
+static bool any_pending(const struct alert_engine *e)
+{
+	const struct ruleset *rs = e->rs;
+	for (size_t i = 0; rs && i < rs->ngroups; i++)
+		for (size_t j = 0; j < rs->groups[i].nrules; j++) {
+			const struct rule *r = &rs->groups[i].rules[j];
+			for (size_t k = 0; k < r->nalerts; k++)
+				if (r->alerts[k]->state == ALERT_PENDING)
+					return true;
+		}
+	return false;
+}
+
+/*
+ * Records the last moment the engine ran. After a kill -9, the time since
+ * counts as downtime, which a pending alert's `for` does not count
+ * (restore_rule); so while an alert is pending the heartbeat is written
+ * after every round, and a pending alert loses at most one evaluation
+ * interval of its elapsed time (up to HEARTBEAT_EVERY_MS before).
+ */
 static void heartbeat(struct alert_engine *e, int64_t now)
 {
-	if (!e->kv || now - e->heartbeat_written_ms < HEARTBEAT_EVERY_MS)
+	if (!e->kv || (now - e->heartbeat_written_ms < HEARTBEAT_EVERY_MS && !any_pending(e)))
 		return;
 	char v[32];
 	int n = snprintf(v, sizeof(v), "%lld", (long long)now);

@@ -35,6 +35,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -93,6 +94,21 @@ def log_lines(agent):
     if r.status != 200:
         raise AssertionError("/api/v1/logs answered %d: %r" % (r.status, r.body[:300]))
     return [l["message"] for l in r.json()["data"]["lines"]]
+
+
+def state_heartbeat(data_dir):
+    """The rules engine's last heartbeat (ms) in state.db, or 0."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "state.db"), uri=True,
+                             timeout=5)
+        try:
+            row = db.execute("SELECT value FROM kv WHERE ns='alerts_meta' AND key='heartbeat'"
+                             ).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+    return int(bytes(row[0]) if isinstance(row[0], (bytes, memoryview)) else row[0]) if row else 0
 
 
 class StoresTest(unittest.TestCase):
@@ -165,8 +181,15 @@ logs:
                                  "Content-Type": "application/json"})
         self.assertEqual(r.status, 200, r.text)
         sid = r.json()["silenceID"]
-        # Pending long enough to span a state heartbeat (every 5 s).
-        time.sleep(max(2.5, 7.5 - (time.time() - rfc3339(pend["activeAt"]))))
+        # Pending for 2.5 s at least; then the kill comes 3 s after a state
+        # heartbeat was seen to change (written every 5 s, and after every
+        # round while an alert is pending): with the 5 s heartbeat alone
+        # the pending alert would lose those 3 s.
+        time.sleep(max(0.0, 2.5 - (time.time() - rfc3339(pend["activeAt"]))))
+        hb0 = state_heartbeat(self.data)
+        h.wait_for("a state heartbeat", lambda: state_heartbeat(self.data) != hb0, 10,
+                   interval=0.05)
+        time.sleep(3.0)
         # What the agent serves just before the kill (head included).
         before = query_range(a, "monitor_ticks_total", t0, time.time(), "0.2")
         self.assertGreater(len(before), 5)
@@ -174,6 +197,9 @@ logs:
         t_kill = time.time()
         a.proc.wait(5)
         a.kill()
+        # The last heartbeat is within one evaluation interval (500 ms; 1 s
+        # of slack for a loaded host) of the kill.
+        self.assertLess(t_kill - state_heartbeat(self.data) / 1000.0, 1.5)
 
         b = self.agent().start()
         t_restart = time.time()
@@ -199,11 +225,12 @@ logs:
         self.assertEqual(f2["activeAt"], fired["activeAt"])
         self.assertEqual(p2["state"], "pending")
         # A pending alert keeps the time it spent pending (the downtime does
-        # not count, test_rules) up to the last state heartbeat (every 5 s:
-        # after kill -9 the time since then counts as downtime).
+        # not count, test_rules) up to the last state heartbeat: after
+        # kill -9 the time since then counts as downtime, at most one
+        # evaluation interval (500 ms) while an alert is pending.
         spent_before = t_kill - rfc3339(pend["activeAt"])
         spent_now = time.time() - rfc3339(p2["activeAt"])
-        self.assertGreater(spent_now, spent_before - 5.5)
+        self.assertGreater(spent_now, spent_before - 1.5)
         self.assertLess(spent_now, spent_before + (time.time() - t_restart) + 1.0)
         b.stop()
 
