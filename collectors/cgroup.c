@@ -504,7 +504,9 @@ struct cg_files {
 	int nopen;               /* descriptors of fd[] that are open */
 	struct log_limit ll;
 	int fd[F__COUNT];        /* -1: missing at open */
-	char *setting[F__COUNT]; /* settings files' last text (see is_setting) */
+	char *setting[F__COUNT]; /* settings files' last text (see is_setting), and
+				  * slow files' while not held (see is_slow) */
+	bool quota_files;        /* v1 cpu.stat was wanted when the files were opened */
 	unsigned settings_age;   /* ticks since the settings were read */
 	unsigned ticks_seen;     /* ticks since the container was found (saturates) */
 };
@@ -523,6 +525,20 @@ struct cg_files {
 #define SETTINGS_EVERY 10
 #define SETTINGS_EARLY_TICKS 5
 #define SETTING_MAX_BYTES 4096
+
+/*
+ * Slow files: counters and peaks that move only under memory pressure
+ * (peak usage, the failure count, OOM kills). A container whose files are
+ * held reads them every tick like the rest; one past the descriptor budget,
+ * which must open every file it reads, reads them with the settings every
+ * SETTINGS_EVERY ticks instead, so the reopened files each tick are only
+ * those of the hot path (see op_collect).
+ */
+static bool is_slow(int i)
+{
+	return i == F1_MEM_MAX_USAGE || i == F1_MEM_FAILCNT || i == F1_MEM_OOM_CONTROL ||
+	       i == F2_MEM_PEAK;
+}
 
 static bool is_setting(int i)
 {
@@ -688,8 +704,20 @@ static bool transient(int e)
 	return e == EMFILE || e == ENFILE || e == ENOMEM;
 }
 
+/* v1 cpu.stat holds only the CFS counters, emitted under a quota alone (see
+ * emit_v1): without one it is not read at all. The quota comes from the
+ * settings read by path (is_setting); unknown counts as a quota. */
+static bool v1_has_quota(const struct cg_files *f)
+{
+	const char *t = f->setting[F1_CPU_QUOTA];
+	int64_t v;
+	return !t || !parse_single(t, &v) || v != -1;
+}
+
 static bool want_file(const struct cg_state *s, const struct cg_files *f, int i)
 {
+	if (i == F1_CPU_STAT)
+		return v1_has_quota(f);
 	if (i == F1_CPUACCT_PERCPU)
 		return s->percpu;
 	if (i == F1_CPUACCT_USAGE) /* the per-CPU file replaces it */
@@ -697,12 +725,26 @@ static bool want_file(const struct cg_state *s, const struct cg_files *f, int i)
 	return true;
 }
 
+/* The files open_files opens for f, at most (missing ones open fewer). */
+static size_t count_wanted(const struct cg_state *s, const struct cg_files *f, bool slow)
+{
+	size_t n = 0;
+	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
+	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
+	for (int i = first; i < end; i++)
+		n += want_file(s, f, i) && !is_setting(i) && (slow || !is_slow(i));
+	if (s->layout.mode != CG_V1)
+		n += F__COUNT - F_PSI_CPU;
+	return n;
+}
+
 /*
- * Opens the files of cgroup into f. Returns 1 when the cgroup exists in at
- * least one hierarchy, 0 when it exists in none, -errno on a path that
- * leaves the hierarchy or a transient failure (f is left closed then).
+ * Opens the files of cgroup into f (the slow ones only when slow). Returns 1
+ * when the cgroup exists in at least one hierarchy, 0 when it exists in
+ * none, -errno on a path that leaves the hierarchy or a transient failure
+ * (f is left closed then).
  */
-static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f)
+static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f, bool slow)
 {
 	int dfd[UNIFIED + 1];
 	bool tried[UNIFIED + 1] = { false };
@@ -727,7 +769,7 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 	for (int r = 0; r < 2 && !err; r++) {
 		for (int i = ranges[r][0]; i < ranges[r][1] && !err; i++) {
 			int src = file_specs[i].src;
-			if (!want_file(s, f, i) || is_setting(i))
+			if (!want_file(s, f, i) || is_setting(i) || (!slow && is_slow(i)))
 				continue;
 			if (!tried[src]) {
 				const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
@@ -1212,15 +1254,20 @@ static void op_forget(void *state, struct coll_container *c, void **priv)
 }
 
 /* Reads the settings files of cgroup by path into f->setting[] (NULL for
- * one that is missing). */
-static void read_settings(struct cg_state *s, const char *cgroup, struct cg_files *f)
+ * one that is missing), and the slow files too when slow (else their last
+ * text is dropped: held descriptors read them). */
+static void read_settings(struct cg_state *s, const char *cgroup, struct cg_files *f, bool slow)
 {
 	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
 	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
 	while (*cgroup == '/')
 		cgroup++;
 	for (int i = first; i < end; i++) {
-		if (!is_setting(i))
+		if (is_slow(i) && !slow) {
+			free(f->setting[i]);
+			f->setting[i] = NULL;
+		}
+		if (!is_setting(i) && !(slow && is_slow(i)))
 			continue;
 		int src = file_specs[i].src;
 		const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
@@ -1245,7 +1292,7 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 	size_t off = 0;
 
 	for (int i = 0; i < F__COUNT; i++) {
-		r->txt[i] = is_setting(i) ? f->setting[i] : NULL;
+		r->txt[i] = f->setting[i]; /* settings, slow files not held, or NULL */
 		if (f->fd[i] < 0)
 			continue;
 		size_t room = sizeof(s->buf) - off - 1;
@@ -1293,11 +1340,24 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		f->st = FILES_CLOSED;
 		*priv = f;
 	}
+	/* Settings first: whether v1 cpu.stat is wanted depends on the quota. */
+	if (f->settings_age == 0 || f->settings_age >= SETTINGS_EVERY ||
+	    f->ticks_seen < SETTINGS_EARLY_TICKS)
+		read_settings(s, c->cgroup, f, f->st != FILES_OPEN);
+	if (f->st == FILES_OPEN && s->layout.mode != CG_V2 && f->quota_files != v1_has_quota(f)) {
+		/* A quota set or lifted (docker update): open the set it needs. */
+		release_files(s, f);
+		f->st = FILES_CLOSED;
+		read_settings(s, c->cgroup, f, true);
+	}
 	if (f->st != FILES_OPEN) {
 		/* Gone cgroups are retried: the same path may come back (a
 		 * restarted container), and a failed open costs one syscall
-		 * per hierarchy. */
-		err = open_files(s, c->cgroup, f);
+		 * per hierarchy. A container is held whole, slow files too,
+		 * while the budget has room; past it only the hot files are
+		 * opened, read and closed each tick. */
+		bool hold = s->fds_held + count_wanted(s, f, true) <= s->fd_budget;
+		err = open_files(s, c->cgroup, f, hold);
 		if (err < 0) {
 			log_limited(&f->ll, LOG_WARN, "cgroup %s: opening files: %s", c->cgroup,
 				    strerror(-err));
@@ -1308,16 +1368,14 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 			f->st = FILES_GONE;
 			return first; /* count a vanished cgroup once */
 		}
-		if (s->fds_held + (size_t)f->nopen <= s->fd_budget) {
+		f->quota_files = v1_has_quota(f);
+		if (hold) {
 			f->st = FILES_OPEN;
 			s->fds_held += (size_t)f->nopen;
+		} else {
+			f->st = FILES_CLOSED; /* read this tick and closed */
 		}
-		/* else: over budget, read this tick and close (FILES_CLOSED) */
 	}
-
-	if (f->settings_age == 0 || f->settings_age >= SETTINGS_EVERY ||
-	    f->ticks_seen < SETTINGS_EARLY_TICKS)
-		read_settings(s, c->cgroup, f);
 	f->settings_age++;
 	if (f->ticks_seen < SETTINGS_EARLY_TICKS)
 		f->ticks_seen++;
@@ -1328,6 +1386,7 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		log_debug("cgroup %s: vanished", c->cgroup);
 		release_files(s, f);
 		f->st = FILES_GONE;
+		f->settings_age = 0; /* back at the same path: limits anew */
 		return r.errors + 1;
 	}
 	if (s->layout.mode == CG_V2)

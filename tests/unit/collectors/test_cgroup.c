@@ -817,11 +817,12 @@ static void test_fds_kept_and_released(void)
 		snapshot_unref(s);
 	}
 	/* 12 files held for the Docker container (no PSI on v1, settings read
-	 * by path), 11 for the systemd one (no memsw); opened once, not per tick */
-	CHECK_EQ_INT(open_fds() - before, 23);
+	 * by path), 10 for the systemd one (no memsw, and no cpu.stat without
+	 * a quota); opened once, not per tick */
+	CHECK_EQ_INT(open_fds() - before, 22);
 	coll_cgroup_ops.forget(st, &a, &a.priv[0]);
 	CHECK(a.priv[0] == NULL);
-	CHECK_EQ_INT(open_fds() - before, 11);
+	CHECK_EQ_INT(open_fds() - before, 10);
 	coll_cgroup_ops.forget(st, &b, &b.priv[0]);
 	CHECK_EQ_INT(open_fds() - before, 0);
 	coll_cgroup_ops.destroy(st);
@@ -1039,6 +1040,123 @@ static void test_fd_budget(void)
 	coll_cgroup_ops.destroy(st);
 }
 
+/* Writes text to root/sys/fs/cgroup/rel; true on success. */
+static bool put_file(const char *root, const char *rel, const char *text)
+{
+	char path[2 * PATH_MAX];
+	snprintf(path, sizeof(path), "%s/sys/fs/cgroup/%s", root, rel);
+	FILE *fp = fopen(path, "w");
+	if (!fp)
+		return false;
+	bool ok = fputs(text, fp) >= 0;
+	return fclose(fp) == 0 && ok;
+}
+
+/* Ticks c until f(snapshot) holds, at most max times: the tick it held at
+ * (1-based), or 0. */
+static int ticks_until(void *st, struct coll_container *c, enum metric_id m, double v, int max)
+{
+	int err;
+	for (int i = 1; i <= max; i++) {
+		struct snapshot *s = tick(st, c, &err);
+		double got = value(s, m, NULL);
+		snapshot_unref(s);
+		if (got == v)
+			return i;
+	}
+	return 0;
+}
+
+/* Past the descriptor budget the slow files (peak, failcnt, OOM kills) are
+ * read with the settings, every tenth tick, not reopened every tick; their
+ * series never go missing in between. */
+static void test_slow_files_past_budget(void)
+{
+	char tmp[PATH_MAX];
+	struct coll_ctx ctx = { .layout = &layout };
+	struct coll_container c;
+	struct rlimit old, low;
+	void *st = NULL;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/monitor-test-slow-%d", (int)getpid());
+	shell(tmp, NULL);
+	if (!shell(V1, tmp))
+		SKIP("cannot copy the fixture tree to /tmp");
+	CHECK(use_root(tmp));
+	int before = open_fds();
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit failed");
+	low.rlim_max = old.rlim_max;
+	low.rlim_cur = 4; /* budget 3: no container is held */
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("cannot lower RLIMIT_NOFILE");
+	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
+	setrlimit(RLIMIT_NOFILE, &old);
+	if (!st)
+		goto out;
+	make_container(&c, V1_DOCKER);
+	for (int i = 0; i < 6; i++) {
+		struct snapshot *s = tick(st, &c, &err);
+		CHECK_EQ_INT(err, 0);
+		CHECK_EQ_INT(s ? s->nsamples : 0, 32);
+		snapshot_unref(s);
+		CHECK_EQ_INT(open_fds() - before, 0);
+	}
+	CHECK(put_file(tmp, "memory" V1_DOCKER "/memory.failcnt", "4242\n"));
+	int seen_at = ticks_until(st, &c, M_MEM_FAILCNT, 4242, 12);
+	CHECK(seen_at > 1 && seen_at <= 10);
+	coll_cgroup_ops.forget(st, &c, &c.priv[0]);
+	coll_cgroup_ops.destroy(st);
+out:
+	shell(tmp, NULL);
+}
+
+/* v1 cpu.stat is held only under a quota: setting one (docker update)
+ * opens it, and the CFS counters appear within the settings' ten ticks. */
+static void test_quota_opens_cpu_stat(void)
+{
+	char tmp[PATH_MAX];
+	struct coll_ctx ctx = { .layout = &layout };
+	struct coll_container c;
+	void *st = NULL;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/monitor-test-quota-%d", (int)getpid());
+	shell(tmp, NULL);
+	if (!shell(V1, tmp))
+		SKIP("cannot copy the fixture tree to /tmp");
+	CHECK(use_root(tmp));
+	int before = open_fds();
+	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
+	if (!st)
+		goto out;
+	make_container(&c, V1_SYSTEMD);
+	for (int i = 0; i < 6; i++) {
+		struct snapshot *s = tick(st, &c, &err);
+		CHECK_EQ_INT(err, 0);
+		CHECK_EQ_INT(count(s, M_CFS_PERIODS), 0);
+		snapshot_unref(s);
+	}
+	CHECK_EQ_INT(open_fds() - before, 10);
+	CHECK(put_file(tmp, "cpu,cpuacct" V1_SYSTEMD "/cpu.cfs_quota_us", "50000\n"));
+	int seen_at = ticks_until(st, &c, M_SPEC_CPU_QUOTA, 50000, 12);
+	CHECK(seen_at >= 1 && seen_at <= 10);
+	struct snapshot *s = tick(st, &c, &err);
+	CHECK_EQ_INT(err, 0);
+	CHECK_EQ_INT(count(s, M_CFS_PERIODS), 1);
+	snapshot_unref(s);
+	CHECK_EQ_INT(open_fds() - before, 11);
+	/* and lifted again: closed */
+	CHECK(put_file(tmp, "cpu,cpuacct" V1_SYSTEMD "/cpu.cfs_quota_us", "-1\n"));
+	CHECK(ticks_until(st, &c, M_SPEC_CPU_QUOTA, NAN, 12) == 0); /* NAN never equals */
+	CHECK_EQ_INT(open_fds() - before, 10);
+	coll_cgroup_ops.forget(st, &c, &c.priv[0]);
+	coll_cgroup_ops.destroy(st);
+out:
+	shell(tmp, NULL);
+}
+
 int main(void)
 {
 	RUN(test_layout_v1);
@@ -1064,6 +1182,8 @@ int main(void)
 	RUN(test_hybrid_others);
 	RUN(test_fds_kept_and_released);
 	RUN(test_fd_budget);
+	RUN(test_slow_files_past_budget);
+	RUN(test_quota_opens_cpu_stat);
 	RUN(test_settings_refresh);
 	RUN(test_vanish_copied_tree);
 	RUN(test_vanish_real_cgroup);
