@@ -124,7 +124,8 @@ struct agent_state {
 	/* The gzipped /metrics of one snapshot: Prometheus asks for gzip on
 	 * every scrape, and compressing is costlier than rendering. */
 	pthread_mutex_t gz_lock;
-	int64_t gz_time_ms;      /* the snapshot it was made from; 0: none */
+	int64_t gz_time_ms;      /* seq of the snapshot it was made from; 0: none */
+	uint64_t snap_seq;       /* seq of the last published snapshot (under lock) */
 	char *gz;
 	size_t gz_len;
 	struct coll_event_log *events; /* the event timeline, any thread */

@@ -238,7 +238,9 @@ static int serve_metrics(struct http_req *req, struct http_resp *resp)
 	}
 	resp->type = "text/plain; version=0.0.4; charset=utf-8";
 	bool want_gz = accepts_gzip(req->conn);
-	int64_t t = s->time_ms;
+	/* Keyed by seq, not time: a snapshot merged between ticks
+	 * (snapshot_merge) keeps its base's time. */
+	int64_t t = (int64_t)s->seq;
 	if (want_gz && gz_cache_get(req->st, t, &resp->body)) {
 		snapshot_unref(s);
 		resp->gzipped = true;

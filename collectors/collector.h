@@ -256,6 +256,14 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
 /* Runs every collector over every container into sink. errors[i] is
  * incremented by collector i's failed reads. */
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);
+/* When the earliest container found since the last tick will have settled
+ * (mono_ns), 0 when none waits. Tick thread. */
+int64_t coll_registry_fresh_due_ns(const struct coll_registry *r);
+/* Collects only the containers found since the last tick that have settled,
+ * with the collectors that need no per-tick begin, into sink; they are then
+ * collected as usual from the next tick. Returns how many. Tick thread. */
+size_t coll_registry_collect_fresh(struct coll_registry *r, struct coll_sink *sink,
+				   uint64_t *errors);
 /* Lets every collector add its agent-level samples (after sink_begin_agent). */
 void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink);
 size_t coll_registry_count(const struct coll_registry *r, enum coll_runtime rt);
@@ -305,7 +313,10 @@ struct snap_container {
 struct snapshot {
 	int refs;
 	int64_t time_ms;
+	uint64_t seq;            /* set when published: increases with each snapshot */
 	struct arena arena;
+	struct snapshot *parents[2]; /* a merged snapshot's sources, whose arenas
+				      * its strings point into (snapshot_merge) */
 	struct snap_container *containers;
 	size_t ncontainers, containers_cap;
 	struct snap_sample *samples;
@@ -338,6 +349,14 @@ void sink_emit(struct coll_sink *s, enum metric_id m, const char *extra, double 
 /* Finishes the snapshot (sorts by family) and hands it to the caller with
  * one reference. */
 struct snapshot *sink_close(struct coll_sink *s);
+
+/*
+ * A snapshot holding base's containers and samples followed by add's, at
+ * base's time: how containers found between ticks reach readers before the
+ * next tick. Takes a reference on both (their strings are shared, not
+ * copied); the caller keeps its own. Returns NULL on ENOMEM.
+ */
+struct snapshot *snapshot_merge(struct snapshot *base, struct snapshot *add);
 
 /* Emits the lifecycle series (state, health, restart count, exit code, OOM
  * killed) of the container begun last, from m (lifecycle.c). Tick thread. */

@@ -623,6 +623,26 @@ static void collect_gone(struct coll_registry *r, struct coll_sink *sink, int64_
 	}
 }
 
+/* Collects c into sink with every collector (with_begin) or only those
+ * without a per-tick begin op. */
+static void collect_one(struct coll_registry *r, struct coll_container *c, struct coll_sink *sink,
+			uint64_t *errors, bool with_begin)
+{
+	double start = c->meta.started_at > 0 ? c->meta.started_at : c->cgroup_ctime;
+	sink_begin_container(sink, c, start);
+	for (size_t i = 0; i < coll_count; i++) {
+		if (!r->coll_ok[i] || (!with_begin && coll_all[i]->begin))
+			continue;
+		int e = coll_all[i]->collect(r->coll_state[i], c, &c->priv[i], sink);
+		if (e > 0)
+			errors[i] += (uint64_t)e;
+	}
+	if (start > 0)
+		sink_emit(sink, M_START_TIME, NULL, start);
+	sink_emit(sink, M_LAST_SEEN, NULL, (double)(sink->snap->time_ms / 1000));
+	coll_emit_lifecycle(sink, &c->meta);
+}
+
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
 {
 	if (r->runc_recheck > 0) {
@@ -658,22 +678,36 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 				continue;
 			c->fresh = false;
 		}
-		double start = c->meta.started_at > 0 ? c->meta.started_at : c->cgroup_ctime;
-		sink_begin_container(sink, c, start);
-		for (size_t i = 0; i < coll_count; i++) {
-			if (!r->coll_ok[i])
-				continue;
-			int e = coll_all[i]->collect(r->coll_state[i], c, &c->priv[i], sink);
-			if (e > 0)
-				errors[i] += (uint64_t)e;
-		}
-		if (start > 0)
-			sink_emit(sink, M_START_TIME, NULL, start);
-		sink_emit(sink, M_LAST_SEEN, NULL, (double)(now / 1000));
-		coll_emit_lifecycle(sink, &c->meta);
+		collect_one(r, c, sink, errors, true);
 	}
 	collect_gone(r, sink, now);
 	r->collected = true;
+}
+
+int64_t coll_registry_fresh_due_ns(const struct coll_registry *r)
+{
+	int64_t due = 0;
+	for (struct coll_container *c = r->list; c; c = c->next)
+		if (c->fresh && (!due || c->found_ns + FRESH_SETTLE_NS < due))
+			due = c->found_ns + FRESH_SETTLE_NS;
+	return due;
+}
+
+size_t coll_registry_collect_fresh(struct coll_registry *r, struct coll_sink *sink,
+				   uint64_t *errors)
+{
+	int64_t t = mono_ns();
+	size_t n = 0;
+	for (struct coll_container *c = r->list; c; c = c->next) {
+		if (!c->fresh || t - c->found_ns < FRESH_SETTLE_NS)
+			continue;
+		c->fresh = false;
+		/* A collector with a begin op reads per-tick state there (eBPF
+		 * maps): it waits for the next tick. */
+		collect_one(r, c, sink, errors, false);
+		n++;
+	}
+	return n;
 }
 
 void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink)

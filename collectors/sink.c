@@ -42,6 +42,8 @@ void snapshot_unref(struct snapshot *s)
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	arena_free(&s->arena);
+	snapshot_unref(s->parents[0]);
+	snapshot_unref(s->parents[1]);
 	free(s->containers);
 	free(s->samples);
 	free(s->order);
@@ -205,10 +207,9 @@ void sink_emit(struct coll_sink *s, enum metric_id m, const char *extra, double 
 		snap->containers[s->cur].sample_count++;
 }
 
-struct snapshot *sink_close(struct coll_sink *s)
+/* Builds snap->order: sample indices by family. */
+static void sort_by_family(struct snapshot *snap)
 {
-	struct snapshot *snap = s->snap;
-	s->snap = NULL;
 	/* Counting sort by family keeps each family's samples in emit order. */
 	size_t start[M__COUNT + 1] = { 0 };
 	for (size_t i = 0; i < snap->nsamples; i++)
@@ -220,11 +221,54 @@ struct snapshot *sink_close(struct coll_sink *s)
 		snap->failed = true;
 		snap->nsamples = 0;
 		snap->order = NULL;
-		return snap;
+		return;
 	}
 	for (size_t i = 0; i < snap->nsamples; i++)
 		snap->order[start[snap->samples[i].family]++] = (uint32_t)i;
+}
+
+struct snapshot *sink_close(struct coll_sink *s)
+{
+	struct snapshot *snap = s->snap;
+	s->snap = NULL;
+	sort_by_family(snap);
 	return snap;
+}
+
+struct snapshot *snapshot_merge(struct snapshot *base, struct snapshot *add)
+{
+	struct snapshot *m = calloc(1, sizeof(*m));
+	size_t nc = base->ncontainers + add->ncontainers, ns = base->nsamples + add->nsamples;
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->time_ms = base->time_ms;
+	m->failed = base->failed || add->failed;
+	m->containers = malloc((nc ? nc : 1) * sizeof(*m->containers));
+	m->samples = malloc((ns ? ns : 1) * sizeof(*m->samples));
+	if (!m->containers || !m->samples) {
+		snapshot_unref(m);
+		return NULL;
+	}
+	m->parents[0] = snapshot_ref(base);
+	m->parents[1] = snapshot_ref(add);
+	memcpy(m->containers, base->containers, base->ncontainers * sizeof(*m->containers));
+	memcpy(m->samples, base->samples, base->nsamples * sizeof(*m->samples));
+	for (size_t i = 0; i < add->ncontainers; i++) {
+		struct snap_container *sc = &m->containers[base->ncontainers + i];
+		*sc = add->containers[i];
+		sc->sample_first += (uint32_t)base->nsamples;
+	}
+	for (size_t i = 0; i < add->nsamples; i++) {
+		struct snap_sample *sm = &m->samples[base->nsamples + i];
+		*sm = add->samples[i];
+		if (sm->container != SNAP_NO_CONTAINER)
+			sm->container += (uint32_t)base->ncontainers;
+	}
+	m->ncontainers = m->containers_cap = nc;
+	m->nsamples = m->samples_cap = ns;
+	sort_by_family(m);
+	return m;
 }
 
 static void put_help(struct buf *out, const char *help)

@@ -77,13 +77,14 @@ class Fleet:
         self.dirs = []
         self.procs = []
 
-    def make(self, n):
+    def make(self, n, start=0):
+        """Containers start..n-1 (their ids from load_id)."""
         for root in self.roots:
             parent = os.path.join(root, "docker")
             if not os.path.isdir(parent):
                 os.mkdir(parent)
                 self.dirs.append(parent)
-        for i in range(n):
+        for i in range(start, n):
             p = subprocess.Popen(["unshare", "-n", "sleep", "600"], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True, preexec_fn=harness.die_with_parent)

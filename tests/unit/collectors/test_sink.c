@@ -94,6 +94,45 @@ static void test_refs(void)
 	snapshot_unref(NULL);
 }
 
+/* A container found between ticks is merged into the published snapshot:
+ * both containers and their samples, family order kept, base's time, and
+ * the strings stay valid after the caller drops its references. */
+static void test_merge(void)
+{
+	struct snapshot *base = build();
+	struct coll_sink s;
+	CHECK(sink_open(&s, 2000) == 0);
+	struct coll_container c = make("c", "id=\"/docker/c\",name=\"new\",image=\"i\"");
+	sink_begin_container(&s, &c, 0);
+	sink_emit(&s, M_MEM_USAGE, NULL, 300);
+	sink_emit(&s, M_CPU_USAGE, "cpu=\"total\"", 3);
+	struct snapshot *add = sink_close(&s);
+	struct snapshot *m = snapshot_merge(base, add);
+	snapshot_unref(base);
+	snapshot_unref(add);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_EQ_INT(m->time_ms, 1000);
+	CHECK_EQ_INT(m->ncontainers, 3);
+	CHECK_EQ_INT(m->nsamples, 7);
+	CHECK_STR(m->containers[2].name, "c");
+	CHECK_EQ_INT(m->containers[2].sample_first, 5);
+	CHECK_EQ_INT(m->containers[2].sample_count, 2);
+	CHECK_EQ_INT(m->samples[5].container, 2);
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	CHECK(snapshot_render_text(m, &b) == 0);
+	CHECK(strstr(b.data, "container_cpu_usage_seconds_total{id=\"/docker/b\",name=\"q\\\"x\","
+			     "image=\"\",cpu=\"total\"} 2\n"
+			     "container_cpu_usage_seconds_total{id=\"/docker/c\",name=\"new\","
+			     "image=\"i\",cpu=\"total\"} 3\n") != NULL);
+	CHECK(strstr(b.data, "container_memory_usage_bytes{id=\"/docker/c\",name=\"new\","
+			     "image=\"i\"} 300\n# HELP monitor_ticks_total") != NULL);
+	buf_fini(&b);
+	snapshot_unref(m);
+}
+
 static void test_double_format(void)
 {
 	struct buf b;
@@ -119,6 +158,7 @@ int main(void)
 	RUN(test_render);
 	RUN(test_render_cap);
 	RUN(test_refs);
+	RUN(test_merge);
 	RUN(test_double_format);
 	TEST_END();
 }
