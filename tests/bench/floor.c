@@ -19,12 +19,20 @@
  * open, pread and close those every tenth round too, inside the measured
  * time, so the two do the same reads the same number of times.
  *
+ * The open-file limit bounds what a process can hold. Past its descriptor
+ * budget the agent opens, preads and closes a container's files every tick
+ * (collectors/cgroup.c): -o REOPENFILE lists those files, which the floor
+ * then reads the same way each round, in the cheapest way there is (one
+ * O_PATH open of each directory, openat, pread, close), so that the floor
+ * holds no more descriptors than the agent does under the same limit.
+ *
  *   floor [-r ROUNDS] [-p PACE_MS] [-b BUF_BYTES] [-n CONTAINERS]
- *         [-s SETTINGSFILE -k EVERY] PATHFILE
+ *         [-s SETTINGSFILE -k EVERY] [-o REOPENFILE] PATHFILE
  *
  * Prints one JSON object on stdout. Exit status 0, or 1 when no file could
  * be opened, 2 on bad usage.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -46,7 +54,7 @@ static int64_t clock_ns(clockid_t id)
 static void usage(void)
 {
 	fprintf(stderr, "usage: floor [-r ROUNDS] [-p PACE_MS] [-b BUF_BYTES] "
-			"[-n CONTAINERS] PATHFILE\n");
+			"[-n CONTAINERS] [-s SETTINGSFILE -k EVERY] [-o REOPENFILE] PATHFILE\n");
 }
 
 /* Reads PATHFILE (one path a line) and opens each. Returns the number of
@@ -122,14 +130,50 @@ static char **read_paths(const char *pathfile, long *n)
 	return v;
 }
 
+/* Opens, preads and closes each of paths[0..n), opening each directory
+ * once for its run of files (paths are grouped by directory). Adds the
+ * bytes read to *bytes and failures to *errors. */
+static void reopen_round(char **paths, long n, char *buf, size_t bufsize, int64_t *bytes,
+			 int64_t *errors)
+{
+	char dir[4096] = "";
+	int dfd = -1;
+	for (long i = 0; i < n; i++) {
+		const char *slash = strrchr(paths[i], '/');
+		size_t dlen = slash ? (size_t)(slash - paths[i]) : 0;
+		if (dlen >= sizeof(dir)) {
+			(*errors)++;
+			continue;
+		}
+		if (dfd < 0 || strncmp(dir, paths[i], dlen) != 0 || dir[dlen] != '\0') {
+			if (dfd >= 0)
+				close(dfd);
+			memcpy(dir, paths[i], dlen);
+			dir[dlen] = '\0';
+			dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+		int fd = dfd < 0 ? -1 : openat(dfd, slash + 1, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			(*errors)++;
+			continue;
+		}
+		ssize_t got = pread(fd, buf, bufsize, 0);
+		*bytes += got > 0 ? got : 0;
+		close(fd);
+	}
+	if (dfd >= 0)
+		close(dfd);
+}
+
 int main(int argc, char **argv)
 {
-	long rounds = 10, pace_ms = 1000, containers = 0, every = 0, nsettings = 0;
-	const char *settings_file = NULL;
+	long rounds = 10, pace_ms = 1000, containers = 0, every = 0, nsettings = 0, nreopen = 0;
+	const char *settings_file = NULL, *reopen_file = NULL;
 	size_t bufsize = 8192;
 	int o;
-	while ((o = getopt(argc, argv, "r:p:b:n:s:k:")) != -1) {
+	while ((o = getopt(argc, argv, "r:p:b:n:s:k:o:")) != -1) {
 		switch (o) {
+		case 'o': reopen_file = optarg; break;
 		case 's': settings_file = optarg; break;
 		case 'k': every = strtol(optarg, NULL, 10); break;
 		case 'r': rounds = strtol(optarg, NULL, 10); break;
@@ -152,6 +196,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char **settings = settings_file ? read_paths(settings_file, &nsettings) : NULL;
+	char **reopen = reopen_file ? read_paths(reopen_file, &nreopen) : NULL;
 	char *buf = malloc(bufsize);
 	if (!buf)
 		return 1;
@@ -184,6 +229,7 @@ int main(int argc, char **argv)
 				full += (size_t)got == bufsize;
 			}
 		}
+		reopen_round(reopen, nreopen, buf, bufsize, &bytes, &errors);
 		for (long i = 0; every > 0 && r % every == 0 && i < nsettings; i++) {
 			int fd = open(settings[i], O_RDONLY | O_CLOEXEC);
 			if (fd < 0) {
@@ -208,11 +254,14 @@ int main(int argc, char **argv)
 	       "\"wall_ns_per_round\": %.0f, \"bytes_per_round\": %.0f, "
 	       "\"read_errors\": %lld, \"reads_filling_buffer\": %lld, \"containers\": %ld, "
 	       "\"cpu_ns_per_round_per_container\": %.1f, \"settings_files\": %ld, "
-	       "\"settings_every\": %ld}\n",
+	       "\"settings_every\": %ld, \"reopened_files\": %ld}\n",
 	       nfiles, failed, rounds, pace_ms, bufsize, (long long)cpu_ns, per_round,
 	       (long long)cpu_min, (long long)cpu_max, (double)wall_ns / (double)rounds,
 	       (double)bytes / (double)rounds, (long long)errors, (long long)full, containers,
-	       containers ? per_round / (double)containers : 0.0, nsettings, every);
+	       containers ? per_round / (double)containers : 0.0, nsettings, every, nreopen);
+	for (long i = 0; i < nreopen; i++)
+		free(reopen[i]);
+	free(reopen);
 	for (long i = 0; i < nsettings; i++)
 		free(settings[i]);
 	free(settings);
