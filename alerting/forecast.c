@@ -597,6 +597,13 @@ struct fc_inc {
 					* in the resource's units as added */
 	size_t ahead_i;
 	int64_t ahead_to;              /* ahead holds every point up to here */
+	/* A counter (CPU): w holds its rate points, made here from the
+	 * samples as they arrive (acc), and ahead holds every one of them
+	 * still in the window (a minute's point each: an hour is 60), so
+	 * nothing old is read again; last_t/last_v are the newest point. */
+	bool rate;
+	struct fc_rate_acc acc;
+	struct store_cursor *cur;      /* where the last read of new samples ended */
 };
 
 static void range_add(struct fc_inc *in, int64_t t, double v)
@@ -627,8 +634,10 @@ static void range_of(const struct fc_inc *in, int64_t start, double *lo, double 
 
 static void inc_free(struct fc_inc *in)
 {
-	if (in)
+	if (in) {
 		pts_fini(&in->ahead);
+		store_cursor_free(in->cur);
+	}
 	free(in);
 }
 struct smap {
@@ -797,34 +806,46 @@ static void inc_drop(struct sstate *ss)
  * After a full linear fit: keeps the sums of the points it fitted (those of
  * p, already cut at breaks and in the resource's units, at or after the
  * segment's start and inside the window), so that the next refreshes can
- * move the window instead of reading it.
+ * move the window instead of reading it. acc: for a counter, where its rate
+ * points stand (p holds them, the open window's point last); NULL else.
  */
 static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
-		      const struct fc_fit *fit, int64_t chg, double limit)
+		      const struct fc_fit *fit, int64_t chg, double limit,
+		      const struct fc_rate_acc *acc)
 {
 	inc_drop(ss);
 	int64_t from = r->now - r->f->cfg.window_ms + 1;
 	if (fit->segment_start_ms > from)
 		from = fit->segment_start_ms;
-	size_t a = fc_cut(p->t, p->n, from);
-	if (p->n - a < 3)
+	size_t a = fc_cut(p->t, p->n, from), end = p->n;
+	int64_t pt;
+	double pv;
+	if (acc && end && fc_rate_acc_partial(acc, &pt, &pv) && p->t[end - 1] == pt)
+		end--;                   /* the open window's point is redone each time */
+	if (end < a + 3)
 		return;
 	struct fc_inc *in = calloc(1, sizeof(*in));
 	if (!in)
 		return;                  /* no sums: the next refresh reads the window */
-	fc_window_reset(&in->w, from, p->v[p->n - 1]);
+	fc_window_reset(&in->w, from, p->v[end - 1]);
 	in->blk_ms = r->f->cfg.window_ms / (FC_RANGE_BLOCKS - 2) + 1;
 	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++)
 		in->blk[k] = -1;
-	for (size_t i = a; i < p->n; i++) {
+	for (size_t i = a; i < end; i++) {
 		fc_window_add(&in->w, p->t[i], p->v[i]);
 		range_add(in, p->t[i], p->v[i]);
 	}
-	in->scale = fc_diff_scale(p->v + a, p->n - a);
+	in->scale = fc_diff_scale(p->v + a, end - a);
 	/* the first read-ahead from what is in hand, shortened by the series'
-	 * phase so that the series' reads of old data spread over refreshes */
+	 * phase so that the series' reads of old data spread over refreshes;
+	 * a counter's rate points are all kept */
 	in->ahead_to = from + FC_AHEAD_MS - (int64_t)(ss->id % 5) * (FC_AHEAD_MS / 5);
-	size_t b = fc_cut(p->t, p->n, in->ahead_to + 1);
+	if (acc) {
+		in->rate = true;
+		in->acc = *acc;
+		in->ahead_to = INT64_MAX;
+	}
+	size_t b = acc ? end : fc_cut(p->t, end, in->ahead_to + 1);
 	if (pts_grow(&in->ahead, b - a + 1) < 0) {
 		pts_fini(&in->ahead);
 		free(in);
@@ -833,16 +854,115 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 	memcpy(in->ahead.t, p->t + a, (b - a) * sizeof(*p->t));
 	memcpy(in->ahead.v, p->v + a, (b - a) * sizeof(*p->v));
 	in->ahead.n = b - a;
-	pts_shrink(&in->ahead);
+	if (!acc)
+		pts_shrink(&in->ahead);
 	in->from_t = from;
 	in->first_t = p->t[a];
-	in->last_t = p->t[p->n - 1];
-	in->last_v = p->v[p->n - 1];
+	in->last_t = p->t[end - 1];
+	in->last_v = p->v[end - 1];
 	in->chg = chg;
 	in->seg_start = fit->segment_start_ms;
 	in->limit = limit;
 	in->full_at = stagger(r->now, ss->id, FC_FULL_EVERY_MS);
 	ss->inc = in;
+}
+
+/* The raw samples of a kept series newer than after into r->raw: on from
+ * where the last refresh's read ended (store_read_after), so that the
+ * head's open chunk is not decoded from its start each minute. */
+static int read_new(struct refresh *r, struct fc_inc *in, uint32_t id, int64_t after)
+{
+	if (!in->cur)
+		in->cur = store_cursor_new();
+	if (in->cur && pts_grow(&r->raw, 4096) == 0) {
+		ssize_t n = store_read_after(r->f->st, id, in->cur, after, r->now, r->raw.t,
+					     r->raw.v, r->raw.cap);
+		if (n >= 0) {
+			r->raw.n = (size_t)n;
+			return 0;
+		}
+		if (n != -E2BIG)
+			return (int)n;
+	}
+	return read_series(r->f->st, id, STORE_TIER_RAW, true, after + 1, r->now, &r->raw);
+}
+
+/* One new point into the sums, unless it jumps (fc_fit's step detector over
+ * the window with the scale of the last full fit): false then. lo/hi: the
+ * window's range so far. */
+static bool inc_add(struct fc_inc *in, int64_t t, double v, bool steps_are_growth, double *lo,
+		    double *hi)
+{
+	*lo = fmin(*lo, v);
+	*hi = fmax(*hi, v);
+	range_add(in, t, v);
+	double thr = fmax(in->scale, 0.1 * (*hi - *lo));
+	if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
+		return false;
+	fc_window_add(&in->w, t, v);
+	in->last_t = t;
+	in->last_v = v;
+	return true;
+}
+
+/* A counter's samples since the last refresh, as rate points into the sums
+ * (kept in ahead for their removal). False on a stale marker, a reset, a
+ * jump or a read error: the series is read and fitted whole. */
+static bool inc_add_rate(struct refresh *r, struct fc_inc *in, uint32_t id, double *lo,
+			 double *hi)
+{
+	if (read_new(r, in, id, in->acc.last_t) < 0)
+		return false;
+	for (size_t i = 0; i < r->raw.n; i++) {
+		double v = r->raw.v[i];
+		if (store_is_stale(v) || v < in->acc.last_v)
+			return false;    /* stopped, or reset: the full fit cuts there */
+		int64_t pt;
+		double pv;
+		if (!fc_rate_acc_push(&in->acc, r->raw.t[i], v, &pt, &pv))
+			continue;
+		if (pts_grow(&in->ahead, in->ahead.n + 1) < 0 || !inc_add(in, pt, pv, false, lo, hi))
+			return false;
+		in->ahead.t[in->ahead.n] = pt;
+		in->ahead.v[in->ahead.n++] = pv;
+	}
+	return true;
+}
+
+/* The points that left the window (before start) out of the sums: from the
+ * read-ahead, read again from the store when it runs short; a counter's
+ * rate points are all in hand. */
+static bool inc_remove_old(struct refresh *r, struct fc_inc *in, uint32_t id, bool usage_of_limit,
+			   int64_t start)
+{
+	const struct fc_params *p = &r->f->params;
+	if (!in->rate && in->ahead_to < start + p->min_span_ms) {
+		int64_t to = start + FC_AHEAD_MS;
+		if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->from_t, to, &in->ahead) < 0)
+			return false;
+		pts_shrink(&in->ahead);
+		for (size_t k = 0; usage_of_limit && k < in->ahead.n; k++)
+			if (!store_is_stale(in->ahead.v[k]))
+				in->ahead.v[k] = in->limit - in->ahead.v[k];
+		in->ahead_i = 0;
+		in->ahead_to = to;
+	}
+	struct pts *ah = &in->ahead;
+	size_t i = in->ahead_i;
+	for (; i < ah->n && ah->t[i] < start; i++)
+		if (!store_is_stale(ah->v[i]))
+			fc_window_remove(&in->w, ah->t[i], ah->v[i]);
+	in->ahead_i = i;
+	in->first_t = i < ah->n ? ah->t[i] : INT64_MAX;
+	in->from_t = start;
+	if (in->rate && i > 64 && 2 * i > ah->n) {
+		/* the kept rate points: drop those gone, now and then */
+		memmove(ah->t, ah->t + i, (ah->n - i) * sizeof(*ah->t));
+		memmove(ah->v, ah->v + i, (ah->n - i) * sizeof(*ah->v));
+		ah->n -= i;
+		in->ahead_i = 0;
+	}
+	return true;
 }
 
 /*
@@ -851,73 +971,55 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
  * the sums into *fit. Returns true when done; false when the series must be
  * read and fitted whole (the sums are dropped then): a stale marker or a
  * jump among the new points (the full fit finds and cuts it as it always
- * did), too few points left, or a read error. usage_of_limit: host memory,
- * whose usage is the limit minus the series.
+ * did), a counter reset, too few points left, or a read error.
+ * usage_of_limit: host memory, whose usage is the limit minus the series.
  */
 static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool usage_of_limit,
 			bool steps_are_growth, struct fc_fit *fit)
 {
 	struct fc_inc *in = ss->inc;
 	const struct fc_params *p = &r->f->params;
-	if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->last_t + 1, r->now, &r->raw) < 0)
-		goto full;
 	double lo, hi;
 	range_of(in, r->now - r->f->cfg.window_ms + 1, &lo, &hi);
-	for (size_t i = 0; i < r->raw.n; i++) {
-		double v = r->raw.v[i];
-		if (store_is_stale(v))
+	if (in->rate) {
+		if (!inc_add_rate(r, in, id, &lo, &hi))
 			goto full;
-		if (usage_of_limit)
-			v = in->limit - v;
-		lo = fmin(lo, v);
-		hi = fmax(hi, v);
-		range_add(in, r->raw.t[i], v);
-		/* fc_fit's step detector over the window, with the scale of the
-		 * last full fit */
-		double thr = fmax(in->scale, 0.1 * (hi - lo));
-		if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
+	} else {
+		if (read_new(r, in, id, in->last_t) < 0)
 			goto full;
-		fc_window_add(&in->w, r->raw.t[i], v);
-		in->last_t = r->raw.t[i];
-		in->last_v = v;
+		for (size_t i = 0; i < r->raw.n; i++) {
+			double v = r->raw.v[i];
+			if (store_is_stale(v))
+				goto full;
+			if (!inc_add(in, r->raw.t[i], usage_of_limit ? in->limit - v : v,
+				     steps_are_growth, &lo, &hi))
+				goto full;
+		}
 	}
 	int64_t start = r->now - r->f->cfg.window_ms + 1;   /* the window: (now - window, now] */
-	if (start > in->from_t) {
-		/* exactly the points added before, from the read-ahead (read
-		 * again from the store when it runs short), and the first one
-		 * left (for the span) */
-		if (in->ahead_to < start + p->min_span_ms) {
-			int64_t to = start + FC_AHEAD_MS;
-			if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->from_t, to, &in->ahead) < 0)
-				goto full;
-			pts_shrink(&in->ahead);
-			for (size_t k = 0; usage_of_limit && k < in->ahead.n; k++)
-				if (!store_is_stale(in->ahead.v[k]))
-					in->ahead.v[k] = in->limit - in->ahead.v[k];
-			in->ahead_i = 0;
-			in->ahead_to = to;
-		}
-		const struct pts *ah = &in->ahead;
-		size_t i = in->ahead_i;
-		for (; i < ah->n && ah->t[i] < start; i++)
-			if (!store_is_stale(ah->v[i]))
-				fc_window_remove(&in->w, ah->t[i], ah->v[i]);
-		in->ahead_i = i;
-		in->first_t = i < ah->n ? ah->t[i] : INT64_MAX;
-		in->from_t = start;
+	if (start > in->from_t && !inc_remove_old(r, in, id, usage_of_limit, start))
+		goto full;
+	/* a counter's open window is a point of the fit too, as in the full fit */
+	struct fc_window w = in->w;
+	int64_t last_t = in->last_t, first_t = in->first_t;
+	double last_v = in->last_v;
+	if (in->rate && fc_rate_acc_partial(&in->acc, &last_t, &last_v)) {
+		fc_window_add(&w, last_t, last_v);
+		if (first_t == INT64_MAX)
+			first_t = last_t;
 	}
-	if ((size_t)in->w.n < p->min_points || in->w.n < 3 || in->first_t > in->last_t ||
-	    in->last_t - in->first_t < p->min_span_ms)
+	if ((size_t)w.n < p->min_points || w.n < 3 || first_t > last_t ||
+	    last_t - first_t < p->min_span_ms)
 		goto full;
 	memset(fit, 0, sizeof(*fit));
 	fit->err_linear = fit->err_hw = NAN;
-	if (!fc_window_fit(&in->w, r->now, fit))
+	if (!fc_window_fit(&w, r->now, fit))
 		goto full;
 	fit->model = FC_MODEL_LINEAR;
 	fit->t_now = r->now;
 	fit->segment_start_ms = in->seg_start;
-	fit->last = in->last_v;
-	fit->npoints = (size_t)in->w.n;
+	fit->last = last_v;
+	fit->npoints = (size_t)w.n;
 	return true;
 full:
 	inc_drop(ss);
@@ -937,13 +1039,16 @@ full:
 static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id, enum fc_res res,
 			      double limit, int64_t chg, int64_t hist_from)
 {
-	if (read_series(r->f->st, id, STORE_TIER_1M, false, hist_from, r->now, &r->hist) < 0)
+	bool counter = resources[res].counter;
+	if (read_series(r->f->st, id, STORE_TIER_1M, counter, hist_from, r->now, &r->hist) < 0)
 		return false;
 	bool stale;
 	int64_t hc = drop_stale(&r->hist, &stale);
 	if (hc > chg)
 		chg = hc;
 	cut_at(&r->hist, chg);
+	if (counter && to_rate(r, &r->hist, 60000) < 0)
+		return false;
 	if (res == RES_HOST_MEMORY)
 		for (size_t k = 0; k < r->hist.n; k++)
 			r->hist.v[k] = limit - r->hist.v[k];
@@ -1018,7 +1123,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		/* A linear fit kept as sums moves with the window when nothing
 		 * broke since and no full fit is due; when its history fit is due,
 		 * only the history is read to see whether the line still wins. */
-		struct sstate *us = limit > 0 && !rd->counter ? smap_get(f->slow, si->id) : NULL;
+		struct sstate *us = limit > 0 ? smap_get(f->slow, si->id) : NULL;
 		struct fc_fit incfit;
 		bool inc_ok = false;
 		if (us && us->inc) {
@@ -1026,7 +1131,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			bool hist_due = si->min_t < raw_from && c->history_ms > c->window_ms &&
 					(!us->long_at || r->now >= us->long_due);
 			if (chg > in->chg || in->limit != limit || r->now >= in->full_at ||
-			    r->now <= in->last_t)
+			    r->now <= (in->rate ? in->acc.last_t : in->last_t))
 				inc_drop(us);
 			else
 				inc_ok = inc_advance(r, us, si->id, res == RES_HOST_MEMORY,
@@ -1109,8 +1214,15 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 		cut_at(&r->raw, chg);
 		e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
+		struct fc_rate_acc acc;
+		bool have_acc = false;
 		if (rd->counter) {
-			to_rate(r, &r->raw, c->window_ms / 60 > 1000 ? c->window_ms / 60 : 1000);
+			int64_t step = c->window_ms / 60 > 1000 ? c->window_ms / 60 : 1000;
+			if (r->raw.n) {
+				fc_rate_acc_init(&acc, step, r->raw.t, r->raw.v, r->raw.n);
+				have_acc = true;
+			}
+			to_rate(r, &r->raw, step);
 			to_rate(r, &r->hist, 60000);
 			e->now = r->raw.n ? r->raw.v[r->raw.n - 1] : NAN;
 		}
@@ -1148,10 +1260,11 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		/* the next refreshes move this line's sums instead of reading the
 		 * window (not when the fit came from the history: that is redone
 		 * every FC_HISTORY_EVERY_MS anyway) */
-		if (!rd->counter && e->fit.model == FC_MODEL_LINEAR && r->raw.n) {
+		if (e->fit.model == FC_MODEL_LINEAR && r->raw.n && (!rd->counter || have_acc)) {
 			struct sstate *bs = smap_get(f->slow, si->id);  /* us may have moved */
 			if (bs)
-				inc_build(r, bs, &r->raw, &e->fit, chg, limit);
+				inc_build(r, bs, &r->raw, &e->fit, chg, limit,
+					  rd->counter ? &acc : NULL);
 		}
 		if (due) {
 			ls->long_at = r->now;

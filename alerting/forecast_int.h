@@ -157,4 +157,30 @@ size_t fc_cut(const int64_t *t, size_t n, int64_t t_ms);
 size_t fc_counter_rate(const int64_t *t, const double *v, size_t n, int64_t step_ms, int64_t *ot,
 		       double *ov);
 
+/*
+ * fc_counter_rate one sample at a time, so that a refresh turns only the
+ * counter samples that arrived since the last into rate points instead of
+ * the whole window again. The accumulator holds the newest sample and the
+ * increase over the window of step_ms it is in (not yet a point: the
+ * window is complete only when a sample of a later one arrives).
+ */
+struct fc_rate_acc {
+	int64_t step_ms;
+	int64_t win;                   /* window of the newest sample */
+	int64_t last_t;                /* the newest sample */
+	double last_v;
+	double inc;                    /* increase in the open window ... */
+	int64_t dt;                    /* ... over this many ms */
+};
+/* The state fc_counter_rate is in after t/v (n >= 1, no resets). */
+void fc_rate_acc_init(struct fc_rate_acc *a, int64_t step_ms, const int64_t *t, const double *v,
+		      size_t n);
+/* Adds a sample newer than the last; true when it completes a window's
+ * point (*pt, *pv): the point fc_counter_rate gives for it. A reset (a
+ * smaller value) is the caller's to notice first: it is left out here as
+ * fc_counter_rate leaves it out. */
+bool fc_rate_acc_push(struct fc_rate_acc *a, int64_t t, double v, int64_t *pt, double *pv);
+/* The open window's point (fc_counter_rate's last); false when it has none. */
+bool fc_rate_acc_partial(const struct fc_rate_acc *a, int64_t *pt, double *pv);
+
 #endif

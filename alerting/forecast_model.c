@@ -127,6 +127,55 @@ size_t fc_counter_rate(const int64_t *t, const double *v, size_t n, int64_t step
 	return out;
 }
 
+void fc_rate_acc_init(struct fc_rate_acc *a, int64_t step_ms, const int64_t *t, const double *v,
+		      size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	a->step_ms = step_ms;
+	a->last_t = t[n - 1];
+	a->last_v = v[n - 1];
+	a->win = t[n - 1] / step_ms;
+	/* the pairs whose later sample is in the newest window are its
+	 * increase (fc_counter_rate emits the window before at that sample) */
+	for (size_t i = n - 1; i >= 1 && t[i] / step_ms == a->win; i--) {
+		double d = v[i] - v[i - 1];
+		if (d < 0)
+			continue;
+		a->inc += d;
+		a->dt += t[i] - t[i - 1];
+	}
+}
+
+bool fc_rate_acc_push(struct fc_rate_acc *a, int64_t t, double v, int64_t *pt, double *pv)
+{
+	int64_t w = t / a->step_ms;
+	bool done = w != a->win && a->dt > 0;
+	if (done) {
+		*pt = a->last_t;
+		*pv = a->inc / ((double)a->dt / 1e3);
+		a->inc = 0;
+		a->dt = 0;
+	}
+	a->win = w;
+	double d = v - a->last_v;
+	if (d >= 0) {
+		a->inc += d;
+		a->dt += t - a->last_t;
+	}
+	a->last_t = t;
+	a->last_v = v;
+	return done;
+}
+
+bool fc_rate_acc_partial(const struct fc_rate_acc *a, int64_t *pt, double *pv)
+{
+	if (a->dt <= 0)
+		return false;
+	*pt = a->last_t;
+	*pv = a->inc / ((double)a->dt / 1e3);
+	return true;
+}
+
 /* ---- regime: steps and sawtooth -------------------------------------------- */
 
 /* The k-th smallest of v[0..n) (v is reordered): Hoare's selection, so a

@@ -683,3 +683,31 @@ out:
 	*d = l;
 	return n;
 }
+
+int cdec_resume(struct cdec *d, const void *data, size_t len, const struct cdec *at)
+{
+	int rc = cdec_init(d, data, len);
+	if (rc < 0)
+		return rc;
+	/* buf holds avail bits not yet consumed, loaded from before byte */
+	size_t bit = at->byte * 8 - at->avail;
+	if (at->ncols != d->ncols || at->i > d->count || bit > len * 8 || bit < d->byte * 8)
+		return -EINVAL;
+	for (unsigned c = 0; c < d->ncols; c++)
+		if (at->vs[c].scale != d->vs[c].scale || at->vs[c].flags != d->vs[c].flags)
+			return -EINVAL;
+	uint16_t count = d->count;
+	*d = *at;
+	d->p = data;
+	d->nbytes = len;
+	d->count = count;
+	/* reload from the bit position: the byte at's buffer ended in may
+	 * have gained bits since */
+	d->byte = bit / 8;
+	d->buf = 0;
+	d->avail = 0;
+	uint64_t skip;
+	if (bit % 8 && get_bits(d, bit % 8, &skip) < 0)
+		return -EINVAL;
+	return 0;
+}

@@ -114,6 +114,14 @@ int cdec_next(struct cdec *d, int64_t *t, double *vals);
 /* Decodes up to max points into t[] and v[] (roll-ups: the last column);
  * returns how many. Stops at the end or at corrupt data. The fast path. */
 size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max);
+/*
+ * A decoder over data (a later copy of the same chunk, as the head's open
+ * chunk grows: the same bytes with more appended) placed where at, a
+ * decoder of an earlier copy, stood: the next point is the one after those
+ * at had returned. 0, or -EINVAL when data is not that chunk (another
+ * header, fewer points). data must outlive d.
+ */
+int cdec_resume(struct cdec *d, const void *data, size_t len, const struct cdec *at);
 /* Reads the first and last timestamp and count; 0 or -EINVAL. */
 int cdec_bounds(const void *data, size_t len, int64_t *mint, int64_t *maxt, uint16_t *count);
 

@@ -642,6 +642,168 @@ int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, i
 	return rc;
 }
 
+/* ---- reading on from where the last read ended --------------------------------- */
+
+struct store_cursor {
+	bool ok;
+	int64_t t_first;         /* the open chunk it stands in */
+	int64_t last_t;          /* the newest point it returned */
+	struct cdec d;           /* after that point */
+};
+
+struct store_cursor *store_cursor_new(void)
+{
+	return calloc(1, sizeof(struct store_cursor));
+}
+
+void store_cursor_free(struct store_cursor *c)
+{
+	free(c);
+}
+
+/* Decodes d's points up to maxt into t/v (from n on, at most max in all);
+ * d stops after the last one taken. The new count, or -E2BIG when points
+ * up to maxt remain past max. */
+static ssize_t decode_upto(struct cdec *d, int64_t maxt, int64_t chunk_last_t, int64_t *t,
+			   double *v, size_t n, size_t max)
+{
+	if (chunk_last_t <= maxt && t) {
+		/* all of it is wanted (the usual case): the fast decoder */
+		size_t left = (size_t)(d->count - d->i);
+		if (n + left > max)
+			return -E2BIG;
+		while (d->i < d->count) {
+			size_t k = cdec_run(d, t + n, v + n, max - n);
+			if (!k)
+				return -EINVAL;
+			n += k;
+		}
+		return (ssize_t)n;
+	}
+	for (;;) {
+		struct cdec before = *d;
+		int64_t pt;
+		double pv;
+		if (cdec_next(d, &pt, &pv) <= 0)
+			return (ssize_t)n;
+		if (pt > maxt) {
+			*d = before;     /* not taken: the next call starts at it */
+			return (ssize_t)n;
+		}
+		if (n == max)
+			return -E2BIG;
+		if (t) {
+			t[n] = pt;
+			v[n] = pv;
+		}
+		n++;
+	}
+}
+
+/* Continues from the cursor in the open chunk under the read lock: the
+ * count, or -EAGAIN when the cursor does not fit (the chunk was cut, or the
+ * caller asks from elsewhere). */
+static ssize_t read_on(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+		       int64_t maxt, int64_t *t, double *v, size_t max)
+{
+	ssize_t n = -EAGAIN;
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	const struct cenc *e = se ? &se->raw : NULL;
+	struct cdec d;
+	if (!se)
+		n = -ENOENT;
+	else if (c->ok && c->last_t == after_t && e->count && e->t_first == c->t_first &&
+		 cdec_resume(&d, e->buf, cenc_bytes(e), &c->d) == 0) {
+		n = decode_upto(&d, maxt, e->t_prev, t, v, 0, max);
+		if (n == -EINVAL)
+			n = -EAGAIN;     /* read it the ordinary way */
+		if (n > 0) {
+			c->d = d;
+			c->last_t = t[n - 1];
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (n < 0 && n != -ENOENT)
+		c->ok = false;
+	return n;
+}
+
+/* Places the cursor after the open chunk's newest point up to maxt, when
+ * that is after_t: decodes the chunk from its start once. */
+static void place_cursor(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+			 int64_t maxt)
+{
+	c->ok = false;
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	const struct cenc *e = se ? &se->raw : NULL;
+	struct cdec d;
+	if (e && e->count && cdec_init(&d, e->buf, cenc_bytes(e)) == 0 && d.ncols == 1) {
+		int64_t last = INT64_MIN, pt;
+		double pv;
+		for (;;) {
+			struct cdec before = d;
+			if (e->t_prev <= maxt) {
+				/* no point past maxt: the fast decoder, the last one kept */
+				int64_t bt[64];
+				double bv[64];
+				size_t k;
+				while ((k = cdec_run(&d, bt, bv, 64)) > 0)
+					last = bt[k - 1];
+				break;
+			}
+			if (cdec_next(&d, &pt, &pv) <= 0)
+				break;
+			if (pt > maxt) {
+				d = before;
+				break;
+			}
+			last = pt;
+		}
+		if (last == after_t) {
+			c->ok = true;
+			c->t_first = e->t_first;
+			c->last_t = last;
+			c->d = d;
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+ssize_t store_read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+			 int64_t maxt, int64_t *t, double *v, size_t max)
+{
+	ssize_t n = read_on(s, id, c, after_t, maxt, t, v, max);
+	if (n != -EAGAIN)
+		return n;
+	struct store_iter *it;
+	int rc = store_iter_open(s, id, STORE_TIER_RAW, after_t + 1, maxt, &it);
+	if (rc < 0)
+		return rc;
+	n = 0;
+	for (;;) {
+		ssize_t k = store_iter_batch(it, t + n, v + n, max - (size_t)n);
+		if (k <= 0) {
+			if (k < 0)
+				n = k;
+			break;
+		}
+		n += k;
+		if ((size_t)n == max) {
+			int64_t xt;
+			double xv;
+			if (store_iter_batch(it, &xt, &xv, 1) > 0)
+				n = -E2BIG;
+			break;
+		}
+	}
+	store_iter_free(it);
+	if (n >= 0)
+		place_cursor(s, id, c, n ? t[n - 1] : after_t, maxt);
+	return n;
+}
+
 /* ---- label names and values -------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)

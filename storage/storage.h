@@ -277,6 +277,28 @@ int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, i
 		     double *v);
 
 /*
+ * A reader's place in one series' newest raw samples, for a reader that
+ * comes back for what arrived since (the forecaster, once a minute): it
+ * saves decoding the head's open chunk from its start each time.
+ * store_cursor_new returns NULL on ENOMEM; free accepts NULL. A cursor
+ * belongs to one series and one thread at a time.
+ */
+struct store_cursor;
+struct store_cursor *store_cursor_new(void);
+void store_cursor_free(struct store_cursor *c);
+/*
+ * The raw samples of series id in (after_t, maxt], oldest first, into t/v
+ * (at most max): the count, -E2BIG when there are more than max (nothing
+ * is lost: read them with an iterator), -ENOENT for an unknown series,
+ * -errno. Stale markers are returned as they are. Continues from the
+ * cursor when after_t is the newest sample its last call returned and the
+ * open chunk is still the one it was in; else reads as store_iter_open
+ * does and places the cursor. Any thread.
+ */
+ssize_t store_read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+			 int64_t maxt, int64_t *t, double *v, size_t max);
+
+/*
  * Label names (sorted, distinct) of the series matching the matchers (all
  * series when n is 0), or the values of one label name. The strings are
  * copies: *out is one malloc'd block (array and strings); free(*out).

@@ -177,7 +177,7 @@ static int64_t thread_cpu_ns(void)
 
 /* One sample of each of the 10 series of every container at time t. */
 static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int64_t start,
-		       int64_t t, bool all_limits, uint64_t *rng)
+		       int64_t t, int64_t step_ms, bool all_limits, uint64_t *rng)
 {
 	double x = (double)(t - start) / 1e3;
 	for (size_t c = 0; c < ncont; c++) {
@@ -190,7 +190,9 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 		store_append(st, s[3], t, all_limits ? 1000 : 0);
 		store_append(st, s[4], t, 20e9 + 1e3 * x);
 		store_append(st, s[5], t, 250e9);
-		store_append(st, s[6], t, 0.2 * x * (1 + 0.1 * noise));
+		/* a counter: 0.2 cores, each interval's use off by up to 25 %, never
+		 * going back (a counter that goes down is a reset) */
+		store_append(st, s[6], t, 0.2 * x + 0.1 * (double)step_ms / 1e3 * noise);
 		if (all_limits) {
 			store_append(st, s[7], t, 100000);
 			store_append(st, s[9], t, 100000);  /* a quota of one core */
@@ -246,7 +248,7 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	int64_t t = start, end = now - NREFRESH * cfg.interval_ms;
 	for (int r = 0; r <= NREFRESH; r++, end += cfg.interval_ms) {
 		for (; t <= end; t += step_ms)
-			append_all(st, ids, ncont, start, t, all_limits, &rng);
+			append_all(st, ids, ncont, start, t, step_ms, all_limits, &rng);
 		int64_t t0 = mono_ns(), c0 = thread_cpu_ns();
 		forecast_refresh(f, end);
 		times[r] = (double)(mono_ns() - t0) / 1e6;

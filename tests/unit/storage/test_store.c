@@ -677,6 +677,64 @@ static void test_import(void)
 	store_close(s);
 }
 
+/* store_read_after, called after every few appends as the forecaster
+ * calls it (with maxt now and then before the newest sample, and across
+ * chunk cuts and flushes), returns exactly what an iterator over the same
+ * range returns, bit for bit, and says -E2BIG past its max. */
+static void test_read_after(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint32_t id = series(s, "m", "k", "v", NULL, NULL);
+	struct store_cursor *c = store_cursor_new();
+	CHECK(c != NULL);
+	int64_t t0 = 1700000000000LL, t = t0, after = t0 - 1;
+	uint64_t rng = 3;
+	int64_t got_t[512], want_t[512];
+	double got_v[512];
+	struct store_point want[512];
+	size_t mismatches = 0, reads = 0;
+	for (int round = 0; round < 120; round++) {
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		int k = 1 + (int)((rng >> 33) % 70);
+		for (int i = 0; i < k; i++, t += 1000 + (int64_t)(rng >> 60)) {
+			double v = round % 3 ? (double)(rng >> 40) / 7.0 : (double)(t / 1000 % 97);
+			if (round == 50 && i == 0)
+				v = store_stale_nan();
+			store_append(s, id, t, v);
+		}
+		if (round % 40 == 39)
+			store_flush(s);
+		int64_t newest = t - 1000 - (int64_t)(rng >> 60);
+		int64_t maxt = round % 7 == 3 ? newest - 2500 : newest;
+		ssize_t n = store_read_after(s, id, c, after, maxt, got_t, got_v, 512);
+		size_t m = readback(s, id, STORE_TIER_RAW, after + 1, maxt, want_t, want, 512);
+		reads++;
+		if (n != (ssize_t)m) {
+			mismatches++;
+			continue;
+		}
+		for (size_t i = 0; i < m; i++)
+			if (got_t[i] != want_t[i] || memcmp(&got_v[i], &want[i].v, sizeof(double)))
+				mismatches++;
+		if (m)
+			after = got_t[m - 1];
+	}
+	CHECK_EQ_INT((int)mismatches, 0);
+	CHECK(reads == 120);
+	/* more than max: -E2BIG, and the cursor reads again from after */
+	for (int i = 0; i < 20; i++, t += 1000)
+		store_append(s, id, t, (double)i);
+	CHECK(store_read_after(s, id, c, after, t, got_t, got_v, 5) == -E2BIG);
+	CHECK(store_read_after(s, id, c, after, t, got_t, got_v, 512) == 20);
+	CHECK(store_read_after(s, 999999, c, after, t, got_t, got_v, 512) == -ENOENT);
+	store_cursor_free(c);
+	store_close(s);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -691,6 +749,7 @@ int main(void)
 	RUN(test_corrupt_file);
 	RUN(test_lock);
 	RUN(test_import);
+	RUN(test_read_after);
 	if (dir[0]) {
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
