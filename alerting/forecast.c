@@ -59,6 +59,10 @@
  * that the hour-old data on disk is read once in five minutes instead of
  * once a refresh. */
 #define FC_AHEAD_MS (5 * 60 * 1000LL)
+/* How long a family's selection of series is kept while no series is made
+ * or dropped (keyed_get): series that stopped are dropped from it at most
+ * this late (their reads find nothing new and say so). */
+#define FC_SELECT_EVERY_MS (10 * 60 * 1000LL)
 /* Blocks of the kept range of a window (struct fc_inc): a window spans at
  * most FC_RANGE_BLOCKS - 2 of them. */
 #define FC_RANGE_BLOCKS 32
@@ -230,7 +234,12 @@ struct forecaster {
 	uint64_t refreshes;              /* atomic */
 	struct log_limit ll;
 	struct smap *slow;               /* limits and start times (refresh thread) */
+	/* the families' selections, kept between refreshes (keyed_get):
+	 * usage, limit, limit2 of each resource (sel[3 * res + k]), then the
+	 * start times (sel[3 * RES__COUNT]) */
+	struct keyed *sel;
 };
+#define FC_NSEL (3 * RES__COUNT + 1)
 
 static void table_unref(struct forecaster *f, struct fc_table *t)
 {
@@ -463,10 +472,19 @@ struct keyed_ent {
 	const char *key;
 	const struct store_series_info *si;
 };
+/* A usage series' keys and texts, worked out once per selection. */
+struct keyed_txt {
+	const char *full, *base, *text; /* as series_key gives them */
+	const char *mp, *id;            /* the mountpoint and id labels, or NULL */
+};
 struct keyed {
 	struct store_series_set set;
 	struct keyed_ent *ent;
 	size_t n;
+	struct keyed_txt *txt;           /* by set index, when asked for */
+	int64_t made_at;                 /* the refresh that selected it */
+	uint64_t epoch;                  /* store_series_epoch then */
+	bool valid;
 	struct arena arena;
 };
 
@@ -477,6 +495,39 @@ static int cmp_keyed(const void *a, const void *b)
 	if (c)
 		return c;
 	return x->si->max_t < y->si->max_t ? -1 : x->si->max_t > y->si->max_t;
+}
+
+/* Works out every series' keys and texts into k->txt. */
+static int keyed_texts(struct keyed *k)
+{
+	k->txt = calloc(k->set.n + 1, sizeof(*k->txt));
+	if (!k->txt)
+		return -ENOMEM;
+	struct buf full, base, text;
+	buf_init(&full, FC_LABELS_CAP);
+	buf_init(&base, FC_LABELS_CAP);
+	buf_init(&text, FC_LABELS_CAP);
+	int rc = 0;
+	for (size_t i = 0; i < k->set.n && rc == 0; i++) {
+		const struct store_series_info *si = &k->set.series[i];
+		struct keyed_txt *x = &k->txt[i];
+		buf_reset(&full);
+		buf_reset(&base);
+		buf_reset(&text);
+		series_key(si, &base, &full, &text, &x->mp);
+		x->full = arena_strdup(&k->arena, full.len ? full.data : "");
+		x->base = arena_strdup(&k->arena, base.len ? base.data : "");
+		x->text = arena_strdup(&k->arena, text.len ? text.data : "");
+		if (!x->full || !x->base || !x->text)
+			rc = -ENOMEM;
+		for (size_t j = 0; j < si->nlabels; j++)
+			if (!strcmp(si->labels[j].name, "id"))
+				x->id = si->labels[j].value;
+	}
+	buf_fini(&full);
+	buf_fini(&base);
+	buf_fini(&text);
+	return rc;
 }
 
 static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
@@ -529,9 +580,38 @@ static int keyed_select(struct store *st, const char *family, const char *match,
 static void keyed_free(struct keyed *k)
 {
 	free(k->ent);
+	free(k->txt);
 	arena_free(&k->arena);
 	store_series_set_free(&k->set);
 	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * A family's selection as of this refresh: the one kept from an earlier
+ * refresh while no series was made or dropped since (store_series_epoch)
+ * and it is younger than FC_SELECT_EVERY_MS (so that series of containers
+ * gone quiet leave it), else selected again. Its min_t/max_t are then as
+ * of when it was selected: fresh (made_at == now) says whether they are
+ * current.
+ */
+static int keyed_get(struct store *st, struct keyed *k, const char *family, const char *match,
+		     int64_t mint, int64_t now, uint64_t epoch, bool full, bool texts)
+{
+	if (k->valid && k->epoch == epoch && now >= k->made_at &&
+	    now - k->made_at < FC_SELECT_EVERY_MS)
+		return 0;
+	keyed_free(k);
+	int rc = keyed_select(st, family, match, mint, now, full, k);
+	if (rc == 0 && texts)
+		rc = keyed_texts(k);
+	if (rc < 0) {
+		keyed_free(k);
+		return rc;
+	}
+	k->made_at = now;
+	k->epoch = epoch;
+	k->valid = true;
+	return 0;
 }
 
 /* The series of k with this key (the newest when several), or NULL. */
@@ -691,7 +771,8 @@ struct refresh {
 	struct fc_table *t;
 	int64_t now;
 	struct pts raw, hist, lim, lim2, aux, rate_t;
-	struct keyed starts;             /* container_start_time_seconds */
+	struct keyed *starts;            /* container_start_time_seconds */
+	uint64_t epoch;                  /* store_series_epoch at the start */
 };
 
 /* Fills e's numbers from a fit against limit. */
@@ -734,8 +815,8 @@ static int to_rate(struct refresh *r, struct pts *p, int64_t step_ms)
  * (into *chg), reading only what came after the last refresh's read; NAN
  * when absent or ended (a stale marker: the container is gone).
  */
-static double read_limit(struct refresh *r, const struct store_series_info *si, struct pts *p,
-			 int64_t mint, int64_t *chg)
+static double read_limit(struct refresh *r, const struct store_series_info *si, bool fresh,
+			 struct pts *p, int64_t mint, int64_t *chg)
 {
 	*chg = INT64_MIN;
 	if (!si)
@@ -750,8 +831,8 @@ static double read_limit(struct refresh *r, const struct store_series_info *si, 
 	 * limit did not change (a change and a change back within one
 	 * interval is missed: it would only have cut the fit): one look at the
 	 * head instead of an iterator; its time is kept as the newest read. */
-	if (si->max_t < from)
-		from = INT64_MAX;
+	if (fresh && si->max_t < from)
+		from = INT64_MAX;        /* (a kept selection's max_t is old) */
 	int64_t lt;
 	double lv;
 	if (from <= r->now && ss->last_t && !ss->stale &&
@@ -1069,6 +1150,20 @@ static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id,
 	return keep;
 }
 
+/* A new entry of the table for a usage series, its texts copied into the
+ * table (which outlives the forecaster's selections); NULL on ENOMEM. */
+static struct fc_entry *entry_add(struct refresh *r, enum fc_res res, const struct keyed_txt *tx)
+{
+	struct fc_entry *e = table_add(r->t);
+	if (!e)
+		return NULL;
+	e->res = res;
+	e->labels = arena_strdup(&r->t->arena, tx->text);
+	e->mountpoint = tx->mp ? arena_strdup(&r->t->arena, tx->mp) : NULL;
+	e->id = tx->id ? arena_strdup(&r->t->arena, tx->id) : NULL;
+	return e;
+}
+
 static int forecast_family(struct refresh *r, enum fc_res res)
 {
 	const struct resource *rd = &resources[res];
@@ -1076,47 +1171,37 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 	const struct forecast_config *c = &f->cfg;
 	int64_t hist_from = r->now - (c->history_ms > c->window_ms ? c->history_ms : c->window_ms);
 	int64_t raw_from = r->now - c->window_ms;
-	struct keyed use, lim, lim2;
-	memset(&lim2, 0, sizeof(lim2));
-	int rc = keyed_select(f->st, rd->usage, rd->usage_match, raw_from, r->now, true, &use);
+	struct keyed *sel = &f->sel[3 * res], *use = &sel[0], *lim = &sel[1], *lim2 = &sel[2];
+	int rc = keyed_get(f->st, use, rd->usage, rd->usage_match, raw_from, r->now, r->epoch, true,
+			   true);
 	if (rc == 0)
-		rc = keyed_select(f->st, rd->limit, NULL, raw_from, r->now, true, &lim);
-	else
-		memset(&lim, 0, sizeof(lim));
+		rc = keyed_get(f->st, lim, rd->limit, NULL, raw_from, r->now, r->epoch, true, false);
 	if (rc == 0 && rd->limit2)
-		rc = keyed_select(f->st, rd->limit2, NULL, raw_from, r->now, true, &lim2);
-	struct buf key, base;
-	buf_init(&key, FC_LABELS_CAP);
-	buf_init(&base, FC_LABELS_CAP);
-	for (size_t i = 0; rc == 0 && i < use.set.n; i++) {
-		const struct store_series_info *si = &use.set.series[i];
-		bool has_id = false;
-		for (size_t k = 0; k < si->nlabels; k++)
-			has_id |= !strcmp(si->labels[k].name, "id");
-		if (!rd->machine && !has_id)
+		rc = keyed_get(f->st, lim2, rd->limit2, NULL, raw_from, r->now, r->epoch, true,
+			       false);
+	bool fresh_lim = lim->made_at == r->now, fresh_lim2 = lim2->made_at == r->now;
+	bool fresh_starts = r->starts->made_at == r->now;
+	for (size_t i = 0; rc == 0 && i < use->set.n; i++) {
+		const struct store_series_info *si = &use->set.series[i];
+		const struct keyed_txt *tx = &use->txt[i];
+		if (!rd->machine && !tx->id)
 			continue;                /* a container series always has an id */
 		/* the limit first: without one only the newest values are read */
-		struct buf text;
-		const char *mp;
-		buf_init(&text, FC_LABELS_CAP);
-		buf_reset(&key);
-		buf_reset(&base);
-		series_key(si, &base, &key, &text, &mp);
 		int64_t chg, chg2 = INT64_MIN;
-		double limit = read_limit(r, keyed_find(&lim, key.len ? key.data : ""), &r->lim,
-					  raw_from, &chg);
+		double limit = read_limit(r, keyed_find(lim, tx->full), fresh_lim, &r->lim, raw_from,
+					  &chg);
 		if (rd->limit2) {
-			double period = read_limit(r, keyed_find(&lim2, key.len ? key.data : ""),
-						   &r->lim2, raw_from, &chg2);
+			double period = read_limit(r, keyed_find(lim2, tx->full), fresh_lim2, &r->lim2,
+						   raw_from, &chg2);
 			limit = period > 0 ? limit / period : NAN;
 		}
 		if (chg2 > chg)
 			chg = chg2;
-		if (!rd->machine && r->starts.set.n) {
-			const struct store_series_info *ss =
-				keyed_find(&r->starts, base.len ? base.data : "");
+		if (!rd->machine && r->starts->set.n) {
+			const struct store_series_info *ss = keyed_find(r->starts, tx->base);
 			int64_t sc;
-			if (ss && !isnan(read_limit(r, ss, &r->aux, raw_from, &sc)) && sc > chg)
+			if (ss && !isnan(read_limit(r, ss, fresh_starts, &r->aux, raw_from, &sc)) &&
+			    sc > chg)
 				chg = sc;        /* a restart */
 		}
 
@@ -1143,19 +1228,11 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			}
 		}
 		if (inc_ok) {
-			struct fc_entry *e = table_add(r->t);
+			struct fc_entry *e = entry_add(r, res, tx);
 			if (!e) {
-				buf_fini(&text);
 				rc = -ENOMEM;
 				break;
 			}
-			e->res = res;
-			e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
-			e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
-			for (size_t k = 0; k < si->nlabels; k++)
-				if (!strcmp(si->labels[k].name, "id"))
-					e->id = arena_strdup(&r->t->arena, si->labels[k].value);
-			buf_fini(&text);
 			e->fit = incfit;
 			e->now = incfit.last;
 			finish_entry(r, e, limit);
@@ -1165,29 +1242,17 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		int64_t from = raw_from;
 		if (!(limit > 0) && r->now - FC_TAIL_MS > from)
 			from = r->now - FC_TAIL_MS;
-		if (read_series(f->st, si->id, STORE_TIER_RAW, true, from, r->now, &r->raw) < 0) {
-			buf_fini(&text);
+		if (read_series(f->st, si->id, STORE_TIER_RAW, true, from, r->now, &r->raw) < 0)
 			continue;
-		}
 		bool stale;
 		int64_t cut = drop_stale(&r->raw, &stale);
-		if (stale || !r->raw.n || r->raw.t[r->raw.n - 1] < from) {
-			buf_fini(&text);
+		if (stale || !r->raw.n || r->raw.t[r->raw.n - 1] < from)
 			continue;                /* the container is gone */
-		}
-		struct fc_entry *e = table_add(r->t);
+		struct fc_entry *e = entry_add(r, res, tx);
 		if (!e) {
-			buf_fini(&text);
 			rc = -ENOMEM;
 			break;
 		}
-		e->res = res;
-		e->labels = arena_strdup(&r->t->arena, text.len ? text.data : "");
-		e->mountpoint = mp ? arena_strdup(&r->t->arena, mp) : NULL;
-		for (size_t k = 0; k < si->nlabels; k++)
-			if (!strcmp(si->labels[k].name, "id"))
-				e->id = arena_strdup(&r->t->arena, si->labels[k].value);
-		buf_fini(&text);
 
 		if (cut > chg)
 			chg = cut;
@@ -1279,11 +1344,9 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 		finish_entry(r, e, limit);
 	}
-	buf_fini(&key);
-	buf_fini(&base);
-	keyed_free(&use);
-	keyed_free(&lim);
-	keyed_free(&lim2);
+	if (rc < 0)
+		for (int k = 0; k < 3; k++)
+			keyed_free(&sel[k]);     /* select again next time */
 	return rc;
 }
 
@@ -1295,12 +1358,12 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 		return -ENOMEM;
 	t->refs = 1;
 	t->time_ms = now;
-	struct refresh r = { .f = f, .t = t, .now = now };
-	int rc = keyed_select(f->st, "container_start_time_seconds", NULL,
-			      now - f->cfg.window_ms, now, false, &r.starts);
+	struct refresh r = { .f = f, .t = t, .now = now, .starts = &f->sel[3 * RES__COUNT] };
+	r.epoch = store_series_epoch(f->st);
+	int rc = keyed_get(f->st, r.starts, "container_start_time_seconds", NULL,
+			   now - f->cfg.window_ms, now, r.epoch, false, false);
 	for (int res = 0; rc == 0 && res < RES__COUNT; res++)
 		rc = forecast_family(&r, (enum fc_res)res);
-	keyed_free(&r.starts);
 	pts_fini(&r.raw);
 	pts_fini(&r.hist);
 	pts_fini(&r.lim);
@@ -1358,7 +1421,10 @@ int forecast_new(struct forecaster **out, struct store *st, const struct forecas
 	f->st = st;
 	f->cfg = *cfg;
 	f->slow = calloc(1, sizeof(*f->slow));
-	if (!f->slow) {
+	f->sel = calloc(FC_NSEL, sizeof(*f->sel));
+	if (!f->slow || !f->sel) {
+		free(f->slow);
+		free(f->sel);
 		free(f);
 		return -ENOMEM;
 	}
@@ -1409,6 +1475,9 @@ void forecast_stop(struct forecaster *f)
 		pthread_join(f->thread, NULL);
 	}
 	table_unref(f, f->current);
+	for (int k = 0; f->sel && k < FC_NSEL; k++)
+		keyed_free(&f->sel[k]);
+	free(f->sel);
 	for (size_t i = 0; f->slow && i < f->slow->cap; i++) {
 		free(f->slow->e[i].long_fit);
 		inc_free(f->slow->e[i].inc);

@@ -165,6 +165,7 @@ struct store {
 	uint32_t byid_cap, next_id;
 	struct series **ht;
 	size_t ht_nb, nseries;
+	uint64_t series_epoch;   /* changes when a series is made or dropped */
 	struct series **active, **active_next;
 	size_t nactive, active_cap, nactive_next;
 	struct series **idle;

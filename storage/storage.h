@@ -157,6 +157,10 @@ struct store_stats {
 	double last_flush_seconds;
 };
 void store_stats(struct store *s, struct store_stats *out);
+/* A number that changes whenever a series is made or dropped: a reader
+ * that keeps a selection of series (the forecaster) selects again only
+ * when it changed. Any thread. */
+uint64_t store_series_epoch(struct store *s);
 
 /* The Prometheus stale marker (a NaN with this exact bit pattern). */
 #define STORE_STALE_NAN_BITS 0x7ff0000000000002ULL

@@ -154,6 +154,7 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 	s->ht[se->hash & (s->ht_nb - 1)] = se;
 	s->byid[id] = se;
 	s->nseries++;
+	s->series_epoch++;
 	if (id >= s->next_id)
 		s->next_id = id + 1;
 	return se;
@@ -173,6 +174,7 @@ void series_destroy(struct store *s, struct series *se)
 		lindex_remove(&s->idx, se->labels[i], se->id);
 	s->byid[se->id] = NULL;
 	s->nseries--;
+	s->series_epoch++;
 	cenc_free(&se->raw);
 	for (int k = 0; k < 2; k++) {
 		if (se->tier[k])
@@ -807,6 +809,14 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 }
 
 /* ---- statistics ----------------------------------------------------------------- */
+
+uint64_t store_series_epoch(struct store *s)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	uint64_t e = s->series_epoch;
+	pthread_rwlock_unlock(&s->lock);
+	return e;
+}
 
 void store_stats(struct store *s, struct store_stats *out)
 {
