@@ -134,17 +134,12 @@ static inline void refill(struct cdec *d)
 	}
 }
 
-static inline int get_bits(struct cdec *d, unsigned n, uint64_t *out)
+/* n <= 56 bits. */
+static inline __attribute__((always_inline)) int get_bits_short(struct cdec *d, unsigned n,
+								 uint64_t *out)
 {
 	if (n == 0) {
 		*out = 0;
-		return 0;
-	}
-	if (n > 56) {
-		uint64_t hi = 0, lo = 0;
-		if (get_bits(d, n - 32, &hi) < 0 || get_bits(d, 32, &lo) < 0)
-			return -EINVAL;
-		*out = (hi << 32) | lo;
 		return 0;
 	}
 	refill(d);
@@ -153,6 +148,20 @@ static inline int get_bits(struct cdec *d, unsigned n, uint64_t *out)
 	*out = d->buf >> (64 - n);
 	d->buf <<= n;
 	d->avail -= n;
+	return 0;
+}
+
+/* Not recursive, so that it inlines everywhere and a decoder copied into
+ * locals (cdec_run) stays in registers. */
+static inline __attribute__((always_inline)) int get_bits(struct cdec *d, unsigned n,
+							  uint64_t *out)
+{
+	if (n <= 56)
+		return get_bits_short(d, n, out);
+	uint64_t hi = 0, lo = 0;
+	if (get_bits_short(d, n - 32, &hi) < 0 || get_bits_short(d, 32, &lo) < 0)
+		return -EINVAL;
+	*out = (hi << 32) | lo;
 	return 0;
 }
 
@@ -634,6 +643,198 @@ int cdec_next(struct cdec *d, int64_t *t, double *vals)
 	return next_point(d, t, vals);
 }
 
+/* One point the general way, out of line so that run1's loop keeps its
+ * state in registers. */
+static __attribute__((noinline)) int slow_point(struct cdec *d, int64_t *t, double *v)
+{
+	double vals[CODEC_MAX_COLS];
+	int rc = next_point(d, t, vals);
+	if (rc > 0)
+		*v = vals[d->ncols - 1];
+	return rc;
+}
+
+/*
+ * The decoding loop for one-column chunks (raw samples), the engine's hot
+ * path. The points that make up nearly all of a chunk (a timestamp
+ * delta-of-delta up to 20 bits; a repeated value, an integer delta up to 32
+ * bits, or an XOR that fits in the bits loaded) are read with the decoder's
+ * state in local variables, refilled 57 or more bits at a time with one
+ * unaligned load and every field taken by shifts. Any other point (the
+ * first, a 64-bit field, the blob's last 8 bytes, corrupt data) is left
+ * unconsumed for slow_point, which reads it the general way; the result is
+ * the same either way. Point n's time goes to (char *)tp + n * stride and
+ * its value to (char *)vp + n * stride.
+ */
+static inline __attribute__((always_inline)) size_t run1(struct cdec *d, int64_t *tp, double *vp,
+							  size_t stride, size_t max)
+{
+	/* Bits an integer-coded value takes, by class: '10', the class prefix,
+	 * the payload. */
+	static const uint8_t int_used[5] = { 3, 4 + 6, 5 + 13, 6 + 20, 7 + 32 };
+	size_t n = 0;
+	const uint8_t *p = d->p;
+	const size_t last8 = d->nbytes >= 8 ? d->nbytes - 8 : 0; /* byte <= last8: 8 bytes load */
+	struct dstate *vs = &d->vs[0];
+	const int scale = vs->scale;
+	const bool dodf = vs->flags & VS_DOD;
+	while (n < max && d->i < d->count) {
+		/* No overflow is possible below while the time and its step stay
+		 * under these (a step grows by under 2^20 a point, 2^16 points). */
+		if (d->i > 0 && d->nbytes >= 8 && d->t < ((int64_t)1 << 62) &&
+		    d->t_delta < ((int64_t)1 << 40)) {
+			uint64_t buf = d->buf, prev = vs->prev, pp = vs->pp;
+			unsigned avail = d->avail, lead = vs->lead, trail = vs->trail;
+			size_t byte = d->byte;
+			int64_t t = d->t, td = d->t_delta, iprev = vs->iprev, ipp = vs->ipp;
+			int8_t prev_int = vs->prev_int;
+			/* Before a second value there is none before the previous one. */
+			int8_t pp_int = vs->has_pp ? vs->pp_int : 0;
+			size_t left = max - n;
+			if (left > (size_t)(d->count - d->i))
+				left = d->count - d->i;
+			const size_t left0 = left;
+			char *tout = (char *)tp + n * stride, *vout = (char *)vp + n * stride;
+			while (left && byte <= last8) {
+				uint64_t w;
+				memcpy(&w, p + byte, 8);
+				buf |= __builtin_bswap64(w) >> avail; /* the stream's next bits */
+				unsigned add = (63 - avail) >> 3;
+				byte += add;
+				avail += add * 8;
+				/* Where the point starts, to leave it whole to slow_point. */
+				const uint64_t buf0 = buf;
+				const unsigned avail0 = avail;
+				const size_t byte0 = byte;
+				/* timestamp: '0' | '10'+14 | '110'+17 | '1110'+20 */
+				unsigned k = (unsigned)__builtin_clzll(~buf | 1);
+				if (k >= 4)
+					break;
+				int64_t dod = 0;
+				if (k) {
+					unsigned nb = ts_bits[k];
+					dod = (int64_t)(buf << (k + 1)) >> (64 - nb); /* sign-extended */
+					buf <<= k + 1 + nb;
+					avail -= k + 1 + nb;
+				} else {
+					buf <<= 1;
+					avail -= 1;
+				}
+				int64_t ntd = td + dod;
+				if (ntd <= 0)
+					goto slow;
+				/* An integer value takes up to 39 bits: top up when short. */
+				if (avail < 39) {
+					if (byte > last8)
+						goto slow;
+					memcpy(&w, p + byte, 8);
+					buf |= __builtin_bswap64(w) >> avail;
+					add = (63 - avail) >> 3;
+					byte += add;
+					avail += add * 8;
+				}
+				unsigned vk = (unsigned)__builtin_clzll(~buf | 1);
+				uint64_t b;
+				int8_t isint;
+				int64_t iv;
+				if (vk == 1) {           /* '10': an integer delta */
+					unsigned c = (unsigned)__builtin_clzll(~(buf << 2) | 1);
+					if (c >= 5 || !dint(&prev_int, &iprev, prev, scale))
+						goto slow;
+					unsigned nb = int_bits[c], used = int_used[c];
+					uint64_t zig = (buf << (3 + c)) >> (63 - nb) >> 1;
+					int64_t delta = unzigzag(zig);
+					if (dodf && dint(&pp_int, &ipp, pp, scale))
+						delta += iprev - ipp;
+					iv = iprev + delta;
+					isint = 1;
+					b = d2b(from_int(iv, scale));
+					buf <<= used;
+					avail -= used;
+				} else if (vk == 0) {    /* '0': the same value */
+					b = prev;
+					isint = prev_int;
+					iv = iprev;
+					buf <<= 1;
+					avail -= 1;
+				} else if (vk == 2) {    /* '110': XOR in the previous window */
+					unsigned len = 64u - lead - trail;
+					if (lead == 0xff || len == 0 || len + 3 > avail)
+						goto slow;
+					b = prev ^ (((buf << 3) >> (64 - len)) << trail);
+					isint = -1;
+					iv = 0;
+					buf <<= len + 3;
+					avail -= len + 3;
+				} else {                 /* '111': XOR with a new window */
+					unsigned lz = (unsigned)((buf << 3) >> 59);
+					unsigned len = (unsigned)((buf << 8) >> 58);
+					if (len == 0 || lz + len > 64 || len + 14 > avail)
+						goto slow;
+					unsigned tz = 64 - lz - len;
+					b = prev ^ (((buf << 14) >> (64 - len)) << tz);
+					lead = lz;
+					trail = tz;
+					isint = -1;
+					iv = 0;
+					buf <<= len + 14;
+					avail -= len + 14;
+				}
+				pp = prev;
+				pp_int = prev_int;
+				ipp = iprev;
+				prev = b;
+				prev_int = isint;
+				iprev = iv;
+				td = ntd;
+				t += ntd;
+				memcpy(tout, &t, 8);
+				memcpy(vout, &b, 8);
+				tout += stride;
+				vout += stride;
+				left--;
+				continue;
+slow:
+				buf = buf0;
+				avail = avail0;
+				byte = byte0;
+				break;
+			}
+			size_t done = left0 - left;
+			d->buf = buf;
+			d->avail = avail;
+			d->byte = byte;
+			vs->prev = prev;
+			vs->iprev = iprev;
+			vs->prev_int = prev_int;
+			vs->lead = (uint8_t)lead;
+			vs->trail = (uint8_t)trail;
+			if (done) {
+				d->t = t;
+				d->t_delta = td;
+				d->i = (uint16_t)(d->i + done);
+				vs->pp = pp;
+				vs->ipp = ipp;
+				vs->pp_int = pp_int;
+				vs->has_pp = true;
+				n += done;
+			} else if (vs->has_pp) {
+				vs->pp_int = pp_int;   /* may have been worked out */
+				vs->ipp = ipp;
+			}
+			if (n >= max || d->i >= d->count)
+				break;
+		}
+		if (slow_point(d, (int64_t *)((char *)tp + n * stride),
+			       (double *)((char *)vp + n * stride)) <= 0) {
+			d->i = d->count; /* corrupt: stop here */
+			break;
+		}
+		n++;
+	}
+	return n;
+}
+
 size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
 {
 	if (d->ncols != 1) {
@@ -643,45 +844,21 @@ size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
 			v[n++] = vals[d->ncols - 1];
 		return n;
 	}
-	/* A local copy the compiler can keep in registers. */
-	struct cdec l = *d;
-	size_t n = 0;
-	if (n < max && l.i == 0 && l.i < l.count) {
-		if (next_point(&l, &t[n], &v[n]) <= 0)
-			goto out;
-		n++;
+	return run1(d, t, v, sizeof(*t), max);
+}
+
+size_t cdec_run_pairs(struct cdec *d, int64_t *t, double *v, size_t stride, size_t max)
+{
+	if (d->ncols != 1) {
+		size_t n = 0;
+		double vals[CODEC_MAX_COLS];
+		while (n < max && next_point(d, (int64_t *)((char *)t + n * stride), vals) > 0)
+			*(double *)((char *)v + n++ * stride) = vals[d->ncols - 1];
+		return n;
 	}
-	struct dstate *vs = &l.vs[0];
-	while (n < max && l.i < l.count) {
-		refill(&l);
-		if (l.avail >= 2 && !(l.buf >> 62) && l.t_delta > 0 &&
-		    !__builtin_add_overflow(l.t, l.t_delta, &l.t)) {
-			/* The commonest point: on time, same value ('0' '0'). */
-			l.buf <<= 2;
-			l.avail -= 2;
-			vs->pp = vs->prev;
-			vs->pp_int = vs->prev_int;
-			vs->ipp = vs->iprev;
-			vs->has_pp = true;
-			v[n] = b2d(vs->prev);
-			t[n++] = l.t;
-			l.i++;
-			continue;
-		}
-		int64_t dod;
-		if (get_dod(&l, &dod) < 0 ||
-		    __builtin_add_overflow(l.t_delta, dod, &l.t_delta) || l.t_delta <= 0 ||
-		    __builtin_add_overflow(l.t, l.t_delta, &l.t) ||
-		    get_value(&l, &l.vs[0], &v[n]) < 0) {
-			l.i = l.count; /* corrupt: stop here */
-			break;
-		}
-		t[n++] = l.t;
-		l.i++;
-	}
-out:
-	*d = l;
-	return n;
+	if (stride == 16)  /* (t, v) structs: a constant stride, a tighter loop */
+		return run1(d, t, v, 16, max);
+	return run1(d, t, v, stride, max);
 }
 
 int cdec_resume(struct cdec *d, const void *data, size_t len, const struct cdec *at)

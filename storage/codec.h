@@ -122,6 +122,9 @@ size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max);
  * header, fewer points). data must outlive d.
  */
 int cdec_resume(struct cdec *d, const void *data, size_t len, const struct cdec *at);
+/* cdec_run into structs: point n's time at (char *)t + n * stride and its
+ * value at (char *)v + n * stride. */
+size_t cdec_run_pairs(struct cdec *d, int64_t *t, double *v, size_t stride, size_t max);
 /* Reads the first and last timestamp and count; 0 or -EINVAL. */
 int cdec_bounds(const void *data, size_t len, int64_t *mint, int64_t *maxt, uint16_t *count);
 

@@ -103,14 +103,15 @@ static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_
 	int rc = store_iter_open(st, id, tier, mint, hi, &it);
 	if (rc < 0)
 		return rc;
-	enum { BATCH = 512 };
-	int64_t t[BATCH];
-	double v[BATCH];
+	/* Decoded straight into the array, sized once from the chunks' counts. */
 	ssize_t n;
-	while ((n = store_iter_batch(it, t, v, BATCH)) > 0) {
-		if (out->n + (size_t)n > out->cap) {
+	for (;;) {
+		size_t want = store_iter_size_hint(it);
+		if (want < 64)
+			want = 64;
+		if (out->n + want > out->cap) {
 			size_t nc = out->cap ? out->cap : 256;
-			while (nc < out->n + (size_t)n)
+			while (nc < out->n + want)
 				nc *= 2;
 			struct promql_point *np = realloc(out->p, nc * sizeof(*np));
 			if (!np) {
@@ -120,13 +121,10 @@ static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_
 			out->p = np;
 			out->cap = nc;
 		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (t[i] < mint || t[i] > hi)
-				continue;
-			out->p[out->n].t = t[i];
-			out->p[out->n].v = v[i];
-			out->n++;
-		}
+		n = store_iter_points(it, out->p + out->n, out->cap - out->n);
+		if (n <= 0)
+			break;
+		out->n += (size_t)n;  /* the iterator keeps to [mint, hi] */
 	}
 	store_iter_free(it);
 	return n < 0 ? (int)n : 0;

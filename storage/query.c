@@ -513,38 +513,50 @@ int store_iter_next(struct store_iter *it, struct store_point *p)
 	return 1;
 }
 
-ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max)
+/* store_iter_batch's loop: point n's time at (char *)t + n * stride, its
+ * value at (char *)v + n * stride (arrays, or (t, v) structs). */
+static inline __attribute__((always_inline)) ssize_t batch(struct store_iter *it, int64_t *t,
+							   double *v, size_t stride, size_t max)
 {
+#define T_AT(n) (*(int64_t *)((char *)t + (n) * stride))
+#define V_AT(n) (*(double *)((char *)v + (n) * stride))
 	size_t n = 0;
 	const int last = it->ncols - 1;
 	if (!it->stream) {
 		for (; n < max && it->i < it->n; n++, it->i++) {
-			t[n] = it->t[it->i];
-			v[n] = it->v[it->i * it->ncols + last];
+			T_AT(n) = it->t[it->i];
+			V_AT(n) = it->v[it->i * it->ncols + last];
 		}
 		return (ssize_t)n;
 	}
 	while (n < max) {
 		if (!it->dec_ok && !stream_open_next(it))
 			break;
-		size_t k = cdec_run(&it->d, t + n, v + n, max - n);
+		size_t k = cdec_run_pairs(&it->d, &T_AT(n), &V_AT(n), stride, max - n);
 		if (k == 0) {
 			it->dec_ok = false;
 			continue;
 		}
-		/* Keep what is in range and newer than what was returned. */
+		/* Keep what is in range and newer than what was returned: inside
+		 * the chunk's middle (the usual case) that is all of it. */
+		if (T_AT(n) >= it->mint && T_AT(n) > it->last_t && T_AT(n + k - 1) <= it->maxt) {
+			n += k;
+			it->last_t = T_AT(n - 1);
+			continue;
+		}
 		size_t w = n;
 		bool past = false;
 		for (size_t j = n; j < n + k; j++) {
-			if (t[j] > it->maxt) {
+			if (T_AT(j) > it->maxt) {
 				past = true;
 				break;
 			}
-			if (t[j] < it->mint || t[j] <= it->last_t)
+			if (T_AT(j) < it->mint || T_AT(j) <= it->last_t)
 				continue;
-			it->last_t = t[j];
-			t[w] = t[j];
-			v[w++] = v[j];
+			it->last_t = T_AT(j);
+			T_AT(w) = T_AT(j);
+			V_AT(w) = V_AT(j);
+			w++;
 		}
 		n = w;
 		if (past) {
@@ -554,6 +566,31 @@ ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t ma
 		}
 	}
 	return (ssize_t)n;
+#undef T_AT
+#undef V_AT
+}
+
+ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max)
+{
+	return batch(it, t, v, sizeof(*t), max);
+}
+
+ssize_t store_iter_points(struct store_iter *it, struct promql_point *p, size_t max)
+{
+	return batch(it, &p->t, &p->v, sizeof(*p), max);
+}
+
+size_t store_iter_size_hint(const struct store_iter *it)
+{
+	if (!it->stream)
+		return it->n - it->i;
+	size_t n = 0;
+	for (size_t i = it->bi; i < it->bs.n; i++) {
+		const struct blob *b = &it->bs.b[i];
+		if (b->len >= 4 && b->maxt >= it->mint && b->mint <= it->maxt)
+			n += it->bs.mem[b->off + 2] | (size_t)it->bs.mem[b->off + 3] << 8;
+	}
+	return n;
 }
 
 void store_iter_free(struct store_iter *it)

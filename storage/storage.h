@@ -269,6 +269,13 @@ int store_iter_next(struct store_iter *it, struct store_point *p);
  * the bucket's last value) straight from the decoder. Returns how many,
  * 0 at the end. Mixes freely with store_iter_next. */
 ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t max);
+/* store_iter_batch into (t, v) points, the engine's own arrays. */
+struct promql_point;
+ssize_t store_iter_points(struct store_iter *it, struct promql_point *p, size_t max);
+/* The points in the chunks the iterator has not begun that reach into its
+ * range (for a new iterator, at least all it will return), to size an array
+ * once. */
+size_t store_iter_size_hint(const struct store_iter *it);
 void store_iter_free(struct store_iter *it);
 /*
  * The newest raw point of a series in [mint, maxt], for queries at one

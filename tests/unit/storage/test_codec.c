@@ -28,6 +28,57 @@ static uint64_t bits(double v)
 	return b;
 }
 
+/* The points cdec_next gives (the last column of a roll-up chunk, as the
+ * batch decoders give); returns how many (at most max). */
+static size_t decode_next(const uint8_t *buf, size_t len, int64_t *t, double *v, size_t max)
+{
+	struct cdec d;
+	if (cdec_init(&d, buf, len) < 0)
+		return 0;
+	size_t n = 0;
+	double vals[CODEC_MAX_COLS];
+	while (n < max && cdec_next(&d, &t[n], vals) > 0)
+		v[n++] = vals[d.ncols - 1];
+	return n;
+}
+
+/* The batch decoders (cdec_run into arrays, cdec_run_pairs into structs,
+ * in batches of odd sizes) give exactly what cdec_next gives, bit for bit,
+ * corrupt input included: their fast path leaves anything unusual to the
+ * general one. */
+static void check_batches(const uint8_t *buf, size_t len)
+{
+	enum { MAX = 70000 };
+	int64_t *t = malloc(MAX * sizeof(*t)), *bt = malloc(MAX * sizeof(*bt));
+	double *v = malloc(MAX * sizeof(*v)), *bv = malloc(MAX * sizeof(*bv));
+	struct { int64_t t; double v; uint64_t pad; } *pt = malloc(MAX * sizeof(*pt));
+	size_t n = decode_next(buf, len, t, v, MAX);
+	static const size_t sizes[] = { 1, 7, 512, MAX };
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		struct cdec d, dp;
+		if (cdec_init(&d, buf, len) < 0 || cdec_init(&dp, buf, len) < 0)
+			break;
+		size_t got = 0, gotp = 0, k;
+		while (got < MAX && (k = cdec_run(&d, bt + got, bv + got, sizes[s])) > 0)
+			got += k;
+		while (gotp < MAX && (k = cdec_run_pairs(&dp, &pt[gotp].t, &pt[gotp].v, sizeof(*pt),
+							sizes[s])) > 0)
+			gotp += k;
+		CHECK_EQ_INT(got, n);
+		CHECK_EQ_INT(gotp, n);
+		size_t bad = 0;
+		for (size_t i = 0; i < n && i < got && i < gotp; i++)
+			bad += bt[i] != t[i] || bits(bv[i]) != bits(v[i]) || pt[i].t != t[i] ||
+			       bits(pt[i].v) != bits(v[i]);
+		CHECK_EQ_INT(bad, 0);
+	}
+	free(t);
+	free(bt);
+	free(v);
+	free(bv);
+	free(pt);
+}
+
 /* Encodes n points, decodes them, and checks every bit came back. */
 static void roundtrip(const int64_t *t, const double *v, size_t n, bool counter)
 {
@@ -49,6 +100,7 @@ static void roundtrip(const int64_t *t, const double *v, size_t n, bool counter)
 	}
 	CHECK_EQ_INT(i, n);
 	CHECK_EQ_INT(bad, 0);
+	check_batches(e.buf, cenc_bytes(&e));
 	/* Restoring an encoder from the bytes gives the same bytes. */
 	struct cenc r;
 	struct vstate rvs[1];
@@ -168,10 +220,16 @@ static void test_random(void)
 		int64_t *t = malloc(n * sizeof(*t));
 		double *v = malloc(n * sizeof(*v));
 		int64_t now = (int64_t)(xr() % 2000000000000ULL) - 1000000000000LL;
+		double counter = (double)(xr() % 100000);
 		for (size_t i = 0; i < n; i++) {
-			now += 1 + (int64_t)(xr() % (round % 3 == 0 ? 100000000 : 2000));
+			/* every few rounds, scrapes every second with a few ms of jitter */
+			now += round % 5 == 4 ? 1000 + (int64_t)(xr() % 41) - 20
+					      : 1 + (int64_t)(xr() % (round % 3 == 0 ? 100000000 : 2000));
 			t[i] = now;
-			switch (xr() % 6) {
+			counter += (double)(xr() % 2000000) / 1e6;
+			switch (xr() % (round % 5 == 4 ? 8 : 7)) {
+			case 6: v[i] = (double)(int64_t)(counter * 1e6) / 1e6; break; /* a counter of microseconds */
+			case 7: v[i] = (double)(int64_t)(counter * 1e6) / 1e6; break;
 			case 0: { uint64_t b = xr(); memcpy(&v[i], &b, 8); break; } /* any pattern */
 			case 1: v[i] = (double)(xr() % 1000); break;
 			case 2: v[i] = i ? v[i - 1] : 0; break;
@@ -181,6 +239,20 @@ static void test_random(void)
 			}
 		}
 		roundtrip(t, v, n, round & 1);
+		/* long chunks in the shape of a 1 s CPU counter */
+		if (round % 50 == 0) {
+			size_t m = 20000;
+			int64_t *lt = malloc(m * sizeof(*lt));
+			double *lv = malloc(m * sizeof(*lv));
+			for (size_t i = 0; i < m; i++) {
+				lt[i] = 1700000000000LL + 1000LL * (int64_t)i + (int64_t)(xr() % 41) - 20;
+				counter += (double)(xr() % 2000000) / 1e6;
+				lv[i] = xr() % 97 == 0 ? (double)(xr() % 1000) : (double)(int64_t)(counter * 1e6) / 1e6;
+			}
+			roundtrip(lt, lv, m, true);
+			free(lt);
+			free(lv);
+		}
 		free(t);
 		free(v);
 	}
@@ -256,11 +328,12 @@ static void test_corrupt(void)
 		if (cdec_init(&d, e.buf, cut) < 0)
 			continue;
 		int64_t t;
-		double v;
+		double v[CODEC_MAX_COLS];  /* a flipped header can say 5 columns */
 		int n = 0, rc;
-		while ((rc = cdec_next(&d, &t, &v)) > 0)
+		while ((rc = cdec_next(&d, &t, v)) > 0)
 			n++;
 		CHECK(n <= 100);
+		check_batches(e.buf, cut);
 	}
 	uint8_t *copy = malloc(len);
 	for (int k = 0; k < 2000; k++) {
@@ -270,11 +343,12 @@ static void test_corrupt(void)
 		if (cdec_init(&d, copy, len) < 0)
 			continue;
 		int64_t t;
-		double v;
+		double v[CODEC_MAX_COLS];
 		int n = 0;
-		while (cdec_next(&d, &t, &v) > 0)
+		while (cdec_next(&d, &t, v) > 0)
 			n++;
 		CHECK(n <= 65535);
+		check_batches(copy, len);
 	}
 	free(copy);
 	uint8_t junk[3] = { 9, 9, 9 };
