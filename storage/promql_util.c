@@ -1093,6 +1093,27 @@ static void grisu_round(char *buf, int len, uint64_t delta, uint64_t rest, uint6
 	}
 }
 
+/* The digit of p1 at 10^e (0 <= e <= 9) and what is left below it: by
+ * constant divisors, which compile to multiplications (a division by a
+ * variable power was most of a number's cost). */
+static inline uint32_t digit_at(uint32_t *p1, int e)
+{
+#define DIGIT(P) { uint32_t d = *p1 / (P); *p1 %= (P); return d; }
+	switch (e) {
+	case 9: DIGIT(1000000000)
+	case 8: DIGIT(100000000)
+	case 7: DIGIT(10000000)
+	case 6: DIGIT(1000000)
+	case 5: DIGIT(100000)
+	case 4: DIGIT(10000)
+	case 3: DIGIT(1000)
+	case 2: DIGIT(100)
+	case 1: DIGIT(10)
+	default: DIGIT(1)
+	}
+#undef DIGIT
+}
+
 static int grisu2(double value, char *buf, int *K)
 {
 	static const uint32_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
@@ -1142,8 +1163,7 @@ static int grisu2(double value, char *buf, int *K)
 	while (kappa < 10 && p1 >= pow10[kappa])
 		kappa++;
 	while (kappa > 0) {
-		uint32_t d = p1 / pow10[kappa - 1];
-		p1 %= pow10[kappa - 1];
+		uint32_t d = digit_at(&p1, kappa - 1);
 		if (d || len)
 			buf[len++] = (char)('0' + d);
 		kappa--;
