@@ -669,9 +669,10 @@ static __attribute__((noinline)) int slow_point(struct cdec *d, int64_t *t, doub
 static inline __attribute__((always_inline)) size_t run1(struct cdec *d, int64_t *tp, double *vp,
 							  size_t stride, size_t max)
 {
-	/* Bits an integer-coded value takes, by class: '10', the class prefix,
-	 * the payload. */
-	static const uint8_t int_used[5] = { 3, 4 + 6, 5 + 13, 6 + 20, 7 + 32 };
+	/* int_bits[] a byte each, and the bits an integer-coded value takes by
+	 * class ('10', the class prefix, the payload: 3, 10, 18, 26, 39). */
+	const uint64_t INT_BITS_PACKED = 0x20140d0600ULL;
+	const uint64_t INT_USED_PACKED = 0x271a120a03ULL;
 	size_t n = 0;
 	const uint8_t *p = d->p;
 	const size_t last8 = d->nbytes >= 8 ? d->nbytes - 8 : 0; /* byte <= last8: 8 bytes load */
@@ -712,10 +713,12 @@ static inline __attribute__((always_inline)) size_t run1(struct cdec *d, int64_t
 					break;
 				int64_t dod = 0;
 				if (k) {
-					unsigned nb = ts_bits[k];
+					/* ts_bits[k] is 11 + 3k: arithmetic, not a load, on
+					 * the chain each point waits for */
+					unsigned nb = 11 + 3 * k;
 					dod = (int64_t)(buf << (k + 1)) >> (64 - nb); /* sign-extended */
-					buf <<= k + 1 + nb;
-					avail -= k + 1 + nb;
+					buf <<= 12 + 4 * k;
+					avail -= 12 + 4 * k;
 				} else {
 					buf <<= 1;
 					avail -= 1;
@@ -741,7 +744,10 @@ static inline __attribute__((always_inline)) size_t run1(struct cdec *d, int64_t
 					unsigned c = (unsigned)__builtin_clzll(~(buf << 2) | 1);
 					if (c >= 5 || !dint(&prev_int, &iprev, prev, scale))
 						goto slow;
-					unsigned nb = int_bits[c], used = int_used[c];
+					/* int_bits[c] and int_used[c] out of constants
+					 * rather than loads, as above */
+					unsigned nb = (unsigned)(INT_BITS_PACKED >> (8 * c)) & 0xff;
+					unsigned used = (unsigned)(INT_USED_PACKED >> (8 * c)) & 0xff;
 					uint64_t zig = (buf << (3 + c)) >> (63 - nb) >> 1;
 					int64_t delta = unzigzag(zig);
 					if (dodf && dint(&pp_int, &ipp, pp, scale))
@@ -835,7 +841,15 @@ slow:
 	return n;
 }
 
-size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
+/* Bit fiddling is much cheaper with BMI2's shifts and LZCNT: a second copy
+ * for CPUs that have them (x86-64-v3, 2013 on), picked at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define HOT_CLONES
+#endif
+
+HOT_CLONES size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
 {
 	if (d->ncols != 1) {
 		size_t n = 0;
@@ -847,7 +861,8 @@ size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
 	return run1(d, t, v, sizeof(*t), max);
 }
 
-size_t cdec_run_pairs(struct cdec *d, int64_t *t, double *v, size_t stride, size_t max)
+HOT_CLONES size_t cdec_run_pairs(struct cdec *d, int64_t *t, double *v, size_t stride,
+				 size_t max)
 {
 	if (d->ncols != 1) {
 		size_t n = 0;

@@ -493,9 +493,12 @@ int rangearg_next(struct ev *ev, struct rangearg *r, const struct labels **ls,
 				if (ev_charge(ev, pts->n) < 0)
 					return -1;
 			}
-			/* Range windows never include stale markers. */
+			/* Range windows never include stale markers (moved only
+			 * from the first one on: most series have none). */
 			size_t w = 0;
-			for (size_t i = 0; i < pts->n; i++)
+			while (w < pts->n && !promql_is_stale(pts->p[w].v))
+				w++;
+			for (size_t i = w; i < pts->n; i++)
 				if (!promql_is_stale(pts->p[i].v))
 					pts->p[w++] = pts->p[i];
 			pts->n = w;

@@ -115,16 +115,20 @@ const struct func *promql_func_find(const char *name)
  * Prometheus' extrapolatedRate for rate, increase and delta. resets, when
  * given, is the running sum of counter-reset corrections of the whole
  * series (resets[i]: what resets up to point i add), so a window's
- * correction is one subtraction instead of a walk over its points.
+ * correction is one subtraction instead of a walk over its points;
+ * no_resets says the whole series has none (the usual counter), so there
+ * is no correction at all.
  */
 static bool extrapolated_rate(const struct promql_point *p, size_t n, const double *resets,
-			      int64_t range_start, int64_t range_end, int64_t range_ms, bool counter,
-			      bool is_rate, double *out)
+			      bool no_resets, int64_t range_start, int64_t range_end,
+			      int64_t range_ms, bool counter, bool is_rate, double *out)
 {
 	if (n < 2)
 		return false;
 	double result = p[n - 1].v - p[0].v;
-	if (counter && resets) {
+	if (counter && no_resets) {
+		/* nothing to add */
+	} else if (counter && resets) {
 		result += resets[n - 1] - resets[0];
 	} else if (counter) {
 		double prev = p[0].v;
@@ -199,6 +203,7 @@ struct rctx {
 	int64_t range_start, range_end, range_ms;
 	double *scratch;
 	const double *resets;        /* rate/increase: running reset corrections, by window */
+	bool no_resets;              /* rate/increase: the series never decreases */
 };
 
 /* One window of one series; false: no output at this step. */
@@ -210,8 +215,8 @@ static int range_fn(struct ev *ev, const struct rctx *c, const struct promql_poi
 	case F_RATE:
 	case F_INCREASE:
 	case F_DELTA:
-		return extrapolated_rate(p, n, c->resets, c->range_start, c->range_end, c->range_ms,
-					 id != F_DELTA, id == F_RATE, out);
+		return extrapolated_rate(p, n, c->resets, c->no_resets, c->range_start, c->range_end,
+					 c->range_ms, id != F_DELTA, id == F_RATE, out);
 	case F_IRATE:
 	case F_IDELTA: {
 		if (n < 2)
@@ -415,7 +420,14 @@ static int eval_range_call(struct ev *ev, const struct node *n, const struct gri
 			}
 			c.scratch = nb;
 		}
-		if (counter && np) {
+		/* A counter that never decreases needs no correction: looking
+		 * costs one pass without the running sum's chain of additions. */
+		bool dec = false;
+		for (size_t k = 1; counter && k < np; k++)
+			dec |= p[k].v < p[k - 1].v;
+		c.no_resets = counter && !dec;
+		resets = NULL;
+		if (dec) {
 			/* running sum of the values a counter lost at each reset */
 			resets = c.scratch;
 			resets[0] = 0;
