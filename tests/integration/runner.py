@@ -17,7 +17,8 @@ file, its counts and its time. A test that failed runs once more at the
 end, alone: on a loaded machine a deadline can pass for reasons outside
 the agent. One that then passes is counted as passed but named as flaky.
 Before the totals come the skipped tests with their reasons and the 15
-slowest tests (class set-up and tear-down counted as their own entry).
+slowest tests (class set-up and tear-down counted as their own entry; all
+of them in build/integration/test-times.txt).
 
     runner.py [-j N] [word ...]     MONITOR_IT_JOBS=N sets the default (3)
     runner.py --worker ID --out F   one file, class or test (internal)
@@ -206,6 +207,8 @@ def save_times(docs):
 def slowest(docs):
     entries = [e for d in docs.values() for e in d["durations"]]
     entries.sort(key=lambda e: e[1], reverse=True)
+    with open(os.path.join(h.WORK, "test-times.txt"), "w") as f:
+        f.writelines("%7.1f %s\n" % (secs, test_id) for test_id, secs in entries)
     if entries:
         print("slowest tests:")
     for test_id, secs in entries[:SLOWEST]:
