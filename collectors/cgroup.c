@@ -1253,13 +1253,47 @@ static void op_forget(void *state, struct coll_container *c, void **priv)
 	*priv = NULL;
 }
 
+/* runc's own process names while it makes a container: the re-executed
+ * binary ("exe", "runc") and its stages "runc:[0:PARENT]" ... "[2:INIT]". */
+static bool is_runc(const char *comm)
+{
+	return !strcmp(comm, "runc") || !strcmp(comm, "exe") || !strncmp(comm, "runc:[", 6);
+}
+
+/*
+ * True while runc is still making the container: its cgroup holds only
+ * runc's processes. runc creates the cgroup and moves its init there
+ * before it writes the limits: pids.max and the memory limit read "max"
+ * for 5-75 ms after the cgroup appears (more on a loaded host), and
+ * discovery finds the cgroup within that window. Limits read then are not
+ * the container's, and a limit of 0 (none) is a wrong value, not a missing
+ * one. Called for a container's first ticks only.
+ */
+static bool runtime_setting_up(const struct cg_state *s, const char *cgroup)
+{
+	pid_t pids[8];
+	ssize_t n = proc_cgroup_pids(&s->layout, cgroup, pids, 8, NULL);
+	bool runc = false;
+	for (ssize_t i = 0; i < n; i++) {
+		struct proc_stat st;
+		if (proc_read_stat(pids[i], &st) < 0)
+			continue;        /* gone, or not ours to read: says nothing */
+		if (!is_runc(st.comm))
+			return false;
+		runc = true;
+	}
+	return runc;
+}
+
 /* Reads the settings files of cgroup by path into f->setting[] (NULL for
  * one that is missing), and the slow files too when slow (else their last
- * text is dropped: held descriptors read them). */
+ * text is dropped: held descriptors read them). While the runtime is still
+ * writing the settings they are all left NULL, to be read next tick. */
 static void read_settings(struct cg_state *s, const char *cgroup, struct cg_files *f, bool slow)
 {
 	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
 	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
+	bool unset = f->ticks_seen < SETTINGS_EARLY_TICKS && runtime_setting_up(s, cgroup);
 	while (*cgroup == '/')
 		cgroup++;
 	for (int i = first; i < end; i++) {
@@ -1269,6 +1303,11 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 		}
 		if (!is_setting(i) && !(slow && is_slow(i)))
 			continue;
+		if (unset && is_setting(i)) {
+			free(f->setting[i]);
+			f->setting[i] = NULL;
+			continue;
+		}
 		int src = file_specs[i].src;
 		const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
 		char p[PATH_MAX], text[SETTING_MAX_BYTES];

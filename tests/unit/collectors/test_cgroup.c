@@ -948,6 +948,63 @@ out:
 	shell(tmp, NULL);
 }
 
+static bool write_stat(const char *root, const char *comm)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/proc/4242/stat", root);
+	FILE *fp = fopen(path, "w");
+	if (!fp)
+		return false;
+	fprintf(fp, "4242 (%s) S 4241 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 "
+		"2166838 3133440 380 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n", comm);
+	return fclose(fp) == 0;
+}
+
+/* While runc is still making the container (its cgroup holds only runc's
+ * processes: the fixture's pid 4242 named runc:[2:INIT]), the limits it
+ * has not written yet are not emitted (as "none"); once the container's
+ * own process runs they are. Usage is emitted throughout. */
+static void test_settings_wait_for_runtime(void)
+{
+	char tmp[PATH_MAX], proc[PATH_MAX + 32];
+	struct coll_ctx ctx = { .layout = &layout };
+	struct coll_container c;
+	void *st = NULL;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/monitor-test-runc-%d", (int)getpid());
+	snprintf(proc, sizeof(proc), "%s/proc/4242", tmp);
+	shell(tmp, NULL);
+	if (!shell(V2, tmp))
+		SKIP("cannot copy the fixture tree to /tmp");
+	snprintf(proc, sizeof(proc), "%s/proc", tmp);
+	CHECK(mkdir(proc, 0755) == 0 || errno == EEXIST);
+	snprintf(proc, sizeof(proc), "%s/proc/4242", tmp);
+	CHECK(mkdir(proc, 0755) == 0 || errno == EEXIST);
+	CHECK(write_stat(tmp, "runc:[2:INIT]"));
+	CHECK(use_root(tmp));
+	CHECK(coll_cgroup_ops.init(&st, &ctx) == 0);
+	if (!st)
+		goto out;
+	make_container(&c, V2_SYSTEMD);
+	struct snapshot *s = tick(st, &c, &err);
+	CHECK_EQ_INT(err, 0);
+	CHECK(isnan(value(s, M_SPEC_MEM_LIMIT, NULL)));
+	CHECK(isnan(value(s, M_SPEC_PIDS_LIMIT, NULL)));
+	CHECK(!isnan(value(s, M_MEM_USAGE, NULL)));
+	snapshot_unref(s);
+
+	CHECK(write_stat(tmp, "sleep"));
+	s = tick(st, &c, &err);
+	CHECK_EQ_INT(err, 0);
+	CHECK_EQ_DBL(value(s, M_SPEC_MEM_LIMIT, NULL), 536870912);
+	snapshot_unref(s);
+	coll_cgroup_ops.forget(st, &c, &c.priv[0]);
+	coll_cgroup_ops.destroy(st);
+out:
+	shell(tmp, NULL);
+}
+
 static void test_vanish_real_cgroup(void)
 {
 	char name[64], dir[PATH_MAX + 64];
@@ -1185,6 +1242,7 @@ int main(void)
 	RUN(test_slow_files_past_budget);
 	RUN(test_quota_opens_cpu_stat);
 	RUN(test_settings_refresh);
+	RUN(test_settings_wait_for_runtime);
 	RUN(test_vanish_copied_tree);
 	RUN(test_vanish_real_cgroup);
 	TEST_END();
