@@ -73,138 +73,67 @@ void config_fini(struct agent_config *c)
 	c->notify = NULL;
 }
 
-struct ctx {
-	const char *file;
-	char *err;
-	size_t errsize;
-};
-
-static int fail(struct ctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(struct ctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(x->err, x->errsize, "%s:%d:%d: %s: %s", x->file, n ? n->line : 0,
-		 n ? n->col : 0, key, msg);
-	return -EINVAL;
-}
-
-static int get_str(struct ctx *x, const struct ynode *n, const char *key, char *out, size_t size)
-{
-	if (n->type != YNODE_SCALAR)
-		return fail(x, n, key, "expected a string");
-	if (strlen(n->scalar) >= size)
-		return fail(x, n, key, "too long (at most %zu bytes)", size - 1);
-	snprintf(out, size, "%s", n->scalar);
-	return 0;
-}
-
-static int get_duration(struct ctx *x, const struct ynode *n, const char *key, int64_t min_ms,
-			int64_t *out)
-{
-	if (n->type != YNODE_SCALAR || parse_duration_ms(n->scalar, out) < 0)
-		return fail(x, n, key, "expected a duration such as 500ms, 1s, 2m (got \"%s\")",
-			    n->type == YNODE_SCALAR ? n->scalar : "a collection");
-	if (*out < min_ms)
-		return fail(x, n, key, "must be at least %lldms", (long long)min_ms);
-	return 0;
-}
-
-static int get_int(struct ctx *x, const struct ynode *n, const char *key, int64_t lo, int64_t hi,
-		   int64_t *out)
-{
-	char *end;
-	if (n->type != YNODE_SCALAR || n->quoted || !n->scalar[0])
-		return fail(x, n, key, "expected a whole number");
-	errno = 0;
-	long long v = strtoll(n->scalar, &end, 10);
-	if (*end || errno)
-		return fail(x, n, key, "expected a whole number (got \"%s\")", n->scalar);
-	if (v < lo || v > hi)
-		return fail(x, n, key, "must be between %lld and %lld", (long long)lo, (long long)hi);
-	*out = v;
-	return 0;
-}
-
-static int get_bool(struct ctx *x, const struct ynode *n, const char *key, bool *out)
-{
-	if (n->type == YNODE_SCALAR && !n->quoted) {
-		if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "yes")) {
-			*out = true;
-			return 0;
-		}
-		if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "no")) {
-			*out = false;
-			return 0;
-		}
-	}
-	return fail(x, n, key, "expected true or false");
-}
-
-static int load_docker(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_docker(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "docker", "expected a mapping");
+		return ycfg_fail(x, map, "docker", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc;
 		if (!strcmp(n->key, "enabled"))
-			rc = get_bool(x, n, "docker.enabled", &c->docker_enabled);
+			rc = ycfg_bool(x, n, "docker.enabled", &c->docker_enabled);
 		else if (!strcmp(n->key, "socket"))
-			rc = get_str(x, n, "docker.socket", c->docker_socket, sizeof(c->docker_socket));
+			rc = ycfg_str(x, n, "docker.socket", c->docker_socket, sizeof(c->docker_socket));
 		else if (!strcmp(n->key, "timeout"))
-			rc = get_duration(x, n, "docker.timeout", 10, &c->docker_timeout_ms);
+			rc = ycfg_duration(x, n, "docker.timeout", 10, &c->docker_timeout_ms, NULL);
 		else if (!strcmp(n->key, "action_timeout"))
-			rc = get_duration(x, n, "docker.action_timeout", 100,
-					  &c->docker_action_timeout_ms);
+			rc = ycfg_duration(x, n, "docker.action_timeout", 100,
+					   &c->docker_action_timeout_ms, NULL);
 		else
-			rc = fail(x, n, n->key, "unknown key in docker");
+			rc = ycfg_fail(x, n, n->key, "unknown key in docker");
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int load_collect(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_collect(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "collect", "expected a mapping");
+		return ycfg_fail(x, map, "collect", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc = 0;
 		if (!strcmp(n->key, "percpu")) {
-			rc = get_bool(x, n, "collect.percpu", &c->percpu);
+			rc = ycfg_bool(x, n, "collect.percpu", &c->percpu);
 		} else if (!strcmp(n->key, "fs_usage_interval")) {
 			/* 0 turns the walks off; else at least 1s. */
 			int64_t ms;
-			rc = get_duration(x, n, "collect.fs_usage_interval", 0, &ms);
+			rc = ycfg_duration(x, n, "collect.fs_usage_interval", 0, &ms, NULL);
 			if (!rc && ms > 0 && ms < 1000)
-				rc = fail(x, n, "collect.fs_usage_interval",
-					  "must be 0 (off) or at least 1s");
+				rc = ycfg_fail(x, n, "collect.fs_usage_interval",
+					       "must be 0 (off) or at least 1s");
 			if (!rc)
 				c->fs_interval_ms = ms;
 		} else if (!strcmp(n->key, "fs_walk_budget")) {
-			rc = get_int(x, n, "collect.fs_walk_budget", 1, 10000000, &c->fs_walk_budget);
+			rc = ycfg_int(x, n, "collect.fs_walk_budget", 1, 10000000, &c->fs_walk_budget);
 		} else if (!strcmp(n->key, "network")) {
-			rc = get_bool(x, n, "collect.network", &c->network);
+			rc = ycfg_bool(x, n, "collect.network", &c->network);
 		} else if (!strcmp(n->key, "process_interval")) {
 			/* 0 turns process counting off; else at least 100ms. */
 			int64_t ms;
-			rc = get_duration(x, n, "collect.process_interval", 0, &ms);
+			rc = ycfg_duration(x, n, "collect.process_interval", 0, &ms, NULL);
 			if (!rc && ms > 0 && ms < 100)
-				rc = fail(x, n, "collect.process_interval",
-					  "must be 0 (off) or at least 100ms");
+				rc = ycfg_fail(x, n, "collect.process_interval",
+					       "must be 0 (off) or at least 100ms");
 			if (!rc)
 				c->process_interval_ms = ms;
 		} else if (!strcmp(n->key, "container_labels")) {
 			if (n->type != YNODE_SEQ)
-				return fail(x, n, "collect.container_labels", "expected a list");
+				return ycfg_fail(x, n, "collect.container_labels",
+						 "expected a list");
 			if (n->count > AGENT_MAX_LABEL_ALLOW)
-				return fail(x, n, "collect.container_labels", "at most %d labels",
-					    AGENT_MAX_LABEL_ALLOW);
+				return ycfg_fail(x, n, "collect.container_labels",
+						 "at most %d labels",
+						 AGENT_MAX_LABEL_ALLOW);
 			/* Replaces the default list (and only it: config_fini would
 			 * also drop sections already read). */
 			for (size_t i = 0; i < c->nlabel_allow; i++)
@@ -212,12 +141,12 @@ static int load_collect(struct ctx *x, struct agent_config *c, const struct ynod
 			c->nlabel_allow = 0;
 			for (const struct ynode *e = n->child; e; e = e->next) {
 				if (e->type != YNODE_SCALAR || !*e->scalar)
-					return fail(x, e, "collect.container_labels",
-						    "expected a label name");
+					return ycfg_fail(x, e, "collect.container_labels",
+							 "expected a label name");
 				c->label_allow[c->nlabel_allow++] = strdup(e->scalar);
 			}
 		} else {
-			rc = fail(x, n, n->key, "unknown key in collect");
+			rc = ycfg_fail(x, n, n->key, "unknown key in collect");
 		}
 		if (rc)
 			return rc;
@@ -225,123 +154,124 @@ static int load_collect(struct ctx *x, struct agent_config *c, const struct ynod
 	return 0;
 }
 
-static int load_discovery(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_discovery(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "discovery", "expected a mapping");
+		return ycfg_fail(x, map, "discovery", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc;
 		if (!strcmp(n->key, "rescan_interval"))
-			rc = get_duration(x, n, "discovery.rescan_interval", 1000,
-					  &c->rescan_interval_ms);
+			rc = ycfg_duration(x, n, "discovery.rescan_interval", 1000,
+					   &c->rescan_interval_ms, NULL);
 		else if (!strcmp(n->key, "keep_exited"))
-			rc = get_duration(x, n, "discovery.keep_exited", 0, &c->keep_exited_ms);
+			rc = ycfg_duration(x, n, "discovery.keep_exited", 0, &c->keep_exited_ms,
+					   NULL);
 		else
-			return fail(x, n, n->key, "unknown key in discovery");
+			return ycfg_fail(x, n, n->key, "unknown key in discovery");
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int load_tls(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_tls(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "tls", "expected a mapping with cert_file and key_file");
+		return ycfg_fail(x, map, "tls", "expected a mapping with cert_file and key_file");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		bool cert = !strcmp(n->key, "cert_file");
 		if (!cert && strcmp(n->key, "key_file"))
-			return fail(x, n, n->key, "unknown key in tls");
+			return ycfg_fail(x, n, n->key, "unknown key in tls");
 		char *dst = cert ? c->tls.cert_file : c->tls.key_file;
-		int rc = get_str(x, n, cert ? "tls.cert_file" : "tls.key_file", dst, PATH_MAX);
+		int rc = ycfg_str(x, n, cert ? "tls.cert_file" : "tls.key_file", dst, PATH_MAX);
 		if (rc)
 			return rc;
 	}
 	if (!c->tls.cert_file[0] != !c->tls.key_file[0])
-		return fail(x, map, "tls", "cert_file and key_file go together");
+		return ycfg_fail(x, map, "tls", "cert_file and key_file go together");
 	return 0;
 }
 
-static int load_auth(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_auth(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type == YNODE_SCALAR && !map->quoted && !map->scalar[0])
 		return 0; /* "auth:" with every key commented out */
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "auth", "expected a mapping");
+		return ycfg_fail(x, map, "auth", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		bool rd = !strcmp(n->key, "read_token_file");
 		bool ba = !strcmp(n->key, "basic_auth_file");
 		if (!rd && !ba && strcmp(n->key, "admin_token_file"))
-			return fail(x, n, n->key, "unknown key in auth");
+			return ycfg_fail(x, n, n->key, "unknown key in auth");
 		char *dst = rd ? c->read_token_file : ba ? c->basic_auth_file : c->admin_token_file;
 		const char *key = rd ? "auth.read_token_file" : ba ? "auth.basic_auth_file"
 							     : "auth.admin_token_file";
-		int rc = get_str(x, n, key, dst, PATH_MAX);
+		int rc = ycfg_str(x, n, key, dst, PATH_MAX);
 		if (rc)
 			return rc;
 		if (!dst[0])
-			return fail(x, n, key, "expected a file name");
+			return ycfg_fail(x, n, key, "expected a file name");
 	}
 	return 0;
 }
 
-static int get_u32(struct ctx *x, const struct ynode *n, const char *key, uint32_t min,
+static int get_u32(struct ycfg *x, const struct ynode *n, const char *key, uint32_t min,
 		   uint32_t max, uint32_t *out)
 {
 	char *end;
 	if (n->type != YNODE_SCALAR || n->quoted || !*n->scalar)
-		return fail(x, n, key, "expected a number");
+		return ycfg_fail(x, n, key, "expected a number");
 	errno = 0;
 	unsigned long long v = strtoull(n->scalar, &end, 10);
 	if (*end || errno || n->scalar[0] == '-' || v < min || v > max)
-		return fail(x, n, key, "expected a number from %u to %u", min, max);
+		return ycfg_fail(x, n, key, "expected a number from %u to %u", min, max);
 	*out = (uint32_t)v;
 	return 0;
 }
 
 /* A tracepoint name of the block category: letters, digits, '_'. Whether the
  * kernel has it is the probe's business (it says so and stays off). */
-static int get_tracepoint(struct ctx *x, const struct ynode *n, const char *key, char *out,
+static int get_tracepoint(struct ycfg *x, const struct ynode *n, const char *key, char *out,
 			  size_t size)
 {
-	int rc = get_str(x, n, key, out, size);
+	int rc = ycfg_str(x, n, key, out, size);
 	if (rc)
 		return rc;
 	if (!*out || strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(out))
-		return fail(x, n, key, "expected a tracepoint name such as block_rq_issue");
+		return ycfg_fail(x, n, key, "expected a tracepoint name such as block_rq_issue");
 	return 0;
 }
 
 /* ebpf.<probe>: true/false, or a mapping with enabled (and block's start/done). */
-static int load_ebpf_probe(struct ctx *x, struct agent_config *c, const struct ynode *n,
+static int load_ebpf_probe(struct ycfg *x, struct agent_config *c, const struct ynode *n,
 			   enum ebpf_probe p)
 {
 	char key[64];
 	snprintf(key, sizeof(key), "ebpf.%s", ebpf_probe_name(p));
 	if (n->type != YNODE_MAP)
-		return get_bool(x, n, key, &c->ebpf.probe[p]);
+		return ycfg_bool(x, n, key, &c->ebpf.probe[p]);
 	for (const struct ynode *e = n->child; e; e = e->next) {
 		int rc;
 		char sub[96];
 		snprintf(sub, sizeof(sub), "%s.%s", key, e->key);
 		if (!strcmp(e->key, "enabled"))
-			rc = get_bool(x, e, sub, &c->ebpf.probe[p]);
+			rc = ycfg_bool(x, e, sub, &c->ebpf.probe[p]);
 		else if (p == EBPF_BLOCK && !strcmp(e->key, "start"))
 			rc = get_tracepoint(x, e, sub, c->ebpf.block_start, sizeof(c->ebpf.block_start));
 		else if (p == EBPF_BLOCK && !strcmp(e->key, "done"))
 			rc = get_tracepoint(x, e, sub, c->ebpf.block_done, sizeof(c->ebpf.block_done));
 		else
-			rc = fail(x, e, sub, "unknown key in %s", key);
+			rc = ycfg_fail(x, e, sub, "unknown key in %s", key);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_ebpf(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "ebpf", "expected a mapping");
+		return ycfg_fail(x, map, "ebpf", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc = 0, probe = -1;
 		for (int p = 0; p < EBPF__PROBES; p++)
@@ -350,7 +280,7 @@ static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *
 		if (probe >= 0) {
 			rc = load_ebpf_probe(x, c, n, (enum ebpf_probe)probe);
 		} else if (!strcmp(n->key, "enabled")) {
-			rc = get_bool(x, n, "ebpf.enabled", &c->ebpf.enabled);
+			rc = ycfg_bool(x, n, "ebpf.enabled", &c->ebpf.enabled);
 		} else if (!strcmp(n->key, "attach")) {
 			const char *v = n->type == YNODE_SCALAR ? n->scalar : "";
 			if (!strcmp(v, "auto"))
@@ -360,7 +290,7 @@ static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *
 			else if (!strcmp(v, "tracepoint"))
 				c->ebpf.attach = EBPF_ATTACH_CLASSIC;
 			else
-				return fail(x, n, "ebpf.attach", "expected auto, raw_tracepoint or tracepoint");
+				return ycfg_fail(x, n, "ebpf.attach", "expected auto, raw_tracepoint or tracepoint");
 		} else if (!strcmp(n->key, "max_cgroups")) {
 			rc = get_u32(x, n, "ebpf.max_cgroups", 16, 1u << 22, &c->ebpf.max_cgroups);
 		} else if (!strcmp(n->key, "max_sockets")) {
@@ -368,7 +298,7 @@ static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *
 		} else if (!strcmp(n->key, "max_inflight_io")) {
 			rc = get_u32(x, n, "ebpf.max_inflight_io", 16, 1u << 22, &c->ebpf.max_inflight_io);
 		} else {
-			rc = fail(x, n, n->key, "unknown key in ebpf");
+			rc = ycfg_fail(x, n, n->key, "unknown key in ebpf");
 		}
 		if (rc)
 			return rc;
@@ -376,41 +306,16 @@ static int load_ebpf(struct ctx *x, struct agent_config *c, const struct ynode *
 	return 0;
 }
 
-/* A size: bytes, or with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB; 0 is allowed. */
-static int get_size(struct ctx *x, const struct ynode *n, const char *key, uint64_t *out)
-{
-	static const struct {
-		const char *sfx;
-		double mul;
-	} units[] = { { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 },
-		      { "TB", 1e12 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 },
-		      { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 } };
-	if (n->type == YNODE_SCALAR && n->scalar[0]) {
-		char *end;
-		double v = strtod(n->scalar, &end);
-		while (*end == ' ')
-			end++;
-		for (size_t i = 0; end != n->scalar && i < ARRAY_LEN(units); i++) {
-			if (strcmp(end, units[i].sfx) || !(v >= 0 && v * units[i].mul < 1.8e19))
-				continue;
-			*out = (uint64_t)(v * units[i].mul);
-			return 0;
-		}
-	}
-	return fail(x, n, key, "expected a size such as 4GiB or 500MB, or 0 for no limit (got \"%s\")",
-		    n->type == YNODE_SCALAR ? n->scalar : "a collection");
-}
-
-/* A size from lo to hi bytes (get_size's units). */
-static int get_size_u32(struct ctx *x, const struct ynode *n, const char *key, uint32_t lo,
+/* A size from lo to hi bytes (ycfg_size's units). */
+static int get_size_u32(struct ycfg *x, const struct ynode *n, const char *key, uint32_t lo,
 			uint32_t hi, uint32_t *out)
 {
 	uint64_t v;
-	int rc = get_size(x, n, key, &v);
+	int rc = ycfg_size(x, n, key, &v, NULL);
 	if (rc)
 		return rc;
 	if (v < lo || v > hi)
-		return fail(x, n, key, "must be from %u to %u bytes", lo, hi);
+		return ycfg_fail(x, n, key, "must be from %u to %u bytes", lo, hi);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -425,35 +330,36 @@ static bool cors_origin_ok(const char *o)
 	return rest && *rest && !strpbrk(rest, "/?#*@ \t") && strlen(o) < 256;
 }
 
-static int load_cors(struct ctx *x, struct http_config *h, const struct ynode *n)
+static int load_cors(struct ycfg *x, struct http_config *h, const struct ynode *n)
 {
 	const char *key = "http.cors_origins";
 	if (n->type == YNODE_SCALAR && !n->quoted && !n->scalar[0])
 		return 0; /* "cors_origins:" with nothing: off */
 	if (n->type != YNODE_SEQ)
-		return fail(x, n, key, "expected a list of origins such as https://grafana.example");
+		return ycfg_fail(x, n, key, "expected a list of origins such as https://grafana.example");
 	if (n->count > HTTP_CORS_MAX)
-		return fail(x, n, key, "at most %d origins", HTTP_CORS_MAX);
+		return ycfg_fail(x, n, key, "at most %d origins", HTTP_CORS_MAX);
 	for (const struct ynode *e = n->child; e; e = e->next) {
 		if (e->type != YNODE_SCALAR || !cors_origin_ok(e->scalar))
-			return fail(x, e, key, "expected \"*\" or an origin scheme://host[:port] "
-				    "(http or https, no path), got \"%s\"",
-				    e->type == YNODE_SCALAR ? e->scalar : "a collection");
+			return ycfg_fail(x, e, key,
+					 "expected \"*\" or an origin scheme://host[:port] "
+					 "(http or https, no path), got \"%s\"",
+					 e->type == YNODE_SCALAR ? e->scalar : "a collection");
 		char *dup = strdup(e->scalar);
 		if (!dup)
-			return fail(x, e, key, "out of memory");
+			return ycfg_fail(x, e, key, "out of memory");
 		h->cors_origins[h->ncors_origins++] = dup;
 	}
 	return 0;
 }
 
 /* http: the server's limits (http.c) and CORS (cors.c). */
-static int load_http(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_http(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	struct http_config *h = &c->http;
 	const struct ynode *per_addr = map;
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "http", "expected a mapping");
+		return ycfg_fail(x, map, "http", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc;
 		char key[64];
@@ -462,11 +368,11 @@ static int load_http(struct ctx *x, struct agent_config *c, const struct ynode *
 			bool idle = n->key[0] == 't';
 			int64_t *dst = idle ? &h->timeout_ms : &h->header_timeout_ms;
 			/* libmicrohttpd counts idle time in whole seconds. */
-			rc = get_duration(x, n, key, idle ? 1000 : 100, dst);
+			rc = ycfg_duration(x, n, key, idle ? 1000 : 100, dst, NULL);
 			if (!rc && *dst > 3600 * 1000)
-				rc = fail(x, n, key, "must be at most 1h");
+				rc = ycfg_fail(x, n, key, "must be at most 1h");
 			if (!rc && idle && *dst % 1000)
-				rc = fail(x, n, key, "must be whole seconds");
+				rc = ycfg_fail(x, n, key, "must be whole seconds");
 		} else if (!strcmp(n->key, "max_connections")) {
 			rc = get_u32(x, n, key, 1, 60000, &h->max_connections);
 		} else if (!strcmp(n->key, "max_connections_per_address")) {
@@ -479,35 +385,36 @@ static int load_http(struct ctx *x, struct agent_config *c, const struct ynode *
 		} else if (!strcmp(n->key, "cors_origins")) {
 			rc = load_cors(x, h, n);
 		} else {
-			rc = fail(x, n, n->key, "unknown key in http");
+			rc = ycfg_fail(x, n, n->key, "unknown key in http");
 		}
 		if (rc)
 			return rc;
 	}
 	if (h->max_connections_per_address > h->max_connections)
-		return fail(x, per_addr, "http.max_connections_per_address",
-			    "must not exceed http.max_connections (%u)", h->max_connections);
+		return ycfg_fail(x, per_addr, "http.max_connections_per_address",
+				 "must not exceed http.max_connections (%u)", h->max_connections);
 	return 0;
 }
 
-static int load_storage(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_storage(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	struct store_config *s = &c->storage;
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "storage", "expected a mapping");
+		return ycfg_fail(x, map, "storage", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc = 0;
 		if (!strcmp(n->key, "enabled")) {
-			rc = get_bool(x, n, "storage.enabled", &s->enabled);
+			rc = ycfg_bool(x, n, "storage.enabled", &s->enabled);
 		} else if (!strcmp(n->key, "max_size")) {
-			rc = get_size(x, n, "storage.max_size", &s->max_size_bytes);
+			rc = ycfg_size(x, n, "storage.max_size", &s->max_size_bytes, NULL);
 		} else if (!strcmp(n->key, "flush_interval")) {
-			rc = get_duration(x, n, "storage.flush_interval", 100, &s->flush_interval_ms);
+			rc = ycfg_duration(x, n, "storage.flush_interval", 100, &s->flush_interval_ms, NULL);
 			if (!rc && s->flush_interval_ms > 3600 * 1000)
-				rc = fail(x, n, "storage.flush_interval", "must be at most 1h");
+				rc = ycfg_fail(x, n, "storage.flush_interval",
+					       "must be at most 1h");
 		} else if (!strcmp(n->key, "retention")) {
 			if (n->type != YNODE_MAP)
-				return fail(x, n, "storage.retention", "expected a mapping (raw, 1m, 1h)");
+				return ycfg_fail(x, n, "storage.retention", "expected a mapping (raw, 1m, 1h)");
 			for (const struct ynode *r = n->child; r && !rc; r = r->next) {
 				int tier = !strcmp(r->key, "raw") ? STORE_TIER_RAW :
 					   !strcmp(r->key, "1m") ? STORE_TIER_1M :
@@ -515,12 +422,13 @@ static int load_storage(struct ctx *x, struct agent_config *c, const struct ynod
 				char key[64];
 				snprintf(key, sizeof(key), "storage.retention.%s", r->key);
 				if (tier < 0)
-					rc = fail(x, r, key, "unknown tier (raw, 1m or 1h)");
+					rc = ycfg_fail(x, r, key, "unknown tier (raw, 1m or 1h)");
 				else
-					rc = get_duration(x, r, key, 60000, &s->retention_ms[tier]);
+					rc = ycfg_duration(x, r, key, 60000, &s->retention_ms[tier],
+							   NULL);
 			}
 		} else {
-			rc = fail(x, n, n->key, "unknown key in storage");
+			rc = ycfg_fail(x, n, n->key, "unknown key in storage");
 		}
 		if (rc)
 			return rc;
@@ -529,26 +437,28 @@ static int load_storage(struct ctx *x, struct agent_config *c, const struct ynod
 }
 
 /* query: the PromQL engine's limits (docs/monitor.yml). */
-static int load_query(struct ctx *x, struct agent_config *c, const struct ynode *map)
+static int load_query(struct ycfg *x, struct agent_config *c, const struct ynode *map)
 {
 	struct promql_opts *q = &c->query;
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "query", "expected a mapping");
+		return ycfg_fail(x, map, "query", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc;
 		int64_t v;
 		if (!strcmp(n->key, "timeout")) {
-			rc = get_duration(x, n, "query.timeout", 1, &q->timeout_ms);
+			rc = ycfg_duration(x, n, "query.timeout", 1, &q->timeout_ms, NULL);
 		} else if (!strcmp(n->key, "max_samples")) {
-			rc = get_int(x, n, "query.max_samples", 1000, INT64_MAX, &v);
+			rc = ycfg_int(x, n, "query.max_samples", 1000, INT64_MAX, &v);
 			if (!rc)
 				q->max_samples = (uint64_t)v;
 		} else if (!strcmp(n->key, "lookback_delta")) {
-			rc = get_duration(x, n, "query.lookback_delta", 1000, &q->lookback_ms);
+			rc = ycfg_duration(x, n, "query.lookback_delta", 1000, &q->lookback_ms,
+					   NULL);
 		} else if (!strcmp(n->key, "subquery_step")) {
-			rc = get_duration(x, n, "query.subquery_step", 1, &q->subquery_step_ms);
+			rc = ycfg_duration(x, n, "query.subquery_step", 1, &q->subquery_step_ms,
+					   NULL);
 		} else {
-			rc = fail(x, n, n->key, "unknown key in query");
+			rc = ycfg_fail(x, n, n->key, "unknown key in query");
 		}
 		if (rc)
 			return rc;
@@ -556,24 +466,24 @@ static int load_query(struct ctx *x, struct agent_config *c, const struct ynode 
 	return 0;
 }
 
-static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n)
+static int load_top(struct ycfg *x, struct agent_config *c, const struct ynode *n)
 {
 	const char *k = n->key;
 	if (!strcmp(k, "logs"))
 		return config_logs_load(&c->logs, n, x->file, x->err, x->errsize);
 	if (!strcmp(k, "listen"))
-		return get_str(x, n, k, c->listen, sizeof(c->listen));
+		return ycfg_str(x, n, k, c->listen, sizeof(c->listen));
 	if (!strcmp(k, "listen_remote"))
-		return get_bool(x, n, k, &c->listen_remote);
+		return ycfg_bool(x, n, k, &c->listen_remote);
 	if (!strcmp(k, "data_dir"))
-		return get_str(x, n, k, c->data_dir, sizeof(c->data_dir));
+		return ycfg_str(x, n, k, c->data_dir, sizeof(c->data_dir));
 	if (!strcmp(k, "host_root"))
-		return get_str(x, n, k, c->host_root, sizeof(c->host_root));
+		return ycfg_str(x, n, k, c->host_root, sizeof(c->host_root));
 	if (!strcmp(k, "interval"))
-		return get_duration(x, n, k, 100, &c->interval_ms);
+		return ycfg_duration(x, n, k, 100, &c->interval_ms, NULL);
 	if (!strcmp(k, "log_level")) {
 		if (n->type != YNODE_SCALAR || log_parse_level(n->scalar, &c->log_level) < 0)
-			return fail(x, n, k, "expected error, warn, info or debug");
+			return ycfg_fail(x, n, k, "expected error, warn, info or debug");
 		return 0;
 	}
 	if (!strcmp(k, "docker"))
@@ -595,7 +505,7 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 	if (!strcmp(k, "http"))
 		return load_http(x, c, n);
 	if (!strcmp(k, "default_rules"))
-		return get_bool(x, n, k, &c->default_rules);
+		return ycfg_bool(x, n, k, &c->default_rules);
 	if (!strcmp(k, "remediation"))
 		return alert_remediation_config_load(&c->remediation, n, x->file, x->err,
 						     x->errsize);
@@ -607,7 +517,7 @@ static int load_top(struct ctx *x, struct agent_config *c, const struct ynode *n
 		return rw_config_load(&c->rw, n, x->file, x->err, x->errsize);
 	if (notify_config_key(k))
 		return notify_config_load(&c->notify, n, x->file, x->err, x->errsize);
-	return fail(x, n, k, "unknown key");
+	return ycfg_fail(x, n, k, "unknown key");
 }
 
 int config_load(struct agent_config *c, const char *path, char *err, size_t errsize)
@@ -616,10 +526,10 @@ int config_load(struct agent_config *c, const char *path, char *err, size_t errs
 	int rc = ydoc_load(&doc, path, err, errsize);
 	if (rc < 0)
 		return rc;
-	struct ctx x = { path, err, errsize };
+	struct ycfg x = { path, err, errsize };
 	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
 	if (doc.root && doc.root->type != YNODE_MAP) {
-		rc = fail(&x, doc.root, "(top level)", "expected a mapping of keys");
+		rc = ycfg_fail(&x, doc.root, "(top level)", "expected a mapping of keys");
 	} else if (doc.root) {
 		for (const struct ynode *n = doc.root->child; n && rc == 0; n = n->next)
 			rc = load_top(&x, c, n);

@@ -23,92 +23,36 @@ void config_logs_fini(struct logs_config *c)
 	coll_log_config_fini(&c->tail);
 }
 
-struct lctx {
-	const char *file;
-	char *err;
-	size_t errsize;
-};
+/* This section's wording for a bad duration or size. */
+#define BAD_DURATION "expected a duration such as 500ms, 1s, 7d"
+#define BAD_SIZE "expected a number or a size such as 64KiB or 1GiB (0: no limit)"
 
-static int fail(struct lctx *x, const struct ynode *n, const char *key, const char *msg)
-{
-	snprintf(x->err, x->errsize, "%s:%d:%d: %s: %s", x->file, n ? n->line : 0, n ? n->col : 0,
-		 key, msg);
-	return -EINVAL;
-}
-
-static int get_bool(struct lctx *x, const struct ynode *n, const char *key, bool *out)
-{
-	if (n->type == YNODE_SCALAR && !n->quoted) {
-		if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "yes"))
-			return *out = true, 0;
-		if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "no"))
-			return *out = false, 0;
-	}
-	return fail(x, n, key, "expected true or false");
-}
-
-static int get_duration(struct lctx *x, const struct ynode *n, const char *key, int64_t min_ms,
-			int64_t *out)
-{
-	if (n->type != YNODE_SCALAR || parse_duration_ms(n->scalar, out) < 0)
-		return fail(x, n, key, "expected a duration such as 500ms, 1s, 7d");
-	if (*out < min_ms) {
-		char m[64];
-		snprintf(m, sizeof(m), "must be at least %lldms", (long long)min_ms);
-		return fail(x, n, key, m);
-	}
-	return 0;
-}
-
-/* A size or count: a number with an optional unit (KB, MB, KiB, MiB, GiB, ...). */
-static int get_size(struct lctx *x, const struct ynode *n, const char *key, uint64_t *out)
-{
-	static const struct {
-		const char *sfx;
-		double mul;
-	} units[] = { { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 },
-		      { "TB", 1e12 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 },
-		      { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 } };
-	if (n->type == YNODE_SCALAR && n->scalar[0]) {
-		char *end;
-		double v = strtod(n->scalar, &end);
-		while (*end == ' ')
-			end++;
-		for (size_t i = 0; end != n->scalar && i < ARRAY_LEN(units); i++) {
-			if (strcmp(end, units[i].sfx) || !(v >= 0 && v * units[i].mul < 1.8e19))
-				continue;
-			*out = (uint64_t)(v * units[i].mul);
-			return 0;
-		}
-	}
-	return fail(x, n, key, "expected a number or a size such as 64KiB or 1GiB (0: no limit)");
-}
-
-static int get_path(struct lctx *x, const struct ynode *n, const char *key, char *out, size_t size)
+static int get_path(struct ycfg *x, const struct ynode *n, const char *key, char *out, size_t size)
 {
 	if (n->type != YNODE_SCALAR)
-		return fail(x, n, key, "expected a path (\"\" turns it off)");
+		return ycfg_fail(x, n, key, "expected a path (\"\" turns it off)");
 	if (strlen(n->scalar) >= size)
-		return fail(x, n, key, "path too long");
+		return ycfg_fail(x, n, key, "path too long");
 	snprintf(out, size, "%s", n->scalar);
 	return 0;
 }
 
-static int load_rate(struct lctx *x, struct logs_config *c, const struct ynode *map)
+static int load_rate(struct ycfg *x, struct logs_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "logs.rate_limit", "expected a mapping (lines, bytes)");
+		return ycfg_fail(x, map, "logs.rate_limit", "expected a mapping (lines, bytes)");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		uint64_t v;
 		int rc;
 		if (!strcmp(n->key, "lines")) {
-			rc = get_size(x, n, "logs.rate_limit.lines", &v);
+			rc = ycfg_size(x, n, "logs.rate_limit.lines", &v, BAD_SIZE);
 			c->tail.rate_lines = (double)v;
 		} else if (!strcmp(n->key, "bytes")) {
-			rc = get_size(x, n, "logs.rate_limit.bytes", &v);
+			rc = ycfg_size(x, n, "logs.rate_limit.bytes", &v, BAD_SIZE);
 			c->tail.rate_bytes = (double)v;
 		} else {
-			rc = fail(x, n, n->key, "unknown key in logs.rate_limit (lines, bytes)");
+			rc = ycfg_fail(x, n, n->key,
+				       "unknown key in logs.rate_limit (lines, bytes)");
 		}
 		if (rc)
 			return rc;
@@ -119,43 +63,50 @@ static int load_rate(struct lctx *x, struct logs_config *c, const struct ynode *
 int config_logs_load(struct logs_config *c, const struct ynode *map, const char *file, char *err,
 		     size_t errsize)
 {
-	struct lctx x = { file, err, errsize };
+	struct ycfg x = { file, err, errsize };
 	if (map->type != YNODE_MAP)
-		return fail(&x, map, "logs", "expected a mapping");
+		return ycfg_fail(&x, map, "logs", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc = 0;
 		const char *k = n->key;
 		uint64_t v;
 		if (!strcmp(k, "enabled")) {
-			rc = get_bool(&x, n, "logs.enabled", &c->enabled);
+			rc = ycfg_bool(&x, n, "logs.enabled", &c->enabled);
 		} else if (!strcmp(k, "retention")) {
-			rc = get_duration(&x, n, "logs.retention", 0, &c->store.retention_ms);
+			rc = ycfg_duration(&x, n, "logs.retention", 0, &c->store.retention_ms,
+					   BAD_DURATION);
 			if (!rc && c->store.retention_ms > 0 && c->store.retention_ms < 60000)
-				rc = fail(&x, n, "logs.retention", "must be 0 (keep) or at least 1m");
+				rc = ycfg_fail(&x, n, "logs.retention",
+					       "must be 0 (keep) or at least 1m");
 		} else if (!strcmp(k, "max_size")) {
-			rc = get_size(&x, n, "logs.max_size", &c->store.max_size_bytes);
+			rc = ycfg_size(&x, n, "logs.max_size", &c->store.max_size_bytes, BAD_SIZE);
 			if (!rc && c->store.max_size_bytes && c->store.max_size_bytes < (1u << 20))
-				rc = fail(&x, n, "logs.max_size", "must be 0 (no limit) or at least 1MiB");
+				rc = ycfg_fail(&x, n, "logs.max_size",
+					       "must be 0 (no limit) or at least 1MiB");
 		} else if (!strcmp(k, "retention_interval")) {
-			rc = get_duration(&x, n, "logs.retention_interval", 1000,
-					  &c->store.retention_interval_ms);
+			rc = ycfg_duration(&x, n, "logs.retention_interval", 1000,
+					   &c->store.retention_interval_ms, BAD_DURATION);
 		} else if (!strcmp(k, "max_line")) {
-			rc = get_size(&x, n, "logs.max_line", &v);
+			rc = ycfg_size(&x, n, "logs.max_line", &v, BAD_SIZE);
 			if (!rc && (v < 1024 || v > (16u << 20)))
-				rc = fail(&x, n, "logs.max_line", "must be between 1KiB and 16MiB");
+				rc = ycfg_fail(&x, n, "logs.max_line",
+					       "must be between 1KiB and 16MiB");
 			if (!rc)
 				c->tail.line_cap = (size_t)v;
 		} else if (!strcmp(k, "rate_limit")) {
 			rc = load_rate(&x, c, n);
 		} else if (!strcmp(k, "poll_interval")) {
-			rc = get_duration(&x, n, "logs.poll_interval", 10, &c->tail.poll_ms);
+			rc = ycfg_duration(&x, n, "logs.poll_interval", 10, &c->tail.poll_ms,
+					   BAD_DURATION);
 		} else if (!strcmp(k, "rescan_interval")) {
-			rc = get_duration(&x, n, "logs.rescan_interval", 100, &c->tail.rescan_ms);
+			rc = ycfg_duration(&x, n, "logs.rescan_interval", 100, &c->tail.rescan_ms,
+					   BAD_DURATION);
 		} else if (!strcmp(k, "docker_dir")) {
 			rc = get_path(&x, n, "logs.docker_dir", c->tail.docker_dir,
 				      sizeof(c->tail.docker_dir));
 		} else if (!strcmp(k, "cri_dir")) {
-			rc = get_path(&x, n, "logs.cri_dir", c->tail.cri_dir, sizeof(c->tail.cri_dir));
+			rc = get_path(&x, n, "logs.cri_dir", c->tail.cri_dir,
+				      sizeof(c->tail.cri_dir));
 		} else if (!strcmp(k, "cri_links_dir")) {
 			rc = get_path(&x, n, "logs.cri_links_dir", c->tail.cri_links_dir,
 				      sizeof(c->tail.cri_links_dir));
@@ -164,20 +115,23 @@ int config_logs_load(struct logs_config *c, const struct ynode *map, const char 
 				      sizeof(c->tail.podman_dir));
 		} else if (!strcmp(k, "paths")) {
 			if (n->type != YNODE_SEQ)
-				return fail(&x, n, "logs.paths", "expected a list of file globs");
+				return ycfg_fail(&x, n, "logs.paths",
+						 "expected a list of file globs");
 			if (n->count > COLL_LOG_MAX_GLOBS)
-				return fail(&x, n, "logs.paths", "too many globs (at most 32)");
+				return ycfg_fail(&x, n, "logs.paths",
+						 "too many globs (at most 32)");
 			coll_log_config_fini(&c->tail);
 			for (const struct ynode *e = n->child; e; e = e->next) {
 				if (e->type != YNODE_SCALAR || e->scalar[0] != '/')
-					return fail(&x, e, "logs.paths", "expected an absolute file glob");
+					return ycfg_fail(&x, e, "logs.paths",
+							 "expected an absolute file glob");
 				c->tail.globs[c->tail.nglobs] = strdup(e->scalar);
 				if (!c->tail.globs[c->tail.nglobs])
 					return -ENOMEM;
 				c->tail.nglobs++;
 			}
 		} else {
-			rc = fail(&x, n, k, "unknown key in logs");
+			rc = ycfg_fail(&x, n, k, "unknown key in logs");
 		}
 		if (rc)
 			return rc;

@@ -21,48 +21,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(const char *file, const struct ynode *n, const char *key, const char *msg,
-		char *err, size_t errsize)
+/* Durations here are PromQL's (1h30m), as in the rule files themselves. */
+static int get_dur(const struct ycfg *x, const struct ynode *n, const char *key, int64_t min_ms,
+		   int64_t *out)
 {
-	snprintf(err, errsize, "%s:%d:%d: %s: %s", file, n ? n->line : 0, n ? n->col : 0, key, msg);
-	return -EINVAL;
-}
-
-static int get_dur(const char *file, const struct ynode *n, const char *key, int64_t min_ms,
-		   int64_t *out, char *err, size_t errsize)
-{
-	char msg[256];
-	if (n->type != YNODE_SCALAR || promql_parse_duration(n->scalar, false, out) < 0) {
-		snprintf(msg, sizeof(msg), "expected a duration such as 15s, 1m or 1h30m (got \"%s\")",
-			 n->type == YNODE_SCALAR ? n->scalar : "a collection");
-		return fail(file, n, key, msg, err, errsize);
-	}
-	if (*out < min_ms) {
-		snprintf(msg, sizeof(msg), "must be at least %lldms", (long long)min_ms);
-		return fail(file, n, key, msg, err, errsize);
-	}
+	if (n->type != YNODE_SCALAR || promql_parse_duration(n->scalar, false, out) < 0)
+		return ycfg_fail(x, n, key,
+				 "expected a duration such as 15s, 1m or 1h30m (got \"%s\")",
+				 n->type == YNODE_SCALAR ? n->scalar : "a collection");
+	if (*out < min_ms)
+		return ycfg_fail(x, n, key, "must be at least %lldms", (long long)min_ms);
 	return 0;
 }
 
 int config_rules_load(struct alert_rules_config *c, const struct ynode *n, const char *file,
 		      char *err, size_t errsize)
 {
+	struct ycfg x = { file, err, errsize };
 	if (!strcmp(n->key, "rule_files")) {
 		if (n->type == YNODE_SCALAR && !n->quoted && !*n->scalar)
 			return 0; /* "rule_files:" with every entry commented out */
 		if (n->type != YNODE_SEQ)
-			return fail(file, n, "rule_files", "expected a list of paths or globs", err,
-				    errsize);
+			return ycfg_fail(&x, n, "rule_files", "expected a list of paths or globs");
 		if (c->nfiles + n->count > ALERT_MAX_RULE_FILES)
-			return fail(file, n, "rule_files", "too many entries (at most 64)", err,
-				    errsize);
+			return ycfg_fail(&x, n, "rule_files", "too many entries (at most 64)");
 		for (const struct ynode *e = n->child; e; e = e->next) {
 			if (e->type != YNODE_SCALAR || !*e->scalar)
-				return fail(file, e, "rule_files", "expected a path or a glob", err,
-					    errsize);
+				return ycfg_fail(&x, e, "rule_files", "expected a path or a glob");
 			if (strlen(e->scalar) >= sizeof(c->files[0]))
-				return fail(file, e, "rule_files", "path too long (at most 1023 bytes)",
-					    err, errsize);
+				return ycfg_fail(&x, e, "rule_files",
+						 "path too long (at most 1023 bytes)");
 			snprintf(c->files[c->nfiles++], sizeof(c->files[0]), "%s", e->scalar);
 		}
 		char dir[sizeof(c->base_dir)];
@@ -73,32 +61,31 @@ int config_rules_load(struct alert_rules_config *c, const struct ynode *n, const
 	if (n->type == YNODE_SCALAR && !n->quoted && !*n->scalar)
 		return 0;
 	if (n->type != YNODE_MAP)
-		return fail(file, n, "rules", "expected a mapping", err, errsize);
+		return ycfg_fail(&x, n, "rules", "expected a mapping");
 	for (const struct ynode *e = n->child; e; e = e->next) {
 		char key[128];
 		snprintf(key, sizeof(key), "rules.%s", e->key);
 		int rc;
 		if (!strcmp(e->key, "evaluation_interval"))
-			rc = get_dur(file, e, key, 100, &c->eval_interval_ms, err, errsize);
+			rc = get_dur(&x, e, key, 100, &c->eval_interval_ms);
 		else if (!strcmp(e->key, "resend_delay"))
-			rc = get_dur(file, e, key, 0, &c->resend_delay_ms, err, errsize);
+			rc = get_dur(&x, e, key, 0, &c->resend_delay_ms);
 		else if (!strcmp(e->key, "outage_tolerance"))
-			rc = get_dur(file, e, key, 0, &c->outage_tolerance_ms, err, errsize);
+			rc = get_dur(&x, e, key, 0, &c->outage_tolerance_ms);
 		else if (!strcmp(e->key, "for_grace_period"))
-			rc = get_dur(file, e, key, 0, &c->for_grace_period_ms, err, errsize);
+			rc = get_dur(&x, e, key, 0, &c->for_grace_period_ms);
 		else if (!strcmp(e->key, "external_url")) {
 			if (e->type != YNODE_SCALAR || strlen(e->scalar) >= sizeof(c->external_url))
-				return fail(file, e, key, "expected a URL (at most 1023 bytes)", err,
-					    errsize);
+				return ycfg_fail(&x, e, key, "expected a URL (at most 1023 bytes)");
 			snprintf(c->external_url, sizeof(c->external_url), "%s", e->scalar);
 			size_t len = strlen(c->external_url);
 			while (len && c->external_url[len - 1] == '/')
 				c->external_url[--len] = '\0';
 			rc = 0;
 		} else {
-			rc = fail(file, e, e->key, "unknown key in rules (evaluation_interval, "
-				  "resend_delay, outage_tolerance, for_grace_period, external_url)",
-				  err, errsize);
+			rc = ycfg_fail(&x, e, e->key,
+				       "unknown key in rules (evaluation_interval, resend_delay, "
+				       "outage_tolerance, for_grace_period, external_url)");
 		}
 		if (rc)
 			return rc;

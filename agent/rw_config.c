@@ -14,76 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct rctx {
-	const char *file;
-	char *err;
-	size_t errsize;
-};
+/* This section's wording for a bad duration (the others quote the value). */
+#define BAD_DURATION "expected a duration such as 30ms, 5s, 1m"
 
-static int fail(struct rctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(struct rctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(x->err, x->errsize, "%s:%d:%d: %s: %s", x->file, n ? n->line : 0, n ? n->col : 0,
-		 key, msg);
-	return -EINVAL;
-}
-
-static int get_str(struct rctx *x, const struct ynode *n, const char *key, char **out)
+static int get_str(struct ycfg *x, const struct ynode *n, const char *key, char **out)
 {
 	if (n->type != YNODE_SCALAR)
-		return fail(x, n, key, "expected a string");
+		return ycfg_fail(x, n, key, "expected a string");
 	if (strlen(n->scalar) > 4096)
-		return fail(x, n, key, "too long (at most 4096 bytes)");
+		return ycfg_fail(x, n, key, "too long (at most 4096 bytes)");
 	char *s = strdup(n->scalar);
 	if (!s)
-		return fail(x, n, key, "out of memory");
+		return ycfg_fail(x, n, key, "out of memory");
 	free(*out);
 	*out = s;
 	return 0;
-}
-
-static int get_duration(struct rctx *x, const struct ynode *n, const char *key, int64_t min_ms,
-			int64_t *out)
-{
-	if (n->type != YNODE_SCALAR || parse_duration_ms(n->scalar, out) < 0)
-		return fail(x, n, key, "expected a duration such as 30ms, 5s, 1m");
-	if (*out < min_ms)
-		return fail(x, n, key, "must be at least %lldms", (long long)min_ms);
-	return 0;
-}
-
-static int get_int(struct rctx *x, const struct ynode *n, const char *key, int64_t lo, int64_t hi,
-		   int64_t *out)
-{
-	char *end;
-	if (n->type != YNODE_SCALAR || n->quoted || !n->scalar[0])
-		return fail(x, n, key, "expected a whole number");
-	errno = 0;
-	long long v = strtoll(n->scalar, &end, 10);
-	if (*end || errno)
-		return fail(x, n, key, "expected a whole number (got \"%s\")", n->scalar);
-	if (v < lo || v > hi)
-		return fail(x, n, key, "must be between %lld and %lld", (long long)lo, (long long)hi);
-	*out = v;
-	return 0;
-}
-
-static int get_bool(struct rctx *x, const struct ynode *n, const char *key, bool *out)
-{
-	if (n->type == YNODE_SCALAR && !n->quoted) {
-		if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "yes"))
-			return *out = true, 0;
-		if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "no"))
-			return *out = false, 0;
-	}
-	return fail(x, n, key, "expected true or false");
 }
 
 static bool label_name_ok(const char *s)
@@ -141,22 +86,24 @@ void rw_config_free(struct rw_config *c)
 	free(c);
 }
 
-static int load_relabel(struct rctx *x, struct rw_relabel *r, const struct ynode *map)
+static int load_relabel(struct ycfg *x, struct rw_relabel *r, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "write_relabel_configs", "expected a mapping per rule");
+		return ycfg_fail(x, map, "write_relabel_configs", "expected a mapping per rule");
 	int rc = 0;
 	const struct ynode *where = map;
 	for (const struct ynode *n = map->child; n && !rc; n = n->next) {
 		if (!strcmp(n->key, "source_labels")) {
 			if (n->type != YNODE_SEQ)
-				return fail(x, n, "source_labels", "expected a list of label names");
+				return ycfg_fail(x, n, "source_labels",
+						 "expected a list of label names");
 			for (const struct ynode *s = n->child; s && !rc; s = s->next) {
 				if (r->nsource >= RW_MAX_SOURCE_LABELS)
-					return fail(x, s, "source_labels", "at most %d",
-						    RW_MAX_SOURCE_LABELS);
+					return ycfg_fail(x, s, "source_labels", "at most %d",
+							 RW_MAX_SOURCE_LABELS);
 				if (s->type != YNODE_SCALAR || !label_name_ok(s->scalar))
-					return fail(x, s, "source_labels", "expected a label name");
+					return ycfg_fail(x, s, "source_labels",
+							 "expected a label name");
 				rc = get_str(x, s, "source_labels", &r->source[r->nsource++]);
 			}
 		} else if (!strcmp(n->key, "separator")) {
@@ -170,85 +117,94 @@ static int load_relabel(struct rctx *x, struct rw_relabel *r, const struct ynode
 			rc = get_str(x, n, "replacement", &r->replacement);
 		} else if (!strcmp(n->key, "action")) {
 			if (n->type != YNODE_SCALAR || rw_action_parse(n->scalar, &r->action) < 0)
-				return fail(x, n, "action", "expected replace, keep, drop, labeldrop, "
+				return ycfg_fail(x, n, "action",
+						 "expected replace, keep, drop, labeldrop, "
 					    "labelkeep or labelmap (hashmod is not supported)");
 		} else {
-			rc = fail(x, n, n->key, "unknown key in write_relabel_configs");
+			rc = ycfg_fail(x, n, n->key, "unknown key in write_relabel_configs");
 		}
 	}
 	if (rc)
 		return rc;
 	if (r->action == RW_REPLACE && !r->target)
-		return fail(x, map, "write_relabel_configs", "action replace needs target_label");
+		return ycfg_fail(x, map, "write_relabel_configs",
+				 "action replace needs target_label");
 	if ((r->action == RW_KEEP || r->action == RW_DROP) && !r->nsource)
-		return fail(x, map, "write_relabel_configs", "action %s needs source_labels",
-			    r->action == RW_KEEP ? "keep" : "drop");
+		return ycfg_fail(x, map, "write_relabel_configs", "action %s needs source_labels",
+				 r->action == RW_KEEP ? "keep" : "drop");
 	char err[300];
 	if (rw_relabel_compile(r, err, sizeof(err)) < 0)
-		return fail(x, where, "regex", "%s", err);
+		return ycfg_fail(x, where, "regex", "%s", err);
 	return 0;
 }
 
-static int load_queue(struct rctx *x, struct rw_queue_config *q, const struct ynode *map)
+static int load_queue(struct ycfg *x, struct rw_queue_config *q, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "queue_config", "expected a mapping");
+		return ycfg_fail(x, map, "queue_config", "expected a mapping");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc;
 		const char *k = n->key;
 		if (!strcmp(k, "capacity"))
-			rc = get_int(x, n, "queue_config.capacity", 1, 10000000, &q->capacity);
+			rc = ycfg_int(x, n, "queue_config.capacity", 1, 10000000, &q->capacity);
 		else if (!strcmp(k, "max_shards"))
-			rc = get_int(x, n, "queue_config.max_shards", 1, 256, &q->max_shards);
+			rc = ycfg_int(x, n, "queue_config.max_shards", 1, 256, &q->max_shards);
 		else if (!strcmp(k, "min_shards")) {
 			int64_t ignored;
-			rc = get_int(x, n, "queue_config.min_shards", 1, 256, &ignored);
+			rc = ycfg_int(x, n, "queue_config.min_shards", 1, 256, &ignored);
 		} else if (!strcmp(k, "max_samples_per_send"))
-			rc = get_int(x, n, "queue_config.max_samples_per_send", 1,
-				     RW_MAX_SAMPLES_PER_SEND, &q->max_samples_per_send);
+			rc = ycfg_int(x, n, "queue_config.max_samples_per_send", 1,
+				      RW_MAX_SAMPLES_PER_SEND, &q->max_samples_per_send);
 		else if (!strcmp(k, "batch_send_deadline"))
-			rc = get_duration(x, n, "queue_config.batch_send_deadline", 100,
-					  &q->batch_send_deadline_ms);
+			rc = ycfg_duration(x, n, "queue_config.batch_send_deadline", 100,
+					   &q->batch_send_deadline_ms, BAD_DURATION);
 		else if (!strcmp(k, "min_backoff"))
-			rc = get_duration(x, n, "queue_config.min_backoff", 1, &q->min_backoff_ms);
+			rc = ycfg_duration(x, n, "queue_config.min_backoff", 1, &q->min_backoff_ms,
+					   BAD_DURATION);
 		else if (!strcmp(k, "max_backoff"))
-			rc = get_duration(x, n, "queue_config.max_backoff", 1, &q->max_backoff_ms);
+			rc = ycfg_duration(x, n, "queue_config.max_backoff", 1, &q->max_backoff_ms,
+					   BAD_DURATION);
 		else if (!strcmp(k, "retry_on_http_429"))
-			rc = get_bool(x, n, "queue_config.retry_on_http_429", &q->retry_on_http_429);
+			rc = ycfg_bool(x, n, "queue_config.retry_on_http_429",
+				       &q->retry_on_http_429);
 		else if (!strcmp(k, "max_pending_samples"))
-			rc = get_int(x, n, "queue_config.max_pending_samples", 1000, INT64_MAX / 4,
-				     &q->max_pending_samples);
+			rc = ycfg_int(x, n, "queue_config.max_pending_samples", 1000, INT64_MAX / 4,
+				      &q->max_pending_samples);
 		else
-			rc = fail(x, n, k, "unknown key in queue_config");
+			rc = ycfg_fail(x, n, k, "unknown key in queue_config");
 		if (rc)
 			return rc;
 	}
 	if (q->max_backoff_ms < q->min_backoff_ms)
-		return fail(x, map, "queue_config", "max_backoff is below min_backoff");
+		return ycfg_fail(x, map, "queue_config", "max_backoff is below min_backoff");
 	return 0;
 }
 
-static int load_endpoint(struct rctx *x, struct rw_endpoint_config *e, const struct ynode *map)
+static int load_endpoint(struct ycfg *x, struct rw_endpoint_config *e, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP)
-		return fail(x, map, "remote_write", "expected a mapping per endpoint (url: ...)");
+		return ycfg_fail(x, map, "remote_write",
+				 "expected a mapping per endpoint (url: ...)");
 	for (const struct ynode *n = map->child; n; n = n->next) {
 		int rc = 0;
 		const char *k = n->key;
 		if (!strcmp(k, "url")) {
 			rc = get_str(x, n, "remote_write.url", &e->url);
 			if (!rc && strncmp(e->url, "http://", 7) && strncmp(e->url, "https://", 8))
-				rc = fail(x, n, "remote_write.url", "expected an http:// or https:// URL");
+				rc = ycfg_fail(x, n, "remote_write.url",
+					       "expected an http:// or https:// URL");
 		} else if (!strcmp(k, "name")) {
 			rc = get_str(x, n, "remote_write.name", &e->name);
 		} else if (!strcmp(k, "remote_timeout")) {
-			rc = get_duration(x, n, "remote_write.remote_timeout", 100, &e->remote_timeout_ms);
+			rc = ycfg_duration(x, n, "remote_write.remote_timeout", 100,
+					   &e->remote_timeout_ms, BAD_DURATION);
 		} else if (!strcmp(k, "write_relabel_configs")) {
 			if (n->type != YNODE_SEQ)
-				return fail(x, n, k, "expected a list of rules");
+				return ycfg_fail(x, n, k, "expected a list of rules");
 			for (const struct ynode *r = n->child; r && !rc; r = r->next) {
 				if (e->nrelabel >= RW_MAX_RELABEL)
-					return fail(x, r, k, "at most %d rules", RW_MAX_RELABEL);
+					return ycfg_fail(x, r, k, "at most %d rules",
+							 RW_MAX_RELABEL);
 				struct rw_relabel *rr = &e->relabel[e->nrelabel++];
 				memset(rr, 0, sizeof(*rr));
 				rc = load_relabel(x, rr, r);
@@ -257,101 +213,113 @@ static int load_endpoint(struct rctx *x, struct rw_endpoint_config *e, const str
 			rc = load_queue(x, &e->q, n);
 		} else if (!strcmp(k, "metadata_config")) {
 			if (n->type != YNODE_MAP)
-				return fail(x, n, k, "expected a mapping");
+				return ycfg_fail(x, n, k, "expected a mapping");
 			for (const struct ynode *m = n->child; m && !rc; m = m->next) {
 				if (!strcmp(m->key, "send"))
-					rc = get_bool(x, m, "metadata_config.send", &e->send_metadata);
+					rc = ycfg_bool(x, m, "metadata_config.send",
+						       &e->send_metadata);
 				else if (!strcmp(m->key, "send_interval"))
-					rc = get_duration(x, m, "metadata_config.send_interval", 1000,
-							  &e->metadata_interval_ms);
+					rc = ycfg_duration(x, m, "metadata_config.send_interval",
+							   1000,
+							   &e->metadata_interval_ms, BAD_DURATION);
 				else if (!strcmp(m->key, "max_samples_per_send"))
 					; /* all families fit in one request */
 				else
-					rc = fail(x, m, m->key, "unknown key in metadata_config");
+					rc = ycfg_fail(x, m, m->key,
+						       "unknown key in metadata_config");
 			}
 		} else if (!strcmp(k, "basic_auth")) {
 			if (n->type != YNODE_MAP)
-				return fail(x, n, k, "expected a mapping (username, password or password_file)");
+				return ycfg_fail(x, n, k, "expected a mapping (username, password "
+						 "or password_file)");
 			for (const struct ynode *m = n->child; m && !rc; m = m->next) {
 				if (!strcmp(m->key, "username"))
 					rc = get_str(x, m, "basic_auth.username", &e->basic_user);
 				else if (!strcmp(m->key, "password"))
-					rc = get_str(x, m, "basic_auth.password", &e->basic_password);
+					rc = get_str(x, m, "basic_auth.password",
+						     &e->basic_password);
 				else if (!strcmp(m->key, "password_file"))
-					rc = get_str(x, m, "basic_auth.password_file", &e->basic_password_file);
+					rc = get_str(x, m, "basic_auth.password_file",
+						     &e->basic_password_file);
 				else
-					rc = fail(x, m, m->key, "unknown key in basic_auth");
+					rc = ycfg_fail(x, m, m->key, "unknown key in basic_auth");
 			}
 			if (!rc && !e->basic_user)
-				rc = fail(x, n, k, "needs username");
+				rc = ycfg_fail(x, n, k, "needs username");
 		} else if (!strcmp(k, "bearer_token")) {
 			rc = get_str(x, n, k, &e->bearer_token);
 		} else if (!strcmp(k, "bearer_token_file")) {
 			rc = get_str(x, n, k, &e->bearer_token_file);
 		} else if (!strcmp(k, "authorization")) {
 			if (n->type != YNODE_MAP)
-				return fail(x, n, k, "expected a mapping (type, credentials or credentials_file)");
+				return ycfg_fail(x, n, k, "expected a mapping (type, credentials "
+						 "or credentials_file)");
 			for (const struct ynode *m = n->child; m && !rc; m = m->next) {
 				if (!strcmp(m->key, "type")) {
 					if (m->type != YNODE_SCALAR || strcmp(m->scalar, "Bearer"))
-						rc = fail(x, m, "authorization.type", "only Bearer is supported");
+						rc = ycfg_fail(x, m, "authorization.type",
+							       "only Bearer is supported");
 				} else if (!strcmp(m->key, "credentials"))
-					rc = get_str(x, m, "authorization.credentials", &e->bearer_token);
+					rc = get_str(x, m, "authorization.credentials",
+						     &e->bearer_token);
 				else if (!strcmp(m->key, "credentials_file"))
 					rc = get_str(x, m, "authorization.credentials_file",
 						     &e->bearer_token_file);
 				else
-					rc = fail(x, m, m->key, "unknown key in authorization");
+					rc = ycfg_fail(x, m, m->key,
+						       "unknown key in authorization");
 			}
 		} else if (!strcmp(k, "tls_config")) {
 			if (n->type != YNODE_MAP)
-				return fail(x, n, k, "expected a mapping");
+				return ycfg_fail(x, n, k, "expected a mapping");
 			for (const struct ynode *m = n->child; m && !rc; m = m->next) {
 				if (!strcmp(m->key, "ca_file"))
 					rc = get_str(x, m, "tls_config.ca_file", &e->ca_file);
 				else if (!strcmp(m->key, "insecure_skip_verify"))
-					rc = get_bool(x, m, "tls_config.insecure_skip_verify", &e->tls_insecure);
+					rc = ycfg_bool(x, m, "tls_config.insecure_skip_verify",
+						       &e->tls_insecure);
 				else
-					rc = fail(x, m, m->key, "unknown key in tls_config");
+					rc = ycfg_fail(x, m, m->key, "unknown key in tls_config");
 			}
 		} else {
-			rc = fail(x, n, k, "unknown key in remote_write");
+			rc = ycfg_fail(x, n, k, "unknown key in remote_write");
 		}
 		if (rc)
 			return rc;
 	}
 	if (!e->url)
-		return fail(x, map, "remote_write", "an endpoint needs url");
+		return ycfg_fail(x, map, "remote_write", "an endpoint needs url");
 	int auths = !!e->basic_user + !!e->bearer_token + !!e->bearer_token_file;
 	if (auths > 1)
-		return fail(x, map, "remote_write", "at most one of basic_auth, bearer_token, "
-			    "bearer_token_file (authorization)");
+		return ycfg_fail(x, map, "remote_write", "at most one of basic_auth, bearer_token, "
+				 "bearer_token_file (authorization)");
 	if (e->basic_password && e->basic_password_file)
-		return fail(x, map, "basic_auth", "password and password_file are exclusive");
+		return ycfg_fail(x, map, "basic_auth", "password and password_file are exclusive");
 	if (!e->name) {
 		/* host[:port] of the URL: what the metrics' remote_name says. */
 		const char *h = strstr(e->url, "://") + 3;
 		size_t len = strcspn(h, "/?#");
 		e->name = strndup(h, len);
 		if (!e->name)
-			return fail(x, map, "remote_write", "out of memory");
+			return ycfg_fail(x, map, "remote_write", "out of memory");
 	}
 	return 0;
 }
 
-static int load_external(struct rctx *x, struct rw_config *c, const struct ynode *map)
+static int load_external(struct ycfg *x, struct rw_config *c, const struct ynode *map)
 {
 	if (map->type != YNODE_MAP && !(map->type == YNODE_SCALAR && !map->scalar[0]))
-		return fail(x, map, "external_labels", "expected a mapping of label: value");
+		return ycfg_fail(x, map, "external_labels", "expected a mapping of label: value");
 	c->external_set = true;
 	for (const struct ynode *n = map->type == YNODE_MAP ? map->child : NULL; n; n = n->next) {
 		if (c->nexternal >= RW_MAX_EXTERNAL)
-			return fail(x, n, "external_labels", "at most %d labels", RW_MAX_EXTERNAL);
+			return ycfg_fail(x, n, "external_labels", "at most %d labels",
+					 RW_MAX_EXTERNAL);
 		if (!label_name_ok(n->key) || !strncmp(n->key, "__", 2))
-			return fail(x, n, n->key, "not a valid label name");
+			return ycfg_fail(x, n, n->key, "not a valid label name");
 		for (size_t i = 0; i < c->nexternal; i++)
 			if (!strcmp(c->ext_name[i], n->key))
-				return fail(x, n, n->key, "given twice");
+				return ycfg_fail(x, n, n->key, "given twice");
 		char *v = NULL;
 		int rc = get_str(x, n, n->key, &v);
 		if (rc)
@@ -359,7 +327,7 @@ static int load_external(struct rctx *x, struct rw_config *c, const struct ynode
 		c->ext_name[c->nexternal] = strdup(n->key);
 		c->ext_value[c->nexternal++] = v;
 		if (!c->ext_name[c->nexternal - 1])
-			return fail(x, n, n->key, "out of memory");
+			return ycfg_fail(x, n, n->key, "out of memory");
 	}
 	return 0;
 }
@@ -367,19 +335,21 @@ static int load_external(struct rctx *x, struct rw_config *c, const struct ynode
 int rw_config_load(struct rw_config **cp, const struct ynode *n, const char *file, char *err,
 		   size_t errsize)
 {
-	struct rctx x = { file, err, errsize };
+	struct ycfg x = { file, err, errsize };
 	if (!*cp && !(*cp = calloc(1, sizeof(**cp))))
-		return fail(&x, n, n->key, "out of memory");
+		return ycfg_fail(&x, n, n->key, "out of memory");
 	struct rw_config *c = *cp;
 	if (!strcmp(n->key, "external_labels"))
 		return load_external(&x, c, n);
 	if (n->type == YNODE_SCALAR && !n->scalar[0])
 		return 0; /* remote_write: with nothing under it */
 	if (n->type != YNODE_SEQ)
-		return fail(&x, n, "remote_write", "expected a list of endpoints (- url: ...)");
+		return ycfg_fail(&x, n, "remote_write",
+				 "expected a list of endpoints (- url: ...)");
 	for (const struct ynode *e = n->child; e; e = e->next) {
 		if (c->nep >= RW_MAX_ENDPOINTS)
-			return fail(&x, e, "remote_write", "at most %d endpoints", RW_MAX_ENDPOINTS);
+			return ycfg_fail(&x, e, "remote_write", "at most %d endpoints",
+					 RW_MAX_ENDPOINTS);
 		struct rw_endpoint_config *ep = &c->ep[c->nep++];
 		rw_endpoint_defaults(ep);
 		int rc = load_endpoint(&x, ep, e);
@@ -387,8 +357,9 @@ int rw_config_load(struct rw_config **cp, const struct ynode *n, const char *fil
 			return rc;
 		for (size_t i = 0; i + 1 < c->nep; i++)
 			if (!strcmp(c->ep[i].name, ep->name))
-				return fail(&x, e, "remote_write.name", "\"%s\" names two endpoints "
-					    "(give each a distinct name:)", ep->name);
+				return ycfg_fail(&x, e, "remote_write.name",
+						 "\"%s\" names two endpoints "
+						 "(give each a distinct name:)", ep->name);
 	}
 	return 0;
 }

@@ -27,27 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cctx {
-	const char *file;
-	char *err;
-	size_t errsize;
-};
-
-static int fail(struct cctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(struct cctx *x, const struct ynode *n, const char *key, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(x->err, x->errsize, "%s:%d:%d: %s: %s", x->file, n ? n->line : 0, n ? n->col : 0,
-		 key, msg);
-	return -EINVAL;
-}
-
 /* ---- the vendors' option tables ---------------------------------------------- */
 
 #define COMMON "url", "send_resolved", "timeout", "max_age", "rate_limit", "burst", "title", "text"
@@ -109,25 +88,24 @@ static struct notify_config *cfg_get(struct notify_config **pc)
 	return *pc;
 }
 
-static int scalar(struct cctx *x, const struct ynode *n, const char *key, const char **out)
+static int scalar(struct ycfg *x, const struct ynode *n, const char *key, const char **out)
 {
 	if (n->type != YNODE_SCALAR)
-		return fail(x, n, key, "expected a single value");
+		return ycfg_fail(x, n, key, "expected a single value");
 	*out = n->scalar ? n->scalar : "";
 	return 0;
 }
 
-static int duration(struct cctx *x, const struct ynode *n, const char *key, int64_t *out)
+static int duration(struct ycfg *x, const struct ynode *n, const char *key, int64_t *out)
 {
 	const char *s = NULL;
 	if (scalar(x, n, key, &s) < 0)
 		return -EINVAL;
-	if (parse_duration_ms(s, out) < 0)
-		return fail(x, n, key, "expected a duration such as 30s, 5m or 4h");
-	return 0;
+	return ycfg_duration(x, n, key, INT64_MIN, out,
+			     "expected a duration such as 30s, 5m or 4h");
 }
 
-static int boolean(struct cctx *x, const struct ynode *n, const char *key, bool *out)
+static int boolean(struct ycfg *x, const struct ynode *n, const char *key, bool *out)
 {
 	const char *s = NULL;
 	if (scalar(x, n, key, &s) < 0)
@@ -137,22 +115,22 @@ static int boolean(struct cctx *x, const struct ynode *n, const char *key, bool 
 	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
 		*out = false;
 	else
-		return fail(x, n, key, "expected true or false");
+		return ycfg_fail(x, n, key, "expected true or false");
 	return 0;
 }
 
 /* A list of strings (also a single scalar). */
-static int strlist(struct cctx *x, const struct ynode *n, const char *key, char ***out,
+static int strlist(struct ycfg *x, const struct ynode *n, const char *key, char ***out,
 		   size_t *nout, size_t max)
 {
 	if (n->type == YNODE_MAP)
-		return fail(x, n, key, "expected a list of strings");
+		return ycfg_fail(x, n, key, "expected a list of strings");
 	size_t cnt = n->type == YNODE_SEQ ? n->count : 1;
 	if (cnt > max)
-		return fail(x, n, key, "more than %zu entries", max);
+		return ycfg_fail(x, n, key, "more than %zu entries", max);
 	char **v = calloc(cnt ? cnt : 1, sizeof(*v));
 	if (!v)
-		return fail(x, n, key, "out of memory");
+		return ycfg_fail(x, n, key, "out of memory");
 	size_t i = 0;
 	const struct ynode *c = n->type == YNODE_SEQ ? n->child : n;
 	for (; c && i < cnt; c = n->type == YNODE_SEQ ? c->next : NULL) {
@@ -160,7 +138,7 @@ static int strlist(struct cctx *x, const struct ynode *n, const char *key, char 
 			for (size_t j = 0; j < i; j++)
 				free(v[j]);
 			free(v);
-			return fail(x, c, key, "expected a string");
+			return ycfg_fail(x, c, key, "expected a string");
 		}
 		v[i++] = strdup(c->scalar ? c->scalar : "");
 	}
@@ -176,46 +154,47 @@ static void strlist_free(char **v, size_t n)
 	free(v);
 }
 
-static int add_matcher(struct cctx *x, const struct ynode *n, const char *key,
+static int add_matcher(struct ycfg *x, const struct ynode *n, const char *key,
 		       struct nmatchers *ms, const char *text, const char *name,
 		       const char *value, enum nmatch_op op)
 {
 	if (ms->n >= NOTIFY_MAX_MATCHERS)
-		return fail(x, n, key, "more than %d matchers", NOTIFY_MAX_MATCHERS);
+		return ycfg_fail(x, n, key, "more than %d matchers", NOTIFY_MAX_MATCHERS);
 	struct nmatcher *m = realloc(ms->m, (ms->n + 1) * sizeof(*m));
 	if (!m)
-		return fail(x, n, key, "out of memory");
+		return ycfg_fail(x, n, key, "out of memory");
 	ms->m = m;
 	char why[256];
 	int rc = text ? nmatcher_parse(&m[ms->n], text, why, sizeof(why))
 		      : nmatcher_make(&m[ms->n], name, value, op, why, sizeof(why));
 	if (rc < 0)
-		return fail(x, n, key, "%s", why);
+		return ycfg_fail(x, n, key, "%s", why);
 	ms->n++;
 	return 0;
 }
 
 /* matchers: [...] (strings), match: {k: v}, match_re: {k: re}. */
-static int matchers(struct cctx *x, const struct ynode *n, const char *key, struct nmatchers *ms,
+static int matchers(struct ycfg *x, const struct ynode *n, const char *key, struct nmatchers *ms,
 		    enum nmatch_op op_map)
 {
 	if (op_map == NM_NE) { /* the list form */
 		if (n->type == YNODE_MAP)
-			return fail(x, n, key, "expected a list such as ['severity=\"critical\"']");
+			return ycfg_fail(x, n, key,
+					 "expected a list such as ['severity=\"critical\"']");
 		const struct ynode *c = n->type == YNODE_SEQ ? n->child : n;
 		for (; c; c = n->type == YNODE_SEQ ? c->next : NULL) {
 			if (c->type != YNODE_SCALAR)
-				return fail(x, c, key, "expected a matcher string");
+				return ycfg_fail(x, c, key, "expected a matcher string");
 			if (add_matcher(x, c, key, ms, c->scalar ? c->scalar : "", NULL, NULL, 0) < 0)
 				return -EINVAL;
 		}
 		return 0;
 	}
 	if (n->type != YNODE_MAP)
-		return fail(x, n, key, "expected a mapping of label: value");
+		return ycfg_fail(x, n, key, "expected a mapping of label: value");
 	for (const struct ynode *c = n->child; c; c = c->next) {
 		if (c->type != YNODE_SCALAR)
-			return fail(x, c, c->key, "expected a value");
+			return ycfg_fail(x, c, c->key, "expected a value");
 		if (add_matcher(x, c, key, ms, NULL, c->key, c->scalar ? c->scalar : "", op_map) < 0)
 			return -EINVAL;
 	}
@@ -241,18 +220,18 @@ static void route_free(struct nroute *r)
 	free(r);
 }
 
-static int load_route(struct cctx *x, struct notify_config *c, const struct ynode *n,
+static int load_route(struct ycfg *x, struct notify_config *c, const struct ynode *n,
 		      const struct nroute *parent, struct nroute **out, int depth)
 {
 	if (n->type != YNODE_MAP)
-		return fail(x, n, "route", "expected a mapping");
+		return ycfg_fail(x, n, "route", "expected a mapping");
 	if (depth > 32)
-		return fail(x, n, "routes", "nested more than 32 deep");
+		return ycfg_fail(x, n, "routes", "nested more than 32 deep");
 	if (c->nroutes >= NOTIFY_MAX_ROUTES)
-		return fail(x, n, "routes", "more than %d routes", NOTIFY_MAX_ROUTES);
+		return ycfg_fail(x, n, "routes", "more than %d routes", NOTIFY_MAX_ROUTES);
 	struct nroute *r = calloc(1, sizeof(*r));
 	if (!r)
-		return fail(x, n, "route", "out of memory");
+		return ycfg_fail(x, n, "route", "out of memory");
 	r->id = (int)c->nroutes++;
 	struct route_set set = { 0 };
 	int rc = 0;
@@ -277,12 +256,12 @@ static int load_route(struct cctx *x, struct notify_config *c, const struct ynod
 			rc = duration(x, k, key, &r->group_interval_ms);
 			set.interval = true;
 			if (rc == 0 && r->group_interval_ms <= 0)
-				rc = fail(x, k, key, "must be more than 0");
+				rc = ycfg_fail(x, k, key, "must be more than 0");
 		} else if (!strcmp(key, "repeat_interval")) {
 			rc = duration(x, k, key, &r->repeat_interval_ms);
 			set.repeat = true;
 			if (rc == 0 && r->repeat_interval_ms <= 0)
-				rc = fail(x, k, key, "must be more than 0");
+				rc = ycfg_fail(x, k, key, "must be more than 0");
 		} else if (!strcmp(key, "continue")) {
 			rc = boolean(x, k, key, &r->cont);
 		} else if (!strcmp(key, "matchers")) {
@@ -293,19 +272,20 @@ static int load_route(struct cctx *x, struct notify_config *c, const struct ynod
 			rc = matchers(x, k, key, &r->match, NM_RE);
 		} else if (!strcmp(key, "routes")) {
 			if (k->type != YNODE_SEQ)
-				rc = fail(x, k, key, "expected a list of routes");
+				rc = ycfg_fail(x, k, key, "expected a list of routes");
 			routes = k;
 		} else if (!strcmp(key, "mute_time_intervals") || !strcmp(key, "active_time_intervals")) {
-			rc = fail(x, k, key, "time intervals are not supported (use silences)");
+			rc = ycfg_fail(x, k, key,
+				       "time intervals are not supported (use silences)");
 		} else {
-			rc = fail(x, k, key, "unknown key in route");
+			rc = ycfg_fail(x, k, key, "unknown key in route");
 		}
 	}
 	if (rc == 0) {
 		if (!parent && (r->match.n > 0))
-			rc = fail(x, n, "route", "the root route must not have matchers");
+			rc = ycfg_fail(x, n, "route", "the root route must not have matchers");
 		if (!parent && !set.receiver)
-			rc = fail(x, n, "route", "the root route needs a receiver");
+			rc = ycfg_fail(x, n, "route", "the root route needs a receiver");
 	}
 	if (rc == 0 && parent) {
 		if (!set.receiver)
@@ -356,7 +336,7 @@ static int load_route(struct cctx *x, struct notify_config *c, const struct ynod
 		for (const struct ynode *k = routes->child; k && rc == 0; k = k->next) {
 			struct nroute **ch = realloc(r->child, (r->nchild + 1) * sizeof(*ch));
 			if (!ch) {
-				rc = fail(x, k, "routes", "out of memory");
+				rc = ycfg_fail(x, k, "routes", "out of memory");
 				break;
 			}
 			r->child = ch;
@@ -376,7 +356,7 @@ static int load_route(struct cctx *x, struct notify_config *c, const struct ynod
 /* ---- receivers: -------------------------------------------------------------------- */
 
 /* Reads a secret from a file (first line, trimmed) or the environment. */
-static int secret_from(struct cctx *x, const struct ynode *k, const char *key, bool file,
+static int secret_from(struct ycfg *x, const struct ynode *k, const char *key, bool file,
 		       const char *src, char **out)
 {
 	if (file) {
@@ -390,40 +370,40 @@ static int secret_from(struct cctx *x, const struct ynode *k, const char *key, b
 		}
 		char *v = malloc(8192);
 		if (!v)
-			return fail(x, k, key, "out of memory");
+			return ycfg_fail(x, k, key, "out of memory");
 		ssize_t n = read_file(path, v, 8192);
 		if (n < 0) {
 			free(v);
-			return fail(x, k, key, "%s: %s", path, strerror((int)-n));
+			return ycfg_fail(x, k, key, "%s: %s", path, strerror((int)-n));
 		}
 		while (n > 0 && (v[n - 1] == '\n' || v[n - 1] == '\r' || v[n - 1] == ' '))
 			v[--n] = '\0';
 		if (n == 0) {
 			free(v);
-			return fail(x, k, key, "%s is empty", path);
+			return ycfg_fail(x, k, key, "%s is empty", path);
 		}
 		*out = v;
 		return 0;
 	}
 	const char *e = getenv(src);
 	if (!e || !*e)
-		return fail(x, k, key, "environment variable %s is not set", src);
+		return ycfg_fail(x, k, key, "environment variable %s is not set", src);
 	*out = strdup(e);
 	return 0;
 }
 
-static int set_opt(struct cctx *x, const struct ynode *k, struct nintegration *in,
+static int set_opt(struct ycfg *x, const struct ynode *k, struct nintegration *in,
 		   const char *key, char *value /* taken */)
 {
 	for (size_t i = 0; i < in->nopts; i++) {
 		if (!strcmp(in->opts[i].key, key)) {
 			free(value);
-			return fail(x, k, k->key, "%s given twice", key);
+			return ycfg_fail(x, k, k->key, "%s given twice", key);
 		}
 	}
 	if (in->nopts >= NOTIFY_MAX_OPTS) {
 		free(value);
-		return fail(x, k, k->key, "too many options");
+		return ycfg_fail(x, k, k->key, "too many options");
 	}
 	in->opts[in->nopts].key = strdup(key);
 	in->opts[in->nopts].value = value;
@@ -439,17 +419,17 @@ static bool opt_allowed(enum nvendor v, const char *key)
 	return false;
 }
 
-static int load_integration(struct cctx *x, struct notify_config *c, struct nreceiver *rc_,
+static int load_integration(struct ycfg *x, struct notify_config *c, struct nreceiver *rc_,
 			    enum nvendor v, int index, const struct ynode *n)
 {
 	const char *vk = nvendors[v].config_key;
 	if (n->type != YNODE_MAP)
-		return fail(x, n, vk, "expected a mapping (url: ...)");
+		return ycfg_fail(x, n, vk, "expected a mapping (url: ...)");
 	if (c->ninteg >= NOTIFY_MAX_INTEGRATIONS)
-		return fail(x, n, vk, "more than %d integrations", NOTIFY_MAX_INTEGRATIONS);
+		return ycfg_fail(x, n, vk, "more than %d integrations", NOTIFY_MAX_INTEGRATIONS);
 	struct nintegration *arr = realloc(c->integ, (c->ninteg + 1) * sizeof(*arr));
 	if (!arr)
-		return fail(x, n, vk, "out of memory");
+		return ycfg_fail(x, n, vk, "out of memory");
 	c->integ = arr;
 	struct nintegration *in = &arr[c->ninteg];
 	memset(in, 0, sizeof(*in));
@@ -479,7 +459,7 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 			if (!strcmp(key, "api_url") || !strcmp(key, "webhook_url"))
 				snprintf(key, sizeof(key), "url");
 			if (!is_secret(key) || !opt_allowed(v, key))
-				return fail(x, k, k->key, "unknown key in %s", vk);
+				return ycfg_fail(x, k, k->key, "unknown key in %s", vk);
 			const char *src = NULL;
 			char *val = NULL;
 			if (scalar(x, k, k->key, &src) < 0 ||
@@ -490,7 +470,7 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 			continue;
 		}
 		if (!opt_allowed(v, key))
-			return fail(x, k, k->key, "unknown key in %s", vk);
+			return ycfg_fail(x, k, k->key, "unknown key in %s", vk);
 		if (!strcmp(key, "send_resolved")) {
 			if (boolean(x, k, key, &in->send_resolved) < 0)
 				return -EINVAL;
@@ -502,7 +482,7 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 			if (duration(x, k, key, &ms) < 0)
 				return -EINVAL;
 			if (ms < 10)
-				return fail(x, k, key, "must be at least 10ms");
+				return ycfg_fail(x, k, key, "must be at least 10ms");
 			*(key[0] == 't' ? &in->timeout_ms : key[0] == 'm' ? &in->max_age_ms
 									 : &in->resend_delay_ms) = ms;
 			continue;
@@ -515,8 +495,9 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 				return -EINVAL;
 			double d = strtod(s, &end);
 			if (end == s || *end || d < 0 || d > 1e6)
-				return fail(x, k, key, "expected a number (rate_limit: messages a "
-					    "minute, 0 for none)");
+				return ycfg_fail(x, k, key,
+						 "expected a number (rate_limit: messages a "
+						 "minute, 0 for none)");
 			if (key[0] == 'r')
 				in->rate_per_s = d / 60.0;
 			else if (key[0] == 'b')
@@ -532,7 +513,7 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 			for (const struct ynode *e = k->child; e; e = e->next) {
 				if (e->type != YNODE_SCALAR) {
 					buf_fini(&b);
-					return fail(x, e, key, "expected strings");
+					return ycfg_fail(x, e, key, "expected strings");
 				}
 				buf_printf(&b, "%s%s", b.len ? "," : "", e->scalar ? e->scalar : "");
 			}
@@ -545,12 +526,12 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 			val = strdup(s);
 		}
 		if (!val)
-			return fail(x, k, key, "out of memory");
+			return ycfg_fail(x, k, key, "out of memory");
 		if ((!strcmp(key, "title") || !strcmp(key, "text"))) {
 			char why[256];
 			if (ntemplate_check(NULL, val, why, sizeof(why)) < 0) {
 				free(val);
-				return fail(x, k, key, "template: %s", why);
+				return ycfg_fail(x, k, key, "template: %s", why);
 			}
 		}
 		if (set_opt(x, k, in, key, val) < 0)
@@ -563,42 +544,45 @@ static int load_integration(struct cctx *x, struct notify_config *c, struct nrec
 		set_opt(x, n, in, "url", strdup("https://events.pagerduty.com/v2/enqueue"));
 	for (const char *const *r = nvendors[v].required; r && *r; r++)
 		if (!nopt_get(in, *r))
-			return fail(x, n, vk, "%s is required (or %s_file / %s_env)", *r, *r, *r);
+			return ycfg_fail(x, n, vk, "%s is required (or %s_file / %s_env)", *r,
+					 *r, *r);
 	const char *url = nopt_get(in, "url");
 	if (url && strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return fail(x, n, vk, "url must start with http:// or https://");
+		return ycfg_fail(x, n, vk, "url must start with http:// or https://");
 	if (v == NV_ALERTMANAGER) {
 		if (c->nam >= NOTIFY_MAX_AM)
-			return fail(x, n, vk, "more than %d alertmanager_configs", NOTIFY_MAX_AM);
+			return ycfg_fail(x, n, vk, "more than %d alertmanager_configs",
+					 NOTIFY_MAX_AM);
 		in->am_slot = (int)c->nam++;
 	}
 	if (in->burst < 1)
 		in->burst = 1;
 	size_t *ii = realloc(rc_->integ, (rc_->ninteg + 1) * sizeof(*ii));
 	if (!ii)
-		return fail(x, n, vk, "out of memory");
+		return ycfg_fail(x, n, vk, "out of memory");
 	rc_->integ = ii;
 	ii[rc_->ninteg++] = c->ninteg - 1;
 	return 0;
 }
 
-static int load_receiver(struct cctx *x, struct notify_config *c, const struct ynode *n)
+static int load_receiver(struct ycfg *x, struct notify_config *c, const struct ynode *n)
 {
 	if (n->type != YNODE_MAP)
-		return fail(x, n, "receivers", "expected a mapping with name: and <vendor>_configs:");
+		return ycfg_fail(x, n, "receivers", "expected a mapping with name: and <vendor>_configs:");
 	const struct ynode *name = ynode_get(n, "name");
 	if (!name || name->type != YNODE_SCALAR || !name->scalar || !*name->scalar)
-		return fail(x, n, "receivers", "every receiver needs a name");
+		return ycfg_fail(x, n, "receivers", "every receiver needs a name");
 	if (strlen(name->scalar) > 128)
-		return fail(x, name, "name", "longer than 128 bytes");
+		return ycfg_fail(x, name, "name", "longer than 128 bytes");
 	for (size_t i = 0; i < c->nrecv; i++)
 		if (!strcmp(c->recv[i].name, name->scalar))
-			return fail(x, name, "name", "receiver \"%s\" defined twice", name->scalar);
+			return ycfg_fail(x, name, "name", "receiver \"%s\" defined twice",
+					 name->scalar);
 	if (c->nrecv >= NOTIFY_MAX_RECEIVERS)
-		return fail(x, n, "receivers", "more than %d receivers", NOTIFY_MAX_RECEIVERS);
+		return ycfg_fail(x, n, "receivers", "more than %d receivers", NOTIFY_MAX_RECEIVERS);
 	struct nreceiver *arr = realloc(c->recv, (c->nrecv + 1) * sizeof(*arr));
 	if (!arr)
-		return fail(x, n, "receivers", "out of memory");
+		return ycfg_fail(x, n, "receivers", "out of memory");
 	c->recv = arr;
 	struct nreceiver *r = &arr[c->nrecv++];
 	memset(r, 0, sizeof(*r));
@@ -611,13 +595,13 @@ static int load_receiver(struct cctx *x, struct notify_config *c, const struct y
 			if (!strcmp(k->key, nvendors[i].config_key))
 				v = (enum nvendor)i;
 		if (v == NV__COUNT)
-			return fail(x, k, k->key, "unknown key in receiver (expected name or one of "
-				    "webhook_configs, alertmanager_configs, slack_configs, "
-				    "discord_configs, msteams_configs, telegram_configs, "
+			return ycfg_fail(x, k, k->key, "unknown key in receiver (expected name or one of "
+					 "webhook_configs, alertmanager_configs, slack_configs, "
+					 "discord_configs, msteams_configs, telegram_configs, "
 				    "mattermost_configs, googlechat_configs, dingtalk_configs, "
 				    "wecom_configs, feishu_configs, pagerduty_configs, ntfy_configs)");
 		if (k->type != YNODE_SEQ)
-			return fail(x, k, k->key, "expected a list of configurations");
+			return ycfg_fail(x, k, k->key, "expected a list of configurations");
 		int idx = 0;
 		for (const struct ynode *e = k->child; e; e = e->next, idx++)
 			if (load_integration(x, c, r, v, idx, e) < 0)
@@ -630,15 +614,15 @@ static int load_receiver(struct cctx *x, struct notify_config *c, const struct y
 
 /* ---- inhibit_rules: ----------------------------------------------------------------- */
 
-static int load_inhibit(struct cctx *x, struct notify_config *c, const struct ynode *n)
+static int load_inhibit(struct ycfg *x, struct notify_config *c, const struct ynode *n)
 {
 	if (n->type != YNODE_MAP)
-		return fail(x, n, "inhibit_rules", "expected a mapping");
+		return ycfg_fail(x, n, "inhibit_rules", "expected a mapping");
 	if (c->ninhibit >= NOTIFY_MAX_INHIBIT)
-		return fail(x, n, "inhibit_rules", "more than %d rules", NOTIFY_MAX_INHIBIT);
+		return ycfg_fail(x, n, "inhibit_rules", "more than %d rules", NOTIFY_MAX_INHIBIT);
 	struct ninhibit *arr = realloc(c->inhibit, (c->ninhibit + 1) * sizeof(*arr));
 	if (!arr)
-		return fail(x, n, "inhibit_rules", "out of memory");
+		return ycfg_fail(x, n, "inhibit_rules", "out of memory");
 	c->inhibit = arr;
 	struct ninhibit *r = &arr[c->ninhibit++];
 	memset(r, 0, sizeof(*r));
@@ -660,7 +644,7 @@ static int load_inhibit(struct cctx *x, struct notify_config *c, const struct yn
 		else if (!strcmp(key, "equal"))
 			rc = strlist(x, k, key, &r->equal, &r->nequal, NOTIFY_MAX_GROUP_BY);
 		else
-			rc = fail(x, k, key, "unknown key in inhibit_rules");
+			rc = ycfg_fail(x, k, key, "unknown key in inhibit_rules");
 		if (rc < 0)
 			return rc;
 	}
@@ -670,7 +654,7 @@ static int load_inhibit(struct cctx *x, struct notify_config *c, const struct yn
 /* ---- templates: ------------------------------------------------------------------------ */
 
 /* Splits a templates file into its {{ define "name" }} ... {{ end }} blocks. */
-static int load_template_text(struct cctx *x, struct notify_config *c, const struct ynode *n,
+static int load_template_text(struct ycfg *x, struct notify_config *c, const struct ynode *n,
 			      const char *path, const char *text)
 {
 	const char *p = text;
@@ -686,16 +670,17 @@ static int load_template_text(struct cctx *x, struct notify_config *c, const str
 		while (*q == ' ')
 			q++;
 		if (*q != '"')
-			return fail(x, n, "templates", "%s: define without a quoted name", path);
+			return ycfg_fail(x, n, "templates", "%s: define without a quoted name",
+					 path);
 		const char *ns = ++q;
 		while (*q && *q != '"')
 			q++;
 		if (!*q || q - ns > 200)
-			return fail(x, n, "templates", "%s: bad define name", path);
+			return ycfg_fail(x, n, "templates", "%s: bad define name", path);
 		const char *ne = q;
 		const char *close = strstr(q, "}}");
 		if (!close)
-			return fail(x, n, "templates", "%s: unterminated {{", path);
+			return ycfg_fail(x, n, "templates", "%s: unterminated {{", path);
 		const char *body = close + 2;
 		/* Find the matching {{ end }}: range/if/define/with open, end closes. */
 		int depth = 1;
@@ -714,13 +699,13 @@ static int load_template_text(struct cctx *x, struct notify_config *c, const str
 			s += 2;
 		}
 		if (!end_at)
-			return fail(x, n, "templates", "%s: define \"%.*s\" has no {{ end }}", path,
-				    (int)(ne - ns), ns);
+			return ycfg_fail(x, n, "templates", "%s: define \"%.*s\" has no {{ end }}",
+					 path, (int)(ne - ns), ns);
 		if (c->ntmpl >= NOTIFY_MAX_TEMPLATES)
-			return fail(x, n, "templates", "more than %d templates", NOTIFY_MAX_TEMPLATES);
+			return ycfg_fail(x, n, "templates", "more than %d templates", NOTIFY_MAX_TEMPLATES);
 		struct ntemplate *arr = realloc(c->tmpl, (c->ntmpl + 1) * sizeof(*arr));
 		if (!arr)
-			return fail(x, n, "templates", "out of memory");
+			return ycfg_fail(x, n, "templates", "out of memory");
 		c->tmpl = arr;
 		arr[c->ntmpl].name = strndup(ns, (size_t)(ne - ns));
 		arr[c->ntmpl].text = strndup(body, (size_t)(end_at - body));
@@ -731,7 +716,7 @@ static int load_template_text(struct cctx *x, struct notify_config *c, const str
 	return 0;
 }
 
-static int load_templates(struct cctx *x, struct notify_config *c, const struct ynode *n)
+static int load_templates(struct ycfg *x, struct notify_config *c, const struct ynode *n)
 {
 	char **files = NULL;
 	size_t nfiles = 0;
@@ -749,15 +734,15 @@ static int load_templates(struct cctx *x, struct notify_config *c, const struct 
 		}
 		glob_t g;
 		if (glob(pat, 0, NULL, &g) != 0) {
-			rc = fail(x, n, "templates", "%s: no such file", pat);
+			rc = ycfg_fail(x, n, "templates", "%s: no such file", pat);
 			break;
 		}
 		for (size_t j = 0; j < g.gl_pathc && rc == 0; j++) {
 			char *text = malloc(1 << 20);
 			ssize_t len = text ? read_file(g.gl_pathv[j], text, 1 << 20) : -ENOMEM;
 			if (len < 0)
-				rc = fail(x, n, "templates", "%s: %s", g.gl_pathv[j],
-					  strerror((int)-len));
+				rc = ycfg_fail(x, n, "templates", "%s: %s", g.gl_pathv[j],
+					       strerror((int)-len));
 			else
 				rc = load_template_text(x, c, n, g.gl_pathv[j], text);
 			free(text);
@@ -779,19 +764,19 @@ bool notify_config_key(const char *key)
 int notify_config_load(struct notify_config **pc, const struct ynode *n, const char *file,
 		       char *err, size_t errsize)
 {
-	struct cctx x = { file, err, errsize };
+	struct ycfg x = { file, err, errsize };
 	struct notify_config *c = cfg_get(pc);
 	if (!c)
-		return fail(&x, n, n->key, "out of memory");
+		return ycfg_fail(&x, n, n->key, "out of memory");
 	if (!strcmp(n->key, "route")) {
 		if (c->root)
-			return fail(&x, n, "route", "given twice");
+			return ycfg_fail(&x, n, "route", "given twice");
 		c->nroutes = 0;
 		return load_route(&x, c, n, NULL, &c->root, 0);
 	}
 	if (!strcmp(n->key, "receivers")) {
 		if (n->type != YNODE_SEQ)
-			return fail(&x, n, "receivers", "expected a list of receivers");
+			return ycfg_fail(&x, n, "receivers", "expected a list of receivers");
 		for (const struct ynode *e = n->child; e; e = e->next)
 			if (load_receiver(&x, c, e) < 0)
 				return -EINVAL;
@@ -799,7 +784,7 @@ int notify_config_load(struct notify_config **pc, const struct ynode *n, const c
 	}
 	if (!strcmp(n->key, "inhibit_rules")) {
 		if (n->type != YNODE_SEQ)
-			return fail(&x, n, "inhibit_rules", "expected a list of rules");
+			return ycfg_fail(&x, n, "inhibit_rules", "expected a list of rules");
 		for (const struct ynode *e = n->child; e; e = e->next)
 			if (load_inhibit(&x, c, e) < 0)
 				return -EINVAL;
@@ -807,10 +792,10 @@ int notify_config_load(struct notify_config **pc, const struct ynode *n, const c
 	}
 	if (!strcmp(n->key, "templates"))
 		return load_templates(&x, c, n);
-	return fail(&x, n, n->key, "not a notifier key");
+	return ycfg_fail(&x, n, n->key, "not a notifier key");
 }
 
-static int check_route(struct cctx *x, struct notify_config *c, struct nroute *r)
+static int check_route(struct ycfg *x, struct notify_config *c, struct nroute *r)
 {
 	bool found = false;
 	for (size_t i = 0; i < c->nrecv; i++) {
@@ -820,8 +805,8 @@ static int check_route(struct cctx *x, struct notify_config *c, struct nroute *r
 		}
 	}
 	if (!found)
-		return fail(x, NULL, "route", "receiver \"%s\" is not defined in receivers:",
-			    r->receiver ? r->receiver : "");
+		return ycfg_fail(x, NULL, "route", "receiver \"%s\" is not defined in receivers:",
+				 r->receiver ? r->receiver : "");
 	for (size_t i = 0; i < r->nchild; i++)
 		if (check_route(x, c, r->child[i]) < 0)
 			return -EINVAL;
@@ -830,12 +815,12 @@ static int check_route(struct cctx *x, struct notify_config *c, struct nroute *r
 
 int notify_config_check(struct notify_config *c, const char *file, char *err, size_t errsize)
 {
-	struct cctx x = { file, err, errsize };
+	struct ycfg x = { file, err, errsize };
 	if (!c)
 		return 0;
 	if (!c->root && c->nrecv)
-		return fail(&x, NULL, "route", "receivers: are defined but there is no route: "
-			    "(add route: {receiver: <name>})");
+		return ycfg_fail(&x, NULL, "route", "receivers: are defined but there is no route: "
+				 "(add route: {receiver: <name>})");
 	if (c->root && check_route(&x, c, c->root) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < c->ninteg; i++) {
@@ -845,7 +830,7 @@ int notify_config_check(struct notify_config *c, const char *file, char *err, si
 				continue;
 			char why[256];
 			if (ntemplate_check(c, o->value, why, sizeof(why)) < 0)
-				return fail(&x, NULL, c->integ[i].key, "%s template: %s", o->key, why);
+				return ycfg_fail(&x, NULL, c->integ[i].key, "%s template: %s", o->key, why);
 		}
 	}
 	return 0;

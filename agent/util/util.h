@@ -1,7 +1,8 @@
 /*
  * util.h - the few utilities every module of monitor needs: logging, bounded
  * buffers, an arena, time, hashing, the host-root path prefix, a small JSON
- * reader and writer helpers, and a YAML document tree.
+ * reader and writer helpers, a YAML document tree and typed config values
+ * read from it.
  *
  * This is the only header below agent/ that other folders may include.
  * Nothing here knows about containers, metrics or storage.
@@ -188,6 +189,40 @@ int ydoc_parse(struct ydoc *doc, const char *name, const char *text, size_t n,
 	       char *err, size_t errsize);
 void ydoc_free(struct ydoc *doc);
 const struct ynode *ynode_get(const struct ynode *map, const char *key);
+
+/* ---- typed config values from a YAML tree (ycfg.c) ---------------------- */
+
+/*
+ * Where a config section's errors go. Each ycfg_ function below checks one
+ * node; on a bad value it writes "file:line:col: key: message" into err
+ * (truncated to errsize) and returns -EINVAL, else stores the value and
+ * returns 0. They keep no state: any thread, given its own err buffer.
+ */
+struct ycfg {
+	const char *file;
+	char *err;
+	size_t errsize;
+};
+/* Writes the error for node n (NULL: line and column 0); returns -EINVAL. */
+int ycfg_fail(const struct ycfg *x, const struct ynode *n, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A string of fewer than size bytes, copied into out. */
+int ycfg_str(const struct ycfg *x, const struct ynode *n, const char *key, char *out, size_t size);
+/* A duration (parse_duration_ms) of at least min_ms. bad is the message for
+ * a value that is no duration; NULL words it "such as 500ms, 1s, 2m" and
+ * quotes the value. */
+int ycfg_duration(const struct ycfg *x, const struct ynode *n, const char *key, int64_t min_ms,
+		  int64_t *out, const char *bad);
+/* An unquoted whole number in [lo, hi]. */
+int ycfg_int(const struct ycfg *x, const struct ynode *n, const char *key, int64_t lo, int64_t hi,
+	     int64_t *out);
+/* Unquoted true/yes or false/no. */
+int ycfg_bool(const struct ycfg *x, const struct ynode *n, const char *key, bool *out);
+/* A byte count: a number with an optional unit B, KB, MB, GB, TB, KiB, MiB,
+ * GiB, TiB; 0 is allowed. bad as for ycfg_duration ("such as 4GiB or
+ * 500MB" when NULL). */
+int ycfg_size(const struct ycfg *x, const struct ynode *n, const char *key, uint64_t *out,
+	      const char *bad);
 
 static inline uint64_t hash_str(const char *s)
 {
