@@ -7,7 +7,9 @@
  * points. While the evaluator works through series i, a helper thread loads
  * series i+1, i+2, ... (at most PREFETCH_AHEAD of them) into slots; the
  * evaluator takes each series from its slot in order, loading it itself
- * when the helper has not claimed it yet. Which thread loads a series never
+ * when the helper has not claimed it yet, and, while the helper is still
+ * reading the one it needs, reading the next unclaimed one rather than
+ * waiting, so both threads keep decoding. Which thread loads a series never
  * changes what it holds, so results are the same with or without the helper.
  *
  * The helper only calls the source's points operation (sources allow
@@ -128,8 +130,21 @@ int prefetch_take(struct prefetch *pf, size_t i, struct promql_points **out)
 		load(pf, i);
 		pthread_mutex_lock(&pf->mu);
 	}
-	while (sl->state != SLOT_READY)
+	while (sl->state != SLOT_READY) {
+		/* The helper is reading series i: rather than wait, read the
+		 * next series nobody has claimed, when its slot is free. */
+		size_t j = pf->claimed;
+		struct pslot *sj = &pf->slot[j % PREFETCH_AHEAD];
+		if (j < pf->nsel && j < pf->taken + PREFETCH_AHEAD && sj->state == SLOT_FREE) {
+			pf->claimed++;
+			sj->state = SLOT_LOADING;
+			pthread_mutex_unlock(&pf->mu);
+			load(pf, j);
+			pthread_mutex_lock(&pf->mu);
+			continue;
+		}
 		pthread_cond_wait(&pf->cv, &pf->mu);
+	}
 	int rc = sl->rc;
 	pthread_mutex_unlock(&pf->mu);
 	*out = &sl->pts;

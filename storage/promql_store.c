@@ -92,42 +92,14 @@ out:
 /*
  * Appends the raw points in [mint, maxt] (tier RAW), or the roll-up buckets
  * of a tier that end in [mint, maxt] and before `before`, each as one point
- * at its bucket's end holding the bucket's last value. Decoded in batches
- * straight into the array.
+ * at its bucket's end holding the bucket's last value. Decoded straight
+ * into the array.
  */
 static int read_tier(struct store *st, uint32_t id, enum store_tier tier, int64_t mint,
 		     int64_t maxt, int64_t before, struct promql_points *out)
 {
 	int64_t hi = tier == STORE_TIER_RAW || maxt < before ? maxt : before - 1;
-	struct store_iter *it;
-	int rc = store_iter_open(st, id, tier, mint, hi, &it);
-	if (rc < 0)
-		return rc;
-	/* Decoded straight into the array, sized once from the chunks' counts. */
-	ssize_t n;
-	for (;;) {
-		size_t want = store_iter_size_hint(it);
-		if (want < 64)
-			want = 64;
-		if (out->n + want > out->cap) {
-			size_t nc = out->cap ? out->cap : 256;
-			while (nc < out->n + want)
-				nc *= 2;
-			struct promql_point *np = realloc(out->p, nc * sizeof(*np));
-			if (!np) {
-				store_iter_free(it);
-				return -ENOMEM;
-			}
-			out->p = np;
-			out->cap = nc;
-		}
-		n = store_iter_points(it, out->p + out->n, out->cap - out->n);
-		if (n <= 0)
-			break;
-		out->n += (size_t)n;  /* the iterator keeps to [mint, hi] */
-	}
-	store_iter_free(it);
-	return n < 0 ? (int)n : 0;
+	return store_read_points(st, id, tier, mint, hi, out);
 }
 
 static int st_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64_t step_ms,

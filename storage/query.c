@@ -593,6 +593,143 @@ size_t store_iter_size_hint(const struct store_iter *it)
 	return n;
 }
 
+/* ---- the engine's read: straight from the row and chunk buffers --------- */
+
+/* Room for n more points in out; 0 or -ENOMEM. */
+static int points_reserve(struct promql_points *out, size_t n)
+{
+	if (out->n + n <= out->cap)
+		return 0;
+	size_t nc = out->cap ? out->cap : 256;
+	while (nc < out->n + n)
+		nc *= 2;
+	struct promql_point *np = realloc(out->p, nc * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	out->p = np;
+	out->cap = nc;
+	return 0;
+}
+
+struct direct {
+	struct promql_points *out;
+	int ncols;
+	int64_t mint, maxt;
+	int64_t last_t;          /* newest point appended */
+	int64_t prev_maxt;       /* the previous chunk's end, for the overlap test */
+	bool overlap;
+};
+
+/* Appends the points of one chunk in range; a bad chunk is skipped, as the
+ * iterator skips it. 0, or -ENOMEM. */
+static int direct_chunk(struct direct *dr, const void *data, size_t len, int64_t cmint,
+			int64_t cmaxt)
+{
+	if (dr->prev_maxt != INT64_MIN && cmint <= dr->prev_maxt)
+		dr->overlap = true;
+	dr->prev_maxt = cmaxt;
+	if (dr->overlap || cmaxt < dr->mint || cmint > dr->maxt)
+		return 0;
+	struct cdec d;
+	if (cdec_init(&d, data, len) < 0 || d.ncols != dr->ncols)
+		return 0;
+	struct promql_points *out = dr->out;
+	if (points_reserve(out, d.count) < 0)
+		return -ENOMEM;
+	struct promql_point *p = out->p + out->n;
+	size_t k = cdec_run_pairs(&d, &p->t, &p->v, sizeof(*p), d.count);
+	if (k == 0)
+		return 0;
+	/* Keep what is in range and newer than what came before: inside the
+	 * range (the usual chunk) that is all of it. */
+	if (p[0].t < dr->mint || p[0].t <= dr->last_t || p[k - 1].t > dr->maxt) {
+		size_t w = 0;
+		for (size_t j = 0; j < k; j++)
+			if (p[j].t >= dr->mint && p[j].t <= dr->maxt && p[j].t > dr->last_t)
+				p[w++] = p[j];
+		k = w;
+	}
+	if (k) {
+		out->n += k;
+		dr->last_t = p[k - 1].t;
+	}
+	return 0;
+}
+
+int store_read_points(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		      int64_t maxt, struct promql_points *out)
+{
+	if ((unsigned)tier >= NTIERS)
+		return -EINVAL;
+	struct blobset head = { 0 };
+	int rc = 0;
+	/* The head's chunks are copied first (the writer appends to them),
+	 * as store_iter_open does, so a chunk committed meanwhile shows up on
+	 * disk too rather than nowhere. */
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = series_by_id(s, id);
+	if (!se) {
+		pthread_rwlock_unlock(&s->lock);
+		return -ENOENT;
+	}
+	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
+		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
+			rc = blob_add(&head, c->data, c->len, c->mint, c->maxt);
+	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
+				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;
+	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
+		rc = blob_add(&head, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
+	bool disk = se->disk_maxt[tier] >= mint;
+	pthread_rwlock_unlock(&s->lock);
+
+	size_t base = out->n;
+	struct direct dr = { out, tier == STORE_TIER_RAW ? 1 : 5, mint, maxt, INT64_MIN, INT64_MIN,
+			     false };
+	struct reader *r = rc == 0 && disk ? db_reader_get(s) : NULL;
+	if (r) {
+		/* Rows come by end time; each is decoded from SQLite's own buffer. */
+		sqlite3_stmt *st = r->chunks[tier];
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, mint);
+		sqlite3_bind_int64(st, 3, maxt);
+		int sr;
+		while (rc == 0 && !dr.overlap && (sr = sqlite3_step(st)) == SQLITE_ROW)
+			rc = direct_chunk(&dr, sqlite3_column_blob(st, 0),
+					  (size_t)sqlite3_column_bytes(st, 0),
+					  sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+		if (rc == 0 && !dr.overlap && sr != SQLITE_DONE)
+			rc = -EIO;
+		sqlite3_reset(st);
+		db_reader_put(s, r);
+	}
+	for (size_t i = 0; rc == 0 && !dr.overlap && i < head.n; i++)
+		rc = direct_chunk(&dr, head.mem + head.b[i].off, head.b[i].len, head.b[i].mint,
+				  head.b[i].maxt);
+	free(head.b);
+	free(head.mem);
+	if (rc < 0 || !dr.overlap)
+		return rc;
+	/* Chunks that overlap (backfill, a chunk read from both sides while it
+	 * is committed): the iterator sorts them out. */
+	out->n = base;
+	struct store_iter *it;
+	if ((rc = store_iter_open(s, id, tier, mint, maxt, &it)) < 0)
+		return rc;
+	ssize_t n;
+	for (;;) {
+		size_t want = store_iter_size_hint(it);
+		if ((rc = points_reserve(out, want < 64 ? 64 : want)) < 0)
+			break;
+		if ((n = store_iter_points(it, out->p + out->n, out->cap - out->n)) <= 0) {
+			rc = (int)n;
+			break;
+		}
+		out->n += (size_t)n;
+	}
+	store_iter_free(it);
+	return rc;
+}
+
 void store_iter_free(struct store_iter *it)
 {
 	if (!it)

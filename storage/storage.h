@@ -272,6 +272,17 @@ ssize_t store_iter_batch(struct store_iter *it, int64_t *t, double *v, size_t ma
 /* store_iter_batch into (t, v) points, the engine's own arrays. */
 struct promql_point;
 ssize_t store_iter_points(struct store_iter *it, struct promql_point *p, size_t max);
+/*
+ * The engine's read: appends the points of series id in [mint, maxt] at a
+ * tier (roll-ups: the bucket's last value), oldest first, to out, decoding
+ * SQLite's rows and the head's chunks where they lie, with no copy, when
+ * the chunks follow each other in time (the usual case), and through an
+ * iterator when they overlap. Returns 0, -ENOENT for an unknown series,
+ * -errno. Any thread.
+ */
+struct promql_points;
+int store_read_points(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		      int64_t maxt, struct promql_points *out);
 /* The points in the chunks the iterator has not begun that reach into its
  * range (for a new iterator, at least all it will return), to size an array
  * once. */
