@@ -16,7 +16,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: monitor forecast [--json] ID\n"
-		"When each resource of a container (memory, pids, filesystems, CPU) runs out.\n"
+		"When each resource of a container (memory, pids, filesystems, volumes, the\n"
+		"writable layer, CPU) runs out.\n"
 		"ID is a name, a full id or a unique id prefix.\n"
 		"  --json              print the agent's answer as JSON\n"
 		CLI_COMMON_USAGE);
@@ -45,7 +46,8 @@ static void fmt_value(char *out, size_t size, const char *unit, double v)
 static void fmt_trend(char *out, size_t size, const char *unit, const char *resource, double v)
 {
 	/* filesystems grow by the hour, the rest by the minute */
-	bool hour = !strcmp(resource, "fs");
+	bool hour = !strcmp(resource, "fs") || !strcmp(resource, "volume") ||
+		    !strcmp(resource, "writable");
 	double per = v * (hour ? 3600 : 60);
 	char mag[48];
 	fmt_value(mag, sizeof(mag), unit, fabs(per));
@@ -172,6 +174,7 @@ int cli_forecast_main(int argc, char **argv)
 			const char *why = cli_str(r, "reason");
 			snprintf(eta, sizeof(eta), "no forecast: %s",
 				 !strcmp(why, "no_limit") ? "no limit" :
+				 !strcmp(why, "no_quota") ? "no quota" :
 				 !strcmp(why, "too_little_data") ? "too little data" :
 				 !strcmp(why, "no_data") ? "no data" : why);
 			conf[0] = '\0';

@@ -160,7 +160,10 @@ int forecast_config_load(struct forecast_config *c, const struct ynode *map, con
 
 /* ---- the table ------------------------------------------------------------------- */
 
-enum fc_res { RES_MEMORY, RES_PIDS, RES_FS, RES_CPU, RES_HOST_MEMORY, RES_HOST_FS, RES__COUNT };
+enum fc_res {
+	RES_MEMORY, RES_PIDS, RES_FS, RES_VOLUME, RES_WRITABLE, RES_CPU, RES_HOST_MEMORY,
+	RES_HOST_FS, RES__COUNT
+};
 
 /* One resource: where its usage and limit come from. */
 struct resource {
@@ -168,24 +171,40 @@ struct resource {
 	const char *unit;                /* for the API and CLI */
 	const char *usage, *limit;       /* families */
 	const char *usage_match;         /* extra matcher on usage: name=value, or NULL */
-	const char *limit2;              /* cpu: the period the quota divides by */
+	const char *limit2;              /* cpu: the period the quota divides by; volume:
+					  * the filesystem's use by all (others_use) */
 	bool counter;                    /* usage is a counter: forecast its rate */
 	bool machine;                    /* the host's, not a container's */
 	bool by_mountpoint;
+	bool others_use;                 /* the limit is what limit2's other users leave */
+	bool staircase;                  /* usage moves in steps (a walk a minute): growth */
+	const char *no_limit;            /* the reason when there is no limit */
 };
 static const struct resource resources[RES__COUNT] = {
 	[RES_MEMORY] = { "memory", "bytes", "container_memory_working_set_bytes",
-			 "container_spec_memory_limit_bytes", NULL, NULL, false, false, false },
+			 "container_spec_memory_limit_bytes", NULL, NULL, false, false, false,
+			 false, false, "no_limit" },
 	[RES_PIDS] = { "pids", "tasks", "container_pids", "container_spec_pids_limit", NULL, NULL,
-		       false, false, false },
+		       false, false, false, false, true, "no_limit" },
 	[RES_FS] = { "fs", "bytes", "container_fs_backing_usage_bytes", "container_fs_limit_bytes",
-		     NULL, NULL, false, false, true },
+		     NULL, NULL, false, false, true, false, false, "no_limit" },
+	/* a volume's (or tmpfs') own bytes against the room its filesystem has
+	 * for it: the capacity less what everything else there holds */
+	[RES_VOLUME] = { "volume", "bytes", "container_fs_usage_bytes", "container_fs_limit_bytes",
+			 NULL, "container_fs_backing_usage_bytes", false, false, true, true, true,
+			 "no_limit" },
+	/* the writable layer's bytes against its quota (--storage-opt size) */
+	[RES_WRITABLE] = { "writable", "bytes", "container_fs_usage_bytes",
+			   "container_fs_quota_bytes", "mountpoint=/", NULL, false, false, true,
+			   false, true, "no_quota" },
 	[RES_CPU] = { "cpu", "cores", "container_cpu_usage_seconds_total", "container_spec_cpu_quota",
-		      "cpu=total", "container_spec_cpu_period", true, false, false },
+		      "cpu=total", "container_spec_cpu_period", true, false, false, false, false,
+		      "no_limit" },
 	[RES_HOST_MEMORY] = { "memory", "bytes", "machine_memory_available_bytes",
-			      "machine_memory_bytes", NULL, NULL, false, true, false },
+			      "machine_memory_bytes", NULL, NULL, false, true, false, false, false,
+			      "no_limit" },
 	[RES_HOST_FS] = { "fs", "bytes", "machine_fs_usage_bytes", "machine_fs_limit_bytes", NULL,
-			  NULL, false, true, true },
+			  NULL, false, true, true, false, false, "no_limit" },
 };
 
 struct fc_entry {
@@ -781,7 +800,7 @@ static void finish_entry(struct refresh *r, struct fc_entry *e, double limit)
 	const struct forecast_config *c = &r->f->cfg;
 	e->limit = limit;
 	if (!(limit > 0)) {
-		e->reason = "no_limit";
+		e->reason = resources[e->res].no_limit;
 		e->fit.model = FC_MODEL_NONE;
 		return;
 	}
@@ -1134,7 +1153,7 @@ static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id,
 		for (size_t k = 0; k < r->hist.n; k++)
 			r->hist.v[k] = limit - r->hist.v[k];
 	struct fc_input in = { r->hist.t, r->hist.v, r->hist.n, r->hist.t, r->hist.v, r->hist.n,
-			       r->now, res == RES_PIDS };
+			       r->now, resources[res].staircase };
 	struct fc_fit *hf = malloc(sizeof(*hf));
 	if (!hf)
 		return false;
@@ -1148,6 +1167,17 @@ static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id,
 		ss->long_fit = NULL;
 	}
 	return keep;
+}
+
+/* What a resource may grow to: its limit, or for a volume the capacity less
+ * what the others on its filesystem hold (the filesystem's use less the
+ * volume's own bytes, now). */
+static double room(const struct resource *rd, double limit, double others, double now)
+{
+	if (!rd->others_use || !(limit > 0))
+		return limit;
+	double rest = isfinite(now) && others > now ? others - now : 0;
+	return limit - rest;
 }
 
 /* A new entry of the table for a usage series, its texts copied into the
@@ -1186,11 +1216,20 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		const struct keyed_txt *tx = &use->txt[i];
 		if (!rd->machine && !tx->id)
 			continue;                /* a container series always has an id */
+		if (rd->others_use && (!tx->mp || !strcmp(tx->mp, "/")))
+			continue;                /* the writable layer is RES_WRITABLE */
 		/* the limit first: without one only the newest values are read */
 		int64_t chg, chg2 = INT64_MIN;
 		double limit = read_limit(r, keyed_find(lim, tx->full), fresh_lim, &r->lim, raw_from,
 					  &chg);
-		if (rd->limit2) {
+		double others = 0;            /* others_use: the filesystem's use by all, now */
+		if (rd->others_use) {
+			const struct store_series_info *os = keyed_find(lim2, tx->full);
+			int64_t ot;
+			if (!os || store_last_point(f->st, os->id, raw_from, r->now, &ot, &others) != 1 ||
+			    !isfinite(others))
+				limit = NAN;     /* without it the room is unknown */
+		} else if (rd->limit2) {
 			double period = read_limit(r, keyed_find(lim2, tx->full), fresh_lim2, &r->lim2,
 						   raw_from, &chg2);
 			limit = period > 0 ? limit / period : NAN;
@@ -1220,7 +1259,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				inc_drop(us);
 			else
 				inc_ok = inc_advance(r, us, si->id, res == RES_HOST_MEMORY,
-						     res == RES_PIDS, &incfit);
+						     rd->staircase, &incfit);
 			if (inc_ok && hist_due) {
 				inc_ok = inc_history_keeps(r, us, si->id, res, limit, chg, hist_from);
 				if (!inc_ok)
@@ -1235,13 +1274,29 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			}
 			e->fit = incfit;
 			e->now = incfit.last;
-			finish_entry(r, e, limit);
+			finish_entry(r, e, room(rd, limit, others, e->now));
 			continue;
 		}
 
 		int64_t from = raw_from;
 		if (!(limit > 0) && r->now - FC_TAIL_MS > from)
 			from = r->now - FC_TAIL_MS;
+		if (!(limit > 0) && !rd->counter) {
+			/* nothing to fit: the newest value is all the table shows */
+			int64_t lt;
+			double lv;
+			if (store_last_point(f->st, si->id, from, r->now, &lt, &lv) != 1 ||
+			    store_is_stale(lv))
+				continue;        /* the container is gone */
+			struct fc_entry *e = entry_add(r, res, tx);
+			if (!e) {
+				rc = -ENOMEM;
+				break;
+			}
+			e->now = res == RES_HOST_MEMORY ? limit - lv : lv;
+			finish_entry(r, e, limit);
+			continue;
+		}
 		if (read_series(f->st, si->id, STORE_TIER_RAW, true, from, r->now, &r->raw) < 0)
 			continue;
 		bool stale;
@@ -1301,11 +1356,11 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 		if (!(limit > 0)) {
 			/* nothing to run out of: no fit at all, only the reason */
-			finish_entry(r, e, limit);
+			finish_entry(r, e, room(rd, limit, others, e->now));
 			continue;
 		}
 		struct fc_input in = { r->raw.t, r->raw.v, r->raw.n, r->hist.t, r->hist.v,
-				       r->hist.n, r->now, res == RES_PIDS };
+				       r->hist.n, r->now, rd->staircase };
 		if (!r->hist.n) {
 			in.ht = in.t;
 			in.hv = in.v;
@@ -1315,7 +1370,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			/* carried forward from the last history fit */
 			e->fit = *ls->long_fit;
 			fc_reanchor(&e->fit, r->now, r->raw.n ? r->raw.v[r->raw.n - 1] : e->fit.last);
-			finish_entry(r, e, limit);
+			finish_entry(r, e, room(rd, limit, others, e->now));
 			continue;
 		}
 		if (fc_fit(&f->params, &in, &e->fit) < 0) {
@@ -1342,7 +1397,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 					*ls->long_fit = e->fit;
 			}
 		}
-		finish_entry(r, e, limit);
+		finish_entry(r, e, room(rd, limit, others, e->now));
 	}
 	if (rc < 0)
 		for (int k = 0; k < 3; k++)

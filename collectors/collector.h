@@ -121,6 +121,7 @@ struct coll_meta {
 	int64_t restart_max;     /* RestartPolicy.MaximumRetryCount */
 	char *command;           /* Path and Args joined by spaces */
 	char *upper_dir;         /* GraphDriver.Data.UpperDir: the writable layer on the host */
+	double layer_quota_bytes; /* HostConfig.StorageOpt.size (--storage-opt size=); 0: none */
 	char *log_path;          /* LogPath: the json-file log on the host; NULL when none */
 	size_t nports;
 	struct coll_port *ports; /* published ports */

@@ -363,6 +363,33 @@ static bool json_num(const struct json *j, double lo, double hi, double *out)
 }
 
 /* "Path Args..." as one line, capped; NULL path gives no command. */
+/* A --storage-opt size= value as Docker reads it (units.RAMInBytes: a
+ * number, then k, m, g, t or p for powers of 1024, then an optional i and
+ * b), in bytes; 0 when absent or not a size. */
+static double storage_size(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || !(v > 0))
+		return 0;
+	while (*end == ' ')
+		end++;
+	static const char units[] = "kmgtp";
+	const char *u = *end ? strchr(units, *end | 0x20) : NULL;
+	if (u) {
+		for (const char *k = units; k <= u; k++)
+			v *= 1024;
+		end++;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	return *end ? 0 : v;
+}
+
 static int command_from_inspect(const struct json *root, struct coll_meta *m)
 {
 	const char *path = json_get_str(root, "Path");
@@ -467,6 +494,8 @@ static int lifecycle_from_inspect(const struct json *root, struct coll_meta *m)
 	rc = rc ? rc : command_from_inspect(root, m);
 	rc = rc ? rc : dup_str(&m->upper_dir, json_get_str(json_path(root, "GraphDriver.Data"),
 							   "UpperDir"));
+	m->layer_quota_bytes = storage_size(json_get_str(json_path(root, "HostConfig.StorageOpt"),
+							  "size"));
 	rc = rc ? rc : dup_str(&m->log_path, json_get_str(root, "LogPath"));
 	if (m->log_path && !m->log_path[0]) {
 		free(m->log_path); /* drivers other than json-file/local keep no file */

@@ -13,7 +13,9 @@
  * Each target holds an O_PATH descriptor; fstatfs on it every tick gives
  * the capacity (container_fs_limit_bytes) and use (container_fs_backing_
  * usage_bytes) of the backing filesystem without a path lookup. For a tmpfs
- * that use is the container's own (container_fs_usage_bytes).
+ * that use is the container's own (container_fs_usage_bytes). A writable
+ * layer with a size quota (Docker's --storage-opt size=) has it as
+ * container_fs_quota_bytes{mountpoint="/"}.
  *
  * The writable layer and volumes are measured by walking them, like du:
  * st_blocks of every entry, a file with several links counted by its share,
@@ -434,6 +436,10 @@ static int fs_collect(void *state, struct coll_container *c, void **priv, struct
 		if (t->tmpfs)
 			sink_emit(sink, M_FS_USAGE, t->label, used);
 	}
+	if (c->meta.layer_quota_bytes > 0)
+		for (size_t i = 0; i < p->nt; i++)
+			if (!strcmp(p->t[i].label, "mountpoint=\"/\""))
+				sink_emit(sink, M_FS_QUOTA, p->t[i].label, c->meta.layer_quota_bytes);
 	maybe_walk(st, p, now);
 	for (size_t i = 0; i < p->nt; i++)
 		if (p->t[i].walk_path && p->t[i].usage_bytes >= 0)

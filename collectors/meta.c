@@ -81,6 +81,7 @@ int coll_meta_copy(struct coll_meta *dst, const struct coll_meta *src)
 	dst->finished_at = src->finished_at;
 	dst->pid = src->pid;
 	dst->restart_max = src->restart_max;
+	dst->layer_quota_bytes = src->layer_quota_bytes;
 	int rc = dup_field(&dst->name, src->name) | dup_field(&dst->image, src->image) |
 		 dup_field(&dst->state, src->state) | dup_field(&dst->pod, src->pod) |
 		 dup_field(&dst->namespace, src->namespace) |

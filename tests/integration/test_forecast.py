@@ -10,7 +10,11 @@ ramp of what the agent said. The same forecast is then checked on
 over the same window at the same time (the linear model is
 predict_linear). An idle container recorded beside it must not "run out",
 one without a limit has no forecast and says why, and a bad forecast:
-config stops the agent with the place of the error.
+config stops the agent with the place of the error. A container that
+writes a known number of bytes into a volume and into its writable layer
+has its volume forecast against the room its filesystem has (and the
+trend of its writes), and the layer "no forecast: no quota"; a quota
+(--storage-opt size=) is tested where Docker allows one.
 """
 
 import json
@@ -33,7 +37,27 @@ forecast:
   interval: 1s
   window: %ds
   horizons: [30s, 1h]
+collect:
+  fs_usage_interval: 1s
 """ % WINDOW_S
+
+# Writes 3 MiB into the volume at /data and 2 MiB into the writable layer,
+# then adds VRATE KiB per second of /proc/uptime to the volume.
+FILL = r"""
+dd if=/dev/urandom of=/data/base bs=1024 count=3072 2>/dev/null
+mkdir -p /layer && dd if=/dev/urandom of=/layer/base bs=1024 count=2048 2>/dev/null
+start=$(cut -d' ' -f1 /proc/uptime | tr -d .)
+i=0
+while :; do
+  now=$(cut -d' ' -f1 /proc/uptime | tr -d .)
+  want=$(( (now - start) * VRATE / 100 / 64 ))
+  while [ $i -lt $want ]; do
+    dd if=/dev/urandom of=/data/grow.$i bs=1024 count=64 2>/dev/null; i=$((i+1))
+  done
+  usleep 100000
+done
+"""
+VRATE_KIB = 256
 
 # Writes RATE KiB of zeros per second of /proc/uptime (so the rate holds
 # however late the loop runs) into tail, which keeps every byte; when the
@@ -192,6 +216,82 @@ class ForecastTest(unittest.TestCase):
                                 resource="memory"))
         # unknown containers are 404s, as on every container endpoint
         self.assertEqual(self.agent.get("/api/v1/containers/no-such-ctr/forecast").status, 404)
+
+    def metric(self, family, /, **labels):
+        v = self.agent.metrics().get(family, **labels)
+        return v[0][1] if v else None
+
+    def test_volume_and_writable_layer(self):
+        vol = h.unique("fc-vol")
+        h.docker("volume", "rm", "-f", vol, check=False)
+        self.addCleanup(h.docker, "volume", "rm", "-f", vol, check=False)
+        c = h.docker_run(self, "fc-fill", ["sh", "-c", FILL],
+                         ["-v", "%s:/data" % vol, "-e", "VRATE=%d" % VRATE_KIB])
+
+        def growing():
+            if self.agent.get("/api/v1/containers/%s/forecast" % c.name).status != 200:
+                return None
+            d = self.forecast(c.name)
+            v = self.resource(d, "volume", "/data")
+            w = self.resource(d, "writable", "/")
+            return (d, v, w) if v and w and v["model"] == "linear" and \
+                v.get("trend_per_second") else None
+        d, v, w = h.wait_for("a linear forecast of the volume of %s" % c.name, growing, 40)
+        # The volume's own bytes: the 3 MiB file, what grew since, a few
+        # directory blocks; its room: the capacity less what the rest of
+        # its filesystem holds (both on /metrics, read a moment later).
+        self.assertEqual(v["unit"], "bytes")
+        self.assertGreaterEqual(v["now"], 3 * MIB)
+        self.assertLess(v["now"], 3 * MIB + VRATE_KIB * 1024 * 60)
+        cap = self.metric("container_fs_limit_bytes", name=c.name, mountpoint="/data")
+        used = self.metric("container_fs_backing_usage_bytes", name=c.name, mountpoint="/data")
+        self.assertIsNotNone(cap)
+        self.assertLessEqual(v["limit"], cap)
+        self.assertLess(abs(v["limit"] - (cap - used + v["now"])), 0.01 * cap, (v, cap, used))
+        # The trend is the writer's rate (the walk measures it once a second).
+        rate = VRATE_KIB * 1024.0
+        self.assertLess(abs(v["trend_per_second"] - rate), 0.5 * rate, v)
+        if v["exhaustion_seconds"] is not None:
+            want = (v["limit"] - v["now"]) / v["trend_per_second"]
+            self.assertLess(abs(v["exhaustion_seconds"] - want), 0.05 * want + 30, v)
+        # The writable layer holds the 2 MiB file; there is no quota, so no
+        # forecast, and it says why.
+        self.assertGreaterEqual(w["now"], 2 * MIB)
+        self.assertLess(w["now"], 2 * MIB + 1 * MIB)
+        self.assertEqual(w["model"], "none")
+        self.assertEqual(w["reason"], "no_quota")
+        self.assertNotIn("exhaustion_seconds", w)
+        self.assertIsNone(self.metric("container_fs_quota_bytes", name=c.name))
+        out = subprocess.run([h.MONITOR, "forecast", "--url", self.agent.url, c.name],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rows = {l.split()[0] + " " + l.split()[1]: l for l in out.stdout.splitlines()
+                if l.startswith(("volume", "writable"))}
+        self.assertIn("no forecast: no quota", rows.get("writable /", ""), out.stdout)
+        self.assertIn("linear", rows.get("volume /data", ""), out.stdout)
+
+    def test_writable_layer_quota(self):
+        # A quota needs overlay2 on xfs mounted with pquota; elsewhere Docker
+        # refuses --storage-opt size= and there is nothing real to measure.
+        name = h.unique("fc-quota")
+        r = subprocess.run(["docker", "run", "-d", "--name", name, "--storage-opt", "size=64m",
+                            h.IMAGE, "sh", "-c",
+                            "dd if=/dev/urandom of=/q bs=1024 count=4096; sleep 600"],
+                           capture_output=True, text=True, timeout=60)
+        self.addCleanup(h.docker, "rm", "-f", name, check=False)
+        if r.returncode != 0:
+            self.skipTest("docker refuses a writable-layer quota here: %s" %
+                          (r.stderr.strip().splitlines() or [""])[0][:200])
+
+        def quota():
+            d = self.forecast(name) if self.agent.get(
+                "/api/v1/containers/%s/forecast" % name).status == 200 else None
+            w = self.resource(d, "writable", "/") if d else None
+            return w if w and w.get("now", 0) >= 4 * MIB else None
+        w = h.wait_for("the writable layer of %s against its quota" % name, quota, 30)
+        self.assertEqual(w["limit"], 64 * MIB)
+        self.assertEqual(self.metric("container_fs_quota_bytes", name=name, mountpoint="/"),
+                         64 * MIB)
 
     def test_bad_config(self):
         rc, err, cfg = h.run_agent_to_exit(["--listen", "127.0.0.1:0"],

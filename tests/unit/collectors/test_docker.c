@@ -291,6 +291,7 @@ static const char *inspect_a_running =
 	"\"ExitCode\":0,\"OOMKilled\":false,\"Pid\":4321,\"FinishedAt\":\"0001-01-01T00:00:00Z\","
 	"\"Health\":{\"Status\":\"healthy\",\"FailingStreak\":0}},"
 	"\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"on-failure\",\"MaximumRetryCount\":3},"
+	"\"StorageOpt\":{\"size\":\"1.5G\"},"
 	"\"Tmpfs\":{\"/run\":\"rw,size=64m\",\"/ro\":\"ro,size=1m\",\"/data\":\"\"},"
 	"\"PortBindings\":{\"9/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"9\"}]}},"
 	"\"GraphDriver\":{\"Name\":\"overlay2\",\"Data\":{\"UpperDir\":\"/var/lib/docker/overlay2/abc/diff\"}},"
@@ -630,6 +631,8 @@ static void test_fake_engine(void)
 		CHECK_EQ_INT(a->meta.restart_max, 3);
 		CHECK_STR(a->meta.command, "nginx -g daemon off;");
 		CHECK_STR(a->meta.upper_dir, "/var/lib/docker/overlay2/abc/diff");
+		/* --storage-opt size=1.5G, as Docker reads it (powers of 1024) */
+		CHECK_EQ_DBL(a->meta.layer_quota_bytes, 1.5 * 1024 * 1024 * 1024);
 		/* published ports win over PortBindings; bad keys skipped */
 		CHECK_EQ_INT(a->meta.nports, 3);
 		if (a->meta.nports == 3) {
