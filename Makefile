@@ -296,7 +296,7 @@ FUZZ_CHECK   := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long 
 fuzz: fuzz-bins
 	@if [ -x $(FUZZ_BUILD)/fuzz/fuzz_json ]; then tests/fuzz/run $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS); fi
 fuzz-smoke: fuzz-bins
-	@if [ -x $(FUZZ_BUILD)/fuzz/fuzz_json ]; then tests/fuzz/run $(FUZZ_BUILD)/fuzz $(FUZZ_SMOKE_SECONDS); fi
+	@if [ -x $(FUZZ_BUILD)/fuzz/fuzz_json ]; then FUZZ_JOBS=$$(nproc) tests/fuzz/run $(FUZZ_BUILD)/fuzz $(FUZZ_SMOKE_SECONDS); fi
 fuzz-bins:
 	@if $(FUZZ_CHECK); then \
 		$(MAKE) -s BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_CFLAGS)" CFLAGS_LAST=-Wno-error \
