@@ -124,6 +124,23 @@
     var keys = Object.keys(metric).filter(function (k) { return k !== "__name__" && k !== "id" && k !== "image"; });
     return keys.length ? keys.map(function (k) { return metric[k]; }).join(" ") : (metric.__name__ || "value");
   }
+  /* A short form of a series' id label: the 12 hex digits Docker shows for
+   * a container cgroup, else the last path element. */
+  function shortId(id) {
+    if (!id) return "";
+    var m = /([0-9a-f]{12})[0-9a-f]{52}/.exec(id);
+    return m ? m[1] : id.replace(/\/+$/, "").split("/").pop();
+  }
+  /* Series with one legend (a container recreated under its name has a new
+   * id, so two "working set" lines) are told apart by their ids. */
+  function distinctLabels(series, metrics) {
+    var seen = {};
+    series.forEach(function (s, i) { if (i) seen[s.label] = (seen[s.label] || 0) + 1; });
+    series.forEach(function (s, i) {
+      var id = i && metrics[i] && shortId(metrics[i].id);
+      if (id && seen[s.label] > 1) s.label += " (" + id + ")";
+    });
+  }
 
   /*
    * A chart card: spec = {title, fmt, queries: [{q, legend, dash}], extra}
@@ -157,7 +174,7 @@
       var tFetched = performance.now();
       var n = Math.floor((end - start) / step) + 1, xs = new Array(n), i;
       for (i = 0; i < n; i++) xs[i] = start + i * step;
-      var series = [{}], data = [xs], points = 0;
+      var series = [{}], data = [xs], points = 0, metrics = [null];
       results.forEach(function (res, qi) {
         var q = spec.queries[qi];
         res.forEach(function (r) {
@@ -171,8 +188,10 @@
                         fill: q.fill ? color + "22" : undefined, spanGaps: false,
                         value: function (u, v) { return v == null ? "–" : (spec.fmt || fmtNum)(v); } });
           data.push(ys);
+          metrics.push(r.metric);
         });
       });
+      distinctLabels(series, metrics);
       var drawn = series.length - 1;
       c.box.setAttribute("data-projections", "0");
       if (spec.extra) {
@@ -239,7 +258,12 @@
     list.forEach(function (c) { m[c.state || "unknown"] = (m[c.state || "unknown"] || 0) + 1; });
     return m;
   }
-  function stat(k, v, id) { return h("div", { cls: "card stat", id: id }, h("div", { cls: "v", text: v }), h("div", { cls: "k", text: k })); }
+  /* Long values (image names, dates) in a smaller face: at full size they
+   * broke into three lines in a 150 px card. */
+  function stat(k, v, id) {
+    return h("div", { cls: "card stat", id: id }, h("div", { cls: String(v).length > 12 ? "v long" : "v", text: v }),
+      h("div", { cls: "k", text: k }));
+  }
   function alertTable(alerts) {
     if (!alerts.length) return h("p", { cls: "muted", text: "no alerts firing or pending" });
     return h("div", { cls: "scroll" }, h("table", { cls: "alerts" },
