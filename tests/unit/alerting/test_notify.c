@@ -217,6 +217,54 @@ static void rm_dir(const char *dir)
 	}
 }
 
+/* One notifier under test: its config, its queue in a fresh temporary
+ * directory, and the notifier itself. */
+struct rig {
+	char dir[64];
+	struct kv *k;
+	struct notify_config *c;
+	struct notifier *n;
+};
+
+static void rig_close(struct rig *r)
+{
+	notify_free(r->n);
+	notify_config_free(r->c);
+	kv_close(r->k);
+	if (r->dir[0])
+		rm_dir(r->dir);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Loads yaml and makes the notifier with the options in o (its kv is the
+ * rig's own). False, with a failed CHECK and nothing left over, when any
+ * of it fails. */
+static bool rig_open(struct rig *r, const char *yaml, struct notify_opts o)
+{
+	char err[512];
+	memset(r, 0, sizeof(*r));
+	r->c = load_cfg(yaml, err, sizeof(err));
+	if (!r->c)
+		fprintf(stderr, "  config: %s\n", err);
+	r->k = temp_kv(r->dir);
+	o.kv = r->k;
+	if (r->c && r->k && notify_new(&r->n, r->c, &o) == 0)
+		return true;
+	CHECK(0);
+	rig_close(r);
+	return false;
+}
+
+/* What GET /api/v1/notifications would show of n (10 entries); the caller
+ * frees it. */
+static char *api_text(struct notifier *n)
+{
+	struct buf api;
+	buf_init(&api, 1 << 20);
+	notify_api_json(n, 10, &api);
+	return buf_steal(&api, NULL);
+}
+
 /* ---- crypto ------------------------------------------------------------------------------ */
 
 static void test_crypto(void)
@@ -418,15 +466,12 @@ static const char grouping_cfg[] =
 
 static void test_grouping_timers(void)
 {
-	char err[512], dir[64];
-	struct notify_config *c = load_cfg(grouping_cfg, err, sizeof(err));
-	struct kv *k = temp_kv(dir);
-	CHECK(c && k);
-	if (!c || !k)
+	struct rig r;
+	const struct notify_opts o = { .no_threads = true, .seed = 1 };
+	if (!rig_open(&r, grouping_cfg, o))
 		return;
-	struct notifier *n = NULL;
-	struct notify_opts o = { .kv = k, .no_threads = true, .seed = 1 };
-	CHECK(notify_new(&n, c, &o) == 0);
+	struct kv *k = r.k;
+	struct notifier *n = r.n;
 	int64_t t0 = 1700000000000LL, ends = t0 + 3600000;
 	send_alert(n, "HighCPU", "warning", "h1", t0, ends);
 	CHECK_EQ_INT(notify_tick(n, t0), 0);                 /* group_wait */
@@ -494,7 +539,11 @@ static void test_grouping_timers(void)
 	/* Restart: the queue and the log come back; the same alert does not
 	 * notify again (the log knows it), a new one does. */
 	notify_free(n);
-	CHECK(notify_new(&n, c, &o) == 0);
+	struct notify_opts again = o;
+	again.kv = k;
+	r.n = NULL;
+	CHECK(notify_new(&n, r.c, &again) == 0);
+	r.n = n;
 	struct notify_stats st;
 	notify_get_stats(n, &st);
 	CHECK_EQ_INT(st.queued, 4);
@@ -505,11 +554,8 @@ static void test_grouping_timers(void)
 	send_alert(n, "DiskFull", "warning", "h2", t2, t2 + 3600000);
 	CHECK_EQ_INT(notify_tick(n, t2 + 60000), 0);
 	CHECK_EQ_INT(notify_tick(n, t2 + 90000), 1);
-	notify_free(n);
 	buf_fini(&b);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 }
 
 static bool silence_fn(void *arg, const struct store_label *l, size_t n, int64_t now, char *id,
@@ -525,18 +571,14 @@ static bool silence_fn(void *arg, const struct store_label *l, size_t n, int64_t
 
 static void test_inhibit_silence_resolved(void)
 {
-	char err[512], dir[64];
-	struct notify_config *c = load_cfg(grouping_cfg, err, sizeof(err));
-	struct kv *k = temp_kv(dir);
-	if (!c || !k) {
-		CHECK(0);
-		return;
-	}
 	int64_t t0 = 1700000000000LL, ends = t0 + 3600000, until = t0 + 600000;
-	struct notifier *n = NULL;
-	struct notify_opts o = { .kv = k, .no_threads = true, .seed = 1, .silenced = silence_fn,
-				 .silenced_arg = &until };
-	CHECK(notify_new(&n, c, &o) == 0);
+	struct rig r;
+	const struct notify_opts o = { .no_threads = true, .seed = 1, .silenced = silence_fn,
+				       .silenced_arg = &until };
+	if (!rig_open(&r, grouping_cfg, o))
+		return;
+	struct kv *k = r.k;
+	struct notifier *n = r.n;
 	/* critical inhibits warning on the same host only. */
 	send_alert(n, "HostDown", "critical", "h1", t0, ends);
 	send_alert(n, "HighCPU", "warning", "h1", t0, ends);
@@ -583,49 +625,28 @@ static void test_inhibit_silence_resolved(void)
 	send_alert(n, "Blip", "warning", "h9", t0 + 2000000, t0 + 2010000);
 	CHECK_EQ_INT(notify_tick(n, t0 + 2000000), 0);
 	CHECK_EQ_INT(notify_tick(n, t0 + 2030000), 0);
-	notify_free(n);
 	buf_fini(&b);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 }
 
 /* ---- delivery against a real HTTP server --------------------------------------------------------- */
-
-static struct notifier *one_receiver(const char *yaml, struct notify_config **cfg,
-				     struct kv *k)
-{
-	char err[512];
-	*cfg = load_cfg(yaml, err, sizeof(err));
-	if (!*cfg) {
-		fprintf(stderr, "  config: %s\n", err);
-		return NULL;
-	}
-	struct notifier *n = NULL;
-	struct notify_opts o = { .kv = k, .no_threads = true, .seed = 7 };
-	if (notify_new(&n, *cfg, &o) < 0)
-		return NULL;
-	return n;
-}
 
 static void test_delivery_retry(void)
 {
 	struct server s;
 	if (server_start(&s) < 0)
 		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024], dir[64];
+	char yaml[1024];
 	snprintf(yaml, sizeof(yaml),
 		 "route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n  webhook_configs:\n"
 		 "  - url: http://127.0.0.1:%d/hook\n    secret: topsecret\n    max_age: 1h\n",
 		 s.port);
-	struct kv *k = temp_kv(dir);
-	struct notify_config *c = NULL;
-	struct notifier *n = one_receiver(yaml, &c, k);
-	CHECK(n != NULL);
-	if (!n) {
+	struct rig r;
+	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
 		server_stop(&s);
 		return;
 	}
+	struct notifier *n = r.n;
 	const struct answer a[] = {
 		{ 503, "", "busy" },
 		{ 429, "Retry-After: 7\r\n", "slow down" },
@@ -667,17 +688,12 @@ static void test_delivery_retry(void)
 	notify_get_stats(n, &st);
 	CHECK_EQ_INT(st.queued, 0);
 	CHECK_EQ_INT(st.latency_count, 1);
-	CHECK_EQ_INT(kv_count(k, "notify_queue"), 0);
-	struct buf api;
-	buf_init(&api, 1 << 20);
-	notify_api_json(n, 10, &api);
-	CHECK(strstr(api.data, "\"delivered\":1") && strstr(api.data, "\"retried\":2"));
-	CHECK(strstr(api.data, "topsecret") == NULL && strstr(api.data, "/hook") == NULL);
-	buf_fini(&api);
-	notify_free(n);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	CHECK_EQ_INT(kv_count(r.k, "notify_queue"), 0);
+	char *api = api_text(n);
+	CHECK(strstr(api, "\"delivered\":1") && strstr(api, "\"retried\":2"));
+	CHECK(strstr(api, "topsecret") == NULL && strstr(api, "/hook") == NULL);
+	free(api);
+	rig_close(&r);
 	server_stop(&s);
 }
 
@@ -686,20 +702,18 @@ static void test_delivery_give_up_and_age(void)
 	struct server s;
 	if (server_start(&s) < 0)
 		SKIP("cannot listen on 127.0.0.1");
-	char yaml[2048], dir[64];
+	char yaml[2048];
 	snprintf(yaml, sizeof(yaml),
 		 "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
 		 "  dingtalk_configs:\n  - url: http://127.0.0.1:%d/robot/send?access_token=tok123\n"
 		 "    secret: SECdingsecret\n    max_age: 100s\n",
 		 s.port);
-	struct kv *k = temp_kv(dir);
-	struct notify_config *c = NULL;
-	struct notifier *n = one_receiver(yaml, &c, k);
-	if (!n) {
-		CHECK(0);
+	struct rig r;
+	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
 		server_stop(&s);
 		return;
 	}
+	struct notifier *n = r.n;
 	/* DingTalk answers 200 with errcode: 130101 is its rate limit
 	 * (retried), 310000 a bad signature (given up). */
 	const struct answer a[] = {
@@ -752,16 +766,11 @@ static void test_delivery_give_up_and_age(void)
 	CHECK_EQ_INT(s.requests, 1);
 	notify_get_stats(n, &st);
 	CHECK_EQ_INT(st.queued, 0);
-	struct buf api;
-	buf_init(&api, 1 << 20);
-	notify_api_json(n, 10, &api);
-	CHECK(strstr(api.data, "\"failed\":1") && strstr(api.data, "\"dropped\":1"));
-	CHECK(strstr(api.data, "tok123") == NULL && strstr(api.data, "SECdingsecret") == NULL);
-	buf_fini(&api);
-	notify_free(n);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	char *api = api_text(n);
+	CHECK(strstr(api, "\"failed\":1") && strstr(api, "\"dropped\":1"));
+	CHECK(strstr(api, "tok123") == NULL && strstr(api, "SECdingsecret") == NULL);
+	free(api);
+	rig_close(&r);
 	server_stop(&s);
 }
 
@@ -770,18 +779,16 @@ static void test_alertmanager_schedule(void)
 	struct server s;
 	if (server_start(&s) < 0)
 		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024], dir[64];
+	char yaml[1024];
 	snprintf(yaml, sizeof(yaml),
 		 "route: {receiver: am}\nreceivers:\n- name: am\n  alertmanager_configs:\n"
 		 "  - url: http://127.0.0.1:%d/\n    resend_delay: 1m\n", s.port);
-	struct kv *k = temp_kv(dir);
-	struct notify_config *c = NULL;
-	struct notifier *n = one_receiver(yaml, &c, k);
-	if (!n) {
-		CHECK(0);
+	struct rig r;
+	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
 		server_stop(&s);
 		return;
 	}
+	struct notifier *n = r.n;
 	int64_t t0 = 1700000000000LL;
 	send_alert(n, "A", "critical", "h1", t0, t0 + 240000);
 	CHECK_EQ_INT(notify_tick(n, t0), 1);           /* at once, no group_wait */
@@ -804,10 +811,7 @@ static void test_alertmanager_schedule(void)
 		CHECK_STR(json_get_str(doc.root->child, "endsAt"), "2023-11-14T22:17:20Z");
 	}
 	json_doc_free(&doc);
-	notify_free(n);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 	server_stop(&s);
 }
 
@@ -816,19 +820,17 @@ static void test_rate_limit(void)
 	struct server s;
 	if (server_start(&s) < 0)
 		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024], dir[64];
+	char yaml[1024];
 	snprintf(yaml, sizeof(yaml),
 		 "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
 		 "  slack_configs:\n  - url: http://127.0.0.1:%d/slack\n    rate_limit: 60\n    burst: 2\n",
 		 s.port);
-	struct kv *k = temp_kv(dir);
-	struct notify_config *c = NULL;
-	struct notifier *n = one_receiver(yaml, &c, k);
-	if (!n) {
-		CHECK(0);
+	struct rig r;
+	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
 		server_stop(&s);
 		return;
 	}
+	struct notifier *n = r.n;
 	int64_t t = now_ms();
 	send_alert(n, "R1", "warning", "h1", t, t + 3600000);
 	send_alert(n, "R2", "warning", "h1", t, t + 3600000);
@@ -841,10 +843,7 @@ static void test_rate_limit(void)
 	CHECK_EQ_INT(notify_deliver(n, t + 1100), 1);
 	CHECK_EQ_INT(s.requests, 3);
 	CHECK(strstr(s.last_body, "\"blocks\":[{\"type\":\"header\"") != NULL);
-	notify_free(n);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 	server_stop(&s);
 }
 
@@ -864,21 +863,18 @@ static void test_hanging_endpoint(void)
 		server_stop(&s);
 		SKIP("cannot listen on 127.0.0.1");
 	}
-	char yaml[1024], dir[64], err[512];
+	char yaml[1024];
 	snprintf(yaml, sizeof(yaml),
 		 "route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n  webhook_configs:\n"
 		 "  - url: http://127.0.0.1:%d/hang\n    timeout: 1s\n"
 		 "  - url: http://127.0.0.1:%d/fine\n", ntohs(a.sin_port), s.port);
-	struct kv *k = temp_kv(dir);
-	struct notify_config *c = load_cfg(yaml, err, sizeof(err));
-	struct notifier *n = NULL;
-	struct notify_opts o = { .kv = k };           /* real threads */
-	CHECK(c && notify_new(&n, c, &o) == 0);
-	if (!n) {
+	struct rig r;
+	if (!rig_open(&r, yaml, (struct notify_opts){ 0 })) { /* real threads */
 		close(hang);
 		server_stop(&s);
 		return;
 	}
+	struct notifier *n = r.n;
 	int64_t t0 = mono_ns(), t = now_ms();
 	send_alert(n, "Hang", "critical", "h1", t, t + 3600000);
 	while (s.requests < 1 && mono_ns() - t0 < 3000000000LL)
@@ -887,19 +883,16 @@ static void test_hanging_endpoint(void)
 	CHECK_EQ_INT(s.requests, 1);
 	CHECK(fine_ms < 500);                          /* not behind the hanging one */
 	usleep(1500000);                               /* past the hanging one's timeout */
-	struct buf api;
-	buf_init(&api, 1 << 20);
-	notify_api_json(n, 10, &api);
-	CHECK(api.data && strstr(api.data, "\"retried\":1") != NULL);
-	buf_fini(&api);
+	char *api = api_text(n);
+	CHECK(api && strstr(api, "\"retried\":1") != NULL);
+	free(api);
 	int64_t f0 = mono_ns();
 	notify_free(n);                                /* aborts the transfer in flight */
+	r.n = NULL;
 	CHECK((mono_ns() - f0) / 1000000 < 1500);
-	CHECK_EQ_INT(kv_count(k, "notify_queue"), 1);  /* the hanging one's, kept for later */
+	CHECK_EQ_INT(kv_count(r.k, "notify_queue"), 1); /* the hanging one's, kept for later */
 	close(hang);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 	server_stop(&s);
 }
 
@@ -1031,16 +1024,12 @@ static void test_classify(void)
 /* A group too big for one message keeps 1,000 alerts and counts the rest. */
 static void test_big_group(void)
 {
-	char err[512], dir[64];
-	struct notify_config *c = load_cfg("route: {receiver: r, group_wait: 0s, group_by: [alertname]}\n"
-					   "receivers:\n- name: r\n  webhook_configs:\n  - url: http://127.0.0.1:9/x\n",
-					   err, sizeof(err));
-	struct kv *k = temp_kv(dir);
-	struct notifier *n = NULL;
-	struct notify_opts o = { .kv = k, .no_threads = true };
-	CHECK(c && k && notify_new(&n, c, &o) == 0);
-	if (!n)
+	struct rig r;
+	if (!rig_open(&r, "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\n"
+		      "receivers:\n- name: r\n  webhook_configs:\n  - url: http://127.0.0.1:9/x\n",
+		      (struct notify_opts){ .no_threads = true }))
 		return;
+	struct notifier *n = r.n;
 	int64_t t = 1700000000000LL;
 	static char hosts[1500][16];
 	static struct store_label l[1500][2];
@@ -1055,7 +1044,7 @@ static void test_big_group(void)
 	CHECK_EQ_INT(notify_tick(n, t), 1);
 	struct buf b;
 	buf_init(&b, 4 << 20);
-	queued_data(k, 0, &b);
+	queued_data(r.k, 0, &b);
 	struct json_doc doc;
 	CHECK(b.data && json_parse(&doc, b.data, b.len, NULL) == 0);
 	if (b.data) {
@@ -1064,10 +1053,7 @@ static void test_big_group(void)
 		json_doc_free(&doc);
 	}
 	buf_fini(&b);
-	notify_free(n);
-	notify_config_free(c);
-	kv_close(k);
-	rm_dir(dir);
+	rig_close(&r);
 }
 
 /* group_by: ['...'] groups by every label; no group_by is one group. */
@@ -1081,14 +1067,10 @@ static void test_group_by(void)
 	};
 	const size_t want[2] = { 3, 1 };
 	for (int i = 0; i < 2; i++) {
-		char err[512], dir[64];
-		struct notify_config *c = load_cfg(cfgs[i], err, sizeof(err));
-		struct kv *k = temp_kv(dir);
-		struct notifier *n = NULL;
-		struct notify_opts o = { .kv = k, .no_threads = true };
-		CHECK(c && k && notify_new(&n, c, &o) == 0);
-		if (!n)
+		struct rig r;
+		if (!rig_open(&r, cfgs[i], (struct notify_opts){ .no_threads = true }))
 			return;
+		struct notifier *n = r.n;
 		int64_t t = 1700000000000LL;
 		send_alert(n, "A", "warning", "h1", t, t + 3600000);
 		send_alert(n, "A", "warning", "h2", t, t + 3600000);
@@ -1097,14 +1079,11 @@ static void test_group_by(void)
 		if (i == 1) {
 			struct buf b;
 			buf_init(&b, 1 << 20);
-			queued_data(k, 0, &b);
+			queued_data(r.k, 0, &b);
 			CHECK(b.data && strstr(b.data, "\"groupKey\":\"{}:{}\"") != NULL);
 			buf_fini(&b);
 		}
-		notify_free(n);
-		notify_config_free(c);
-		kv_close(k);
-		rm_dir(dir);
+		rig_close(&r);
 	}
 }
 
