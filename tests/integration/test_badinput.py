@@ -264,7 +264,7 @@ class DegradedTest(unittest.TestCase):
             self.skipTest("no fixture trees in tests/fixtures/cgroup")
         for r in roots:
             with self.subTest(root=os.path.basename(r)):
-                agent = h.Agent(host_root=r).start()
+                agent = h.Agent(host_root=r, interval="250ms").start()
                 try:
                     agent.wait_tick()
                     e = agent.wait_tick()
