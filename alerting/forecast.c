@@ -1569,7 +1569,8 @@ static double trend_per_second(const struct fc_fit *fit)
 }
 
 /* Adds one sample of the table's rendering; false when out of memory. */
-static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, double v)
+/* extra must be in the table's arena already (add_sample copies it there). */
+static bool add_sample_owned(struct fc_table *t, uint32_t family, const char *extra, double v)
 {
 	if (t->nsamples == t->samples_cap) {
 		size_t cap = t->samples_cap ? t->samples_cap * 2 : 1024;
@@ -1579,11 +1580,14 @@ static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, d
 		t->samples = ns;
 		t->samples_cap = cap;
 	}
-	const char *ex = arena_strdup(&t->arena, extra);
-	if (!ex)
-		return false;
-	t->samples[t->nsamples++] = (struct fc_sample){ family, ex, v };
+	t->samples[t->nsamples++] = (struct fc_sample){ family, extra, v };
 	return true;
+}
+
+static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, double v)
+{
+	const char *ex = arena_strdup(&t->arena, extra);
+	return ex && add_sample_owned(t, family, ex, v);
 }
 
 /*
@@ -1595,13 +1599,18 @@ static int render_samples(const struct forecaster *f, struct fc_table *t)
 {
 	struct buf ex;
 	buf_init(&ex, 2 * FC_LABELS_CAP);
+	char hz[FORECAST_MAX_HORIZONS][32];
+	for (size_t h = 0; h < f->cfg.nhorizons; h++)
+		horizon_text(hz[h], sizeof(hz[h]), f->cfg.horizons_ms[h]);
 	bool ok = true;
 	for (size_t i = 0; i < t->n && ok; i++) {
 		const struct fc_entry *e = &t->e[i];
 		bool m = resources[e->res].machine;
 		buf_reset(&ex);
 		buf_puts(&ex, e->labels);
-		buf_printf(&ex, "%sresource=\"%s\"", *e->labels ? "," : "", resources[e->res].name);
+		buf_puts(&ex, *e->labels ? ",resource=\"" : "resource=\"");
+		buf_puts(&ex, resources[e->res].name);
+		buf_putc(&ex, '"');
 		if (e->mountpoint) {
 			buf_puts(&ex, ",mountpoint=\"");
 			put_escaped(&ex, e->mountpoint);
@@ -1610,29 +1619,41 @@ static int render_samples(const struct forecaster *f, struct fc_table *t)
 		if (ex.overflow)
 			continue;            /* labels past the cap: left out */
 		size_t base = ex.len;
-		buf_printf(&ex, ",model=\"%s\",reason=\"%s\"", fc_model_name(e->fit.model),
-			   e->fit.model == FC_MODEL_NONE ? e->reason : "");
+		buf_puts(&ex, ",model=\"");
+		buf_puts(&ex, fc_model_name(e->fit.model));
+		buf_puts(&ex, "\",reason=\"");
+		buf_puts(&ex, e->fit.model == FC_MODEL_NONE ? e->reason : "");
+		buf_putc(&ex, '"');
 		ok &= add_sample(t, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
 		ex.len = base;
 		ex.data[base] = '\0';
 		if (e->fit.model == FC_MODEL_NONE)
 			continue;
 		t->with++;
-		ok &= add_sample(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, ex.data, e->eta);
-		ok &= add_sample(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, ex.data,
-				 e->early);
-		ok &= add_sample(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, ex.data,
-				 e->late);
-		ok &= add_sample(t, m ? M_MFC_LIMIT : M_FC_LIMIT, ex.data, e->limit);
-		ok &= add_sample(t, m ? M_MFC_TREND : M_FC_TREND, ex.data, trend_per_second(&e->fit));
-		for (size_t h = 0; h < f->cfg.nhorizons; h++) {
-			char hz[32];
-			horizon_text(hz, sizeof(hz), f->cfg.horizons_ms[h]);
+		/* one copy of the labels for the samples that share them */
+		const char *lb = arena_strdup(&t->arena, ex.data);
+		ok &= lb != NULL;
+		if (!ok)
+			break;
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, lb, e->eta);
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, lb,
+				       e->early);
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, lb,
+				       e->late);
+		ok &= add_sample_owned(t, m ? M_MFC_LIMIT : M_FC_LIMIT, lb, e->limit);
+		ok &= add_sample_owned(t, m ? M_MFC_TREND : M_FC_TREND, lb, trend_per_second(&e->fit));
+		for (size_t h = 0; h < f->cfg.nhorizons && ok; h++) {
 			ex.len = base;
-			buf_printf(&ex, ",horizon=\"%s\"", hz);
-			ok &= add_sample(t, m ? M_MFC_USAGE : M_FC_USAGE, ex.data, e->y[h]);
-			ok &= add_sample(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, ex.data, e->lo[h]);
-			ok &= add_sample(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, ex.data, e->hi[h]);
+			buf_puts(&ex, ",horizon=\"");
+			buf_puts(&ex, hz[h]);
+			buf_putc(&ex, '"');
+			const char *hl = arena_strdup(&t->arena, ex.data);
+			ok &= hl != NULL;
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE : M_FC_USAGE, hl, e->y[h]);
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, hl,
+						    e->lo[h]);
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, hl,
+						    e->hi[h]);
 		}
 	}
 	buf_fini(&ex);

@@ -683,13 +683,72 @@ static double band_at(const struct fc_fit *f, double h, int band)
 	return band > 0 ? hi : band < 0 ? lo : y;
 }
 
+/*
+ * A line's band (linear, peaks) where it first reaches limit, solved: the
+ * band is a + b h + z s sqrt(q + (h - m)^2 / S) (line_sd), so its
+ * crossings are among the roots of the quadratic that squaring gives; the
+ * first root after 0 at which the band is at the limit is the answer (a
+ * root that squaring made up lies past a true one: the band starts below
+ * the limit). False when the numbers are not usable (the caller searches).
+ */
+static bool line_crossing(const struct fc_fit *f, double limit, double hmax, int band, double *out)
+{
+	double a = f->intercept, b = f->slope, s = f->res_sd, z = band * FC_Z80;
+	if (!isfinite(a) || !isfinite(b) || !isfinite(s) || !(f->n > 0))
+		return false;
+	double u0 = limit - a, r[2];
+	int nr = 0;
+	if (!(f->sxx > 0) || s == 0 || band == 0) {
+		/* a constant spread: a line */
+		double c = band && !(f->sxx > 0) ? z * s : 0;
+		if (b != 0)
+			r[nr++] = (u0 - c) / b;
+	} else {
+		double c1 = z * z * s * s / f->sxx, q = 1 + 1 / f->n, m = f->xmean;
+		double A = c1 - b * b, B = 2 * (u0 * b - c1 * m);
+		double C = c1 * m * m + z * z * s * s * q - u0 * u0;
+		if (fabs(A) <= 1e-12 * (c1 + b * b)) {
+			if (B == 0)
+				return false;
+			r[nr++] = -C / B;
+		} else {
+			double disc = B * B - 4 * A * C;
+			if (disc >= 0) {
+				double sq = sqrt(disc), k = -0.5 * (B + (B >= 0 ? sq : -sq));
+				r[nr++] = k / A;
+				if (k != 0)
+					r[nr++] = C / k;
+			}
+		}
+	}
+	if (nr == 2 && r[1] < r[0]) {
+		double x = r[0];
+		r[0] = r[1];
+		r[1] = x;
+	}
+	*out = INFINITY;
+	for (int i = 0; i < nr; i++) {
+		if (!(r[i] > 0) || r[i] > hmax)
+			continue;
+		double g = band_at(f, r[i], band) - limit;
+		if (g >= -1e-9 * (fabs(limit) + 1)) {
+			*out = r[i];
+			break;
+		}
+	}
+	return true;
+}
+
 /* First h in [0, hmax] where the band reaches limit (INFINITY if none):
- * a scan over a grid (geometric for lines, every slot for Holt-Winters),
- * then bisection inside the first bracket. */
+ * for a line solved (line_crossing), else a scan over a grid (geometric,
+ * every slot for Holt-Winters), then bisection inside the first bracket. */
 static double first_crossing(const struct fc_fit *f, double limit, double hmax, int band)
 {
 	if (band_at(f, 0, band) >= limit)
 		return 0;
+	double h0;
+	if (f->model != FC_MODEL_HOLT_WINTERS && line_crossing(f, limit, hmax, band, &h0))
+		return h0;
 	double prev = 0, h = 0;
 	bool hw = f->model == FC_MODEL_HOLT_WINTERS;
 	for (;;) {

@@ -13,7 +13,9 @@
  *     interval of the value an hour ahead holds a fresh noisy draw of it;
  *  2. cost: a store holding 1,000 containers (memory and its limit, pids
  *     and pids.max, the writable layer's filesystem and its capacity, a CPU
- *     counter with quota and period, the start time) over the last hour at
+ *     counter with quota and period, the start time, the writable layer's
+ *     own bytes without a quota, a volume's bytes with its filesystem's
+ *     capacity and use: 7 resources each) over the last hour at
  *     a 10 s and at a 1 s interval, a first forecaster refresh over all
  *     of it (every window read and fitted whole), then 16 refreshes a minute
  *     apart with that minute's samples appended before each (the steady
@@ -181,7 +183,7 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 {
 	double x = (double)(t - start) / 1e3;
 	for (size_t c = 0; c < ncont; c++) {
-		const uint32_t *s = ids + c * 10;
+		const uint32_t *s = ids + c * 14;
 		*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
 		double noise = (double)(*rng >> 40) / (double)(1ULL << 24) - 0.5;
 		store_append(st, s[0], t, 100e6 + (double)c * 1e4 * x + 1e6 * noise);
@@ -198,6 +200,14 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 			store_append(st, s[9], t, 100000);  /* a quota of one core */
 		}
 		store_append(st, s[8], t, (double)start / 1e3);
+		/* the walks: the writable layer (no quota) and a volume at /data
+		 * on its own filesystem, each measured once a minute and written
+		 * again every tick; the volume grows 50 kB/s */
+		double minute = (double)((t - start) / 60000 * 60);
+		store_append(st, s[10], t, 40e6 + (double)(c % 13) * 1e6);
+		store_append(st, s[11], t, 1e9 + 50e3 * minute);
+		store_append(st, s[12], t, 100e9);
+		store_append(st, s[13], t, 30e9 + 50e3 * minute);
 	}
 }
 
@@ -217,7 +227,7 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	}
 	int64_t now = (now_ms() / 1000) * 1000;
 	int64_t start = now - 3600 * 1000 - NREFRESH * 60 * 1000LL;
-	size_t per = 10;
+	size_t per = 14;
 	struct forecast_config cfg;
 	struct forecaster *f = NULL;
 	double times[NREFRESH + 1], cpu[NREFRESH + 1];
@@ -236,6 +246,10 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		s[7] = series(st, "container_spec_cpu_quota", id, NULL, NULL);
 		s[8] = series(st, "container_start_time_seconds", id, NULL, NULL);
 		s[9] = series(st, "container_spec_cpu_period", id, NULL, NULL);
+		s[10] = series(st, "container_fs_usage_bytes", id, "mountpoint", "/");
+		s[11] = series(st, "container_fs_usage_bytes", id, "mountpoint", "/data");
+		s[12] = series(st, "container_fs_limit_bytes", id, "mountpoint", "/data");
+		s[13] = series(st, "container_fs_backing_usage_bytes", id, "mountpoint", "/data");
 	}
 	uint64_t rng = 42;
 	forecast_config_defaults(&cfg);
@@ -336,7 +350,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	mkdir(dir, 0750);
-	buf_printf(&out, "\nCost per refresh (%zu containers: memory, pids, filesystem, CPU each; "
+	buf_printf(&out, "\nCost per refresh (%zu containers: memory, pids, CPU, the writable layer, "
+		   "a volume and the two filesystems each; "
 		   "forecast.window 1h):\n\n| figure | value | target |\n|---|---|---|\n", ncont);
 	double fit = fit_cost(ncont);
 	buf_printf(&out, "| fits alone, %zu resources, 360 points each | %.1f ms | - |\n",
