@@ -40,9 +40,12 @@ JOBS = int(os.environ.get("MONITOR_IT_JOBS", "3"))
 SLOWEST = 15
 RERUNS = 5
 # Start the longest files first so the last one to finish is a short one.
-# Measured by the last run on this machine (build/integration/file-times.json);
-# a fresh machine falls back to the size of each file.
+# Measured by the last run on this machine (build/integration/file-times.json),
+# else the seconds in tests/integration/file-times.json (a quiet 2-core run;
+# refresh it from the build's file when files change a lot), else the size
+# of the file.
 TIMES = os.path.join(h.WORK, "file-times.json")
+SEED_TIMES = os.path.join(h.HERE, "file-times.json")
 
 
 # ---- the worker: one file (or one test) in this process -------------------------
@@ -180,16 +183,17 @@ def is_serial(path):
         return re.search(r"^SERIAL\s*=\s*True\b", f.read(), re.M) is not None
 
 
-def load_times():
+def load_times(path=TIMES):
     try:
-        with open(TIMES) as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
         return {}
 
 
 def by_expected_time(files):
-    known = load_times()
+    known = load_times(SEED_TIMES)
+    known.update(load_times())
 
     def est(f):
         # A file not yet timed goes by its size (about 0.1 s a line).
