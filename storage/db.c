@@ -40,12 +40,7 @@
  * only the pages a query touches are brought in, from the page cache). */
 #define READER_MMAP_BYTES "1073741824"
 
-
 static const char *const chunk_tables[NTIERS] = { "chunks", "chunks_1m", "chunks_1h" };
-/* The longest a chunk of each tier can span, to bound a series' start. */
-static const int64_t tier_span_ms[NTIERS] = { STORE_CHUNK_MAX_SPAN_MS,
-					      STORE_TIER_CHUNK_POINTS * 60000LL,
-					      STORE_TIER_CHUNK_POINTS * 3600000LL };
 
 const char *db_chunk_table(int tier)
 {
@@ -163,39 +158,84 @@ static int load_series(struct store *s, sqlite3 *db)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last)
+/*
+ * Each series' bounds from its chunks on disk: the newest chunk end of every
+ * tier (disk_maxt; last_t and max_t from raw chunks; the roll-ups'
+ * tier_last), the start of its first raw chunk (min_t), exactly, as the
+ * store's own bounds while it runs are its first and last raw samples, and,
+ * in tier_first, the first roll-up bucket end of each roll-up tier, for
+ * series whose raw points retention has removed (see apply_rollup_bounds).
+ * SQLite answers a bare column beside one min() from the row holding it.
+ */
+static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t *tier_first)
 {
 	for (int k = 0; k < NTIERS; k++) {
-		char sql[160];
-		snprintf(sql, sizeof(sql),
-			 "SELECT series_id, min(maxt), max(maxt) FROM %s GROUP BY series_id",
-			 chunk_tables[k]);
-		sqlite3_stmt *st;
-		int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-		if (rc != SQLITE_OK)
-			return rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct series *se = series_by_id(s, (uint32_t)sqlite3_column_int64(st, 0));
-			if (!se)
-				continue;
-			int64_t lo = sqlite3_column_int64(st, 1) - tier_span_ms[k];
-			int64_t hi = sqlite3_column_int64(st, 2);
-			if (lo < se->min_t)
-				se->min_t = lo;
-			if (hi > se->max_t)
-				se->max_t = hi;
-			if (hi > se->disk_maxt[k])
-				se->disk_maxt[k] = hi;
-			if (k == STORE_TIER_RAW && hi > se->last_t)
-				se->last_t = hi;
-			if (k != STORE_TIER_RAW && tier_last && hi > tier_last[se->id * 2 + k - 1])
-				tier_last[se->id * 2 + k - 1] = hi;
+		for (int q = 0; q < 2; q++) {
+			char sql[160];
+			snprintf(sql, sizeof(sql), q ? "SELECT series_id, mint, min(maxt) FROM %s GROUP BY series_id"
+						     : "SELECT series_id, max(maxt) FROM %s GROUP BY series_id",
+				 chunk_tables[k]);
+			sqlite3_stmt *st;
+			int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+			if (rc != SQLITE_OK)
+				return rc;
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				struct series *se = series_by_id(s, (uint32_t)sqlite3_column_int64(st, 0));
+				if (!se)
+					continue;
+				int64_t v = sqlite3_column_int64(st, 1);
+				if (q && k == STORE_TIER_RAW && v < se->min_t)
+					se->min_t = v;
+				if (q && k != STORE_TIER_RAW)
+					tier_first[se->id * 2 + k - 1] = v;
+				if (q)
+					continue;
+				if (k == STORE_TIER_RAW && v > se->max_t)
+					se->max_t = v;
+				if (v > se->disk_maxt[k])
+					se->disk_maxt[k] = v;
+				if (k == STORE_TIER_RAW && v > se->last_t)
+					se->last_t = v;
+				if (k != STORE_TIER_RAW && v > tier_last[se->id * 2 + k - 1])
+					tier_last[se->id * 2 + k - 1] = v;
+			}
+			sqlite3_finalize(st);
+			if (rc != SQLITE_DONE)
+				return rc;
 		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return rc;
 	}
 	return SQLITE_OK;
+}
+
+/*
+ * After the head is loaded (min_t and max_t then hold the first and last
+ * raw points kept, on disk or in the head): a roll-up bucket that ends
+ * before the first summarises raw points retention has since removed, so
+ * the series started within that bucket, and min_t becomes the bucket's
+ * start (the finest tier that says so is the tightest); a series with no
+ * raw points left ends at its last bucket. Roll-ups of raw points still
+ * kept change nothing: queries read raw points there (a bucket ends up to
+ * an hour after its last sample).
+ */
+static void apply_rollup_bounds(struct store *s, const int64_t *tier_first,
+				const int64_t *tier_last)
+{
+	for (uint32_t id = 0; id < s->byid_cap; id++) {
+		struct series *se = s->byid[id];
+		if (!se)
+			continue;
+		bool raw = se->max_t != INT64_MIN;
+		for (int k = STORE_TIER_1M; k < NTIERS; k++) {
+			int64_t end = tier_first[id * 2 + k - 1];
+			if (end != INT64_MAX && end < se->min_t) {
+				int64_t start = end - store_tier_width_ms((enum store_tier)k) + 1;
+				if (start < se->min_t)
+					se->min_t = start;
+			}
+			if (!raw && tier_last[id * 2 + k - 1] > se->max_t)
+				se->max_t = tier_last[id * 2 + k - 1];
+		}
+	}
 }
 
 static void active_add(struct store *s, struct series *se)
@@ -550,10 +590,20 @@ static int open_db(struct store *s)
 	int64_t *tier_last = malloc(((size_t)s->byid_cap * 2 + 2) * sizeof(*tier_last));
 	if (!tier_last)
 		return SQLITE_NOMEM;
-	for (size_t i = 0; i < (size_t)s->byid_cap * 2 + 2; i++)
+	int64_t *tier_first = malloc(((size_t)s->byid_cap * 2 + 2) * sizeof(*tier_first));
+	if (!tier_first) {
+		free(tier_last);
+		return SQLITE_NOMEM;
+	}
+	for (size_t i = 0; i < (size_t)s->byid_cap * 2 + 2; i++) {
 		tier_last[i] = INT64_MIN;
-	if ((rc = load_bounds(s, s->db, tier_last)) == SQLITE_OK)
+		tier_first[i] = INT64_MAX;
+	}
+	if ((rc = load_bounds(s, s->db, tier_last, tier_first)) == SQLITE_OK)
 		rc = load_head(s, s->db, tier_last);
+	if (rc == SQLITE_OK)
+		apply_rollup_bounds(s, tier_first, tier_last);
+	free(tier_first);
 	/* Small roll-up chunks sealed before a stop are merged by the first pass. */
 	for (uint32_t id = 0; rc == SQLITE_OK && id < s->byid_cap; id++)
 		if (s->byid[id] && (tier_last[id * 2] != INT64_MIN || tier_last[id * 2 + 1] != INT64_MIN))

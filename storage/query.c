@@ -344,16 +344,18 @@ static int iter_normalise(struct store_iter *it)
 	return 0;
 }
 
-int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
-		    int64_t maxt, struct store_iter **out)
+/*
+ * Copies the head's chunks of series id at a tier that reach into [mint,
+ * maxt] into bs, under the read lock. Readers take the head first: a chunk
+ * the writer commits meanwhile is then read from SQLite as well (and
+ * deduplicated), never missed. *disk is false when everything SQLite holds
+ * for the series ends before the range (the head alone answers: the usual
+ * case for rules and recent data). 0, -ENOENT, -ENOMEM.
+ */
+static int head_blobs(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		      int64_t maxt, struct blobset *bs, bool *disk)
 {
-	*out = NULL;
-	if ((unsigned)tier >= NTIERS)
-		return -EINVAL;
-	struct blobset bs = { 0 };
 	int rc = 0;
-	/* The head first: a chunk the writer commits meanwhile is then read from
-	 * SQLite as well (and deduplicated), never missed. */
 	pthread_rwlock_rdlock(&s->lock);
 	struct series *se = series_by_id(s, id);
 	if (!se) {
@@ -362,16 +364,28 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 	}
 	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
 		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
-			rc = blob_add(&bs, c->data, c->len, c->mint, c->maxt);
+			rc = blob_add(bs, c->data, c->len, c->mint, c->maxt);
 	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
 				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;
 	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
-		rc = blob_add(&bs, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
-	size_t nhead = bs.n;
-	/* Everything SQLite holds for the series ends before the range: the
-	 * head alone answers (the usual case for rules and recent data). */
-	bool disk = se->disk_maxt[tier] >= mint;
+		rc = blob_add(bs, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
+	*disk = se->disk_maxt[tier] >= mint;
 	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}
+
+int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
+		    int64_t maxt, struct store_iter **out)
+{
+	*out = NULL;
+	if ((unsigned)tier >= NTIERS)
+		return -EINVAL;
+	struct blobset bs = { 0 };
+	bool disk;
+	int rc = head_blobs(s, id, tier, mint, maxt, &bs, &disk);
+	if (rc == -ENOENT)
+		return rc;
+	size_t nhead = bs.n;
 
 	struct reader *r = rc == 0 && disk ? db_reader_get(s) : NULL;
 	if (r) {
@@ -662,25 +676,11 @@ int store_read_points(struct store *s, uint32_t id, enum store_tier tier, int64_
 	if ((unsigned)tier >= NTIERS)
 		return -EINVAL;
 	struct blobset head = { 0 };
-	int rc = 0;
-	/* The head's chunks are copied first (the writer appends to them),
-	 * as store_iter_open does, so a chunk committed meanwhile shows up on
-	 * disk too rather than nowhere. */
-	pthread_rwlock_rdlock(&s->lock);
-	struct series *se = series_by_id(s, id);
-	if (!se) {
-		pthread_rwlock_unlock(&s->lock);
-		return -ENOENT;
-	}
-	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
-		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
-			rc = blob_add(&head, c->data, c->len, c->mint, c->maxt);
-	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
-				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;
-	if (rc == 0 && open && open->count && open->t_prev >= mint && open->t_first <= maxt)
-		rc = blob_add(&head, open->buf, cenc_bytes(open), open->t_first, open->t_prev);
-	bool disk = se->disk_maxt[tier] >= mint;
-	pthread_rwlock_unlock(&s->lock);
+	bool disk;
+	/* The head's chunks are copied (the writer appends to them). */
+	int rc = head_blobs(s, id, tier, mint, maxt, &head, &disk);
+	if (rc == -ENOENT)
+		return rc;
 
 	size_t base = out->n;
 	struct direct dr = { out, tier == STORE_TIER_RAW ? 1 : 5, mint, maxt, INT64_MIN, INT64_MIN,

@@ -391,6 +391,24 @@ class PromQLTest(unittest.TestCase):
         want = get(p, "/api/v1/query", {"query": "count(t_memory_bytes)", "time": end})
         self.assertEqual(got, want)
 
+    def test_series_and_labels_by_time(self):
+        """The agent opened a store it did not write (monitor import, then a
+        start): /series and /label/.../values over a window leave out the
+        series that started after it ("late") or ended before it ("gone"),
+        as Prometheus does. The start used to be the first chunk's end less
+        the longest a chunk spans, so "late" showed up in earlier windows."""
+        a = self.agent.url
+        for lo, hi, out in ((600.001, 2900.001, "late"), (6500.001, 9000.001, "gone")):
+            form = {"match[]": "t_memory_bytes", "start": self.t(lo), "end": self.t(hi)}
+            (gs, gd), (ws, wd) = self.both("/api/v1/series", form)
+            self.assertEqual((gs, ws), (200, 200))
+            names = sorted(m["name"] for m in gd["data"])
+            self.assertEqual(names, sorted(m["name"] for m in wd["data"]), form)
+            self.assertNotIn(out, names)
+            self.assertGreaterEqual(len(names), 6)
+            status, doc = get(a, "/api/v1/label/name/values", form)
+            self.assertEqual((status, doc["data"]), (200, names), form)
+
     # ---- monitor query ----------------------------------------------------------------------
 
     def cli(self, *args):
