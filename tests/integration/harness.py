@@ -565,6 +565,20 @@ def docker_rm(c):
     docker("rm", "-f", c.id, check=False)
 
 
+def docker_network(name, why):
+    """docker network create <unique(name)>: a user-defined bridge network,
+    whose containers get an eth0 even where dockerd runs with --bridge=none
+    (and without iptables: traffic between them and the host flows). Returns
+    its name; the caller removes it (docker network rm). Skips the test,
+    saying why it needs one, when it cannot be made."""
+    full = unique(name)
+    docker("network", "rm", full, check=False)
+    r = subprocess.run([DOCKER, "network", "create", full], capture_output=True, timeout=30)
+    if r.returncode != 0:
+        skip("docker network create failed (%s): %s" % (why, r.stderr.decode(errors="replace").strip()[:200]))
+    return full
+
+
 # ---- cgroups -------------------------------------------------------------------------
 
 class Cgroup:

@@ -160,13 +160,7 @@ class TestDashboardQueries(unittest.TestCase):
         cls.containers, cls.agent, cls.prom, cls.hook, cls.peer, cls.network = [], None, None, None, None, None
         h.require_docker()
         cls.prometheus = h.require_binary("prometheus")
-        cls.network = h.unique("gnet")
-        h.docker("network", "rm", cls.network, check=False)
-        r = subprocess.run([h.DOCKER, "network", "create", cls.network], capture_output=True, timeout=30)
-        if r.returncode != 0:
-            cls.network = None
-            h.skip("docker network create failed (the network panels need a container with an interface "
-                   "other than lo): %s" % r.stderr.decode(errors="replace").strip()[:200])
+        cls.network = h.docker_network("gnet", "the network panels need a container with an interface other than lo")
         try:
             cls._start()
         except BaseException:

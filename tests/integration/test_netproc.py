@@ -45,13 +45,7 @@ class NetProcTest(unittest.TestCase):
     def setUpClass(cls):
         h.require_docker()
         cls.containers = []
-        cls.network = h.unique("net")
-        h.docker("network", "rm", cls.network, check=False)
-        r = subprocess.run([h.DOCKER, "network", "create", cls.network], capture_output=True, timeout=30)
-        if r.returncode != 0:
-            cls.network = None
-            h.skip("docker network create failed (a bridge network is needed for traffic "
-                   "between containers): %s" % r.stderr.decode(errors="replace").strip()[:200])
+        cls.network = h.docker_network("net", "a bridge network is needed for traffic between containers")
         try:
             cls.agent = h.Agent(config=CONFIG).start()
             run = lambda name, cmd, opts=(): h.docker_run(cls.containers, name, cmd, opts)
