@@ -313,13 +313,31 @@ class CliTest(unittest.TestCase):
         self.agent.wait_tick()
         p = subprocess.Popen([h.MONITOR, "stats", "--url", self.agent.url, c.name],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+
+        def read():
+            for line in p.stdout:
+                lines.append(line)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        def rows():
+            """The container's row of each frame printed so far."""
+            return [re.split(r" {2,}", l.strip()) for l in list(lines)
+                    if not l.startswith("CONTAINER ID") and l.strip()]
         try:
-            time.sleep(2.5)
+            # Frames as they come, not fixed sleeps: two with numbers, then
+            # the removal, then two that show it gone.
+            h.wait_for("two frames of %s" % c.name, lambda: len(rows()) >= 2, 15)
             h.docker_rm(c)
-            time.sleep(3)
+            h.wait_for("two frames showing %s gone" % c.name,
+                       lambda: [r[2:3] for r in rows()[-2:]] == [["--"], ["--"]], 15)
         finally:
             p.terminate()
-            out, err = p.communicate(10)
+            p.wait(10)
+            reader.join(5)
+            err = p.stderr.read()
+        out = "".join(lines)
         frames = [f for f in out.split("CONTAINER ID") if f.strip()]
         self.assertGreaterEqual(len(frames), 4, out + err)
         first = re.split(r" {2,}", frames[0].strip().splitlines()[1].strip())
