@@ -257,6 +257,10 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
 /* Runs every collector over every container into sink. errors[i] is
  * incremented by collector i's failed reads. */
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);
+/* fn(arg) is called every few hundred containers of a tick's loop, so a
+ * long tick can poll discovery (coll_registry_poll, whose removals then wait
+ * for the loop's end) and run coll_registry_collect_fresh. NULL: none. */
+void coll_registry_set_midtick(struct coll_registry *r, void (*fn)(void *arg), void *arg);
 /* When the earliest container found since the last tick will have settled
  * (mono_ns), 0 when none waits. Tick thread. */
 int64_t coll_registry_fresh_due_ns(const struct coll_registry *r);

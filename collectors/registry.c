@@ -85,7 +85,18 @@ struct coll_registry {
 	size_t wd_cap;
 	struct log_limit watch_ll;
 	struct log_limit full_ll;
+	/* Inside coll_registry_collect's loop, which a removal would break:
+	 * removals seen by coll_registry_poll wait in pending_rm until it ends. */
+	bool in_tick;
+	bool pending_rescan;
+	char **pending_rm;
+	size_t npending, pending_cap;
+	void (*midtick)(void *arg);
+	void *midtick_arg;
 };
+
+/* Every this many containers a tick calls the midtick hook. */
+#define MIDTICK_EVERY 256
 
 static uint32_t bucket_of(const char *path)
 {
@@ -453,6 +464,40 @@ static void on_created(struct coll_registry *r, const char *rel)
 		r->runc_recheck = RUNC_RECHECK_TICKS;
 }
 
+/* Keeps rel to remove once the tick's loop is over; on ENOMEM the rescan
+ * will find it gone. */
+static void defer_removal(struct coll_registry *r, const char *rel)
+{
+	if (r->npending == r->pending_cap) {
+		size_t cap = r->pending_cap ? 2 * r->pending_cap : 16;
+		char **p = realloc(r->pending_rm, cap * sizeof(*p));
+		if (!p) {
+			r->pending_rescan = true;
+			return;
+		}
+		r->pending_rm = p;
+		r->pending_cap = cap;
+	}
+	char *d = strdup(rel);
+	if (d)
+		r->pending_rm[r->npending++] = d;
+	else
+		r->pending_rescan = true;
+}
+
+static void apply_deferred(struct coll_registry *r)
+{
+	for (size_t i = 0; i < r->npending; i++) {
+		remove_where(r, r->pending_rm[i], false);
+		free(r->pending_rm[i]);
+	}
+	r->npending = 0;
+	if (r->pending_rescan) {
+		r->pending_rescan = false;
+		coll_registry_rescan(r);
+	}
+}
+
 int coll_registry_poll(struct coll_registry *r)
 {
 	if (r->ifd < 0)
@@ -468,7 +513,10 @@ int coll_registry_poll(struct coll_registry *r)
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				coll_registry_rescan(r);
+				if (r->in_tick)
+					r->pending_rescan = true;
+				else
+					coll_registry_rescan(r);
 				continue;
 			}
 			if (ev->wd < 0 || (size_t)ev->wd >= r->wd_cap || !r->wd_path[ev->wd])
@@ -486,6 +534,8 @@ int coll_registry_poll(struct coll_registry *r)
 				continue;
 			if (ev->mask & (IN_CREATE | IN_MOVED_TO))
 				on_created(r, rel);
+			else if ((ev->mask & (IN_DELETE | IN_MOVED_FROM)) && r->in_tick)
+				defer_removal(r, rel);
 			else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
 				changes += remove_where(r, rel, false);
 		}
@@ -665,7 +715,13 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 		struct timespec ts = { 0, (long)wait_ns };
 		nanosleep(&ts, NULL);
 	}
-	for (struct coll_container *c = r->list; c; c = c->next) {
+	/* Containers found during the loop (see midtick) go in front of first. */
+	struct coll_container *first = r->list;
+	size_t k = 0;
+	r->in_tick = true;
+	for (struct coll_container *c = first; c; c = c->next) {
+		if (r->midtick && ++k % MIDTICK_EVERY == 0)
+			r->midtick(r->midtick_arg);
 		if (c->has_meta) {
 			struct meta_entry *e = find_meta(r, c->id);
 			if (e)
@@ -680,6 +736,13 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 		}
 		collect_one(r, c, sink, errors, true);
 	}
+	/* Found and collected on their own during the loop: in this snapshot
+	 * too, or they would drop out of /metrics until the next tick. */
+	for (struct coll_container *c = r->list; c != first; c = c->next)
+		if (!c->fresh)
+			collect_one(r, c, sink, errors, true);
+	r->in_tick = false;
+	apply_deferred(r);
 	collect_gone(r, sink, now);
 	r->collected = true;
 }
@@ -708,6 +771,12 @@ size_t coll_registry_collect_fresh(struct coll_registry *r, struct coll_sink *si
 		n++;
 	}
 	return n;
+}
+
+void coll_registry_set_midtick(struct coll_registry *r, void (*fn)(void *arg), void *arg)
+{
+	r->midtick = fn;
+	r->midtick_arg = arg;
 }
 
 void coll_registry_agent_metrics(struct coll_registry *r, struct coll_sink *sink)
@@ -764,6 +833,9 @@ void coll_registry_free(struct coll_registry *r)
 	for (size_t i = 0; i < r->wd_cap; i++)
 		free(r->wd_path[i]);
 	free(r->wd_path);
+	for (size_t i = 0; i < r->npending; i++)
+		free(r->pending_rm[i]);
+	free(r->pending_rm);
 	if (r->ifd >= 0)
 		close(r->ifd);
 	free(r);
