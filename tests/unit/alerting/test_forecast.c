@@ -343,18 +343,50 @@ static const struct json *resource_of(struct forecaster *f, const char *id, stru
 	return NULL;
 }
 
-/* A leak that restarts (new start time) and one whose limit changes: each
- * fits only what came after; one without a limit says so; a gone one
- * (stale marker last) is left out. */
-static void test_refresh_breaks(void)
+/* A store in a fresh temporary directory (dir: 32 bytes), or NULL after a
+ * failed CHECK. */
+static struct store *tmp_store(char *dir)
 {
-	char dir[] = "/tmp/fctestXXXXXX", err[512];
+	char err[512];
+	snprintf(dir, 32, "/tmp/fctestXXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	struct store_config sc;
 	store_config_defaults(&sc);
 	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
 	struct store *st = NULL;
 	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	if (!st)
+		fprintf(stderr, "  store: %s\n", err);
+	return st;
+}
+
+/* A forecaster with the default settings over st (NULL after a failed CHECK). */
+static struct forecaster *default_forecaster(struct store *st)
+{
+	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	struct forecaster *f = NULL;
+	CHECK(forecast_new(&f, st, &cfg) == 0);
+	return f;
+}
+
+/* Stops f, closes st and removes tmp_store's directory. */
+static void tmp_close(struct forecaster *f, struct store *st, const char *dir)
+{
+	forecast_stop(f);
+	store_close(st);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
+/* A leak that restarts (new start time) and one whose limit changes: each
+ * fits only what came after; one without a limit says so; a gone one
+ * (stale marker last) is left out. */
+static void test_refresh_breaks(void)
+{
+	char dir[32];
+	struct store *st = tmp_store(dir);
 	if (!st)
 		return;
 	int64_t now = 1795900000000LL, start = now - 3600000;
@@ -388,10 +420,7 @@ static void test_refresh_breaks(void)
 			store_append(st, gl, t, store_stale_nan());
 		}
 	}
-	struct forecast_config cfg;
-	forecast_config_defaults(&cfg);
-	struct forecaster *f = NULL;
-	CHECK(forecast_new(&f, st, &cfg) == 0);
+	struct forecaster *f = default_forecaster(st);
 	CHECK(forecast_refresh(f, now) == 0);
 	struct json_doc doc;
 	const struct json *m = resource_of(f, "/restarted", &doc, "memory");
@@ -433,11 +462,7 @@ static void test_refresh_breaks(void)
 	CHECK(strstr(text.data, "exhaustion_seconds{id=\"/unlimited\"") == NULL);
 	buf_fini(&text);
 	snapshot_unref(snap);
-	forecast_stop(f);
-	store_close(st);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	tmp_close(f, st, dir);
 }
 
 /* The window's running sums, slid over a noisy leak a minute at a time
@@ -514,13 +539,8 @@ static double segment_of(const struct json *m)
  * points still starts a new fit. */
 static void test_refresh_moves(void)
 {
-	char dir[] = "/tmp/fctestXXXXXX", err[512];
-	CHECK(mkdtemp(dir) != NULL);
-	struct store_config sc;
-	store_config_defaults(&sc);
-	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
-	struct store *st = NULL;
-	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	char dir[32];
+	struct store *st = tmp_store(dir);
 	if (!st)
 		return;
 	int64_t t0 = 1795900000000LL, step = 10000;
@@ -538,10 +558,7 @@ static void test_refresh_moves(void)
 	double *vs = calloc(cap, sizeof(*vs)), *hs = calloc(cap, sizeof(*hs));
 	uint64_t rng = 7;
 	int64_t step_at = t0 + 3600000 + 5 * 60000, relimit_at = t0 + 3600000 + 7 * 60000;
-	struct forecast_config cfg;
-	forecast_config_defaults(&cfg);
-	struct forecaster *f = NULL;
-	CHECK(forecast_new(&f, st, &cfg) == 0);
+	struct forecaster *f = default_forecaster(st);
 	int64_t t = t0;
 	for (int k = 0; k <= 10; k++) {
 		int64_t now = t0 + 3600000 + k * 60000;
@@ -606,11 +623,7 @@ static void test_refresh_moves(void)
 	free(ts);
 	free(vs);
 	free(hs);
-	forecast_stop(f);
-	store_close(st);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	tmp_close(f, st, dir);
 }
 
 /* A long-lived seasonal series: the refresh reads its week of roll-ups and
@@ -618,13 +631,8 @@ static void test_refresh_moves(void)
  * their time) until FC_HISTORY_EVERY_MS has passed, then fit again. */
 static void test_refresh_seasonal(void)
 {
-	char dir[] = "/tmp/fctestXXXXXX", err[512];
-	CHECK(mkdtemp(dir) != NULL);
-	struct store_config sc;
-	store_config_defaults(&sc);
-	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
-	struct store *st = NULL;
-	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	char dir[32];
+	struct store *st = tmp_store(dir);
 	if (!st)
 		return;
 	struct synth s;
@@ -636,10 +644,7 @@ static void test_refresh_seasonal(void)
 		CHECK(store_append(st, l, s.t[i], s.limit) == 0);
 	}
 	store_seal_all(st);
-	struct forecast_config cfg;
-	forecast_config_defaults(&cfg);
-	struct forecaster *f = NULL;
-	CHECK(forecast_new(&f, st, &cfg) == 0);
+	struct forecaster *f = default_forecaster(st);
 	double eta[3];
 	int64_t at[3] = { s.now_ms, s.now_ms + 60000, s.now_ms + 16 * 60000 };
 	for (int k = 0; k < 3; k++) {
@@ -656,12 +661,8 @@ static void test_refresh_seasonal(void)
 	CHECK(fabs(eta[1] - (eta[0] - 60)) < 1);
 	/* refitted after 16 minutes: still about the same moment */
 	CHECK(fabs(eta[2] + 16 * 60 - eta[0]) <= fmax(7200, 0.1 * s.true_eta_s));
-	forecast_stop(f);
-	store_close(st);
 	synth_free(&s);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	tmp_close(f, st, dir);
 }
 
 static void test_config(void)
@@ -884,13 +885,8 @@ static void test_rate_acc(void)
  * a counter reset among the new samples starts a new fit. */
 static void test_refresh_cpu_moves(void)
 {
-	char dir[] = "/tmp/fctestXXXXXX", err[512];
-	CHECK(mkdtemp(dir) != NULL);
-	struct store_config sc;
-	store_config_defaults(&sc);
-	snprintf(sc.dir, sizeof(sc.dir), "%s", dir);
-	struct store *st = NULL;
-	CHECK(store_open(&st, &sc, err, sizeof(err)) == 0);
+	char dir[32];
+	struct store *st = tmp_store(dir);
 	if (!st)
 		return;
 	int64_t t0 = 1795900000000LL, reset_at = t0 + 3600000 + 12 * 60000 + 500;
@@ -901,10 +897,7 @@ static void test_refresh_cpu_moves(void)
 	CHECK(store_series(st, l, 5, STORE_COUNTER, &u) == 0);
 	uint32_t q = add_series(st, "container_spec_cpu_quota", "/cpu");
 	uint32_t p = add_series(st, "container_spec_cpu_period", "/cpu");
-	struct forecast_config cfg;
-	forecast_config_defaults(&cfg);
-	struct forecaster *f = NULL;
-	CHECK(forecast_new(&f, st, &cfg) == 0);
+	struct forecaster *f = default_forecaster(st);
 	int64_t t = t0;
 	double base = 0;
 	for (int k = 0; k <= 20; k++) {
@@ -946,11 +939,7 @@ static void test_refresh_cpu_moves(void)
 		}
 		json_doc_free(&doc);
 	}
-	forecast_stop(f);
-	store_close(st);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	tmp_close(f, st, dir);
 }
 
 /* Where a band of fc_predict first reaches limit, found the slow way: a
