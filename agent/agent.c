@@ -165,10 +165,12 @@ static void tick(struct loop *l)
 	struct snapshot *snap = sink_close(&sink);
 	publish(&l->st, snap);
 	/* Only this thread replaces the published snapshot: snap stays valid. */
-	store_append_snapshot(l->store, snap);
+	int64_t stored_ms = store_append_snapshot(l->store, snap);
 	/* Recorded series and ALERTS from the rules thread: the store has one
 	 * appender, this thread. */
 	alert_engine_drain_store(l->st.rules, l->store);
+	/* The rules run on this tick's samples now, not at a phase of their own. */
+	alert_engine_data(l->st.rules, stored_ms, l->cfg->interval_ms);
 	l->last_tick_ns = mono_ns() - t0;
 	l->tick_cpu_ns += cpu_time_ns() - c0;
 }
@@ -253,8 +255,11 @@ static int run_loop(struct loop *l, int sfd)
 				return 0;
 			}
 			if (si.ssi_signo == SIGHUP) {
-				log_info("SIGHUP: reloading the rule files");
-				agent_rules_reload(&l->st);
+				log_info("SIGHUP: reloading the config's rules and the rule files");
+				char *err = malloc(64u << 10);
+				if (err)
+					agent_rules_reload(&l->st, err, 64u << 10);
+				free(err);
 			}
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
@@ -569,16 +574,12 @@ int agent_main(int argc, char **argv)
 		log_warn("forecast: cannot start: %s; no capacity forecasts", strerror(-rc));
 	/* Remediation: one more sink of the engine (added once the engine runs);
 	 * what it did goes on to the notifier as an annotation. */
-	if (agent_remediation_start(&l.st.remediator, &l.st, &cfg.remediation) == 0 &&
-	    l.st.remediator && l.st.notifier)
-		alert_remediator_set_next(l.st.remediator, notify_sink, l.st.notifier);
+	agent_remediation_start(&l.st.remediator, &l.st, &cfg.remediation);
 	/* Rules evaluate on their own thread; outputs reach the store by the tick. */
 	agent_default_rules(&cfg);
 	if ((rc = agent_rules_start(&cfg, &l.st)) < 0)
 		log_error("rules: cannot start: %s; no rules are evaluated", strerror(-rc));
-	if (l.st.remediator && (!l.st.rules ||
-	    alert_engine_add_sink(l.st.rules, alert_remediate, l.st.remediator) < 0))
-		log_warn("remediation: no rules engine to follow; nothing will be restarted");
+	agent_remediation_follow(&l.st);
 	/* Least privilege, step 2: eBPF is loaded, the socket bound, the
 	 * threads started; each thread drops to the run-time set (privs.c). */
 	{

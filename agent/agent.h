@@ -149,6 +149,7 @@ struct agent_state {
 	struct alert_silences *silences; /* alerting.h; NULL: the silence API answers 503 */
 	struct alert_engine *rules; /* alerting.h; NULL: rule evaluation is off (no store) */
 	struct alert_remediator *remediator; /* NULL: remediation is off (no token) */
+	const struct agent_config *cfg; /* as started (flags applied): what a reload re-reads */
 };
 /* A reference to the newest snapshot, or NULL before the first tick. */
 struct snapshot *agent_snapshot(struct agent_state *st);
@@ -293,7 +294,10 @@ int api_buildinfo(struct http_req *req, struct http_resp *resp);
  * silences and notifier (sets st->rules; 0 also when storage is off),
  * reload (SIGHUP), stop (after HTTP, before the store), /metrics lines. */
 int agent_rules_start(struct agent_config *cfg, struct agent_state *st);
-void agent_rules_reload(struct agent_state *st);
+/* Reload (SIGHUP, POST /-/reload): the config file's rule_files: and rules:
+ * again, then the rule files; logged. 0, -ENOENT without an engine, or
+ * -EINVAL/-ENOMEM with what is wrong in err (the old rules keep running). */
+int agent_rules_reload(struct agent_state *st, char *err, size_t cap);
 void agent_rules_stop(struct agent_state *st);
 void agent_rules_metrics(struct alert_engine *e, struct coll_sink *sink);
 /* The default rule pack among the rule files: written to
@@ -307,6 +311,9 @@ int agent_remediation_start(struct alert_remediator **out, struct agent_state *s
 			    const struct alert_remediation_config *cfg);
 /* monitor_remediation_* and monitor_silences on /metrics (remediation.c). */
 void agent_remediation_metrics(struct agent_state *st, struct coll_sink *sink);
+/* Once the rules engine runs: the remediator becomes its sink, and hands
+ * what it did on to the notifier and back to the engine (remediation.c). */
+void agent_remediation_follow(struct agent_state *st);
 /* GET /api/v1/rules, GET /api/v1/alerts, POST /-/reload (api_rules.c). */
 int api_rules(struct http_req *req, struct http_resp *resp);
 int api_alerts(struct http_req *req, struct http_resp *resp);

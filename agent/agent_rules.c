@@ -1,8 +1,8 @@
 /*
  * agent_rules.c - the rules engine in the agent: started after the store,
  * the silences and the notifier it uses; its outputs moved into the store by
- * the tick (alert_engine_drain_store in agent.c); reloaded on SIGHUP and
- * POST /-/reload; its health on /metrics.
+ * the tick (alert_engine_drain_store in agent.c); reloaded (config file
+ * and rule files) on SIGHUP and POST /-/reload; its health on /metrics.
  *
  * Rules read the store, so without one (storage.enabled: false) there is no
  * engine and the rules API answers 503. A broken rule file at the start is
@@ -18,6 +18,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The engine's config from the agent's: rule_files: and rules:, the
+ * external URL (default: the listen address) and $externalLabels (the
+ * top-level external_labels:, as Prometheus). */
+static void rules_config_of(const struct agent_config *cfg, struct alert_rules_config *rc)
+{
+	*rc = cfg->rules;
+	if (!rc->external_url[0])
+		snprintf(rc->external_url, sizeof(rc->external_url), "http://%s", cfg->listen);
+	for (size_t i = 0; cfg->rw && i < cfg->rw->nexternal &&
+			   rc->nexternal_labels < ALERT_MAX_EXTERNAL_LABELS; i++) {
+		snprintf(rc->external_labels[rc->nexternal_labels].name,
+			 sizeof(rc->external_labels[0].name), "%s", cfg->rw->ext_name[i]);
+		snprintf(rc->external_labels[rc->nexternal_labels].value,
+			 sizeof(rc->external_labels[0].value), "%s", cfg->rw->ext_value[i]);
+		rc->nexternal_labels++;
+	}
+}
+
 int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 {
 	if (!st->store) {
@@ -29,18 +47,8 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	struct alert_rules_config *rc = malloc(sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	*rc = cfg->rules;
-	if (!rc->external_url[0])
-		snprintf(rc->external_url, sizeof(rc->external_url), "http://%s", cfg->listen);
-	/* $externalLabels: the top-level external_labels: (as Prometheus). */
-	for (size_t i = 0; cfg->rw && i < cfg->rw->nexternal &&
-			   rc->nexternal_labels < ALERT_MAX_EXTERNAL_LABELS; i++) {
-		snprintf(rc->external_labels[rc->nexternal_labels].name,
-			 sizeof(rc->external_labels[0].name), "%s", cfg->rw->ext_name[i]);
-		snprintf(rc->external_labels[rc->nexternal_labels].value,
-			 sizeof(rc->external_labels[0].value), "%s", cfg->rw->ext_value[i]);
-		rc->nexternal_labels++;
-	}
+	rules_config_of(cfg, rc);
+	st->cfg = cfg;
 	struct alert_engine_opts o = {
 		.cfg = rc, .store = st->store, .raw_retention_ms = st->raw_retention_ms,
 		.query = st->query, .kv = st->kv, .logs = st->logs,
@@ -76,22 +84,59 @@ int agent_rules_start(struct agent_config *cfg, struct agent_state *st)
 	return 0;
 }
 
-void agent_rules_reload(struct agent_state *st)
+/*
+ * A reload reads the config file again, so that a changed rule_files: list
+ * (or rules: section) takes effect, as Prometheus does on SIGHUP. Only the
+ * rules part is applied; where the data lives and the listen address stay
+ * as started (flags may have set them). A config that does not load is a
+ * failed reload like a broken rule file: the old rules keep running.
+ */
+static int reload_from_config(struct agent_state *st, char *err, size_t cap)
+{
+	const struct agent_config *run = st->cfg;
+	struct agent_config *nc = malloc(sizeof(*nc));
+	struct alert_rules_config *rc = malloc(sizeof(*rc));
+	int r = -ENOMEM;
+	if (!nc || !rc) {
+		snprintf(err, cap, "out of memory");
+		alert_engine_load_failed(st->rules, err);
+		goto out_free;
+	}
+	config_defaults(nc);
+	char cerr[2048];
+	r = config_load(nc, run->config_path, cerr, sizeof(cerr));
+	if (r < 0) {
+		snprintf(err, cap, "config: %s", cerr);
+		alert_engine_load_failed(st->rules, err);
+		goto out_fini;
+	}
+	snprintf(nc->data_dir, sizeof(nc->data_dir), "%s", run->data_dir);
+	snprintf(nc->listen, sizeof(nc->listen), "%s", run->listen);
+	agent_default_rules(nc);
+	rules_config_of(nc, rc);
+	r = alert_engine_configure(st->rules, rc, err, cap);
+out_fini:
+	config_fini(nc);
+out_free:
+	free(nc);
+	free(rc);
+	return r;
+}
+
+int agent_rules_reload(struct agent_state *st, char *err, size_t cap)
 {
 	if (!st->rules)
-		return;
-	size_t cap = 64u << 10;
-	char *err = malloc(cap);
-	if (!err)
-		return;
-	if (alert_engine_load(st->rules, err, cap) < 0) {
+		return -ENOENT;
+	int r = st->cfg && st->cfg->config_path[0] ? reload_from_config(st, err, cap)
+						   : alert_engine_load(st->rules, err, cap);
+	if (r < 0) {
 		log_error("rules: reload failed, the previous rules keep running:\n%s", err);
-	} else {
-		struct alert_engine_stats s;
-		alert_engine_stats(st->rules, &s);
-		log_info("rules: reloaded: %zu rules in %zu groups", s.rules, s.groups);
+		return r;
 	}
-	free(err);
+	struct alert_engine_stats s;
+	alert_engine_stats(st->rules, &s);
+	log_info("rules: reloaded: %zu rules in %zu groups", s.rules, s.groups);
+	return 0;
 }
 
 void agent_rules_stop(struct agent_state *st)

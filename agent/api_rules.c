@@ -131,15 +131,13 @@ int api_reload(struct http_req *req, struct http_resp *resp)
 	char *err = malloc(cap);
 	if (!err)
 		return http_error(resp, 500, "internal", "out of memory");
-	int rc = alert_engine_load(e, err, cap);
+	int rc = agent_rules_reload(req->st, err, cap);
 	int status;
 	if (rc < 0) {
-		log_error("rules: reload failed, the previous rules keep running:\n%s", err);
 		status = http_error(resp, 500, "bad_data", err);
 	} else {
 		struct alert_engine_stats s;
 		alert_engine_stats(e, &s);
-		log_info("rules: reloaded: %zu rules in %zu groups", s.rules, s.groups);
 		resp->type = "application/json";
 		buf_printf(&resp->body, "{\"status\":\"success\",\"data\":{\"groups\":%zu,"
 			   "\"rules\":%zu}}", s.groups, s.rules);

@@ -283,6 +283,17 @@ int cli_alerts_main(int argc, char **argv)
 	else
 		printf("no alerts are firing or pending\n");
 	cli_table_fini(&t);
+	/* What remediation did, under the table: too long for a column. */
+	for (size_t i = 0; i < n; i++) {
+		const struct json *ann = json_get(list[i], "annotations");
+		const struct json *note = ann ? json_get(ann, "remediation") : NULL;
+		if (!note || note->type != JSON_STRING)
+			continue;
+		const struct json *labels = json_get(list[i], "labels");
+		const char *who = cli_str(labels, "name");
+		printf("remediation: %s%s%s: %s\n", cli_str(labels, "alertname"), *who ? " " : "",
+		       who, note->string);
+	}
 	status = 0;
 out:
 	free(list);

@@ -49,6 +49,27 @@ static void record(void *arg, const char *ref, const char *name, const char *det
 	coll_event_post(st->events, &ev);
 }
 
+/* Where the remediator hands on the alerts it decided about (with their
+ * annotation "remediation"): the notifier, so the notification says what
+ * was done, and the rules engine, so /api/v1/alerts does. */
+static void handed_on(void *arg, const struct alert_msg *alerts, size_t n, int64_t now_ms)
+{
+	struct agent_state *st = arg;
+	if (st->notifier)
+		notify_sink(st->notifier, alerts, n, now_ms);
+	if (st->rules)
+		alert_engine_note_sink(st->rules, alerts, n, now_ms);
+}
+
+void agent_remediation_follow(struct agent_state *st)
+{
+	if (!st->remediator)
+		return;
+	alert_remediator_set_next(st->remediator, handed_on, st);
+	if (!st->rules || alert_engine_add_sink(st->rules, alert_remediate, st->remediator) < 0)
+		log_warn("remediation: no rules engine to follow; nothing will be restarted");
+}
+
 int agent_remediation_start(struct alert_remediator **out, struct agent_state *st,
 			    const struct alert_remediation_config *cfg)
 {

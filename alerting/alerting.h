@@ -336,12 +336,37 @@ void alert_engine_set_silencer(struct alert_engine *e, alert_silenced_fn fn, voi
  * Returns 0 or -EINVAL.
  */
 int alert_engine_load(struct alert_engine *e, char *err, size_t errsize);
+/*
+ * alert_engine_load with another config (a reload that re-read the agent's
+ * config: its rule_files: and rules:): on success c (copied) becomes the
+ * engine's config; on any error the old config and rules stay. Same returns.
+ */
+int alert_engine_configure(struct alert_engine *e, const struct alert_rules_config *c, char *err,
+			   size_t errsize);
+/* Records a reload that failed before the rule files (the config does not
+ * load): why (copied) is reported as the last reload's error, as for a
+ * broken rule file, and the old rules keep running. Any thread. */
+void alert_engine_load_failed(struct alert_engine *e, const char *why);
+/* An alert_sink_fn (arg: the engine) for what the remediator hands on: the
+ * annotation "remediation" of each alert is kept on the engine's alert of
+ * the same labels until it resolves, so /api/v1/alerts and resends show it. */
+void alert_engine_note_sink(void *arg, const struct alert_msg *m, size_t n, int64_t now_ms);
 /* Starts the evaluation thread. 0 or -errno. */
 int alert_engine_start(struct alert_engine *e);
 /* Evaluates every group whose time has come at now_ms (all of them the
  * first time), as the thread does; for tests with a controllable clock
  * (do not mix with alert_engine_start). Returns the number of groups run. */
 int alert_engine_eval(struct alert_engine *e, int64_t now_ms);
+/*
+ * Tells the thread that the store now holds a collection tick's samples at
+ * t_ms (what store_append_snapshot returned), ticks coming every step_ms:
+ * groups that are due run right away at t_ms, so a sample is evaluated
+ * within the round after its tick instead of waiting for a timer of the
+ * engine's own (rules_eval.c, "When a group runs"). Call it after every
+ * tick (the tick thread); NULL is fine. Without calls the groups run on
+ * their own timer.
+ */
+void alert_engine_data(struct alert_engine *e, int64_t t_ms, int64_t step_ms);
 
 /* Receives queued output samples (labels sorted, __name__ among them). */
 typedef void (*alert_sample_fn)(void *arg, const struct store_label *labels, size_t n,

@@ -381,6 +381,7 @@ void alert_inst_free(struct alert_inst *a)
 		return;
 	free(a->labels);
 	free(a->ann);
+	free(a->note);
 	free(a);
 }
 

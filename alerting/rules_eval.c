@@ -36,6 +36,7 @@
 #define KV_NS "alerts"
 #define KV_NS_META "alerts_meta"
 #define HEARTBEAT_EVERY_MS 5000
+#define RESOLVED_RETENTION_MS (15 * 60 * 1000) /* resolved alerts are re-sent this long */
 #define SAVED_MAX_BYTES (64u << 20)
 
 const char *alert_state_name(enum alert_state s)
@@ -351,8 +352,11 @@ static void send_add(struct alert_engine *e, struct sendlist *sl, const struct r
 	struct alert_msg *m = &sl->msgs[sl->n];
 	m->labels = arena_labels(&sl->a, a->labels, a->nlabels);
 	m->nlabels = a->nlabels;
-	m->annotations = arena_labels(&sl->a, a->ann, a->nann);
-	m->nannotations = a->nann;
+	struct store_label *ann = a->note ? malloc((a->nann + 1) * sizeof(*ann)) : NULL;
+	size_t nann = ann ? alert_annotations(a, ann) : a->nann;
+	m->annotations = arena_labels(&sl->a, ann ? ann : a->ann, nann);
+	m->nannotations = nann;
+	free(ann);
 	m->starts_at_ms = a->fired_at ? a->fired_at : a->active_at;
 	m->ends_at_ms = ends_at;
 	struct buf u;
@@ -362,6 +366,63 @@ static void send_add(struct alert_engine *e, struct sendlist *sl, const struct r
 	buf_fini(&u);
 	if (m->labels && m->annotations)
 		sl->n++;
+}
+
+static struct alert_inst *find_alert(struct rule *r, uint64_t fp);
+
+size_t alert_annotations(const struct alert_inst *a, struct store_label *out)
+{
+	size_t k = 0;
+	bool put = !a->note;
+	for (size_t i = 0; i < a->nann; i++) {
+		int c = strcmp(a->ann[i].name, ALERT_NOTE_NAME);
+		if (!put && c >= 0) {
+			out[k++] = (struct store_label){ ALERT_NOTE_NAME, a->note };
+			put = true;
+		}
+		if (c != 0 || !a->note)
+			out[k++] = a->ann[i];
+	}
+	if (!put)
+		out[k++] = (struct store_label){ ALERT_NOTE_NAME, a->note };
+	return k;
+}
+
+/*
+ * What remediation did goes back onto the alert, so that /api/v1/alerts
+ * (and `monitor alerts`) show it, not only the notification: the
+ * remediator hands on each alert it decided about with an annotation
+ * "remediation", and this sink keeps that text on the engine's alert until
+ * the alert resolves (later resends carry it too).
+ */
+void alert_engine_note_sink(void *arg, const struct alert_msg *m, size_t n, int64_t now_ms)
+{
+	struct alert_engine *e = arg;
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = 0; i < n; i++) {
+		const char *note = NULL;
+		for (size_t j = 0; j < m[i].nannotations && !note; j++)
+			if (!strcmp(m[i].annotations[j].name, ALERT_NOTE_NAME))
+				note = m[i].annotations[j].value;
+		if (!note)
+			continue;
+		uint64_t fp = labels_fp(m[i].labels, m[i].nlabels);
+		struct ruleset *rs = e->rs;
+		for (size_t g = 0; rs && g < rs->ngroups; g++)
+			for (size_t r = 0; r < rs->groups[g].nrules; r++) {
+				struct alert_inst *a = find_alert(&rs->groups[g].rules[r], fp);
+				if (!a || (a->note && !strcmp(a->note, note)))
+					continue;
+				char *dup = strdup(note);
+				if (dup) {
+					free(a->note);
+					a->note = dup;
+				}
+			}
+	}
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- persistence ------------------------------------------------------------------- */
@@ -1044,6 +1105,8 @@ static void run_alerts(struct alert_engine *e, const struct group *g, struct rul
 		a->state = ALERT_PENDING;
 		a->active_at = t;
 		a->fired_at = a->resolved_at = a->last_sent_at = a->keep_firing_since = 0;
+		free(a->note);
+		a->note = NULL;
 		a->value = c[i].value;
 		r->dirty = true;
 	}
@@ -1074,10 +1137,20 @@ static void run_alerts(struct alert_engine *e, const struct group *g, struct rul
 				r->dirty = true;
 			}
 			if (a->state == ALERT_INACTIVE) {
-				/* Resolved: sent once (if it was ever sent), then forgotten. */
-				if (a->last_sent_at)
+				/* Resolved: kept and sent again every resend delay
+				 * for RESOLVED_RETENTION_MS, then forgotten, as
+				 * Prometheus does (resolvedRetention), so that a
+				 * receiver that missed the first resolve still
+				 * learns it. Not shown, no ALERTS series. */
+				if (t - a->resolved_at > RESOLVED_RETENTION_MS) {
+					alert_inst_free(a);
+					continue;
+				}
+				if (a->resolved_at > a->last_sent_at || a->last_sent_at + delay < t) {
 					send_add(e, sl, r, a, a->resolved_at);
-				alert_inst_free(a);
+					a->last_sent_at = t;
+				}
+				r->alerts[keep++] = a;
 				continue;
 			}
 		} else if (a->keep_firing_since) {
@@ -1226,26 +1299,108 @@ static void eval_group(struct alert_engine *e, struct group *g, int64_t t)
 	arena_free(&sl.a);
 }
 
+/*
+ * When a group runs. Samples reach the store once per collection tick, at
+ * the tick's time, a few ms to a few tens of ms after it (collection takes
+ * that long). A group run by a timer of its own reads whatever the last
+ * tick stored: a sample that misses the run by a millisecond waits a whole
+ * interval more, and every alert lags by the phase between the two clocks
+ * plus the round's own time (up to an interval and a cycle in all; see
+ * docs/BENCHMARKS.md, "rules").
+ *
+ * So while ticks arrive (alert_engine_data), a group runs right after the
+ * tick that is due for it, at that tick's time: the evaluation time is the
+ * time of the newest samples, all of which are in the store. Evaluations
+ * stay an interval apart (the ticks are), so for and keep_firing_for time
+ * as in Prometheus. The group's own timer stands by: it runs the group
+ * only when the next tick is half a tick later than ticks usually arrive
+ * (a stalled collector must not stall the rules), and groups shorter than
+ * the tick run on it as well. The first tick after a timer run takes the
+ * group back (at once; the collector's rhythm may have shifted after a
+ * stall, and waiting for the old phase would delay every alert). Without
+ * ticks (tests, alert_engine_eval) groups run at multiples of their
+ * interval, as before.
+ */
+enum due_mode {
+	DUE_SLOT,   /* the timer, no ticks: aligned slots */
+	DUE_TIMER,  /* the timer while ticks arrive: only when the tick is late */
+	DUE_DATA,   /* a tick was stored at t */
+};
+
+/* The tick rhythm the thread sees (under wake_lock when shared). */
+struct ticks {
+	int64_t step_ms;     /* between ticks; 0: none arrive */
+	int64_t arrival_ms;  /* when the last one was reported (wall) */
+};
+
 static int64_t next_slot(int64_t t, int64_t interval)
 {
 	return (t / interval + 1) * interval;
 }
 
-int alert_engine_eval(struct alert_engine *e, int64_t now)
+/* Whether the ticks govern g: they come at least as often as it runs. */
+static bool on_ticks(const struct group *g, const struct ticks *k)
+{
+	return k->step_ms > 0 && g->interval_ms >= k->step_ms;
+}
+
+/* When the timer may run g (ms). */
+static int64_t timer_at(const struct group *g, const struct ticks *k)
+{
+	if (!on_ticks(g, k))
+		return g->next_ms;
+	int64_t late = k->arrival_ms + k->step_ms + k->step_ms / 2;
+	return g->next_ms > late ? g->next_ms : late;
+}
+
+static bool group_due(const struct group *g, int64_t t, enum due_mode m, const struct ticks *k)
+{
+	if (m == DUE_SLOT)
+		return g->next_ms <= t;
+	if (m == DUE_TIMER)
+		return timer_at(g, k) <= t;
+	if (t <= g->last_eval_ms)
+		return false; /* evaluation times only move forward */
+	/* A tick early by up to half a tick still counts: the agent's ticks
+	 * keep their grid, so one that ran late is followed by one that comes
+	 * early, and skipping it would hold its samples for a whole interval. */
+	int64_t tol = (g->interval_ms < k->step_ms ? g->interval_ms : k->step_ms) / 2;
+	return g->next_ms - tol <= t || g->off_tick;
+}
+
+static void group_schedule(struct group *g, int64_t t, enum due_mode m)
+{
+	g->off_tick = m != DUE_DATA;
+	if (m == DUE_SLOT)
+		g->next_ms = next_slot(t, g->interval_ms);
+	else
+		g->next_ms = t + g->interval_ms;
+}
+
+/* Runs every group due at t in one round. Returns how many ran. */
+static int eval_round(struct alert_engine *e, int64_t t, enum due_mode m, const struct ticks *k)
 {
 	int ran = 0;
 	double slowest = 0;
 	pthread_mutex_lock(&e->eval_lock);
-	if (e->rsrc)
-		rules_source_round(e->rsrc, now);
-	share_cache_clear(e->share);
 	struct ruleset *rs = e->rs;
 	for (size_t i = 0; rs && i < rs->ngroups; i++) {
 		struct group *g = &rs->groups[i];
-		if (g->next_ms > now)
+		if (!group_due(g, t, m, k)) {
+			if (m == DUE_DATA && g->off_tick) {
+				/* A tick older than the timer's run: follow the next. */
+				g->next_ms = t + g->interval_ms;
+				g->off_tick = false;
+			}
 			continue;
-		eval_group(e, g, now);
-		g->next_ms = next_slot(now, g->interval_ms);
+		}
+		if (!ran) {
+			if (e->rsrc)
+				rules_source_round(e->rsrc, t);
+			share_cache_clear(e->share);
+		}
+		eval_group(e, g, t);
+		group_schedule(g, t, m);
 		if (g->eval_seconds > slowest)
 			slowest = g->eval_seconds;
 		ran++;
@@ -1254,20 +1409,42 @@ int alert_engine_eval(struct alert_engine *e, int64_t now)
 		pthread_mutex_lock(&e->lock);
 		e->stats.last_cycle_seconds = slowest;
 		pthread_mutex_unlock(&e->lock);
-		heartbeat(e, now);
+		heartbeat(e, t);
 	}
 	pthread_mutex_unlock(&e->eval_lock);
 	return ran;
 }
 
-/* When the next group is due (ms), or now + 1s without rules. */
-static int64_t next_due(struct alert_engine *e, int64_t now)
+int alert_engine_eval(struct alert_engine *e, int64_t now)
+{
+	return eval_round(e, now, DUE_SLOT, &(struct ticks){ 0 });
+}
+
+void alert_engine_data(struct alert_engine *e, int64_t t_ms, int64_t step_ms)
+{
+	if (!e || t_ms <= 0)
+		return;
+	pthread_mutex_lock(&e->wake_lock);
+	if (t_ms > e->data_ms) {
+		e->data_ms = t_ms;
+		e->data_step_ms = step_ms;
+		e->data_arrival_ms = now_ms();
+		e->data_new = true;
+		pthread_cond_signal(&e->wake);
+	}
+	pthread_mutex_unlock(&e->wake_lock);
+}
+
+/* When the timer must look again (ms), or now + 1s without rules. */
+static int64_t next_due(struct alert_engine *e, int64_t now, const struct ticks *k)
 {
 	int64_t next = now + 1000;
 	pthread_mutex_lock(&e->eval_lock);
-	for (size_t i = 0; e->rs && i < e->rs->ngroups; i++)
-		if (e->rs->groups[i].next_ms < next)
-			next = e->rs->groups[i].next_ms;
+	for (size_t i = 0; e->rs && i < e->rs->ngroups; i++) {
+		int64_t at = timer_at(&e->rs->groups[i], k);
+		if (at < next)
+			next = at;
+	}
 	pthread_mutex_unlock(&e->eval_lock);
 	return next;
 }
@@ -1277,11 +1454,22 @@ static void *engine_thread(void *arg)
 	struct alert_engine *e = arg;
 	pthread_mutex_lock(&e->wake_lock);
 	while (!e->stop) {
+		bool data = e->data_new;
+		int64_t data_t = e->data_ms;
+		struct ticks k = { e->data_step_ms, e->data_arrival_ms };
+		e->data_new = false;
 		pthread_mutex_unlock(&e->wake_lock);
-		alert_engine_eval(e, now_ms());
-		int64_t now = now_ms(), next = next_due(e, now);
+		int64_t now = now_ms();
+		/* Ticks count as arriving until three are missed. */
+		if (k.step_ms <= 0 || now - k.arrival_ms >= 3 * k.step_ms)
+			k.step_ms = 0;
+		if (data && k.step_ms)
+			eval_round(e, data_t, DUE_DATA, &k);
+		eval_round(e, now_ms(), k.step_ms ? DUE_TIMER : DUE_SLOT, &k);
+		now = now_ms();
+		int64_t next = next_due(e, now, &k);
 		pthread_mutex_lock(&e->wake_lock);
-		if (e->stop || next <= now)
+		if (e->stop || e->data_new || next <= now)
 			continue;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -1388,16 +1576,38 @@ static void saved_prune(struct alert_engine *e, struct ruleset *rs)
 	}
 }
 
-int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
+/* A reload that failed with why: the old rules keep running. Caller holds
+ * load_lock. */
+static void load_failed(struct alert_engine *e, const char *why)
+{
+	pthread_mutex_lock(&e->lock);
+	snprintf(e->last_error, sizeof(e->last_error), "%s", why);
+	e->stats.last_reload_ok = false;
+	e->stats.last_reload_ms = now_ms();
+	e->stats.reloads++;
+	e->stats.reload_failures++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+void alert_engine_load_failed(struct alert_engine *e, const char *why)
 {
 	pthread_mutex_lock(&e->load_lock);
+	load_failed(e, why);
+	pthread_mutex_unlock(&e->load_lock);
+}
+
+/* Loads the files c names; on success they and c replace the engine's. */
+static int load_with(struct alert_engine *e, const struct alert_rules_config *c, char *err,
+		     size_t errsize)
+{
 	struct buf errs;
 	buf_init(&errs, 1 << 20);
 	size_t nerrs = 0;
 	const char *paths[ALERT_MAX_RULE_FILES];
-	for (size_t i = 0; i < e->cfg.nfiles; i++)
-		paths[i] = e->cfg.files[i];
-	struct ruleset *rs = ruleset_load(paths, e->cfg.nfiles, e->cfg.base_dir, e->cfg.eval_interval_ms, &errs, &nerrs);
+	for (size_t i = 0; i < c->nfiles; i++)
+		paths[i] = c->files[i];
+	struct ruleset *rs = ruleset_load(paths, c->nfiles, c->base_dir, c->eval_interval_ms, &errs,
+					  &nerrs);
 	int64_t now = now_ms();
 	int rc = 0;
 	if (!rs) {
@@ -1406,13 +1616,7 @@ int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
 		while (errs.len && errs.data[errs.len - 1] == '\n')
 			errs.data[--errs.len] = '\0';
 		snprintf(err, errsize, "%s", errs.len ? errs.data : "failed");
-		pthread_mutex_lock(&e->lock);
-		snprintf(e->last_error, sizeof(e->last_error), "%s", err);
-		e->stats.last_reload_ok = false;
-		e->stats.last_reload_ms = now;
-		e->stats.reloads++;
-		e->stats.reload_failures++;
-		pthread_mutex_unlock(&e->lock);
+		load_failed(e, err);
 		rc = -EINVAL;
 		goto out;
 	}
@@ -1421,6 +1625,8 @@ int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
 	pthread_mutex_lock(&e->lock);
 	struct ruleset *old = e->rs;
 	bool first = !e->stats.last_reload_ok_ms;
+	if (c != &e->cfg)
+		e->cfg = *c;
 	carry_over(e, old, rs, &sl, now);
 	e->rs = rs;
 	e->stats.last_reload_ok = true;
@@ -1446,6 +1652,22 @@ int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
 	pthread_mutex_unlock(&e->wake_lock);
 out:
 	buf_fini(&errs);
+	return rc;
+}
+
+int alert_engine_load(struct alert_engine *e, char *err, size_t errsize)
+{
+	pthread_mutex_lock(&e->load_lock);
+	int rc = load_with(e, &e->cfg, err, errsize);
+	pthread_mutex_unlock(&e->load_lock);
+	return rc;
+}
+
+int alert_engine_configure(struct alert_engine *e, const struct alert_rules_config *c, char *err,
+			   size_t errsize)
+{
+	pthread_mutex_lock(&e->load_lock);
+	int rc = load_with(e, c, err, errsize);
 	pthread_mutex_unlock(&e->load_lock);
 	return rc;
 }

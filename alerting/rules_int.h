@@ -36,7 +36,14 @@ struct alert_inst {
 	enum alert_state state;
 	double value;
 	int64_t active_at, fired_at, resolved_at, last_sent_at, keep_firing_since;
+	char *note;                      /* annotation "remediation" (alert_engine_note_sink); NULL: none */
 };
+
+#define ALERT_NOTE_NAME "remediation"
+/* a's annotations with its note merged in (name order; the note replaces a
+ * rule annotation of the same name) into out, which has room for
+ * a->nann + 1. Returns how many. Strings stay a's. Caller holds the lock. */
+size_t alert_annotations(const struct alert_inst *a, struct store_label *out);
 
 /* A series a rule wrote at its last evaluation, so that one it no longer
  * writes gets a stale marker. */
@@ -101,6 +108,7 @@ struct group {
 	size_t nrules;
 	/* state */
 	int64_t next_ms;                 /* evaluator thread only */
+	bool off_tick;                   /* last run by the timer, not after a tick */
 	int64_t last_eval_ms;
 	double eval_seconds;
 };
@@ -174,6 +182,9 @@ struct alert_engine {
 	pthread_mutex_t wake_lock;
 	pthread_cond_t wake;
 	bool stop;
+	/* The newest tick the store holds (alert_engine_data), under wake_lock. */
+	int64_t data_ms, data_step_ms, data_arrival_ms;
+	bool data_new;
 };
 
 /* ---- what rules read (rules_source.c) ---- */

@@ -95,7 +95,12 @@ static void put_alert(struct alert_engine *e, struct buf *b, const struct alert_
 	buf_puts(b, "{\"labels\":");
 	put_labels(b, a->labels, a->nlabels);
 	buf_puts(b, ",\"annotations\":");
-	put_labels(b, a->ann, a->nann);
+	struct store_label *ann = a->note ? malloc((a->nann + 1) * sizeof(*ann)) : NULL;
+	if (ann)
+		put_labels(b, ann, alert_annotations(a, ann));
+	else
+		put_labels(b, a->ann, a->nann);
+	free(ann);
 	buf_printf(b, ",\"state\":\"%s\",\"activeAt\":", alert_state_name(a->state));
 	put_time(b, a->active_at);
 	buf_puts(b, ",\"value\":\"");
@@ -154,9 +159,13 @@ static void put_rule(struct alert_engine *e, struct buf *b, const struct rule *r
 		put_kv(b, r->ann, r->nann);
 		if (alerts) {
 			buf_puts(b, ",\"alerts\":[");
+			bool first = true;
 			for (size_t i = 0; i < r->nalerts; i++) {
-				if (i)
+				if (r->alerts[i]->state == ALERT_INACTIVE)
+					continue; /* resolved, kept for resending */
+				if (!first)
 					buf_putc(b, ',');
+				first = false;
 				put_alert(e, b, r->alerts[i], now);
 			}
 			buf_putc(b, ']');

@@ -91,9 +91,11 @@ void store_close(struct store *s);
  * marker at this snapshot's time. Timestamps within 2% of the interval (at
  * most 20 ms) of the expected tick are aligned onto it, as Prometheus does,
  * so regular ticks cost one bit each. Never blocks on disk.
- * snap stays the caller's; nothing from it is kept.
+ * snap stays the caller's; nothing from it is kept. Returns the time the
+ * samples were stored at (the aligned tick; what rule evaluation must read
+ * up to), or 0 when the tick was not stored (clock went back, NULL).
  */
-void store_append_snapshot(struct store *s, const struct snapshot *snap);
+int64_t store_append_snapshot(struct store *s, const struct snapshot *snap);
 
 /* A label pair. Names and values are NUL-terminated UTF-8. */
 struct store_label {

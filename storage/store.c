@@ -723,10 +723,10 @@ static struct series *slot_series(struct store *s, struct ccache *c, uint32_t j,
 	return se;
 }
 
-void store_append_snapshot(struct store *s, const struct snapshot *snap)
+int64_t store_append_snapshot(struct store *s, const struct snapshot *snap)
 {
 	if (!s || !snap)
-		return;
+		return 0;
 	pthread_rwlock_wrlock(&s->lock);
 	int64_t t = snap->time_ms;
 	/* Align a jittered tick onto the expected one (at most 2% of the step, 20 ms). */
@@ -748,7 +748,7 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 		 * shows a clock that went back, not only the log. */
 		s->out_of_order += snap->nsamples;
 		pthread_rwlock_unlock(&s->lock);
-		return;
+		return 0;
 	}
 	log_recovered(&s->clock_warn, "storage: storing ticks");
 	if (s->last_snap_t)
@@ -806,6 +806,7 @@ void store_append_snapshot(struct store *s, const struct snapshot *snap)
 		idle_sweep(s, t);
 	cache_sweep(s);
 	pthread_rwlock_unlock(&s->lock);
+	return t;
 }
 
 /* ---- statistics ----------------------------------------------------------------- */

@@ -335,6 +335,25 @@ class PackTest(unittest.TestCase):
         a = h.wait_for("a notification of the restart loop", notified, 20)
         self.assertRegex(a["annotations"]["remediation"], r"restart(ed| requested)")
         self.assertIn("restarting in a loop", a["annotations"]["summary"])
+        # And the alert itself says it, in the API and in `monitor alerts`
+        # (the latest word: by now the cap holds it back).
+        def annotated():
+            al = self.firing("ContainerRestartLoop", c.name)
+            return al if al and "remediation" in al["annotations"] else None
+        al = h.wait_for("the remediation annotation in /api/v1/alerts", annotated, 20)
+        self.assertRegex(al["annotations"]["remediation"],
+                         r"restart(ed| requested)|2 restarts in the last hour, the cap")
+        self.assertIn("restarting in a loop", al["annotations"]["summary"])
+        out = subprocess.run([h.MONITOR, "alerts", "--url", self.agent.url], capture_output=True,
+                             text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"(?m)^remediation: ContainerRestartLoop %s: .*restart"
+                         % re.escape(c.name))
+        # The silenced loop: its alert says why it was left alone.
+        ha = h.wait_for("the silenced loop's annotation", lambda: (
+            self.firing("ContainerRestartLoop", held.name) or {"annotations": {}}
+        )["annotations"].get("remediation"), 20)
+        self.assertIn("held back by silence", ha)
         # The silenced one: firing, marked, left alone.
         ha = self.firing("ContainerRestartLoop", held.name)
         self.assertTrue(ha and ha.get("silenced"), ha)

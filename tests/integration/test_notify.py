@@ -109,6 +109,11 @@ def write(path, text):
     return path
 
 
+def rfc3339_s(s):
+    import datetime
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
 def rules_file(d, expr, name="NotifyTest"):
     return write(os.path.join(d, "rules.yml"), """groups:
 - name: notify
@@ -560,6 +565,82 @@ receivers:
                 am.wait(10)
             if am_log:
                 am_log.close()
+            rec.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ResendTest(unittest.TestCase):
+    """As Prometheus sends to Alertmanager: firing alerts again every
+    resend_delay (endsAt moving ahead), resolved ones again for a while
+    (endsAt fixed at the resolve time), here to a real HTTP receiver playing
+    Alertmanager's API; and the rules engine re-sending resolved alerts
+    (rules.resend_delay) does not make a webhook receiver notify twice."""
+
+    def test_firing_and_resolved_resent(self):
+        rec = Recorder()
+        tmp = tempfile.mkdtemp(prefix="resend-", dir=h.WORK if os.path.isdir(h.WORK) else None)
+        agent = None
+        try:
+            rules = rules_file(tmp, "monitor_ticks_total < 6", name="ResendTest")
+            cfg = """rule_files: [%s]
+default_rules: false
+rules:
+  evaluation_interval: 1s
+  resend_delay: 1s
+route:
+  receiver: both
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: both
+    alertmanager_configs:
+    - url: %s/amapi
+      resend_delay: 2s
+    webhook_configs:
+    - url: %s/webhook
+      send_resolved: true
+""" % (rules, rec.url, rec.url)
+            agent = h.Agent(config=cfg, args=["--no-ebpf"]).start()
+
+            def posts(status):
+                out = []
+                for r in rec.got("amapi"):
+                    for a in json.loads(r[3]):
+                        if a["labels"].get("alertname") != "ResendTest":
+                            continue
+                        at = time.time() - (time.monotonic() - r[0])  # wall time of the post
+                        resolved = rfc3339_s(a["endsAt"]) <= at + 1
+                        if resolved == (status == "resolved"):
+                            out.append((r[0], a))
+                return out
+            h.wait_for("three resolved posts to the Alertmanager API",
+                       lambda: len(posts("resolved")) >= 3, 40)
+            firing, resolved = posts("firing"), posts("resolved")
+            self.assertTrue(all(r[1].endswith("/amapi/api/v2/alerts") for r in rec.got("amapi")))
+            # Firing: sent at once and again (5 s of firing, resend 2 s), one
+            # startsAt, endsAt ahead of each send.
+            self.assertGreaterEqual(len(firing), 2, firing)
+            self.assertEqual(len({a["startsAt"] for _, a in firing + resolved}), 1)
+            # Resolved: the same endsAt every time, about every resend_delay.
+            self.assertEqual(len({a["endsAt"] for _, a in resolved}), 1, resolved)
+            gaps = [b[0] - a[0] for a, b in zip(resolved, resolved[1:])]
+            self.assertTrue(all(1.5 < g < 4 for g in gaps), gaps)
+            # The webhook (grouped, deduplicated as Alertmanager does): one
+            # firing and one resolved notification, although the engine
+            # handed the resolved alert on every second.
+            time.sleep(3)
+
+            def hooks(status):
+                return [b for b in (json.loads(r[3]) for r in rec.got("webhook"))
+                        if b["status"] == status and b["alerts"][0]["labels"]["alertname"] == "ResendTest"]
+            self.assertEqual(len(hooks("firing")), 1, rec.got("webhook"))
+            self.assertEqual(len(hooks("resolved")), 1, rec.got("webhook"))
+            # Not shown as an alert any more.
+            self.assertEqual(agent.get("/api/v1/alerts").json()["data"]["alerts"], [])
+        finally:
+            if agent:
+                agent.stop()
             rec.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -9,7 +9,8 @@ collects from real containers.
   pending one keeps the time it had already spent pending.
 - Reloads (SIGHUP and POST /-/reload with the admin token): a broken file
   keeps the old rules running and is reported in the log, the metric and the
-  answer; a good one replaces them.
+  answer; a good one replaces them. A reload reads the config again: a glob
+  added to rule_files: loads its files, a broken config keeps the old rules.
 - `monitor rules check` on the corpus of broken files names every problem
   with its file and line and exits 1; the documentation's examples pass.
 """
@@ -280,6 +281,67 @@ class TestReload(Base):
         self.assertIs(r["data"]["reload"]["success"], True)
         self.assertNotIn("error", r["data"]["reload"])
         self.assertEqual(alert_named(a, "First")["activeAt"], al["activeAt"])
+        a.stop()
+
+    def test_reload_rereads_rule_files_list(self):
+        """SIGHUP and /-/reload read the config again: a rule_files: glob
+        added there is loaded; a config that does not load keeps the old
+        rules and is reported (log, metric, API)."""
+        a = self.agent("""groups:
+- name: one
+  interval: 1s
+  rules:
+  - alert: First
+    expr: vector(1)
+""")
+        h.wait_for("First", lambda: alert_named(a, "First"), 10)
+        more = os.path.join(self.dir, "more")
+        os.makedirs(more)
+        for i in (1, 2):
+            write(os.path.join(more, "extra%d.yml" % i), """groups:
+- name: extra%d
+  interval: 1s
+  rules:
+  - alert: Extra%d
+    expr: vector(%d)
+""" % (i, i, i))
+        cfg = open(a.config_path).read()
+        # The list gains a glob (relative: from the config's directory).
+        rel = os.path.relpath(more, os.path.dirname(a.config_path))
+        write(a.config_path, cfg.replace("rule_files: [%s]" % self.rules,
+                                         "rule_files: [%s, '%s/*.yml']" % (self.rules, rel)))
+        a.proc.send_signal(signal.SIGHUP)
+        h.wait_for("Extra1 and Extra2 after SIGHUP", lambda: alert_named(a, "Extra1")
+                   and alert_named(a, "Extra2"), 10)
+        r = a.get("/api/v1/rules").json()
+        self.assertEqual(sorted(g["name"] for g in r["data"]["groups"]),
+                         ["extra1", "extra2", "one"])
+        self.assertIs(r["data"]["reload"]["success"], True)
+        first_at = alert_named(a, "First")["activeAt"]
+        # A broken config: the old rules (all three files) keep running.
+        write(a.config_path, "rule_files: [%s\n" % self.rules + cfg.split("\n", 1)[1])
+        r = post(a, "/-/reload", token=TOKEN)
+        self.assertEqual(r.status, 500, r.text)
+        self.assertIn("config: %s:" % a.config_path, r.json()["error"])
+        h.wait_for("the failed reload in the metric", lambda: a.metrics().value(
+            "monitor_rules_last_reload_success") == 0, 5)
+        self.assertIn("reload failed, the previous rules keep running", a.stderr())
+        r = a.get("/api/v1/rules").json()
+        self.assertIs(r["data"]["reload"]["success"], False)
+        self.assertIn(a.config_path, r["data"]["reload"]["error"])
+        self.assertEqual(len(r["data"]["groups"]), 3)
+        time.sleep(1.5)
+        self.assertIsNotNone(alert_named(a, "Extra2"))
+        # The list shrinks back by SIGHUP: the extra files' rules go, First
+        # keeps its state.
+        write(a.config_path, cfg)
+        a.proc.send_signal(signal.SIGHUP)
+        h.wait_for("Extra1 gone", lambda: alert_named(a, "Extra1") is None, 10)
+        h.wait_for("the metric back at 1", lambda: a.metrics().value(
+            "monitor_rules_last_reload_success") == 1, 5)
+        r = a.get("/api/v1/rules").json()
+        self.assertEqual([g["name"] for g in r["data"]["groups"]], ["one"])
+        self.assertEqual(alert_named(a, "First")["activeAt"], first_at)
         a.stop()
 
 

@@ -287,6 +287,140 @@ static void test_for_zero_and_keep_firing(void)
 	promql_mem_free(m);
 }
 
+/* Resolved alerts as Prometheus sends them to Alertmanager: again every
+ * resend delay for 15 minutes (resolvedRetention), ends_at the resolve
+ * time throughout, then forgotten; never shown; one that comes back in that
+ * time is a new alert (pending again, fires, sent as firing). */
+static void test_resolved_resent(void)
+{
+	struct promql_mem *m = promql_mem_new();
+	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
+	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
+	struct promql_source src;
+	promql_mem_source(m, &src);
+	struct got g = { 0 };
+	struct alert_engine *e = engine(write_file("resolved.yml",
+		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
+		"  - alert: Now\n    expr: m > 5\n"), &src, NULL, &g);
+	alert_engine_eval(e, T0);
+	CHECK_EQ_INT(g.n, 1);
+	CHECK_STR(g.state[0], "firing");
+	promql_mem_add(m, (size_t)s, T0 + 5000, 0);
+	alert_engine_eval(e, T0 + 10000);
+	CHECK_EQ_INT(g.n, 2);
+	CHECK_STR(g.state[1], "resolved");
+	CHECK_EQ_INT(g.ends[1], T0 + 10000);
+	CHECK_STR(alerts_json(e, T0 + 10000), "{\"alerts\":[]}");
+	CHECK(strstr(rules_json(e, T0 + 10000), "\"state\":\"inactive\"") != NULL);
+	CHECK(strstr(jsonbuf, "\"alerts\":[]") != NULL);
+	struct alert_engine_stats st;
+	alert_engine_stats(e, &st);
+	CHECK_EQ_INT(st.firing + st.pending, 0);
+	drain(e);
+	/* Every resend delay (1m, strictly more) for 15m: at 80, 150, ... s. */
+	int resends = 0;
+	for (int64_t t = 20; t <= 10 + 15 * 60; t += 10) {
+		int before = g.n;
+		promql_mem_add(m, (size_t)s, T0 + t * 1000 - 1000, 0);
+		alert_engine_eval(e, T0 + t * 1000);
+		if (g.n > before) {
+			resends++;
+			CHECK_STR(g.state[g.n - 1], "resolved");
+			CHECK_EQ_INT(g.ends[g.n - 1], T0 + 10000);
+			CHECK_EQ_INT(g.starts[g.n - 1], T0);
+		}
+	}
+	CHECK_EQ_INT(resends, 12); /* 80, 150, ..., 850 s; then forgotten at 910 */
+	CHECK_STR(drain(e), ""); /* no ALERTS for a resolved alert */
+	int n = g.n;
+	for (int64_t t = 920; t <= 1200; t += 10) {
+		promql_mem_add(m, (size_t)s, T0 + t * 1000 - 1000, 0);
+		alert_engine_eval(e, T0 + t * 1000);
+	}
+	CHECK_EQ_INT(g.n, n);
+	alert_engine_free(e);
+
+	/* Back within the 15 minutes: a new alert, sent as firing again. */
+	g = (struct got){ 0 };
+	e = engine(write_file("resolved.yml",
+		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
+		"  - alert: Now\n    expr: m > 5\n"), &src, NULL, &g);
+	promql_mem_add(m, (size_t)s, T0 + 1205000, 10);
+	alert_engine_eval(e, T0 + 1210000);
+	promql_mem_add(m, (size_t)s, T0 + 1215000, 0);
+	alert_engine_eval(e, T0 + 1220000);
+	promql_mem_add(m, (size_t)s, T0 + 1225000, 10);
+	alert_engine_eval(e, T0 + 1230000);
+	CHECK_EQ_INT(g.n, 3);
+	CHECK_STR(g.state[2], "firing");
+	CHECK_EQ_INT(g.starts[2], T0 + 1230000);
+	CHECK(strstr(alerts_json(e, T0 + 1230000), "\"state\":\"firing\"") != NULL);
+	CHECK(strstr(jsonbuf, "\"activeAt\":\"2027-01-15T08:20:30Z\"") != NULL);
+	alert_engine_free(e);
+	promql_mem_free(m);
+}
+
+/* Output sample times ("ALERTS" at t) of what the engine's thread ran. */
+static void sample_times(void *arg, const struct store_label *l, size_t n, int64_t t, double v)
+{
+	int64_t *last = arg;
+	if (t > *last)
+		*last = t;
+}
+
+static int64_t wait_eval(struct alert_engine *e, int64_t want)
+{
+	int64_t last = 0;
+	for (int i = 0; i < 500 && last < want; i++) {
+		alert_engine_drain(e, sample_times, &last);
+		if (last < want)
+			usleep(10000);
+	}
+	return last;
+}
+
+/* While ticks are reported (alert_engine_data), the thread runs a due
+ * group at the tick's time, which sees the tick's samples: not at a time
+ * of its own. A group its timer ran goes onto the next tick; a tick early
+ * by less than half a tick counts. */
+static void test_runs_on_ticks(void)
+{
+	struct promql_mem *m = promql_mem_new();
+	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
+	int64_t now = now_ms();
+	promql_mem_add(m, (size_t)s, now - 1000, 10);
+	struct promql_source src;
+	promql_mem_source(m, &src);
+	struct alert_engine *e = engine(write_file("ticks.yml",
+		"groups:\n- name: g\n  interval: 2s\n  rules:\n"
+		"  - alert: Now\n    expr: m > 5\n"), &src, NULL, NULL);
+	CHECK(alert_engine_start(e) == 0);
+	/* The first run is the timer's (nothing reported yet). */
+	int64_t first = wait_eval(e, 1);
+	CHECK(first > 0);
+	/* Ticks in the engine's future: only ticks can make these times. */
+	int64_t t1 = first + 1500;
+	promql_mem_add(m, (size_t)s, t1, 11);
+	alert_engine_data(e, t1, 2000);
+	CHECK_EQ_INT(wait_eval(e, t1), t1);
+	int64_t t2 = t1 + 1990; /* a tick 10 ms early still counts */
+	promql_mem_add(m, (size_t)s, t2, 12);
+	alert_engine_data(e, t2, 2000);
+	CHECK_EQ_INT(wait_eval(e, t2), t2);
+	CHECK(strstr(alerts_json(e, t2), "\"value\":\"1.2e+01\"") != NULL);
+	/* A quarter of an interval on: not due, nothing runs. */
+	alert_engine_data(e, t2 + 500, 2000);
+	usleep(100000);
+	int64_t last = 0;
+	alert_engine_drain(e, sample_times, &last);
+	CHECK(last < t2 + 500);
+	/* Early by less than half a tick (the one after a late tick): runs. */
+	alert_engine_data(e, t2 + 1100, 2000);
+	CHECK_EQ_INT(wait_eval(e, t2 + 1100), t2 + 1100);
+	alert_engine_free(e);
+	promql_mem_free(m);
+}
+
 static void test_recording(void)
 {
 	struct promql_mem *m = promql_mem_new();
@@ -861,6 +995,8 @@ int main(void)
 	log_set_level(LOG_ERROR);
 	RUN(test_pending_firing_resolved);
 	RUN(test_for_zero_and_keep_firing);
+	RUN(test_resolved_resent);
+	RUN(test_runs_on_ticks);
 	RUN(test_recording);
 	RUN(test_eval_errors);
 	RUN(test_restart_persistence);
