@@ -272,7 +272,7 @@ $(BUILD)/bench/notify_bench: $(BUILD)/obj/tests/bench/notify_bench.o $(BUILD)/ob
 # table in build/bench/rules.md.
 .PHONY: bench-rules
 bench-rules: $(BUILD)/bench/rules_bench
-	$(BUILD)/bench/rules_bench 1000 200 5 $(BUILD)/bench/rules.md
+	$(BUILD)/bench/rules_bench 1000 200 200 $(BUILD)/bench/rules.md
 
 $(BUILD)/bench/rules_bench: $(BUILD)/obj/tests/bench/rules_bench.o $(BUILD)/obj/version.o $(BUILD)/libmonitor.a
 	@mkdir -p $(dir $@)
