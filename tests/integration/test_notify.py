@@ -624,8 +624,12 @@ receivers:
             self.assertEqual(len({a["startsAt"] for _, a in firing + resolved}), 1)
             # Resolved: the same endsAt every time, about every resend_delay.
             self.assertEqual(len({a["endsAt"] for _, a in resolved}), 1, resolved)
+            # (one post may wait on the delivery thread of a busy host,
+            # which shortens the gap after it; on average they follow the
+            # 2 s resend_delay, not the engine's 1 s resends)
             gaps = [b[0] - a[0] for a, b in zip(resolved, resolved[1:])]
-            self.assertTrue(all(1.5 < g < 4 for g in gaps), gaps)
+            self.assertTrue(all(0.5 < g < 4.5 for g in gaps), gaps)
+            self.assertGreaterEqual(sum(gaps) / len(gaps), 1.4, gaps)
             # The webhook (grouped, deduplicated as Alertmanager does): one
             # firing and one resolved notification, although the engine
             # handed the resolved alert on every second.
