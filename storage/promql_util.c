@@ -1212,7 +1212,7 @@ static size_t fmt_float_raw(char *out, double v)
 		out[o++] = '0';
 		return o;
 	}
-	char digits[32];
+	char digits[64];   /* 17 digits at most; room for the fixed copies below */
 	int nd, K;
 	if (v < 9007199254740992.0 && v == (double)(uint64_t)v) {
 		/* integers: their own digits */
@@ -1234,23 +1234,28 @@ static size_t fmt_float_raw(char *out, double v)
 		K++;
 	}
 	int point = nd + K; /* digits before the decimal point */
+	/* Copies of a fixed 32 bytes (nd <= 17; out has room for 400) compile
+	 * to a few moves where a call to memcpy per part cost more than the
+	 * copying; what lands past the number is never read. */
 	if (point <= 0) {
 		out[o++] = '0';
 		out[o++] = '.';
-		memset(out + o, '0', (size_t)-point);
-		o += (size_t)-point;
-		memcpy(out + o, digits, (size_t)nd);
+		size_t z = (size_t)-point;
+		memset(out + o, '0', z <= 32 ? 32 : z);
+		o += z;
+		memcpy(out + o, digits, 32);
 		o += (size_t)nd;
 	} else if (point >= nd) {
-		memcpy(out + o, digits, (size_t)nd);
+		memcpy(out + o, digits, 32);
 		o += (size_t)nd;
-		memset(out + o, '0', (size_t)(point - nd));
-		o += (size_t)(point - nd);
+		size_t z = (size_t)(point - nd);
+		memset(out + o, '0', z <= 32 ? 32 : z);
+		o += z;
 	} else {
-		memcpy(out + o, digits, (size_t)point);
+		memcpy(out + o, digits, 32);
 		o += (size_t)point;
 		out[o++] = '.';
-		memcpy(out + o, digits + point, (size_t)(nd - point));
+		memcpy(out + o, digits + point, 32);
 		o += (size_t)(nd - point);
 	}
 	return o;
@@ -1270,8 +1275,10 @@ void promql_fmt_float(char *out, size_t size, double v)
 
 void promql_format_value(struct buf *b, double v)
 {
-	char tmp[PROMQL_FLOAT_MAX];
-	buf_add(b, tmp, fmt_float_raw(tmp, v));
+	if (buf_reserve(b, PROMQL_FLOAT_MAX) < 0)
+		return;
+	b->len += fmt_float_raw(b->data + b->len, v);
+	b->data[b->len] = '\0';
 }
 
 void promql_format_time(struct buf *b, int64_t t)

@@ -257,7 +257,9 @@ static void test_formats(void)
 	} vals[] = {
 		{ 0, "0" }, { 1, "1" }, { -1.5, "-1.5" }, { 0.1, "0.1" }, { 1e21, "1000000000000000000000" },
 		{ 1e-7, "0.0000001" }, { 123456789.123, "123456789.123" }, { 1.0 / 3, "0.3333333333333333" },
-		{ INFINITY, "+Inf" }, { -INFINITY, "-Inf" }, { NAN, "NaN" },
+		{ INFINITY, "+Inf" }, { -INFINITY, "-Inf" }, { NAN, "NaN" }, { -0.000123, "-0.000123" },
+		{ 12345678901234567890.0, "12345678901234567000" }, { 0.7123456789012345, "0.7123456789012345" },
+		{ 9007199254740993.0, "9007199254740992" }, { 1234.5e-30, "0.0000000000000000000000000012345" },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(vals); i++) {
 		char out[512];
@@ -270,6 +272,10 @@ static void test_formats(void)
 	memset(want + 2, '0', 323);
 	strcpy(want + 325, "5");
 	CHECK_STR(tiny, want);
+	/* The largest double: 309 digits. */
+	promql_fmt_float(tiny, sizeof(tiny), -1.7976931348623157e308);
+	CHECK_EQ_INT(strlen(tiny), 310);
+	CHECK(!strncmp(tiny, "-17976931348623157000", 21));
 	struct buf b;
 	buf_init(&b, 256);
 	promql_format_time(&b, 1500);
