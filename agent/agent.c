@@ -148,6 +148,10 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 static void tick(struct loop *l)
 {
 	int64_t t0 = mono_ns(), c0 = cpu_time_ns(), now = now_ms();
+	/* Read before the queue is drained: what Docker posted before its
+	 * first answer was seen is applied in this tick. */
+	if (l->docker && docker_synced(l->docker))
+		coll_registry_hold_unnamed(l->reg, false);
 	coll_registry_apply(l->reg, &l->metaq);
 	if (now - l->last_rescan_ms >= l->cfg->rescan_interval_ms) {
 		coll_registry_rescan(l->reg);
@@ -544,6 +548,9 @@ int agent_main(int argc, char **argv)
 	if (cfg.docker_enabled)
 		l.docker = docker_start(cfg.docker_socket, cfg.docker_timeout_ms, &l.metaq,
 					&l.events);
+	/* Until Docker first answers, its containers wait for their names
+	 * (one series each, not one under the id and one under the name). */
+	coll_registry_hold_unnamed(l.reg, l.docker != NULL);
 	l.st.docker = l.docker;
 	l.st.action_timeout_ms = cfg.docker_action_timeout_ms;
 	l.st.admin_token = admin_token;

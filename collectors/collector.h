@@ -254,6 +254,14 @@ int coll_registry_fd(const struct coll_registry *r);
 int coll_registry_poll(struct coll_registry *r);
 /* Applies metadata updates from other threads. */
 void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
+/* hold: the metadata source (Docker) has not answered yet, so a Docker
+ * container without metadata is not collected (at most
+ * COLL_HOLD_UNNAMED_MS after it was found) rather than exported under its
+ * id and again under its name a moment later (two series of one
+ * container). Off by default; the tick thread, before coll_registry_apply
+ * (so metadata posted before the answer was seen is applied first). */
+#define COLL_HOLD_UNNAMED_MS 30000
+void coll_registry_hold_unnamed(struct coll_registry *r, bool hold);
 /* Runs every collector over every container into sink. errors[i] is
  * incremented by collector i's failed reads. */
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);
@@ -423,6 +431,9 @@ void docker_stop(struct docker_client *d);
 void docker_interrupt(struct docker_client *d);
 /* 1 when the last request succeeded, 0 otherwise. Any thread. */
 int docker_up(const struct docker_client *d);
+/* 1 once the first list of containers has been inspected and posted, or
+ * that first attempt has failed (the engine is down); 1 for NULL. */
+int docker_synced(const struct docker_client *d);
 /*
  * Runs POST /containers/{id}/{action}[?query] (start, stop, restart, pause,
  * unpause, kill) on the caller's thread with its own connection, waiting at

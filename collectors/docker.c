@@ -72,6 +72,7 @@ struct docker_client {
 	pthread_cond_t cond;
 	int stopping;            /* atomic */
 	int up;                  /* atomic */
+	int synced;              /* atomic: the first list-and-inspect round has ended */
 	struct log_limit ll;     /* thread only, like everything below */
 	char api[16];            /* "/v1.41", or "" for the engine's default */
 	char err[512];           /* why the last session ended */
@@ -108,6 +109,11 @@ static void set_up(struct docker_client *d, int up)
 int docker_up(const struct docker_client *d)
 {
 	return d ? __atomic_load_n(&d->up, __ATOMIC_ACQUIRE) : 0;
+}
+
+int docker_synced(const struct docker_client *d)
+{
+	return d ? __atomic_load_n(&d->synced, __ATOMIC_ACQUIRE) : 1;
 }
 
 /* Container ids go into URLs: accept only what Docker ids look like. */
@@ -944,6 +950,9 @@ static void *run(void *arg)
 		int rc = learn_version(d);
 		if (rc == 0)
 			rc = resync(d);
+		/* After the metadata is posted: the registry stops holding
+		 * containers without it (coll_registry_hold_unnamed). */
+		__atomic_store_n(&d->synced, 1, __ATOMIC_RELEASE);
 		if (rc == 0) {
 			wait_ms = BACKOFF_MIN_MS; /* it answered in full: start again quickly */
 			rc = follow_events(d, since_ns);

@@ -78,6 +78,7 @@ struct coll_registry {
 	uint64_t tick;
 	uint32_t gen;
 	bool collected;          /* a collection pass has run */
+	bool hold_unnamed;       /* coll_registry_hold_unnamed */
 	int runc_recheck;        /* ticks left to look for a late state.json */
 	/* inotify: watch descriptor -> directory path relative to the walk root */
 	int ifd;
@@ -693,6 +694,19 @@ static void collect_one(struct coll_registry *r, struct coll_container *c, struc
 	coll_emit_lifecycle(sink, &c->meta);
 }
 
+void coll_registry_hold_unnamed(struct coll_registry *r, bool hold)
+{
+	r->hold_unnamed = hold;
+}
+
+/* A Docker container found before the engine first answered: not
+ * collected until its name is in (see coll_registry_hold_unnamed). */
+static bool held_unnamed(const struct coll_registry *r, const struct coll_container *c)
+{
+	return r->hold_unnamed && !c->has_meta && c->runtime == RUNTIME_DOCKER &&
+	       mono_ns() - c->found_ns < COLL_HOLD_UNNAMED_MS * 1000000LL;
+}
+
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)
 {
 	if (r->runc_recheck > 0) {
@@ -734,6 +748,8 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 				continue;
 			c->fresh = false;
 		}
+		if (held_unnamed(r, c))
+			continue;
 		collect_one(r, c, sink, errors, true);
 	}
 	/* Found and collected on their own during the loop: in this snapshot
@@ -762,7 +778,7 @@ size_t coll_registry_collect_fresh(struct coll_registry *r, struct coll_sink *si
 	int64_t t = mono_ns();
 	size_t n = 0;
 	for (struct coll_container *c = r->list; c; c = c->next) {
-		if (!c->fresh || t - c->found_ns < FRESH_SETTLE_NS)
+		if (!c->fresh || t - c->found_ns < FRESH_SETTLE_NS || held_unnamed(r, c))
 			continue;
 		c->fresh = false;
 		/* A collector with a begin op reads per-tick state there (eBPF

@@ -13,6 +13,7 @@ import json
 import re
 import time
 import unittest
+import urllib.parse
 
 import harness as h
 
@@ -281,11 +282,9 @@ class DockerTest(unittest.TestCase):
         time.sleep(0.5)
         agent = h.Agent().start()
         try:
-            # Ready means the first tick is done, and the start-up walk of the
-            # cgroup tree comes before it: the cgroup is there at once (the
-            # name may follow when Docker answers).
-            ids = {l.get("id") for l, _ in agent.metrics().get("container_memory_usage_bytes")}
-            self.assertIn(c.cgroup().path, ids, "not in the first snapshot after /-/ready")
+            # The start-up walk finds the cgroup before the first tick; it is
+            # exported once Docker has named it (test_started_before_agent_
+            # one_series), within moments of readiness.
             t0 = time.monotonic()
             c.started = t0        # measure from the agent's readiness
             seen = self._wait_seen([c], timeout=5, agent=agent)[c.name]
@@ -296,6 +295,51 @@ class DockerTest(unittest.TestCase):
             entry = agent.container(c.name)
             self.assertEqual(entry["id"], c.id)
             self.assertEqual(entry["runtime"], "docker")
+        finally:
+            agent.stop()
+
+    def test_started_before_agent_one_series(self):
+        """Containers already running when the agent starts: from its first
+        tick on, every series of each carries its name (never its id, which
+        the agent had before Docker answered: that made a second series),
+        and the store holds one series per container per metric."""
+        cs = [h.docker_run(self, "pre%d" % i, ["sleep", "600"]) for i in range(3)]
+        cg = {c.name: c.cgroup().path for c in cs}
+        fams = ("container_memory_usage_bytes", "container_cpu_usage_seconds_total",
+                "container_last_seen")
+        agent = h.Agent(config="storage:\n  flush_interval: 200ms\n", interval="250ms")
+        agent.start(wait_ready=False)
+        try:
+            t_start = time.time()
+            names = {(n, f): set() for n in cg for f in fams}
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    r = h.http_get(agent.url + "/metrics", timeout=2)
+                except OSError:
+                    r = None
+                if r is not None and r.status == 200:
+                    e = h.Exposition(r.text)
+                    for f in fams:
+                        for labels, _ in e.get(f):
+                            for n, path in cg.items():
+                                if labels.get("id") == path:
+                                    names[(n, f)].add(labels.get("name"))
+                time.sleep(0.05)
+            for (n, f), got in names.items():
+                self.assertEqual(got, {n}, "%s of %s carried the names %s" % (f, n, got))
+            agent.wait_tick()
+            time.sleep(0.5)          # past the flush interval
+            for n, path in cg.items():
+                for f in fams:
+                    q = urllib.parse.urlencode({"match[]": '%s{id="%s"}' % (f, path),
+                                                "start": "%.3f" % (t_start - 1),
+                                                "end": "%.3f" % time.time()})
+                    r = agent.get("/api/v1/series?" + q)
+                    self.assertEqual(r.status, 200, r.text)
+                    got = r.json()["data"]
+                    self.assertEqual(len(got), 1, "%s of %s: %s" % (f, n, json.dumps(got)))
+                    self.assertEqual({x.get("name") for x in got}, {n}, (f, n, got))
         finally:
             agent.stop()
 
