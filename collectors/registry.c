@@ -778,9 +778,11 @@ size_t coll_registry_collect_fresh(struct coll_registry *r, struct coll_sink *si
 	int64_t t = mono_ns();
 	size_t n = 0;
 	for (struct coll_container *c = r->list; c; c = c->next) {
-		if (!c->fresh || t - c->found_ns < FRESH_SETTLE_NS || held_unnamed(r, c))
+		if (!c->fresh || t - c->found_ns < FRESH_SETTLE_NS)
 			continue;
-		c->fresh = false;
+		c->fresh = false; /* settled: not due here again (the loop would spin) */
+		if (held_unnamed(r, c))
+			continue; /* the ticks collect it once it is named */
 		/* A collector with a begin op reads per-tick state there (eBPF
 		 * maps): it waits for the next tick. */
 		collect_one(r, c, sink, errors, false);

@@ -10,7 +10,12 @@ started before a second agent).
 """
 
 import json
+import os
 import re
+import shutil
+import socket
+import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -24,6 +29,59 @@ CONFIG = """\
 collect:
   container_labels: [com.example.team]
 """
+
+
+class SlowDockerSocket:
+    """A unix socket in front of the Docker Engine's that holds every
+    connection made in its first `delay` seconds until then, then relays it:
+    an agent's first answer from Docker comes late, as from a busy engine,
+    and its first ticks come before it."""
+
+    def __init__(self, path, delay, engine="/var/run/docker.sock"):
+        self.path, self.engine = path, engine
+        self.until = time.monotonic() + delay
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _relay(self, c):
+        time.sleep(max(0.0, self.until - time.monotonic()))
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            u.connect(self.engine)
+        except OSError:
+            c.close()
+            return
+        threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+        self._pipe(c, u)
+
+    def close(self):
+        self.sock.close()
 
 
 class DockerTest(unittest.TestCase):
@@ -299,21 +357,30 @@ class DockerTest(unittest.TestCase):
             agent.stop()
 
     def test_started_before_agent_one_series(self):
-        """Containers already running when the agent starts: from its first
-        tick on, every series of each carries its name (never its id, which
-        the agent had before Docker answered: that made a second series),
-        and the store holds one series per container per metric."""
+        """Containers already running when the agent starts, and Docker
+        answering the agent only after 1.5 s (a relaying socket): from its
+        first tick on, every series of each carries its name (never its id,
+        which the agent had before Docker answered: that made a second
+        series), and the store holds one series per container per metric."""
         cs = [h.docker_run(self, "pre%d" % i, ["sleep", "600"]) for i in range(3)]
         cg = {c.name: c.cgroup().path for c in cs}
         fams = ("container_memory_usage_bytes", "container_cpu_usage_seconds_total",
                 "container_last_seen")
-        agent = h.Agent(config="storage:\n  flush_interval: 200ms\n", interval="250ms")
+        d = tempfile.mkdtemp(prefix="slowdk-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        slow = SlowDockerSocket(os.path.join(d, "docker.sock"), 1.5)
+        self.addCleanup(slow.close)
+        agent = h.Agent(config="storage:\n  flush_interval: 200ms\ndocker:\n  socket: %s\n"
+                        "  timeout: 10s\n" % slow.path, interval="250ms")
         agent.start(wait_ready=False)
         try:
             t_start = time.time()
             names = {(n, f): set() for n in cg for f in fams}
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
+            # Past Docker's late answer, until every container is seen (a
+            # loaded host makes the first ticks slow).
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 3 or (
+                    time.monotonic() - t0 < 20 and not all(names.values())):
                 try:
                     r = h.http_get(agent.url + "/metrics", timeout=2)
                 except OSError:
