@@ -95,6 +95,8 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 	sink_emit(sink, M_AGENT_SCRAPES, NULL,
 		  (double)__atomic_load_n(&l->st.scrapes, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DISCOVERY_RESCANS, NULL, (double)l->rescans);
+	sink_emit(sink, M_AGENT_HTTP_HEADER_TIMEOUTS, NULL,
+		  (double)__atomic_load_n(&l->st.header_timeouts, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
 	if (l->store) {
 		struct store_stats ss;

@@ -121,6 +121,7 @@ struct agent_state {
 	pthread_mutex_t lock;
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
+	uint64_t header_timeouts; /* atomic: connections cut by http.header_timeout (http_guard.c) */
 	/* The gzipped /metrics of one snapshot: Prometheus asks for gzip on
 	 * every scrape, and compressing is costlier than rendering. */
 	pthread_mutex_t gz_lock;

@@ -558,7 +558,7 @@ struct http_server *http_start(const char *addr, struct agent_state *st)
 		h->cfg = *st->http;
 	else
 		config_http_defaults(&h->cfg);
-	h->guard = http_guard_new(h->cfg.header_timeout_ms, tls);
+	h->guard = http_guard_new(h->cfg.header_timeout_ms, tls, &st->header_timeouts);
 	if (!h->guard)
 		log_warn("http: the header deadline is off (no watchdog thread): only "
 			 "http.timeout limits slow clients");

@@ -48,7 +48,8 @@ struct http_guard {
 	bool tls;                /* no clear-text 408 on a TLS connection */
 	int64_t timeout_ms;
 	struct guard_conn *head; /* under lock */
-	uint64_t cuts;           /* atomic */
+	uint64_t own_cuts;
+	uint64_t *cuts;          /* atomic: the caller's counter, or own_cuts */
 };
 
 static int64_t mono_ms(void)
@@ -67,7 +68,7 @@ static void cut(struct http_guard *g, struct guard_conn *c)
 		(void)!send(c->fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(c->fd, SHUT_RDWR);
 	c->cut = true;
-	__atomic_add_fetch(&g->cuts, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(g->cuts, 1, __ATOMIC_RELAXED);
 }
 
 static void *watch(void *arg)
@@ -97,11 +98,12 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-struct http_guard *http_guard_new(int64_t header_timeout_ms, bool tls)
+struct http_guard *http_guard_new(int64_t header_timeout_ms, bool tls, uint64_t *cuts)
 {
 	struct http_guard *g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
+	g->cuts = cuts ? cuts : &g->own_cuts;
 	g->timeout_ms = header_timeout_ms;
 	g->tls = tls;
 	pthread_mutex_init(&g->lock, NULL);
@@ -143,7 +145,7 @@ void http_guard_free(struct http_guard *g)
 
 uint64_t http_guard_cuts(const struct http_guard *g)
 {
-	return g ? __atomic_load_n(&g->cuts, __ATOMIC_RELAXED) : 0;
+	return g ? __atomic_load_n(g->cuts, __ATOMIC_RELAXED) : 0;
 }
 
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,

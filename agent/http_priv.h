@@ -16,8 +16,10 @@ struct http_resp;
 /* Cuts connections whose request headers take longer than
  * header_timeout_ms (counted from the connection's start or its previous
  * response's end). Starts the watchdog thread; NULL on failure. tls: no
- * clear-text 408 is sent before cutting. */
-struct http_guard *http_guard_new(int64_t header_timeout_ms, bool tls);
+ * clear-text 408 is sent before cutting. cuts: a counter to increment
+ * (atomically) per cut, owned by the caller and outliving the guard; NULL:
+ * the guard's own. */
+struct http_guard *http_guard_new(int64_t header_timeout_ms, bool tls, uint64_t *cuts);
 /* Stops the watchdog; after MHD_stop_daemon. NULL is fine. */
 void http_guard_free(struct http_guard *g);
 /* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the guard. */
