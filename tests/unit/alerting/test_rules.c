@@ -360,6 +360,46 @@ static void test_resolved_resent(void)
 	promql_mem_free(m);
 }
 
+/* What remediation did, handed back through alert_engine_note_sink, stays
+ * on the alert (API) until it resolves; a later word replaces it. */
+static void test_note_sink(void)
+{
+	struct promql_mem *m = promql_mem_new();
+	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
+	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
+	struct promql_source src;
+	promql_mem_source(m, &src);
+	struct alert_engine *e = engine(write_file("note.yml",
+		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
+		"  - alert: Now\n    expr: m > 5\n    annotations: {summary: hi, zzz: last}\n"),
+		&src, NULL, NULL);
+	alert_engine_eval(e, T0);
+	struct store_label l[] = { { "alertname", "Now" }, { "inst", "a" } };
+	struct store_label an[] = { { "remediation", "restart requested (1 of at most 2 an hour)" },
+				    { "summary", "hi" } };
+	struct alert_msg msg = { l, 2, an, 2, T0, T0 + 240000, NULL };
+	alert_engine_note_sink(e, &msg, 1, T0);
+	CHECK(strstr(alerts_json(e, T0), "\"annotations\":{\"remediation\":\"restart requested "
+		     "(1 of at most 2 an hour)\",\"summary\":\"hi\",\"zzz\":\"last\"}") != NULL);
+	an[0].value = "no restart: the cap";
+	alert_engine_note_sink(e, &msg, 1, T0);
+	CHECK(strstr(alerts_json(e, T0), "\"remediation\":\"no restart: the cap\"") != NULL);
+	/* Another alert's labels: nothing changes. */
+	l[1].value = "b";
+	an[0].value = "other";
+	alert_engine_note_sink(e, &msg, 1, T0);
+	CHECK(strstr(alerts_json(e, T0), "other") == NULL);
+	/* Resolved and back: a new alert, no note. */
+	promql_mem_add(m, (size_t)s, T0 + 5000, 0);
+	alert_engine_eval(e, T0 + 10000);
+	promql_mem_add(m, (size_t)s, T0 + 15000, 10);
+	alert_engine_eval(e, T0 + 20000);
+	CHECK(strstr(alerts_json(e, T0 + 20000), "\"state\":\"firing\"") != NULL);
+	CHECK(strstr(jsonbuf, "remediation") == NULL);
+	alert_engine_free(e);
+	promql_mem_free(m);
+}
+
 /* Output sample times ("ALERTS" at t) of what the engine's thread ran. */
 static void sample_times(void *arg, const struct store_label *l, size_t n, int64_t t, double v)
 {
@@ -997,6 +1037,7 @@ int main(void)
 	RUN(test_for_zero_and_keep_firing);
 	RUN(test_resolved_resent);
 	RUN(test_runs_on_ticks);
+	RUN(test_note_sink);
 	RUN(test_recording);
 	RUN(test_eval_errors);
 	RUN(test_restart_persistence);
