@@ -703,12 +703,7 @@ int api_labels(struct http_req *req, struct http_resp *resp)
 int api_label_values(struct http_req *req, struct http_resp *resp)
 {
 	const char *name = req->arg;
-	bool ok = *name && (name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z') ||
-			    (name[0] >= 'A' && name[0] <= 'Z'));
-	for (const char *c = name; ok && *c; c++)
-		ok = *c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		     (*c >= '0' && *c <= '9');
-	if (!ok) {
+	if (!store_label_name_valid(name)) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "invalid label name: \"%.300s\"", name);
 		return http_error(resp, 400, "bad_data", msg);

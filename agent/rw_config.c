@@ -8,7 +8,6 @@
  */
 #include "agent/rw.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,16 +28,6 @@ static int get_str(struct ycfg *x, const struct ynode *n, const char *key, char 
 	free(*out);
 	*out = s;
 	return 0;
-}
-
-static bool label_name_ok(const char *s)
-{
-	if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
 }
 
 void rw_endpoint_defaults(struct rw_endpoint_config *e)
@@ -101,7 +90,7 @@ static int load_relabel(struct ycfg *x, struct rw_relabel *r, const struct ynode
 				if (r->nsource >= RW_MAX_SOURCE_LABELS)
 					return ycfg_fail(x, s, "source_labels", "at most %d",
 							 RW_MAX_SOURCE_LABELS);
-				if (s->type != YNODE_SCALAR || !label_name_ok(s->scalar))
+				if (s->type != YNODE_SCALAR || !store_label_name_valid(s->scalar))
 					return ycfg_fail(x, s, "source_labels",
 							 "expected a label name");
 				rc = get_str(x, s, "source_labels", &r->source[r->nsource++]);
@@ -315,7 +304,7 @@ static int load_external(struct ycfg *x, struct rw_config *c, const struct ynode
 		if (c->nexternal >= RW_MAX_EXTERNAL)
 			return ycfg_fail(x, n, "external_labels", "at most %d labels",
 					 RW_MAX_EXTERNAL);
-		if (!label_name_ok(n->key) || !strncmp(n->key, "__", 2))
+		if (!store_label_name_valid(n->key) || !strncmp(n->key, "__", 2))
 			return ycfg_fail(x, n, n->key, "not a valid label name");
 		for (size_t i = 0; i < c->nexternal; i++)
 			if (!strcmp(c->ext_name[i], n->key))

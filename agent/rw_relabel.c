@@ -215,16 +215,6 @@ static int join_sources(const struct rw_relabel *r, const struct rw_lset *ls, ch
 	return 0;
 }
 
-static bool valid_label_name(const char *s)
-{
-	if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
-}
-
 int rw_relabel_apply(const struct rw_relabel *rules, size_t n, struct rw_lset *ls)
 {
 	enum { BIG = 4096 };
@@ -259,7 +249,7 @@ int rw_relabel_apply(const struct rw_relabel *rules, size_t n, struct rw_lset *l
 				}
 				/* A target that expands to an invalid name is skipped,
 				 * as Prometheus does. */
-				if (valid_label_name(tgt)) {
+				if (store_label_name_valid(tgt)) {
 					int e = rw_lset_set(ls, tgt, rep);
 					if (e < 0)
 						rc = e;
@@ -286,7 +276,7 @@ int rw_relabel_apply(const struct rw_relabel *rules, size_t n, struct rw_lset *l
 					rc = -E2BIG;
 					break;
 				}
-				if (!valid_label_name(tgt) || !strcmp(tgt, ls->name[i]))
+				if (!store_label_name_valid(tgt) || !strcmp(tgt, ls->name[i]))
 					continue;
 				char *v = strdup(ls->value[i]);
 				int e = v ? rw_lset_set(ls, tgt, v) : -ENOMEM;

@@ -18,7 +18,6 @@
  */
 #include "alerting/rules_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <glob.h>
 #include <stdarg.h>
@@ -63,26 +62,6 @@ static char *sdup(struct loader *l, const char *s)
 	return arena_strdup(&l->rs->arena, s ? s : "");
 }
 
-static bool valid_label_name(const char *s)
-{
-	if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
-}
-
-static bool valid_metric_name(const char *s)
-{
-	if (!*s || !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
-			return false;
-	return true;
-}
-
 /* A scalar's text, or NULL after a problem naming what. */
 static const char *scalar(struct loader *l, const struct ynode *n, const char *what)
 {
@@ -125,7 +104,7 @@ static bool kv_map(struct loader *l, const struct ynode *n, const char *what, bo
 	bool ok = true;
 	size_t k = 0;
 	for (const struct ynode *c = n->child; c; c = c->next) {
-		if (names_are_labels && !valid_label_name(c->key)) {
+		if (names_are_labels && !store_label_name_valid(c->key)) {
 			problem(l, c->key_line, "%s: invalid label name \"%s\"", what, c->key);
 			ok = false;
 			continue;
@@ -244,7 +223,7 @@ static bool load_rule(struct loader *l, const struct group *g, const struct ynod
 		problem(l, kn->line, "group \"%s\", rule %zu: the %s name is empty", g->name,
 			idx + 1, alert ? "alert" : record ? "record" : "log_alert");
 		ok = false;
-	} else if (record && !valid_metric_name(name)) {
+	} else if (record && !store_metric_name_valid(name)) {
 		problem(l, kn->line, "%s: invalid recording rule name (expected a metric name such "
 			"as job:http_requests:rate5m)", what);
 		ok = false;

@@ -105,22 +105,11 @@ void alert_time_format(int64_t ms, char *out, size_t size)
 
 /* ---- matchers ---------------------------------------------------------------- */
 
-static bool label_name_ok(const char *s)
-{
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
-		      (*s >= '0' && *s <= '9')))
-			return false;
-	return true;
-}
-
 int alert_matcher_init(struct alert_matcher *m, const char *name, const char *value,
 		       bool is_regex, bool is_equal, char *err, size_t errsize)
 {
 	memset(m, 0, sizeof(*m));
-	if (!label_name_ok(name) || strlen(name) > ALERT_MATCHER_NAME_MAX) {
+	if (!store_label_name_valid(name) || strlen(name) > ALERT_MATCHER_NAME_MAX) {
 		snprintf(err, errsize, "matcher name \"%.64s\": expected a label name "
 			 "([a-zA-Z_][a-zA-Z0-9_]*, at most %d bytes)", name ? name : "",
 			 ALERT_MATCHER_NAME_MAX);

@@ -221,24 +221,32 @@ void lindex_remove(struct lindex *x, struct lpair *p, uint32_t id)
 
 /* ---- label text ----------------------------------------------------------- */
 
-bool label_name_valid(const char *s)
+/* ASCII only, whatever the locale: Prometheus names are [a-zA-Z_][a-zA-Z0-9_]*
+ * (metric names may also hold ':'), and one check serves every folder that
+ * takes names from outside (rule files, silences, remote_write, the API). */
+static bool name_start(char c, bool colon)
 {
-	if (!(isalpha((unsigned char)*s) || *s == '_'))
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
+}
+
+static bool name_ok(const char *s, bool colon)
+{
+	if (!s || !name_start(*s, colon))
 		return false;
 	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
+		if (!name_start(*s, colon) && !(*s >= '0' && *s <= '9'))
 			return false;
 	return true;
 }
 
-bool metric_name_valid(const char *s)
+bool store_label_name_valid(const char *s)
 {
-	if (!(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
-		return false;
-	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
-			return false;
-	return true;
+	return name_ok(s, false);
+}
+
+bool store_metric_name_valid(const char *s)
+{
+	return name_ok(s, true);
 }
 
 int labels_parse(const char *text, struct store_label *out, size_t max, char *mem,

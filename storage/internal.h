@@ -68,8 +68,15 @@ void lindex_remove(struct lindex *x, struct lpair *p, uint32_t id);
  * stop_at_brace (the text ends at '}'). */
 int labels_parse(const char *text, struct store_label *out, size_t max, char *mem,
 		 bool stop_at_brace, const char **end);
-bool label_name_valid(const char *s);
-bool metric_name_valid(const char *s);
+/* storage/'s short names for the exported checks in storage.h. */
+static inline bool label_name_valid(const char *s)
+{
+	return store_label_name_valid(s);
+}
+static inline bool metric_name_valid(const char *s)
+{
+	return store_metric_name_valid(s);
+}
 
 /* ---- the head ------------------------------------------------------------ */
 

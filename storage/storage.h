@@ -236,6 +236,13 @@ int store_select(struct store *s, const struct store_matcher *m, size_t n, int64
 void store_series_set_free(struct store_series_set *set);
 /* Formats labels as name{a="x",...}; returns the length (as snprintf). */
 int store_labels_format(const struct store_label *l, size_t n, char *out, size_t size);
+/*
+ * Whether s is a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*) or
+ * metric name ([a-zA-Z_:][a-zA-Z0-9_:]*). ASCII only, independent of the
+ * locale; NULL and "" are not valid. Pure; any thread.
+ */
+bool store_label_name_valid(const char *s);
+bool store_metric_name_valid(const char *s);
 
 /* The tier a query with this step should read: 1h for steps of an hour or
  * more, 1m for a minute or more, else raw. */
