@@ -7,6 +7,7 @@
 #define MONITOR_PROMQL_INT_H
 
 #include "storage/promql.h"
+#include "storage/storage.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -169,7 +170,11 @@ uint64_t labels_sig(const struct labels *ls, char *const *names, size_t n, bool 
 bool labels_sig_equal(const struct labels *a, const struct labels *b, char *const *names,
 		      size_t n, bool on);
 
-bool promql_valid_label_name(const char *s);
+/* The PromQL engine's name for store_label_name_valid (storage.h). */
+static inline bool promql_valid_label_name(const char *s)
+{
+	return store_label_name_valid(s);
+}
 
 /* Go's strconv.FormatFloat(v, 'f', -1, 64) into out (at least 400 bytes). */
 void promql_fmt_float(char *out, size_t size, double v);

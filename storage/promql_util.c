@@ -268,16 +268,6 @@ bool labels_sig_equal(const struct labels *a, const struct labels *b, char *cons
 	}
 }
 
-bool promql_valid_label_name(const char *s)
-{
-	if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return false;
-	for (s++; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return false;
-	return true;
-}
-
 /* ---- regular expressions ---------------------------------------------------------- */
 
 #define RE_MAX_GROUPS 64
