@@ -193,7 +193,7 @@ static void test_parse_limits_and_junk(void)
 		  "1:22: parse error: unclosed left parenthesis");
 }
 
-static bool re_match(const char *pattern, const char *s)
+static bool rx_match(const char *pattern, const char *s)
 {
 	char err[256];
 	struct promql_regex *re = promql_regex_new(pattern, err, sizeof(err));
@@ -208,22 +208,22 @@ static bool re_match(const char *pattern, const char *s)
 
 static void test_regex(void)
 {
-	CHECK(re_match("web-\\d+", "web-12"));
-	CHECK(!re_match("web-\\d+", "web-x"));
-	CHECK(!re_match("web", "web-1"));           /* anchored */
-	CHECK(re_match("(?i)WEB", "web"));
-	CHECK(re_match("[[:alpha:]]+_\\w", "abc_9"));
-	CHECK(re_match("a.*?b", "axxb"));            /* lazy: same full matches */
-	CHECK(re_match("a{2}", "aa"));
-	CHECK(re_match("a{", "a{"));                 /* RE2: a literal brace */
-	CHECK(re_match("[\\]\\-x]+", "]-x"));        /* escapes inside a class */
-	CHECK(re_match("(?:ab)+", "abab"));
-	CHECK(re_match("\\.", "."));
-	CHECK(!re_match("\\.", "x"));
-	CHECK(re_match("[^a]", "\n"));               /* RE2: negated classes match \n */
-	CHECK(!re_match(".", "\n"));                 /* ... and . does not */
-	CHECK(re_match("", ""));
-	CHECK(re_match("x|", ""));
+	CHECK(rx_match("web-\\d+", "web-12"));
+	CHECK(!rx_match("web-\\d+", "web-x"));
+	CHECK(!rx_match("web", "web-1"));           /* anchored */
+	CHECK(rx_match("(?i)WEB", "web"));
+	CHECK(rx_match("[[:alpha:]]+_\\w", "abc_9"));
+	CHECK(rx_match("a.*?b", "axxb"));            /* lazy: same full matches */
+	CHECK(rx_match("a{2}", "aa"));
+	CHECK(rx_match("a{", "a{"));                 /* RE2: a literal brace */
+	CHECK(rx_match("[\\]\\-x]+", "]-x"));        /* escapes inside a class */
+	CHECK(rx_match("(?:ab)+", "abab"));
+	CHECK(rx_match("\\.", "."));
+	CHECK(!rx_match("\\.", "x"));
+	CHECK(rx_match("[^a]", "\n"));               /* RE2: negated classes match \n */
+	CHECK(!rx_match(".", "\n"));                 /* ... and . does not */
+	CHECK(rx_match("", ""));
+	CHECK(rx_match("x|", ""));
 	char err[256];
 	CHECK(promql_regex_new("\\pL", err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "invalid escape sequence") != NULL);
