@@ -46,6 +46,11 @@
  * read and fitted again; in between its Holt-Winters or peaks fit is
  * carried forward. A week of roll-ups is 10,080 points a series. */
 #define FC_HISTORY_EVERY_MS (15 * 60 * 1000LL)
+/* The same for a series whose history fit was the line again (kept as
+ * sums): a week of roll-ups read to learn that nothing changed is most of
+ * what a steady series costs, so it is looked at again after an hour; a
+ * break, a step or a new limit still refits it at once. */
+#define FC_HISTORY_LINE_EVERY_MS (60 * 60 * 1000LL)
 /* What is read of a resource without a limit: enough for its value now. */
 #define FC_TAIL_MS (2 * 60 * 1000LL)
 /* How often a linear fit kept as running sums (struct fc_inc) is thrown
@@ -1132,7 +1137,7 @@ full:
  * (its model choice and step finding look at the history when there is
  * one; the raw window only feeds the line, which the sums give). True when
  * that fit is still the line with no break inside the window: the sums go
- * on and the history is next due in FC_HISTORY_EVERY_MS. False when
+ * on and the history is next due in FC_HISTORY_LINE_EVERY_MS. False when
  * Holt-Winters or a sawtooth now wins, a break is found, or anything fails:
  * the caller reads and fits the series whole.
  */
@@ -1162,7 +1167,7 @@ static bool inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id,
 	free(hf);
 	if (keep) {
 		ss->long_at = r->now;
-		ss->long_due = stagger(r->now, id, FC_HISTORY_EVERY_MS);
+		ss->long_due = stagger(r->now, id, FC_HISTORY_LINE_EVERY_MS);
 		free(ss->long_fit);
 		ss->long_fit = NULL;
 	}
