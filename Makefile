@@ -2,7 +2,8 @@
 #   make            build/monitor
 #   make test       unit tests, then integration tests (tests/run)
 #   make unit       unit tests only
-#   make check      ASan + UBSan build, unit tests
+#   make check      ASan + UBSan build (build/asan), unit and integration tests,
+#                   failing on any sanitizer report (tests/check)
 #   make bench      benchmarks (tests/bench/run), table under build/bench/
 #   make clean
 
@@ -156,8 +157,15 @@ test: all unit
 	$(MAKE) -s fuzz-smoke
 	tests/run
 
+# make check: everything built again with ASan + UBSan in its own BUILD dir,
+# then tests/check runs the unit tests and the integration suite against that
+# agent (MONITOR_BIN), with sanitizer reports sent to files that must be
+# absent at the end. CHECK_TESTS=word... runs only those integration files.
+CHECK_BUILD  ?= build/asan
+CHECK_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 check:
-	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" unit
+	$(MAKE) BUILD=$(CHECK_BUILD) CFLAGS="$(CHECK_CFLAGS)" all $(TEST_BIN:$(BUILD)/%=$(CHECK_BUILD)/%)
+	tests/check $(CHECK_BUILD) $(CHECK_TESTS)
 
 # Every benchmark the issues name, one after the other so none loads the
 # machine under another: collection/metrics/RSS (with the floor and netdata),

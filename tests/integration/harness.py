@@ -45,6 +45,14 @@ CG = "/sys/fs/cgroup"
 # removes only the containers of runners that are gone.
 RUN_TAG = "%x" % os.getpid()
 
+# make check runs the suite against an ASan+UBSan build (tests/check sets
+# MONITOR_SANITIZED=1): the agent is 2-5x slower there, so every deadline of
+# wait_for, start-up and stop is stretched by TIME_SCALE, and tests that
+# measure RSS, CPU or latency skip (require_unsanitized) since the sanitizer
+# runtime, not the agent, would set those figures.
+SANITIZED = os.environ.get("MONITOR_SANITIZED") == "1"
+TIME_SCALE = float(os.environ.get("MONITOR_IT_TIME_SCALE") or (4 if SANITIZED else 1))
+
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -60,6 +68,33 @@ def skip(reason):
     raise unittest.SkipTest(reason)
 
 
+SANITIZER_MARKS = re.compile(r"runtime error: |ERROR: (AddressSanitizer|LeakSanitizer|"
+                             r"UndefinedBehaviorSanitizer)|SUMMARY: (Address|Leak|"
+                             r"UndefinedBehavior)Sanitizer")
+
+
+def keep_sanitizer_report(text, what):
+    """make check: UBSan beside ASan reports on stderr whatever log_path
+    says, and an agent's stderr is a log file a test may never read. A
+    copy of any text with a report goes to MONITOR_SANITIZER_DIR, which
+    tests/check requires empty at the end."""
+    d = os.environ.get("MONITOR_SANITIZER_DIR")
+    if not d or not SANITIZER_MARKS.search(text):
+        return
+    fd, path = tempfile.mkstemp(prefix="stderr-", suffix=".log", dir=d)
+    with os.fdopen(fd, "w") as f:
+        f.write("%s\n%s" % (what, text))
+
+
+def require_unsanitized(what):
+    """Skips a test that measures `what` (RSS, CPU time, latency) when the
+    agent is the ASan+UBSan build of make check, whose runtime dominates
+    those figures; make test measures them on the normal build."""
+    if SANITIZED:
+        skip("measures %s, which the ASan+UBSan runtime distorts (make check); "
+             "measured by make test" % what)
+
+
 def unique(name):
     """A container name for this run: monitor-it-<run>-<name>."""
     return "%s%s-%s" % (PREFIX, RUN_TAG, name)
@@ -67,7 +102,8 @@ def unique(name):
 
 def wait_for(what, fn, timeout, interval=0.1):
     """Calls fn until it returns something truthy; returns that value.
-    Fails the test with `what` after timeout seconds."""
+    Fails the test with `what` after timeout seconds (times TIME_SCALE)."""
+    timeout *= TIME_SCALE
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -458,6 +494,7 @@ class Agent:
         """SIGTERM; asserts the agent exits 0 within timeout seconds."""
         if self.proc is None:
             return
+        timeout *= TIME_SCALE
         proc, self.proc = self.proc, None
         try:
             if proc.poll() is not None:
@@ -476,7 +513,12 @@ class Agent:
                                      % (rc, self.stderr()[-3000:]))
         finally:
             self._log.close()
+            self._keep_reports()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _keep_reports(self):
+        with contextlib.suppress(OSError):
+            keep_sanitizer_report(self.stderr(), " ".join(self.cmd))
 
     def kill(self):
         """Cleanup path: stops the agent without asserting anything."""
@@ -486,6 +528,7 @@ class Agent:
                 self.proc.wait(5)
             self.proc = None
             self._log.close()
+            self._keep_reports()
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -493,6 +536,7 @@ def run_agent_to_exit(args, config=None, timeout=10):
     """Runs `monitor agent` with args expecting it to give up by itself.
     Returns (exit status, stderr text, config path). A process still running
     after timeout seconds is killed and reported with exit status None."""
+    timeout *= TIME_SCALE
     os.makedirs(WORK, exist_ok=True)
     d = tempfile.mkdtemp(prefix="agent-", dir=WORK)
     try:
@@ -513,6 +557,7 @@ def run_agent_to_exit(args, config=None, timeout=10):
             p.kill()
             _, err = p.communicate()
             rc = None
+        keep_sanitizer_report(err.decode("utf-8", "replace"), " ".join(cmd))
         return rc, err.decode("utf-8", "replace"), cfg
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -49,7 +49,9 @@ def monitor(*args, url=None, env=None, timeout=40):
     e.pop("MONITOR_URL", None)
     e.pop("MONITOR_TOKEN", None)
     e.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * h.TIME_SCALE, env=e)
+    h.keep_sanitizer_report(r.stderr, " ".join(cmd))
+    return r
 
 
 def post(url, headers=None):
