@@ -1330,12 +1330,15 @@ static int load_log(void *arg, const char *key, const void *val, size_t len)
 	l->resolved = nr ? malloc(nr * sizeof(uint64_t)) : NULL;
 	l->nf = l->firing ? nf : 0;
 	l->nr = l->resolved ? nr : 0;
-	if (l->nf)
+	/* qsort and memcpy take no NULL, even for nothing (UBSan). */
+	if (l->nf) {
 		memcpy(l->firing, f, nf * sizeof(uint64_t));
-	if (l->nr)
+		qsort(l->firing, l->nf, sizeof(uint64_t), cmp_u64);
+	}
+	if (l->nr) {
 		memcpy(l->resolved, r, nr * sizeof(uint64_t));
-	qsort(l->firing, l->nf, sizeof(uint64_t), cmp_u64);
-	qsort(l->resolved, l->nr, sizeof(uint64_t), cmp_u64);
+		qsort(l->resolved, l->nr, sizeof(uint64_t), cmp_u64);
+	}
 	l->next = n->lbuckets[l->hash % LBUCKETS];
 	n->lbuckets[l->hash % LBUCKETS] = l;
 	return 0;

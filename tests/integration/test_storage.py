@@ -153,7 +153,7 @@ class StorageTest(unittest.TestCase):
             "monitor_storage_chunks_written_total") >= 0 and a.metrics().value(
             "monitor_storage_write_ok") == 1 and os.path.exists(os.path.join(data, "monitor.db")), 10)
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
+        with open(filler, "wb", buffering=0) as f:     # no buffered close to fail
             block = b"\0" * 65536
             try:
                 while True:
