@@ -102,6 +102,7 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		struct store_stats ss;
 		store_stats(l->store, &ss);
 		sink_emit(sink, M_STORE_SERIES, NULL, (double)ss.series);
+		sink_emit(sink, M_STORE_EVICTED, NULL, (double)ss.evicted);
 		sink_emit(sink, M_STORE_SAMPLES, NULL, (double)ss.samples_appended);
 		sink_emit(sink, M_STORE_OUT_OF_ORDER, NULL, (double)ss.out_of_order);
 		sink_emit(sink, M_STORE_CHUNKS_WRITTEN, NULL, (double)ss.chunks_written);

@@ -412,6 +412,9 @@ static int load_storage(struct ycfg *x, struct agent_config *c, const struct yno
 			if (!rc && s->flush_interval_ms > 3600 * 1000)
 				rc = ycfg_fail(x, n, "storage.flush_interval",
 					       "must be at most 1h");
+		} else if (!strcmp(n->key, "evict_stale_after")) {
+			rc = ycfg_duration(x, n, "storage.evict_stale_after", 0,
+					   &s->evict_stale_after_ms, NULL);
 		} else if (!strcmp(n->key, "retention")) {
 			if (n->type != YNODE_MAP)
 				return ycfg_fail(x, n, "storage.retention", "expected a mapping (raw, 1m, 1h)");

@@ -5,7 +5,9 @@
  * read connections that queries use.
  *
  * Schema (monitor.db, WAL mode, synchronous=NORMAL, incremental vacuum):
- *   series(id, labels, kind)            one row per series; labels as text
+ *   series(id, labels, kind, mint, maxt) one row per series; labels as text;
+ *                                       the bounds of its data once it left
+ *                                       memory (cold.c), NULL while in memory
  *   chunks / chunks_1m / chunks_1h      (id, series_id, mint, maxt, data):
  *                                       one row per sealed chunk, appended in
  *                                       rowid order; index (series_id, maxt)
@@ -50,7 +52,7 @@ const char *db_chunk_table(int tier)
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, labels TEXT NOT NULL,"
-	" kind INTEGER NOT NULL);"
+	" kind INTEGER NOT NULL, mint INTEGER, maxt INTEGER);"
 	"CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL,"
 	" mint INTEGER NOT NULL, maxt INTEGER NOT NULL, data BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS chunks_series ON chunks(series_id, maxt);"
@@ -64,6 +66,28 @@ static const char schema[] =
 	" data BLOB NOT NULL, acc BLOB, PRIMARY KEY(series_id, tier)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS headlog(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
 	"INSERT OR IGNORE INTO meta VALUES('schema', 1);";
+
+/* Series that left memory (cold.c) are found by label text and by the end
+ * of their data; only they are in these indexes. Created after the columns
+ * (which a database from before them gets added by ALTER TABLE). */
+static const char cold_schema[] =
+	"CREATE INDEX IF NOT EXISTS series_cold_maxt ON series(maxt) WHERE maxt IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS series_cold_labels ON series(labels) WHERE maxt IS NOT NULL;";
+
+/* Adds the mint and maxt columns to a series table made before them. */
+static int add_bounds_columns(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "SELECT maxt FROM series LIMIT 0", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SQLITE_OK;
+	}
+	rc = sqlite3_exec(db, "ALTER TABLE series ADD COLUMN mint INTEGER", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "ALTER TABLE series ADD COLUMN maxt INTEGER", NULL, NULL, NULL);
+	return rc;
+}
 
 static bool is_corrupt(int rc)
 {
@@ -111,7 +135,21 @@ static void unpack_acc(struct tier_head *th, const uint8_t *in)
 static int load_series(struct store *s, sqlite3 *db)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "SELECT id, labels, kind FROM series", -1, &st, NULL);
+	/* What left memory stays in SQLite (cold.c): ids are never given out
+	 * twice, and queries reaching back to it look there. */
+	int rc = sqlite3_prepare_v2(db, "SELECT max(id), max(maxt) FROM series", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t top = sqlite3_column_int64(st, 0);
+		if (top > 0 && top < UINT32_MAX)
+			s->next_id = (uint32_t)top + 1;
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			s->cold_maxt = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	rc = sqlite3_prepare_v2(db, "SELECT id, labels, kind FROM series WHERE maxt IS NULL", -1,
+				&st, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	char *mem = malloc(STORE_MAX_LABEL_BYTES * 2);
@@ -126,23 +164,13 @@ static int load_series(struct store *s, sqlite3 *db)
 		if (!text || strlen(text) >= STORE_MAX_LABEL_BYTES || id == 0)
 			continue;
 		struct store_label l[STORE_MAX_LABELS];
-		const char *brace = strchr(text, '{');
-		if (!brace)
-			brace = text + strlen(text);
-		if ((size_t)(brace - text) >= STORE_MAX_LABEL_BYTES / 2)
-			continue;
-		memcpy(mem, text, (size_t)(brace - text));
-		mem[brace - text] = '\0';
-		l[0] = (struct store_label){ "__name__", mem };
-		const char *end = "}";
-		int n = *brace ? labels_parse(brace + 1, l + 1, STORE_MAX_LABELS - 1,
-					      mem + (brace - text) + 1, true, &end) : 0;
-		if (n < 0 || *end != '}') {
+		int n = series_text_parse(text, l, STORE_MAX_LABELS, mem);
+		if (n < 0) {
 			log_warn("storage: %s: series %u has unreadable labels; skipped", s->db_path, id);
 			continue;
 		}
 		struct lpair *pairs[STORE_MAX_LABELS];
-		int m = store_intern_labels(s, l, (size_t)n + 1, pairs);
+		int m = store_intern_labels(s, l, (size_t)n, pairs);
 		if (m < 0)
 			continue;
 		struct series *se = series_create(s, id, pairs, (size_t)m,
@@ -565,7 +593,9 @@ static int open_db(struct store *s)
 	 * zeros over every chunk retention or a checkpoint frees. */
 	if ((rc = exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=8388608;"
 			      "PRAGMA cache_size=-8192; PRAGMA secure_delete=OFF")) != SQLITE_OK ||
-	    (rc = exec(s->db, schema)) != SQLITE_OK)
+	    (rc = exec(s->db, schema)) != SQLITE_OK ||
+	    (rc = add_bounds_columns(s->db)) != SQLITE_OK ||
+	    (rc = exec(s->db, cold_schema)) != SQLITE_OK)
 		return rc;
 	/* Big files are checked only when the last run saw corruption. */
 	char mark[PATH_MAX + 16];
@@ -1048,17 +1078,34 @@ static int do_flush(struct store *s, bool checkpoint)
 
 /* ---- retention --------------------------------------------------------------- */
 
+/* The ids of every series with a row (in memory or not), ascending;
+ * series without one have nothing on disk yet. NULL on failure. */
 static uint32_t *live_ids(struct store *s, size_t *n)
 {
-	pthread_rwlock_rdlock(&s->lock);
-	uint32_t *ids = malloc((s->nseries + 1) * sizeof(*ids));
-	size_t k = 0;
-	for (uint32_t id = 0; ids && id < s->byid_cap; id++)
-		if (s->byid[id] && (s->byid[id]->flags & S_SAVED))
-			ids[k++] = id;
-	pthread_rwlock_unlock(&s->lock);
-	*n = k;
-	return ids;
+	*n = 0;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT id FROM series ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	uint32_t *ids = NULL;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			uint32_t *ni = realloc(ids, cap * sizeof(*ids));
+			if (!ni)
+				break;
+			ids = ni;
+		}
+		ids[(*n)++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		*n = 0;
+		return NULL;
+	}
+	return ids ? ids : malloc(sizeof(*ids));
 }
 
 /* Deletes chunks of a tier ending before cutoff, series by series through
@@ -1119,9 +1166,10 @@ static void expire_series(struct store *s)
 	size_t k = 0;
 	pthread_rwlock_rdlock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
-		struct series *se = s->byid[ids[i]];
-		if (se && !(se->flags & (S_ACTIVE | S_DIRTY | S_IDLE)) && !se->raw.count && !se->pend &&
-		    !se->tier[0] && !se->tier[1])
+		struct series *se = series_by_id(s, ids[i]);
+		/* In memory with nothing open, or only in SQLite (cold.c). */
+		if (!se || (!(se->flags & (S_ACTIVE | S_DIRTY | S_IDLE)) && !se->raw.count &&
+			    !se->pend && !se->tier[0] && !se->tier[1]))
 			ids[k++] = ids[i];
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -1163,7 +1211,7 @@ static void expire_series(struct store *s)
 	if (m) {
 		pthread_rwlock_wrlock(&s->lock);
 		for (size_t i = 0; i < m; i++) {
-			struct series *se = s->byid[ids[i]];
+			struct series *se = series_by_id(s, ids[i]);
 			/* It may have come back since: then its row is written again. */
 			if (se && !(se->flags & (S_ACTIVE | S_DIRTY | S_IDLE)) && !se->raw.count &&
 			    !se->pend && !se->tier[0] && !se->tier[1]) {
@@ -1183,7 +1231,7 @@ static void expire_series(struct store *s)
 
 /* Merges one series' runs of adjacent small chunks of a roll-up tier into
  * chunks of up to STORE_TIER_CHUNK_POINTS points. Returns the rows removed. */
-static int compact_series(struct store *s, int tier, uint32_t id, bool counter)
+int db_compact_series(struct store *s, int tier, uint32_t id, bool counter)
 {
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SELECT id, data FROM %s WHERE series_id=? ORDER BY maxt",
@@ -1290,7 +1338,7 @@ static void compact(struct store *s)
 	if (n && exec(s->db, "BEGIN IMMEDIATE") == SQLITE_OK) {
 		for (size_t i = 0; i < n; i++)
 			for (int t = STORE_TIER_1M; t < NTIERS; t++)
-				compact_series(s, t, ids[i], counter[i]);
+				db_compact_series(s, t, ids[i], counter[i]);
 		if (exec(s->db, "COMMIT") != SQLITE_OK)
 			exec(s->db, "ROLLBACK");
 	}
@@ -1377,6 +1425,8 @@ static void *writer_main(void *arg)
 			s->checkpoint_req = false;
 			s->last_checkpoint_ms = now;
 		}
+		if (rc == 0)
+			cold_evict(s);
 		if (rnow || now - s->last_retention_ms >= s->cfg.retention_interval_ms) {
 			do_retention(s, rnow ? rnow : now);
 			s->last_retention_ms = now;
@@ -1458,6 +1508,9 @@ static void reader_free(struct reader *r)
 		return;
 	for (int t = 0; t < NTIERS; t++)
 		sqlite3_finalize(r->chunks[t]);
+	sqlite3_finalize(r->cold_find);
+	sqlite3_finalize(r->cold_id);
+	sqlite3_finalize(r->cold_range);
 	sqlite3_close(r->db);
 	free(r);
 }
@@ -1480,6 +1533,17 @@ struct reader *db_reader_get(struct store *s)
 			 "AND mint<=?3 ORDER BY maxt", chunk_tables[t]);
 		rc = sqlite3_prepare_v2(r->db, sql, -1, &r->chunks[t], NULL);
 	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(r->db, "SELECT id, mint, maxt, (SELECT max(maxt) FROM chunks "
+					"WHERE series_id=series.id) FROM series WHERE labels=?1 AND "
+					"maxt IS NOT NULL", -1, &r->cold_find, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(r->db, "SELECT labels, kind, mint, maxt, (SELECT max(maxt) FROM "
+					"chunks WHERE series_id=series.id) FROM series WHERE id=?1 "
+					"AND maxt IS NOT NULL", -1, &r->cold_id, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(r->db, "SELECT id, labels, mint, maxt FROM series WHERE "
+					"maxt>=?1 AND mint<=?2", -1, &r->cold_range, NULL);
 	if (rc != SQLITE_OK) {
 		log_limited(&s->rerr, LOG_WARN, "storage: %s: cannot open for reading: %s",
 			    s->db_path, r->db ? sqlite3_errmsg(r->db) : "out of memory");
@@ -1492,6 +1556,16 @@ struct reader *db_reader_get(struct store *s)
 	 * read thousands of chunks spent a tenth of their time in that copy. */
 	sqlite3_exec(r->db, "PRAGMA mmap_size=" READER_MMAP_BYTES, NULL, NULL, NULL);
 	return r;
+}
+
+void db_release_memory(struct store *s)
+{
+	sqlite3_db_release_memory(s->db);
+	/* Pooled readers are idle: nobody else uses them while rmu is held. */
+	pthread_mutex_lock(&s->rmu);
+	for (size_t i = 0; i < s->nreaders; i++)
+		sqlite3_db_release_memory(s->readers[i]->db);
+	pthread_mutex_unlock(&s->rmu);
 }
 
 void db_reader_put(struct store *s, struct reader *r)

@@ -298,7 +298,8 @@ int store_import_file(struct store *s, const char *path, struct store_import_res
 		res->series++;
 		qsort(x->s, x->n, sizeof(*x->s), cmp_tv);
 		pthread_rwlock_wrlock(&s->lock);
-		struct series *se = series_by_id(s, (uint32_t)id);
+		s->append_ms = mono_ns() / 1000000;
+		struct series *se = series_get_id(s, (uint32_t)id);
 		for (size_t i = 0; se && i < x->n; i++) {
 			if (head_append(s, se, x->s[i].t, x->s[i].v) < 0)
 				res->out_of_order++;

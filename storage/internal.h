@@ -109,6 +109,7 @@ enum {
 	S_DIRTY_1M = 16,         /* the 1 m roll-up chunk changed since the last flush */
 	S_DIRTY_1H = 32,         /* the 1 h roll-up chunk changed */
 	S_COMPACT = 64,          /* sealed small roll-up chunks since the last merge */
+	S_EVICT = 128,           /* leaving memory (cold.c): about to be freed */
 };
 
 struct series {
@@ -132,6 +133,10 @@ struct series {
 	int64_t disk_last_t;
 	double disk_last_v;
 	int64_t last_t;          /* newest raw sample (INT64_MIN: none) */
+	/* When it last got a sample, on the store's append clock (monotonic
+	 * ms): staleness for eviction (cold.c) counts from here, not from
+	 * the samples' own times, which an import may set years back. */
+	int64_t touched_ms;
 	struct cenc raw;
 	struct vstate rv;
 	struct tier_head *tier[2];   /* 1m and 1h; NULL until the first sample */
@@ -178,6 +183,12 @@ struct store {
 	struct series **idle;
 	size_t nidle, idle_cap;
 	uint32_t gen;
+	/* The newest maxt of any series that left memory (cold.c; INT64_MIN:
+	 * none): queries whose range starts later do not look in SQLite for
+	 * them. Written under the write lock, read with atomics. */
+	int64_t cold_maxt;
+	uint64_t evicted;        /* series that left memory, this run */
+	int64_t append_ms;       /* the append clock: mono_ns()/1e6 at the last append call */
 	int64_t last_snap_t, last_snap_step;
 	struct log_limit clock_warn;
 
@@ -226,6 +237,9 @@ struct series *series_by_id(struct store *s, uint32_t id);
 void store_seal_raw(struct store *s, struct series *se);
 int head_append(struct store *s, struct series *se, int64_t t, double v);
 void series_destroy(struct store *s, struct series *se);
+/* series_destroy without invalidating the snapshot path's cache: for a
+ * caller that took the series out of every cache slot itself. */
+void series_free(struct store *s, struct series *se);
 struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs, size_t n,
 			     enum store_kind kind);
 int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
@@ -238,6 +252,8 @@ void head_mark_dirty(struct store *s, struct series *se);
 void head_mark_tier(struct store *s, struct series *se, int k);
 int newser_push(struct store *s, uint32_t id);
 size_t series_format(const struct series *se, char *out, size_t size);
+/* The series row text of sorted pairs; the length it needs, as snprintf. */
+size_t pairs_format(struct lpair *const *pairs, size_t n, char *out, size_t size);
 
 /* db.c */
 int db_open(struct store *s, char *err, size_t errsize);
@@ -250,9 +266,56 @@ void db_stop_writer(struct store *s);
 struct reader {
 	sqlite3 *db;
 	sqlite3_stmt *chunks[NTIERS];
+	/* ?1 label text: id, mint, maxt, newest raw point of an evicted series */
+	sqlite3_stmt *cold_find;
+	/* ?1 id: labels, kind, mint, maxt, newest raw point of an evicted series */
+	sqlite3_stmt *cold_id;
+	sqlite3_stmt *cold_range;  /* ?1 mint, ?2 maxt: id, labels, mint, maxt of evicted ones */
 };
 struct reader *db_reader_get(struct store *s);
 void db_reader_put(struct store *s, struct reader *r);
+/* Frees the page caches of the writer's and the idle readers' connections
+ * (writer thread). */
+void db_release_memory(struct store *s);
 const char *db_chunk_table(int tier);
+/* Merges a series' small roll-up chunks of tier (writer thread, inside a
+ * transaction). Returns the rows removed. */
+int db_compact_series(struct store *s, int tier, uint32_t id, bool counter);
+
+/* cold.c: series that left memory and live on in SQLite only. */
+/* A series by id, brought back into memory when it left (under the write
+ * lock); NULL when there is no such series or on error. */
+struct series *series_get_id(struct store *s, uint32_t id);
+/* A series back in memory under its old id: the bounds of its data in
+ * SQLite from the row (b[0] mint, b[1] maxt, b[2] its newest raw point).
+ * The caller queues its row (newser_push). */
+void cold_revived(struct series *se, const int64_t *b);
+/* Parses a series row's text `name{a="x",...}` into l (max entries; the
+ * strings point into mem, which needs strlen(text)+2 bytes). Returns the
+ * number of labels, __name__ first, or -EINVAL. */
+int series_text_parse(const char *text, struct store_label *l, size_t max, char *mem);
+/* Writer thread, after a flush: series without a sample for
+ * evict_stale_after_ms (append clock) get everything sealed; those already
+ * written out leave memory. */
+void cold_evict(struct store *s);
+/* The evicted series with this row text: 1 and its id and bounds, 0 when
+ * there is none, -EIO. Any thread; reads SQLite. */
+int cold_find(struct store *s, const char *text, uint32_t *id, int64_t *bounds);
+struct cold_series {
+	uint32_t id;
+	int64_t mint, maxt;
+	size_t nlabels;
+	struct store_label *labels;  /* sorted by name; one block with the text */
+};
+struct cold_set {
+	struct cold_series *v;
+	size_t n, cap;
+};
+/* Evicted series whose bounds meet [mint, maxt] and whose labels all n
+ * matchers accept. Call without the store lock. 0 or -errno; free *out with
+ * cold_set_free. */
+int cold_select(struct store *s, const struct store_matcher *m, size_t n, int64_t mint,
+		int64_t maxt, struct cold_set *out);
+void cold_set_free(struct cold_set *set);
 
 #endif

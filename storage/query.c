@@ -146,35 +146,82 @@ static int cmp_info(const void *a, const void *b)
 	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
 }
 
+/* Drops the series that are in memory from a cold set (under the lock):
+ * the head's copy is the one to read. */
+static void cold_dedup(struct store *s, struct cold_set *cold)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < cold->n; i++) {
+		if (series_by_id(s, cold->v[i].id))
+			free(cold->v[i].labels);
+		else
+			cold->v[k++] = cold->v[i];
+	}
+	cold->n = k;
+}
+
+static size_t labels_bytes(const struct store_label *l, size_t n)
+{
+	size_t bytes = n * sizeof(*l);
+	for (size_t j = 0; j < n; j++)
+		bytes += strlen(l[j].name) + strlen(l[j].value) + 2;
+	return bytes;
+}
+
+/* Copies labels into lab and their text to *str, which moves past it. */
+static void labels_copy(struct store_label *lab, const struct store_label *l, size_t n,
+			char **str)
+{
+	for (size_t j = 0; j < n; j++) {
+		size_t a = strlen(l[j].name) + 1, b = strlen(l[j].value) + 1;
+		lab[j].name = memcpy(*str, l[j].name, a);
+		lab[j].value = memcpy(*str + a, l[j].value, b);
+		*str += a + b;
+	}
+}
+
 int store_select(struct store *s, const struct store_matcher *m, size_t n, int64_t mint,
 		 int64_t maxt, struct store_series_set *out)
 {
 	memset(out, 0, sizeof(*out));
+	/* Series that left memory first, from SQLite without the lock; one that
+	 * leaves memory between this and the lock below can be missed once. */
+	struct cold_set cold;
+	int rc = cold_select(s, m, n, mint, maxt, &cold);
+	if (rc < 0)
+		return rc;
 	pthread_rwlock_rdlock(&s->lock);
+	cold_dedup(s, &cold);
 	size_t nc;
 	uint32_t *ids = select_ids(s, m, n, mint, maxt, &nc);
 	if (!ids) {
 		pthread_rwlock_unlock(&s->lock);
+		cold_set_free(&cold);
 		return -ENOMEM;
 	}
-	size_t bytes = nc * sizeof(struct store_series_info);
+	size_t bytes = (nc + cold.n) * sizeof(struct store_series_info);
 	for (size_t i = 0; i < nc; i++) {
 		struct series *se = s->byid[ids[i]];
 		bytes += se->nlabels * sizeof(struct store_label);
 		for (size_t j = 0; j < se->nlabels; j++)
 			bytes += strlen(se->labels[j]->name) + strlen(se->labels[j]->value) + 2;
 	}
+	for (size_t i = 0; i < cold.n; i++)
+		bytes += labels_bytes(cold.v[i].labels, cold.v[i].nlabels);
 	char *mem = malloc(bytes + 1);
 	if (!mem) {
 		pthread_rwlock_unlock(&s->lock);
 		free(ids);
+		cold_set_free(&cold);
 		return -ENOMEM;
 	}
 	struct store_series_info *info = (struct store_series_info *)mem;
-	struct store_label *lab = (struct store_label *)(info + nc);
+	struct store_label *lab = (struct store_label *)(info + nc + cold.n);
 	size_t nlab = 0;
 	for (size_t i = 0; i < nc; i++)
 		nlab += s->byid[ids[i]]->nlabels;
+	for (size_t i = 0; i < cold.n; i++)
+		nlab += cold.v[i].nlabels;
 	char *str = (char *)(lab + nlab);
 	for (size_t i = 0; i < nc; i++) {
 		struct series *se = s->byid[ids[i]];
@@ -196,6 +243,16 @@ int store_select(struct store *s, const struct store_matcher *m, size_t n, int64
 	}
 	pthread_rwlock_unlock(&s->lock);
 	free(ids);
+	for (size_t i = 0; i < cold.n; i++) {
+		struct cold_series *c = &cold.v[i];
+		info[nc] = (struct store_series_info){ .id = c->id, .nlabels = c->nlabels,
+						       .labels = lab, .min_t = c->mint,
+						       .max_t = c->maxt };
+		labels_copy(lab, c->labels, c->nlabels, &str);
+		lab += c->nlabels;
+		nc++;
+	}
+	cold_set_free(&cold);
 	qsort(info, nc, sizeof(*info), cmp_info);
 	out->n = nc;
 	out->series = info;
@@ -350,7 +407,8 @@ static int iter_normalise(struct store_iter *it)
  * the writer commits meanwhile is then read from SQLite as well (and
  * deduplicated), never missed. *disk is false when everything SQLite holds
  * for the series ends before the range (the head alone answers: the usual
- * case for rules and recent data). 0, -ENOENT, -ENOMEM.
+ * case for rules and recent data). A series not in memory that may have
+ * left it has no head chunks and *disk true. 0, -ENOENT, -ENOMEM.
  */
 static int head_blobs(struct store *s, uint32_t id, enum store_tier tier, int64_t mint,
 		      int64_t maxt, struct blobset *bs, bool *disk)
@@ -360,7 +418,9 @@ static int head_blobs(struct store *s, uint32_t id, enum store_tier tier, int64_
 	struct series *se = series_by_id(s, id);
 	if (!se) {
 		pthread_rwlock_unlock(&s->lock);
-		return -ENOENT;
+		/* Not in memory: it left (cold.c), and SQLite has all it holds. */
+		*disk = true;
+		return __atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED) == INT64_MIN ? -ENOENT : 0;
 	}
 	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
 		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
@@ -757,14 +817,20 @@ static int iter_last(struct store_iter *it, int64_t *t, double *v)
 	return n < 0 ? (int)n : found;
 }
 
+static int last_point_read(struct store *s, uint32_t id, int64_t mint, int64_t maxt,
+			   int64_t disk_maxt, int64_t *t, double *v);
+
 int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, int64_t *t,
 		     double *v)
 {
 	pthread_rwlock_rdlock(&s->lock);
 	struct series *se = series_by_id(s, id);
 	if (!se) {
+		/* Left memory (cold.c): read SQLite as for any range. */
 		pthread_rwlock_unlock(&s->lock);
-		return -ENOENT;
+		if (__atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED) == INT64_MIN)
+			return -ENOENT; /* none left: no such series */
+		return last_point_read(s, id, mint, maxt, INT64_MIN, t, v);
 	}
 	/* last_t is the newest raw sample, disk included: nothing is newer. */
 	int64_t last = se->last_t;
@@ -789,8 +855,16 @@ int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, i
 	}
 	int64_t disk_maxt = se->disk_maxt[STORE_TIER_RAW];
 	pthread_rwlock_unlock(&s->lock);
+	return last_point_read(s, id, mint, maxt, disk_maxt, t, v);
+}
 
-	/* Read the newest minute first, as the engine would, then the rest. */
+/* store_last_point by reading: the newest minute first, as the engine
+ * would, then the rest; notes the newest disk point (disk_maxt) for the
+ * next read. */
+static int last_point_read(struct store *s, uint32_t id, int64_t mint, int64_t maxt,
+			   int64_t disk_maxt, int64_t *t, double *v)
+{
+	struct series *se;
 	int64_t split = maxt - 60000 > mint ? maxt - 60000 : mint;
 	struct store_iter *it;
 	int rc = store_iter_open(s, id, STORE_TIER_RAW, split, maxt, &it);
@@ -885,8 +959,8 @@ static ssize_t read_on(struct store *s, uint32_t id, struct store_cursor *c, int
 	struct series *se = series_by_id(s, id);
 	const struct cenc *e = se ? &se->raw : NULL;
 	struct cdec d;
-	if (!se)
-		n = -ENOENT;
+	if (!se) /* gone, or left memory (cold.c): then read it the ordinary way */
+		n = __atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED) == INT64_MIN ? -ENOENT : -EAGAIN;
 	else if (c->ok && c->last_t == after_t && e->count && e->t_first == c->t_first &&
 		 cdec_resume(&d, e->buf, cenc_bytes(e), &c->d) == 0) {
 		n = decode_upto(&d, maxt, e->t_prev, t, v, 0, max);
@@ -1014,10 +1088,15 @@ static ssize_t labels_of(struct store *s, const char *name, const struct store_m
 			 size_t n, char ***out)
 {
 	*out = NULL;
+	struct cold_set cold;
+	ssize_t rc = cold_select(s, m, n, INT64_MIN, INT64_MAX, &cold);
+	if (rc < 0)
+		return rc;
+	rc = -ENOMEM;
 	pthread_rwlock_rdlock(&s->lock);
+	cold_dedup(s, &cold);
 	const char **v = NULL;
 	size_t nv = 0;
-	ssize_t rc = -ENOMEM;
 	if (n == 0) {
 		if (name) {
 			struct lname *l = lindex_name(&s->idx, name);
@@ -1049,10 +1128,28 @@ static ssize_t labels_of(struct store *s, const char *name, const struct store_m
 		}
 		free(ids);
 	}
+	/* And those of the series only SQLite holds. */
+	size_t extra = 0;
+	for (size_t i = 0; i < cold.n; i++)
+		extra += cold.v[i].nlabels;
+	const char **nvp = v && extra ? realloc(v, (nv + extra + 1) * sizeof(*v)) : v;
+	if (!nvp)
+		free(v);
+	v = nvp;
+	for (size_t i = 0; v && i < cold.n; i++) {
+		const struct cold_series *c = &cold.v[i];
+		for (size_t j = 0; j < c->nlabels; j++) {
+			if (!name)
+				v[nv++] = c->labels[j].name;
+			else if (!strcmp(c->labels[j].name, name) && *c->labels[j].value)
+				v[nv++] = c->labels[j].value;
+		}
+	}
 	if (v)
 		rc = pack_strings(v, nv, out);
 	pthread_rwlock_unlock(&s->lock);
 	free(v);
+	cold_set_free(&cold);
 	return rc;
 }
 

@@ -60,8 +60,12 @@ struct store_config {
 	int64_t retention_interval_ms; /* how often retention runs */
 	bool read_only;                /* no writer thread: for `monitor dump` */
 	int chunk_samples;             /* raw chunk size; 0 = STORE_CHUNK_SAMPLES */
+	/* A series stale this long, and written out, leaves memory and is read
+	 * from SQLite only (storage.evict_stale_after); 0 = never. */
+	int64_t evict_stale_after_ms;
 };
-/* Defaults: raw 3d, 1m 30d, 1h 365d, max size 4 GiB, flush 10s. */
+/* Defaults: raw 3d, 1m 30d, 1h 365d, max size 4 GiB, flush 10s, stale series
+ * leave memory after 10m. */
 void store_config_defaults(struct store_config *c);
 
 /* ---- open, append, close ------------------------------------------------ */
@@ -142,7 +146,8 @@ struct store_disk_usage {
 int store_disk_usage(struct store *s, struct store_disk_usage *out);
 
 struct store_stats {
-	uint64_t series;               /* series known (head and disk) */
+	uint64_t series;               /* series in memory (the head) */
+	uint64_t evicted;              /* series that left memory (stale), this run */
 	uint64_t active_series;        /* in the last snapshot */
 	uint64_t samples_appended;
 	uint64_t out_of_order;         /* refused samples */

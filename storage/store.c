@@ -28,6 +28,7 @@ void store_config_defaults(struct store_config *c)
 	c->max_size_bytes = 4ULL << 30;
 	c->flush_interval_ms = 10000;
 	c->retention_interval_ms = 5 * 60 * 1000;
+	c->evict_stale_after_ms = 10 * 60 * 1000;
 }
 
 const char *store_tier_name(enum store_tier t)
@@ -137,6 +138,7 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 	se->min_t = INT64_MAX;
 	se->max_t = INT64_MIN;
 	se->last_t = INT64_MIN;
+	se->touched_ms = mono_ns() / 1000000;
 	for (int k = 0; k < NTIERS; k++)
 		se->disk_maxt[k] = INT64_MIN;
 	se->disk_last_t = INT64_MIN;
@@ -165,6 +167,12 @@ void series_destroy(struct store *s, struct series *se)
 {
 	if (!se)
 		return;
+	series_free(s, se);
+	s->cache_epoch++;
+}
+
+void series_free(struct store *s, struct series *se)
+{
 	struct series **pp = &s->ht[se->hash & (s->ht_nb - 1)];
 	while (*pp && *pp != se)
 		pp = &(*pp)->hnext;
@@ -183,7 +191,6 @@ void series_destroy(struct store *s, struct series *se)
 	}
 	free(se->labels);
 	free(se);
-	s->cache_epoch++;
 }
 
 int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
@@ -245,11 +252,23 @@ static struct series *series_get_locked(struct store *s, const struct store_labe
 	struct series *se = series_find(s, pairs, (size_t)m, h);
 	if (se)
 		return se;
-	se = series_create(s, 0, pairs, (size_t)m, kind);
+	/* A series that left memory (cold.c) comes back under its old id. */
+	uint32_t id = 0;
+	int64_t b[3];
+	char text[STORE_MAX_LABEL_BYTES * 2];
+	if (pairs_format(pairs, (size_t)m, text, sizeof(text)) >= sizeof(text) ||
+	    cold_find(s, text, &id, b) != 1)
+		id = 0;
+	if (id && series_by_id(s, id))
+		id = 0; /* cannot be: the row's id is taken in memory */
+	se = series_create(s, id, pairs, (size_t)m, kind);
 	if (!se) {
 		*err = -ENOMEM;
 		return NULL;
 	}
+	if (id)
+		cold_revived(se, b);
+	/* A new row, or the old one again without bounds (it is in memory). */
 	if (newser_push(s, se->id) < 0) {
 		series_destroy(s, se);
 		*err = -ENOMEM;
@@ -270,14 +289,19 @@ int store_series(struct store *s, const struct store_label *labels, size_t n,
 	return se ? 0 : err;
 }
 
-size_t series_format(const struct series *se, char *out, size_t size)
+size_t pairs_format(struct lpair *const *pairs, size_t n, char *out, size_t size)
 {
 	struct store_label l[STORE_MAX_LABELS];
-	for (size_t i = 0; i < se->nlabels; i++) {
-		l[i].name = se->labels[i]->name;
-		l[i].value = se->labels[i]->value;
+	for (size_t i = 0; i < n; i++) {
+		l[i].name = pairs[i]->name;
+		l[i].value = pairs[i]->value;
 	}
-	return (size_t)store_labels_format(l, se->nlabels, out, size);
+	return (size_t)store_labels_format(l, n, out, size);
+}
+
+size_t series_format(const struct series *se, char *out, size_t size)
+{
+	return pairs_format(se->labels, se->nlabels, out, size);
 }
 
 int store_labels_format(const struct store_label *l, size_t n, char *out, size_t size)
@@ -481,6 +505,7 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 		return rc;
 	}
 	se->last_t = t;
+	se->touched_ms = s->append_ms;
 	if (t < se->min_t)
 		se->min_t = t;
 	if (t > se->max_t)
@@ -501,7 +526,8 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 int store_append(struct store *s, uint32_t id, int64_t t_ms, double v)
 {
 	pthread_rwlock_wrlock(&s->lock);
-	struct series *se = series_by_id(s, id);
+	s->append_ms = mono_ns() / 1000000;
+	struct series *se = series_get_id(s, id);
 	int rc = se ? head_append(s, se, t_ms, v) : -ENOENT;
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
@@ -751,6 +777,7 @@ int64_t store_append_snapshot(struct store *s, const struct snapshot *snap)
 		return 0;
 	}
 	log_recovered(&s->clock_warn, "storage: storing ticks");
+	s->append_ms = mono_ns() / 1000000;
 	if (s->last_snap_t)
 		s->last_snap_step = t - s->last_snap_t;
 	s->last_snap_t = t;
@@ -845,6 +872,7 @@ void store_stats(struct store *s, struct store_stats *out)
 		for (struct ccache *c = s->cc[i]; c; c = c->next)
 			head += sizeof(*c) + 2 * strlen(c->key) + c->nslots * sizeof(struct cslot);
 	out->series = s->nseries;
+	out->evicted = s->evicted;
 	out->active_series = s->nactive;
 	out->samples_appended = s->samples_appended;
 	out->out_of_order = s->out_of_order;
@@ -881,6 +909,8 @@ int store_open(struct store **out, const struct store_config *cfg, char *err, si
 		s->cfg.retention_interval_ms = 5 * 60 * 1000;
 	s->lock_fd = -1;
 	s->next_id = 1;
+	s->cold_maxt = INT64_MIN;
+	s->append_ms = mono_ns() / 1000000;
 	s->write_ok = true;
 	pthread_rwlockattr_t ra;
 	pthread_rwlockattr_init(&ra);

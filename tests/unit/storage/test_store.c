@@ -412,6 +412,131 @@ static void test_snapshots_and_staleness(void)
 	store_close(s);
 }
 
+/* Series stale for evict_stale_after leave memory once written out; they
+ * stay selectable and readable from SQLite (also after a restart), their
+ * label values stay listed, and a container that comes back gets its old
+ * ids again, its old and new points in one series. */
+static void append_snap(struct store *s, int64_t t, const char *const *names, const double *v,
+			size_t n)
+{
+	struct snapshot *x = snap(t, names, v, n);
+	store_append_snapshot(s, x);
+	snapshot_unref(x);
+}
+
+static size_t db_points(struct store *s, uint32_t *id)
+{
+	struct store_matcher m[2];
+	char err[128];
+	store_parse_selector("container_memory_usage_bytes{name=\"db\"}", m, 2, err, sizeof(err));
+	struct store_series_set set;
+	size_t n = 0;
+	if (store_select(s, m, 2, INT64_MIN, INT64_MAX, &set) == 0 && set.n == 1) {
+		*id = set.series[0].id;
+		n = readback(s, *id, STORE_TIER_RAW, INT64_MIN, INT64_MAX, NULL, NULL, 0);
+	}
+	store_series_set_free(&set);
+	store_matcher_fini(&m[0]);
+	store_matcher_fini(&m[1]);
+	return n;
+}
+
+static bool lists_db(struct store *s)
+{
+	char **v;
+	ssize_t n = store_label_values(s, "name", NULL, 0, &v);
+	bool found = false;
+	for (ssize_t i = 0; i < n; i++)
+		found |= !strcmp(v[i], "db");
+	free(v);
+	return found;
+}
+
+static void test_stale_series_leave_memory(void)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.evict_stale_after_ms = 100;
+	struct store *s = open_store(&cfg);
+	if (!s)
+		return;
+	const char *both[] = { "web", "db" }, *one[] = { "web" };
+	double v2[] = { 100, 200 }, v1[] = { 101 };
+	struct store_stats st;
+	int64_t t0 = now_ms() - 120000;
+	for (int i = 0; i < 5; i++)
+		append_snap(s, t0 + i * 1000, both, v2, 2);
+	append_snap(s, t0 + 5000, one, v1, 1);     /* db goes: stale markers */
+	uint32_t id0 = 0;
+	CHECK_EQ_INT(db_points(s, &id0), 6);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.evicted, 0);               /* not stale for long enough */
+	usleep(150 * 1000);
+	/* The first flush seals db's roll-ups, the second writes them and evicts. */
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.evicted, 2);
+	CHECK_EQ_INT(st.series, 3);                /* web's two and the agent's */
+	uint32_t id = 0;
+	CHECK_EQ_INT(db_points(s, &id), 6);        /* from SQLite alone */
+	CHECK_EQ_INT(id, id0);
+	CHECK_EQ_INT(select_count(s, "container_memory_usage_bytes"), 2);
+	CHECK_EQ_INT(select_count(s, "{name=\"db\"}"), 2);
+	CHECK(lists_db(s));
+	int64_t t[8];
+	CHECK(readback(s, id, STORE_TIER_1M, INT64_MIN, INT64_MAX, t, NULL, 8) >= 1);
+	/* A query whose range starts after db's data does not find it. */
+	struct store_matcher m[1];
+	char err[128];
+	store_parse_selector("{name=\"db\"}", m, 1, err, sizeof(err));
+	struct store_series_set set;
+	CHECK_EQ_INT(store_select(s, m, 1, t0 + 60000, INT64_MAX, &set), 0);
+	CHECK_EQ_INT(set.n, 0);
+	store_series_set_free(&set);
+	store_matcher_fini(&m[0]);
+
+	/* After a restart it is not loaded, and still found. */
+	store_close(s);
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.series, 3);
+	CHECK_EQ_INT(db_points(s, &id), 6);
+	CHECK_EQ_INT(id, id0);
+	CHECK(lists_db(s));
+
+	/* db comes back: the same series, old points and new. */
+	int64_t t1 = t0 + 20000;
+	for (int i = 0; i < 3; i++)
+		append_snap(s, t1 + i * 1000, both, v2, 2);
+	CHECK_EQ_INT(db_points(s, &id), 9);
+	CHECK_EQ_INT(id, id0);
+	CHECK_EQ_INT(select_count(s, "container_memory_usage_bytes"), 2);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_close(s);
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	/* Its row says it is in memory again: loaded, with every point. */
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.series, 5);
+	CHECK_EQ_INT(db_points(s, &id), 10);       /* and the stale marker of the stop */
+	CHECK_EQ_INT(id, id0);
+	/* Out of memory again; appending by id (rules, import) brings it back. */
+	usleep(150 * 1000);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.series, 0);
+	CHECK_EQ_INT(store_append(s, id0, now_ms(), 7), 0);
+	CHECK_EQ_INT(db_points(s, &id), 11);
+	store_close(s);
+}
+
 /* Queries on other threads while one thread appends and the writer flushes:
  * every read sees whole, ordered series. */
 struct reader_arg {
@@ -876,6 +1001,7 @@ int main(void)
 	RUN(test_crash_recovery);
 	RUN(test_tiers);
 	RUN(test_snapshots_and_staleness);
+	RUN(test_stale_series_leave_memory);
 	RUN(test_concurrent_readers);
 	RUN(test_retention_age);
 	RUN(test_retention_size);
