@@ -107,14 +107,20 @@ class Fleet:
             except Exception:
                 pass
         for d in reversed(self.dirs):
-            for _ in range(100):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            remove_cgroup(d)
+
+
+def remove_cgroup(d):
+    """rmdir of a cgroup whose processes were just killed: retried while
+    the kernel still counts them (EBUSY), for up to 5 s."""
+    for _ in range(100):
+        try:
+            os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def pct(values, q):
