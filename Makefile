@@ -338,8 +338,9 @@ soak-load: all
 .PHONY: soak-load
 
 # Churn (issue 13): tests/integration/test_faults.py with SOAK_CYCLES (1,000)
-# container create/destroy cycles instead of make test's 200; prints RSS,
-# fds and series before and after; then the agent under valgrind
+# container create/destroy cycles instead of make test's 200 (fixture and
+# real cgroups); prints RSS, fds, eBPF map entries and series before and
+# after; then the agent under valgrind
 # --leak-check=full through 50 cycles (no errors, nothing definitely lost).
 soak-churn: all
 	MONITOR_CHURN_CYCLES=$${SOAK_CYCLES:-1000} MONITOR_BIN=$(CURDIR)/$(BUILD)/monitor \

@@ -2,8 +2,9 @@
 """valgrind --leak-check=full on the agent through container churn (issue
 13): CYCLES containers (default 50, argv[1]) created and removed in
 batches of 5 as cgroup directories in a copy of the v2 fixture host root,
-then SIGTERM. Fails unless valgrind reports no errors and no definitely
-lost bytes. Run by `make soak-churn`; not part of make test (minutes
+then SIGTERM, with stale series leaving memory 2 s after (the eviction
+path under valgrind). Fails unless valgrind reports no errors and no
+definitely lost bytes. Run by `make soak-churn`; not part of make test (minutes
 under valgrind). MONITOR_BIN picks the binary, as for tests/run."""
 
 import os
@@ -31,7 +32,10 @@ def main():
     shutil.copytree(FIXTURE, root, symlinks=True)
     src = os.path.join(root, CONTAINER)
     vlog = os.path.join(tmp, "valgrind.txt")
-    a = h.Agent(config="docker:\n  enabled: false\nstorage:\n  flush_interval: 1s\n",
+    # evict_stale_after 2s: the removed containers' series leave memory
+    # during the run, so the eviction path runs under valgrind.
+    a = h.Agent(config="docker:\n  enabled: false\nstorage:\n  flush_interval: 1s\n"
+                       "  evict_stale_after: 2s\n",
                 host_root=root, interval="1s", args=["--no-ebpf"])
     a.cmd = ["valgrind", "--leak-check=full", "--log-file=" + vlog] + a.cmd
     try:
