@@ -131,6 +131,17 @@ static void put_url(struct nreq *req, const struct nintegration *in)
 	buf_puts(&req->url, u ? u : "");
 }
 
+/* Each named option that is set, as a JSON string field of the same name
+ * (`,"name":"value"`), in the order given; names ends with NULL. */
+static void put_opts(struct buf *b, const struct nintegration *in, const char *const *names)
+{
+	for (; *names; names++) {
+		const char *o = nopt_get(in, *names);
+		if (o)
+			buf_printf(b, ",\"%s\":", *names), buf_put_json_str(b, o);
+	}
+}
+
 /* The group key's stable hash: PagerDuty dedup_key, Google Chat thread. */
 static void group_hash(struct buf *b, const struct json *data, size_t hexlen)
 {
@@ -281,15 +292,7 @@ static int b_slack(const struct notify_config *cfg, const struct nintegration *i
 	struct buf *b = &req->body;
 	buf_puts(b, "{\"text\":");
 	put_str_chars(b, w.title.data, 3000);
-	const char *o;
-	if ((o = nopt_get(in, "channel")))
-		buf_puts(b, ",\"channel\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "username")))
-		buf_puts(b, ",\"username\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "icon_emoji")))
-		buf_puts(b, ",\"icon_emoji\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "icon_url")))
-		buf_puts(b, ",\"icon_url\":"), buf_put_json_str(b, o);
+	put_opts(b, in, (const char *const[]){ "channel", "username", "icon_emoji", "icon_url", NULL });
 	/* header text max 150, section text max 3000 (Block Kit limits). */
 	buf_puts(b, ",\"blocks\":[{\"type\":\"header\",\"text\":{\"type\":\"plain_text\",\"text\":");
 	put_str_chars(b, w.title.data, 150);
@@ -327,11 +330,7 @@ static int b_discord(const struct notify_config *cfg, const struct nintegration 
 	put_url(req, in);
 	struct buf *b = &req->body;
 	buf_puts(b, "{\"content\":\"\"");
-	const char *o;
-	if ((o = nopt_get(in, "username")))
-		buf_puts(b, ",\"username\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "avatar_url")))
-		buf_puts(b, ",\"avatar_url\":"), buf_put_json_str(b, o);
+	put_opts(b, in, (const char *const[]){ "username", "avatar_url", NULL });
 	/* title 256, description 4096 (and 6000 over all embeds). */
 	buf_puts(b, ",\"embeds\":[{\"title\":");
 	put_str_chars(b, w.title.data, 256);
@@ -516,13 +515,8 @@ static int b_mattermost(const struct notify_config *cfg, const struct nintegrati
 	ntext_trunc_chars(&t, w.title.data, 1000);
 	buf_put_json_str(b, t.data);
 	buf_fini(&t);
+	put_opts(b, in, (const char *const[]){ "channel", "username", "icon_url", NULL });
 	const char *o;
-	if ((o = nopt_get(in, "channel")))
-		buf_puts(b, ",\"channel\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "username")))
-		buf_puts(b, ",\"username\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "icon_url")))
-		buf_puts(b, ",\"icon_url\":"), buf_put_json_str(b, o);
 	if ((o = nopt_get(in, "priority")))
 		buf_puts(b, ",\"priority\":{\"priority\":"), buf_put_json_str(b, o), buf_putc(b, '}');
 	buf_puts(b, ",\"attachments\":[{\"fallback\":");
@@ -823,10 +817,7 @@ static int b_pagerduty(const struct notify_config *cfg, const struct nintegratio
 		o = json_get_str(common, "name");
 	if (o)
 		buf_puts(b, ",\"component\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "group")))
-		buf_puts(b, ",\"group\":"), buf_put_json_str(b, o);
-	if ((o = nopt_get(in, "class")))
-		buf_puts(b, ",\"class\":"), buf_put_json_str(b, o);
+	put_opts(b, in, (const char *const[]){ "group", "class", NULL });
 	const struct json *alerts = json_get(data, "alerts");
 	size_t nf = 0, nr = 0;
 	for (const struct json *a = alerts ? alerts->child : NULL; a; a = a->next) {
