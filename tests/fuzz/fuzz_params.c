@@ -2,13 +2,18 @@
  * fuzz_params.c - the parsers of HTTP query parameters and CLI arguments:
  * since=/until= (agent/events_api.c), durations (util, PromQL), API times
  * (PromQL, alerting) and silence matchers (alerting/silence.c, as in
- * ?filter= and `monitor silence add`).
+ * ?filter= and `monitor silence add`); and promql_regex_check, the guard
+ * in front of every regcomp of outside input (/api/v1/logs?regex=,
+ * match[], notifier routes): what it lets through must compile within
+ * libFuzzer's time and memory limits.
  */
 #include "tests/fuzz/fuzz.h"
 #include "agent/util/util.h"
 #include "agent/agent.h"
 #include "storage/promql.h"
 #include "alerting/alerting.h"
+
+#include <regex.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,6 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		alert_matcher_format(&m, &out);
 		buf_fini(&out);
 		alert_matcher_fini(&m);
+	}
+	if (promql_regex_check(s, err, sizeof(err)) == 0) {
+		regex_t re;
+		if (regcomp(&re, s, REG_EXTENDED | REG_NOSUB | REG_ICASE) == 0)
+			regfree(&re);
 	}
 	free(s);
 	return 0;
