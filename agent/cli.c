@@ -127,6 +127,19 @@ int cli_common_opt(struct cli *c, int code, const char *arg)
 	return -EINVAL;
 }
 
+int cli_format_opt(const struct cli *c, const char *arg, bool *json)
+{
+	if (!strcmp(arg, "json")) {
+		*json = true;
+		return 0;
+	}
+	if (strcmp(arg, "table") != 0) {
+		cli_err(c, "--format %s: expected table or json", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The token is the file's first line without surrounding white space. */
 static int read_token(struct cli *c)
 {

@@ -60,6 +60,9 @@ void cli_init(struct cli *c, const char *cmd);
 /* Handles a CLI_OPT_* code from getopt_long. Returns 0, or -EINVAL after
  * printing why. */
 int cli_common_opt(struct cli *c, int code, const char *arg);
+/* Handles --format table|json: sets *json for "json", leaves it for "table".
+ * Returns 0, or -EINVAL after printing why. */
+int cli_format_opt(const struct cli *c, const char *arg, bool *json);
 /* Reads the token file (if any) and creates the HTTP handle. Returns 0 or
  * -1 after printing why. */
 int cli_open(struct cli *c);

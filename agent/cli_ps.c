@@ -231,12 +231,8 @@ int cli_ps_main(int argc, char **argv)
 		case 'q': o.quiet = true; break;
 		case 't': o.no_trunc = true; break;
 		case 'f':
-			if (!strcmp(optarg, "json")) {
-				o.json = true;
-			} else if (strcmp(optarg, "table") != 0) {
-				cli_err(&c, "--format %s: expected table or json", optarg);
+			if (cli_format_opt(&c, optarg, &o.json) < 0)
 				return 2;
-			}
 			break;
 		case 'h': usage(stdout); return 0;
 		case '?': usage(stderr); return 2;
