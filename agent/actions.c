@@ -112,17 +112,15 @@ fail:
 	return NULL;
 }
 
-/* Returns NULL when the request carries the admin token, else why not. */
-static const char *refusal(const struct http_req *req)
+const char *admin_refusal(const struct http_req *req, const char *disabled, const char *needs)
 {
 	if (req->admin_ok) /* access.c checked the admin token or an admin user */
 		return NULL;
 	if (!req->st->admin_token)
-		return "container actions are disabled: no admin token is configured "
-		       "(auth.admin_token_file)";
+		return disabled;
 	const char *h = http_header(req, "Authorization");
 	if (!h || !*h)
-		return "this action needs the admin token: send \"Authorization: Bearer <token>\"";
+		return needs;
 	if (strncasecmp(h, "Bearer ", 7) != 0)
 		return "the Authorization header must be \"Bearer <token>\"";
 	const char *tok = h + 7;
@@ -131,6 +129,14 @@ static const char *refusal(const struct http_req *req)
 	if (!auth_token_equal(tok, strlen(tok), req->st->admin_token, req->st->admin_token_len))
 		return "wrong admin token";
 	return NULL;
+}
+
+/* Returns NULL when the request carries the admin token, else why not. */
+static const char *refusal(const struct http_req *req)
+{
+	return admin_refusal(req, "container actions are disabled: no admin token is configured "
+			     "(auth.admin_token_file)",
+			     "this action needs the admin token: send \"Authorization: Bearer <token>\"");
 }
 
 /* ---- resolving an id ---------------------------------------------------- */

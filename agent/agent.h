@@ -349,6 +349,11 @@ int events_parse_since(const char *s, int64_t now_ms, int64_t *out_ms);
 char *auth_load_token(const char *path, char *err, size_t errsize);
 /* Constant-time comparison of a presented token with the configured one. */
 bool auth_token_equal(const char *given, size_t given_len, const char *want, size_t want_len);
+/* NULL when req may change state (access.c passed it as admin, or it carries
+ * "Authorization: Bearer <admin token>"), else why not: disabled when no
+ * admin token is configured, needs when no Authorization header came, else a
+ * fixed message. The strings are static; any HTTP thread. */
+const char *admin_refusal(const struct http_req *req, const char *disabled, const char *needs);
 
 /* Silences in Alertmanager's API v2 shapes (api_silences.c): GET/POST
  * /api/v2/silences, GET/DELETE /api/v2/silence/{id}; changes need the token. */

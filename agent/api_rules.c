@@ -101,22 +101,9 @@ int api_alerts(struct http_req *req, struct http_resp *resp)
 /* NULL when the request carries the admin token, else why not. */
 static const char *refusal(const struct http_req *req)
 {
-	if (req->admin_ok) /* access.c checked the admin token or an admin user */
-		return NULL;
-	if (!req->st->admin_token)
-		return "reloading is disabled: no admin token is configured "
-		       "(auth.admin_token_file); send SIGHUP instead";
-	const char *h = http_header(req, "Authorization");
-	if (!h || !*h)
-		return "reloading needs the admin token: send \"Authorization: Bearer <token>\"";
-	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return "the Authorization header must be \"Bearer <token>\"";
-	const char *tok = h + 7;
-	while (*tok == ' ')
-		tok++;
-	if (!auth_token_equal(tok, strlen(tok), req->st->admin_token, req->st->admin_token_len))
-		return "wrong admin token";
-	return NULL;
+	return admin_refusal(req, "reloading is disabled: no admin token is configured "
+			     "(auth.admin_token_file); send SIGHUP instead",
+			     "reloading needs the admin token: send \"Authorization: Bearer <token>\"");
 }
 
 int api_reload(struct http_req *req, struct http_resp *resp)

@@ -94,23 +94,10 @@ int api_notifications(struct http_req *req, struct http_resp *resp)
 
 static const char *refusal(const struct http_req *req)
 {
-	if (req->admin_ok) /* access.c checked the admin token or an admin user */
-		return NULL;
-	if (!req->st->admin_token)
-		return "test notifications are disabled: no admin token is configured "
-		       "(auth.admin_token_file)";
-	const char *h = http_header(req, "Authorization");
-	if (!h || !*h)
-		return "a test notification needs the admin token: send "
-		       "\"Authorization: Bearer <token>\"";
-	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return "the Authorization header must be \"Bearer <token>\"";
-	const char *tok = h + 7;
-	while (*tok == ' ')
-		tok++;
-	if (!auth_token_equal(tok, strlen(tok), req->st->admin_token, req->st->admin_token_len))
-		return "wrong admin token";
-	return NULL;
+	return admin_refusal(req, "test notifications are disabled: no admin token is configured "
+			     "(auth.admin_token_file)",
+			     "a test notification needs the admin token: send "
+			     "\"Authorization: Bearer <token>\"");
 }
 
 int api_notify_test(struct http_req *req, struct http_resp *resp)
