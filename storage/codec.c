@@ -375,11 +375,13 @@ static inline __attribute__((always_inline)) int get_value(struct cdec *d, struc
 		uint64_t zig;
 		if (get_bits(d, int_bits[c], &zig) < 0)
 			return -EINVAL;
-		int64_t delta = unzigzag(zig);
+		/* Wrapping arithmetic: a corrupt chunk may overflow, which is
+		 * no reason for undefined behaviour (found by fuzzing). */
+		uint64_t delta = (uint64_t)unzigzag(zig);
 		if ((vs->flags & VS_DOD) && vs->has_pp &&
 		    dint(&vs->pp_int, &vs->ipp, vs->pp, vs->scale))
-			delta += vs->iprev - vs->ipp;
-		iv = vs->iprev + delta;
+			delta += (uint64_t)vs->iprev - (uint64_t)vs->ipp;
+		iv = (int64_t)((uint64_t)vs->iprev + delta);
 		isint = 1;
 		b = d2b(from_int(iv, vs->scale));
 	} else if (k == 2) {
@@ -749,10 +751,10 @@ static inline __attribute__((always_inline)) size_t run1(struct cdec *d, int64_t
 					unsigned nb = (unsigned)(INT_BITS_PACKED >> (8 * c)) & 0xff;
 					unsigned used = (unsigned)(INT_USED_PACKED >> (8 * c)) & 0xff;
 					uint64_t zig = (buf << (3 + c)) >> (63 - nb) >> 1;
-					int64_t delta = unzigzag(zig);
+					uint64_t delta = (uint64_t)unzigzag(zig); /* wrapping, as in get_value */
 					if (dodf && dint(&pp_int, &ipp, pp, scale))
-						delta += iprev - ipp;
-					iv = iprev + delta;
+						delta += (uint64_t)iprev - (uint64_t)ipp;
+					iv = (int64_t)((uint64_t)iprev + delta);
 					isint = 1;
 					b = d2b(from_int(iv, scale));
 					buf <<= used;
@@ -849,28 +851,36 @@ slow:
 #define HOT_CLONES
 #endif
 
+/* Roll-up chunks: point by point the general way; corrupt data ends the
+ * chunk (a later call must not resume in the middle of a bad point). */
+static size_t run_cols(struct cdec *d, int64_t *t, double *v, size_t stride, size_t max)
+{
+	size_t n = 0;
+	double vals[CODEC_MAX_COLS];
+	while (n < max) {
+		int rc = next_point(d, (int64_t *)((char *)t + n * stride), vals);
+		if (rc <= 0) {
+			if (rc < 0)
+				d->i = d->count;
+			break;
+		}
+		*(double *)((char *)v + n++ * stride) = vals[d->ncols - 1];
+	}
+	return n;
+}
+
 HOT_CLONES size_t cdec_run(struct cdec *d, int64_t *t, double *v, size_t max)
 {
-	if (d->ncols != 1) {
-		size_t n = 0;
-		double vals[CODEC_MAX_COLS];
-		while (n < max && next_point(d, &t[n], vals) > 0)
-			v[n++] = vals[d->ncols - 1];
-		return n;
-	}
+	if (d->ncols != 1)
+		return run_cols(d, t, v, sizeof(*t), max);
 	return run1(d, t, v, sizeof(*t), max);
 }
 
 HOT_CLONES size_t cdec_run_pairs(struct cdec *d, int64_t *t, double *v, size_t stride,
 				 size_t max)
 {
-	if (d->ncols != 1) {
-		size_t n = 0;
-		double vals[CODEC_MAX_COLS];
-		while (n < max && next_point(d, (int64_t *)((char *)t + n * stride), vals) > 0)
-			*(double *)((char *)v + n++ * stride) = vals[d->ncols - 1];
-		return n;
-	}
+	if (d->ncols != 1)
+		return run_cols(d, t, v, stride, max);
 	if (stride == 16)  /* (t, v) structs: a constant stride, a tighter loop */
 		return run1(d, t, v, 16, max);
 	return run1(d, t, v, stride, max);
