@@ -45,12 +45,8 @@ static void test_labels_keep_other_sections(void)
 static void test_example_file(void)
 {
 	struct agent_config c;
-	char err[512] = "";
 	config_defaults(&c);
-	int rc = config_load(&c, "docs/monitor.yml", err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "  %s\n", err);
-	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(load_example(&c), 0);
 	CHECK_STR(c.docker_socket, "/var/run/docker.sock");
 	CHECK_EQ_INT(c.rescan_interval_ms, 60000);
 	config_fini(&c);

@@ -19,11 +19,7 @@ static void test_defaults_and_example(void)
 	CHECK_EQ_INT(c.http.max_header_bytes, 65536);
 	CHECK_EQ_INT(c.http.max_body_bytes, 1048576);
 	CHECK_EQ_INT(c.http.ncors_origins, 0);
-	char err[512] = "";
-	int rc = config_load(&c, "docs/monitor.yml", err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "  %s\n", err);
-	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(load_example(&c), 0);
 	CHECK_EQ_INT(c.http.max_connections, 256);
 	CHECK_EQ_INT(c.http.ncors_origins, 0);
 	config_fini(&c);

@@ -17,11 +17,7 @@ static void test_defaults_and_example(void)
 	CHECK_EQ_INT(c.query.max_samples, 50000000);
 	CHECK_EQ_INT(c.query.lookback_ms, 300000);
 	CHECK_EQ_INT(c.query.subquery_step_ms, 60000);
-	char err[512] = "";
-	int rc = config_load(&c, "docs/monitor.yml", err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "  %s\n", err);
-	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(load_example(&c), 0);
 	CHECK_EQ_INT(c.query.timeout_ms, 120000);
 	CHECK_EQ_INT(c.query.max_samples, 50000000);
 	config_fini(&c);

@@ -16,11 +16,7 @@ static void test_defaults_and_example(void)
 	CHECK_EQ_INT(c.rules.resend_delay_ms, 60000);
 	CHECK_EQ_INT(c.rules.outage_tolerance_ms, 3600000);
 	CHECK_EQ_INT(c.rules.for_grace_period_ms, 0);
-	char err[512] = "";
-	int rc = config_load(&c, "docs/monitor.yml", err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "  %s\n", err);
-	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(load_example(&c), 0);
 	CHECK_EQ_INT(c.rules.nfiles, 0);
 	CHECK_EQ_INT(c.rules.eval_interval_ms, 15000);
 	config_fini(&c);
