@@ -631,21 +631,29 @@ static void test_inhibit_silence_resolved(void)
 
 /* ---- delivery against a real HTTP server --------------------------------------------------------- */
 
+/* Starts the test server and opens a rig (no threads, seed 7) on the config
+ * fmt, whose %d is the server's port. Skips the test when nothing can listen;
+ * returns from it when the rig does not open (rig_open said why). */
+#define SERVED_RIG(s, r, fmt)                                                              \
+	do {                                                                               \
+		if (server_start(&(s)) < 0)                                                \
+			SKIP("cannot listen on 127.0.0.1");                                \
+		char yaml_[2048];                                                          \
+		snprintf(yaml_, sizeof(yaml_), fmt, (s).port);                             \
+		if (!rig_open(&(r), yaml_,                                                 \
+			      (struct notify_opts){ .no_threads = true, .seed = 7 })) {    \
+			server_stop(&(s));                                                 \
+			return;                                                            \
+		}                                                                          \
+	} while (0)
+
 static void test_delivery_retry(void)
 {
 	struct server s;
-	if (server_start(&s) < 0)
-		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024];
-	snprintf(yaml, sizeof(yaml),
-		 "route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n  webhook_configs:\n"
-		 "  - url: http://127.0.0.1:%d/hook\n    secret: topsecret\n    max_age: 1h\n",
-		 s.port);
 	struct rig r;
-	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
-		server_stop(&s);
-		return;
-	}
+	SERVED_RIG(s, r,
+		   "route: {receiver: r, group_wait: 0s}\nreceivers:\n- name: r\n  webhook_configs:\n"
+		   "  - url: http://127.0.0.1:%d/hook\n    secret: topsecret\n    max_age: 1h\n");
 	struct notifier *n = r.n;
 	const struct answer a[] = {
 		{ 503, "", "busy" },
@@ -700,19 +708,11 @@ static void test_delivery_retry(void)
 static void test_delivery_give_up_and_age(void)
 {
 	struct server s;
-	if (server_start(&s) < 0)
-		SKIP("cannot listen on 127.0.0.1");
-	char yaml[2048];
-	snprintf(yaml, sizeof(yaml),
-		 "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
-		 "  dingtalk_configs:\n  - url: http://127.0.0.1:%d/robot/send?access_token=tok123\n"
-		 "    secret: SECdingsecret\n    max_age: 100s\n",
-		 s.port);
 	struct rig r;
-	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
-		server_stop(&s);
-		return;
-	}
+	SERVED_RIG(s, r,
+		   "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
+		   "  dingtalk_configs:\n  - url: http://127.0.0.1:%d/robot/send?access_token=tok123\n"
+		   "    secret: SECdingsecret\n    max_age: 100s\n");
 	struct notifier *n = r.n;
 	/* DingTalk answers 200 with errcode: 130101 is its rate limit
 	 * (retried), 310000 a bad signature (given up). */
@@ -777,17 +777,10 @@ static void test_delivery_give_up_and_age(void)
 static void test_alertmanager_schedule(void)
 {
 	struct server s;
-	if (server_start(&s) < 0)
-		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024];
-	snprintf(yaml, sizeof(yaml),
-		 "route: {receiver: am}\nreceivers:\n- name: am\n  alertmanager_configs:\n"
-		 "  - url: http://127.0.0.1:%d/\n    resend_delay: 1m\n", s.port);
 	struct rig r;
-	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
-		server_stop(&s);
-		return;
-	}
+	SERVED_RIG(s, r,
+		   "route: {receiver: am}\nreceivers:\n- name: am\n  alertmanager_configs:\n"
+		   "  - url: http://127.0.0.1:%d/\n    resend_delay: 1m\n");
 	struct notifier *n = r.n;
 	int64_t t0 = 1700000000000LL;
 	send_alert(n, "A", "critical", "h1", t0, t0 + 240000);
@@ -818,18 +811,10 @@ static void test_alertmanager_schedule(void)
 static void test_rate_limit(void)
 {
 	struct server s;
-	if (server_start(&s) < 0)
-		SKIP("cannot listen on 127.0.0.1");
-	char yaml[1024];
-	snprintf(yaml, sizeof(yaml),
-		 "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
-		 "  slack_configs:\n  - url: http://127.0.0.1:%d/slack\n    rate_limit: 60\n    burst: 2\n",
-		 s.port);
 	struct rig r;
-	if (!rig_open(&r, yaml, (struct notify_opts){ .no_threads = true, .seed = 7 })) {
-		server_stop(&s);
-		return;
-	}
+	SERVED_RIG(s, r,
+		   "route: {receiver: r, group_wait: 0s, group_by: [alertname]}\nreceivers:\n- name: r\n"
+		   "  slack_configs:\n  - url: http://127.0.0.1:%d/slack\n    rate_limit: 60\n    burst: 2\n");
 	struct notifier *n = r.n;
 	int64_t t = now_ms();
 	send_alert(n, "R1", "warning", "h1", t, t + 3600000);
