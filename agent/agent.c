@@ -189,14 +189,14 @@ static void tick(struct loop *l)
  * after the next tick (up to an interval plus a tick's time). The store
  * gets their samples from the next tick, on the tick's timestamps.
  */
-static void fresh_pass(struct loop *l, bool in_tick)
+static bool fresh_pass(struct loop *l, bool in_tick)
 {
 	int64_t c0 = cpu_time_ns();
 	struct snapshot *cur = agent_snapshot(&l->st);
 	struct coll_sink sink;
 	if (!cur || sink_open(&sink, cur->time_ms) < 0) {
 		snapshot_unref(cur);
-		return;
+		return false; /* the containers stay fresh: the next tick takes them */
 	}
 	size_t n = coll_registry_collect_fresh(l->reg, &sink, l->errors);
 	struct snapshot *add = sink_close(&sink);
@@ -207,6 +207,7 @@ static void fresh_pass(struct loop *l, bool in_tick)
 	snapshot_unref(cur);
 	if (!in_tick) /* else the tick counts it */
 		l->tick_cpu_ns += cpu_time_ns() - c0;
+	return true;
 }
 
 /* Called inside a tick every few hundred containers: a container created
@@ -220,7 +221,7 @@ static void midtick(void *arg)
 		coll_registry_poll(l->reg);
 	int64_t due = coll_registry_fresh_due_ns(l->reg);
 	if (due && due <= mono_ns())
-		fresh_pass(l, true);
+		(void)fresh_pass(l, true);
 }
 
 /* Runs until SIGTERM/SIGINT. Returns the exit status. */
@@ -232,10 +233,12 @@ static int run_loop(struct loop *l, int sfd)
 		/* Before a due tick too: a tick of thousands of containers takes
 		 * a good part of a second, and publishes only at its end. */
 		int64_t now = mono_ns(), due = coll_registry_fresh_due_ns(l->reg);
-		if (due && due <= now) {
-			fresh_pass(l, false);
+		/* When the pass cannot run (no snapshot or memory yet), go on
+		 * to the tick and the signals rather than spin on it. */
+		if (due && due <= now && fresh_pass(l, false))
 			continue;
-		}
+		if (due && due <= now)
+			due = 0;
 		int64_t wait_ns = next - now;
 		if (wait_ns <= 0) {
 			tick(l);
