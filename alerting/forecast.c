@@ -59,9 +59,10 @@
  * is due at its own refresh (staggered by its id), so that not every series
  * pays for a full read in the same refresh. */
 #define FC_FULL_EVERY_MS (60 * 60 * 1000LL)
-/* The points about to leave a kept window are read ahead this far past its
- * start (and kept: 16 bytes a sample, 30 points at 10 s, 300 at 1 s), so
- * that the hour-old data on disk is read once in five minutes instead of
+/* The points about to leave a kept window are read ahead at least this far
+ * past its start, 300 samples when that is longer, at most three times
+ * this (and kept: 16 bytes a sample; 90 samples at 10 s, 300 at 1 s), so
+ * that the hour-old data on disk is read once in 5-15 minutes instead of
  * once a refresh. */
 #define FC_AHEAD_MS (5 * 60 * 1000LL)
 /* How long a family's selection of series is kept while no series is made
@@ -1042,7 +1043,13 @@ static bool inc_remove_old(struct refresh *r, struct fc_inc *in, uint32_t id, bo
 {
 	const struct fc_params *p = &r->f->params;
 	if (!in->rate && in->ahead_to < start + p->min_span_ms) {
-		int64_t to = start + FC_AHEAD_MS;
+		/* 300 samples ahead, at least FC_AHEAD_MS and at most three times
+		 * that: at 10 s one read of the disk a quarter hour, at 1 s the
+		 * memory held stays 5 KB a series */
+		int64_t step = in->w.n > 1 ? (in->last_t - in->first_t) / (in->w.n - 1) : 0;
+		int64_t ahead = step > 0 && step < FC_AHEAD_MS ? 300 * step : FC_AHEAD_MS;
+		ahead = ahead < FC_AHEAD_MS ? FC_AHEAD_MS : ahead > 3 * FC_AHEAD_MS ? 3 * FC_AHEAD_MS : ahead;
+		int64_t to = start + ahead;
 		if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->from_t, to, &in->ahead) < 0)
 			return false;
 		pts_shrink(&in->ahead);
