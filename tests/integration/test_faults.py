@@ -582,8 +582,9 @@ class DockerRestartTest(unittest.TestCase):
         lab = h.wait_for("its series", lambda: [l for l, _ in a.metrics().get(
             "container_memory_usage_bytes") if l.get("name") == name], 10)[0]
         cg = lab["id"]
-        # Series from here on (before Docker first answers, a new agent names
-        # a container by its id: test_docker).
+        # Series from here on (a new agent holds Docker's containers until
+        # the engine first answers, so they start under their names:
+        # test_docker's one-series test).
         time.sleep(1)
         self.t_start = time.time()
         h.wait_for("the named series in /api/v1/series",
