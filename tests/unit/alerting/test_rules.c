@@ -158,13 +158,23 @@ static const char rule_for[] =
 	"    annotations:\n"
 	"      summary: '{{ $labels.inst }} at {{ $value }}'\n";
 
-static void test_pending_firing_resolved(void)
+/* The usual input: a memory source with one series, m{inst="a"} = 10 at
+ * T0 - 1 s. Sets *src and *s (the series, for later samples); free the
+ * result with promql_mem_free. */
+static struct promql_mem *mem_one(struct promql_source *src, ssize_t *s)
 {
 	struct promql_mem *m = promql_mem_new();
-	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
-	CHECK(promql_mem_add(m, (size_t)s, T0 - 1000, 10) == 0);
+	*s = promql_mem_series(m, "m{inst=\"a\"}");
+	CHECK(promql_mem_add(m, (size_t)*s, T0 - 1000, 10) == 0);
+	promql_mem_source(m, src);
+	return m;
+}
+
+static void test_pending_firing_resolved(void)
+{
 	struct promql_source src;
-	promql_mem_source(m, &src);
+	ssize_t s;
+	struct promql_mem *m = mem_one(&src, &s);
 	struct got g = { 0 };
 	struct alert_engine *e = engine(write_file("for.yml", rule_for), &src, NULL, &g);
 
@@ -244,11 +254,9 @@ static void test_pending_firing_resolved(void)
 
 static void test_for_zero_and_keep_firing(void)
 {
-	struct promql_mem *m = promql_mem_new();
-	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
-	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
 	struct promql_source src;
-	promql_mem_source(m, &src);
+	ssize_t s;
+	struct promql_mem *m = mem_one(&src, &s);
 	struct got g = { 0 };
 	struct alert_engine *e = engine(write_file("keep.yml",
 		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
@@ -293,11 +301,9 @@ static void test_for_zero_and_keep_firing(void)
  * time is a new alert (pending again, fires, sent as firing). */
 static void test_resolved_resent(void)
 {
-	struct promql_mem *m = promql_mem_new();
-	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
-	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
 	struct promql_source src;
-	promql_mem_source(m, &src);
+	ssize_t s;
+	struct promql_mem *m = mem_one(&src, &s);
 	struct got g = { 0 };
 	struct alert_engine *e = engine(write_file("resolved.yml",
 		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
@@ -364,11 +370,9 @@ static void test_resolved_resent(void)
  * on the alert (API) until it resolves; a later word replaces it. */
 static void test_note_sink(void)
 {
-	struct promql_mem *m = promql_mem_new();
-	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
-	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
 	struct promql_source src;
-	promql_mem_source(m, &src);
+	ssize_t s;
+	struct promql_mem *m = mem_one(&src, &s);
 	struct alert_engine *e = engine(write_file("note.yml",
 		"groups:\n- name: g\n  interval: 10s\n  rules:\n"
 		"  - alert: Now\n    expr: m > 5\n    annotations: {summary: hi, zzz: last}\n"),
@@ -612,11 +616,9 @@ static void test_restart_persistence(void)
 
 static void test_reload(void)
 {
-	struct promql_mem *m = promql_mem_new();
-	ssize_t s = promql_mem_series(m, "m{inst=\"a\"}");
-	promql_mem_add(m, (size_t)s, T0 - 1000, 10);
 	struct promql_source src;
-	promql_mem_source(m, &src);
+	ssize_t s;
+	struct promql_mem *m = mem_one(&src, &s);
 	struct got g = { 0 };
 	const char *file = write_file("reload.yml",
 		"groups:\n- name: g\n  interval: 10s\n  rules:\n  - alert: A\n    expr: m > 5\n");
