@@ -1561,11 +1561,9 @@ struct reader *db_reader_get(struct store *s)
 void db_release_memory(struct store *s)
 {
 	sqlite3_db_release_memory(s->db);
-	/* Pooled readers are idle: nobody else uses them while rmu is held. */
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreaders; i++)
-		sqlite3_db_release_memory(s->readers[i]->db);
-	pthread_mutex_unlock(&s->rmu);
+	/* Idle readers are closed: their caches and the pages their mappings
+	 * touched (resident, counted in RSS) go; the next query opens one. */
+	readers_close(s);
 }
 
 void db_reader_put(struct store *s, struct reader *r)

@@ -274,8 +274,8 @@ struct reader {
 };
 struct reader *db_reader_get(struct store *s);
 void db_reader_put(struct store *s, struct reader *r);
-/* Frees the page caches of the writer's and the idle readers' connections
- * (writer thread). */
+/* Frees the writer connection's page cache and closes the idle readers
+ * (their caches and mappings) (writer thread). */
 void db_release_memory(struct store *s);
 const char *db_chunk_table(int tier);
 /* Merges a series' small roll-up chunks of tier (writer thread, inside a
