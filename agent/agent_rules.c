@@ -14,6 +14,7 @@
 #include "agent/rw.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +124,19 @@ out_free:
 	return r;
 }
 
+/* A SIGHUP (the loop thread) and a POST /-/reload (an HTTP thread) can
+ * come together: both rewrite default_rules.yml through one .tmp name and
+ * reconfigure the engine, so they take turns. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int agent_rules_reload(struct agent_state *st, char *err, size_t cap)
 {
 	if (!st->rules)
 		return -ENOENT;
+	pthread_mutex_lock(&reload_lock);
 	int r = st->cfg && st->cfg->config_path[0] ? reload_from_config(st, err, cap)
 						   : alert_engine_load(st->rules, err, cap);
+	pthread_mutex_unlock(&reload_lock);
 	if (r < 0) {
 		log_error("rules: reload failed, the previous rules keep running:\n%s", err);
 		return r;
