@@ -71,9 +71,12 @@ class FleetAuthTest(unittest.TestCase):
         self.assertEqual(res[0]["metric"]["host"], "it-auth")
 
         def refused():
+            # sent_total counts a request once its 2xx is read: the receiver
+            # can answer queries on the samples a moment before that.
             m = a.metrics()
-            return m.value("monitor_remote_write_samples_failed_total", remote_name="bad") > 0 and m
-        m = h.wait_for("the wrong password to be refused", refused, 20, 0.5)
+            return (m.value("monitor_remote_write_samples_failed_total", remote_name="bad") > 0 and
+                    m.value("monitor_remote_write_samples_sent_total", remote_name="good") > 0 and m)
+        m = h.wait_for("the wrong password to be refused and the good requests counted", refused, 20, 0.5)
         # The good endpoint never failed; the bad one delivered nothing.
         self.assertEqual(m.value("monitor_remote_write_samples_failed_total", remote_name="good"), 0)
         self.assertGreater(m.value("monitor_remote_write_samples_sent_total", remote_name="good"), 0)
