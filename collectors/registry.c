@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 extern const struct coll_ops coll_cgroup_ops;
@@ -720,15 +719,6 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 			coll_all[i]->begin(r->coll_state[i], sink);
 	int64_t now = sink->snap->time_ms;
 	r->tick++;
-	int64_t youngest = INT64_MIN;
-	for (struct coll_container *c = r->list; c; c = c->next)
-		if (c->fresh && c->found_ns > youngest)
-			youngest = c->found_ns;
-	int64_t wait_ns = youngest == INT64_MIN ? 0 : youngest + FRESH_SETTLE_NS - mono_ns();
-	if (wait_ns > 0 && wait_ns <= FRESH_SETTLE_NS) {
-		struct timespec ts = { 0, (long)wait_ns };
-		nanosleep(&ts, NULL);
-	}
 	/* Containers found during the loop (see midtick) go in front of first. */
 	struct coll_container *first = r->list;
 	size_t k = 0;
@@ -742,7 +732,8 @@ void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint
 				e->live_tick = r->tick;
 		}
 		/* A cgroup seen mid-creation may lack its other controllers' dirs
-		 * for a moment: first collect it once they have had time to appear. */
+		 * for a moment: first collect it once they have had time to appear
+		 * (the loop's fresh pass takes it then, without stalling the tick). */
 		if (c->fresh) {
 			if (mono_ns() - c->found_ns < FRESH_SETTLE_NS)
 				continue;
