@@ -374,7 +374,7 @@
       Object.keys(groups).sort().forEach(function (g) {
         if (S.group !== "none") tbl.appendChild(h("tr", { cls: "group" }, h("td", { colspan: cols.length, text: (g || "(no project or pod)") + " · " + groups[g].length })));
         groups[g].forEach(function (r) {
-          tbl.appendChild(h("tr", { "data-name": r.name },
+          tbl.appendChild(h("tr", { "data-name": r.name, "data-id": r.id },
             h("td", null, h("a", { href: "#/c/" + encodeURIComponent(r.name || r.id), text: r.name || r.id.slice(0, 12) })),
             h("td", null, h("span", { cls: "pill s-" + r.state, text: r.state })),
             h("td", { cls: "hide-phone" }, r.health ? h("span", { cls: "pill h-" + r.health, text: r.health }) : ""),

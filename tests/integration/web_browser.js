@@ -90,6 +90,7 @@ async function visit(page, name, hash, extra) {
     });
     out.views.containers = await visit(page, "containers", "#/containers", async (p) => ({
       rows: await p.$$eval("#containers tr[data-name]", (rs) => rs.map((r) => r.getAttribute("data-name"))),
+      rowIds: await p.$$eval("#containers tr[data-id]", (rs) => rs.map((r) => r.getAttribute("data-id"))),
       groups: await p.$$eval("#containers tr.group", (rs) => rs.map((r) => r.textContent)),
     }));
     /* Filter and sort work on the live list. */
