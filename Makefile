@@ -83,10 +83,12 @@ $(BUILD)/obj/version.o: $(BUILD)/version.c
 # monitor-top: `monitor top` linked with ncurses and libc only (no libcurl,
 # no agent libraries), which `monitor top` execs for http:// URLs so the view
 # stays a few MB resident; cli.c is built again with -DCLI_LITE, whose
-# transport is agent/top_http.c.
+# transport is agent/top_http.c. storage/promql_util.o (libc and buf only)
+# brings the regex limits (promql_regex_check) that the filter goes through.
 TOP_OBJ := $(addprefix $(BUILD)/obj/,agent/top_main.o agent/top_view.o agent/top_model.o \
            agent/top_text.o agent/top_data.o agent/top_http.o agent/cli_stats.o \
-           agent/util/json.o agent/util/buf.o agent/util/misc.o agent/util/log.o)
+           agent/util/json.o agent/util/buf.o agent/util/misc.o agent/util/log.o \
+           storage/promql_util.o)
 $(BUILD)/monitor-top: $(TOP_OBJ) $(BUILD)/obj-lite/agent/cli.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lm -pthread
 

@@ -18,6 +18,7 @@
  * shown numbers are always the latest raw ones.
  */
 #include "agent/top.h"
+#include "storage/storage.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -155,9 +156,16 @@ static int parse_term(struct top_term *t, const char *w, char *err, size_t errsi
 	}
 	if (re_text) {
 		snprintf(t->text, sizeof(t->text), "%s", re_text);
+		/* Typed by a user, or passed in a script's --filter: the same
+		 * limits as every other regcomp of outside input, since glibc
+		 * takes minutes and gigabytes on `a++++...`. */
+		char why[128];
+		if (promql_regex_check(re_text, why, sizeof(why)) < 0) {
+			snprintf(err, errsize, "regex \"%.64s\": %s", re_text, why);
+			return -EINVAL;
+		}
 		int rc = regcomp(&t->re, re_text, REG_EXTENDED | REG_ICASE | REG_NOSUB);
 		if (rc) {
-			char why[128];
 			regerror(rc, &t->re, why, sizeof(why));
 			snprintf(err, errsize, "regex \"%.64s\": %s", re_text, why);
 			return -EINVAL;

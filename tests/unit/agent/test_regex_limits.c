@@ -3,12 +3,14 @@
  * hostile pattern with the PromQL limits (promql_regex_check): notifier
  * route matchers (alerting/notify_route.c), store matchers of the series
  * API (storage/index.c), /api/v1/logs?regex= (storage/logstore.c) and
- * remote_write relabelling (agent/rw_relabel.c). Before, `a` followed by
+ * remote_write relabelling (agent/rw_relabel.c) and the `monitor top`
+ * filter (agent/top_model.c). Before, `a` followed by
  * 30 '+' made glibc's regcomp take gigabytes and minutes at each of them;
  * each refusal here must be quick, and ordinary patterns still compile.
  */
 #include "agent/agent.h"
 #include "agent/rw.h"
+#include "agent/top.h"
 #include "alerting/notify_int.h"
 #include "tests/unit/test.h"
 
@@ -144,6 +146,31 @@ static void test_relabel(void)
 	rw_relabel_fini(&r);
 }
 
+/* `monitor top --filter '~RE'`, `name=~RE` and the '/' prompt. */
+static void test_top_filter(void)
+{
+	char err[512], text[TOP_FILTER_TEXT_MAX];
+	static const char *const forms[] = { "~", "name=~", "!name=~" };
+	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+		if (strlen(hostile[i]) + 8 > sizeof(text))
+			continue;  /* longer than a filter may be: refused before */
+		for (size_t k = 0; k < ARRAY_LEN(forms); k++) {
+			struct top_filter f;
+			snprintf(text, sizeof(text), "%s%s", forms[k], hostile[i]);
+			err[0] = '\0';
+			double t0 = now_s();
+			CHECK_EQ_INT(top_filter_parse(&f, text, err, sizeof(err)), -EINVAL);
+			CHECK(now_s() - t0 < 0.5);
+			CHECK(strstr(err, "regex \"") == err);
+		}
+	}
+	struct top_filter f;
+	CHECK_EQ_INT(top_filter_parse(&f, "~a++", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "regex \"a++\": bad repetition operator: `++`");
+	CHECK_EQ_INT(top_filter_parse(&f, "name=~web-.*", err, sizeof(err)), 0);
+	top_filter_fini(&f);
+}
+
 /* promql_regex_new takes the same length cap. */
 static void test_promql_length(void)
 {
@@ -160,6 +187,7 @@ int main(void)
 	RUN(test_store_matcher);
 	RUN(test_log_query);
 	RUN(test_relabel);
+	RUN(test_top_filter);
 	RUN(test_promql_length);
 	TEST_END();
 }
