@@ -236,7 +236,41 @@ int cold_find(struct store *s, const char *text, uint32_t *id, int64_t *bounds)
 	return found;
 }
 
-void cold_revived(struct series *se, const int64_t *b)
+/* The newest point of series id at roll-up tier k+1 that ends after t, into
+ * th as an accumulator to resume; false when there is none (or on error). */
+static bool stored_bucket(struct store *s, uint32_t id, int k, int64_t t, struct tier_head *th)
+{
+	struct reader *r = db_reader_get(s);
+	if (!r)
+		return false;
+	sqlite3_stmt *st = r->chunks[STORE_TIER_1M + k];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, t);
+	sqlite3_bind_int64(st, 3, INT64_MAX);
+	int64_t pt;
+	double v[CODEC_MAX_COLS];
+	bool found = false;
+	while (sqlite3_step(st) == SQLITE_ROW) { /* by maxt: the last row has it */
+		struct cdec d;
+		if (cdec_init(&d, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)) < 0 ||
+		    d.ncols != 5)
+			continue;
+		while (cdec_next(&d, &pt, v) > 0) {
+			th->end = pt;
+			th->min = v[0];
+			th->max = v[1];
+			th->sum = v[2];
+			th->count = (uint32_t)v[3];
+			th->last = v[4];
+			found = true;
+		}
+	}
+	sqlite3_reset(st);
+	db_reader_put(s, r);
+	return found && th->end > t;
+}
+
+void cold_revived(struct store *s, struct series *se, const int64_t *b)
 {
 	/* Raw samples after its newest one only; each roll-up tier may hold
 	 * a point up to a bucket past maxt, so reads of every tier look in
@@ -246,6 +280,16 @@ void cold_revived(struct series *se, const int64_t *b)
 	se->last_t = se->disk_maxt[STORE_TIER_RAW] = b[2];
 	se->disk_maxt[STORE_TIER_1M] = b[1] + store_tier_width_ms(STORE_TIER_1M);
 	se->disk_maxt[STORE_TIER_1H] = b[1] + store_tier_width_ms(STORE_TIER_1H);
+	/* Its last roll-up buckets were closed early as it left (seal_everything):
+	 * a return within one goes on with it rather than writing a second
+	 * point for the same bucket. */
+	for (int k = 0; k < 2; k++) {
+		struct tier_head th = { .resumed = true };
+		if (!stored_bucket(s, se->id, k, b[1], &th) || !(se->tier[k] = malloc(sizeof(th))))
+			continue;
+		*se->tier[k] = th;
+		cenc_init(&se->tier[k]->enc, 5);
+	}
 }
 
 /* Reads an evicted series' row by id: its text into text, and the rest. */
@@ -292,7 +336,7 @@ struct series *series_get_id(struct store *s, uint32_t id)
 	se = series_create(s, id, pairs, (size_t)m, kind ? STORE_COUNTER : STORE_GAUGE);
 	if (!se)
 		return NULL;
-	cold_revived(se, b);
+	cold_revived(s, se, b);
 	if (newser_push(s, id) < 0) {
 		series_destroy(s, se);
 		return NULL;

@@ -889,7 +889,7 @@ static int do_flush(struct store *s, bool checkpoint)
 			struct series *se = s->byid[id];
 			if (!se)
 				continue;
-			bool acc = (se->tier[0] && se->tier[0]->end) || (se->tier[1] && se->tier[1]->end);
+			bool acc = tier_acc_open(se->tier[0]) || tier_acc_open(se->tier[1]);
 			for (int t = 0; t < NTIERS; t++) {
 				const struct cenc *e = stream_enc(se, t);
 				if (!((e && e->count) || (t == 0 && acc)) || nimg >= cap)
@@ -899,7 +899,7 @@ static int do_flush(struct store *s, bool checkpoint)
 				if (t == 0 && acc) {
 					im->has_acc = true;
 					for (int j = 0; j < 2; j++)
-						if (se->tier[j] && se->tier[j]->end)
+						if (tier_acc_open(se->tier[j]))
 							pack_acc(se->tier[j], im->acc + j * ACC_BYTES);
 				}
 			}
@@ -931,6 +931,12 @@ static int do_flush(struct store *s, bool checkpoint)
 		rc = step_reset(s->st_series);
 	}
 	for (struct pchunk *c = list; rc == SQLITE_OK && c; c = c->next) {
+		if (!c->len) { /* a resumed roll-up bucket (store.c pending_trim) */
+			struct series *se = series_by_id(s, c->series);
+			rc = db_trim_tier(s, c->tier, c->series, c->mint,
+					  se && se->kind == STORE_COUNTER);
+			continue;
+		}
 		sqlite3_stmt *st = s->st_chunk[c->tier];
 		sqlite3_bind_int64(st, 1, c->series);
 		sqlite3_bind_int64(st, 2, c->mint);
@@ -989,7 +995,7 @@ static int do_flush(struct store *s, bool checkpoint)
 				if (!se->pend)
 					se->pend_tail = NULL;
 			}
-			if (se && c->maxt > se->disk_maxt[c->tier]) {
+			if (se && c->len && c->maxt > se->disk_maxt[c->tier]) {
 				se->disk_maxt[c->tier] = c->maxt;
 				if (c->tier == STORE_TIER_RAW) {
 					se->disk_last_t = c->maxt;
@@ -1231,6 +1237,81 @@ static void expire_series(struct store *s)
 
 /* Merges one series' runs of adjacent small chunks of a roll-up tier into
  * chunks of up to STORE_TIER_CHUNK_POINTS points. Returns the rows removed. */
+/* Rewrites chunk row `row` of tier with its points before from_t only (or
+ * deletes it when none are left). An SQLite code. */
+static int trim_row(struct store *s, int tier, int64_t row, const void *data, size_t len,
+		    int64_t from_t, bool counter)
+{
+	struct cdec d;
+	if (cdec_init(&d, data, len) < 0 || d.ncols != 5)
+		return SQLITE_OK; /* unreadable: reads skip it anyway */
+	struct cenc e;
+	struct vstate v[CODEC_MAX_COLS];
+	double vals[CODEC_MAX_COLS];
+	int64_t t;
+	int rc = SQLITE_OK;
+	cenc_init(&e, 5);
+	while (rc == SQLITE_OK && cdec_next(&d, &t, vals) > 0 && t < from_t)
+		rc = cenc_append(&e, v, t, vals, counter) == 0 ? SQLITE_OK : SQLITE_NOMEM;
+	char sql[160];
+	if (e.count)
+		snprintf(sql, sizeof(sql), "UPDATE %s SET maxt=?2, data=?3 WHERE id=?1",
+			 chunk_tables[tier]);
+	else
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id=?1", chunk_tables[tier]);
+	sqlite3_stmt *st = NULL;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, row);
+		if (e.count) {
+			sqlite3_bind_int64(st, 2, e.t_prev);
+			sqlite3_bind_blob(st, 3, e.buf, (int)cenc_bytes(&e), SQLITE_STATIC);
+		}
+		rc = step_reset(st);
+	}
+	sqlite3_finalize(st);
+	cenc_free(&e);
+	return rc;
+}
+
+int db_trim_tier(struct store *s, int tier, uint32_t id, int64_t from_t, bool counter)
+{
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT id, data FROM %s WHERE series_id=? AND maxt>=?",
+		 chunk_tables[tier]);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, from_t);
+	/* The rows first (one, or a few at most), then the changes, so that
+	 * the select never runs over rows it changed. */
+	struct { int64_t row; void *data; size_t len; } rows[8];
+	size_t n = 0;
+	int sr;
+	while (n < ARRAY_LEN(rows) && (sr = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		void *data = malloc(len ? len : 1);
+		if (!data) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		memcpy(data, sqlite3_column_blob(st, 1), len);
+		rows[n++] = (typeof(rows[0])){ sqlite3_column_int64(st, 0), data, len };
+	}
+	if (rc == SQLITE_OK && n < ARRAY_LEN(rows) && sr != SQLITE_DONE)
+		rc = sqlite3_errcode(s->db);
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == SQLITE_OK)
+			rc = trim_row(s, tier, rows[i].row, rows[i].data, rows[i].len, from_t, counter);
+		free(rows[i].data);
+	}
+	return rc;
+}
+
 int db_compact_series(struct store *s, int tier, uint32_t id, bool counter)
 {
 	char sql[160];

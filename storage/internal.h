@@ -87,6 +87,11 @@ struct tier_head {
 	int64_t end;             /* bucket end of the open accumulator; 0 = none */
 	double min, max, sum, last;
 	uint32_t count;
+	/* The bucket's point is in SQLite already (a series back from cold.c
+	 * within the bucket): a sample of that bucket continues it, and its
+	 * point then replaces the stored one (pending_trim); any other closes
+	 * it unwritten. */
+	bool resumed;
 };
 
 /* A sealed chunk on its way to SQLite. */
@@ -246,6 +251,12 @@ int store_intern_labels(struct store *s, const struct store_label *labels, size_
 			struct lpair **out);
 void tier_acc_close(struct store *s, struct series *se, int k);
 void tier_seal(struct store *s, struct series *se, int k);
+/* An accumulator with samples of its own to write (not a resumed one
+ * that nothing continued). */
+static inline bool tier_acc_open(const struct tier_head *th)
+{
+	return th && th->end && !th->resumed;
+}
 /* The raw head row (open raw chunk and both accumulators) needs writing;
  * head_mark_tier adds roll-up tier k's chunk row (k 0: 1 m, 1: 1 h). */
 void head_mark_dirty(struct store *s, struct series *se);
@@ -281,15 +292,20 @@ const char *db_chunk_table(int tier);
 /* Merges a series' small roll-up chunks of tier (writer thread, inside a
  * transaction). Returns the rows removed. */
 int db_compact_series(struct store *s, int tier, uint32_t id, bool counter);
+/* Drops a series' points at from_t and later from its chunks of a roll-up
+ * tier (writer thread, inside a transaction): a resumed bucket's point is
+ * written again (pending_trim). An SQLite code. */
+int db_trim_tier(struct store *s, int tier, uint32_t id, int64_t from_t, bool counter);
 
 /* cold.c: series that left memory and live on in SQLite only. */
 /* A series by id, brought back into memory when it left (under the write
  * lock); NULL when there is no such series or on error. */
 struct series *series_get_id(struct store *s, uint32_t id);
 /* A series back in memory under its old id: the bounds of its data in
- * SQLite from the row (b[0] mint, b[1] maxt, b[2] its newest raw point).
- * The caller queues its row (newser_push). */
-void cold_revived(struct series *se, const int64_t *b);
+ * SQLite from the row (b[0] mint, b[1] maxt, b[2] its newest raw point),
+ * and its newest roll-up buckets resumed (tier_head.resumed). The caller
+ * holds the write lock and queues its row (newser_push). */
+void cold_revived(struct store *s, struct series *se, const int64_t *b);
 /* Parses a series row's text `name{a="x",...}` into l (max entries; the
  * strings point into mem, which needs strlen(text)+2 bytes). Returns the
  * number of labels, __name__ first, or -EINVAL. */

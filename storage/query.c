@@ -423,7 +423,7 @@ static int head_blobs(struct store *s, uint32_t id, enum store_tier tier, int64_
 		return __atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED) == INT64_MIN ? -ENOENT : 0;
 	}
 	for (struct pchunk *c = se->pend; c && rc == 0; c = c->snext)
-		if (c->tier == tier && c->maxt >= mint && c->mint <= maxt)
+		if (c->tier == tier && c->len && c->maxt >= mint && c->mint <= maxt)
 			rc = blob_add(bs, c->data, c->len, c->mint, c->maxt);
 	const struct cenc *open = tier == STORE_TIER_RAW ? &se->raw :
 				  se->tier[tier - 1] ? &se->tier[tier - 1]->enc : NULL;

@@ -267,7 +267,7 @@ static struct series *series_get_locked(struct store *s, const struct store_labe
 		return NULL;
 	}
 	if (id)
-		cold_revived(se, b);
+		cold_revived(s, se, b);
 	/* A new row, or the old one again without bounds (it is in memory). */
 	if (newser_push(s, se->id) < 0) {
 		series_destroy(s, se);
@@ -368,6 +368,27 @@ void head_mark_tier(struct store *s, struct series *se, int k)
 	}
 }
 
+/* Queues c for the writer, behind the series' other chunks. */
+static void pending_queue(struct store *s, struct series *se, struct pchunk *c)
+{
+	if (s->pq_tail)
+		s->pq_tail->next = c;
+	else
+		s->pq = c;
+	s->pq_tail = c;
+	if (se->pend_tail)
+		se->pend_tail->snext = c;
+	else
+		se->pend = c;
+	se->pend_tail = c;
+	s->pending_bytes += c->len + sizeof(*c);
+	/* The head row changes with it. */
+	if (c->tier == STORE_TIER_RAW)
+		head_mark_dirty(s, se);
+	else if (c->len)
+		head_mark_tier(s, se, c->tier - 1);
+}
+
 static void pending_push(struct store *s, struct series *se, int tier, struct cenc *e)
 {
 	struct pchunk *c = calloc(1, sizeof(*c));
@@ -384,22 +405,27 @@ static void pending_push(struct store *s, struct series *se, int tier, struct ce
 		memcpy(&c->last_v, &se->rv.prev, sizeof(c->last_v));
 	c->data = cenc_take(e, &c->len);
 	se->flushed[tier] = 0; /* the next chunk starts from nothing on disk */
-	if (s->pq_tail)
-		s->pq_tail->next = c;
-	else
-		s->pq = c;
-	s->pq_tail = c;
-	if (se->pend_tail)
-		se->pend_tail->snext = c;
-	else
-		se->pend = c;
-	se->pend_tail = c;
-	s->pending_bytes += c->len + sizeof(*c);
-	/* The head row changes with it. */
-	if (tier == STORE_TIER_RAW)
-		head_mark_dirty(s, se);
-	else
-		head_mark_tier(s, se, tier - 1);
+	pending_queue(s, se, c);
+}
+
+/*
+ * A resumed bucket (tier_head.resumed) goes on: its point in SQLite is to
+ * be written again with the new samples, so the writer first drops it (a
+ * chunk without data asks for that, db_trim_tier), in the same order as
+ * the chunks that follow. Reads see the stored point until the writer
+ * drops it, then none until the bucket closes, as for any series.
+ */
+static void pending_trim(struct store *s, struct series *se, int k, int64_t end)
+{
+	struct pchunk *c = calloc(1, sizeof(*c));
+	if (!c) {
+		__atomic_add_fetch(&s->chunks_dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	c->series = se->id;
+	c->tier = (uint8_t)(STORE_TIER_1M + k);
+	c->mint = c->maxt = end;
+	pending_queue(s, se, c);
 }
 
 void store_seal_raw(struct store *s, struct series *se)
@@ -423,7 +449,7 @@ void tier_acc_close(struct store *s, struct series *se, int k)
 	struct tier_head *th = se->tier[k];
 	if (!th || !th->end)
 		return;
-	if (th->count) {
+	if (th->count && !th->resumed) {
 		double vals[5] = { th->min, th->max, th->sum, (double)th->count, th->last };
 		struct vstate v[5];
 		if (cenc_states(&th->enc, v) < 0) {
@@ -450,6 +476,7 @@ void tier_acc_close(struct store *s, struct series *se, int k)
 	}
 	th->end = 0;
 	th->count = 0;
+	th->resumed = false; /* its point stays as it was stored */
 	head_mark_tier(s, se, k);
 }
 
@@ -471,8 +498,12 @@ static void tier_add(struct store *s, struct series *se, int k, int64_t t, doubl
 		cenc_init(&th->enc, 5);
 	}
 	int64_t end = bucket_end(t, store_tier_width_ms(STORE_TIER_1M + k));
-	if (th->end && end != th->end)
+	if (th->end && end != th->end) {
 		tier_acc_close(s, se, k);
+	} else if (th->resumed) {
+		th->resumed = false;
+		pending_trim(s, se, k, end);
+	}
 	if (!th->end || !th->count) {
 		th->end = end;
 		th->min = th->max = v;

@@ -537,6 +537,113 @@ static void test_stale_series_leave_memory(void)
 	store_close(s);
 }
 
+/* Points of series id in chunks_1h rows at time t, straight from the file. */
+static int rows_1h_at(uint32_t id, int64_t t)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/monitor.db", dir);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = 0;
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT data FROM chunks_1h WHERE series_id=?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct cdec d;
+		int64_t pt;
+		double v[CODEC_MAX_COLS];
+		if (cdec_init(&d, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)) < 0)
+			continue;
+		while (cdec_next(&d, &pt, v) > 0)
+			n += pt == t;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* The 1 h point of db's memory series at end: exactly one, with count and
+ * max as given, through the iterator and the engine's read. */
+static void check_hour_point(struct store *s, uint32_t id, int64_t end, double count, double max)
+{
+	struct store_point p[4];
+	int64_t t[4];
+	CHECK_EQ_INT(readback(s, id, STORE_TIER_1H, end - 3600000 + 1, end, t, p, 4), 1);
+	CHECK_EQ_INT(t[0], end);
+	CHECK_EQ_DBL(p[0].count, count);
+	CHECK_EQ_DBL(p[0].max, max);
+	CHECK_EQ_DBL(p[0].last, max);
+	struct promql_points got = { 0 };
+	CHECK_EQ_INT(store_read_points(s, id, STORE_TIER_1H, end - 3600000 + 1, end, &got), 0);
+	CHECK_EQ_INT(got.n, 1);
+	if (got.n == 1)
+		CHECK_EQ_DBL(got.p[0].v, max);
+	promql_points_fini(&got);
+}
+
+/* A container that leaves memory and comes back within the same hour: its
+ * 1 h bucket goes on from the point written when it left, so the hour has
+ * one point holding both stays (not a second one at the same time), in
+ * memory, in SQLite and after a restart. */
+static void test_evicted_series_returns_same_hour(void)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.evict_stale_after_ms = 100;
+	struct store *s = open_store(&cfg);
+	if (!s)
+		return;
+	const char *both[] = { "web", "db" }, *one[] = { "web" };
+	double first[] = { 100, 200 }, back[] = { 100, 300 };
+	int64_t hour = 3600000, base = (now_ms() / hour - 3) * hour, end = base + hour;
+	int64_t t0 = base + 600000;
+	for (int i = 0; i < 5; i++)
+		append_snap(s, t0 + i * 1000, both, first, 2);
+	append_snap(s, t0 + 5000, one, first, 1);  /* db goes */
+	uint32_t id = 0;
+	CHECK_EQ_INT(db_points(s, &id), 6);
+	usleep(150 * 1000);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	struct store_stats st;
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.evicted, 2);
+	CHECK_EQ_INT(rows_1h_at(id, end), 1);       /* its partial hour, written as it left */
+	check_hour_point(s, id, end, 5, 200);
+
+	for (int i = 0; i < 3; i++)                  /* back, 10 minutes on */
+		append_snap(s, t0 + 600000 + i * 1000, both, back, 2);
+	uint32_t id2 = 0;
+	CHECK_EQ_INT(db_points(s, &id2), 9);
+	CHECK_EQ_INT(id2, id);
+	check_hour_point(s, id, end, 5, 200);       /* still the stored one */
+	CHECK_EQ_INT(store_flush(s), 0);            /* the writer drops it */
+	CHECK_EQ_INT(rows_1h_at(id, end), 0);
+	struct store_point p[2];
+	CHECK_EQ_INT(readback(s, id, STORE_TIER_1H, INT64_MIN, INT64_MAX, NULL, p, 2), 0);
+	append_snap(s, end + 1000, both, back, 2);  /* the hour closes */
+	check_hour_point(s, id, end, 8, 300);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	check_hour_point(s, id, end, 8, 300);
+	store_seal_all(s);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(rows_1h_at(id, end), 1);
+	check_hour_point(s, id, end, 8, 300);
+	store_close(s);
+	s = open_store(&cfg);
+	if (!s)
+		return;
+	CHECK_EQ_INT(rows_1h_at(id, end), 1);
+	check_hour_point(s, id, end, 8, 300);
+	store_close(s);
+}
+
 /* Queries on other threads while one thread appends and the writer flushes:
  * every read sees whole, ordered series. */
 struct reader_arg {
@@ -1002,6 +1109,7 @@ int main(void)
 	RUN(test_tiers);
 	RUN(test_snapshots_and_staleness);
 	RUN(test_stale_series_leave_memory);
+	RUN(test_evicted_series_returns_same_hour);
 	RUN(test_concurrent_readers);
 	RUN(test_retention_age);
 	RUN(test_retention_size);
