@@ -500,6 +500,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 				bad++;
 			} else {
 				se->flushed[0] = (uint32_t)cenc_bytes(&se->raw);
+				se->step_ms = (uint32_t)se->raw.t_delta; /* 0 for one point */
 				if (se->raw.t_prev > se->last_t)
 					se->last_t = se->raw.t_prev;
 				if (se->raw.t_first < se->min_t)

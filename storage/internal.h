@@ -123,6 +123,7 @@ struct series {
 	uint8_t kind;            /* enum store_kind */
 	uint8_t flags;
 	uint32_t gen;            /* last snapshot generation that had it */
+	uint32_t step_ms;        /* time between its last two samples (0: not known) */
 	uint64_t hash;           /* of the label pair pointers */
 	struct lpair **labels;   /* sorted by name */
 	int64_t min_t, max_t;    /* bounds of all its data, disk included */

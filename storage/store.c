@@ -535,6 +535,8 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 			s->out_of_order++;
 		return rc;
 	}
+	if (se->last_t != INT64_MIN)
+		se->step_ms = t - se->last_t < UINT32_MAX ? (uint32_t)(t - se->last_t) : UINT32_MAX;
 	se->last_t = t;
 	se->touched_ms = s->append_ms;
 	if (t < se->min_t)
@@ -578,6 +580,25 @@ void store_seal_all(struct store *s)
 		}
 	}
 	pthread_rwlock_unlock(&s->lock);
+}
+
+/*
+ * When a series that ends gets its stale marker: at t (the snapshot that
+ * lacks it, or the stop), but no later than one of its own intervals after
+ * its last sample (else the snapshots' interval). A
+ * series loaded with open chunks from a run that stopped long ago (a crash,
+ * series appended by id, a store opened by `monitor import`) so ends where
+ * its next sample was due, not at the wall clock hours or years after its
+ * data, which would stretch its bounds (/api/v1/series by time) that far.
+ */
+static int64_t stale_time(const struct store *s, const struct series *se, int64_t t)
+{
+	int64_t step = se->step_ms ? se->step_ms : s->last_snap_step;
+	if (step <= 0)
+		step = 1; /* nothing to go by: just after it */
+	if (se->last_t != INT64_MIN && se->last_t < t - step)
+		return se->last_t + step;
+	return t;
 }
 
 /* ---- the snapshot path -------------------------------------------------------- */
@@ -853,7 +874,7 @@ int64_t store_append_snapshot(struct store *s, const struct snapshot *snap)
 		if (se->gen == s->gen)
 			continue;
 		se->flags &= (uint8_t)~S_ACTIVE;
-		head_append(s, se, t, stale);
+		head_append(s, se, stale_time(s, se, t), stale);
 		idle_add(s, se);
 	}
 	struct series **tmp = s->active;
@@ -973,11 +994,12 @@ void store_close(struct store *s)
 	if (s->writer_started) {
 		/* The agent stops: what it collected ends here. */
 		pthread_rwlock_wrlock(&s->lock);
-		int64_t t = now_ms();
+		int64_t now = now_ms();
 		double stale = store_stale_nan();
 		for (size_t i = 0; i < s->nactive; i++) {
 			struct series *se = s->active[i];
 			se->flags &= (uint8_t)~S_ACTIVE;
+			int64_t t = stale_time(s, se, now);
 			if (t > se->last_t)
 				head_append(s, se, t, stale);
 		}
