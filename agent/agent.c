@@ -607,7 +607,6 @@ out:
 	logstore_interrupt(l.st.logs); /* log streams end: HTTP stops promptly */
 	http_stop(http);
 	agent_rules_stop(&l.st); /* after HTTP; before the stores, notifier and kv it uses */
-	agent_logs_stop(logtail, &l.st); /* after HTTP: handlers query the store */
 	alert_remediator_free(l.st.remediator); /* after the rules feeding it, before Docker */
 	forecast_stop(l.st.forecast); /* after HTTP, before the store it reads */
 	store_close(l.store); /* after HTTP: handlers may query it */
@@ -616,6 +615,9 @@ out:
 	kv_close(kv);
 	docker_stop(l.docker);
 	coll_registry_free(l.reg);
+	/* After HTTP (handlers query the store) and after the registry, whose
+	 * teardown tells the tailer of every container it forgets. */
+	agent_logs_stop(logtail, &l.st);
 	publish(&l.st, NULL);
 	free(l.st.gz);
 	coll_meta_queue_fini(&l.metaq);

@@ -810,6 +810,9 @@ void coll_logtail_stop(struct coll_logtail *t);
  * any thread. */
 void coll_logtail_hint(struct coll_logtail *t, const char *id, const char *name,
 		       const char *log_path);
+/* Tells the tailer the registry no longer has container id: its counters
+ * are freed once no file of it is followed. Any thread; NULL t is fine. */
+void coll_logtail_forget(struct coll_logtail *t, const char *id);
 /* Copies the counters of container id; 0 or -ENOENT. Any thread. */
 int coll_logtail_counters(struct coll_logtail *t, const char *id, struct coll_log_counters *out);
 void coll_logtail_stats(struct coll_logtail *t, struct coll_logtail_stats *out);

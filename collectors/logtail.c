@@ -106,6 +106,12 @@ struct ctr {
 	uint64_t pend_drop_lines, pend_drop_bytes; /* since the last drop notice */
 	int64_t notice_ns;
 	int64_t used_ms;                 /* last line or hint */
+	/* The registry has it (hinted, not forgotten since). One that it does
+	 * not have, with no file left and nothing pending, is freed at the
+	 * next rescan (drop_gone), so that the table follows what runs and
+	 * not every container the host ever had. */
+	bool known;
+	uint32_t mark;                   /* drop_gone's pass that found a file of it */
 };
 
 struct join {
@@ -145,6 +151,7 @@ struct hint {
 	char id[80];
 	char name[128];
 	char path[PATH_MAX];
+	bool gone;                       /* the registry forgot it */
 };
 
 struct coll_logtail {
@@ -160,6 +167,7 @@ struct coll_logtail {
 	size_t nhints;
 	struct ctr *ctrs[CTR_BUCKETS];
 	size_t nctrs;
+	uint32_t sweep;                  /* drop_gone's passes */
 	struct coll_logtail_stats stats;
 
 	/* the thread's own */
@@ -180,13 +188,23 @@ struct coll_logtail {
 
 /* ---- containers ------------------------------------------------------------- */
 
-/* The container id, created on first use. Called with t->lock held. */
-static struct ctr *ctr_get(struct coll_logtail *t, const char *id)
+/* The container id, or NULL. Called with t->lock held. */
+static struct ctr *ctr_find(struct coll_logtail *t, const char *id)
 {
 	size_t b = hash_bytes(id, strlen(id)) % CTR_BUCKETS;
 	for (struct ctr *c = t->ctrs[b]; c; c = c->next)
 		if (!strcmp(c->id, id))
 			return c;
+	return NULL;
+}
+
+/* The container id, created on first use. Called with t->lock held. */
+static struct ctr *ctr_get(struct coll_logtail *t, const char *id)
+{
+	size_t b = hash_bytes(id, strlen(id)) % CTR_BUCKETS;
+	struct ctr *found = ctr_find(t, id);
+	if (found)
+		return found;
 	if (t->nctrs >= MAX_CTRS) {
 		/* Drop the longest unused one (its counters restart). */
 		struct ctr **old = NULL;
@@ -222,15 +240,12 @@ int coll_logtail_counters(struct coll_logtail *t, const char *id, struct coll_lo
 {
 	if (!t)
 		return -ENOENT;
-	size_t b = hash_bytes(id, strlen(id)) % CTR_BUCKETS;
 	int rc = -ENOENT;
 	pthread_mutex_lock(&t->lock);
-	for (struct ctr *c = t->ctrs[b]; c; c = c->next) {
-		if (!strcmp(c->id, id)) {
-			*out = c->c;
-			rc = 0;
-			break;
-		}
+	struct ctr *c = ctr_find(t, id);
+	if (c) {
+		*out = c->c;
+		rc = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
@@ -246,8 +261,10 @@ void coll_logtail_stats(struct coll_logtail *t, struct coll_logtail_stats *out)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void coll_logtail_hint(struct coll_logtail *t, const char *id, const char *name,
-		       const char *log_path)
+/* Queues a hint, or (gone) the registry's forgetting of id: one queue, so
+ * that the thread applies them in the order they came. */
+static void queue_hint(struct coll_logtail *t, const char *id, const char *name,
+		       const char *log_path, bool gone)
 {
 	if (!t || !id || !*id)
 		return;
@@ -257,8 +274,20 @@ void coll_logtail_hint(struct coll_logtail *t, const char *id, const char *name,
 		snprintf(h->id, sizeof(h->id), "%s", id);
 		snprintf(h->name, sizeof(h->name), "%s", name ? name : "");
 		snprintf(h->path, sizeof(h->path), "%s", log_path ? log_path : "");
+		h->gone = gone;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void coll_logtail_hint(struct coll_logtail *t, const char *id, const char *name,
+		       const char *log_path)
+{
+	queue_hint(t, id, name, log_path, false);
+}
+
+void coll_logtail_forget(struct coll_logtail *t, const char *id)
+{
+	queue_hint(t, id, NULL, NULL, true);
 }
 
 /* ---- the batch ----------------------------------------------------------------- */
@@ -1246,20 +1275,31 @@ static void apply_hints(struct coll_logtail *t)
 	}
 	pthread_mutex_unlock(&t->lock);
 	for (size_t i = 0; h && i < n; i++) {
+		if (h[i].gone) {
+			pthread_mutex_lock(&t->lock);
+			struct ctr *g = ctr_find(t, h[i].id);
+			if (g)
+				g->known = false;
+			pthread_mutex_unlock(&t->lock);
+			continue;
+		}
 		/* A new name for a container with lines: the store learns it now,
 		 * not only with its next line. */
 		bool renamed = false;
 		if (h[i].name[0] && t->out.name) {
 			pthread_mutex_lock(&t->lock);
-			size_t b = hash_bytes(h[i].id, strlen(h[i].id)) % CTR_BUCKETS;
-			for (struct ctr *k = t->ctrs[b]; k; k = k->next)
-				if (!strcmp(k->id, h[i].id))
-					renamed = strcmp(k->name, h[i].name) != 0 && k->c.lines[0][0] +
-						  k->c.lines[1][0] + k->c.bytes[0] + k->c.bytes[1] +
-						  k->c.dropped_lines > 0;
+			struct ctr *k = ctr_find(t, h[i].id);
+			renamed = k && strcmp(k->name, h[i].name) != 0 && k->c.lines[0][0] +
+				  k->c.lines[1][0] + k->c.bytes[0] + k->c.bytes[1] +
+				  k->c.dropped_lines > 0;
 			pthread_mutex_unlock(&t->lock);
 		}
 		struct ctr *c = ctr_locked(t, h[i].id, h[i].name);
+		if (c) {
+			pthread_mutex_lock(&t->lock);
+			c->known = true;
+			pthread_mutex_unlock(&t->lock);
+		}
 		if (renamed) {
 			flush(t);  /* lines read under the old name first */
 			t->out.name(t->out.arg, h[i].id, h[i].name);
@@ -1302,6 +1342,31 @@ static void drop_removed(struct coll_logtail *t)
 	}
 }
 
+/* Frees the containers the registry no longer has, once no file of theirs
+ * is followed and no drop notice is pending (after the flush: the batch,
+ * which points at their ids, is empty). */
+static void drop_gone(struct coll_logtail *t)
+{
+	uint32_t pass = ++t->sweep;
+	for (struct tfile *f = t->files; f; f = f->next)
+		if (f->ctr)
+			f->ctr->mark = pass;
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < CTR_BUCKETS; b++) {
+		for (struct ctr **p = &t->ctrs[b]; *p;) {
+			struct ctr *c = *p;
+			if (c->known || c->mark == pass || c->pend_drop_lines) {
+				p = &c->next;
+				continue;
+			}
+			*p = c->next;
+			free(c);
+			t->nctrs--;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* ---- the thread ---------------------------------------------------------------------- */
 
 static void clock_now(struct coll_logtail *t)
@@ -1339,6 +1404,8 @@ static void *run(void *arg)
 				drop_notice(t, c, false);
 		flush(t);
 		drop_removed(t);
+		if (t->full_check && !t->nlines)
+			drop_gone(t);
 		pthread_mutex_lock(&t->lock);
 		t->stats.files = t->nfiles;
 		pthread_mutex_unlock(&t->lock);
@@ -1497,6 +1564,10 @@ static int logs_collect(void *state, struct coll_container *c, void **priv,
 
 static void logs_forget(void *state, struct coll_container *c, void **priv)
 {
+	/* Only the containers it hinted: the tailer's own (found by a scan)
+	 * are its to keep while their files last. */
+	if (*priv)
+		coll_logtail_forget(state, c->id);
 	free(*priv);
 	*priv = NULL;
 }

@@ -237,11 +237,50 @@ static void test_cap_and_hint(void)
 	env_fini(&e);
 }
 
+/* Waits up to 3 s for coll_logtail_counters(id) to return want. */
+static int counters_become(struct coll_logtail *t, const char *id, int want)
+{
+	struct coll_log_counters k;
+	int rc = 0;
+	for (int i = 0; i < 300 && (rc = coll_logtail_counters(t, id, &k)) != want; i++)
+		usleep(10000);
+	return rc;
+}
+
+/* A container the registry forgot leaves the tailer's table once no file of
+ * it is followed (churn must not grow it); one still known stays. */
+static void test_forget(void)
+{
+	struct env e;
+	env_init(&e);
+	append(e.file, "{\"log\":\"hi\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00Z\"}\n");
+	env_start(&e);
+	char got[256];
+	messages(e.ls, 1, got, sizeof(got));
+	coll_logtail_hint(e.t, ID, "withfile", NULL);
+	coll_logtail_hint(e.t, "gone1", "nofile", NULL);
+	coll_logtail_hint(e.t, "kept1", "running", NULL);
+	CHECK_EQ_INT(counters_become(e.t, "gone1", 0), 0);
+	CHECK_EQ_INT(counters_become(e.t, "kept1", 0), 0);
+	coll_logtail_forget(e.t, "gone1");
+	coll_logtail_forget(e.t, ID);
+	CHECK_EQ_INT(counters_become(e.t, "gone1", -ENOENT), -ENOENT);
+	usleep(200000);  /* rescans at 50 ms: its file is still followed */
+	CHECK_EQ_INT(counters_become(e.t, ID, 0), 0);
+	CHECK_EQ_INT(counters_become(e.t, "kept1", 0), 0);
+	CHECK(unlink(e.file) == 0);
+	CHECK_EQ_INT(counters_become(e.t, ID, -ENOENT), -ENOENT);
+	CHECK_EQ_INT(counters_become(e.t, "kept1", 0), 0);
+	coll_logtail_forget(NULL, "x");  /* no tailer: nothing to do */
+	env_fini(&e);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
 	RUN(test_split_over_restart);
 	RUN(test_deleted_and_unterminated);
 	RUN(test_cap_and_hint);
+	RUN(test_forget);
 	TEST_END();
 }
