@@ -150,7 +150,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 
 # The first build of a loader needs the skeletons; later ones follow the
 # header dependencies the compiler wrote.
-$(filter $(BUILD)/obj/collectors/ebpf%,$(LIB_OBJ)): | $(BPF_SKEL)
+$(filter $(BUILD)/obj/collectors/ebpf% $(BUILD)/obj/collectors/cgroup_iter%,$(LIB_OBJ)): | $(BPF_SKEL)
 
 unit: $(TEST_BIN)
 	@tests/unit/run $(TEST_BIN)

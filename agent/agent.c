@@ -535,7 +535,8 @@ int agent_main(int argc, char **argv)
 	if (cfg.logs.enabled)
 		agent_logs_start(&cfg, &l.st, &logtail);
 	struct coll_ctx ctx = {
-		.layout = &layout, .percpu = cfg.percpu, .events = &l.events,
+		.layout = &layout, .percpu = cfg.percpu, .cgroup_iter = cfg.cgroup_iterator,
+		.events = &l.events,
 		.logs = logtail,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,

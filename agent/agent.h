@@ -73,6 +73,7 @@ struct agent_config {
 	char docker_socket[PATH_MAX];
 	int64_t docker_timeout_ms;
 	bool percpu;
+	bool cgroup_iterator;     /* collect.cgroup_iterator: the BPF walk when it loads */
 	char *label_allow[AGENT_MAX_LABEL_ALLOW];
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;

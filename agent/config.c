@@ -38,6 +38,7 @@ void config_defaults(struct agent_config *c)
 	c->fs_interval_ms = 60000;
 	c->fs_walk_budget = 2000;
 	c->network = true;
+	c->cgroup_iterator = true;
 	c->process_interval_ms = 10000;
 	config_logs_defaults(&c->logs);
 	static const char *const default_labels[] = {
@@ -104,6 +105,8 @@ static int load_collect(struct ycfg *x, struct agent_config *c, const struct yno
 		int rc = 0;
 		if (!strcmp(n->key, "percpu")) {
 			rc = ycfg_bool(x, n, "collect.percpu", &c->percpu);
+		} else if (!strcmp(n->key, "cgroup_iterator")) {
+			rc = ycfg_bool(x, n, "collect.cgroup_iterator", &c->cgroup_iterator);
 		} else if (!strcmp(n->key, "fs_usage_interval")) {
 			/* 0 turns the walks off; else at least 1s. */
 			int64_t ms;

@@ -184,17 +184,21 @@ void privs_plan_make(const struct agent_config *cfg, struct privs_plan *p)
 	bool has_bpf_cap = prctl(PR_CAPBSET_READ, CAP_BPF, 0, 0, 0) >= 0;
 
 	p->runtime |= BIT(CAP_SYS_PTRACE) | BIT(CAP_DAC_READ_SEARCH);
-	if (cfg->ebpf.enabled) {
+	/* The cgroup iterator (collectors/cgroup_iter.c) is loaded like the
+	 * probes, without their cgroup_skb programs (CAP_NET_ADMIN); each
+	 * tick's bpf_iter_create() is a bpf() call like a map read. */
+	if (cfg->ebpf.enabled || cfg->cgroup_iterator) {
+		uint64_t net = cfg->ebpf.enabled ? BIT(CAP_NET_ADMIN) : 0;
 		/* CAP_BPF + CAP_PERFMON when the process has both; else
 		 * CAP_SYS_ADMIN, which the kernel takes for either (the only
 		 * way before 5.8, and where a runtime does not know CAP_BPF,
 		 * e.g. Docker 20.10). */
 		if (has_bpf_cap && (prm & BIT(CAP_BPF)) && (prm & BIT(CAP_PERFMON))) {
-			p->startup |= BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_NET_ADMIN);
+			p->startup |= BIT(CAP_BPF) | BIT(CAP_PERFMON) | net;
 			if (!kernel_at_least(6, 5))
 				p->runtime |= BIT(CAP_BPF);
 		} else {
-			p->startup |= BIT(CAP_SYS_ADMIN) | BIT(CAP_NET_ADMIN);
+			p->startup |= BIT(CAP_SYS_ADMIN) | net;
 			if (!has_bpf_cap || !kernel_at_least(6, 5))
 				p->runtime |= BIT(CAP_SYS_ADMIN);
 		}

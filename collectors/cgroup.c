@@ -11,10 +11,19 @@
  * under us fails the reads with ENODEV, so a vanishing container gives no
  * samples at all for the tick rather than half of them.
  *
+ * On v1 and hybrid hosts where the BPF cgroup iterator loads
+ * (cgroup_iter.c), the hot files it can stand for (CPU usage and times,
+ * memory usage, peak, failures, OOM kills and stat, pids) are neither held
+ * nor read: one walk per hierarchy per tick gives their values for every
+ * container, turned back into the file's text, so the parsers below serve
+ * both paths. A container the last walk missed (found since) reads those
+ * files by path for that tick.
+ *
  * Also here: layout detection (where the hierarchies are mounted) and the
  * small parsers, exported through collector.h for the tests.
  */
 #include "collectors/collector.h"
+#include "collectors/cgroup_iter.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -493,6 +502,12 @@ struct cg_state {
 	double *percpu_s;        /* one tick's per-CPU values (percpu only) */
 	size_t fds_held;         /* descriptors kept open across ticks */
 	size_t fd_budget;        /* most we keep open: the rest reopen each tick */
+	struct cgi *iter;        /* the BPF cgroup iterator, NULL: files only */
+	const void *iter_snap;   /* the snapshot (tick) the last walk was for */
+	int64_t iter_ms;
+	struct log_limit iter_ll;
+	uint64_t iter_walks;     /* walks read (monitor_cgroup_iterator_walks_total) */
+	uint64_t iter_file_reads; /* served files read by path instead */
 	char buf[CG_BUF_BYTES];
 };
 
@@ -507,6 +522,9 @@ struct cg_files {
 	char *setting[F__COUNT]; /* settings files' last text (see is_setting), and
 				  * slow files' while not held (see is_slow) */
 	bool quota_files;        /* v1 cpu.stat was wanted when the files were opened */
+	uint64_t served;         /* bit per file: from the iterator, not opened */
+	bool served_known;       /* served was decided (at the first open) */
+	uint64_t cgid[CG__CTRL_COUNT]; /* v1 directory inodes: the walks' ids */
 	unsigned settings_age;   /* ticks since the settings were read */
 	unsigned ticks_seen;     /* ticks since the container was found (saturates) */
 };
@@ -551,6 +569,26 @@ static bool is_setting(int i)
 	default:
 		return false;
 	}
+}
+
+#define FBIT(i) (UINT64_C(1) << (i))
+
+/* Whether file i is one the iterator can stand for, on this host. */
+static bool iter_can_serve(const struct cg_state *s, int i)
+{
+	switch (i) {
+	case F1_CPUACCT_PERCPU: case F1_CPUACCT_USAGE: case F1_CPUACCT_STAT: case F1_CPU_STAT:
+	case F1_MEM_USAGE: case F1_MEM_MAX_USAGE: case F1_MEM_STAT: case F1_MEM_FAILCNT:
+	case F1_MEM_OOM_CONTROL: case F1_MEMSW_USAGE: case F1_PIDS_CURRENT:
+		return s->iter && cgi_serves(s->iter, file_specs[i].src, file_specs[i].name);
+	default:
+		return false;
+	}
+}
+
+static bool served(const struct cg_files *f, int i)
+{
+	return f->served & FBIT(i);
 }
 
 /* ---- device names ------------------------------------------------------- */
@@ -721,7 +759,7 @@ static bool want_file(const struct cg_state *s, const struct cg_files *f, int i)
 	if (i == F1_CPUACCT_PERCPU)
 		return s->percpu;
 	if (i == F1_CPUACCT_USAGE) /* the per-CPU file replaces it */
-		return f->fd[F1_CPUACCT_PERCPU] < 0;
+		return f->fd[F1_CPUACCT_PERCPU] < 0 && !served(f, F1_CPUACCT_PERCPU);
 	return true;
 }
 
@@ -732,7 +770,7 @@ static size_t count_wanted(const struct cg_state *s, const struct cg_files *f, b
 	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
 	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
 	for (int i = first; i < end; i++)
-		n += want_file(s, f, i) && !is_setting(i) && (slow || !is_slow(i));
+		n += want_file(s, f, i) && !is_setting(i) && (slow || !is_slow(i)) && !served(f, i);
 	if (s->layout.mode != CG_V1)
 		n += F__COUNT - F_PSI_CPU;
 	return n;
@@ -782,9 +820,17 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 					else if (transient(errno))
 						err = -errno;
 				}
+				struct stat st;
+				if (dfd[src] >= 0 && src != UNIFIED && s->iter && fstat(dfd[src], &st) == 0)
+					f->cgid[src] = (uint64_t)st.st_ino; /* = kernfs id */
 			}
 			if (dfd[src] < 0)
 				continue;
+			if (!f->served_known && iter_can_serve(s, i) &&
+			    faccessat(dfd[src], file_specs[i].name, F_OK, 0) == 0)
+				f->served |= FBIT(i);
+			if (served(f, i))
+				continue;        /* the walk gives it: present, not opened */
 			f->fd[i] = openat(dfd[src], file_specs[i].name, O_RDONLY | O_CLOEXEC);
 			if (f->fd[i] >= 0)
 				f->nopen++;
@@ -797,8 +843,12 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 			close(dfd[i]);
 	if (err) {
 		close_files(f);
+		if (!f->served_known)
+			f->served = 0;
 		return err;
 	}
+	if (any_dir)
+		f->served_known = true;
 	return any_dir;
 }
 
@@ -1217,6 +1267,16 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	}
 	long hz = sysconf(_SC_CLK_TCK);
 	s->clk_tck = hz > 0 ? (double)hz : 100.0;
+	if (ctx && ctx->cgroup_iter) {
+		char why[512];
+		s->iter = cgi_open(&s->layout, why, sizeof(why));
+		if (s->iter)
+			log_info("cgroup: hot counters from the BPF cgroup iterator (%s)",
+				 cgi_describe(s->iter, why, sizeof(why)));
+		else
+			log_info("cgroup: reading cgroup files; the BPF cgroup iterator is not used: %s",
+				 why);
+	}
 	/* Keep files open while three quarters of the open-file limit allows;
 	 * past that, containers are read by open-pread-close each tick. The
 	 * rest is left to the network, process and eBPF collectors, HTTP and
@@ -1238,6 +1298,7 @@ static void op_destroy(void *state)
 	free(s->devs);
 	free(s->cpu_extra);
 	free(s->percpu_s);
+	cgi_close(s->iter);
 	free(s);
 }
 
@@ -1297,7 +1358,7 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 	while (*cgroup == '/')
 		cgroup++;
 	for (int i = first; i < end; i++) {
-		if (is_slow(i) && !slow) {
+		if (is_slow(i) && (!slow || served(f, i))) {
 			free(f->setting[i]);
 			f->setting[i] = NULL;
 		}
@@ -1322,8 +1383,40 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 }
 
 /*
- * Reads every open file of f into s->buf. Returns false when the cgroup
- * vanished (a read failed with ENODEV or ENOENT).
+ * The text of served file i of container c into b (size bytes with the
+ * NUL): from the last walk's record, or by path when the walk did not see
+ * the cgroup (found since). Returns the length or -errno.
+ */
+static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
+			   struct cg_files *f, int i, char *b, size_t size)
+{
+	int src = file_specs[i].src;
+	const struct cgi_record *rec = cgi_find(s->iter, src, f->cgid[src]);
+	int n = rec ? cgi_file_text(s->iter, rec, file_specs[i].name, b, size) : -1;
+	if (n >= 0)
+		return n;
+	s->iter_file_reads++;
+	char p[PATH_MAX];
+	const char *cg = c->cgroup;
+	while (*cg == '/')
+		cg++;
+	if (snprintf(p, sizeof(p), "%s/%s/%s", s->layout.v1[src], cg, file_specs[i].name) >=
+	    (int)sizeof(p))
+		return -ENAMETOOLONG;
+	ssize_t len = read_file(p, b, size);
+	/* The walk knew no such id: the directory may have been made anew
+	 * at the same path (a restarted container) with a new inode. */
+	struct stat st;
+	char *slash = strrchr(p, '/');
+	*slash = '\0';
+	if (len >= 0 && stat(p, &st) == 0)
+		f->cgid[src] = (uint64_t)st.st_ino;
+	return len;
+}
+
+/*
+ * Reads every open (or served) file of f into s->buf. Returns false when
+ * the cgroup vanished (a read failed with ENODEV or ENOENT).
  */
 static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_files *f,
 		     struct cg_read *r)
@@ -1332,13 +1425,27 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 
 	for (int i = 0; i < F__COUNT; i++) {
 		r->txt[i] = f->setting[i]; /* settings, slow files not held, or NULL */
-		if (f->fd[i] < 0)
+		if (f->fd[i] < 0 && !served(f, i))
 			continue;
 		size_t room = sizeof(s->buf) - off - 1;
 		if (room > CG_FILE_MAX_BYTES)
 			room = CG_FILE_MAX_BYTES;
 		char *b = s->buf + off;
 		ssize_t n;
+		if (served(f, i)) {
+			n = served_text(s, c, f, i, b, room + 1);
+			if (n == -ENOENT || n == -ENODEV)
+				return false;
+			if (n < 0) {
+				r->errors++;
+				log_limited(&f->ll, LOG_WARN, "cgroup %s: reading %s: %s", c->cgroup,
+					    file_specs[i].name, strerror((int)-n));
+				continue;
+			}
+			r->txt[i] = b;
+			off += (size_t)n + 1;
+			continue;
+		}
 		do
 			n = pread(f->fd[i], b, room, 0);
 		while (n < 0 && errno == EINTR);
@@ -1362,6 +1469,22 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 	return true;
 }
 
+/* The tick's walks, at its first container (a fresh container collected
+ * between ticks gets a new snapshot, so a walk of its own). */
+static void iter_refresh(struct cg_state *s, struct coll_sink *sink)
+{
+	s->iter_snap = sink->snap;
+	s->iter_ms = sink->snap->time_ms;
+	int err = cgi_refresh(s->iter);
+	if (err > 0)
+		s->iter_walks += (uint64_t)err;
+	if (err < 0)
+		log_limited(&s->iter_ll, LOG_WARN, "cgroup iterator: %s (reading the files instead)",
+			    strerror(-err));
+	else if (s->iter_ll.failing)
+		log_recovered(&s->iter_ll, "cgroup iterator");
+}
+
 static int op_collect(void *state, struct coll_container *c, void **priv, struct coll_sink *sink)
 {
 	struct cg_state *s = state;
@@ -1371,6 +1494,8 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 
 	if (!c->cgroup)
 		return 0;
+	if (s->iter && (sink->snap != s->iter_snap || sink->snap->time_ms != s->iter_ms))
+		iter_refresh(s, sink);
 	if (!f) {
 		if (!(f = calloc(1, sizeof(*f))))
 			return 1;
@@ -1445,10 +1570,18 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 	return r.errors;
 }
 
+static void op_agent_metrics(void *state, struct coll_sink *sink)
+{
+	struct cg_state *s = state;
+	sink_emit(sink, M_AGENT_CGROUP_ITER_WALKS, NULL, (double)s->iter_walks);
+	sink_emit(sink, M_AGENT_CGROUP_ITER_FILE_READS, NULL, (double)s->iter_file_reads);
+}
+
 const struct coll_ops coll_cgroup_ops = {
 	.name = "cgroup",
 	.init = op_init,
 	.collect = op_collect,
 	.forget = op_forget,
 	.destroy = op_destroy,
+	.agent_metrics = op_agent_metrics,
 };

@@ -534,6 +534,7 @@ struct coll_ctx {
 	const struct cg_layout *layout;
 	struct coll_event_log *events;  /* where collectors post lifecycle events */
 	bool percpu;             /* per-CPU usage series instead of cpu="total" */
+	bool cgroup_iter;        /* try the BPF cgroup iterator (cgroup_iter.c) */
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
 	const struct ebpf_config *ebpf;   /* NULL: no eBPF probes */

@@ -118,6 +118,11 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
+void ebpf_route_libbpf_log(void)
+{
+	libbpf_set_print(libbpf_log);
+}
+
 void ebpf_explain(int err, const char *what, char *why, size_t whysize)
 {
 	if (err == -EPERM)
@@ -462,7 +467,7 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	snprintf(s->le[EBPF_HIST_SLOTS - 1], sizeof(s->le[0]), "+Inf");
 	for (unsigned k = 0; k < EBPF_HIST_SLOTS; k++)
 		snprintf(s->le_label[k], sizeof(s->le_label[k]), "le=\"%s\"", s->le[k]);
-	libbpf_set_print(libbpf_log);
+	ebpf_route_libbpf_log();
 
 	common_checks(s, common, sizeof(common));
 	char on[128] = "";

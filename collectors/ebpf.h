@@ -53,6 +53,9 @@ int ebpf_tp_check(const struct ebpf_env *env, const char *category, const char *
  */
 struct bpf_link *ebpf_attach_tp(const struct ebpf_env *env, struct bpf_program *prog,
 				const char *category, const char *name, char *why, size_t whysize);
+/* Sends libbpf's messages to the agent's debug log, keeping the last
+ * warning (and the verifier's verdict) for ebpf_explain. */
+void ebpf_route_libbpf_log(void);
 /* Turns a libbpf/kernel failure into a sentence: "not permitted (needs
  * root ...)" for EPERM, else strerror plus libbpf's last complaint. */
 void ebpf_explain(int err, const char *what, char *why, size_t whysize);

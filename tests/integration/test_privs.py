@@ -122,6 +122,12 @@ class PrivsUnprivilegedTest(unittest.TestCase):
                     "privileges: files of other users",
                     "needs CAP_DAC_READ_SEARCH"):
             self.assertEqual(log.count(msg), 1, "want %r once in:\n%s" % (msg, log[-3000:]))
+        # The cgroup iterator cannot load either: one line, and the cgroup
+        # files are read instead (collectors/cgroup_iter.c).
+        if not harness.Cgroup.pure_v2():
+            self.assertEqual(log.count("cgroup: reading cgroup files; the BPF cgroup iterator is "
+                                       "not used: loading the cgroup iterator: not permitted"), 1,
+                             log[-3000:])
         if os.path.exists("/var/run/docker.sock"):
             self.assertEqual(log.count("privileges: Docker is off"), 1, log[-3000:])
         st = status_fields("/proc/%d/status" % agent.proc.pid)

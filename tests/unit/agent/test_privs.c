@@ -53,6 +53,11 @@ static void test_plan(void)
 	cfg.ebpf.enabled = false;
 	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:9838");
 	privs_plan_make(&cfg, &p);
+	/* The cgroup iterator alone: loading, without CAP_NET_ADMIN. */
+	CHECK(p.startup != 0);
+	CHECK(!(p.startup & CAP_BIT(12)));
+	cfg.cgroup_iterator = false;
+	privs_plan_make(&cfg, &p);
 	CHECK_EQ_INT(p.startup, 0);
 	CHECK_EQ_INT(p.runtime, CAP_BIT(2) | CAP_BIT(19));
 	config_fini(&cfg);

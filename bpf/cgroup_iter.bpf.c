@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only)
+/*
+ * cgroup_iter.bpf.c - the counters the cgroup collector reads every tick,
+ * for every cgroup of one hierarchy in one read().
+ *
+ * A cgroup iterator (Linux 6.1+) walks the hierarchy below the cgroup the
+ * link was made with, in pre-order, and this program writes one binary
+ * record per cgroup (bpf/cgroup_iter.h) with what the v1 memory, cpuacct,
+ * cpu and pids files would print: page counters, the memcg's hierarchical
+ * stat items, per-CPU usage, CFS bandwidth counters, the pids count. It
+ * replaces a dozen open/pread/seq_file round trips per container with a
+ * few loads.
+ *
+ * The memcg stat items are read as they stand: memory.stat flushes the
+ * per-CPU deltas first when enough are pending (mem_cgroup_flush_stats),
+ * which a sleepable program could do through the css_rstat_flush kfunc
+ * only with a trusted css, and cgroup->subsys[] is not one outside RCU.
+ * The loader reads the hierarchy root's memory.stat before each walk
+ * instead: that flushes the whole tree whenever any cgroup in it would
+ * have flushed (a memcg's pending count is never above its parent's).
+ *
+ * Per-CPU data: BTF here does not tag cpuacct's pointers __percpu, so
+ * bpf_per_cpu_ptr() refuses them, and kallsyms has no data symbols, so no
+ * per-CPU variable can be named as a ksym either. A CPU's per-CPU offset
+ * (__per_cpu_offset[n]) is found instead, once per walk, the way the
+ * kernel keeps it: x86's per-CPU variable this_cpu_off holds it, and its
+ * copy for CPU n sits at a fixed distance (from the BTF's .data..percpu
+ * section, set by the loader) from CPU n's runqueue, whose address every
+ * cfs_rq of the task group carries (tg->cfs_rq[n]->rq). Values are then
+ * read with probe reads.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "bpf/cgroup_iter.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load. */
+const volatile __u32 ncpu_possible = 1;  /* CPUs 0..n-1 (a contiguous mask) */
+/* Indexes of memcg_vmstats.state[] (the kernel maps stat items onto a
+ * dense array at boot: mem_cgroup_stats_index), found by the loader. */
+const volatile __u32 idx_anon_mapped = 0;
+const volatile __u32 idx_file_pages = 0;
+const volatile __u32 idx_file_mapped = 0;
+const volatile __u32 idx_inactive_file = 0;
+
+#define VMSTAT_MAX 64            /* bound for the indexes above */
+
+/* this_cpu_off's offset minus runqueues' in .data..percpu (the loader);
+ * 0: unknown, no per-CPU values. */
+const volatile __s64 rq_to_cpu_off = 0;
+
+/* __per_cpu_offset[], filled at each walk's first cgroup (see above). */
+__u64 cpu_off[CGI_MAX_CPUS];
+/* 1 once cpu_off[] is trustworthy: every CPU's runqueue sat at the same
+ * per-CPU address (checked), for the loader to see. */
+__u32 cpu_off_ok = 0;
+
+static __always_inline void find_cpu_offsets(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_group *tg = BPF_CORE_READ(t, se.cfs_rq, tg);
+	struct cfs_rq **rqs = BPF_CORE_READ(tg, cfs_rq);
+	__u64 base0 = 0;
+
+	cpu_off_ok = 0;
+	if (!rqs || !rq_to_cpu_off)
+		return;
+	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
+		struct cfs_rq *c = NULL;
+		__u64 off = 0;
+		bpf_probe_read_kernel(&c, sizeof(c), &rqs[cpu]);
+		__u64 rq = (__u64)BPF_CORE_READ(c, rq);
+		if (!rq || bpf_probe_read_kernel(&off, sizeof(off), (void *)(rq + rq_to_cpu_off)) < 0)
+			return;
+		/* The runqueue's per-CPU address is the same on every CPU. */
+		if (cpu == 0)
+			base0 = rq - off;
+		else if (rq - off != base0)
+			return;
+		cpu_off[cpu] = off;
+	}
+	cpu_off_ok = 1;
+}
+
+/* The address of a per-CPU object's copy on cpu, 0 when unknown. */
+static __always_inline __u64 per_cpu_addr(const void *pcp, __u32 cpu)
+{
+	if (!cpu_off_ok || !pcp || cpu >= CGI_MAX_CPUS)
+		return 0;
+	return (__u64)pcp + cpu_off[cpu];
+}
+
+static __always_inline __s64 stat_item(struct memcg_vmstats *vs, __u32 idx)
+{
+	__s64 v = 0;
+	if (idx < VMSTAT_MAX)
+		bpf_probe_read_kernel(&v, sizeof(v), &vs->state[idx]);
+	return v < 0 ? 0 : v;   /* memcg_page_state: negative per-CPU drift reads 0 */
+}
+
+static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct cgi_record *r)
+{
+	struct mem_cgroup *m = container_of(css, struct mem_cgroup, css);
+	struct memcg_vmstats *vs = BPF_CORE_READ(m, vmstats);
+
+	r->have |= CGI_HAVE_MEMORY;
+	r->mem_usage_pages = BPF_CORE_READ(m, memory.usage.counter);
+	r->mem_watermark_pages = BPF_CORE_READ(m, memory.watermark);
+	r->mem_failcnt = BPF_CORE_READ(m, memory.failcnt);
+	r->memsw_usage_pages = BPF_CORE_READ(m, memsw.usage.counter);
+	r->mem_oom_kill = BPF_CORE_READ(m, memory_events[MEMCG_OOM_KILL].counter);
+	if (vs) {
+		r->mem_anon_mapped_pages = stat_item(vs, idx_anon_mapped);
+		r->mem_file_pages = stat_item(vs, idx_file_pages);
+		r->mem_file_mapped_pages = stat_item(vs, idx_file_mapped);
+		r->mem_inactive_file_pages = stat_item(vs, idx_inactive_file);
+	}
+}
+
+static __always_inline void fill_cpuacct(struct cgroup *cg, struct cgroup_subsys_state *css,
+					 struct cgi_record *r)
+{
+	struct cpuacct *ca = container_of(css, struct cpuacct, css);
+	struct kernel_cpustat *stat = BPF_CORE_READ(ca, cpustat);
+
+	if (!cpu_off_ok)
+		return;
+	r->have |= CGI_HAVE_CPUACCT;
+	r->ncpu = ncpu_possible;
+	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
+		struct kernel_cpustat ks;
+		__u64 a = per_cpu_addr(stat, cpu);
+		if (!a || bpf_probe_read_kernel(&ks, sizeof(ks), (void *)a) < 0)
+			break;
+		r->cpu_user_ns += ks.cpustat[CPUTIME_USER] + ks.cpustat[CPUTIME_NICE];
+		r->cpu_system_ns += ks.cpustat[CPUTIME_SYSTEM] + ks.cpustat[CPUTIME_IRQ] +
+				    ks.cpustat[CPUTIME_SOFTIRQ];
+	}
+	r->cpu_prev_utime_ns = BPF_CORE_READ(cg, prev_cputime.utime);
+	r->cpu_prev_stime_ns = BPF_CORE_READ(cg, prev_cputime.stime);
+}
+
+/* The per-CPU usage values that follow a cpuacct record. */
+static __always_inline void write_percpu(struct seq_file *seq, struct cgroup_subsys_state *css)
+{
+	struct cpuacct *ca = container_of(css, struct cpuacct, css);
+	u64 *usage = BPF_CORE_READ(ca, cpuusage);
+
+	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
+		__u64 v = 0, a = per_cpu_addr(usage, cpu);
+		if (a)
+			bpf_probe_read_kernel(&v, sizeof(v), (void *)a);
+		bpf_seq_write(seq, &v, sizeof(v));
+	}
+}
+
+static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi_record *r)
+{
+	struct task_group *tg = container_of(css, struct task_group, css);
+
+	r->have |= CGI_HAVE_CPU;
+	r->cfs_nr_periods = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_periods);
+	r->cfs_nr_throttled = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_throttled);
+	r->cfs_throttled_ns = BPF_CORE_READ(tg, cfs_bandwidth.throttled_time);
+}
+
+SEC("iter/cgroup")
+int cgroup_dump(struct bpf_iter__cgroup *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct cgroup *cg = ctx->cgroup;
+	struct cgroup_subsys_state *css;
+	struct cgi_record r = {};
+
+	if (!cg)
+		return 0;        /* the end of the walk */
+	if (ctx->meta->seq_num == 0)
+		find_cpu_offsets();
+	r.cgroup_id = BPF_CORE_READ(cg, kn, id);
+	if ((css = cg->subsys[memory_cgrp_id]))
+		fill_memory(css, &r);
+	struct cgroup_subsys_state *acct = cg->subsys[cpuacct_cgrp_id];
+	if (acct)
+		fill_cpuacct(cg, acct, &r);
+
+	if ((css = cg->subsys[cpu_cgrp_id]))
+		fill_cpu(css, &r);
+	if ((css = cg->subsys[pids_cgrp_id])) {
+		struct pids_cgroup *p = container_of(css, struct pids_cgroup, css);
+		r.have |= CGI_HAVE_PIDS;
+		r.pids_current = BPF_CORE_READ(p, counter.counter);
+	}
+	if (!r.have)
+		return 0;
+	bpf_seq_write(seq, &r, sizeof(r));
+	if (acct && (r.have & CGI_HAVE_CPUACCT))
+		write_percpu(seq, acct);
+	return 0;
+}

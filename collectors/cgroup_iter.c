@@ -1,0 +1,659 @@
+/*
+ * cgroup_iter.c - loader of the cgroup iterator (bpf/cgroup_iter.bpf.c):
+ * one read() per v1 hierarchy per tick returns the hot counters of every
+ * cgroup in it, which the cgroup collector (cgroup.c) uses in place of
+ * preading a dozen files per container.
+ *
+ * Why: perf shows 89 % of the file path's CPU in the kernel's pread and
+ * seq_file work, so no user-space cleverness gets below the cost of the
+ * reads themselves. A walk costs about half a microsecond per cgroup.
+ *
+ * The records carry kernel counters in kernel units; cgi_file_text turns
+ * one into the text the file would hold, as the kernel prints it, so the
+ * collector's parsers and emitters are the same on both paths. What the
+ * program cannot see exactly stays on the file path (blkio, PSI, settings).
+ *
+ * Needs: Linux 6.1+ (cgroup iterator), BTF, root (CAP_BPF + CAP_PERFMON),
+ * v1 hierarchies on cgroupfs, x86-64 for the per-CPU values (see the
+ * program's comment). cgi_open says in one sentence why it cannot start.
+ */
+#include "collectors/cgroup_iter.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "bpf/cgroup_iter.skel.h"
+#include "collectors/ebpf.h"
+
+#define WALK_MAX_BYTES (256u << 20) /* past this a walk is refused */
+#define STAT_TEXT_BYTES 8192       /* the root's memory.stat (v1: ~40 lines) */
+
+/* The hierarchies walked, in order; comounted ones share one walk. */
+static const enum cg_ctrl walk_ctrls[] = { CG_MEMORY, CG_CPUACCT, CG_CPU, CG_PIDS };
+#define NWALK_MAX ARRAY_LEN(walk_ctrls)
+
+struct slot {
+	uint64_t id;             /* 0: empty (no cgroup has kernfs id 0) */
+	uint32_t off;            /* record offset in the walk's buffer */
+};
+
+struct walk {
+	struct bpf_link *link;
+	char *buf;               /* the last read: records back to back */
+	size_t len, cap;
+	struct slot *tab;        /* open addressing by id, power-of-two size */
+	size_t tab_cap;
+};
+
+struct cgi {
+	struct cgroup_iter_bpf *skel;
+	struct walk walks[NWALK_MAX];
+	int nwalk;
+	int walk_of[CG__CTRL_COUNT]; /* walk index per controller, -1: none */
+	int memstat_fd;          /* root memory.stat: read before walking (flush) */
+	uint64_t page_bytes;
+	uint64_t ns_per_tick;    /* nanoseconds per USER_HZ tick */
+	bool memstat_ok;         /* the start-up check of memory.stat passed */
+	bool cpuacct_ok;         /* the program found the per-CPU offsets */
+	char stat_text[STAT_TEXT_BYTES];
+};
+
+/* ---- start-up ------------------------------------------------------------ */
+
+/* The possible CPUs as a count n when they are exactly 0..n-1, else -1
+ * (for_each_possible_cpu is what the files print). */
+static int possible_cpus(void)
+{
+	char path[PATH_MAX], text[256];
+	int64_t a, b;
+	char *e;
+
+	if (hostroot_path(path, sizeof(path), "/sys/devices/system/cpu/possible") < 0 ||
+	    read_file(path, text, sizeof(text)) <= 0)
+		return -1;
+	a = strtoll(text, &e, 10);
+	if (a != 0)
+		return -1;
+	if (*e == '\n' || *e == '\0')
+		return 1;
+	if (*e != '-')
+		return -1;
+	b = strtoll(e + 1, &e, 10);
+	if ((*e != '\n' && *e != '\0') || b < 0 || b >= CGI_MAX_CPUS)
+		return -1;
+	return (int)b + 1;
+}
+
+/* this_cpu_off's offset minus runqueues' in the kernel's per-CPU section
+ * (BTF .data..percpu), 0 when either is missing (not x86). */
+static int64_t rq_to_cpu_off(const struct btf *btf)
+{
+	int sec = btf__find_by_name_kind(btf, ".data..percpu", BTF_KIND_DATASEC);
+	int64_t rq = -1, off = -1;
+
+	if (sec < 0)
+		return 0;
+	const struct btf_type *t = btf__type_by_id(btf, sec);
+	const struct btf_var_secinfo *v = btf_var_secinfos(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, v++) {
+		const char *name = btf__name_by_offset(btf, btf__type_by_id(btf, v->type)->name_off);
+		if (!strcmp(name, "runqueues"))
+			rq = v->offset;
+		else if (!strcmp(name, "this_cpu_off"))
+			off = v->offset;
+	}
+	return rq >= 0 && off >= 0 ? off - rq : 0;
+}
+
+/*
+ * The indexes of the memcg stat items memory.stat's total_rss, total_cache,
+ * total_mapped_file and total_inactive_file come from, in
+ * memcg_vmstats.state[]. Since 6.11 the kernel packs the items a memcg
+ * tracks into a dense array in the order of memcg_node_stat_items[]
+ * (mm/memcontrol.c); the items we need come before any that depend on the
+ * kernel's configuration. Older kernels index by the item itself. The
+ * start-up check against the file decides in the end (check_memstat).
+ */
+static int memstat_indexes(const struct btf *btf, uint32_t idx[4])
+{
+	static const char *const dense[] = {
+		"NR_INACTIVE_ANON", "NR_ACTIVE_ANON", "NR_INACTIVE_FILE", "NR_ACTIVE_FILE",
+		"NR_UNEVICTABLE", "NR_SLAB_RECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE_B",
+		"WORKINGSET_REFAULT_ANON", "WORKINGSET_REFAULT_FILE", "WORKINGSET_ACTIVATE_ANON",
+		"WORKINGSET_ACTIVATE_FILE", "WORKINGSET_RESTORE_ANON", "WORKINGSET_RESTORE_FILE",
+		"WORKINGSET_NODERECLAIM", "NR_ANON_MAPPED", "NR_FILE_MAPPED", "NR_FILE_PAGES",
+	};
+	static const char *const want[4] = { "NR_ANON_MAPPED", "NR_FILE_PAGES", "NR_FILE_MAPPED",
+					     "NR_INACTIVE_FILE" };
+	int id = btf__find_by_name_kind(btf, "memcg_vmstats", BTF_KIND_STRUCT);
+	int en = btf__find_by_name_kind(btf, "node_stat_item", BTF_KIND_ENUM);
+	int ms = btf__find_by_name_kind(btf, "memcg_stat_item", BTF_KIND_ENUM);
+	uint32_t nstate = 0;
+
+	if (id < 0 || en < 0 || ms < 0)
+		return -ENOENT;
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	const struct btf_member *m = btf_members(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+		const struct btf_type *mt = btf__type_by_id(btf, m->type);
+		if (!strcmp(btf__name_by_offset(btf, m->name_off), "state") && btf_is_array(mt))
+			nstate = btf_array(mt)->nelems;
+	}
+	/* MEMCG_NR_STAT: the array's length when it is indexed by item. */
+	int64_t nr_stat = -1;
+	const struct btf_type *mt = btf__type_by_id(btf, ms);
+	const struct btf_enum *e = btf_enum(mt);
+	for (unsigned i = 0; i < btf_vlen(mt); i++, e++)
+		if (!strcmp(btf__name_by_offset(btf, e->name_off), "MEMCG_NR_STAT"))
+			nr_stat = e->val;
+	if (!nstate)
+		return -ENOENT;
+	const struct btf_type *nt = btf__type_by_id(btf, en);
+	for (int k = 0; k < 4; k++) {
+		int64_t val = -1;
+		e = btf_enum(nt);
+		for (unsigned i = 0; i < btf_vlen(nt); i++, e++)
+			if (!strcmp(btf__name_by_offset(btf, e->name_off), want[k]))
+				val = e->val;
+		if (val < 0)
+			return -ENOENT;
+		if ((int64_t)nstate == nr_stat) {
+			idx[k] = (uint32_t)val;
+			continue;
+		}
+		idx[k] = UINT32_MAX;
+		for (size_t i = 0; i < ARRAY_LEN(dense); i++)
+			if (!strcmp(dense[i], want[k]))
+				idx[k] = (uint32_t)i;
+	}
+	return 0;
+}
+
+static bool on_cgroupfs(int fd)
+{
+	struct statfs sf;
+	return fstatfs(fd, &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC;
+}
+
+/* Attaches a walk of the hierarchy at root (pre-order from the root). */
+static struct bpf_link *attach_walk(struct cgi *it, const char *root, char *why, size_t whysize)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whysize, "opening %s: %s", root, strerror(errno));
+		return NULL;
+	}
+	if (!on_cgroupfs(fd)) {
+		snprintf(why, whysize, "%s is not a cgroup v1 hierarchy (a fixture tree?)", root);
+		close(fd);
+		return NULL;
+	}
+	union bpf_iter_link_info li;
+	memset(&li, 0, sizeof(li));
+	li.cgroup.cgroup_fd = (__u32)fd;
+	li.cgroup.order = BPF_CGROUP_ITER_DESCENDANTS_PRE;
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &li, .link_info_len = sizeof(li));
+	struct bpf_link *link = bpf_program__attach_iter(it->skel->progs.cgroup_dump, &opts);
+	int err = -errno;
+	close(fd);
+	if (!link)
+		ebpf_explain(err, "attaching the cgroup iterator", why, whysize);
+	return link;
+}
+
+/* ---- walks ---------------------------------------------------------------- */
+
+static size_t rec_size(const struct cgi_record *r)
+{
+	return sizeof(*r) + (size_t)r->ncpu * sizeof(uint64_t);
+}
+
+static int index_walk(struct walk *w)
+{
+	size_t n = 0, cap;
+	for (size_t off = 0; off + sizeof(struct cgi_record) <= w->len; n++)
+		off += rec_size((const struct cgi_record *)(w->buf + off));
+	for (cap = 16; cap < 2 * n; cap *= 2)
+		;
+	if (cap > w->tab_cap) {
+		struct slot *t = realloc(w->tab, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		w->tab = t;
+		w->tab_cap = cap;
+	}
+	memset(w->tab, 0, w->tab_cap * sizeof(*w->tab));
+	for (size_t off = 0; off + sizeof(struct cgi_record) <= w->len;) {
+		const struct cgi_record *r = (const struct cgi_record *)(w->buf + off);
+		if (off + rec_size(r) > w->len || r->ncpu > CGI_MAX_CPUS)
+			break;           /* a torn record: not for the kernel we know */
+		size_t i = (size_t)(r->cgroup_id * 0x9E3779B97F4A7C15ull >> 20) & (w->tab_cap - 1);
+		while (w->tab[i].id)
+			i = (i + 1) & (w->tab_cap - 1);
+		w->tab[i] = (struct slot){ r->cgroup_id, (uint32_t)off };
+		off += rec_size(r);
+	}
+	return 0;
+}
+
+/* One read of the walk's iterator, whole, into w->buf. */
+static int read_walk(struct walk *w)
+{
+	int fd = bpf_iter_create(bpf_link__fd(w->link));
+	int err = 0;
+
+	w->len = 0;
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (w->cap - w->len < 65536) {
+			size_t cap = w->cap ? 2 * w->cap : 1u << 20;
+			char *b = cap <= WALK_MAX_BYTES ? realloc(w->buf, cap) : NULL;
+			if (!b) {
+				err = -ENOMEM;
+				break;
+			}
+			w->buf = b;
+			w->cap = cap;
+		}
+		ssize_t n = read(fd, w->buf + w->len, w->cap - w->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		w->len += (size_t)n;
+	}
+	close(fd);
+	if (err) {
+		w->len = 0;
+		return err;
+	}
+	return index_walk(w);
+}
+
+int cgi_refresh(struct cgi *it)
+{
+	int err = 0, nread = 0;
+	/* memory.stat of a container flushes its memcg's per-CPU stat deltas
+	 * when enough are pending; the root's flushes the whole tree whenever
+	 * any memcg in it would (pending counts add up towards the root). */
+	if (it->memstat_ok && it->memstat_fd >= 0 &&
+	    pread(it->memstat_fd, it->stat_text, sizeof(it->stat_text) - 1, 0) < 0)
+		err = -errno;
+	for (int i = 0; i < it->nwalk; i++) {
+		int e = read_walk(&it->walks[i]);
+		if (e < 0 && !err)
+			err = e;
+		nread += e == 0;
+	}
+	return err < 0 ? err : nread;
+}
+
+const struct cgi_record *cgi_find(const struct cgi *it, enum cg_ctrl ctrl, uint64_t id)
+{
+	if (!it || (unsigned)ctrl >= CG__CTRL_COUNT || it->walk_of[ctrl] < 0 || !id)
+		return NULL;
+	const struct walk *w = &it->walks[it->walk_of[ctrl]];
+	if (!w->tab_cap || !w->len)
+		return NULL;
+	size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (w->tab_cap - 1);
+	for (; w->tab[i].id; i = (i + 1) & (w->tab_cap - 1))
+		if (w->tab[i].id == id)
+			return (const struct cgi_record *)(w->buf + w->tab[i].off);
+	return NULL;
+}
+
+bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
+{
+	if (!it || ctrl < 0 || ctrl >= CG__CTRL_COUNT || it->walk_of[ctrl] < 0)
+		return false;
+	if (!strcmp(name, "memory.stat"))
+		return it->memstat_ok;
+	if (!strncmp(name, "cpuacct.", 8))
+		return it->cpuacct_ok;
+	return true;
+}
+
+const char *cgi_describe(const struct cgi *it, char *buf, size_t size)
+{
+	static const char *const names[] = { [CG_MEMORY] = "memory", [CG_CPUACCT] = "cpuacct",
+					     [CG_CPU] = "cpu", [CG_PIDS] = "pids" };
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < NWALK_MAX; k++) {
+		enum cg_ctrl c = walk_ctrls[k];
+		if (it->walk_of[c] >= 0 && o < size)
+			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? " " : "walks: ", names[c]);
+	}
+	if (o < size)
+		snprintf(buf + o, size - o, "; %s%s%sblkio and PSI from files",
+			 it->memstat_ok ? "" : "memory.stat from the file (its check failed); ",
+			 it->cpuacct_ok || it->walk_of[CG_CPUACCT] < 0 ? "" :
+			 "cpuacct from files (no per-CPU offsets); ", "");
+	return buf;
+}
+
+/* ---- the files' text ------------------------------------------------------ */
+
+/* Appends "key value\n" (key may be NULL) at *o; false when out of room. */
+static bool put_u64(char *out, size_t size, size_t *o, const char *key, uint64_t v)
+{
+	int n = key ? snprintf(out + *o, size - *o, "%s %llu\n", key, (unsigned long long)v) :
+		snprintf(out + *o, size - *o, "%llu\n", (unsigned long long)v);
+	if (n < 0 || (size_t)n >= size - *o)
+		return false;
+	*o += (size_t)n;
+	return true;
+}
+
+void cgi_cputime_adjust(uint64_t rtime, uint64_t utime, uint64_t stime, uint64_t prev_u,
+			uint64_t prev_s, uint64_t *ut, uint64_t *st)
+{
+	/* As the kernel does it, step by step, but on copies of prev. */
+	if (prev_s + prev_u >= rtime)
+		goto out;
+	if (stime == 0) {
+		utime = rtime;
+	} else if (utime == 0) {
+		stime = rtime;
+	} else {
+		stime = (uint64_t)((unsigned __int128)stime * rtime / (stime + utime));
+		if (stime > rtime)
+			stime = rtime;
+	}
+	if (stime < prev_s)
+		stime = prev_s;
+	utime = rtime - stime;
+	if (utime < prev_u) {
+		utime = prev_u;
+		stime = rtime - utime;
+	}
+	prev_s = stime;
+	prev_u = utime;
+out:
+	*ut = prev_u;
+	*st = prev_s;
+}
+
+static uint64_t percpu_sum(const struct cgi_record *r)
+{
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < r->ncpu; i++)
+		sum += cgi_percpu(r)[i];
+	return sum;
+}
+
+static int cpuacct_text(const struct cgi *it, const struct cgi_record *r, const char *name,
+			char *out, size_t size)
+{
+	size_t o = 0;
+	if (!(r->have & CGI_HAVE_CPUACCT))
+		return -1;
+	if (!strcmp(name, "cpuacct.usage_percpu")) {
+		/* "%llu " per possible CPU, then a newline */
+		for (uint32_t i = 0; i < r->ncpu; i++) {
+			int n = snprintf(out + o, size - o, "%llu ",
+					 (unsigned long long)cgi_percpu(r)[i]);
+			if (n < 0 || (size_t)n >= size - o)
+				return -1;
+			o += (size_t)n;
+		}
+		if (o + 2 > size)
+			return -1;
+		out[o++] = '\n';
+		out[o] = '\0';
+		return (int)o;
+	}
+	if (!strcmp(name, "cpuacct.usage"))
+		return put_u64(out, size, &o, NULL, percpu_sum(r)) ? (int)o : -1;
+	if (!strcmp(name, "cpuacct.stat")) {
+		uint64_t ut, st;
+		cgi_cputime_adjust(percpu_sum(r), r->cpu_user_ns, r->cpu_system_ns,
+				   r->cpu_prev_utime_ns, r->cpu_prev_stime_ns, &ut, &st);
+		return put_u64(out, size, &o, "user", ut / it->ns_per_tick) &&
+		       put_u64(out, size, &o, "system", st / it->ns_per_tick) ? (int)o : -1;
+	}
+	return -1;
+}
+
+static int memory_text(const struct cgi *it, const struct cgi_record *r, const char *name,
+		       char *out, size_t size)
+{
+	uint64_t pg = it->page_bytes;
+	size_t o = 0;
+	bool ok;
+
+	if (!(r->have & CGI_HAVE_MEMORY))
+		return -1;
+	if (!strcmp(name, "memory.usage_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->mem_usage_pages * pg);
+	else if (!strcmp(name, "memory.max_usage_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->mem_watermark_pages * pg);
+	else if (!strcmp(name, "memory.failcnt"))
+		ok = put_u64(out, size, &o, NULL, r->mem_failcnt);
+	else if (!strcmp(name, "memory.memsw.usage_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->memsw_usage_pages * pg);
+	else if (!strcmp(name, "memory.oom_control"))
+		ok = put_u64(out, size, &o, "oom_kill", r->mem_oom_kill);
+	else if (!strcmp(name, "memory.stat") && it->memstat_ok)
+		ok = put_u64(out, size, &o, "total_cache", (uint64_t)r->mem_file_pages * pg) &&
+		     put_u64(out, size, &o, "total_rss", (uint64_t)r->mem_anon_mapped_pages * pg) &&
+		     put_u64(out, size, &o, "total_mapped_file",
+			     (uint64_t)r->mem_file_mapped_pages * pg) &&
+		     put_u64(out, size, &o, "total_inactive_file",
+			     (uint64_t)r->mem_inactive_file_pages * pg);
+	else
+		return -1;
+	return ok ? (int)o : -1;
+}
+
+int cgi_file_text(const struct cgi *it, const struct cgi_record *r, const char *name, char *out,
+		  size_t size)
+{
+	size_t o = 0;
+
+	if (!it || !r || !size)
+		return -1;
+	if (!strncmp(name, "cpuacct.", 8))
+		return it->cpuacct_ok ? cpuacct_text(it, r, name, out, size) : -1;
+	if (!strncmp(name, "memory.", 7))
+		return memory_text(it, r, name, out, size);
+	if (!strcmp(name, "cpu.stat") && (r->have & CGI_HAVE_CPU))
+		return put_u64(out, size, &o, "nr_periods", r->cfs_nr_periods) &&
+		       put_u64(out, size, &o, "nr_throttled", r->cfs_nr_throttled) &&
+		       put_u64(out, size, &o, "throttled_time", r->cfs_throttled_ns) ? (int)o : -1;
+	if (!strcmp(name, "pids.current") && (r->have & CGI_HAVE_PIDS))
+		return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
+	return -1;
+}
+
+/* ---- the start-up check ---------------------------------------------------- */
+
+/*
+ * memory.stat's four values from a walk must equal the hierarchy root's
+ * file: the item indexes are the one assumption about kernel internals
+ * that a wrong guess would turn into wrong numbers rather than a failed
+ * load. The root is read between two walks; a try counts only when both
+ * walks agree (nothing moved meanwhile), and one such try must match.
+ */
+static bool check_memstat(struct cgi *it, uint64_t root_id)
+{
+	static const char *const keys[4] = { "total_cache", "total_rss", "total_mapped_file",
+					     "total_inactive_file" };
+	for (int attempt = 0; attempt < 8; attempt++) {
+		uint64_t a[4], b[4];
+		const struct cgi_record *r;
+		char text[sizeof(it->stat_text)];
+		ssize_t n;
+
+		if (cgi_refresh(it) < 0 || !(r = cgi_find(it, CG_MEMORY, root_id)))
+			return false;
+		a[0] = (uint64_t)r->mem_file_pages, a[1] = (uint64_t)r->mem_anon_mapped_pages;
+		a[2] = (uint64_t)r->mem_file_mapped_pages, a[3] = (uint64_t)r->mem_inactive_file_pages;
+		n = pread(it->memstat_fd, text, sizeof(text) - 1, 0);
+		if (cgi_refresh(it) < 0 || !(r = cgi_find(it, CG_MEMORY, root_id)) || n <= 0)
+			return false;
+		text[n] = '\0';
+		b[0] = (uint64_t)r->mem_file_pages, b[1] = (uint64_t)r->mem_anon_mapped_pages;
+		b[2] = (uint64_t)r->mem_file_mapped_pages, b[3] = (uint64_t)r->mem_inactive_file_pages;
+		if (memcmp(a, b, sizeof(a)))
+			continue;        /* moved: try again */
+		for (int k = 0; k < 4; k++)
+			if (cg_kv_get(text, keys[k]) != (int64_t)(a[k] * it->page_bytes))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* ---- open / close ----------------------------------------------------------- */
+
+static int set_up(struct cgi *it, const struct cg_layout *l, char *why, size_t whysize)
+{
+	/* A fixture tree (tests, a wrong --host-root) fails here, before
+	 * anything is loaded. */
+	const char *walk_root = cg_layout_walk_root(l);
+	int rfd = walk_root ? open(walk_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	bool cgfs = rfd >= 0 && on_cgroupfs(rfd);
+	if (rfd >= 0)
+		close(rfd);
+	if (!cgfs) {
+		snprintf(why, whysize, "%s is not a cgroup v1 hierarchy (a fixture tree?)",
+			 walk_root ? walk_root : "the cgroup tree");
+		return -ENOENT;
+	}
+	int ncpu = possible_cpus();
+	if (ncpu < 0) {
+		snprintf(why, whysize, "possible CPUs are not 0..n-1 (or more than %d)", CGI_MAX_CPUS);
+		return -ENOTSUP;
+	}
+	ebpf_route_libbpf_log();
+	struct btf *btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		snprintf(why, whysize, "no kernel BTF (/sys/kernel/btf/vmlinux)");
+		return -ENOENT;
+	}
+	uint32_t idx[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX };
+	bool memstat = memstat_indexes(btf, idx) == 0 && idx[0] != UINT32_MAX &&
+		       idx[1] != UINT32_MAX && idx[2] != UINT32_MAX && idx[3] != UINT32_MAX;
+	int64_t rq_off = rq_to_cpu_off(btf);
+	btf__free(btf);
+
+	it->skel = cgroup_iter_bpf__open();
+	if (!it->skel) {
+		ebpf_explain(-errno, "opening the cgroup iterator", why, whysize);
+		return -ENOENT;
+	}
+	it->skel->rodata->ncpu_possible = (__u32)ncpu;
+	it->skel->rodata->rq_to_cpu_off = rq_off;
+	if (memstat) {
+		it->skel->rodata->idx_anon_mapped = idx[0];
+		it->skel->rodata->idx_file_pages = idx[1];
+		it->skel->rodata->idx_file_mapped = idx[2];
+		it->skel->rodata->idx_inactive_file = idx[3];
+	}
+	int err = cgroup_iter_bpf__load(it->skel);
+	if (err < 0) {
+		ebpf_explain(err, "loading the cgroup iterator", why, whysize);
+		return err;
+	}
+	for (size_t k = 0; k < NWALK_MAX; k++) {
+		enum cg_ctrl c = walk_ctrls[k];
+		if (!l->v1[c][0])
+			continue;
+		/* cpu and cpuacct are often comounted ("cpu,cpuacct"): one walk. */
+		char real[PATH_MAX];
+		int same = -1;
+		if (!realpath(l->v1[c], real))
+			continue;
+		for (size_t j = 0; j < k; j++) {
+			char other[PATH_MAX];
+			if (l->v1[walk_ctrls[j]][0] && realpath(l->v1[walk_ctrls[j]], other) &&
+			    !strcmp(real, other))
+				same = it->walk_of[walk_ctrls[j]];
+		}
+		if (same >= 0) {
+			it->walk_of[c] = same;
+			continue;
+		}
+		struct bpf_link *link = attach_walk(it, real, why, whysize);
+		if (!link)
+			return -ENOENT;
+		it->walks[it->nwalk].link = link;
+		it->walk_of[c] = it->nwalk++;
+	}
+	if (it->walk_of[CG_MEMORY] < 0 && it->walk_of[CG_CPUACCT] < 0) {
+		snprintf(why, whysize, "no v1 memory or cpuacct hierarchy");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+struct cgi *cgi_open(const struct cg_layout *l, char *why, size_t whysize)
+{
+	struct cgi *it = calloc(1, sizeof(*it));
+	if (!it) {
+		snprintf(why, whysize, "out of memory");
+		return NULL;
+	}
+	it->memstat_fd = -1;
+	for (int c = 0; c < CG__CTRL_COUNT; c++)
+		it->walk_of[c] = -1;
+	if (l->mode != CG_V1 && l->mode != CG_HYBRID) {
+		snprintf(why, whysize, "cgroup layout is %s: the iterator covers v1 hierarchies",
+			 cg_mode_name(l->mode));
+		goto fail;
+	}
+	long pg = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+	it->page_bytes = pg > 0 ? (uint64_t)pg : 4096;
+	it->ns_per_tick = hz > 0 ? 1000000000ull / (uint64_t)hz : 10000000ull;
+	if (set_up(it, l, why, whysize) < 0)
+		goto fail;
+
+	if (cgi_refresh(it) < 0) {
+		snprintf(why, whysize, "reading the cgroup iterator: %s", strerror(errno));
+		goto fail;
+	}
+	it->cpuacct_ok = it->walk_of[CG_CPUACCT] >= 0 && it->skel->bss->cpu_off_ok;
+	if (it->walk_of[CG_MEMORY] >= 0) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (snprintf(p, sizeof(p), "%s/memory.stat", l->v1[CG_MEMORY]) < (int)sizeof(p))
+			it->memstat_fd = open(p, O_RDONLY | O_CLOEXEC);
+		it->memstat_ok = it->memstat_fd >= 0 && stat(l->v1[CG_MEMORY], &st) == 0 &&
+				 check_memstat(it, (uint64_t)st.st_ino);
+	}
+	return it;
+fail:
+	cgi_close(it);
+	return NULL;
+}
+
+void cgi_close(struct cgi *it)
+{
+	if (!it)
+		return;
+	for (int i = 0; i < it->nwalk; i++) {
+		bpf_link__destroy(it->walks[i].link);
+		free(it->walks[i].buf);
+		free(it->walks[i].tab);
+	}
+	if (it->memstat_fd >= 0)
+		close(it->memstat_fd);
+	cgroup_iter_bpf__destroy(it->skel);
+	free(it);
+}

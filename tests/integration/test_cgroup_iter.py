@@ -1,0 +1,195 @@
+"""The BPF cgroup iterator (collectors/cgroup_iter.c, bpf/cgroup_iter.bpf.c)
+against the cgroup files it stands for, on real Docker containers.
+
+Every value the agent takes from an iterator walk must equal what the
+file holds: for each container the files are read before and after a
+tick, and when nothing moved in between (idle containers) the agent's
+value must be exactly the file's. Containers:
+  idle   sleep, --memory 64m --cpus 0.5 (so cpu.stat is read: a quota)
+  cache  wrote and read back 8 MiB (page cache, inactive file, rss)
+Two agents watch them: one with cpu="total" (cpuacct.usage), one with
+collect.percpu (cpuacct.usage_percpu). Also: the files the walks stand
+for are not held open, and a container the last walk missed is still
+read (its files by path).
+
+Skips on pure cgroup v2 (the iterator covers v1 hierarchies) and where
+the kernel cannot run it (before 6.1, no BTF); on this kind of host it
+must load.
+"""
+
+import os
+import platform
+import unittest
+
+import harness as h
+
+MIB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOADED = "cgroup: hot counters from the BPF cgroup iterator"
+SERVED_FILES = ("memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.stat",
+                "memory.failcnt", "memory.oom_control", "memory.memsw.usage_in_bytes",
+                "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat", "pids.current")
+
+
+def kernel_can():
+    """Why this kernel cannot run the iterator, or None."""
+    major, minor = (int(x) for x in platform.release().split(".")[:2])
+    if (major, minor) < (6, 1):
+        return "Linux %d.%d has no cgroup iterator (6.1+)" % (major, minor)
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "no kernel BTF"
+    return None
+
+
+def file_values(cg, percpu=False):
+    """What the agent's series are defined from, read from the files now."""
+    st = cg.kv("memory", "memory.stat")
+    usage = cg.read_int("memory", "memory.usage_in_bytes")
+    v = {
+        "container_memory_usage_bytes": usage,
+        "container_memory_max_usage_bytes": cg.read_int("memory", "memory.max_usage_in_bytes"),
+        "container_memory_failcnt": cg.read_int("memory", "memory.failcnt"),
+        "container_memory_rss": st["total_rss"],
+        "container_memory_cache": st["total_cache"],
+        "container_memory_mapped_file": st["total_mapped_file"],
+        "container_memory_working_set_bytes": max(usage - st["total_inactive_file"], 0),
+        "container_memory_events_oom_kill_total": cg.kv("memory", "memory.oom_control")["oom_kill"],
+        "container_pids": cg.pids_current(),
+    }
+    if os.path.exists(cg.file("memory", "memory.memsw.usage_in_bytes")):
+        memsw = cg.read_int("memory", "memory.memsw.usage_in_bytes")
+        v["container_memory_swap"] = max(memsw - usage, 0)
+    acct = cg.kv("cpuacct", "cpuacct.stat")
+    v["container_cpu_user_seconds_total"] = acct["user"] / CLK_TCK
+    v["container_cpu_system_seconds_total"] = acct["system"] / CLK_TCK
+    if percpu:
+        for i, ns in enumerate(cg.read("cpuacct", "cpuacct.usage_percpu").split()):
+            v[("container_cpu_usage_seconds_total", "cpu%02d" % i)] = int(ns) / 1e9
+    else:
+        v[("container_cpu_usage_seconds_total", "total")] = cg.read_int("cpuacct", "cpuacct.usage") / 1e9
+    quota = cg.read_int("cpu", "cpu.cfs_quota_us")
+    if quota != -1:
+        cs = cg.kv("cpu", "cpu.stat")
+        v["container_cpu_cfs_periods_total"] = cs["nr_periods"]
+        v["container_cpu_cfs_throttled_periods_total"] = cs["nr_throttled"]
+        v["container_cpu_cfs_throttled_seconds_total"] = cs["throttled_time"] / 1e9
+    return v
+
+
+class CgroupIterTest(unittest.TestCase):
+    agents = []
+    containers = []
+
+    @classmethod
+    def setUpClass(cls):
+        h.require_docker()
+        h.require_root()
+        if h.Cgroup.pure_v2():
+            raise unittest.SkipTest("pure cgroup v2: the iterator covers v1 hierarchies "
+                                    "(v2 is read from files)")
+        why = kernel_can()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.containers, cls.agents = [], []
+        try:
+            cls.total = h.Agent().start()
+            cls.agents.append(cls.total)
+            cls.percpu = h.Agent(config="collect:\n  percpu: true\n").start()
+            cls.agents.append(cls.percpu)
+            run = lambda name, cmd, opts=(): h.docker_run(cls.containers, name, cmd, opts)
+            cls.idle = run("iter-idle", ["sleep", "600"], ["--memory", "64m", "--cpus", "0.5"])
+            cls.cache = run("iter-cache", ["sh", "-c", "head -c 8388608 /dev/urandom > /f && "
+                                           "cat /f > /dev/null && exec sleep 600"])
+            h.wait_for("iter-cache's 8 MiB in the page cache", lambda: cls.cache.cgroup().kv(
+                "memory", "memory.stat")["total_cache"] >= 8 * MIB, 15)
+            for a in cls.agents:
+                for c in (cls.idle, cls.cache):
+                    h.wait_for("%s in /metrics" % c.name, lambda: a.metrics().get(
+                        "container_memory_cache", name=c.name), 15)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in cls.containers:
+            h.docker_rm(c)
+        cls.containers = []
+        for a in cls.agents:
+            a.stop()
+        cls.agents = []
+
+    def test_iterator_loaded(self):
+        for a in self.agents:
+            log = a.stderr()
+            self.assertEqual(log.count(LOADED), 1, log[-2000:])
+            self.assertIn("walks: memory cpuacct", log)
+            self.assertNotIn("its check failed", log)   # memory.stat from walks
+            self.assertNotIn("reading the files instead", log)
+            # Each tick reads the walks (memory, cpuacct, cpu, pids here).
+            w0 = a.metrics().value("monitor_cgroup_iterator_walks_total")
+            w1 = a.wait_tick().value("monitor_cgroup_iterator_walks_total")
+            self.assertGreaterEqual(w1 - w0, 2, "walks %d -> %d over a tick" % (w0, w1))
+
+    def _check_equal(self, agent, c, percpu):
+        """Agent values equal the files', from a tick between two reads of
+        the files that agree (nothing moved)."""
+        cg = c.cgroup()
+        for _ in range(10):
+            before = file_values(cg, percpu)
+            e = agent.wait_tick(probe=lambda: file_values(cg, percpu))
+            if e.probe != before:
+                continue                      # moved meanwhile: again
+            for key, want in before.items():
+                name, cpu = key if isinstance(key, tuple) else (key, None)
+                labels = {"name": c.name}
+                if cpu:
+                    labels["cpu"] = cpu
+                got = e.value(name, **labels)
+                self.assertAlmostEqual(got, want, delta=abs(want) * 1e-12,
+                                       msg="%s %s: agent %r, file %r" % (c.name, key, got, want))
+            return before
+        self.fail("%s: the cgroup files kept moving over 10 ticks" % c.name)
+
+    def test_values_equal_files(self):
+        self._check_equal(self.total, self.idle, False)
+        v = self._check_equal(self.total, self.cache, False)
+        self.assertGreaterEqual(v["container_memory_cache"], 8 * MIB)
+        self.assertGreater(v["container_memory_rss"], 0)
+        self.assertLess(v["container_memory_working_set_bytes"], v["container_memory_usage_bytes"],
+                        "the page cache is partly inactive: the working set is below usage")
+
+    def test_percpu_values_equal_file(self):
+        v = self._check_equal(self.percpu, self.idle, True)
+        self.assertEqual(sum(1 for k in v if isinstance(k, tuple)), os.cpu_count())
+
+    def test_quota_counters_from_walk(self):
+        v = self._check_equal(self.total, self.idle, False)
+        self.assertIn("container_cpu_cfs_periods_total", v)
+
+    def test_served_files_not_held(self):
+        """The agent holds none of the files the walks stand for (it still
+        holds blkio and PSI files): the values above came from walks."""
+        held = []
+        fd_dir = "/proc/%d/fd" % self.total.proc.pid
+        for fd in os.listdir(fd_dir):
+            try:
+                held.append(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                pass
+        mine = [p for p in held if self.idle.id in p]
+        self.assertTrue(mine, "the agent holds no file of %s at all: %s" % (self.idle.name, held[:20]))
+        served = [p for p in mine if os.path.basename(p) in SERVED_FILES]
+        self.assertEqual(served, [], "held although the walks give them")
+
+    def test_new_container_read_by_path(self):
+        """A container found after the tick's walk is read from its files
+        (the fresh pass between ticks), and from walks afterwards."""
+        c = h.docker_run(self, "iter-new", ["sleep", "600"])
+        h.wait_for("iter-new in /metrics", lambda: self.total.metrics().get(
+            "container_pids", name=c.name), 5)
+        self._check_equal(self.total, c, False)
+
+
+if __name__ == "__main__":
+    unittest.main()
