@@ -178,6 +178,8 @@ static void tick(struct loop *l)
 	alert_engine_drain_store(l->st.rules, l->store);
 	/* The rules run on this tick's samples now, not at a phase of their own. */
 	alert_engine_data(l->st.rules, stored_ms, l->cfg->interval_ms);
+	/* The forecasts are made as of a time whose samples are all stored. */
+	forecast_data(l->st.forecast, stored_ms, l->cfg->interval_ms);
 	l->last_tick_ns = mono_ns() - t0;
 	l->tick_cpu_ns += cpu_time_ns() - c0;
 }

@@ -490,7 +490,8 @@ int notify_test(struct notifier *n, const char *receiver, struct buf *out);
 /* ---- capacity forecasts (forecast*.c) ------------------------------------- */
 
 /*
- * A thread that, every forecast.interval, reads every container's usage and
+ * A thread that, every forecast.interval (as of the interval's multiples,
+ * once the tick's data up to one is stored), reads every container's usage and
  * limit series from the store (memory working set vs memory limit, pids vs
  * pids.max, the filesystem behind each mount vs its capacity, CPU in cores
  * vs the CFS quota) and the host's (memory, filesystems), fits the models
@@ -530,6 +531,10 @@ void forecast_stop(struct forecaster *f);
 /* One refresh as of now_ms, published when done. 0 or -errno. Any thread
  * (not at the same time as the forecaster's own). */
 int forecast_refresh(struct forecaster *f, int64_t now_ms);
+/* Tells the thread that the tick at t_ms (ticks come every step_ms) is in
+ * the store: refreshes are made as of the interval's slots once the data
+ * up to them is stored. Tick thread, after storing; NULL f is fine. */
+void forecast_data(struct forecaster *f, int64_t t_ms, int64_t step_ms);
 /* Adds the newest table to the snapshot being built, as agent-level
  * samples carrying each container's labels, and the forecaster's own
  * monitor_forecast_* samples. Tick thread; NULL f is fine. */

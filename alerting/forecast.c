@@ -59,12 +59,9 @@
  * is due at its own refresh (staggered by its id), so that not every series
  * pays for a full read in the same refresh. */
 #define FC_FULL_EVERY_MS (60 * 60 * 1000LL)
-/* The points about to leave a kept window are read ahead at least this far
- * past its start, 300 samples when that is longer, at most three times
- * this (and kept: 16 bytes a sample; 90 samples at 10 s, 300 at 1 s), so
- * that the hour-old data on disk is read once in 5-15 minutes instead of
- * once a refresh. */
-#define FC_AHEAD_MS (5 * 60 * 1000LL)
+/* At most this many cells of a kept window (struct fc_inc): 48 bytes
+ * each, 62 for the default hour refreshed every minute. */
+#define FC_MAX_CELLS 120
 /* How long a family's selection of series is kept while no series is made
  * or dropped (keyed_get): series that stopped are dropped from it at most
  * this late (their reads find nothing new and say so). */
@@ -256,6 +253,9 @@ struct forecaster {
 	bool stop, threaded;
 	pthread_t thread;
 	struct fc_table *current;        /* under lock */
+	/* the newest tick in the store (forecast_data), under lock: its time,
+	 * the step between ticks, and when it came (monotonic ms) */
+	int64_t data_ms, data_step_ms, data_arrival_ms;
 	uint64_t refreshes;              /* atomic */
 	struct log_limit ll;
 	struct smap *slow;               /* limits and start times (refresh thread) */
@@ -347,21 +347,6 @@ static int pts_grow(struct pts *p, size_t want)
 	p->v = v;
 	p->cap = cap;
 	return 0;
-}
-
-/* Gives back what p holds beyond its points (kept read-aheads: reads grow
- * by 1024 points at a time). */
-static void pts_shrink(struct pts *p)
-{
-	size_t cap = p->n ? p->n : 1;
-	int64_t *t = realloc(p->t, cap * sizeof(*t));
-	if (t)
-		p->t = t;
-	double *v = realloc(p->v, cap * sizeof(*v));
-	if (v)
-		p->v = v;
-	if (t && v)
-		p->cap = cap;
 }
 
 /* Raw points of a series in [mint, maxt] (stale markers kept), or 1 m
@@ -680,6 +665,14 @@ struct sstate {
  * start), so that it reads a minute of points instead of the window. Any
  * doubt (a stale marker, a new break, a jump, too few points, time for a
  * full fit) drops it and the series is read and fitted whole again.
+ *
+ * The points are also summed by cells of time, (k cell_ms, (k+1) cell_ms]:
+ * a cell older than the window's start leaves the sums in one step. Refreshes
+ * are made at multiples of the interval (the thread's slots), and cell_ms
+ * divides both the interval and the window, so every window starts on a
+ * cell's edge and nothing old is read again; a refresh at another time (a
+ * test, an odd interval) reads back only the part of the one cell that
+ * straddles the window's start.
  */
 struct fc_inc {
 	struct fc_window w;
@@ -698,14 +691,17 @@ struct fc_inc {
 	int64_t blk_ms;
 	int64_t blk[FC_RANGE_BLOCKS];  /* block number (t / blk_ms), or -1 */
 	double blo[FC_RANGE_BLOCKS], bhi[FC_RANGE_BLOCKS];
-	struct pts ahead;              /* the window's oldest points, from ahead_i on,
-					* in the resource's units as added */
-	size_t ahead_i;
-	int64_t ahead_to;              /* ahead holds every point up to here */
+	int64_t cell_ms;               /* the cells (not for a counter) ... */
+	int64_t cell_lo, cell_hi;      /* ... from cell_lo to cell_hi hold w's points */
+	size_t ncells;
+	struct fc_wcell *cells;        /* ring: cell k at k % ncells; owned */
 	/* A counter (CPU): w holds its rate points, made here from the
 	 * samples as they arrive (acc), and ahead holds every one of them
-	 * still in the window (a minute's point each: an hour is 60), so
-	 * nothing old is read again; last_t/last_v are the newest point. */
+	 * still in the window (a minute's point each: an hour is 60), from
+	 * ahead_i on, so nothing old is read again; last_t/last_v are the
+	 * newest point. */
+	struct pts ahead;
+	size_t ahead_i;
 	bool rate;
 	struct fc_rate_acc acc;
 	struct store_cursor *cur;      /* where the last read of new samples ended */
@@ -741,10 +737,56 @@ static void inc_free(struct fc_inc *in)
 {
 	if (in) {
 		pts_fini(&in->ahead);
+		free(in->cells);
 		store_cursor_free(in->cur);
 	}
 	free(in);
 }
+
+/* The cell of time t: (k cell_ms, (k+1) cell_ms] (times are after 1970). */
+static int64_t cell_of(int64_t t, int64_t cell_ms)
+{
+	return (t - 1) / cell_ms;
+}
+
+/* The cell size for a window refreshed every interval: one that divides
+ * both (so that windows start on cells' edges) when the window has at most
+ * FC_MAX_CELLS of them, else a sixtieth of the window (the straddling
+ * cell's points are then read back each refresh). */
+static int64_t cell_size(int64_t interval_ms, int64_t window_ms)
+{
+	int64_t a = interval_ms, b = window_ms;
+	while (b) {
+		int64_t r = a % b;
+		a = b;
+		b = r;
+	}
+	if (a > 0 && a <= FC_CELL_MAX_MS && window_ms / a <= FC_MAX_CELLS)
+		return a;
+	a = (window_ms + 59) / 60;
+	return a > FC_CELL_MAX_MS ? FC_CELL_MAX_MS : a;
+}
+
+/* Adds t, v to the sums and its cell; false when the cells cannot hold it
+ * (more cells than the ring: a refresh long after the last). */
+static bool cell_add(struct fc_inc *in, int64_t t, double v)
+{
+	int64_t k = cell_of(t, in->cell_ms);
+	if (k > in->cell_hi) {
+		int64_t j = in->cell_hi + 1;
+		if (k - j >= (int64_t)in->ncells)
+			j = k - (int64_t)in->ncells + 1;
+		for (; j <= k; j++)
+			memset(&in->cells[j % (int64_t)in->ncells], 0, sizeof(*in->cells));
+		in->cell_hi = k;
+	}
+	if (k < in->cell_lo || in->cell_hi - in->cell_lo >= (int64_t)in->ncells)
+		return false;
+	fc_window_add(&in->w, t, v);
+	fc_wcell_step(&in->cells[k % (int64_t)in->ncells], &in->w, k * in->cell_ms, t, v, 1);
+	return true;
+}
+
 struct smap {
 	struct sstate *e;
 	size_t cap, n;
@@ -937,31 +979,36 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 	in->blk_ms = r->f->cfg.window_ms / (FC_RANGE_BLOCKS - 2) + 1;
 	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++)
 		in->blk[k] = -1;
-	for (size_t i = a; i < end; i++) {
-		fc_window_add(&in->w, p->t[i], p->v[i]);
-		range_add(in, p->t[i], p->v[i]);
-	}
-	in->scale = fc_diff_scale(p->v + a, end - a);
-	/* the first read-ahead from what is in hand, shortened by the series'
-	 * phase so that the series' reads of old data spread over refreshes;
-	 * a counter's rate points are all kept */
-	in->ahead_to = from + FC_AHEAD_MS - (int64_t)(ss->id % 5) * (FC_AHEAD_MS / 5);
+	bool ok = true;
 	if (acc) {
+		/* a counter's rate points are all kept, for their removal */
 		in->rate = true;
 		in->acc = *acc;
-		in->ahead_to = INT64_MAX;
+		ok = pts_grow(&in->ahead, end - a + 1) == 0;
+		if (ok) {
+			memcpy(in->ahead.t, p->t + a, (end - a) * sizeof(*p->t));
+			memcpy(in->ahead.v, p->v + a, (end - a) * sizeof(*p->v));
+			in->ahead.n = end - a;
+		}
+		for (size_t i = a; ok && i < end; i++)
+			fc_window_add(&in->w, p->t[i], p->v[i]);
+	} else {
+		in->cell_ms = cell_size(r->f->cfg.interval_ms, r->f->cfg.window_ms);
+		in->ncells = (size_t)(r->f->cfg.window_ms / in->cell_ms) + 2;
+		in->cells = calloc(in->ncells, sizeof(*in->cells));
+		in->cell_lo = cell_of(from, in->cell_ms);
+		in->cell_hi = in->cell_lo - 1;
+		ok = in->cells != NULL;
+		for (size_t i = a; ok && i < end; i++)
+			ok = cell_add(in, p->t[i], p->v[i]);
 	}
-	size_t b = acc ? end : fc_cut(p->t, end, in->ahead_to + 1);
-	if (pts_grow(&in->ahead, b - a + 1) < 0) {
-		pts_fini(&in->ahead);
-		free(in);
+	if (!ok) {
+		inc_free(in);
 		return;
 	}
-	memcpy(in->ahead.t, p->t + a, (b - a) * sizeof(*p->t));
-	memcpy(in->ahead.v, p->v + a, (b - a) * sizeof(*p->v));
-	in->ahead.n = b - a;
-	if (!acc)
-		pts_shrink(&in->ahead);
+	for (size_t i = a; i < end; i++)
+		range_add(in, p->t[i], p->v[i]);
+	in->scale = fc_diff_scale(p->v + a, end - a);
 	in->from_t = from;
 	in->first_t = p->t[a];
 	in->last_t = p->t[end - 1];
@@ -1005,7 +1052,10 @@ static bool inc_add(struct fc_inc *in, int64_t t, double v, bool steps_are_growt
 	double thr = fmax(in->scale, 0.1 * (*hi - *lo));
 	if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
 		return false;
-	fc_window_add(&in->w, t, v);
+	if (in->rate)
+		fc_window_add(&in->w, t, v);
+	else if (!cell_add(in, t, v))
+		return false;
 	in->last_t = t;
 	in->last_v = v;
 	return true;
@@ -1035,45 +1085,60 @@ static bool inc_add_rate(struct refresh *r, struct fc_inc *in, uint32_t id, doub
 	return true;
 }
 
-/* The points that left the window (before start) out of the sums: from the
- * read-ahead, read again from the store when it runs short; a counter's
- * rate points are all in hand. */
+/* The points that left the window (before start) out of the sums: a
+ * counter's rate points from those kept; else whole cells at once, and the
+ * points of a cell that straddles start (a refresh off the cells' edges)
+ * read back from the store. False on a read error. */
 static bool inc_remove_old(struct refresh *r, struct fc_inc *in, uint32_t id, bool usage_of_limit,
 			   int64_t start)
 {
-	const struct fc_params *p = &r->f->params;
-	if (!in->rate && in->ahead_to < start + p->min_span_ms) {
-		/* 300 samples ahead, at least FC_AHEAD_MS and at most three times
-		 * that: at 10 s one read of the disk a quarter hour, at 1 s the
-		 * memory held stays 5 KB a series */
-		int64_t step = in->w.n > 1 ? (in->last_t - in->first_t) / (in->w.n - 1) : 0;
-		int64_t ahead = step > 0 && step < FC_AHEAD_MS ? 300 * step : FC_AHEAD_MS;
-		ahead = ahead < FC_AHEAD_MS ? FC_AHEAD_MS : ahead > 3 * FC_AHEAD_MS ? 3 * FC_AHEAD_MS : ahead;
-		int64_t to = start + ahead;
-		if (read_series(r->f->st, id, STORE_TIER_RAW, true, in->from_t, to, &in->ahead) < 0)
-			return false;
-		pts_shrink(&in->ahead);
-		for (size_t k = 0; usage_of_limit && k < in->ahead.n; k++)
-			if (!store_is_stale(in->ahead.v[k]))
-				in->ahead.v[k] = in->limit - in->ahead.v[k];
-		in->ahead_i = 0;
-		in->ahead_to = to;
-	}
-	struct pts *ah = &in->ahead;
-	size_t i = in->ahead_i;
-	for (; i < ah->n && ah->t[i] < start; i++)
-		if (!store_is_stale(ah->v[i]))
+	if (in->rate) {
+		struct pts *ah = &in->ahead;
+		size_t i = in->ahead_i;
+		for (; i < ah->n && ah->t[i] < start; i++)
 			fc_window_remove(&in->w, ah->t[i], ah->v[i]);
-	in->ahead_i = i;
-	in->first_t = i < ah->n ? ah->t[i] : INT64_MAX;
-	in->from_t = start;
-	if (in->rate && i > 64 && 2 * i > ah->n) {
-		/* the kept rate points: drop those gone, now and then */
-		memmove(ah->t, ah->t + i, (ah->n - i) * sizeof(*ah->t));
-		memmove(ah->v, ah->v + i, (ah->n - i) * sizeof(*ah->v));
-		ah->n -= i;
-		in->ahead_i = 0;
+		in->ahead_i = i;
+		in->first_t = i < ah->n ? ah->t[i] : INT64_MAX;
+		in->from_t = start;
+		if (i > 64 && 2 * i > ah->n) {
+			/* the kept rate points: drop those gone, now and then */
+			memmove(ah->t, ah->t + i, (ah->n - i) * sizeof(*ah->t));
+			memmove(ah->v, ah->v + i, (ah->n - i) * sizeof(*ah->v));
+			ah->n -= i;
+			in->ahead_i = 0;
+		}
+		return true;
 	}
+	int64_t cm = in->cell_ms, nc = (int64_t)in->ncells;
+	for (; in->cell_lo <= in->cell_hi; in->cell_lo++) {
+		int64_t lo = in->cell_lo * cm;                  /* the cell is (lo, lo + cm] */
+		struct fc_wcell *c = &in->cells[in->cell_lo % nc];
+		if (lo + cm < start) {
+			fc_window_sub(&in->w, c, lo);
+			memset(c, 0, sizeof(*c));
+			continue;
+		}
+		if (lo + 1 < start && c->n) {
+			int64_t from = in->from_t > lo + 1 ? in->from_t : lo + 1;
+			if (read_series(r->f->st, id, STORE_TIER_RAW, true, from, start - 1,
+					&r->aux) < 0)
+				return false;
+			for (size_t k = 0; k < r->aux.n; k++) {
+				double v = r->aux.v[k];
+				if (store_is_stale(v))
+					continue;
+				if (usage_of_limit)
+					v = in->limit - v;
+				fc_window_remove(&in->w, r->aux.t[k], v);
+				fc_wcell_step(c, &in->w, lo, r->aux.t[k], v, -1);
+			}
+		}
+		break;
+	}
+	/* the oldest point is at start or later: a bound for the span check */
+	if (in->first_t < start)
+		in->first_t = start;
+	in->from_t = start;
 	return true;
 }
 
@@ -1092,7 +1157,11 @@ static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool 
 	struct fc_inc *in = ss->inc;
 	const struct fc_params *p = &r->f->params;
 	double lo, hi;
-	range_of(in, r->now - r->f->cfg.window_ms + 1, &lo, &hi);
+	int64_t start = r->now - r->f->cfg.window_ms + 1;   /* the window: (now - window, now] */
+	range_of(in, start, &lo, &hi);
+	/* the old out first: the cells then hold at most the window */
+	if (start > in->from_t && !inc_remove_old(r, in, id, usage_of_limit, start))
+		goto full;
 	if (in->rate) {
 		if (!inc_add_rate(r, in, id, &lo, &hi))
 			goto full;
@@ -1108,9 +1177,6 @@ static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool 
 				goto full;
 		}
 	}
-	int64_t start = r->now - r->f->cfg.window_ms + 1;   /* the window: (now - window, now] */
-	if (start > in->from_t && !inc_remove_old(r, in, id, usage_of_limit, start))
-		goto full;
 	/* a counter's open window is a point of the fit too, as in the full fit */
 	struct fc_window w = in->w;
 	int64_t last_t = in->last_t, first_t = in->first_t;
@@ -1460,24 +1526,74 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 
 /* ---- the thread -------------------------------------------------------------------------- */
 
+/*
+ * When the thread refreshes, and as of what time. A refresh is made as of a
+ * multiple of forecast.interval (a slot), once a tick at or after that slot
+ * is in the store (forecast_data): every sample up to the slot is then
+ * stored, so the linear fit is exactly predict_linear over the same window
+ * at that time. (Refreshing as of the clock's now raced the tick: a tick
+ * stamped before now but still being collected was missing from the fit and
+ * present in a later predict_linear.) Slot times also make each window start
+ * on a boundary of the kept cells (struct fc_inc), so no point leaving the
+ * window has to be read again. Without ticks (none for three tick steps and
+ * two intervals: tests, a stalled collector) the clock's slot is used.
+ * Returns the refresh time, or 0 to wait (*wait_ms, the longest wait).
+ */
+static int64_t next_refresh(const struct forecaster *f, int64_t last, int64_t now_wall,
+			    int64_t now_mono_ms, int64_t *wait_ms)
+{
+	int64_t iv = f->cfg.interval_ms;
+	int64_t slot = last ? last + iv : now_wall / iv * iv;
+	if (f->data_ms >= slot)
+		return f->data_ms / iv * iv;
+	int64_t quiet = 3 * f->data_step_ms > 2 * iv ? 3 * f->data_step_ms : 2 * iv;
+	int64_t since = f->data_ms ? now_mono_ms - f->data_arrival_ms : now_wall - slot;
+	if (since >= quiet && now_wall >= slot)
+		return now_wall / iv * iv;
+	*wait_ms = quiet - since > 0 ? quiet - since : 1;
+	if (now_wall < slot && slot - now_wall < *wait_ms)
+		*wait_ms = slot - now_wall;
+	return 0;
+}
+
 static void *run(void *arg)
 {
 	struct forecaster *f = arg;
+	int64_t last = 0;
 	pthread_mutex_lock(&f->lock);
 	while (!f->stop) {
-		pthread_mutex_unlock(&f->lock);
-		forecast_refresh(f, now_ms());
-		pthread_mutex_lock(&f->lock);
+		int64_t wait_ms = 0;
+		int64_t at = next_refresh(f, last, now_ms(), mono_ns() / 1000000, &wait_ms);
+		if (at) {
+			pthread_mutex_unlock(&f->lock);
+			forecast_refresh(f, at);
+			pthread_mutex_lock(&f->lock);
+			last = at;
+			continue;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t ns = ts.tv_nsec + (f->cfg.interval_ms % 1000) * 1000000;
-		ts.tv_sec += f->cfg.interval_ms / 1000 + ns / 1000000000;
+		int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000;
+		ts.tv_sec += wait_ms / 1000 + ns / 1000000000;
 		ts.tv_nsec = ns % 1000000000;
-		while (!f->stop && pthread_cond_timedwait(&f->cond, &f->lock, &ts) != ETIMEDOUT)
-			;
+		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
+}
+
+void forecast_data(struct forecaster *f, int64_t t_ms, int64_t step_ms)
+{
+	if (!f || t_ms <= 0)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (t_ms > f->data_ms) {
+		f->data_ms = t_ms;
+		f->data_step_ms = step_ms;
+		f->data_arrival_ms = mono_ns() / 1000000;
+		pthread_cond_signal(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 int forecast_new(struct forecaster **out, struct store *st, const struct forecast_config *cfg)

@@ -330,6 +330,33 @@ void fc_window_remove(struct fc_window *w, int64_t t, double v)
 	window_step(w, t, v, -1);
 }
 
+void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_ms, int64_t t,
+		   double v, int sign)
+{
+	int64_t x = t - start_ms;
+	double y = v - w->y0;
+	c->n += sign;
+	c->sx += sign * x;
+	c->sxx += sign * x * x;
+	c->sy += sign * y;
+	c->sxy += sign * (double)x * y;
+	c->syy += sign * y * y;
+}
+
+void fc_window_sub(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms)
+{
+	/* x in w is the cell's x plus off: sum(x) = sx + n off, sum(x^2) =
+	 * sxx + 2 off sx + n off^2 (exact), sum(x y) = sxy + off sy */
+	__int128 off = start_ms - w->origin_ms;
+	w->n -= c->n;
+	w->sx -= c->sx + c->n * off;
+	w->sxx -= c->sxx + 2 * off * c->sx + c->n * off * off;
+	neumaier(-c->sy, &w->sy, &w->cy);
+	neumaier(-c->sxy, &w->sxy, &w->cxy);
+	neumaier(-(double)off * c->sy, &w->sxy, &w->cxy);
+	neumaier(-c->syy, &w->syy, &w->cyy);
+}
+
 bool fc_window_fit(const struct fc_window *w, int64_t now_ms, struct fc_fit *f)
 {
 	if (w->n < 3)

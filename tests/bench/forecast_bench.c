@@ -225,10 +225,13 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		fprintf(stderr, "forecast_bench: %s\n", err);
 		exit(1);
 	}
-	int64_t now = (now_ms() / 1000) * 1000;
-	int64_t start = now - 3600 * 1000 - NREFRESH * 60 * 1000LL;
-	size_t per = 14;
 	struct forecast_config cfg;
+	forecast_config_defaults(&cfg);
+	/* the agent's refreshes are at multiples of forecast.interval (the
+	 * thread's slots: forecast.c), and so are these */
+	int64_t now = now_ms() / cfg.interval_ms * cfg.interval_ms;
+	int64_t start = now - 3600 * 1000 - NREFRESH * cfg.interval_ms;
+	size_t per = 14;
 	struct forecaster *f = NULL;
 	double times[NREFRESH + 1], cpu[NREFRESH + 1];
 	uint32_t *ids = malloc(ncont * per * sizeof(*ids));
@@ -252,7 +255,6 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 		s[13] = series(st, "container_fs_backing_usage_bytes", id, "mountpoint", "/data");
 	}
 	uint64_t rng = 42;
-	forecast_config_defaults(&cfg);
 	forecast_new(&f, st, &cfg);
 	/* An hour of samples, a refresh; then the steady state: the agent
 	 * refreshes every forecast.interval (60 s) and the store gains that

@@ -531,14 +531,16 @@ static double segment_of(const struct json *m)
 /* Refreshes a minute apart move each linear fit's sums instead of reading
  * the window: the forecast still equals predict_linear over the window at
  * each refresh, and a step, a limit change or a restart among the new
- * points still starts a new fit. */
-static void test_refresh_moves(void)
+ * points still starts a new fit. t0 on a minute: the refreshes are at the
+ * thread's slots and whole cells leave the window; off a minute, the part
+ * of the cell at the window's start is read back. */
+static void test_refresh_moves(int64_t t0)
 {
 	char dir[32];
 	struct store *st = tmp_store(dir);
 	if (!st)
 		return;
-	int64_t t0 = 1795900000000LL, step = 10000;
+	int64_t step = 10000;
 	uint32_t w = add_series(st, "container_memory_working_set_bytes", "/mover");
 	uint32_t l = add_series(st, "container_spec_memory_limit_bytes", "/mover");
 	uint32_t sw = add_series(st, "container_memory_working_set_bytes", "/stepper");
@@ -619,6 +621,16 @@ static void test_refresh_moves(void)
 	free(vs);
 	free(hs);
 	tmp_close(f, st, dir);
+}
+
+static void test_refresh_moves_on_slots(void)
+{
+	test_refresh_moves(1795899960000LL);
+}
+
+static void test_refresh_moves_off_slots(void)
+{
+	test_refresh_moves(1795900000000LL);      /* 40 s past a minute */
 }
 
 /* A long-lived seasonal series: the refresh reads its week of roll-ups and
@@ -1007,7 +1019,8 @@ int main(void)
 	RUN(test_linear_leak);
 	RUN(test_matches_predict_linear);
 	RUN(test_window_sums);
-	RUN(test_refresh_moves);
+	RUN(test_refresh_moves_on_slots);
+	RUN(test_refresh_moves_off_slots);
 	RUN(test_seasonal_growth);
 	RUN(test_step_change);
 	RUN(test_sawtooth);
