@@ -215,7 +215,14 @@ struct fc_entry {
 	const char *id;                  /* the id label; NULL for the host */
 	const char *mountpoint;          /* fs; NULL otherwise */
 	enum fc_res res;
-	struct fc_fit fit;               /* model NONE: see reason */
+	/* what the table keeps of the fit (the fit itself, a kilobyte with its
+	 * season, is the refresh's: 7,000 of them were most of a new table's
+	 * pages each refresh) */
+	enum fc_model model;             /* NONE: see reason */
+	double trend;                    /* per second */
+	size_t npoints;
+	int64_t segment_start_ms;
+	double err_linear, err_hw;       /* backtest errors; NAN when not tried */
 	const char *reason;
 	double now, limit;               /* NAN when unknown */
 	double eta, early, late;
@@ -692,7 +699,8 @@ struct fc_inc {
 	int64_t blk[FC_RANGE_BLOCKS];  /* block number (t / blk_ms), or -1 */
 	double blo[FC_RANGE_BLOCKS], bhi[FC_RANGE_BLOCKS];
 	int64_t cell_ms;               /* the cells (not for a counter) ... */
-	int64_t cell_lo, cell_hi;      /* ... from cell_lo to cell_hi hold w's points */
+	int64_t cell_lo, cell_hi;      /* ... from cell_lo to cell_hi hold the points; all
+					* but the newest (cell_hi, still filling) are in w */
 	size_t ncells;
 	struct fc_wcell *cells;        /* ring: cell k at k % ncells; owned */
 	/* A counter (CPU): w holds its rate points, made here from the
@@ -716,8 +724,12 @@ static void range_add(struct fc_inc *in, int64_t t, double v)
 		in->blo[k] = in->bhi[k] = v;
 		return;
 	}
-	in->blo[k] = fmin(in->blo[k], v);
-	in->bhi[k] = fmax(in->bhi[k], v);
+	/* (compares, not fmin/fmax: a call each, for every new point; v is
+	 * never NaN here, stale markers are dropped before) */
+	if (v < in->blo[k])
+		in->blo[k] = v;
+	if (v > in->bhi[k])
+		in->bhi[k] = v;
 }
 
 /* The range of the blocks that overlap [start, ...). */
@@ -767,12 +779,20 @@ static int64_t cell_size(int64_t interval_ms, int64_t window_ms)
 	return a > FC_CELL_MAX_MS ? FC_CELL_MAX_MS : a;
 }
 
-/* Adds t, v to the sums and its cell; false when the cells cannot hold it
- * (more cells than the ring: a refresh long after the last). */
+static struct fc_wcell *cell_at(const struct fc_inc *in, int64_t k)
+{
+	return &in->cells[k % (int64_t)in->ncells];
+}
+
+/* Adds t, v to its cell (the newest; one before it goes into the sums
+ * whole); false when the cells cannot hold it (more cells than the ring:
+ * a refresh long after the last). */
 static bool cell_add(struct fc_inc *in, int64_t t, double v)
 {
 	int64_t k = cell_of(t, in->cell_ms);
 	if (k > in->cell_hi) {
+		if (in->cell_hi >= in->cell_lo)
+			fc_window_cell(&in->w, cell_at(in, in->cell_hi), in->cell_hi * in->cell_ms, 1);
 		int64_t j = in->cell_hi + 1;
 		if (k - j >= (int64_t)in->ncells)
 			j = k - (int64_t)in->ncells + 1;
@@ -782,9 +802,16 @@ static bool cell_add(struct fc_inc *in, int64_t t, double v)
 	}
 	if (k < in->cell_lo || in->cell_hi - in->cell_lo >= (int64_t)in->ncells)
 		return false;
-	fc_window_add(&in->w, t, v);
-	fc_wcell_step(&in->cells[k % (int64_t)in->ncells], &in->w, k * in->cell_ms, t, v, 1);
+	fc_wcell_step(cell_at(in, k), &in->w, k * in->cell_ms, t, v, 1);
 	return true;
+}
+
+/* The window's sums with the newest cell's (not yet in them) into *out. */
+static void inc_sums(const struct fc_inc *in, struct fc_window *out)
+{
+	*out = in->w;
+	if (!in->rate && in->cell_hi >= in->cell_lo)
+		fc_window_cell(out, cell_at(in, in->cell_hi), in->cell_hi * in->cell_ms, 1);
 }
 
 struct smap {
@@ -838,27 +865,38 @@ struct refresh {
 	struct fc_table *t;
 	int64_t now;
 	struct pts raw, hist, lim, lim2, aux, rate_t;
+	struct fc_fit fit;               /* the fit of the resource at hand */
 	struct keyed *starts;            /* container_start_time_seconds */
 	uint64_t epoch;                  /* store_series_epoch at the start */
 };
 
-/* Fills e's numbers from a fit against limit. */
-static void finish_entry(struct refresh *r, struct fc_entry *e, double limit)
+static double trend_per_second(const struct fc_fit *fit);
+
+/* Fills e's numbers from fit (NULL: none) against limit. */
+static void finish_entry(struct refresh *r, struct fc_entry *e, const struct fc_fit *fit,
+			 double limit)
 {
 	const struct forecast_config *c = &r->f->cfg;
 	e->limit = limit;
+	e->model = FC_MODEL_NONE;
+	e->err_linear = e->err_hw = NAN;
 	if (!(limit > 0)) {
 		e->reason = resources[e->res].no_limit;
-		e->fit.model = FC_MODEL_NONE;
 		return;
 	}
-	if (e->fit.model == FC_MODEL_NONE) {
-		e->reason = e->fit.reason ? e->fit.reason : "no_data";
+	if (!fit || fit->model == FC_MODEL_NONE) {
+		e->reason = fit && fit->reason ? fit->reason : "no_data";
 		return;
 	}
-	fc_exhaustion(&e->fit, limit, c->max_horizon_ms, &e->eta, &e->early, &e->late);
+	e->model = fit->model;
+	e->trend = trend_per_second(fit);
+	e->npoints = fit->npoints;
+	e->segment_start_ms = fit->segment_start_ms;
+	e->err_linear = fit->err_linear;
+	e->err_hw = fit->err_hw;
+	fc_exhaustion(fit, limit, c->max_horizon_ms, &e->eta, &e->early, &e->late);
 	for (size_t h = 0; h < c->nhorizons; h++)
-		fc_predict(&e->fit, (double)c->horizons_ms[h] / 1e3, &e->y[h], &e->lo[h], &e->hi[h]);
+		fc_predict(fit, (double)c->horizons_ms[h] / 1e3, &e->y[h], &e->lo[h], &e->hi[h]);
 }
 
 /* Converts p (a counter) into its rate, in place through r->rate_t. */
@@ -1046,8 +1084,10 @@ static int read_new(struct refresh *r, struct fc_inc *in, uint32_t id, int64_t a
 static bool inc_add(struct fc_inc *in, int64_t t, double v, bool steps_are_growth, double *lo,
 		    double *hi)
 {
-	*lo = fmin(*lo, v);
-	*hi = fmax(*hi, v);
+	if (v < *lo)
+		*lo = v;
+	if (v > *hi)
+		*hi = v;
 	range_add(in, t, v);
 	double thr = fmax(in->scale, 0.1 * (*hi - *lo));
 	if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
@@ -1109,12 +1149,14 @@ static bool inc_remove_old(struct refresh *r, struct fc_inc *in, uint32_t id, bo
 		}
 		return true;
 	}
-	int64_t cm = in->cell_ms, nc = (int64_t)in->ncells;
+	int64_t cm = in->cell_ms;
 	for (; in->cell_lo <= in->cell_hi; in->cell_lo++) {
 		int64_t lo = in->cell_lo * cm;                  /* the cell is (lo, lo + cm] */
-		struct fc_wcell *c = &in->cells[in->cell_lo % nc];
+		struct fc_wcell *c = cell_at(in, in->cell_lo);
+		bool in_w = in->cell_lo < in->cell_hi;          /* the newest is not yet */
 		if (lo + cm < start) {
-			fc_window_sub(&in->w, c, lo);
+			if (in_w)
+				fc_window_cell(&in->w, c, lo, -1);
 			memset(c, 0, sizeof(*c));
 			continue;
 		}
@@ -1129,7 +1171,8 @@ static bool inc_remove_old(struct refresh *r, struct fc_inc *in, uint32_t id, bo
 					continue;
 				if (usage_of_limit)
 					v = in->limit - v;
-				fc_window_remove(&in->w, r->aux.t[k], v);
+				if (in_w)
+					fc_window_remove(&in->w, r->aux.t[k], v);
 				fc_wcell_step(c, &in->w, lo, r->aux.t[k], v, -1);
 			}
 		}
@@ -1178,7 +1221,8 @@ static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool 
 		}
 	}
 	/* a counter's open window is a point of the fit too, as in the full fit */
-	struct fc_window w = in->w;
+	struct fc_window w;
+	inc_sums(in, &w);
 	int64_t last_t = in->last_t, first_t = in->first_t;
 	double last_v = in->last_v;
 	if (in->rate && fc_rate_acc_partial(&in->acc, &last_t, &last_v)) {
@@ -1350,9 +1394,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				rc = -ENOMEM;
 				break;
 			}
-			e->fit = incfit;
 			e->now = incfit.last;
-			finish_entry(r, e, room(rd, limit, others, e->now));
+			finish_entry(r, e, &incfit, room(rd, limit, others, e->now));
 			continue;
 		}
 
@@ -1372,7 +1415,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 				break;
 			}
 			e->now = res == RES_HOST_MEMORY ? limit - lv : lv;
-			finish_entry(r, e, limit);
+			finish_entry(r, e, NULL, limit);
 			continue;
 		}
 		if (read_series(f->st, si->id, STORE_TIER_RAW, true, from, r->now, &r->raw) < 0)
@@ -1434,7 +1477,7 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		}
 		if (!(limit > 0)) {
 			/* nothing to run out of: no fit at all, only the reason */
-			finish_entry(r, e, room(rd, limit, others, e->now));
+			finish_entry(r, e, NULL, room(rd, limit, others, e->now));
 			continue;
 		}
 		struct fc_input in = { r->raw.t, r->raw.v, r->raw.n, r->hist.t, r->hist.v,
@@ -1444,24 +1487,25 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			in.hv = in.v;
 			in.hn = in.n;
 		}
+		struct fc_fit *fit = &r->fit;
 		if (ls && !due && ls->long_fit) {
 			/* carried forward from the last history fit */
-			e->fit = *ls->long_fit;
-			fc_reanchor(&e->fit, r->now, r->raw.n ? r->raw.v[r->raw.n - 1] : e->fit.last);
-			finish_entry(r, e, room(rd, limit, others, e->now));
+			*fit = *ls->long_fit;
+			fc_reanchor(fit, r->now, r->raw.n ? r->raw.v[r->raw.n - 1] : fit->last);
+			finish_entry(r, e, fit, room(rd, limit, others, e->now));
 			continue;
 		}
-		if (fc_fit(&f->params, &in, &e->fit) < 0) {
+		if (fc_fit(&f->params, &in, fit) < 0) {
 			rc = -ENOMEM;
 			break;
 		}
 		/* the next refreshes move this line's sums instead of reading the
 		 * window (not when the fit came from the history: that is redone
 		 * every FC_HISTORY_EVERY_MS anyway) */
-		if (e->fit.model == FC_MODEL_LINEAR && r->raw.n && (!rd->counter || have_acc)) {
+		if (fit->model == FC_MODEL_LINEAR && r->raw.n && (!rd->counter || have_acc)) {
 			struct sstate *bs = smap_get(f->slow, si->id);  /* us may have moved */
 			if (bs)
-				inc_build(r, bs, &r->raw, &e->fit, chg, limit,
+				inc_build(r, bs, &r->raw, fit, chg, limit,
 					  rd->counter ? &acc : NULL);
 		}
 		if (due) {
@@ -1469,13 +1513,13 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			ls->long_due = stagger(r->now, si->id, FC_HISTORY_EVERY_MS);
 			free(ls->long_fit);
 			ls->long_fit = NULL;
-			if (e->fit.model == FC_MODEL_HOLT_WINTERS || e->fit.model == FC_MODEL_PEAKS) {
+			if (fit->model == FC_MODEL_HOLT_WINTERS || fit->model == FC_MODEL_PEAKS) {
 				ls->long_fit = malloc(sizeof(*ls->long_fit));
 				if (ls->long_fit)
-					*ls->long_fit = e->fit;
+					*ls->long_fit = *fit;
 			}
 		}
-		finish_entry(r, e, room(rd, limit, others, e->now));
+		finish_entry(r, e, fit, room(rd, limit, others, e->now));
 	}
 	if (rc < 0)
 		for (int k = 0; k < 3; k++)
@@ -1491,6 +1535,15 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 		return -ENOMEM;
 	t->refs = 1;
 	t->time_ms = now;
+	/* sized as the last table was: no copies while it grows */
+	struct fc_table *last = table_ref(f);
+	if (last) {
+		t->e = malloc((last->n + 64) * sizeof(*t->e));
+		t->cap = t->e ? last->n + 64 : 0;
+		t->samples = malloc((last->nsamples + 256) * sizeof(*t->samples));
+		t->samples_cap = t->samples ? last->nsamples + 256 : 0;
+		table_unref(f, last);
+	}
 	struct refresh r = { .f = f, .t = t, .now = now, .starts = &f->sel[3 * RES__COUNT] };
 	r.epoch = store_series_epoch(f->st);
 	int rc = keyed_get(f->st, r.starts, "container_start_time_seconds", NULL,
@@ -1748,14 +1801,14 @@ static int render_samples(const struct forecaster *f, struct fc_table *t)
 			continue;            /* labels past the cap: left out */
 		size_t base = ex.len;
 		buf_puts(&ex, ",model=\"");
-		buf_puts(&ex, fc_model_name(e->fit.model));
+		buf_puts(&ex, fc_model_name(e->model));
 		buf_puts(&ex, "\",reason=\"");
-		buf_puts(&ex, e->fit.model == FC_MODEL_NONE ? e->reason : "");
+		buf_puts(&ex, e->model == FC_MODEL_NONE ? e->reason : "");
 		buf_putc(&ex, '"');
 		ok &= add_sample(t, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
 		ex.len = base;
 		ex.data[base] = '\0';
-		if (e->fit.model == FC_MODEL_NONE)
+		if (e->model == FC_MODEL_NONE)
 			continue;
 		t->with++;
 		/* one copy of the labels for the samples that share them */
@@ -1769,7 +1822,7 @@ static int render_samples(const struct forecaster *f, struct fc_table *t)
 		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, lb,
 				       e->late);
 		ok &= add_sample_owned(t, m ? M_MFC_LIMIT : M_FC_LIMIT, lb, e->limit);
-		ok &= add_sample_owned(t, m ? M_MFC_TREND : M_FC_TREND, lb, trend_per_second(&e->fit));
+		ok &= add_sample_owned(t, m ? M_MFC_TREND : M_FC_TREND, lb, e->trend);
 		for (size_t h = 0; h < f->cfg.nhorizons && ok; h++) {
 			ex.len = base;
 			buf_puts(&ex, ",horizon=\"");
@@ -1830,14 +1883,14 @@ static void put_entry(struct buf *b, const struct forecaster *f, const struct fc
 	buf_printf(b, ",\"unit\":\"%s\",\"usage_series\":\"%s\"", rd->unit, rd->usage);
 	put_num(b, "now", e->now);
 	put_num(b, "limit", e->limit);
-	buf_printf(b, ",\"model\":\"%s\",\"reason\":", fc_model_name(e->fit.model));
-	if (e->fit.model == FC_MODEL_NONE) {
+	buf_printf(b, ",\"model\":\"%s\",\"reason\":", fc_model_name(e->model));
+	if (e->model == FC_MODEL_NONE) {
 		buf_put_json_str(b, e->reason ? e->reason : "no_data");
 		buf_puts(b, "}");
 		return;
 	}
 	buf_puts(b, "null");
-	put_num(b, "trend_per_second", trend_per_second(&e->fit));
+	put_num(b, "trend_per_second", e->trend);
 	put_num(b, "exhaustion_seconds", e->eta);
 	put_num(b, "exhaustion_lower_seconds", e->early);
 	put_num(b, "exhaustion_upper_seconds", e->late);
@@ -1851,16 +1904,16 @@ static void put_entry(struct buf *b, const struct forecaster *f, const struct fc
 		put_num(b, "upper", e->hi[h]);
 		buf_putc(b, '}');
 	}
-	buf_printf(b, "],\"points\":%zu,\"segment_start\":", e->fit.npoints);
-	buf_put_double(b, (double)e->fit.segment_start_ms / 1e3);
+	buf_printf(b, "],\"points\":%zu,\"segment_start\":", e->npoints);
+	buf_put_double(b, (double)e->segment_start_ms / 1e3);
 	buf_puts(b, ",\"backtest_mae\":{\"linear\":");
-	if (isfinite(e->fit.err_linear))
-		buf_put_double(b, e->fit.err_linear);
+	if (isfinite(e->err_linear))
+		buf_put_double(b, e->err_linear);
 	else
 		buf_puts(b, "null");
 	buf_puts(b, ",\"holt_winters\":");
-	if (isfinite(e->fit.err_hw))
-		buf_put_double(b, e->fit.err_hw);
+	if (isfinite(e->err_hw))
+		buf_put_double(b, e->err_hw);
 	else
 		buf_puts(b, "null");
 	buf_puts(b, "}}");

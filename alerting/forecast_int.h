@@ -139,9 +139,9 @@ void fc_window_remove(struct fc_window *w, int64_t t, double v);
 /*
  * The sums of one slice of a window's points, those of a cell of time
  * (start_ms, start_ms + cell], with x from start_ms and y from the window's
- * y0: a cell that leaves the window is taken out of its sums in one step
- * (fc_window_sub) instead of point by point, so the points need not be kept
- * or read again. The x sums are exact for cells up to FC_CELL_MAX_MS; the y
+ * y0: a cell goes into the window's sums in one step once complete, and
+ * leaves them in one step (fc_window_cell) instead of point by point, so
+ * the points need not be kept or read again. The x sums are exact for cells up to FC_CELL_MAX_MS; the y
  * sums of a cell are plain (a cell holds one refresh interval of points),
  * so the window is off from summing point by point by rounding only.
  */
@@ -155,8 +155,9 @@ struct fc_wcell {
  * start_ms + cell] of window w in c's sums (not in w's). */
 void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_ms, int64_t t,
 		   double v, int sign);
-/* Takes the cell at start_ms, as fc_wcell_step summed it, out of w. */
-void fc_window_sub(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms);
+/* Puts the cell at start_ms, as fc_wcell_step summed it, into w (sign 1)
+ * or takes it out (-1). */
+void fc_window_cell(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms, int sign);
 /* The linear fit of the window's points at now_ms into f (as fc_fit's
  * linear model: slope, intercept, the interval's numbers); false when
  * fewer than 3 points or all at one time. Sets no model or segment. */

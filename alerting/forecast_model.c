@@ -343,18 +343,18 @@ void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_
 	c->syy += sign * y * y;
 }
 
-void fc_window_sub(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms)
+void fc_window_cell(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms, int sign)
 {
 	/* x in w is the cell's x plus off: sum(x) = sx + n off, sum(x^2) =
 	 * sxx + 2 off sx + n off^2 (exact), sum(x y) = sxy + off sy */
 	__int128 off = start_ms - w->origin_ms;
-	w->n -= c->n;
-	w->sx -= c->sx + c->n * off;
-	w->sxx -= c->sxx + 2 * off * c->sx + c->n * off * off;
-	neumaier(-c->sy, &w->sy, &w->cy);
-	neumaier(-c->sxy, &w->sxy, &w->cxy);
-	neumaier(-(double)off * c->sy, &w->sxy, &w->cxy);
-	neumaier(-c->syy, &w->syy, &w->cyy);
+	w->n += sign * c->n;
+	w->sx += sign * (c->sx + c->n * off);
+	w->sxx += sign * (c->sxx + 2 * off * c->sx + c->n * off * off);
+	neumaier(sign * c->sy, &w->sy, &w->cy);
+	neumaier(sign * c->sxy, &w->sxy, &w->cxy);
+	neumaier(sign * (double)off * c->sy, &w->sxy, &w->cxy);
+	neumaier(sign * c->syy, &w->syy, &w->cyy);
 }
 
 bool fc_window_fit(const struct fc_window *w, int64_t now_ms, struct fc_fit *f)
