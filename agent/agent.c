@@ -155,6 +155,7 @@ static void tick(struct loop *l)
 	 * first answer was seen is applied in this tick. */
 	if (l->docker && docker_synced(l->docker))
 		coll_registry_hold_unnamed(l->reg, false);
+	coll_registry_engine_up(l->reg, docker_up(l->docker));
 	coll_registry_apply(l->reg, &l->metaq);
 	if (now - l->last_rescan_ms >= l->cfg->rescan_interval_ms) {
 		coll_registry_rescan(l->reg);

@@ -262,6 +262,16 @@ void coll_registry_apply(struct coll_registry *r, struct coll_meta_queue *q);
  * (so metadata posted before the answer was seen is applied first). */
 #define COLL_HOLD_UNNAMED_MS 30000
 void coll_registry_hold_unnamed(struct coll_registry *r, bool hold);
+/* up: the metadata source (Docker) answers. Once it has first answered, a
+ * Docker container found later without metadata is held the same way while
+ * the engine is up, at most COLL_HOLD_NEW_MS: Docker inspects a container
+ * at its create event, before runc makes the cgroup, so its name is
+ * normally in first; a busy engine can be later, and a cgroup it never
+ * names (not Docker's after all, an engine that stops answering) is
+ * collected under its id after the wait rather than never. The tick
+ * thread. */
+#define COLL_HOLD_NEW_MS 2000
+void coll_registry_engine_up(struct coll_registry *r, bool up);
 /* Runs every collector over every container into sink. errors[i] is
  * incremented by collector i's failed reads. */
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors);

@@ -78,6 +78,8 @@ struct coll_registry {
 	uint32_t gen;
 	bool collected;          /* a collection pass has run */
 	bool hold_unnamed;       /* coll_registry_hold_unnamed */
+	bool engine_up;          /* coll_registry_engine_up */
+	int64_t answered_ns;     /* mono_ns() when hold_unnamed went off; 0: never */
 	int runc_recheck;        /* ticks left to look for a late state.json */
 	/* inotify: watch descriptor -> directory path relative to the walk root */
 	int ifd;
@@ -695,15 +697,30 @@ static void collect_one(struct coll_registry *r, struct coll_container *c, struc
 
 void coll_registry_hold_unnamed(struct coll_registry *r, bool hold)
 {
+	if (r->hold_unnamed && !hold)
+		r->answered_ns = mono_ns();
 	r->hold_unnamed = hold;
 }
 
-/* A Docker container found before the engine first answered: not
- * collected until its name is in (see coll_registry_hold_unnamed). */
+void coll_registry_engine_up(struct coll_registry *r, bool up)
+{
+	r->engine_up = up;
+}
+
+/* A Docker container without its name yet: not collected until the name is
+ * in (see coll_registry_hold_unnamed and coll_registry_engine_up), so that
+ * no series is stored under its id and again under its name. One found
+ * before the engine first answered and not named by that answer is not
+ * held again: the engine listed every container it has. */
 static bool held_unnamed(const struct coll_registry *r, const struct coll_container *c)
 {
-	return r->hold_unnamed && !c->has_meta && c->runtime == RUNTIME_DOCKER &&
-	       mono_ns() - c->found_ns < COLL_HOLD_UNNAMED_MS * 1000000LL;
+	if (c->has_meta || c->runtime != RUNTIME_DOCKER)
+		return false;
+	int64_t age = mono_ns() - c->found_ns;
+	if (r->hold_unnamed)
+		return age < COLL_HOLD_UNNAMED_MS * 1000000LL;
+	return r->engine_up && r->answered_ns && c->found_ns > r->answered_ns &&
+	       age < COLL_HOLD_NEW_MS * 1000000LL;
 }
 
 void coll_registry_collect(struct coll_registry *r, struct coll_sink *sink, uint64_t *errors)

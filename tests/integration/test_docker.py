@@ -84,6 +84,61 @@ class SlowDockerSocket:
         self.sock.close()
 
 
+class LaggingDockerSocket(SlowDockerSocket):
+    """A unix socket in front of the Docker Engine's that relays at once
+    until `lag` is set, then holds each request the agent sends that long
+    before passing it on: the event stream (asked for at the start) flows,
+    but the inspect of a new container answers late, as from a busy engine,
+    after runc has made the container's cgroup."""
+
+    def __init__(self, path, engine="/var/run/docker.sock"):
+        super().__init__(path, 0, engine)
+        self.lag = 0.0
+
+    def _lagged(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if self.lag:
+                    time.sleep(self.lag)
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _relay(self, c):
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            u.connect(self.engine)
+        except OSError:
+            c.close()
+            return
+        threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+        self._lagged(c, u)
+
+
+def names_seen(agent, fams, path, into):
+    """Adds the name label of each series of fams with id path in agent's
+    /metrics to into[fam]."""
+    try:
+        r = h.http_get(agent.url + "/metrics", timeout=2)
+    except OSError:
+        return
+    if r.status != 200:
+        return
+    e = h.Exposition(r.text)
+    for f in fams:
+        for labels, _ in e.get(f):
+            if labels.get("id") == path:
+                into[f].add(labels.get("name"))
+
+
 class DockerTest(unittest.TestCase):
     agent = None
     containers = []
@@ -409,6 +464,52 @@ class DockerTest(unittest.TestCase):
                     self.assertEqual({x.get("name") for x in got}, {n}, (f, n, got))
         finally:
             agent.stop()
+
+    def test_created_while_running_one_series(self):
+        """A container made while the agent runs, with Docker answering its
+        inspect 1 s late (the name comes after runc made the cgroup): the
+        agent holds it until the name is in, so /metrics and the store have
+        its series under its name only, never a first one under its id."""
+        d = tempfile.mkdtemp(prefix="lagdk-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        lag = LaggingDockerSocket(os.path.join(d, "docker.sock"))
+        self.addCleanup(lag.close)
+        pre = h.docker_run(self, "lagpre", ["sleep", "600"])
+        agent = h.Agent(config="storage:\n  flush_interval: 200ms\ndocker:\n  socket: %s\n"
+                        "  timeout: 10s\n" % lag.path, interval="250ms")
+        agent.start()
+        self.addCleanup(agent.stop)
+        fams = ("container_memory_usage_bytes", "container_cpu_usage_seconds_total",
+                "container_last_seen")
+        # Docker has answered (the start's hold is over) once pre is named.
+        pre_path = pre.cgroup().path
+        seen = {f: set() for f in fams}
+        h.wait_for("the running container named", lambda: (
+            names_seen(agent, fams[:1], pre_path, seen) or pre.name in seen[fams[0]]), 20)
+        t_start = time.time()
+        lag.lag = 1.0
+        c = h.docker_run(self, "lagnew", ["sleep", "600"])
+        path = c.cgroup().path
+        seen = {f: set() for f in fams}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5 or (
+                time.monotonic() - t0 < 20 and not all(seen.values())):
+            names_seen(agent, fams, path, seen)
+            time.sleep(0.05)
+        lag.lag = 0.0
+        for f, got in seen.items():
+            self.assertEqual(got, {c.name}, "%s carried the names %s" % (f, got))
+        agent.wait_tick()
+        time.sleep(0.5)              # past the flush interval
+        for f in fams:
+            q = urllib.parse.urlencode({"match[]": '%s{id="%s"}' % (f, path),
+                                        "start": "%.3f" % (t_start - 1),
+                                        "end": "%.3f" % time.time()})
+            r = agent.get("/api/v1/series?" + q)
+            self.assertEqual(r.status, 200, r.text)
+            got = r.json()["data"]
+            self.assertEqual({x.get("name") for x in got}, {c.name}, (f, got))
+            self.assertEqual(len(got), 1, "%s: %s" % (f, json.dumps(got)))
 
 
 if __name__ == "__main__":
