@@ -98,6 +98,9 @@ int config_logs_load(struct logs_config *c, const struct ynode *map, const char 
 		} else if (!strcmp(k, "poll_interval")) {
 			rc = ycfg_duration(&x, n, "logs.poll_interval", 10, &c->tail.poll_ms,
 					   BAD_DURATION);
+		} else if (!strcmp(k, "commit_interval")) {
+			rc = ycfg_duration(&x, n, "logs.commit_interval", 0, &c->tail.commit_ms,
+					   BAD_DURATION);
 		} else if (!strcmp(k, "rescan_interval")) {
 			rc = ycfg_duration(&x, n, "logs.rescan_interval", 100, &c->tail.rescan_ms,
 					   BAD_DURATION);

@@ -1491,6 +1491,7 @@ int alert_engine_start(struct alert_engine *e)
 	int rc = pthread_create(&e->thread, NULL, engine_thread, e);
 	if (rc)
 		return -rc;
+	pthread_setname_np(e->thread, "rules");
 	e->running = true;
 	return 0;
 }

@@ -761,6 +761,7 @@ struct coll_log_config {
 	size_t line_cap;              /* longer lines are cut with a marker */
 	int64_t poll_ms;              /* how often files are checked for more */
 	int64_t rescan_ms;            /* how often directories are listed */
+	int64_t commit_ms;            /* lines still coming are stored at most this often */
 };
 void coll_log_config_defaults(struct coll_log_config *c);
 void coll_log_config_fini(struct coll_log_config *c);

@@ -33,6 +33,7 @@ static void test_keys(void)
 			   "    bytes: 1MB\n"
 			   "  poll_interval: 50ms\n"
 			   "  rescan_interval: 5s\n"
+			   "  commit_interval: 250ms\n"
 			   "  docker_dir: /srv/docker/containers\n"
 			   "  cri_dir: ''\n"
 			   "  paths: ['/var/log/app/*.log', '/var/log/x.log']\n",
@@ -46,6 +47,7 @@ static void test_keys(void)
 	CHECK_EQ_DBL(c.logs.tail.rate_bytes, 1e6);
 	CHECK_EQ_INT(c.logs.tail.poll_ms, 50);
 	CHECK_EQ_INT(c.logs.tail.rescan_ms, 5000);
+	CHECK_EQ_INT(c.logs.tail.commit_ms, 250);
 	CHECK_STR(c.logs.tail.docker_dir, "/srv/docker/containers");
 	CHECK_STR(c.logs.tail.cri_dir, "");
 	CHECK_EQ_INT(c.logs.tail.nglobs, 2);

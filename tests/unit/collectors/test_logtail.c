@@ -2,7 +2,9 @@
  * a real log store: a Docker record split over a restart is stored once
  * and whole; a line without its newline at the end of a deleted file is
  * kept, marked partial; the ingest cap counts what it drops; hints name containers; a
- * missing directory is no error. */
+ * missing directory is no error; a file idle past its change notice is read
+ * again when it grows or is cut (no rescan to help); lines that keep coming
+ * are stored at most once a commit interval, all of them. */
 #include "tests/unit/test.h"
 #include "collectors/collector.h"
 #include "storage/storage.h"
@@ -16,9 +18,12 @@
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+static int writes_with_lines; /* out_write calls that stored lines */
+
 static int out_write(void *arg, const struct coll_log_line *l, size_t n,
 		     const struct coll_log_pos *p, size_t np)
 {
+	writes_with_lines += n > 0;
 	struct log_record *r = calloc(n + 1, sizeof(*r));
 	struct log_position *pos = calloc(np + 1, sizeof(*pos));
 	for (size_t i = 0; i < n; i++)
@@ -275,6 +280,68 @@ static void test_forget(void)
 	env_fini(&e);
 }
 
+static void docker_line(const char *path, const char *msg)
+{
+	char rec[256];
+	snprintf(rec, sizeof(rec),
+		 "{\"log\":\"%s\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:00Z\"}\n", msg);
+	append(path, rec);
+}
+
+/* The watch on the open file is what finds new lines: the directory is
+ * listed once (rescans an hour apart), the file sits idle for many polls,
+ * then grows, then is cut and rewritten in place (copy-truncate). */
+static void test_notices_without_rescan(void)
+{
+	struct env e;
+	env_init(&e);
+	e.cfg.rescan_ms = 3600 * 1000;
+	e.cfg.commit_ms = 0;
+	docker_line(e.file, "first");
+	env_start(&e);
+	char got[4096];
+	messages(e.ls, 1, got, sizeof(got));
+	CHECK_STR(got, "first");
+	usleep(200000);   /* twenty polls with nothing new */
+	docker_line(e.file, "second");
+	messages(e.ls, 2, got, sizeof(got));
+	CHECK_STR(got, "first|second");
+	usleep(100000);
+	CHECK(truncate(e.file, 0) == 0);
+	docker_line(e.file, "after the cut");
+	messages(e.ls, 3, got, sizeof(got));
+	CHECK_STR(got, "first|second|after the cut");
+	env_fini(&e);
+}
+
+/* A line every 10 ms for 1.2 s with a 300 ms commit interval: every line
+ * is stored, in about four commits, not one per 10 ms poll. */
+static void test_commit_interval(void)
+{
+	struct env e;
+	env_init(&e);
+	e.cfg.commit_ms = 300;
+	docker_line(e.file, "l0");
+	env_start(&e);
+	char got[8192];
+	messages(e.ls, 1, got, sizeof(got));
+	writes_with_lines = 0;
+	char want[8192] = "l0";
+	for (int i = 1; i <= 120; i++) {
+		char m[16];
+		snprintf(m, sizeof(m), "l%d", i);
+		docker_line(e.file, m);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "|%s", m);
+		usleep(10000);
+	}
+	messages(e.ls, 121, got, sizeof(got));
+	CHECK_STR(got, want);
+	CHECK(writes_with_lines >= 1 && writes_with_lines <= 8);
+	if (writes_with_lines > 8)
+		fprintf(stderr, "  %d commits for 1.2 s of lines\n", writes_with_lines);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -282,5 +349,7 @@ int main(void)
 	RUN(test_deleted_and_unterminated);
 	RUN(test_cap_and_hint);
 	RUN(test_forget);
+	RUN(test_notices_without_rescan);
+	RUN(test_commit_interval);
 	TEST_END();
 }
