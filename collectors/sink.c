@@ -235,6 +235,20 @@ struct snapshot *sink_close(struct coll_sink *s)
 	return snap;
 }
 
+/* A base container shown without a cgroup (collect_gone) that add has live
+ * again: a restarting container whose new cgroup the fresh pass collected.
+ * The two carry the same labels, so it goes, or /metrics would hold each
+ * of its lifecycle series twice until the next tick. */
+static bool superseded(const struct snap_container *bc, const struct snapshot *add)
+{
+	if (bc->has_cgroup || !bc->id)
+		return false;
+	for (size_t j = 0; j < add->ncontainers; j++)
+		if (add->containers[j].id && strcmp(add->containers[j].id, bc->id) == 0)
+			return true;
+	return false;
+}
+
 struct snapshot *snapshot_merge(struct snapshot *base, struct snapshot *add)
 {
 	struct snapshot *m = calloc(1, sizeof(*m));
@@ -246,27 +260,47 @@ struct snapshot *snapshot_merge(struct snapshot *base, struct snapshot *add)
 	m->failed = base->failed || add->failed;
 	m->containers = malloc((nc ? nc : 1) * sizeof(*m->containers));
 	m->samples = malloc((ns ? ns : 1) * sizeof(*m->samples));
-	if (!m->containers || !m->samples) {
+	uint32_t *map = malloc((base->ncontainers ? base->ncontainers : 1) * sizeof(*map));
+	if (!m->containers || !m->samples || !map) {
+		free(map);
 		snapshot_unref(m);
 		return NULL;
 	}
 	m->parents[0] = snapshot_ref(base);
 	m->parents[1] = snapshot_ref(add);
-	memcpy(m->containers, base->containers, base->ncontainers * sizeof(*m->containers));
-	memcpy(m->samples, base->samples, base->nsamples * sizeof(*m->samples));
+	/* The base's containers and samples, less the superseded ones. */
+	size_t kc = 0, ks = 0;
+	for (size_t i = 0; i < base->ncontainers; i++) {
+		map[i] = superseded(&base->containers[i], add) ? UINT32_MAX : (uint32_t)kc;
+		if (map[i] != UINT32_MAX)
+			m->containers[kc++] = base->containers[i];
+	}
+	for (size_t i = 0; i < base->nsamples; i++) {
+		struct snap_sample sm = base->samples[i];
+		if (sm.container != SNAP_NO_CONTAINER) {
+			uint32_t c = map[sm.container];
+			if (c == UINT32_MAX)
+				continue;
+			if (i == base->containers[sm.container].sample_first)
+				m->containers[c].sample_first = (uint32_t)ks;
+			sm.container = c;
+		}
+		m->samples[ks++] = sm;
+	}
+	free(map);
 	for (size_t i = 0; i < add->ncontainers; i++) {
-		struct snap_container *sc = &m->containers[base->ncontainers + i];
+		struct snap_container *sc = &m->containers[kc + i];
 		*sc = add->containers[i];
-		sc->sample_first += (uint32_t)base->nsamples;
+		sc->sample_first += (uint32_t)ks;
 	}
 	for (size_t i = 0; i < add->nsamples; i++) {
-		struct snap_sample *sm = &m->samples[base->nsamples + i];
+		struct snap_sample *sm = &m->samples[ks + i];
 		*sm = add->samples[i];
 		if (sm->container != SNAP_NO_CONTAINER)
-			sm->container += (uint32_t)base->ncontainers;
+			sm->container += (uint32_t)kc;
 	}
-	m->ncontainers = m->containers_cap = nc;
-	m->nsamples = m->samples_cap = ns;
+	m->ncontainers = m->containers_cap = kc + add->ncontainers;
+	m->nsamples = m->samples_cap = ks + add->nsamples;
 	sort_by_family(m);
 	return m;
 }

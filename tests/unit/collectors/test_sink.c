@@ -133,6 +133,54 @@ static void test_merge(void)
 	snapshot_unref(m);
 }
 
+/* A restarting container: the base shows it without a cgroup, the fresh
+ * pass has it live again. The merge keeps the live one only (before, both,
+ * and /metrics held its series twice with the same labels). */
+static void test_merge_supersedes_gone(void)
+{
+	struct coll_sink s;
+	CHECK(sink_open(&s, 1000) == 0);
+	struct coll_container a = make("a", "id=\"/docker/a\",name=\"loop\",image=\"img\"");
+	struct coll_container b = make("b", "id=\"/docker/b\",name=\"web\",image=\"img\"");
+	sink_begin_container(&s, &a, 0);
+	sink_mark_gone(&s, 999);
+	sink_emit(&s, M_RESTARTS, NULL, 2);
+	sink_begin_container(&s, &b, 0);
+	sink_emit(&s, M_MEM_USAGE, NULL, 100);
+	sink_begin_agent(&s);
+	sink_emit(&s, M_AGENT_TICKS, NULL, 7);
+	struct snapshot *base = sink_close(&s);
+	CHECK(sink_open(&s, 1500) == 0);
+	sink_begin_container(&s, &a, 0);
+	sink_emit(&s, M_RESTARTS, NULL, 3);
+	sink_emit(&s, M_MEM_USAGE, NULL, 50);
+	struct snapshot *add = sink_close(&s);
+	struct snapshot *m = snapshot_merge(base, add);
+	snapshot_unref(base);
+	snapshot_unref(add);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_EQ_INT(m->ncontainers, 2);
+	CHECK_EQ_INT(m->nsamples, 4);
+	CHECK_STR(m->containers[0].id, "b");
+	CHECK_EQ_INT(m->containers[0].sample_first, 0);
+	CHECK_EQ_INT(m->containers[0].sample_count, 1);
+	CHECK_STR(m->containers[1].id, "a");
+	CHECK(m->containers[1].has_cgroup);
+	CHECK_EQ_INT(m->containers[1].sample_first, 2);
+	CHECK_EQ_INT(m->samples[2].container, 1);
+	struct buf t;
+	buf_init(&t, 1 << 20);
+	CHECK(snapshot_render_text(m, &t) == 0);
+	const char *line = "container_restarts_total{id=\"/docker/a\",name=\"loop\",image=\"img\"}";
+	const char *at = strstr(t.data, line);
+	CHECK(at != NULL && strstr(at + 1, line) == NULL);
+	CHECK(at && strncmp(at + strlen(line), " 3\n", 3) == 0);
+	buf_fini(&t);
+	snapshot_unref(m);
+}
+
 static void test_double_format(void)
 {
 	struct buf b;
@@ -159,6 +207,7 @@ int main(void)
 	RUN(test_render_cap);
 	RUN(test_refs);
 	RUN(test_merge);
+	RUN(test_merge_supersedes_gone);
 	RUN(test_double_format);
 	TEST_END();
 }
