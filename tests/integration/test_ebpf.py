@@ -237,11 +237,19 @@ class EbpfProbesTest(unittest.TestCase):
                    (h.docker("inspect", "-f", "{{.State.Running}}", c.id).strip() == "false" and
                     h.skip("O_DIRECT not supported on %s" % vol)), 30)
 
+        last = {}
+
         def done(e):
             w = e.sum("container_block_io_bytes_total", name=c.name, device=disk, operation="write")
             r = e.sum("container_block_io_bytes_total", name=c.name, device=disk, operation="read")
+            last.update(write=w, read=r, all={
+                (lb.get("name"), lb.get("device"), lb.get("operation")): v
+                for lb, v in e.get("container_block_io_bytes_total")})
             return w is not None and r is not None and w >= 16 * MIB and r >= 16 * MIB
-        e = self.wait_metrics("%s: 16 MiB each way on %s" % (c.name, disk), done)
+        try:
+            e = self.wait_metrics("%s: 16 MiB each way on %s" % (c.name, disk), done)
+        except AssertionError as ex:
+            raise AssertionError("%s; last seen: %s" % (ex, last)) from None
         for op in ("write", "read"):
             count, total = check_histogram(self, e, "container_block_io_duration_seconds", c,
                                            device=disk, operation=op)
