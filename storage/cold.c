@@ -90,9 +90,9 @@ static struct evictee *pick(struct store *s, int64_t now, size_t *n)
 	*n = 0;
 	struct evictee *v = NULL;
 	size_t cap = 0;
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se || !evictable(se, now, s->cfg.evict_stale_after_ms) || !seal_everything(s, se))
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
+		if (!evictable(se, now, s->cfg.evict_stale_after_ms) || !seal_everything(s, se))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 256;
@@ -149,9 +149,10 @@ static void drop_marked(struct store *s)
 		if (!(s->idle[i]->flags & S_EVICT))
 			s->idle[k++] = s->idle[i];
 	s->nidle = k;
-	for (uint32_t id = 0; id < s->byid_cap; id++)
-		if (s->byid[id] && (s->byid[id]->flags & S_EVICT))
-			series_free(s, s->byid[id]);
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
+		if (se->flags & S_EVICT)
+			series_free(s, se);
 }
 
 void cold_evict(struct store *s)

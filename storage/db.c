@@ -248,10 +248,8 @@ static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t
 static void apply_rollup_bounds(struct store *s, const int64_t *tier_first,
 				const int64_t *tier_last)
 {
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se)
-			continue;
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 		bool raw = se->max_t != INT64_MIN;
 		for (int k = STORE_TIER_1M; k < NTIERS; k++) {
 			int64_t end = tier_first[id * 2 + k - 1];
@@ -372,7 +370,7 @@ static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, cons
 			return bad + 1; /* a torn row cannot be: SQLite commits whole rows */
 		const uint8_t *bytes = p;
 		p += len;
-		if (id >= s->byid_cap || !s->byid[id])
+		if (!series_by_id(s, id))
 			continue;
 		struct hbuf *h = &hb[id * NTIERS + stream];
 		if (count == 0) {
@@ -393,9 +391,9 @@ static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, cons
 /* Accumulators are derived: the raw samples of the open bucket rebuild them. */
 static void rebuild_accs(struct store *s, const int64_t *tier_last)
 {
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se || se->last_t == INT64_MIN)
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
+		if (se->last_t == INT64_MIN)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			int64_t w = store_tier_width_ms(STORE_TIER_1M + k);
@@ -461,7 +459,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	while (rc != SQLITE_NOMEM && st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
 		int tier = sqlite3_column_int(st, 1);
-		if (id >= s->byid_cap || !s->byid[id] || tier < 0 || tier >= NTIERS)
+		if (!series_by_id(s, id) || tier < 0 || tier >= NTIERS)
 			continue;
 		if (tier == 0 && sqlite3_column_bytes(st, 3) == 2 * ACC_BYTES)
 			memcpy(accs + (size_t)id * 2 * ACC_BYTES, sqlite3_column_blob(st, 3),
@@ -489,10 +487,8 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	if (rc != SQLITE_DONE && rc != SQLITE_OK)
 		goto out;
 	rc = SQLITE_OK;
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se)
-			continue;
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 		bool counter = se->kind == STORE_COUNTER;
 		struct hbuf *h = &hb[id * NTIERS];
 		if (h[0].len) {
@@ -531,9 +527,8 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 		/* Samples came after the checkpoint: rebuild from them. */
 		rebuild_accs(s, tier_last);
 	} else {
-		for (uint32_t id = 0; id < s->byid_cap; id++) {
-			struct series *se = s->byid[id];
-			for (int k = 0; se && k < 2; k++) {
+		for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
+			for (int k = 0; k < 2; k++) {
 				struct tier_head tmp;
 				unpack_acc(&tmp, accs + ((size_t)id * 2 + k) * ACC_BYTES);
 				if (!tmp.end || !tmp.count || !tier_head_get(s, se, k))
@@ -560,9 +555,9 @@ out:
 /* Drops every series from memory (after a failed load). */
 static void reset_memory(struct store *s)
 {
-	for (uint32_t id = 0; id < s->byid_cap; id++)
-		if (s->byid[id])
-			series_destroy(s, s->byid[id]);
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
+		series_destroy(s, se);
 	s->nactive = s->nidle = s->ndirty = s->nnew = 0;
 	s->next_id = 1;
 }
@@ -636,9 +631,10 @@ static int open_db(struct store *s)
 		apply_rollup_bounds(s, tier_first, tier_last);
 	free(tier_first);
 	/* Small roll-up chunks sealed before a stop are merged by the first pass. */
-	for (uint32_t id = 0; rc == SQLITE_OK && id < s->byid_cap; id++)
-		if (s->byid[id] && (tier_last[id * 2] != INT64_MIN || tier_last[id * 2 + 1] != INT64_MIN))
-			s->byid[id]->flags |= S_COMPACT;
+	struct series *se;
+	for (uint32_t id = 0; rc == SQLITE_OK && (se = series_next(s, &id)); id++)
+		if (tier_last[id * 2] != INT64_MIN || tier_last[id * 2 + 1] != INT64_MIN)
+			se->flags |= S_COMPACT;
 	free(tier_last);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -886,10 +882,8 @@ static int do_flush(struct store *s, bool checkpoint)
 	size_t nimg = 0;
 	bool oom = false;
 	if (checkpoint) {
-		for (uint32_t id = 0; id < s->byid_cap; id++) {
-			struct series *se = s->byid[id];
-			if (!se)
-				continue;
+		struct series *se;
+		for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 			bool acc = tier_acc_open(se->tier[0]) || tier_acc_open(se->tier[1]);
 			for (int t = 0; t < NTIERS; t++) {
 				const struct cenc *e = stream_enc(se, t);
@@ -1407,10 +1401,10 @@ static void compact(struct store *s)
 	size_t n = 0;
 	uint32_t *ids = malloc((s->nseries + 1) * sizeof(*ids));
 	bool *counter = malloc((s->nseries + 1) * sizeof(*counter));
-	for (uint32_t id = 0; ids && counter && id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
+	struct series *se;
+	for (uint32_t id = 0; ids && counter && (se = series_next(s, &id)); id++) {
 		/* Only chunks already written: pending ones wait for the next pass. */
-		if (se && (se->flags & S_COMPACT) && !se->pend) {
+		if ((se->flags & S_COMPACT) && !se->pend) {
 			se->flags &= (uint8_t)~S_COMPACT;
 			counter[n] = se->kind == STORE_COUNTER;
 			ids[n++] = id;

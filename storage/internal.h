@@ -179,8 +179,15 @@ struct store {
 
 	pthread_rwlock_t lock;
 	struct lindex idx;
-	struct series **byid;    /* by id; NULL holes */
-	uint32_t byid_cap, next_id;
+	/* Series by id (store.c): pages of ID_PAGE slots, made with the first
+	 * series of theirs and freed with the last. Ids only grow (a series
+	 * keeps its id in SQLite), so a flat array would keep a slot for every
+	 * series the host ever had; pages of ids whose series left memory
+	 * (cold.c) are given back instead. */
+	struct id_page **byid;   /* by id / ID_PAGE; NULL: none of those ids in memory */
+	uint32_t byid_cap;       /* ids the page table covers */
+	uint32_t next_id;
+	size_t byid_pages;       /* pages allocated */
 	struct series **ht;
 	size_t ht_nb, nseries;
 	uint64_t series_epoch;   /* changes when a series is made or dropped */
@@ -239,7 +246,24 @@ struct store {
 };
 
 /* store.c */
-struct series *series_by_id(struct store *s, uint32_t id);
+#define ID_PAGE_BITS 9
+#define ID_PAGE (1u << ID_PAGE_BITS)
+struct id_page {
+	uint32_t n;              /* series in it */
+	struct series *s[ID_PAGE];
+};
+/* The series with this id in memory, or NULL. */
+static inline struct series *series_by_id(const struct store *s, uint32_t id)
+{
+	const struct id_page *p = id < s->byid_cap ? s->byid[id >> ID_PAGE_BITS] : NULL;
+	return p ? p->s[id & (ID_PAGE - 1)] : NULL;
+}
+/* The series in memory with the least id >= *id, *id set to its id; NULL
+ * when there is none. Skips pages without series, so that a loop over
+ * every series costs what is in memory, not every id ever given:
+ *	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
+ * The loop may free the series it is at. */
+struct series *series_next(const struct store *s, uint32_t *id);
 void store_seal_raw(struct store *s, struct series *se);
 int head_append(struct store *s, struct series *se, int64_t t, double v);
 void series_destroy(struct store *s, struct series *se);

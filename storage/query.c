@@ -113,9 +113,8 @@ static uint32_t *select_ids(struct store *s, const struct store_matcher *m, size
 		cand = malloc((s->nseries + 1) * sizeof(*cand));
 		if (!cand)
 			return NULL;
-		for (uint32_t id = 0; id < s->byid_cap; id++)
-			if (s->byid[id])
-				cand[nc++] = id;
+		for (uint32_t id = 0; series_next(s, &id); id++)
+			cand[nc++] = id;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < nc; i++) {
@@ -201,7 +200,7 @@ int store_select(struct store *s, const struct store_matcher *m, size_t n, int64
 	}
 	size_t bytes = (nc + cold.n) * sizeof(struct store_series_info);
 	for (size_t i = 0; i < nc; i++) {
-		struct series *se = s->byid[ids[i]];
+		struct series *se = series_by_id(s, ids[i]);
 		bytes += se->nlabels * sizeof(struct store_label);
 		for (size_t j = 0; j < se->nlabels; j++)
 			bytes += strlen(se->labels[j]->name) + strlen(se->labels[j]->value) + 2;
@@ -219,12 +218,12 @@ int store_select(struct store *s, const struct store_matcher *m, size_t n, int64
 	struct store_label *lab = (struct store_label *)(info + nc + cold.n);
 	size_t nlab = 0;
 	for (size_t i = 0; i < nc; i++)
-		nlab += s->byid[ids[i]]->nlabels;
+		nlab += series_by_id(s, ids[i])->nlabels;
 	for (size_t i = 0; i < cold.n; i++)
 		nlab += cold.v[i].nlabels;
 	char *str = (char *)(lab + nlab);
 	for (size_t i = 0; i < nc; i++) {
-		struct series *se = s->byid[ids[i]];
+		struct series *se = series_by_id(s, ids[i]);
 		info[i].id = se->id;
 		info[i].nlabels = se->nlabels;
 		info[i].labels = lab;
@@ -1115,10 +1114,10 @@ static ssize_t labels_of(struct store *s, const char *name, const struct store_m
 		uint32_t *ids = select_ids(s, m, n, INT64_MIN, INT64_MAX, &nc);
 		size_t total = 0;
 		for (size_t i = 0; ids && i < nc; i++)
-			total += name ? 1 : s->byid[ids[i]]->nlabels;
+			total += name ? 1 : series_by_id(s, ids[i])->nlabels;
 		v = ids ? malloc((total + 1) * sizeof(*v)) : NULL;
 		for (size_t i = 0; v && i < nc; i++) {
-			struct series *se = s->byid[ids[i]];
+			struct series *se = series_by_id(s, ids[i]);
 			for (size_t j = 0; j < se->nlabels; j++) {
 				if (!name)
 					v[nv++] = se->labels[j]->name;

@@ -53,9 +53,61 @@ enum store_tier store_tier_for_step(int64_t step_ms)
 
 /* ---- series --------------------------------------------------------------- */
 
-struct series *series_by_id(struct store *s, uint32_t id)
+struct series *series_next(const struct store *s, uint32_t *id)
 {
-	return id < s->byid_cap ? s->byid[id] : NULL;
+	for (uint32_t i = *id; i < s->byid_cap;) {
+		const struct id_page *p = s->byid[i >> ID_PAGE_BITS];
+		if (!p) {
+			i = (i | (ID_PAGE - 1)) + 1;
+			continue;
+		}
+		for (; i < s->byid_cap && p == s->byid[i >> ID_PAGE_BITS]; i++) {
+			if (p->s[i & (ID_PAGE - 1)]) {
+				*id = i;
+				return p->s[i & (ID_PAGE - 1)];
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Makes room for id in the page table and its page; -ENOMEM. */
+static int byid_reserve(struct store *s, uint32_t id)
+{
+	if (id >= s->byid_cap) {
+		size_t npages = s->byid_cap / ID_PAGE, want = npages ? npages : 16;
+		while (want * ID_PAGE <= id)
+			want *= 2;
+		if (want > UINT32_MAX / ID_PAGE)
+			want = UINT32_MAX / ID_PAGE;
+		if (id >= want * ID_PAGE)
+			return -ENOSPC;
+		struct id_page **nb = realloc(s->byid, want * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		memset(nb + npages, 0, (want - npages) * sizeof(*nb));
+		s->byid = nb;
+		s->byid_cap = (uint32_t)(want * ID_PAGE);
+	}
+	struct id_page **p = &s->byid[id >> ID_PAGE_BITS];
+	if (!*p) {
+		if (!(*p = calloc(1, sizeof(**p))))
+			return -ENOMEM;
+		s->byid_pages++;
+	}
+	return 0;
+}
+
+/* Takes id's series out of the table, freeing its page when it was the last. */
+static void byid_clear(struct store *s, uint32_t id)
+{
+	struct id_page **p = &s->byid[id >> ID_PAGE_BITS];
+	(*p)->s[id & (ID_PAGE - 1)] = NULL;
+	if (--(*p)->n == 0) {
+		free(*p);
+		*p = NULL;
+		s->byid_pages--;
+	}
 }
 
 static uint64_t pairs_hash(struct lpair **p, size_t n)
@@ -109,26 +161,15 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 {
 	if (!id)
 		id = s->next_id;
-	if (id >= s->byid_cap) {
-		uint32_t ncap = s->byid_cap ? s->byid_cap : 1024;
-		while (ncap <= id)
-			ncap *= 2;
-		struct series **nb = realloc(s->byid, ncap * sizeof(*nb));
-		if (!nb)
-			return NULL;
-		memset(nb + s->byid_cap, 0, (ncap - s->byid_cap) * sizeof(*nb));
-		s->byid = nb;
-		s->byid_cap = ncap;
-	}
-	if (ht_grow(s) < 0)
-		return NULL;
+	if (byid_reserve(s, id) < 0 || ht_grow(s) < 0)
+		goto fail;
 	struct series *se = calloc(1, sizeof(*se));
 	if (!se)
-		return NULL;
+		goto fail;
 	se->labels = malloc(n * sizeof(*pairs));
 	if (!se->labels) {
 		free(se);
-		return NULL;
+		goto fail;
 	}
 	memcpy(se->labels, pairs, n * sizeof(*pairs));
 	se->nlabels = (uint8_t)n;
@@ -149,17 +190,27 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 				lindex_remove(&s->idx, pairs[j], id);
 			free(se->labels);
 			free(se);
-			return NULL;
+			goto fail;
 		}
 	}
 	se->hnext = s->ht[se->hash & (s->ht_nb - 1)];
 	s->ht[se->hash & (s->ht_nb - 1)] = se;
-	s->byid[id] = se;
+	struct id_page *pg = s->byid[id >> ID_PAGE_BITS];
+	pg->s[id & (ID_PAGE - 1)] = se;
+	pg->n++;
 	s->nseries++;
 	s->series_epoch++;
 	if (id >= s->next_id)
 		s->next_id = id + 1;
 	return se;
+fail:
+	/* A page made for it alone goes again. */
+	if (id < s->byid_cap && s->byid[id >> ID_PAGE_BITS] && !s->byid[id >> ID_PAGE_BITS]->n) {
+		free(s->byid[id >> ID_PAGE_BITS]);
+		s->byid[id >> ID_PAGE_BITS] = NULL;
+		s->byid_pages--;
+	}
+	return NULL;
 }
 
 /* Frees a series and takes it out of the index. Its pending chunks must be gone. */
@@ -171,6 +222,19 @@ void series_destroy(struct store *s, struct series *se)
 	s->cache_epoch++;
 }
 
+/* The series' own memory: encoders, roll-up heads, labels, itself. */
+static void series_mem_free(struct series *se)
+{
+	cenc_free(&se->raw);
+	for (int k = 0; k < 2; k++) {
+		if (se->tier[k])
+			cenc_free(&se->tier[k]->enc);
+		free(se->tier[k]);
+	}
+	free(se->labels);
+	free(se);
+}
+
 void series_free(struct store *s, struct series *se)
 {
 	struct series **pp = &s->ht[se->hash & (s->ht_nb - 1)];
@@ -180,17 +244,10 @@ void series_free(struct store *s, struct series *se)
 		*pp = se->hnext;
 	for (size_t i = 0; i < se->nlabels; i++)
 		lindex_remove(&s->idx, se->labels[i], se->id);
-	s->byid[se->id] = NULL;
+	byid_clear(s, se->id);
 	s->nseries--;
 	s->series_epoch++;
-	cenc_free(&se->raw);
-	for (int k = 0; k < 2; k++) {
-		if (se->tier[k])
-			cenc_free(&se->tier[k]->enc);
-		free(se->tier[k]);
-	}
-	free(se->labels);
-	free(se);
+	series_mem_free(se);
 }
 
 int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
@@ -569,10 +626,8 @@ int store_append(struct store *s, uint32_t id, int64_t t_ms, double v)
 void store_seal_all(struct store *s)
 {
 	pthread_rwlock_wrlock(&s->lock);
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se)
-			continue;
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 		store_seal_raw(s, se);
 		for (int k = 0; k < 2; k++) {
 			tier_acc_close(s, se, k);
@@ -904,13 +959,12 @@ void store_stats(struct store *s, struct store_stats *out)
 	if (!s)
 		return;
 	pthread_rwlock_rdlock(&s->lock);
-	uint64_t head = sizeof(*s) + s->idx.bytes + s->byid_cap * sizeof(void *) +
+	uint64_t head = sizeof(*s) + s->idx.bytes + s->byid_cap / ID_PAGE * sizeof(void *) +
+			s->byid_pages * sizeof(struct id_page) +
 			s->ht_nb * sizeof(void *) + s->active_cap * 2 * sizeof(void *) +
 			s->dirtycap * sizeof(void *);
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se)
-			continue;
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 		head += sizeof(*se) + se->nlabels * sizeof(void *) + se->raw.cap;
 		out->head_raw_bytes += se->raw.cap;
 		for (int k = 0; k < 2; k++) {
@@ -1009,19 +1063,11 @@ void store_close(struct store *s)
 		db_stop_writer(s);
 	}
 	db_close(s);
-	for (uint32_t id = 0; id < s->byid_cap; id++) {
-		struct series *se = s->byid[id];
-		if (!se)
-			continue;
-		cenc_free(&se->raw);
-		for (int k = 0; k < 2; k++) {
-			if (se->tier[k])
-				cenc_free(&se->tier[k]->enc);
-			free(se->tier[k]);
-		}
-		free(se->labels);
-		free(se);
-	}
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
+		series_mem_free(se);
+	for (uint32_t i = 0; i < s->byid_cap / ID_PAGE; i++)
+		free(s->byid[i]);
 	while (s->pq) {
 		struct pchunk *c = s->pq;
 		s->pq = c->next;

@@ -585,6 +585,62 @@ static void check_hour_point(struct store *s, uint32_t id, int64_t end, double c
 	promql_points_fini(&got);
 }
 
+/* A fresh store whose series leave memory after evict_ms stale. */
+static struct store *open_evicting(int64_t evict_ms)
+{
+	fresh_dir();
+	struct store_config cfg;
+	store_config_defaults(&cfg);
+	cfg.evict_stale_after_ms = evict_ms;
+	return open_store(&cfg);
+}
+
+/* Churn: ids only grow, but the table of series by id keeps no room for
+ * those that left memory (its pages of them are freed), and every one is
+ * still found, by id and by labels. */
+static void test_churned_ids_leave_no_table(void)
+{
+	struct store *s = open_evicting(100);
+	if (!s)
+		return;
+	int64_t t0 = now_ms() - 120000;
+	char name[32];
+	const char *one[1] = { name };
+	double v[1] = { 7 };
+	for (int i = 0; i < 3 * (int)ID_PAGE; i++) {
+		snprintf(name, sizeof(name), "churn%d", i);
+		append_snap(s, t0 + i, one, v, 1);
+	}
+	const char *none[1] = { "web" };
+	append_snap(s, t0 + 3 * ID_PAGE, none, v, 1);
+	struct store_stats st;
+	store_stats(s, &st);
+	uint32_t ids_made = s->next_id;
+	CHECK(ids_made > 6 * ID_PAGE);              /* two series a container */
+	CHECK(s->byid_pages > 6);
+	usleep(150 * 1000);
+	CHECK_EQ_INT(store_flush(s), 0);
+	CHECK_EQ_INT(store_flush(s), 0);
+	store_stats(s, &st);
+	CHECK_EQ_INT(st.evicted, 6 * ID_PAGE);
+	CHECK(s->byid_pages <= 2);                  /* web's, the agent's (new ids) */
+	size_t in_memory = 0;
+	struct series *se;
+	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
+		in_memory++;
+	CHECK_EQ_INT(in_memory, st.series);
+	CHECK_EQ_INT(select_count(s, "{name=~\"churn.*\"}"), 6 * ID_PAGE);
+	/* The first one comes back by id (as rules and import append). */
+	pthread_rwlock_wrlock(&s->lock);
+	bool gone = series_by_id(s, 1) == NULL;
+	se = series_get_id(s, 1);
+	bool back = se && se->id == 1 && series_by_id(s, 1) == se;
+	pthread_rwlock_unlock(&s->lock);
+	CHECK(gone);
+	CHECK(back);
+	store_close(s);
+}
+
 /* A container that leaves memory and comes back within the same hour: its
  * 1 h bucket goes on from the point written when it left, so the hour has
  * one point holding both stays (not a second one at the same time), in
@@ -1183,6 +1239,7 @@ int main(void)
 	RUN(test_snapshots_and_staleness);
 	RUN(test_stale_series_leave_memory);
 	RUN(test_evicted_series_returns_same_hour);
+	RUN(test_churned_ids_leave_no_table);
 	RUN(test_concurrent_readers);
 	RUN(test_retention_age);
 	RUN(test_retention_size);
