@@ -4,12 +4,14 @@
  * for every cgroup of one hierarchy in one read().
  *
  * A cgroup iterator (Linux 6.1+) walks the hierarchy below the cgroup the
- * link was made with, in pre-order, and this program writes one binary
- * record per cgroup (bpf/cgroup_iter.h) with what the v1 memory, cpuacct,
- * cpu and pids files would print: page counters, the memcg's hierarchical
- * stat items, per-CPU usage, CFS bandwidth counters, the pids count. It
- * replaces a dozen open/pread/seq_file round trips per container with a
- * few loads.
+ * link was made with, in pre-order; for every cgroup the loader tracks
+ * (cgi_slots: a container's directory in this hierarchy) this program
+ * writes what the v1 memory, cpuacct, cpu and pids files would print into
+ * the container's record (bpf/cgroup_iter.h): page counters, the memcg's
+ * hierarchical stat items, CPU usage and times, CFS bandwidth counters,
+ * the pids count. Untracked cgroups (slices, the host's services) cost one
+ * hash lookup. It replaces a dozen open/pread/seq_file round trips per
+ * container with a few loads.
  *
  * The memcg stat items are read as they stand: memory.stat flushes the
  * per-CPU deltas first when enough are pending (mem_cgroup_flush_stats),
@@ -40,6 +42,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader before load. */
 const volatile __u32 ncpu_possible = 1;  /* CPUs 0..n-1 (a contiguous mask) */
+const volatile __u32 want_percpu = 0;    /* fill cgi_percpu */
 /* Indexes of memcg_vmstats.state[] (the kernel maps stat items onto a
  * dense array at boot: mem_cgroup_stats_index), found by the loader. */
 const volatile __u32 idx_anon_mapped = 0;
@@ -48,6 +51,33 @@ const volatile __u32 idx_file_mapped = 0;
 const volatile __u32 idx_inactive_file = 0;
 
 #define VMSTAT_MAX 64            /* bound for the indexes above */
+
+/* Set by the loader before each walk; stamped into what a walk fills. */
+__u32 cgi_walk_gen = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4 * 8192); /* the loader sets it */
+	__type(key, struct cgi_key);
+	__type(value, __u32);
+} cgi_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct cgi_record);
+} cgi_records SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);  /* slots * ncpu when per-CPU values are wanted */
+	__type(key, __u32);
+	__type(value, __u64);
+} cgi_percpu SEC(".maps");
 
 /* this_cpu_off's offset minus runqueues' in .data..percpu (the loader);
  * 0: unknown, no per-CPU values. */
@@ -107,7 +137,6 @@ static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct 
 	struct mem_cgroup *m = container_of(css, struct mem_cgroup, css);
 	struct memcg_vmstats *vs = BPF_CORE_READ(m, vmstats);
 
-	r->have |= CGI_HAVE_MEMORY;
 	r->mem_usage_pages = BPF_CORE_READ(m, memory.usage.counter);
 	r->mem_watermark_pages = BPF_CORE_READ(m, memory.watermark);
 	r->mem_failcnt = BPF_CORE_READ(m, memory.failcnt);
@@ -121,48 +150,44 @@ static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct 
 	}
 }
 
-static __always_inline void fill_cpuacct(struct cgroup *cg, struct cgroup_subsys_state *css,
-					 struct cgi_record *r)
+static __always_inline bool fill_cpuacct(struct cgroup *cg, struct cgroup_subsys_state *css,
+					 struct cgi_record *r, __u32 slot)
 {
 	struct cpuacct *ca = container_of(css, struct cpuacct, css);
 	struct kernel_cpustat *stat = BPF_CORE_READ(ca, cpustat);
+	u64 *usage = BPF_CORE_READ(ca, cpuusage);
 
 	if (!cpu_off_ok)
-		return;
-	r->have |= CGI_HAVE_CPUACCT;
-	r->ncpu = ncpu_possible;
+		return false;
+	r->cpu_usage_ns = r->cpu_user_ns = r->cpu_system_ns = 0;
 	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
+		__u64 v = 0, a = per_cpu_addr(usage, cpu);
+		if (a)
+			bpf_probe_read_kernel(&v, sizeof(v), (void *)a);
+		r->cpu_usage_ns += v;
+		if (want_percpu) {
+			__u32 k = slot * ncpu_possible + cpu;
+			__u64 *dst = bpf_map_lookup_elem(&cgi_percpu, &k);
+			if (dst)
+				*dst = v;
+		}
 		struct kernel_cpustat ks;
-		__u64 a = per_cpu_addr(stat, cpu);
+		a = per_cpu_addr(stat, cpu);
 		if (!a || bpf_probe_read_kernel(&ks, sizeof(ks), (void *)a) < 0)
-			break;
+			return false;
 		r->cpu_user_ns += ks.cpustat[CPUTIME_USER] + ks.cpustat[CPUTIME_NICE];
 		r->cpu_system_ns += ks.cpustat[CPUTIME_SYSTEM] + ks.cpustat[CPUTIME_IRQ] +
 				    ks.cpustat[CPUTIME_SOFTIRQ];
 	}
 	r->cpu_prev_utime_ns = BPF_CORE_READ(cg, prev_cputime.utime);
 	r->cpu_prev_stime_ns = BPF_CORE_READ(cg, prev_cputime.stime);
-}
-
-/* The per-CPU usage values that follow a cpuacct record. */
-static __always_inline void write_percpu(struct seq_file *seq, struct cgroup_subsys_state *css)
-{
-	struct cpuacct *ca = container_of(css, struct cpuacct, css);
-	u64 *usage = BPF_CORE_READ(ca, cpuusage);
-
-	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
-		__u64 v = 0, a = per_cpu_addr(usage, cpu);
-		if (a)
-			bpf_probe_read_kernel(&v, sizeof(v), (void *)a);
-		bpf_seq_write(seq, &v, sizeof(v));
-	}
+	return true;
 }
 
 static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi_record *r)
 {
 	struct task_group *tg = container_of(css, struct task_group, css);
 
-	r->have |= CGI_HAVE_CPU;
 	r->cfs_nr_periods = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_periods);
 	r->cfs_nr_throttled = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_throttled);
 	r->cfs_throttled_ns = BPF_CORE_READ(tg, cfs_bandwidth.throttled_time);
@@ -171,33 +196,38 @@ static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi
 SEC("iter/cgroup")
 int cgroup_dump(struct bpf_iter__cgroup *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct cgroup *cg = ctx->cgroup;
 	struct cgroup_subsys_state *css;
-	struct cgi_record r = {};
+	struct cgi_key key = {};
 
 	if (!cg)
 		return 0;        /* the end of the walk */
 	if (ctx->meta->seq_num == 0)
 		find_cpu_offsets();
-	r.cgroup_id = BPF_CORE_READ(cg, kn, id);
-	if ((css = cg->subsys[memory_cgrp_id]))
-		fill_memory(css, &r);
-	struct cgroup_subsys_state *acct = cg->subsys[cpuacct_cgrp_id];
-	if (acct)
-		fill_cpuacct(cg, acct, &r);
-
-	if ((css = cg->subsys[cpu_cgrp_id]))
-		fill_cpu(css, &r);
+	key.cgroup_id = BPF_CORE_READ(cg, kn, id);
+	key.hierarchy_id = BPF_CORE_READ(cg, root, hierarchy_id);
+	__u32 *slot = bpf_map_lookup_elem(&cgi_slots, &key);
+	if (!slot)
+		return 0;        /* not a container's */
+	__u32 s = *slot;
+	struct cgi_record *r = bpf_map_lookup_elem(&cgi_records, &s);
+	if (!r)
+		return 0;
+	__u32 gen = cgi_walk_gen;
+	if ((css = cg->subsys[memory_cgrp_id])) {
+		fill_memory(css, r);
+		r->gen[CGI_MEMORY] = gen;
+	}
+	if ((css = cg->subsys[cpuacct_cgrp_id]) && fill_cpuacct(cg, css, r, s))
+		r->gen[CGI_CPUACCT] = gen;
+	if ((css = cg->subsys[cpu_cgrp_id])) {
+		fill_cpu(css, r);
+		r->gen[CGI_CPU] = gen;
+	}
 	if ((css = cg->subsys[pids_cgrp_id])) {
 		struct pids_cgroup *p = container_of(css, struct pids_cgroup, css);
-		r.have |= CGI_HAVE_PIDS;
-		r.pids_current = BPF_CORE_READ(p, counter.counter);
+		r->pids_current = BPF_CORE_READ(p, counter.counter);
+		r->gen[CGI_PIDS] = gen;
 	}
-	if (!r.have)
-		return 0;
-	bpf_seq_write(seq, &r, sizeof(r));
-	if (acct && (r.have & CGI_HAVE_CPUACCT))
-		write_percpu(seq, acct);
 	return 0;
 }

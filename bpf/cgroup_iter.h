@@ -1,26 +1,35 @@
 /*
- * cgroup_iter.h - the cgroup iterator's record, shared by cgroup_iter.bpf.c
- * and its loader (collectors/cgroup_iter.c). One read() of the iterator
- * gives one record per cgroup of a hierarchy, each followed by its per-CPU
- * usage values (ncpu of them). Fields hold the kernel's own counters in its
- * own units (pages, nanoseconds); the loader turns them into the text of the
- * cgroup files they stand for.
+ * cgroup_iter.h - the cgroup iterator's maps, shared by cgroup_iter.bpf.c
+ * and its loader (collectors/cgroup_iter.c).
+ *
+ * A cgroup iterator's output must fit one read() (the kernel refuses to
+ * resume a cgroup walk: -EOPNOTSUPP past its 32 KiB buffer, ~170 records),
+ * so the program writes nothing to it: the loader gives each container a
+ * slot, enters the container's cgroup in every walked hierarchy into
+ * cgi_slots, and the program writes each tracked cgroup's counters into
+ * the container's record in cgi_records, a memory-mapped array the loader
+ * reads in place. Fields hold the kernel's own counters in its own units
+ * (pages, nanoseconds); the loader turns them into the text of the cgroup
+ * files they stand for.
  */
 #ifndef MONITOR_BPF_CGROUP_ITER_H
 #define MONITOR_BPF_CGROUP_ITER_H
 
 #define CGI_MAX_CPUS 1024        /* more possible CPUs: the iterator is not used */
 
-/* Which parts of a record are filled: the controllers of its hierarchy. */
-#define CGI_HAVE_MEMORY  (1u << 0)
-#define CGI_HAVE_CPUACCT (1u << 1)
-#define CGI_HAVE_CPU     (1u << 2)
-#define CGI_HAVE_PIDS    (1u << 3)
+/* The walked hierarchies: bit in cgi_record.seen, index in walks. */
+enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI__PARTS };
+
+/* cgi_slots' key: a cgroup directory is its kernfs id within its hierarchy. */
+struct cgi_key {
+	__u64 cgroup_id;         /* kernfs id: the directory's inode number */
+	__u32 hierarchy_id;      /* /proc/cgroups' hierarchy column */
+	__u32 pad;
+};
 
 struct cgi_record {
-	__u64 cgroup_id;         /* kernfs id: the directory's inode number */
-	__u32 have;              /* CGI_HAVE_* */
-	__u32 ncpu;              /* __u64 per-CPU usage values after the record */
+	/* The walk (cgi_walk_gen at its start) that last filled each part. */
+	__u32 gen[CGI__PARTS];
 	/* memory (v1 memcg): page counters, and hierarchical stat items in pages */
 	__u64 mem_usage_pages;
 	__u64 mem_watermark_pages;
@@ -31,7 +40,9 @@ struct cgi_record {
 	__s64 mem_file_pages;          /* total_cache */
 	__s64 mem_file_mapped_pages;   /* total_mapped_file */
 	__s64 mem_inactive_file_pages; /* total_inactive_file */
-	/* cpuacct: sums over possible CPUs, and the cgroup's prev_cputime */
+	/* cpuacct: sums over possible CPUs, and the cgroup's prev_cputime;
+	 * per-CPU usage in cgi_percpu[slot * ncpu + cpu] when asked for */
+	__u64 cpu_usage_ns;
 	__u64 cpu_user_ns;       /* CPUTIME_USER + CPUTIME_NICE */
 	__u64 cpu_system_ns;     /* CPUTIME_SYSTEM + IRQ + SOFTIRQ */
 	__u64 cpu_prev_utime_ns;

@@ -525,6 +525,8 @@ struct cg_files {
 	uint64_t served;         /* bit per file: from the iterator, not opened */
 	bool served_known;       /* served was decided (at the first open) */
 	uint64_t cgid[CG__CTRL_COUNT]; /* v1 directory inodes: the walks' ids */
+	uint64_t tracked[CG__CTRL_COUNT]; /* the ids slot is tracked under */
+	uint32_t slot;           /* the iterator's record, CGI_NO_SLOT: none */
 	unsigned settings_age;   /* ticks since the settings were read */
 	unsigned ticks_seen;     /* ticks since the container was found (saturates) */
 };
@@ -1269,7 +1271,7 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	s->clk_tck = hz > 0 ? (double)hz : 100.0;
 	if (ctx && ctx->cgroup_iter) {
 		char why[512];
-		s->iter = cgi_open(&s->layout, why, sizeof(why));
+		s->iter = cgi_open(&s->layout, s->percpu, why, sizeof(why));
 		if (s->iter)
 			log_info("cgroup: hot counters from the BPF cgroup iterator (%s)",
 				 cgi_describe(s->iter, why, sizeof(why)));
@@ -1308,6 +1310,8 @@ static void op_forget(void *state, struct coll_container *c, void **priv)
 	if (!f)
 		return;
 	release_files(state, f);
+	if (f->slot != CGI_NO_SLOT)
+		cgi_untrack(((struct cg_state *)state)->iter, f->tracked, f->slot);
 	for (int i = 0; i < F__COUNT; i++)
 		free(f->setting[i]);
 	free(f);
@@ -1382,6 +1386,22 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 	f->settings_age = 0;
 }
 
+/* Gives the container a record in the walks, or moves it to the ids its
+ * directories have now (made anew at the same path: a restart). */
+static void iter_track(struct cg_state *s, const struct coll_container *c, struct cg_files *f)
+{
+	if (!s->iter || (f->slot != CGI_NO_SLOT && !memcmp(f->tracked, f->cgid, sizeof(f->cgid))))
+		return;
+	if (f->slot != CGI_NO_SLOT)
+		cgi_untrack(s->iter, f->tracked, f->slot);
+	f->slot = CGI_NO_SLOT;
+	memcpy(f->tracked, f->cgid, sizeof(f->cgid));
+	int err = cgi_track(s->iter, f->cgid, &f->slot);
+	if (err < 0)
+		log_limited(&f->ll, LOG_WARN, "cgroup %s: not in the iterator's walks (%s): its "
+			    "files are read instead", c->cgroup, strerror(-err));
+}
+
 /*
  * The text of served file i of container c into b (size bytes with the
  * NUL): from the last walk's record, or by path when the walk did not see
@@ -1391,8 +1411,7 @@ static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
 			   struct cg_files *f, int i, char *b, size_t size)
 {
 	int src = file_specs[i].src;
-	const struct cgi_record *rec = cgi_find(s->iter, src, f->cgid[src]);
-	int n = rec ? cgi_file_text(s->iter, rec, file_specs[i].name, b, size) : -1;
+	int n = cgi_file_text(s->iter, f->slot, file_specs[i].name, b, size);
 	if (n >= 0)
 		return n;
 	s->iter_file_reads++;
@@ -1409,8 +1428,10 @@ static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
 	struct stat st;
 	char *slash = strrchr(p, '/');
 	*slash = '\0';
-	if (len >= 0 && stat(p, &st) == 0)
+	if (len >= 0 && stat(p, &st) == 0) {
 		f->cgid[src] = (uint64_t)st.st_ino;
+		iter_track(s, c, f);
+	}
 	return len;
 }
 
@@ -1502,6 +1523,7 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 		for (int i = 0; i < F__COUNT; i++)
 			f->fd[i] = -1;
 		f->st = FILES_CLOSED;
+		f->slot = CGI_NO_SLOT;
 		*priv = f;
 	}
 	/* Settings first: whether v1 cpu.stat is wanted depends on the quota. */
@@ -1533,6 +1555,7 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 			return first; /* count a vanished cgroup once */
 		}
 		f->quota_files = v1_has_quota(f);
+		iter_track(s, c, f);
 		if (hold) {
 			f->st = FILES_OPEN;
 			s->fds_held += (size_t)f->nopen;

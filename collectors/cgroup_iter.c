@@ -1,12 +1,18 @@
 /*
  * cgroup_iter.c - loader of the cgroup iterator (bpf/cgroup_iter.bpf.c):
- * one read() per v1 hierarchy per tick returns the hot counters of every
- * cgroup in it, which the cgroup collector (cgroup.c) uses in place of
- * preading a dozen files per container.
+ * one walk per v1 hierarchy per tick fills the hot counters of every
+ * tracked container into a memory-mapped array, which the cgroup collector
+ * (cgroup.c) reads in place of preading a dozen files per container.
  *
  * Why: perf shows 89 % of the file path's CPU in the kernel's pread and
  * seq_file work, so no user-space cleverness gets below the cost of the
  * reads themselves. A walk costs about half a microsecond per cgroup.
+ *
+ * Each container the collector tracks gets a slot; its directory in every
+ * walked hierarchy is entered into the program's cgi_slots map, and the
+ * walks write its record (bpf/cgroup_iter.h says why not the iterator's
+ * own output). A record part stamped by an older walk (the container was
+ * found since) makes the collector read that file by path.
  *
  * The records carry kernel counters in kernel units; cgi_file_text turns
  * one into the text the file would hold, as the kernel prints it, so the
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -35,31 +42,30 @@
 #include "bpf/cgroup_iter.skel.h"
 #include "collectors/ebpf.h"
 
-#define WALK_MAX_BYTES (256u << 20) /* past this a walk is refused */
 #define STAT_TEXT_BYTES 8192       /* the root's memory.stat (v1: ~40 lines) */
 
-/* The hierarchies walked, in order; comounted ones share one walk. */
-static const enum cg_ctrl walk_ctrls[] = { CG_MEMORY, CG_CPUACCT, CG_CPU, CG_PIDS };
-#define NWALK_MAX ARRAY_LEN(walk_ctrls)
-
-struct slot {
-	uint64_t id;             /* 0: empty (no cgroup has kernfs id 0) */
-	uint32_t off;            /* record offset in the walk's buffer */
+/* The hierarchies walked, by part; comounted ones share one walk. */
+static const enum cg_ctrl part_ctrl[CGI__PARTS] = {
+	[CGI_MEMORY] = CG_MEMORY, [CGI_CPUACCT] = CG_CPUACCT, [CGI_CPU] = CG_CPU,
+	[CGI_PIDS] = CG_PIDS,
 };
-
-struct walk {
-	struct bpf_link *link;
-	char *buf;               /* the last read: records back to back */
-	size_t len, cap;
-	struct slot *tab;        /* open addressing by id, power-of-two size */
-	size_t tab_cap;
-};
+static const char *const part_name[CGI__PARTS] = { "memory", "cpuacct", "cpu", "pids" };
 
 struct cgi {
 	struct cgroup_iter_bpf *skel;
-	struct walk walks[NWALK_MAX];
-	int nwalk;
-	int walk_of[CG__CTRL_COUNT]; /* walk index per controller, -1: none */
+	struct bpf_link *links[CGI__PARTS];
+	int nlinks;
+	int part_of[CG__CTRL_COUNT]; /* enum cgi_part per controller, -1: not walked */
+	uint32_t hier_id[CGI__PARTS]; /* /proc/cgroups' hierarchy of each part */
+	bool walked[CGI__PARTS];     /* its hierarchy has a link */
+	bool fresh[CGI__PARTS];      /* the last refresh walked it */
+	struct cgi_record *records;  /* cgi_records, mapped */
+	uint64_t *percpu;            /* cgi_percpu, mapped; NULL: not wanted */
+	size_t records_bytes, percpu_bytes;
+	uint32_t ncpu;
+	uint32_t gen;                /* the last walk's stamp */
+	uint32_t *free_slots;        /* a stack of unused slots */
+	uint32_t nfree;
 	int memstat_fd;          /* root memory.stat: read before walking (flush) */
 	uint64_t page_bytes;
 	uint64_t ns_per_tick;    /* nanoseconds per USER_HZ tick */
@@ -92,6 +98,21 @@ static int possible_cpus(void)
 	if ((*e != '\n' && *e != '\0') || b < 0 || b >= CGI_MAX_CPUS)
 		return -1;
 	return (int)b + 1;
+}
+
+/* The v1 hierarchy id of controller name (/proc/cgroups); 0 when none. */
+static uint32_t hierarchy_of(const char *name)
+{
+	char path[PATH_MAX], text[4096];
+	size_t n = strlen(name);
+
+	if (hostroot_path(path, sizeof(path), "/proc/cgroups") < 0 ||
+	    read_file(path, text, sizeof(text)) <= 0)
+		return 0;
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == '\t')
+			return (uint32_t)strtoul(p + n + 1, NULL, 10);
+	return 0;
 }
 
 /* this_cpu_off's offset minus runqueues' in the kernel's per-CPU section
@@ -211,118 +232,112 @@ static struct bpf_link *attach_walk(struct cgi *it, const char *root, char *why,
 	return link;
 }
 
-/* ---- walks ---------------------------------------------------------------- */
+/* ---- walks and slots ------------------------------------------------------ */
 
-static size_t rec_size(const struct cgi_record *r)
+/* Runs one walk: the program writes into the records and prints nothing,
+ * so the walk fits the single read() a cgroup iterator allows. */
+static int run_walk(struct bpf_link *link)
 {
-	return sizeof(*r) + (size_t)r->ncpu * sizeof(uint64_t);
-}
+	char b[64];
+	int fd = bpf_iter_create(bpf_link__fd(link));
+	ssize_t n;
 
-static int index_walk(struct walk *w)
-{
-	size_t n = 0, cap;
-	for (size_t off = 0; off + sizeof(struct cgi_record) <= w->len; n++)
-		off += rec_size((const struct cgi_record *)(w->buf + off));
-	for (cap = 16; cap < 2 * n; cap *= 2)
-		;
-	if (cap > w->tab_cap) {
-		struct slot *t = realloc(w->tab, cap * sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		w->tab = t;
-		w->tab_cap = cap;
-	}
-	memset(w->tab, 0, w->tab_cap * sizeof(*w->tab));
-	for (size_t off = 0; off + sizeof(struct cgi_record) <= w->len;) {
-		const struct cgi_record *r = (const struct cgi_record *)(w->buf + off);
-		if (off + rec_size(r) > w->len || r->ncpu > CGI_MAX_CPUS)
-			break;           /* a torn record: not for the kernel we know */
-		size_t i = (size_t)(r->cgroup_id * 0x9E3779B97F4A7C15ull >> 20) & (w->tab_cap - 1);
-		while (w->tab[i].id)
-			i = (i + 1) & (w->tab_cap - 1);
-		w->tab[i] = (struct slot){ r->cgroup_id, (uint32_t)off };
-		off += rec_size(r);
-	}
-	return 0;
-}
-
-/* One read of the walk's iterator, whole, into w->buf. */
-static int read_walk(struct walk *w)
-{
-	int fd = bpf_iter_create(bpf_link__fd(w->link));
-	int err = 0;
-
-	w->len = 0;
 	if (fd < 0)
 		return -errno;
-	for (;;) {
-		if (w->cap - w->len < 65536) {
-			size_t cap = w->cap ? 2 * w->cap : 1u << 20;
-			char *b = cap <= WALK_MAX_BYTES ? realloc(w->buf, cap) : NULL;
-			if (!b) {
-				err = -ENOMEM;
-				break;
-			}
-			w->buf = b;
-			w->cap = cap;
-		}
-		ssize_t n = read(fd, w->buf + w->len, w->cap - w->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		w->len += (size_t)n;
-	}
+	do
+		n = read(fd, b, sizeof(b));
+	while (n > 0 || (n < 0 && errno == EINTR));
+	int err = n < 0 ? -errno : 0;
 	close(fd);
-	if (err) {
-		w->len = 0;
-		return err;
-	}
-	return index_walk(w);
+	return err;
 }
 
 int cgi_refresh(struct cgi *it)
 {
 	int err = 0, nread = 0;
+
 	/* memory.stat of a container flushes its memcg's per-CPU stat deltas
 	 * when enough are pending; the root's flushes the whole tree whenever
 	 * any memcg in it would (pending counts add up towards the root). */
 	if (it->memstat_ok && it->memstat_fd >= 0 &&
 	    pread(it->memstat_fd, it->stat_text, sizeof(it->stat_text) - 1, 0) < 0)
 		err = -errno;
-	for (int i = 0; i < it->nwalk; i++) {
-		int e = read_walk(&it->walks[i]);
+	it->skel->bss->cgi_walk_gen = ++it->gen;
+	for (int k = 0; k < CGI__PARTS; k++)
+		it->fresh[k] = false;
+	for (int i = 0; i < it->nlinks; i++) {
+		int e = run_walk(it->links[i]);
 		if (e < 0 && !err)
 			err = e;
 		nread += e == 0;
+		for (int k = 0; k < CGI__PARTS && e == 0; k++)
+			if (it->walked[k] && it->part_of[part_ctrl[k]] == i)
+				it->fresh[k] = true;
 	}
 	return err < 0 ? err : nread;
 }
 
-const struct cgi_record *cgi_find(const struct cgi *it, enum cg_ctrl ctrl, uint64_t id)
+/* The record of slot when its part k is from the last walk, else NULL. */
+static const struct cgi_record *fresh_record(const struct cgi *it, uint32_t slot, int k)
 {
-	if (!it || (unsigned)ctrl >= CG__CTRL_COUNT || it->walk_of[ctrl] < 0 || !id)
+	if (!it || slot >= CGI_SLOTS || k < 0 || k >= CGI__PARTS || !it->fresh[k])
 		return NULL;
-	const struct walk *w = &it->walks[it->walk_of[ctrl]];
-	if (!w->tab_cap || !w->len)
-		return NULL;
-	size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (w->tab_cap - 1);
-	for (; w->tab[i].id; i = (i + 1) & (w->tab_cap - 1))
-		if (w->tab[i].id == id)
-			return (const struct cgi_record *)(w->buf + w->tab[i].off);
-	return NULL;
+	const struct cgi_record *r = &it->records[slot];
+	return r->gen[k] == it->gen ? r : NULL;
+}
+
+/* Enters (slot) or removes (NULL) the container's directories in cgi_slots. */
+static int set_keys(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], const uint32_t *slot)
+{
+	int fd = bpf_map__fd(it->skel->maps.cgi_slots);
+	for (int k = 0; k < CGI__PARTS; k++) {
+		uint64_t id = ids[part_ctrl[k]];
+		if (!it->walked[k] || !id)
+			continue;
+		struct cgi_key key = { .cgroup_id = id, .hierarchy_id = it->hier_id[k] };
+		if (slot && bpf_map_update_elem(fd, &key, slot, BPF_ANY) < 0)
+			return -errno;
+		if (!slot)
+			bpf_map_delete_elem(fd, &key);
+	}
+	return 0;
+}
+
+int cgi_track(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t *slot)
+{
+	if (!it)
+		return -EINVAL;
+	if (*slot == CGI_NO_SLOT) {
+		if (!it->nfree)
+			return -ENOSPC;
+		*slot = it->free_slots[--it->nfree];
+		memset(&it->records[*slot], 0, sizeof(it->records[*slot]));
+	}
+	int err = set_keys(it, ids, slot);
+	if (err < 0) {
+		cgi_untrack(it, ids, *slot);
+		*slot = CGI_NO_SLOT;
+	}
+	return err;
+}
+
+void cgi_untrack(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t slot)
+{
+	if (!it || slot >= CGI_SLOTS)
+		return;
+	set_keys(it, ids, NULL);
+	memset(&it->records[slot], 0, sizeof(it->records[slot]));
+	it->free_slots[it->nfree++] = slot;
 }
 
 bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 {
-	if (!it || ctrl < 0 || ctrl >= CG__CTRL_COUNT || it->walk_of[ctrl] < 0)
+	if (!it || ctrl < 0 || ctrl >= CG__CTRL_COUNT || it->part_of[ctrl] < 0)
 		return false;
 	if (!strcmp(name, "memory.stat"))
 		return it->memstat_ok;
+	if (!strcmp(name, "cpuacct.usage_percpu"))
+		return it->cpuacct_ok && it->percpu;
 	if (!strncmp(name, "cpuacct.", 8))
 		return it->cpuacct_ok;
 	return true;
@@ -330,20 +345,17 @@ bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 
 const char *cgi_describe(const struct cgi *it, char *buf, size_t size)
 {
-	static const char *const names[] = { [CG_MEMORY] = "memory", [CG_CPUACCT] = "cpuacct",
-					     [CG_CPU] = "cpu", [CG_PIDS] = "pids" };
 	size_t o = 0;
 	buf[0] = '\0';
-	for (size_t k = 0; k < NWALK_MAX; k++) {
-		enum cg_ctrl c = walk_ctrls[k];
-		if (it->walk_of[c] >= 0 && o < size)
-			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? " " : "walks: ", names[c]);
-	}
+	for (int k = 0; k < CGI__PARTS; k++)
+		if (it->walked[k] && o < size)
+			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? " " : "walks: ",
+					      part_name[k]);
 	if (o < size)
-		snprintf(buf + o, size - o, "; %s%s%sblkio and PSI from files",
+		snprintf(buf + o, size - o, "; %s%sblkio and PSI from files",
 			 it->memstat_ok ? "" : "memory.stat from the file (its check failed); ",
-			 it->cpuacct_ok || it->walk_of[CG_CPUACCT] < 0 ? "" :
-			 "cpuacct from files (no per-CPU offsets); ", "");
+			 it->cpuacct_ok || !it->walked[CGI_CPUACCT] ? "" :
+			 "cpuacct from files (no per-CPU offsets); ");
 	return buf;
 }
 
@@ -389,25 +401,21 @@ out:
 	*st = prev_s;
 }
 
-static uint64_t percpu_sum(const struct cgi_record *r)
+static int cpuacct_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
+			size_t size)
 {
-	uint64_t sum = 0;
-	for (uint32_t i = 0; i < r->ncpu; i++)
-		sum += cgi_percpu(r)[i];
-	return sum;
-}
-
-static int cpuacct_text(const struct cgi *it, const struct cgi_record *r, const char *name,
-			char *out, size_t size)
-{
+	const struct cgi_record *r = fresh_record(it, slot, CGI_CPUACCT);
 	size_t o = 0;
-	if (!(r->have & CGI_HAVE_CPUACCT))
+
+	if (!r || !it->cpuacct_ok)
 		return -1;
 	if (!strcmp(name, "cpuacct.usage_percpu")) {
 		/* "%llu " per possible CPU, then a newline */
-		for (uint32_t i = 0; i < r->ncpu; i++) {
-			int n = snprintf(out + o, size - o, "%llu ",
-					 (unsigned long long)cgi_percpu(r)[i]);
+		if (!it->percpu)
+			return -1;
+		const uint64_t *v = it->percpu + (size_t)slot * it->ncpu;
+		for (uint32_t i = 0; i < it->ncpu; i++) {
+			int n = snprintf(out + o, size - o, "%llu ", (unsigned long long)v[i]);
 			if (n < 0 || (size_t)n >= size - o)
 				return -1;
 			o += (size_t)n;
@@ -419,10 +427,10 @@ static int cpuacct_text(const struct cgi *it, const struct cgi_record *r, const 
 		return (int)o;
 	}
 	if (!strcmp(name, "cpuacct.usage"))
-		return put_u64(out, size, &o, NULL, percpu_sum(r)) ? (int)o : -1;
+		return put_u64(out, size, &o, NULL, r->cpu_usage_ns) ? (int)o : -1;
 	if (!strcmp(name, "cpuacct.stat")) {
 		uint64_t ut, st;
-		cgi_cputime_adjust(percpu_sum(r), r->cpu_user_ns, r->cpu_system_ns,
+		cgi_cputime_adjust(r->cpu_usage_ns, r->cpu_user_ns, r->cpu_system_ns,
 				   r->cpu_prev_utime_ns, r->cpu_prev_stime_ns, &ut, &st);
 		return put_u64(out, size, &o, "user", ut / it->ns_per_tick) &&
 		       put_u64(out, size, &o, "system", st / it->ns_per_tick) ? (int)o : -1;
@@ -430,14 +438,15 @@ static int cpuacct_text(const struct cgi *it, const struct cgi_record *r, const 
 	return -1;
 }
 
-static int memory_text(const struct cgi *it, const struct cgi_record *r, const char *name,
-		       char *out, size_t size)
+static int memory_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
+		       size_t size)
 {
+	const struct cgi_record *r = fresh_record(it, slot, CGI_MEMORY);
 	uint64_t pg = it->page_bytes;
 	size_t o = 0;
 	bool ok;
 
-	if (!(r->have & CGI_HAVE_MEMORY))
+	if (!r)
 		return -1;
 	if (!strcmp(name, "memory.usage_in_bytes"))
 		ok = put_u64(out, size, &o, NULL, r->mem_usage_pages * pg);
@@ -461,22 +470,22 @@ static int memory_text(const struct cgi *it, const struct cgi_record *r, const c
 	return ok ? (int)o : -1;
 }
 
-int cgi_file_text(const struct cgi *it, const struct cgi_record *r, const char *name, char *out,
-		  size_t size)
+int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
 {
+	const struct cgi_record *r;
 	size_t o = 0;
 
-	if (!it || !r || !size)
+	if (!it || !size || slot >= CGI_SLOTS)
 		return -1;
 	if (!strncmp(name, "cpuacct.", 8))
-		return it->cpuacct_ok ? cpuacct_text(it, r, name, out, size) : -1;
+		return cpuacct_text(it, slot, name, out, size);
 	if (!strncmp(name, "memory.", 7))
-		return memory_text(it, r, name, out, size);
-	if (!strcmp(name, "cpu.stat") && (r->have & CGI_HAVE_CPU))
+		return memory_text(it, slot, name, out, size);
+	if (!strcmp(name, "cpu.stat") && (r = fresh_record(it, slot, CGI_CPU)))
 		return put_u64(out, size, &o, "nr_periods", r->cfs_nr_periods) &&
 		       put_u64(out, size, &o, "nr_throttled", r->cfs_nr_throttled) &&
 		       put_u64(out, size, &o, "throttled_time", r->cfs_throttled_ns) ? (int)o : -1;
-	if (!strcmp(name, "pids.current") && (r->have & CGI_HAVE_PIDS))
+	if (!strcmp(name, "pids.current") && (r = fresh_record(it, slot, CGI_PIDS)))
 		return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
 	return -1;
 }
@@ -494,53 +503,57 @@ static bool check_memstat(struct cgi *it, uint64_t root_id)
 {
 	static const char *const keys[4] = { "total_cache", "total_rss", "total_mapped_file",
 					     "total_inactive_file" };
+	uint64_t ids[CG__CTRL_COUNT] = { 0 };
+	uint32_t slot = CGI_NO_SLOT;
+	bool ok = false;
+
+	ids[CG_MEMORY] = root_id;
+	if (cgi_track(it, ids, &slot) < 0)
+		return false;
 	for (int attempt = 0; attempt < 8; attempt++) {
 		uint64_t a[4], b[4];
 		const struct cgi_record *r;
 		char text[sizeof(it->stat_text)];
 		ssize_t n;
 
-		if (cgi_refresh(it) < 0 || !(r = cgi_find(it, CG_MEMORY, root_id)))
-			return false;
+		if (cgi_refresh(it) < 0 || !(r = fresh_record(it, slot, CGI_MEMORY)))
+			break;
 		a[0] = (uint64_t)r->mem_file_pages, a[1] = (uint64_t)r->mem_anon_mapped_pages;
 		a[2] = (uint64_t)r->mem_file_mapped_pages, a[3] = (uint64_t)r->mem_inactive_file_pages;
 		n = pread(it->memstat_fd, text, sizeof(text) - 1, 0);
-		if (cgi_refresh(it) < 0 || !(r = cgi_find(it, CG_MEMORY, root_id)) || n <= 0)
-			return false;
+		if (cgi_refresh(it) < 0 || !(r = fresh_record(it, slot, CGI_MEMORY)) || n <= 0)
+			break;
 		text[n] = '\0';
 		b[0] = (uint64_t)r->mem_file_pages, b[1] = (uint64_t)r->mem_anon_mapped_pages;
 		b[2] = (uint64_t)r->mem_file_mapped_pages, b[3] = (uint64_t)r->mem_inactive_file_pages;
 		if (memcmp(a, b, sizeof(a)))
 			continue;        /* moved: try again */
+		ok = true;
 		for (int k = 0; k < 4; k++)
-			if (cg_kv_get(text, keys[k]) != (int64_t)(a[k] * it->page_bytes))
-				return false;
-		return true;
+			ok = ok && cg_kv_get(text, keys[k]) == (int64_t)(a[k] * it->page_bytes);
+		break;
 	}
-	return false;
+	cgi_untrack(it, ids, slot);
+	return ok;
 }
 
 /* ---- open / close ----------------------------------------------------------- */
 
-static int set_up(struct cgi *it, const struct cg_layout *l, char *why, size_t whysize)
+static void *map_array(struct bpf_map *m, size_t *bytes)
 {
-	/* A fixture tree (tests, a wrong --host-root) fails here, before
-	 * anything is loaded. */
-	const char *walk_root = cg_layout_walk_root(l);
-	int rfd = walk_root ? open(walk_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	bool cgfs = rfd >= 0 && on_cgroupfs(rfd);
-	if (rfd >= 0)
-		close(rfd);
-	if (!cgfs) {
-		snprintf(why, whysize, "%s is not a cgroup v1 hierarchy (a fixture tree?)",
-			 walk_root ? walk_root : "the cgroup tree");
-		return -ENOENT;
-	}
-	int ncpu = possible_cpus();
-	if (ncpu < 0) {
-		snprintf(why, whysize, "possible CPUs are not 0..n-1 (or more than %d)", CGI_MAX_CPUS);
-		return -ENOTSUP;
-	}
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)bpf_map__value_size(m) * bpf_map__max_entries(m);
+	len = (len + page - 1) / page * page;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	*bytes = len;
+	return p;
+}
+
+/* Sizes, settings and the load. */
+static int load(struct cgi *it, int ncpu, bool percpu, char *why, size_t whysize)
+{
 	ebpf_route_libbpf_log();
 	struct btf *btf = btf__load_vmlinux_btf();
 	if (!btf) {
@@ -559,6 +572,7 @@ static int set_up(struct cgi *it, const struct cg_layout *l, char *why, size_t w
 		return -ENOENT;
 	}
 	it->skel->rodata->ncpu_possible = (__u32)ncpu;
+	it->skel->rodata->want_percpu = percpu;
 	it->skel->rodata->rq_to_cpu_off = rq_off;
 	if (memstat) {
 		it->skel->rodata->idx_anon_mapped = idx[0];
@@ -566,44 +580,86 @@ static int set_up(struct cgi *it, const struct cg_layout *l, char *why, size_t w
 		it->skel->rodata->idx_file_mapped = idx[2];
 		it->skel->rodata->idx_inactive_file = idx[3];
 	}
+	bpf_map__set_max_entries(it->skel->maps.cgi_slots, CGI__PARTS * CGI_SLOTS);
+	bpf_map__set_max_entries(it->skel->maps.cgi_records, CGI_SLOTS);
+	bpf_map__set_max_entries(it->skel->maps.cgi_percpu, percpu ? CGI_SLOTS * (uint32_t)ncpu : 1);
 	int err = cgroup_iter_bpf__load(it->skel);
 	if (err < 0) {
 		ebpf_explain(err, "loading the cgroup iterator", why, whysize);
 		return err;
 	}
-	for (size_t k = 0; k < NWALK_MAX; k++) {
-		enum cg_ctrl c = walk_ctrls[k];
-		if (!l->v1[c][0])
-			continue;
-		/* cpu and cpuacct are often comounted ("cpu,cpuacct"): one walk. */
-		char real[PATH_MAX];
-		int same = -1;
-		if (!realpath(l->v1[c], real))
-			continue;
-		for (size_t j = 0; j < k; j++) {
-			char other[PATH_MAX];
-			if (l->v1[walk_ctrls[j]][0] && realpath(l->v1[walk_ctrls[j]], other) &&
-			    !strcmp(real, other))
-				same = it->walk_of[walk_ctrls[j]];
-		}
-		if (same >= 0) {
-			it->walk_of[c] = same;
-			continue;
-		}
-		struct bpf_link *link = attach_walk(it, real, why, whysize);
-		if (!link)
-			return -ENOENT;
-		it->walks[it->nwalk].link = link;
-		it->walk_of[c] = it->nwalk++;
+	it->records = map_array(it->skel->maps.cgi_records, &it->records_bytes);
+	if (percpu)
+		it->percpu = map_array(it->skel->maps.cgi_percpu, &it->percpu_bytes);
+	if (!it->records || (percpu && !it->percpu)) {
+		snprintf(why, whysize, "mapping the iterator's records: %s", strerror(errno));
+		return -ENOMEM;
 	}
-	if (it->walk_of[CG_MEMORY] < 0 && it->walk_of[CG_CPUACCT] < 0) {
+	return 0;
+}
+
+/* One link per hierarchy (comounted controllers share one). */
+static int attach_all(struct cgi *it, const struct cg_layout *l, char *why, size_t whysize)
+{
+	for (int k = 0; k < CGI__PARTS; k++) {
+		enum cg_ctrl c = part_ctrl[k];
+		char real[PATH_MAX];
+		if (!l->v1[c][0] || !realpath(l->v1[c], real) ||
+		    !(it->hier_id[k] = hierarchy_of(part_name[k])))
+			continue;
+		for (int j = 0; j < k && it->part_of[c] < 0; j++)
+			if (it->walked[j] && it->hier_id[j] == it->hier_id[k])
+				it->part_of[c] = it->part_of[part_ctrl[j]];
+		if (it->part_of[c] < 0) {
+			struct bpf_link *link = attach_walk(it, real, why, whysize);
+			if (!link)
+				return -ENOENT;
+			it->links[it->nlinks] = link;
+			it->part_of[c] = it->nlinks++;
+		}
+		it->walked[k] = true;
+	}
+	if (!it->walked[CGI_MEMORY] && !it->walked[CGI_CPUACCT]) {
 		snprintf(why, whysize, "no v1 memory or cpuacct hierarchy");
 		return -ENOENT;
 	}
 	return 0;
 }
 
-struct cgi *cgi_open(const struct cg_layout *l, char *why, size_t whysize)
+static int set_up(struct cgi *it, const struct cg_layout *l, bool percpu, char *why,
+		  size_t whysize)
+{
+	/* A fixture tree (tests, a wrong --host-root) fails here, before
+	 * anything is loaded. */
+	const char *walk_root = cg_layout_walk_root(l);
+	int rfd = walk_root ? open(walk_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	bool cgfs = rfd >= 0 && on_cgroupfs(rfd);
+	if (rfd >= 0)
+		close(rfd);
+	if (!cgfs) {
+		snprintf(why, whysize, "%s is not a cgroup v1 hierarchy (a fixture tree?)",
+			 walk_root ? walk_root : "the cgroup tree");
+		return -ENOENT;
+	}
+	int ncpu = possible_cpus();
+	if (ncpu < 0) {
+		snprintf(why, whysize, "possible CPUs are not 0..n-1 (or more than %d)", CGI_MAX_CPUS);
+		return -ENOTSUP;
+	}
+	it->ncpu = (uint32_t)ncpu;
+	int err = load(it, ncpu, percpu, why, whysize);
+	if (err < 0)
+		return err;
+	if (!(it->free_slots = malloc(CGI_SLOTS * sizeof(*it->free_slots)))) {
+		snprintf(why, whysize, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < CGI_SLOTS; i++)
+		it->free_slots[it->nfree++] = CGI_SLOTS - 1 - i;
+	return attach_all(it, l, why, whysize);
+}
+
+struct cgi *cgi_open(const struct cg_layout *l, bool percpu, char *why, size_t whysize)
 {
 	struct cgi *it = calloc(1, sizeof(*it));
 	if (!it) {
@@ -612,7 +668,7 @@ struct cgi *cgi_open(const struct cg_layout *l, char *why, size_t whysize)
 	}
 	it->memstat_fd = -1;
 	for (int c = 0; c < CG__CTRL_COUNT; c++)
-		it->walk_of[c] = -1;
+		it->part_of[c] = -1;
 	if (l->mode != CG_V1 && l->mode != CG_HYBRID) {
 		snprintf(why, whysize, "cgroup layout is %s: the iterator covers v1 hierarchies",
 			 cg_mode_name(l->mode));
@@ -621,15 +677,16 @@ struct cgi *cgi_open(const struct cg_layout *l, char *why, size_t whysize)
 	long pg = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
 	it->page_bytes = pg > 0 ? (uint64_t)pg : 4096;
 	it->ns_per_tick = hz > 0 ? 1000000000ull / (uint64_t)hz : 10000000ull;
-	if (set_up(it, l, why, whysize) < 0)
+	if (set_up(it, l, percpu, why, whysize) < 0)
 		goto fail;
 
-	if (cgi_refresh(it) < 0) {
-		snprintf(why, whysize, "reading the cgroup iterator: %s", strerror(errno));
+	int err = cgi_refresh(it);
+	if (err < 0) {
+		snprintf(why, whysize, "running the cgroup iterator: %s", strerror(-err));
 		goto fail;
 	}
-	it->cpuacct_ok = it->walk_of[CG_CPUACCT] >= 0 && it->skel->bss->cpu_off_ok;
-	if (it->walk_of[CG_MEMORY] >= 0) {
+	it->cpuacct_ok = it->walked[CGI_CPUACCT] && it->skel->bss->cpu_off_ok;
+	if (it->walked[CGI_MEMORY]) {
 		char p[PATH_MAX];
 		struct stat st;
 		if (snprintf(p, sizeof(p), "%s/memory.stat", l->v1[CG_MEMORY]) < (int)sizeof(p))
@@ -647,13 +704,15 @@ void cgi_close(struct cgi *it)
 {
 	if (!it)
 		return;
-	for (int i = 0; i < it->nwalk; i++) {
-		bpf_link__destroy(it->walks[i].link);
-		free(it->walks[i].buf);
-		free(it->walks[i].tab);
-	}
+	for (int i = 0; i < it->nlinks; i++)
+		bpf_link__destroy(it->links[i]);
+	if (it->records)
+		munmap(it->records, it->records_bytes);
+	if (it->percpu)
+		munmap(it->percpu, it->percpu_bytes);
 	if (it->memstat_fd >= 0)
 		close(it->memstat_fd);
 	cgroup_iter_bpf__destroy(it->skel);
+	free(it->free_slots);
 	free(it);
 }

@@ -126,10 +126,21 @@ class CgroupIterTest(unittest.TestCase):
             self.assertIn("walks: memory cpuacct", log)
             self.assertNotIn("its check failed", log)   # memory.stat from walks
             self.assertNotIn("reading the files instead", log)
-            # Each tick reads the walks (memory, cpuacct, cpu, pids here).
-            w0 = a.metrics().value("monitor_cgroup_iterator_walks_total")
-            w1 = a.wait_tick().value("monitor_cgroup_iterator_walks_total")
-            self.assertGreaterEqual(w1 - w0, 2, "walks %d -> %d over a tick" % (w0, w1))
+            # Each tick runs the walks (memory, cpuacct, cpu, pids here) ...
+            e0 = a.metrics()
+            w0 = e0.value("monitor_cgroup_iterator_walks_total")
+            r0 = e0.value("monitor_cgroup_iterator_file_reads_total")
+            for _ in range(3):
+                e1 = a.wait_tick()
+            w1 = e1.value("monitor_cgroup_iterator_walks_total")
+            r1 = e1.value("monitor_cgroup_iterator_file_reads_total")
+            self.assertGreaterEqual(w1 - w0, 6, "walks %d -> %d over 3 ticks" % (w0, w1))
+            # ... and the files they stand for are read by path only for
+            # containers found since the last walk (other tests' here).
+            n = e1.sum("monitor_containers")
+            self.assertLess(r1 - r0, n * 9 * 3 / 2,
+                            "%d served files read by path over 3 ticks of %d containers"
+                            % (r1 - r0, n))
 
     def _check_equal(self, agent, c, percpu):
         """Agent values equal the files', from a tick between two reads of

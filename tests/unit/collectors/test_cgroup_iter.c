@@ -53,13 +53,13 @@ static void test_fixture_tree_refused(void)
 	memset(&l, 0, sizeof(l));
 	l.mode = CG_V1;
 	snprintf(l.v1[CG_MEMORY], sizeof(l.v1[CG_MEMORY]), "%s", dir);
-	struct cgi *it = cgi_open(&l, why, sizeof(why));
+	struct cgi *it = cgi_open(&l, false, why, sizeof(why));
 	CHECK(it == NULL);
 	CHECK(strstr(why, "not a cgroup v1 hierarchy") != NULL);
 	/* Pure v2: not the iterator's (the file path reads v2). */
 	l.mode = CG_V2;
 	why[0] = '\0';
-	CHECK(cgi_open(&l, why, sizeof(why)) == NULL);
+	CHECK(cgi_open(&l, false, why, sizeof(why)) == NULL);
 	CHECK(strstr(why, "v2") != NULL);
 	rmdir(dir);
 	cgi_close(NULL);
