@@ -139,6 +139,12 @@ struct series {
 	int64_t disk_last_t;
 	double disk_last_v;
 	int64_t last_t;          /* newest raw sample (INT64_MIN: none) */
+	/* The sample before it (prev_t INT64_MIN: not known, as after a chunk
+	 * cut): a reader as of a time between the two, as the forecaster is
+	 * (as of its slot, just before the newest tick), gets it without
+	 * decoding the chunk or reading SQLite. */
+	int64_t prev_t;
+	double prev_v;
 	/* When it last got a sample, on the store's append clock (monotonic
 	 * ms): staleness for eviction (cold.c) counts from here, not from
 	 * the samples' own times, which an import may set years back. */

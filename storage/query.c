@@ -851,6 +851,16 @@ int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, i
 			pthread_rwlock_unlock(&s->lock);
 			return 1;
 		}
+	} else if (se->prev_t != INT64_MIN && se->prev_t <= maxt) {
+		/* As of a time after the sample before the newest (none lies
+		 * between them): that one, or none in the range. */
+		int found = se->prev_t >= mint;
+		if (found) {
+			*t = se->prev_t;
+			*v = se->prev_v;
+		}
+		pthread_rwlock_unlock(&s->lock);
+		return found;
 	}
 	int64_t disk_maxt = se->disk_maxt[STORE_TIER_RAW];
 	pthread_rwlock_unlock(&s->lock);
@@ -926,6 +936,22 @@ static ssize_t decode_upto(struct cdec *d, int64_t maxt, int64_t chunk_last_t, i
 			n += k;
 		}
 		return (ssize_t)n;
+	}
+	/* Points past maxt follow (a reader as of a time just before the
+	 * newest tick): the fast decoder a batch at a time while a batch ends
+	 * by maxt, then the last batch again point by point. */
+	while (t && d->i < d->count) {
+		struct cdec before = *d;
+		int64_t bt[64];
+		double bv[64];
+		size_t k = cdec_run(d, bt, bv, ARRAY_LEN(bt));
+		if (!k || bt[k - 1] > maxt || n + k > max) {
+			*d = before;
+			break;
+		}
+		memcpy(t + n, bt, k * sizeof(*t));
+		memcpy(v + n, bv, k * sizeof(*v));
+		n += k;
 	}
 	for (;;) {
 		struct cdec before = *d;

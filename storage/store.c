@@ -178,7 +178,7 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 	se->hash = pairs_hash(pairs, n);
 	se->min_t = INT64_MAX;
 	se->max_t = INT64_MIN;
-	se->last_t = INT64_MIN;
+	se->last_t = se->prev_t = INT64_MIN;
 	se->touched_ms = mono_ns() / 1000000;
 	for (int k = 0; k < NTIERS; k++)
 		se->disk_maxt[k] = INT64_MIN;
@@ -582,6 +582,13 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 		s->out_of_order++;
 		return -EEXIST;
 	}
+	/* the newest sample becomes the one before it, when its bits are at hand */
+	int64_t prev_t = INT64_MIN;
+	double prev_v = 0;
+	if (se->raw.count && se->raw.t_prev == se->last_t) {
+		prev_t = se->last_t;
+		memcpy(&prev_v, &se->rv.prev, sizeof(prev_v));
+	}
 	int rc = cenc_append(&se->raw, &se->rv, t, &v, se->kind == STORE_COUNTER);
 	if (rc == -ERANGE) {
 		store_seal_raw(s, se);
@@ -595,6 +602,8 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 	if (se->last_t != INT64_MIN)
 		se->step_ms = t - se->last_t < UINT32_MAX ? (uint32_t)(t - se->last_t) : UINT32_MAX;
 	se->last_t = t;
+	se->prev_t = prev_t;
+	se->prev_v = prev_v;
 	se->touched_ms = s->append_ms;
 	if (t < se->min_t)
 		se->min_t = t;

@@ -1091,7 +1091,7 @@ static void test_import(void)
 }
 
 /* store_read_after, called after every few appends as the forecaster
- * calls it (with maxt now and then before the newest sample, and across
+ * calls it (with maxt now and then before the newest samples, and across
  * chunk cuts and flushes), returns exactly what an iterator over the same
  * range returns, bit for bit, and says -E2BIG past its max. */
 static void test_read_after(void)
@@ -1122,7 +1122,10 @@ static void test_read_after(void)
 		if (round % 40 == 39)
 			store_flush(s);
 		int64_t newest = t - 1000 - (int64_t)(rng >> 60);
-		int64_t maxt = round % 7 == 3 ? newest - 2500 : newest;
+		/* now and then half of the new ones past maxt: a batch of the
+		 * fast decoder ends past it and is read again point by point */
+		int64_t maxt = round % 7 == 3 ? newest - 2500 :
+			       round % 7 == 5 ? newest - (int64_t)(k / 2) * 1000 : newest;
 		ssize_t n = store_read_after(s, id, c, after, maxt, got_t, got_v, 512);
 		size_t m = readback(s, id, STORE_TIER_RAW, after + 1, maxt, want_t, want, 512);
 		reads++;
@@ -1145,6 +1148,46 @@ static void test_read_after(void)
 	CHECK(store_read_after(s, id, c, after, t, got_t, got_v, 512) == 20);
 	CHECK(store_read_after(s, 999999, c, after, t, got_t, got_v, 512) == -ENOENT);
 	store_cursor_free(c);
+	store_close(s);
+}
+
+/* store_last_point as of times at, between and before the newest samples
+ * (the forecaster asks as of its slot, just before the newest tick), with
+ * chunk cuts, a stale marker and flushes on the way, is the last point an
+ * iterator over [mint, maxt] gives, bit for bit. */
+static void test_last_point_between(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint32_t id = series(s, "m", "k", "v", NULL, NULL);
+	int64_t t0 = 1700000000000LL, t = t0;
+	int64_t want_t[512];
+	struct store_point want[512];
+	size_t bad = 0, asked = 0;
+	for (int i = 0; i < 700; i++, t += 1000) {
+		double v = i == 300 ? store_stale_nan() : (double)(i * 7 % 13) + 0.25 * i;
+		store_append(s, id, t, v);
+		if (i % 150 == 149)
+			store_flush(s);
+		int64_t ask[4][2] = { { t - 5000, t }, { t - 5000, t - 500 }, { t - 800, t - 1 },
+				      { t - 20000, t - 1500 } };
+		for (int k = 0; k < 4; k++) {
+			int64_t gt = 0;
+			double gv = 0;
+			int rc = store_last_point(s, id, ask[k][0], ask[k][1], &gt, &gv);
+			size_t m = readback(s, id, STORE_TIER_RAW, ask[k][0], ask[k][1], want_t, want,
+					    512);
+			asked++;
+			if (rc != (m > 0) || (m && (gt != want_t[m - 1] ||
+						    memcmp(&gv, &want[m - 1].v, sizeof(gv)))))
+				bad++;
+		}
+	}
+	CHECK_EQ_INT((int)bad, 0);
+	CHECK(asked == 2800);
 	store_close(s);
 }
 
@@ -1248,6 +1291,7 @@ int main(void)
 	RUN(test_import);
 	RUN(test_stale_marker_after_import);
 	RUN(test_read_after);
+	RUN(test_last_point_between);
 	RUN(test_read_points);
 	RUN(test_bounds_after_reopen);
 	if (dir[0]) {
