@@ -55,10 +55,14 @@
 #define FC_TAIL_MS (2 * 60 * 1000LL)
 /* How often a linear fit kept as running sums (struct fc_inc) is thrown
  * away and made again from the whole window: bounds the rounding the sums
- * gather and lets the step detector's scale follow the series. Each series
- * is due at its own refresh (staggered by its id), so that not every series
- * pays for a full read in the same refresh. */
-#define FC_FULL_EVERY_MS (60 * 60 * 1000LL)
+ * gather and lets the step detector's scale follow the series. The sums
+ * move by whole cells (compensated), so their rounding stays near a
+ * cell's own after hours; a step, a break or a new limit refits at once,
+ * and the history check (FC_HISTORY_LINE_EVERY_MS) still asks every hour
+ * whether the line is the model. Each series is due at its own refresh
+ * (staggered by its id), so that not every series pays for a full read in
+ * the same refresh. */
+#define FC_FULL_EVERY_MS (4 * 60 * 60 * 1000LL)
 /* At most this many cells of a kept window (struct fc_inc): 48 bytes
  * each, 62 for the default hour refreshed every minute. */
 #define FC_MAX_CELLS 120
@@ -697,6 +701,8 @@ struct fc_inc {
 	 * block of samples that already left it. */
 	int64_t blk_ms;
 	int64_t blk[FC_RANGE_BLOCKS];  /* block number (t / blk_ms), or -1 */
+	int64_t blk_t0, blk_t1;        /* the newest block's times, [t0, t1) ... */
+	size_t blk_k;                  /* ... and its slot: no division a point */
 	double blo[FC_RANGE_BLOCKS], bhi[FC_RANGE_BLOCKS];
 	int64_t cell_ms;               /* the cells (not for a counter) ... */
 	int64_t cell_lo, cell_hi;      /* ... from cell_lo to cell_hi hold the points; all
@@ -717,12 +723,18 @@ struct fc_inc {
 
 static void range_add(struct fc_inc *in, int64_t t, double v)
 {
-	int64_t b = t / in->blk_ms;
-	size_t k = (size_t)(b % FC_RANGE_BLOCKS);
-	if (in->blk[k] != b) {
-		in->blk[k] = b;
-		in->blo[k] = in->bhi[k] = v;
-		return;
+	size_t k = in->blk_k;
+	if (t < in->blk_t0 || t >= in->blk_t1) {
+		int64_t b = t / in->blk_ms;
+		k = (size_t)(b % FC_RANGE_BLOCKS);
+		in->blk_k = k;
+		in->blk_t0 = b * in->blk_ms;
+		in->blk_t1 = in->blk_t0 + in->blk_ms;
+		if (in->blk[k] != b) {
+			in->blk[k] = b;
+			in->blo[k] = in->bhi[k] = v;
+			return;
+		}
 	}
 	/* (compares, not fmin/fmax: a call each, for every new point; v is
 	 * never NaN here, stale markers are dropped before) */
@@ -789,7 +801,9 @@ static struct fc_wcell *cell_at(const struct fc_inc *in, int64_t k)
  * a refresh long after the last). */
 static bool cell_add(struct fc_inc *in, int64_t t, double v)
 {
-	int64_t k = cell_of(t, in->cell_ms);
+	int64_t cm = in->cell_ms, k = in->cell_hi;
+	if (t <= k * cm || t > (k + 1) * cm)    /* not the newest cell's: divide */
+		k = cell_of(t, cm);
 	if (k > in->cell_hi) {
 		if (in->cell_hi >= in->cell_lo)
 			fc_window_cell(&in->w, cell_at(in, in->cell_hi), in->cell_hi * in->cell_ms, 1);

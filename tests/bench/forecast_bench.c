@@ -263,8 +263,14 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	 * refresh is at the wall clock's now. */
 	int64_t t = start, end = now - NREFRESH * cfg.interval_ms;
 	for (int r = 0; r <= NREFRESH; r++, end += cfg.interval_ms) {
-		for (; t <= end; t += step_ms)
+		/* up to the tick after the slot: the agent's thread refreshes
+		 * as of a slot once a tick at or after it is stored */
+		for (; t <= end + step_ms; t += step_ms)
 			append_all(st, ids, ncont, start, t, step_ms, all_limits, &rng);
+		/* the agent's writer has had the minute to write what was sealed
+		 * (it flushes every storage.flush_interval, 10 s): so here too,
+		 * else every read walks a minute's backlog of pending chunks */
+		store_flush(st);
 		int64_t t0 = mono_ns(), c0 = thread_cpu_ns();
 		forecast_refresh(f, end);
 		times[r] = (double)(mono_ns() - t0) / 1e6;

@@ -633,6 +633,59 @@ static void test_refresh_moves_off_slots(void)
 	test_refresh_moves(1795900000000LL);      /* 40 s past a minute */
 }
 
+/* Five hours of refreshes a minute apart on slots over a growing, noisy
+ * series: the kept sums move by whole cells across a periodic full fit
+ * (FC_FULL_EVERY_MS) and still give predict_linear over the window at every
+ * refresh to 1e-9 (the rounding does not gather). */
+static void test_refresh_moves_long(void)
+{
+	char dir[32];
+	struct store *st = tmp_store(dir);
+	if (!st)
+		return;
+	int64_t t0 = 1795899960000LL, step = 10000;
+	uint32_t w = add_series(st, "container_memory_working_set_bytes", "/long");
+	uint32_t l = add_series(st, "container_spec_memory_limit_bytes", "/long");
+	size_t cap = 6 * 360 + 8, n = 0;
+	int64_t *ts = calloc(cap, sizeof(*ts));
+	double *vs = calloc(cap, sizeof(*vs));
+	uint64_t rng = 11;
+	struct forecaster *f = default_forecaster(st);
+	int64_t t = t0;
+	int worst_k = -1;
+	double worst = 0;
+	for (int k = 0; k <= 5 * 60; k++) {
+		int64_t now = t0 + 3600000 + k * 60000LL;
+		for (; t <= now && n < cap; t += step) {
+			double x = (double)(t - t0) / 1e3;
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			double noise = ((double)(rng >> 40) / (double)(1ULL << 24) - 0.5) * 2e6;
+			double v = 3e9 + 2e4 * x + noise;
+			store_append(st, w, t, v);
+			store_append(st, l, t, 64e9);
+			ts[n] = t, vs[n++] = v;
+		}
+		CHECK(forecast_refresh(f, now) == 0);
+		struct json_doc doc;
+		const struct json *m = resource_of(f, "/long", &doc, "memory");
+		const struct json *fc = m ? json_get(m, "forecast") : NULL;
+		double ours = fc && fc->child ? json_get(fc->child, "value")->number : NAN;
+		json_doc_free(&doc);
+		size_t a = fc_cut(ts, n, now - 3600000 + 1);
+		double slope, icpt;
+		CHECK(fc_linear_regression(ts + a, vs + a, n - a, now, &slope, &icpt));
+		double want = icpt + slope * 3600, rel = fabs(ours - want) / fabs(want);
+		if (!(rel <= worst))
+			worst = rel, worst_k = k;
+	}
+	fprintf(stderr, "  kept sums over 5 h: worst refresh %d off predict_linear by %.3g\n",
+		worst_k, worst);
+	CHECK(worst <= 1e-9);
+	free(ts);
+	free(vs);
+	tmp_close(f, st, dir);
+}
+
 /* A long-lived seasonal series: the refresh reads its week of roll-ups and
  * chooses Holt-Winters; the next refreshes carry that fit forward (moved to
  * their time) until FC_HISTORY_EVERY_MS has passed, then fit again. */
@@ -1021,6 +1074,7 @@ int main(void)
 	RUN(test_window_sums);
 	RUN(test_refresh_moves_on_slots);
 	RUN(test_refresh_moves_off_slots);
+	RUN(test_refresh_moves_long);
 	RUN(test_seasonal_growth);
 	RUN(test_step_change);
 	RUN(test_sawtooth);
