@@ -9,7 +9,8 @@
  * writes what the v1 memory, cpuacct, cpu and pids files would print into
  * the container's record (bpf/cgroup_iter.h): page counters, the memcg's
  * hierarchical stat items, CPU usage and times, CFS bandwidth counters,
- * the pids count. Untracked cgroups (slices, the host's services) cost one
+ * the pids count; in the v2 tree of a hybrid host, the PSI totals.
+ * Untracked cgroups (slices, the host's services) cost one
  * hash lookup. It replaces a dozen open/pread/seq_file round trips per
  * container with a few loads.
  *
@@ -223,6 +224,17 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 	if ((css = cg->subsys[cpu_cgrp_id])) {
 		fill_cpu(css, r);
 		r->gen[CGI_CPU] = gen;
+	}
+	if (key.hierarchy_id == 0) {
+		/* The v2 tree: PSI as its files print it, the totals of the
+		 * kernel's last aggregation (see the loader on staleness). */
+		struct psi_group *psi = BPF_CORE_READ(cg, psi);
+		if (psi) {
+			for (int k = 0; k < 6; k++)
+				r->psi_total_ns[k] = BPF_CORE_READ(psi, total[k]);
+			r->gen[CGI_UNIFIED] = gen;
+		}
+		return 0;
 	}
 	if ((css = cg->subsys[pids_cgrp_id])) {
 		struct pids_cgroup *p = container_of(css, struct pids_cgroup, css);

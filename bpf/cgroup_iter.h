@@ -17,13 +17,14 @@
 
 #define CGI_MAX_CPUS 1024        /* more possible CPUs: the iterator is not used */
 
-/* The walked hierarchies: bit in cgi_record.seen, index in walks. */
-enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI__PARTS };
+/* The walked hierarchies (the v1 ones, and the v2 tree of a hybrid host
+ * for PSI): index of cgi_record.gen. */
+enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI_UNIFIED, CGI__PARTS };
 
 /* cgi_slots' key: a cgroup directory is its kernfs id within its hierarchy. */
 struct cgi_key {
 	__u64 cgroup_id;         /* kernfs id: the directory's inode number */
-	__u32 hierarchy_id;      /* /proc/cgroups' hierarchy column */
+	__u32 hierarchy_id;      /* /proc/cgroups' hierarchy column; 0: the v2 tree */
 	__u32 pad;
 };
 
@@ -53,6 +54,9 @@ struct cgi_record {
 	__u64 cfs_throttled_ns;
 	/* pids */
 	__u64 pids_current;
+	/* PSI of the v2 cgroup: psi_group.total[PSI_AVGS][], ns: io some, io
+	 * full, memory some, memory full, cpu some, cpu full */
+	__u64 psi_total_ns[6];
 };
 
 #endif

@@ -13,8 +13,8 @@
  *
  * On v1 and hybrid hosts where the BPF cgroup iterator loads
  * (cgroup_iter.c), the hot files it can stand for (CPU usage and times,
- * memory usage, peak, failures, OOM kills and stat, pids) are neither held
- * nor read: one walk per hierarchy per tick gives their values for every
+ * memory usage, peak, failures, OOM kills and stat, pids, and the PSI
+ * totals of the v2 tree) are neither held nor read: one walk per hierarchy per tick gives their values for every
  * container, turned back into the file's text, so the parsers below serve
  * both paths. A container the last walk missed (found since) reads those
  * files by path for that tick.
@@ -436,6 +436,7 @@ enum cg_file {
 #define F2_FIRST F2_CPU_STAT
 #define F2_END (F2_PIDS_MAX + 1)
 #define UNIFIED CG__CTRL_COUNT   /* source index of the v2 tree */
+_Static_assert(UNIFIED == CGI_ID_UNIFIED, "the iterator indexes ids as the files do");
 
 static const struct {
 	unsigned char src;       /* enum cg_ctrl, or UNIFIED */
@@ -524,8 +525,8 @@ struct cg_files {
 	bool quota_files;        /* v1 cpu.stat was wanted when the files were opened */
 	uint64_t served;         /* bit per file: from the iterator, not opened */
 	bool served_known;       /* served was decided (at the first open) */
-	uint64_t cgid[CG__CTRL_COUNT]; /* v1 directory inodes: the walks' ids */
-	uint64_t tracked[CG__CTRL_COUNT]; /* the ids slot is tracked under */
+	uint64_t cgid[CGI_NIDS]; /* directory inodes (v1, then v2): the walks' ids */
+	uint64_t tracked[CGI_NIDS]; /* the ids slot is tracked under */
 	uint32_t slot;           /* the iterator's record, CGI_NO_SLOT: none */
 	unsigned settings_age;   /* ticks since the settings were read */
 	unsigned ticks_seen;     /* ticks since the container was found (saturates) */
@@ -582,7 +583,9 @@ static bool iter_can_serve(const struct cg_state *s, int i)
 	case F1_CPUACCT_PERCPU: case F1_CPUACCT_USAGE: case F1_CPUACCT_STAT: case F1_CPU_STAT:
 	case F1_MEM_USAGE: case F1_MEM_MAX_USAGE: case F1_MEM_STAT: case F1_MEM_FAILCNT:
 	case F1_MEM_OOM_CONTROL: case F1_MEMSW_USAGE: case F1_PIDS_CURRENT:
-		return s->iter && cgi_serves(s->iter, file_specs[i].src, file_specs[i].name);
+	case F_PSI_CPU: case F_PSI_MEM: case F_PSI_IO:
+		return s->iter && s->layout.mode != CG_V2 &&
+		       cgi_serves(s->iter, file_specs[i].src, file_specs[i].name);
 	default:
 		return false;
 	}
@@ -823,7 +826,7 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 						err = -errno;
 				}
 				struct stat st;
-				if (dfd[src] >= 0 && src != UNIFIED && s->iter && fstat(dfd[src], &st) == 0)
+				if (dfd[src] >= 0 && s->iter && fstat(dfd[src], &st) == 0)
 					f->cgid[src] = (uint64_t)st.st_ino; /* = kernfs id */
 			}
 			if (dfd[src] < 0)
@@ -1419,8 +1422,8 @@ static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
 	const char *cg = c->cgroup;
 	while (*cg == '/')
 		cg++;
-	if (snprintf(p, sizeof(p), "%s/%s/%s", s->layout.v1[src], cg, file_specs[i].name) >=
-	    (int)sizeof(p))
+	if (snprintf(p, sizeof(p), "%s/%s/%s", src == UNIFIED ? s->layout.unified : s->layout.v1[src],
+		     cg, file_specs[i].name) >= (int)sizeof(p))
 		return -ENAMETOOLONG;
 	ssize_t len = read_file(p, b, size);
 	/* The walk knew no such id: the directory may have been made anew

@@ -45,17 +45,17 @@
 #define STAT_TEXT_BYTES 8192       /* the root's memory.stat (v1: ~40 lines) */
 
 /* The hierarchies walked, by part; comounted ones share one walk. */
-static const enum cg_ctrl part_ctrl[CGI__PARTS] = {
+static const int part_ctrl[CGI__PARTS] = {
 	[CGI_MEMORY] = CG_MEMORY, [CGI_CPUACCT] = CG_CPUACCT, [CGI_CPU] = CG_CPU,
-	[CGI_PIDS] = CG_PIDS,
+	[CGI_PIDS] = CG_PIDS, [CGI_UNIFIED] = CGI_ID_UNIFIED,
 };
-static const char *const part_name[CGI__PARTS] = { "memory", "cpuacct", "cpu", "pids" };
+static const char *const part_name[CGI__PARTS] = { "memory", "cpuacct", "cpu", "pids", "v2" };
 
 struct cgi {
 	struct cgroup_iter_bpf *skel;
 	struct bpf_link *links[CGI__PARTS];
 	int nlinks;
-	int part_of[CG__CTRL_COUNT]; /* enum cgi_part per controller, -1: not walked */
+	int part_of[CGI_NIDS];   /* link per controller (and the v2 tree), -1: not walked */
 	uint32_t hier_id[CGI__PARTS]; /* /proc/cgroups' hierarchy of each part */
 	bool walked[CGI__PARTS];     /* its hierarchy has a link */
 	bool fresh[CGI__PARTS];      /* the last refresh walked it */
@@ -203,7 +203,8 @@ static int memstat_indexes(const struct btf *btf, uint32_t idx[4])
 static bool on_cgroupfs(int fd)
 {
 	struct statfs sf;
-	return fstatfs(fd, &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC;
+	return fstatfs(fd, &sf) == 0 &&
+	       (sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC);
 }
 
 /* Attaches a walk of the hierarchy at root (pre-order from the root). */
@@ -277,6 +278,13 @@ int cgi_refresh(struct cgi *it)
 	return err < 0 ? err : nread;
 }
 
+/* A PSI file: cpu.pressure, memory.pressure, io.pressure. */
+static bool is_pressure(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	return dot && !strcmp(dot, ".pressure");
+}
+
 /* The record of slot when its part k is from the last walk, else NULL. */
 static const struct cgi_record *fresh_record(const struct cgi *it, uint32_t slot, int k)
 {
@@ -287,7 +295,7 @@ static const struct cgi_record *fresh_record(const struct cgi *it, uint32_t slot
 }
 
 /* Enters (slot) or removes (NULL) the container's directories in cgi_slots. */
-static int set_keys(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], const uint32_t *slot)
+static int set_keys(struct cgi *it, const uint64_t ids[CGI_NIDS], const uint32_t *slot)
 {
 	int fd = bpf_map__fd(it->skel->maps.cgi_slots);
 	for (int k = 0; k < CGI__PARTS; k++) {
@@ -303,7 +311,7 @@ static int set_keys(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], const ui
 	return 0;
 }
 
-int cgi_track(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t *slot)
+int cgi_track(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t *slot)
 {
 	if (!it)
 		return -EINVAL;
@@ -321,7 +329,7 @@ int cgi_track(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t *slot
 	return err;
 }
 
-void cgi_untrack(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t slot)
+void cgi_untrack(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t slot)
 {
 	if (!it || slot >= CGI_SLOTS)
 		return;
@@ -332,8 +340,10 @@ void cgi_untrack(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t sl
 
 bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 {
-	if (!it || ctrl < 0 || ctrl >= CG__CTRL_COUNT || it->part_of[ctrl] < 0)
+	if (!it || ctrl < 0 || ctrl >= CGI_NIDS || it->part_of[ctrl] < 0)
 		return false;
+	if (ctrl == CGI_ID_UNIFIED)
+		return is_pressure(name);
 	if (!strcmp(name, "memory.stat"))
 		return it->memstat_ok;
 	if (!strcmp(name, "cpuacct.usage_percpu"))
@@ -352,10 +362,11 @@ const char *cgi_describe(const struct cgi *it, char *buf, size_t size)
 			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? " " : "walks: ",
 					      part_name[k]);
 	if (o < size)
-		snprintf(buf + o, size - o, "; %s%sblkio and PSI from files",
+		snprintf(buf + o, size - o, "; %s%sblkio%s from files",
 			 it->memstat_ok ? "" : "memory.stat from the file (its check failed); ",
 			 it->cpuacct_ok || !it->walked[CGI_CPUACCT] ? "" :
-			 "cpuacct from files (no per-CPU offsets); ");
+			 "cpuacct from files (no per-CPU offsets); ",
+			 it->walked[CGI_UNIFIED] ? "" : " and PSI");
 	return buf;
 }
 
@@ -470,6 +481,33 @@ static int memory_text(const struct cgi *it, uint32_t slot, const char *name, ch
 	return ok ? (int)o : -1;
 }
 
+/*
+ * The totals of a PSI file (the averages are not used). The kernel's file
+ * read first aggregates the per-CPU stall times into psi_group.total; the
+ * walk reads total as the kernel last aggregated it, which its averaging
+ * work does every 2 s while the group has any stall (PSI_FREQ), and any
+ * read of the file does at once: so a total is at most 2 s of stall
+ * behind the file, and equal to it once the group is quiet.
+ */
+static int psi_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
+{
+	const struct cgi_record *r = fresh_record(it, slot, CGI_UNIFIED);
+	int res = !strncmp(name, "io.", 3) ? 0 : !strncmp(name, "memory.", 7) ? 1 :
+		!strncmp(name, "cpu.", 4) ? 2 : -1;
+	size_t o = 0;
+
+	if (!r || res < 0)
+		return -1;
+	/* "some ... total=N" then "full ... total=N", in microseconds. */
+	int n = snprintf(out, size, "some total=%llu\nfull total=%llu\n",
+			 (unsigned long long)(r->psi_total_ns[2 * res] / 1000),
+			 (unsigned long long)(r->psi_total_ns[2 * res + 1] / 1000));
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	o = (size_t)n;
+	return (int)o;
+}
+
 int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
 {
 	const struct cgi_record *r;
@@ -477,6 +515,8 @@ int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *o
 
 	if (!it || !size || slot >= CGI_SLOTS)
 		return -1;
+	if (is_pressure(name))
+		return psi_text(it, slot, name, out, size);
 	if (!strncmp(name, "cpuacct.", 8))
 		return cpuacct_text(it, slot, name, out, size);
 	if (!strncmp(name, "memory.", 7))
@@ -503,7 +543,7 @@ static bool check_memstat(struct cgi *it, uint64_t root_id)
 {
 	static const char *const keys[4] = { "total_cache", "total_rss", "total_mapped_file",
 					     "total_inactive_file" };
-	uint64_t ids[CG__CTRL_COUNT] = { 0 };
+	uint64_t ids[CGI_NIDS] = { 0 };
 	uint32_t slot = CGI_NO_SLOT;
 	bool ok = false;
 
@@ -602,11 +642,17 @@ static int load(struct cgi *it, int ncpu, bool percpu, char *why, size_t whysize
 static int attach_all(struct cgi *it, const struct cg_layout *l, char *why, size_t whysize)
 {
 	for (int k = 0; k < CGI__PARTS; k++) {
-		enum cg_ctrl c = part_ctrl[k];
+		int c = part_ctrl[k];
 		char real[PATH_MAX];
-		if (!l->v1[c][0] || !realpath(l->v1[c], real) ||
-		    !(it->hier_id[k] = hierarchy_of(part_name[k])))
+		if (k == CGI_UNIFIED) {
+			/* The v2 tree of a hybrid host (PSI); hierarchy id 0. */
+			if (l->mode != CG_HYBRID || !l->unified[0] || !realpath(l->unified, real))
+				continue;
+			it->hier_id[k] = 0;
+		} else if (!l->v1[c][0] || !realpath(l->v1[c], real) ||
+			   !(it->hier_id[k] = hierarchy_of(part_name[k]))) {
 			continue;
+		}
 		for (int j = 0; j < k && it->part_of[c] < 0; j++)
 			if (it->walked[j] && it->hier_id[j] == it->hier_id[k])
 				it->part_of[c] = it->part_of[part_ctrl[j]];
@@ -667,7 +713,7 @@ struct cgi *cgi_open(const struct cg_layout *l, bool percpu, char *why, size_t w
 		return NULL;
 	}
 	it->memstat_fd = -1;
-	for (int c = 0; c < CG__CTRL_COUNT; c++)
+	for (int c = 0; c < CGI_NIDS; c++)
 		it->part_of[c] = -1;
 	if (l->mode != CG_V1 && l->mode != CG_HYBRID) {
 		snprintf(why, whysize, "cgroup layout is %s: the iterator covers v1 hierarchies",

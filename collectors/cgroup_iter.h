@@ -21,11 +21,16 @@
 struct cgi;
 
 #define CGI_SLOTS 8192           /* containers tracked at once; past it: files */
+/* A container's directory ids: one per v1 controller (enum cg_ctrl), then
+ * the v2 tree's (CGI_ID_UNIFIED; hybrid hosts: PSI). */
+#define CGI_ID_UNIFIED CG__CTRL_COUNT
+#define CGI_NIDS (CG__CTRL_COUNT + 1)
 #define CGI_NO_SLOT UINT32_MAX
 
 /*
  * Loads the iterator and attaches it to the v1 memory, cpuacct, cpu and
- * pids hierarchies of l (those mounted), and checks its memory.stat values
+ * pids hierarchies of l (those mounted) and, on a hybrid host, to the v2
+ * tree (PSI), and checks its memory.stat values
  * against the file once. percpu: per-CPU usage is wanted too. Returns NULL
  * with one sentence in why when it cannot be used (pure v2 or a fixture
  * tree, no BTF, not root, an older kernel); the caller stays on the file
@@ -43,15 +48,16 @@ int cgi_refresh(struct cgi *it);
 
 /*
  * Tracks a container: ids[ctrl] is the inode of its directory in each v1
- * hierarchy (0: none). *slot CGI_NO_SLOT gets a new slot; an existing one
+ * hierarchy and ids[CGI_ID_UNIFIED] in the v2 tree (0: none). *slot CGI_NO_SLOT gets a new slot; an existing one
  * is updated (directories made anew). Returns 0 or -errno (-ENOSPC past
  * CGI_SLOTS; *slot is then CGI_NO_SLOT). cgi_untrack with the same ids
  * gives the slot back.
  */
-int cgi_track(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t *slot);
-void cgi_untrack(struct cgi *it, const uint64_t ids[CG__CTRL_COUNT], uint32_t slot);
+int cgi_track(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t *slot);
+void cgi_untrack(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t slot);
 
-/* Whether the walks stand for file `name` of hierarchy ctrl on this host:
+/* Whether the walks stand for file `name` of hierarchy ctrl (enum cg_ctrl,
+ * or CGI_ID_UNIFIED) on this host:
  * the hierarchy is walked, memory.stat passed the start-up check, the
  * per-CPU offsets were found for the cpuacct files (and per-CPU values
  * were asked for, for cpuacct.usage_percpu). */

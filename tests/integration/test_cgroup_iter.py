@@ -4,7 +4,10 @@ against the cgroup files it stands for, on real Docker containers.
 Every value the agent takes from an iterator walk must equal what the
 file holds: for each container the files are read before and after a
 tick, and when nothing moved in between (idle containers) the agent's
-value must be exactly the file's. Containers:
+value must be exactly the file's. PSI totals (the v2 tree of a hybrid
+host) are the kernel's last aggregation: equal once a container is quiet,
+and for one that stalls all the time never ahead of the file and at most
+the 2 s aggregation period plus a tick behind. Containers:
   idle   sleep, --memory 64m --cpus 0.5 (so cpu.stat is read: a quota)
   cache  wrote and read back 8 MiB (page cache, inactive file, rss)
 Two agents watch them: one with cpu="total" (cpuacct.usage), one with
@@ -19,6 +22,7 @@ must load.
 
 import os
 import platform
+import time
 import unittest
 
 import harness as h
@@ -28,7 +32,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOADED = "cgroup: hot counters from the BPF cgroup iterator"
 SERVED_FILES = ("memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.stat",
                 "memory.failcnt", "memory.oom_control", "memory.memsw.usage_in_bytes",
-                "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat", "pids.current")
+                "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat", "pids.current",
+                "cpu.pressure", "memory.pressure", "io.pressure")
 
 
 def kernel_can():
@@ -67,6 +72,18 @@ def file_values(cg, percpu=False):
             v[("container_cpu_usage_seconds_total", "cpu%02d" % i)] = int(ns) / 1e9
     else:
         v[("container_cpu_usage_seconds_total", "total")] = cg.read_int("cpuacct", "cpuacct.usage") / 1e9
+    # PSI from the v2 tree of a hybrid host
+    unified = os.path.join(h.CG, "unified", cg.path.lstrip("/"))
+    for res in ("cpu", "memory", "io"):
+        path = os.path.join(unified, res + ".pressure")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                kind, *fields = line.split()
+                total = int(dict(x.split("=") for x in fields)["total"])
+                name = "waiting" if kind == "some" else "stalled"
+                v["container_pressure_%s_%s_seconds_total" % (res, name)] = total / 1e6
     quota = cg.read_int("cpu", "cpu.cfs_quota_us")
     if quota != -1:
         cs = cg.kv("cpu", "cpu.stat")
@@ -177,6 +194,34 @@ class CgroupIterTest(unittest.TestCase):
     def test_quota_counters_from_walk(self):
         v = self._check_equal(self.total, self.idle, False)
         self.assertIn("container_cpu_cfs_periods_total", v)
+
+    def test_psi_of_a_busy_container_lags_by_at_most_the_aggregation(self):
+        """A container stalling all the time: the walk reads PSI totals as
+        the kernel last aggregated them (every 2 s while it stalls; a read
+        of the file aggregates at once), so the agent's total is never
+        ahead of the file and at most 2 s of aggregation plus a tick
+        behind it."""
+        c = h.docker_run(self, "iter-psi", ["sh", "-c", "while :; do :; done"], ["--cpus", "0.2"])
+        cg = h.wait_for("iter-psi's cgroup", lambda: c.cgroup(), 5)
+        path = os.path.join(h.CG, "unified", cg.path.lstrip("/"), "cpu.pressure")
+        if not os.path.exists(path):
+            self.skipTest("no PSI in the v2 tree (psi=0 on the kernel command line?)")
+
+        def file_total():
+            with open(path) as f:
+                return int(f.readline().split("total=")[1]) / 1e6
+        h.wait_for("iter-psi in /metrics", lambda: self.total.metrics().get(
+            "container_pressure_cpu_waiting_seconds_total", name=c.name), 5)
+        for _ in range(3):
+            early = file_total()
+            time.sleep(3.5)
+            e = self.total.wait_tick(probe=file_total)
+            got = e.value("container_pressure_cpu_waiting_seconds_total", name=c.name)
+            self.assertLessEqual(got, e.probe + 1e-6, "ahead of the file")
+            self.assertGreaterEqual(got, early - 1e-6,
+                                    "more than 3.5 s behind the file (%.3f, file %.3f then %.3f)"
+                                    % (got, early, e.probe))
+        self.assertGreater(e.probe, early, "the busy container did not stall: no check")
 
     def test_served_files_not_held(self):
         """The agent holds none of the files the walks stand for (it still
