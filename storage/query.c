@@ -938,20 +938,29 @@ static ssize_t decode_upto(struct cdec *d, int64_t maxt, int64_t chunk_last_t, i
 		return (ssize_t)n;
 	}
 	/* Points past maxt follow (a reader as of a time just before the
-	 * newest tick): the fast decoder a batch at a time while a batch ends
-	 * by maxt, then the last batch again point by point. */
+	 * newest tick): the fast decoder a batch at a time; a batch that ends
+	 * past maxt is decoded again, as far as maxt only. */
 	while (t && d->i < d->count) {
 		struct cdec before = *d;
 		int64_t bt[64];
 		double bv[64];
-		size_t k = cdec_run(d, bt, bv, ARRAY_LEN(bt));
-		if (!k || bt[k - 1] > maxt || n + k > max) {
+		size_t k = cdec_run(d, bt, bv, ARRAY_LEN(bt)), j = k;
+		while (j && bt[j - 1] > maxt)
+			j--;
+		if (j < k) {
+			*d = before;
+			if (j && cdec_run(d, bt, bv, j) != j)
+				*d = before, j = 0;
+		}
+		if (!j || n + j > max) {
 			*d = before;
 			break;
 		}
-		memcpy(t + n, bt, k * sizeof(*t));
-		memcpy(v + n, bv, k * sizeof(*v));
-		n += k;
+		memcpy(t + n, bt, j * sizeof(*t));
+		memcpy(v + n, bv, j * sizeof(*v));
+		n += j;
+		if (j < k)
+			return (ssize_t)n;
 	}
 	for (;;) {
 		struct cdec before = *d;
@@ -1013,26 +1022,26 @@ static void place_cursor(struct store *s, uint32_t id, struct store_cursor *c, i
 	const struct cenc *e = se ? &se->raw : NULL;
 	struct cdec d;
 	if (e && e->count && cdec_init(&d, e->buf, cenc_bytes(e)) == 0 && d.ncols == 1) {
-		int64_t last = INT64_MIN, pt;
-		double pv;
+		int64_t last = INT64_MIN, bt[64];
+		double bv[64];
 		for (;;) {
+			/* the fast decoder; a batch that ends past maxt again, as far
+			 * as maxt only */
 			struct cdec before = d;
-			if (e->t_prev <= maxt) {
-				/* no point past maxt: the fast decoder, the last one kept */
-				int64_t bt[64];
-				double bv[64];
-				size_t k;
-				while ((k = cdec_run(&d, bt, bv, 64)) > 0)
-					last = bt[k - 1];
-				break;
-			}
-			if (cdec_next(&d, &pt, &pv) <= 0)
-				break;
-			if (pt > maxt) {
+			size_t k = cdec_run(&d, bt, bv, ARRAY_LEN(bt)), j = k;
+			while (j && bt[j - 1] > maxt)
+				j--;
+			if (j < k) {
 				d = before;
-				break;
+				if (j && cdec_run(&d, bt, bv, j) != j) {
+					d = before;
+					j = 0;
+				}
 			}
-			last = pt;
+			if (j)
+				last = bt[j - 1];
+			if (!k || j < k)
+				break;
 		}
 		if (last == after_t) {
 			c->ok = true;
