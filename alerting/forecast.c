@@ -274,7 +274,12 @@ struct forecaster {
 	 * usage, limit, limit2 of each resource (sel[3 * res + k]), then the
 	 * start times (sel[3 * RES__COUNT]) */
 	struct keyed *sel;
+	/* a refresh's read buffers (struct refresh's raw, hist, lim, lim2,
+	 * aux, rate_t), kept for the next: not allocated and faulted in anew
+	 * each refresh */
+	struct pts *scratch;             /* FC_NSCRATCH */
 };
+#define FC_NSCRATCH 6
 #define FC_NSEL (3 * RES__COUNT + 1)
 
 static void table_unref(struct forecaster *f, struct fc_table *t)
@@ -497,6 +502,10 @@ struct keyed_ent {
 struct keyed_txt {
 	const char *full, *base, *text; /* as series_key gives them */
 	const char *mp, *id;            /* the mountpoint and id labels, or NULL */
+	/* its limit, limit2 and start time series (pair_txt), found in the
+	 * selections made at these times: found again only when one is new */
+	const struct store_series_info *lim, *lim2, *start;
+	uint64_t lim_gen, lim2_gen, start_gen;
 };
 struct keyed {
 	struct store_series_set set;
@@ -504,6 +513,7 @@ struct keyed {
 	size_t n;
 	struct keyed_txt *txt;           /* by set index, when asked for */
 	int64_t made_at;                 /* the refresh that selected it */
+	uint64_t gen;                    /* unique to this selection (keyed_gens) */
 	uint64_t epoch;                  /* store_series_epoch then */
 	bool valid;
 	struct arena arena;
@@ -550,6 +560,10 @@ static int keyed_texts(struct keyed *k)
 	buf_fini(&text);
 	return rc;
 }
+
+/* Numbers selections (struct keyed's gen) so that what was paired with one
+ * is known to be from it; 0 is none. Shared by all forecasters: ids only. */
+static uint64_t keyed_gens;
 
 static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
 			int64_t maxt, bool full, struct keyed *k)
@@ -630,6 +644,7 @@ static int keyed_get(struct store *st, struct keyed *k, const char *family, cons
 		return rc;
 	}
 	k->made_at = now;
+	k->gen = __atomic_add_fetch(&keyed_gens, 1, __ATOMIC_RELAXED);
 	k->epoch = epoch;
 	k->valid = true;
 	return 0;
@@ -648,6 +663,22 @@ static const struct store_series_info *keyed_find(const struct keyed *k, const c
 	}
 	/* lo is past the last entry <= key: the newest of the equal ones */
 	return lo && !strcmp(k->ent[lo - 1].key, key) ? k->ent[lo - 1].si : NULL;
+}
+
+/* The limit, limit2 and start time series of a usage series' texts x, from
+ * its last refresh when none of the three selections was made since: a
+ * thousand containers' lookups are string compares of long keys. */
+static void pair_txt(struct keyed_txt *x, const struct keyed *lim, const struct keyed *lim2,
+		     const struct keyed *starts)
+{
+	if (x->lim_gen == lim->gen && x->lim2_gen == lim2->gen && x->start_gen == starts->gen)
+		return;
+	x->lim = keyed_find(lim, x->full);
+	x->lim2 = keyed_find(lim2, x->full);
+	x->start = keyed_find(starts, x->base);
+	x->lim_gen = lim->gen;
+	x->lim2_gen = lim2->gen;
+	x->start_gen = starts->gen;
 }
 
 /* ---- what the forecaster remembers of slow series ----------------------------------------- */
@@ -1349,31 +1380,32 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 	bool fresh_starts = r->starts->made_at == r->now;
 	for (size_t i = 0; rc == 0 && i < use->set.n; i++) {
 		const struct store_series_info *si = &use->set.series[i];
-		const struct keyed_txt *tx = &use->txt[i];
+		struct keyed_txt *tx = &use->txt[i];
 		if (!rd->machine && !tx->id)
 			continue;                /* a container series always has an id */
 		if (rd->others_use && (!tx->mp || !strcmp(tx->mp, "/")))
 			continue;                /* the writable layer is RES_WRITABLE */
 		/* the limit first: without one only the newest values are read */
 		int64_t chg, chg2 = INT64_MIN;
-		double limit = read_limit(r, keyed_find(lim, tx->full), fresh_lim, &r->lim, raw_from,
+		pair_txt(tx, lim, lim2, r->starts);
+		double limit = read_limit(r, tx->lim, fresh_lim, &r->lim, raw_from,
 					  &chg);
 		double others = 0;            /* others_use: the filesystem's use by all, now */
 		if (rd->others_use) {
-			const struct store_series_info *os = keyed_find(lim2, tx->full);
+			const struct store_series_info *os = tx->lim2;
 			int64_t ot;
 			if (!os || store_last_point(f->st, os->id, raw_from, r->now, &ot, &others) != 1 ||
 			    !isfinite(others))
 				limit = NAN;     /* without it the room is unknown */
 		} else if (rd->limit2) {
-			double period = read_limit(r, keyed_find(lim2, tx->full), fresh_lim2, &r->lim2,
+			double period = read_limit(r, tx->lim2, fresh_lim2, &r->lim2,
 						   raw_from, &chg2);
 			limit = period > 0 ? limit / period : NAN;
 		}
 		if (chg2 > chg)
 			chg = chg2;
 		if (!rd->machine && r->starts->set.n) {
-			const struct store_series_info *ss = keyed_find(r->starts, tx->base);
+			const struct store_series_info *ss = tx->start;
 			int64_t sc;
 			if (ss && !isnan(read_limit(r, ss, fresh_starts, &r->aux, raw_from, &sc)) &&
 			    sc > chg)
@@ -1560,16 +1592,19 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 	}
 	struct refresh r = { .f = f, .t = t, .now = now, .starts = &f->sel[3 * RES__COUNT] };
 	r.epoch = store_series_epoch(f->st);
+	r.raw = f->scratch[0];
+	r.hist = f->scratch[1];
+	r.lim = f->scratch[2];
+	r.lim2 = f->scratch[3];
+	r.aux = f->scratch[4];
+	r.rate_t = f->scratch[5];
 	int rc = keyed_get(f->st, r.starts, "container_start_time_seconds", NULL,
 			   now - f->cfg.window_ms, now, r.epoch, false, false);
 	for (int res = 0; rc == 0 && res < RES__COUNT; res++)
 		rc = forecast_family(&r, (enum fc_res)res);
-	pts_fini(&r.raw);
-	pts_fini(&r.hist);
-	pts_fini(&r.lim);
-	pts_fini(&r.lim2);
-	pts_fini(&r.aux);
-	pts_fini(&r.rate_t);
+	struct pts *keep[] = { &r.raw, &r.hist, &r.lim, &r.lim2, &r.aux, &r.rate_t };
+	for (size_t k = 0; k < ARRAY_LEN(keep); k++)
+		f->scratch[k] = *keep[k];
 	if (rc == 0)
 		rc = render_samples(f, t);
 	if (rc < 0) {
@@ -1672,9 +1707,11 @@ int forecast_new(struct forecaster **out, struct store *st, const struct forecas
 	f->cfg = *cfg;
 	f->slow = calloc(1, sizeof(*f->slow));
 	f->sel = calloc(FC_NSEL, sizeof(*f->sel));
-	if (!f->slow || !f->sel) {
+	f->scratch = calloc(FC_NSCRATCH, sizeof(*f->scratch));
+	if (!f->slow || !f->sel || !f->scratch) {
 		free(f->slow);
 		free(f->sel);
+		free(f->scratch);
 		free(f);
 		return -ENOMEM;
 	}
@@ -1725,6 +1762,9 @@ void forecast_stop(struct forecaster *f)
 		pthread_join(f->thread, NULL);
 	}
 	table_unref(f, f->current);
+	for (size_t k = 0; f->scratch && k < FC_NSCRATCH; k++)
+		pts_fini(&f->scratch[k]);
+	free(f->scratch);
 	for (int k = 0; f->sel && k < FC_NSEL; k++)
 		keyed_free(&f->sel[k]);
 	free(f->sel);
