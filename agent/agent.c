@@ -99,8 +99,10 @@ static void emit_agent_metrics(struct loop *l, struct coll_sink *sink)
 		  (double)__atomic_load_n(&l->st.header_timeouts, __ATOMIC_RELAXED));
 	sink_emit(sink, M_AGENT_DOCKER_UP, NULL, l->docker ? docker_up(l->docker) : 0);
 	if (l->store) {
+		/* The head's memory is a walk of every series: every 10 s, not
+		 * every tick (at 10,000 series it was 5 % of the agent's CPU). */
 		struct store_stats ss;
-		store_stats(l->store, &ss);
+		store_stats_recent(l->store, &ss, 10000);
 		sink_emit(sink, M_STORE_SERIES, NULL, (double)ss.series);
 		sink_emit(sink, M_STORE_EVICTED, NULL, (double)ss.evicted);
 		sink_emit(sink, M_STORE_SAMPLES, NULL, (double)ss.samples_appended);

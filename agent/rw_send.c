@@ -573,7 +573,7 @@ static int select_series(struct ep *e, int64_t after, int64_t upto)
 {
 	struct store *s = e->rw->a.store;
 	struct store_stats ss;
-	store_stats(s, &ss);
+	store_stats_recent(s, &ss, 10000);  /* only the series count is used: no walk */
 	if (e->sel_ok && ss.series == e->sel_store_series && ++e->rounds_since_sel < RW_RESELECT_ROUNDS)
 		return 0;
 	int64_t from = e->sel_ok && e->sel_from < after ? e->sel_from : after;

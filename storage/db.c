@@ -296,6 +296,7 @@ static struct tier_head *tier_head_get(struct store *s, struct series *se, int k
 /* Roll-up data open for a series not yet seen: the idle sweep closes it. */
 static void idle_track(struct store *s, struct series *se)
 {
+	s->idle_due = INT64_MIN;
 	if (se->flags & S_IDLE)
 		return;
 	if (s->nidle == s->idle_cap) {

@@ -201,6 +201,10 @@ struct store {
 	size_t nactive, active_cap, nactive_next;
 	struct series **idle;
 	size_t nidle, idle_cap;
+	/* The idle sweep has nothing to do until a snapshot later than this
+	 * (the earliest open roll-up bucket's end among the idle series);
+	 * INT64_MIN when one was added since the last sweep. */
+	int64_t idle_due;
 	uint32_t gen;
 	/* The newest maxt of any series that left memory (cold.c; INT64_MIN:
 	 * none): queries whose range starts later do not look in SQLite for
@@ -227,6 +231,11 @@ struct store {
 	uint64_t retention_deleted, db_bytes;
 	bool write_ok;
 	double last_flush_s;
+	/* The last walk of the head for its memory (store_stats_recent) */
+	pthread_mutex_t walk_mu;
+	bool walk_valid;
+	int64_t walk_ms;         /* mono ms it was made at */
+	uint64_t walk_head, walk_raw, walk_tier;
 
 	/* the writer thread (db.c) */
 	pthread_t writer;

@@ -164,6 +164,11 @@ struct store_stats {
 	double last_flush_seconds;
 };
 void store_stats(struct store *s, struct store_stats *out);
+/* The same, but the head's memory (head_bytes, head_raw_bytes,
+ * head_tier_bytes: a walk of every series) may come from a walk up to
+ * max_age_ms old; the counters are current. For a caller every tick. Any
+ * thread. */
+void store_stats_recent(struct store *s, struct store_stats *out, int64_t max_age_ms);
 /* A number that changes whenever a series is made or dropped: a reader
  * that keeps a selection of series (the forecaster) selects again only
  * when it changed. Any thread. */

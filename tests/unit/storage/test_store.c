@@ -186,6 +186,35 @@ static void test_append_select(void)
 	store_close(s);
 }
 
+/* store_stats_recent: the head's memory from a walk kept up to its age,
+ * then walked again and grown; the counters are current at every call. */
+static void test_stats_recent(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	struct store_stats a, b, c, fresh;
+	store_stats_recent(s, &a, 200);
+	char v[16];
+	for (int i = 0; i < 200; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		store_append(s, series(s, "m", "i", v, NULL, NULL), 1000, i);
+	}
+	store_stats_recent(s, &b, 200);           /* within the age: the old walk */
+	CHECK_EQ_INT(b.head_bytes, a.head_bytes);
+	CHECK_EQ_INT(b.samples_appended, 200);
+	CHECK_EQ_INT(b.series, 200);
+	usleep(250000);
+	store_stats_recent(s, &c, 200);           /* past it: walked again */
+	store_stats(s, &fresh);                     /* walked now */
+	CHECK(fresh.head_bytes > a.head_bytes);
+	CHECK(fresh.head_raw_bytes > a.head_raw_bytes);
+	CHECK_EQ_INT(c.head_bytes, fresh.head_bytes);
+	CHECK_EQ_INT(c.head_raw_bytes, fresh.head_raw_bytes);
+	store_close(s);
+}
+
 static void test_reopen(void)
 {
 	fresh_dir();
@@ -439,6 +468,43 @@ static size_t db_points(struct store *s, uint32_t *id)
 	store_matcher_fini(&m[0]);
 	store_matcher_fini(&m[1]);
 	return n;
+}
+
+/* The 1 m roll-up of db (a container that left) is closed by the first
+ * snapshot past its bucket's end and not before, also for a bucket opened
+ * by a return after the sweep had planned its next visit. */
+static bool db_tier_open(struct store *s)
+{
+	uint32_t id = 0;
+	db_points(s, &id);
+	pthread_rwlock_rdlock(&s->lock);
+	struct series *se = id ? series_by_id(s, id) : NULL;
+	bool open = se && se->tier[0];
+	pthread_rwlock_unlock(&s->lock);
+	return open;
+}
+
+static void test_idle_buckets_closed_when_due(void)
+{
+	fresh_dir();
+	struct store *s = open_store(NULL);
+	if (!s)
+		return;
+	const char *both[] = { "web", "db" }, *one[] = { "web" };
+	double v2[] = { 100, 200 }, v1[] = { 101 };
+	int64_t t0 = 28333334LL * 60000; /* a minute's start */
+	for (int i = 0; i <= 60; i++)
+		append_snap(s, t0 + i * 1000, i < 6 ? both : one, i < 6 ? v2 : v1, i < 6 ? 2 : 1);
+	CHECK(db_tier_open(s));          /* its minute ends at t0 + 60 s, not yet passed */
+	append_snap(s, t0 + 61000, one, v1, 1);
+	CHECK(!db_tier_open(s));         /* closed at the first snapshot past it */
+	/* back for a tick in the next minute, gone again */
+	for (int i = 62; i <= 120; i++)
+		append_snap(s, t0 + i * 1000, i == 62 ? both : one, i == 62 ? v2 : v1, i == 62 ? 2 : 1);
+	CHECK(db_tier_open(s));
+	append_snap(s, t0 + 121000, one, v1, 1);
+	CHECK(!db_tier_open(s));
+	store_close(s);
 }
 
 static bool lists_db(struct store *s)
@@ -1276,10 +1342,12 @@ int main(void)
 {
 	log_set_level(LOG_ERROR);
 	RUN(test_append_select);
+	RUN(test_stats_recent);
 	RUN(test_reopen);
 	RUN(test_crash_recovery);
 	RUN(test_tiers);
 	RUN(test_snapshots_and_staleness);
+	RUN(test_idle_buckets_closed_when_due);
 	RUN(test_stale_series_leave_memory);
 	RUN(test_evicted_series_returns_same_hour);
 	RUN(test_churned_ids_leave_no_table);
