@@ -19,8 +19,8 @@
  * Storing: lines read are stored (one transaction with their positions) at
  * most once a commit interval while they keep coming: a SQLite commit with
  * its full-text index costs far more than the lines it holds, so steady
- * output from many containers is read and stored about once a second,
- * while a line after a quiet spell is stored at the poll that reads it. Docker's 16 KiB splits and CRI "P" records are joined per stream;
+ * output from many containers is stored about once a second, while a line
+ * after a quiet spell is stored at the poll that reads it. Docker's 16 KiB splits and CRI "P" records are joined per stream;
  * a line longer than the line cap is cut with a marker; bytes that are not
  * UTF-8 or are control characters are escaped. The position saved with a
  * batch is the end of the last line that is complete and stored, so a
@@ -1524,14 +1524,8 @@ static void *run(void *arg)
 		pthread_mutex_lock(&t->lock);
 		t->stats.files = t->nfiles;
 		pthread_mutex_unlock(&t->lock);
-		/* Busy files are read again at once; idle ones every poll. Lines
-		 * that keep coming wait in their files until the next commit is
-		 * due (read sooner, they would only wait in the batch); after a
-		 * quiet spell the next poll reads a line and stores it. */
+		/* Busy files are read again at once; idle ones every poll. */
 		int64_t wait_ms = t->failed ? RETRY_MS : got >= READ_BUDGET ? 0 : t->cfg.poll_ms;
-		int64_t due_ms = t->last_flush_ms + t->cfg.commit_ms - now_ms();
-		if (!t->failed && got < READ_BUDGET && due_ms > wait_ms)
-			wait_ms = due_ms;
 		t->failed = false;
 		if (wait_ms > 0) {
 			struct timespec ts;
