@@ -153,6 +153,7 @@ struct tfile {
 	bool draining;                   /* a rotated sibling: read to the end, then drop */
 	int wd;                          /* its inotify watch, or -1 */
 	bool dirty;                      /* changed (a notice) or not yet read to its end */
+	bool moved;                      /* a notice says its path may name another file */
 	struct tfile *waiter;            /* the live file waiting for this sibling */
 	bool waiting;                    /* waits for a sibling to be finished */
 	bool remove;                     /* closed: drop after the flush */
@@ -196,7 +197,7 @@ struct coll_logtail {
 	struct buf text;
 	int64_t last_flush_ms;           /* when lines were last stored */
 	int ino_fd;                      /* inotify on the open files, or -1 */
-	struct notice { int wd; bool gone; } *notices; /* this poll's, by wd */
+	struct notice { int wd; bool gone, moved; } *notices; /* this poll's, by wd */
 	size_t nnotices;
 	bool failed;                     /* the last write failed: retry later */
 	bool full_check;                 /* this poll also looks at idle files' paths */
@@ -640,7 +641,7 @@ static uint64_t fingerprint_n(int fd, uint64_t want)
  * already name another file). Without a watch f is checked every poll. */
 static void watch(struct coll_logtail *t, struct tfile *f)
 {
-	f->dirty = true;
+	f->dirty = f->moved = true;
 	if (t->ino_fd < 0 || f->fd < 0)
 		return;
 	char p[64];
@@ -690,8 +691,10 @@ static void read_notices(struct coll_logtail *t)
 			if (ev->mask & IN_Q_OVERFLOW || t->nnotices == MAX_NOTICES)
 				all = true;
 			else
-				t->notices[t->nnotices++] = (struct notice){ ev->wd,
-									     (ev->mask & IN_IGNORED) != 0 };
+				t->notices[t->nnotices++] = (struct notice){
+					ev->wd, (ev->mask & IN_IGNORED) != 0,
+					(ev->mask & (IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF |
+						     IN_IGNORED)) != 0 };
 		}
 	}
 	if (!all && !t->nnotices)
@@ -700,18 +703,20 @@ static void read_notices(struct coll_logtail *t)
 	for (struct tfile *f = t->files; f; f = f->next) {
 		if (f->wd < 0)
 			continue;
-		struct notice key = { f->wd, false };
-		struct notice *hit = bsearch(&key, t->notices, t->nnotices, sizeof(key), notice_cmp);
-		if (!hit && !all)
+		struct notice key = { f->wd, false, false };
+		struct notice *q = bsearch(&key, t->notices, t->nnotices, sizeof(key), notice_cmp);
+		if (!q && !all)
 			continue;
 		f->dirty = true;
-		/* The kernel dropped the watch (the file is gone): poll it. */
-		for (struct notice *q = hit; q && q < t->notices + t->nnotices && q->wd == f->wd; q++)
+		f->moved |= all;
+		while (q && q > t->notices && q[-1].wd == f->wd)
+			q--;
+		int wd = f->wd;
+		for (; q && q < t->notices + t->nnotices && q->wd == wd; q++) {
+			f->moved |= q->moved;
 			if (q->gone)
-				f->wd = -1;
-		for (struct notice *q = hit; q && q >= t->notices && q->wd == f->wd; q--)
-			if (q->gone)
-				f->wd = -1;
+				f->wd = -1; /* the kernel dropped the watch: poll it */
+		}
 	}
 }
 
@@ -1011,13 +1016,17 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 	/* An unwatched idle file costs one fstat a poll; whether its path
 	 * still names it (rotation, deletion) is checked when it grew, or at
 	 * each rescan. */
-	if (!f->draining && !t->full_check && (uint64_t)fs.st_size == f->off &&
+	if (!f->draining && !t->full_check && !f->moved && (uint64_t)fs.st_size == f->off &&
 	    (uint64_t)fs.st_size == f->last_size) {
 		f->dirty = false;
 		return 0;
 	}
 	bool renamed = false, gone = false;
-	if (!f->draining) {
+	/* Whether the path still names f: a watched file is renamed or
+	 * unlinked only with a notice (IN_MOVE_SELF, IN_ATTRIB for the link
+	 * count), so its growth alone needs no path walk. */
+	if (!f->draining && (f->wd < 0 || f->moved || t->full_check)) {
+		f->moved = false;
 		if (stat(f->path, &ps) < 0)
 			gone = errno == ENOENT || errno == ENOTDIR;
 		else
@@ -1060,6 +1069,11 @@ static uint64_t poll_file(struct coll_logtail *t, struct tfile *f)
 		f->off += (uint64_t)n;
 		got += (uint64_t)n;
 		process(t, f, t->rbuf, (size_t)n, base);
+		/* A regular file reads short only at its end: no read for the 0. */
+		if ((size_t)n < READ_CHUNK) {
+			eof = true;
+			break;
+		}
 	}
 	/* Only a file read to its very end is finished (not one cut short by
 	 * the budget, a read error or the agent stopping). */

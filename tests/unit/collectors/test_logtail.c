@@ -290,7 +290,8 @@ static void docker_line(const char *path, const char *msg)
 
 /* The watch on the open file is what finds new lines: the directory is
  * listed once (rescans an hour apart), the file sits idle for many polls,
- * then grows, then is cut and rewritten in place (copy-truncate). */
+ * then grows, then is cut and rewritten in place (copy-truncate), then is
+ * renamed away with a new file at its path. */
 static void test_notices_without_rescan(void)
 {
 	struct env e;
@@ -311,6 +312,13 @@ static void test_notices_without_rescan(void)
 	docker_line(e.file, "after the cut");
 	messages(e.ls, 3, got, sizeof(got));
 	CHECK_STR(got, "first|second|after the cut");
+	/* rotated by rename, the new file at the path found without a rescan */
+	char old[400];
+	snprintf(old, sizeof(old), "%s.1", e.file);
+	CHECK(rename(e.file, old) == 0);
+	docker_line(e.file, "in the new file");
+	messages(e.ls, 4, got, sizeof(got));
+	CHECK_STR(got, "first|second|after the cut|in the new file");
 	env_fini(&e);
 }
 
