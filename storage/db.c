@@ -195,7 +195,41 @@ static int load_series(struct store *s, sqlite3 *db)
  * series whose raw points retention has removed (see apply_rollup_bounds).
  * SQLite answers a bare column beside one min() from the row holding it.
  */
-static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t *tier_first)
+/* The series a load put in memory, by rank: the load's arrays are indexed
+ * by it, not by id, so that they follow the series in memory and not
+ * every id ever given (ids only grow; those of series that left memory,
+ * cold.c, are gaps). */
+struct loaded {
+	uint32_t *ids;           /* ascending */
+	size_t n;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* id's rank among the loaded series; SIZE_MAX when it is not one. */
+static size_t loaded_ix(const struct loaded *l, uint32_t id)
+{
+	const uint32_t *p = l->n ? bsearch(&id, l->ids, l->n, sizeof(id), cmp_u32) : NULL;
+	return p ? (size_t)(p - l->ids) : SIZE_MAX;
+}
+
+static int loaded_init(struct store *s, struct loaded *l)
+{
+	l->n = 0;
+	l->ids = malloc((s->nseries + 1) * sizeof(*l->ids));
+	if (!l->ids)
+		return SQLITE_NOMEM;
+	for (uint32_t id = 0; l->n < s->nseries && series_next(s, &id); id++)
+		l->ids[l->n++] = id;
+	return SQLITE_OK;
+}
+
+static int load_bounds(struct store *s, sqlite3 *db, const struct loaded *l, int64_t *tier_last,
+		       int64_t *tier_first)
 {
 	for (int k = 0; k < NTIERS; k++) {
 		for (int q = 0; q < 2; q++) {
@@ -211,11 +245,12 @@ static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t
 				struct series *se = series_by_id(s, (uint32_t)sqlite3_column_int64(st, 0));
 				if (!se)
 					continue;
+				size_t ix = loaded_ix(l, se->id);
 				int64_t v = sqlite3_column_int64(st, 1);
 				if (q && k == STORE_TIER_RAW && v < se->min_t)
 					se->min_t = v;
 				if (q && k != STORE_TIER_RAW)
-					tier_first[se->id * 2 + k - 1] = v;
+					tier_first[ix * 2 + k - 1] = v;
 				if (q)
 					continue;
 				if (k == STORE_TIER_RAW && v > se->max_t)
@@ -224,8 +259,8 @@ static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t
 					se->disk_maxt[k] = v;
 				if (k == STORE_TIER_RAW && v > se->last_t)
 					se->last_t = v;
-				if (k != STORE_TIER_RAW && v > tier_last[se->id * 2 + k - 1])
-					tier_last[se->id * 2 + k - 1] = v;
+				if (k != STORE_TIER_RAW && v > tier_last[ix * 2 + k - 1])
+					tier_last[ix * 2 + k - 1] = v;
 			}
 			sqlite3_finalize(st);
 			if (rc != SQLITE_DONE)
@@ -245,21 +280,22 @@ static int load_bounds(struct store *s, sqlite3 *db, int64_t *tier_last, int64_t
  * kept change nothing: queries read raw points there (a bucket ends up to
  * an hour after its last sample).
  */
-static void apply_rollup_bounds(struct store *s, const int64_t *tier_first,
-				const int64_t *tier_last)
+static void apply_rollup_bounds(struct store *s, const struct loaded *l,
+				const int64_t *tier_first, const int64_t *tier_last)
 {
 	struct series *se;
 	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
+		size_t ix = loaded_ix(l, id);
 		bool raw = se->max_t != INT64_MIN;
 		for (int k = STORE_TIER_1M; k < NTIERS; k++) {
-			int64_t end = tier_first[id * 2 + k - 1];
+			int64_t end = tier_first[ix * 2 + k - 1];
 			if (end != INT64_MAX && end < se->min_t) {
 				int64_t start = end - store_tier_width_ms((enum store_tier)k) + 1;
 				if (start < se->min_t)
 					se->min_t = start;
 			}
-			if (!raw && tier_last[id * 2 + k - 1] > se->max_t)
-				se->max_t = tier_last[id * 2 + k - 1];
+			if (!raw && tier_last[ix * 2 + k - 1] > se->max_t)
+				se->max_t = tier_last[ix * 2 + k - 1];
 		}
 	}
 }
@@ -360,7 +396,8 @@ static void put_varint(struct buf *b, uint64_t v)
 }
 
 /* Applies one headlog row: entries of (series, stream, count, offset, bytes). */
-static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, const uint8_t *end)
+static size_t apply_log(const struct loaded *l, struct hbuf *hb, const uint8_t *p,
+			const uint8_t *end)
 {
 	size_t bad = 0;
 	while (p < end) {
@@ -371,9 +408,10 @@ static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, cons
 			return bad + 1; /* a torn row cannot be: SQLite commits whole rows */
 		const uint8_t *bytes = p;
 		p += len;
-		if (!series_by_id(s, id))
+		size_t ix = id <= UINT32_MAX ? loaded_ix(l, (uint32_t)id) : SIZE_MAX;
+		if (ix == SIZE_MAX)
 			continue;
-		struct hbuf *h = &hb[id * NTIERS + stream];
+		struct hbuf *h = &hb[ix * NTIERS + stream];
 		if (count == 0) {
 			h->len = 0;
 			continue;
@@ -390,7 +428,7 @@ static size_t apply_log(struct store *s, struct hbuf *hb, const uint8_t *p, cons
 }
 
 /* Accumulators are derived: the raw samples of the open bucket rebuild them. */
-static void rebuild_accs(struct store *s, const int64_t *tier_last)
+static void rebuild_accs(struct store *s, const struct loaded *l, const int64_t *tier_last)
 {
 	struct series *se;
 	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
@@ -402,7 +440,7 @@ static void rebuild_accs(struct store *s, const int64_t *tier_last)
 			if (q * w < se->last_t)
 				q++;
 			int64_t end = q * w;
-			int64_t done = tier_last[id * 2 + k];
+			int64_t done = tier_last[loaded_ix(l, id) * 2 + k];
 			if (se->tier[k] && se->tier[k]->enc.count && se->tier[k]->enc.t_prev > done)
 				done = se->tier[k]->enc.t_prev;
 			if (done >= end)
@@ -443,14 +481,14 @@ static void rebuild_accs(struct store *s, const int64_t *tier_last)
 
 /* Puts the head back: the checkpoint's rows, then every flush logged since,
  * then the encoders resumed on those bytes. */
-static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
+static int load_head(struct store *s, sqlite3 *db, const struct loaded *l, const int64_t *tier_last)
 {
-	struct hbuf *hb = calloc((size_t)s->byid_cap * NTIERS + 1, sizeof(*hb));
+	struct hbuf *hb = calloc(l->n * NTIERS + 1, sizeof(*hb));
 	if (!hb)
 		return SQLITE_NOMEM;
 	sqlite3_stmt *st;
 	/* The accumulators a clean stop saved with its checkpoint. */
-	uint8_t *accs = calloc((size_t)s->byid_cap + 1, 2 * ACC_BYTES);
+	uint8_t *accs = calloc(l->n + 1, 2 * ACC_BYTES);
 	if (!accs) {
 		free(hb);
 		return SQLITE_NOMEM;
@@ -458,15 +496,14 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	bool replayed = false;
 	int rc = sqlite3_prepare_v2(db, "SELECT series_id, tier, data, acc FROM head", -1, &st, NULL);
 	while (rc != SQLITE_NOMEM && st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
+		size_t ix = loaded_ix(l, (uint32_t)sqlite3_column_int64(st, 0));
 		int tier = sqlite3_column_int(st, 1);
-		if (!series_by_id(s, id) || tier < 0 || tier >= NTIERS)
+		if (ix == SIZE_MAX || tier < 0 || tier >= NTIERS)
 			continue;
 		if (tier == 0 && sqlite3_column_bytes(st, 3) == 2 * ACC_BYTES)
-			memcpy(accs + (size_t)id * 2 * ACC_BYTES, sqlite3_column_blob(st, 3),
-			       2 * ACC_BYTES);
+			memcpy(accs + ix * 2 * ACC_BYTES, sqlite3_column_blob(st, 3), 2 * ACC_BYTES);
 		size_t len = (size_t)sqlite3_column_bytes(st, 2);
-		if (len && hbuf_set(&hb[id * NTIERS + tier], 0, sqlite3_column_blob(st, 2), len) < 0) {
+		if (len && hbuf_set(&hb[ix * NTIERS + tier], 0, sqlite3_column_blob(st, 2), len) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -478,7 +515,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	rc = sqlite3_prepare_v2(db, "SELECT data FROM headlog ORDER BY id", -1, &st, NULL);
 	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *p = sqlite3_column_blob(st, 0);
-		bad += apply_log(s, hb, p, p + sqlite3_column_bytes(st, 0));
+		bad += apply_log(l, hb, p, p + sqlite3_column_bytes(st, 0));
 		/* Checkpoint at the first flush: ids of series gone since may be
 		 * given out again, and their log entries must not meet them. */
 		s->checkpoint_req = true;
@@ -491,7 +528,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	struct series *se;
 	for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 		bool counter = se->kind == STORE_COUNTER;
-		struct hbuf *h = &hb[id * NTIERS];
+		struct hbuf *h = &hb[loaded_ix(l, id) * NTIERS];
 		if (h[0].len) {
 			if (cenc_restore(&se->raw, &se->rv, h[0].p, h[0].len, counter) < 0) {
 				bad++;
@@ -526,12 +563,12 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 			 s->db_path, bad);
 	if (replayed) {
 		/* Samples came after the checkpoint: rebuild from them. */
-		rebuild_accs(s, tier_last);
+		rebuild_accs(s, l, tier_last);
 	} else {
 		for (uint32_t id = 0; (se = series_next(s, &id)); id++) {
 			for (int k = 0; k < 2; k++) {
 				struct tier_head tmp;
-				unpack_acc(&tmp, accs + ((size_t)id * 2 + k) * ACC_BYTES);
+				unpack_acc(&tmp, accs + (loaded_ix(l, id) * 2 + k) * ACC_BYTES);
 				if (!tmp.end || !tmp.count || !tier_head_get(s, se, k))
 					continue;
 				struct tier_head *th = se->tier[k];
@@ -547,7 +584,7 @@ static int load_head(struct store *s, sqlite3 *db, const int64_t *tier_last)
 	}
 out:
 	free(accs);
-	for (size_t i = 0; i < (size_t)s->byid_cap * NTIERS; i++)
+	for (size_t i = 0; i < l->n * NTIERS; i++)
 		free(hb[i].p);
 	free(hb);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -614,29 +651,35 @@ static int open_db(struct store *s)
 	}
 	if ((rc = load_series(s, s->db)) != SQLITE_OK)
 		return rc;
-	int64_t *tier_last = malloc(((size_t)s->byid_cap * 2 + 2) * sizeof(*tier_last));
-	if (!tier_last)
-		return SQLITE_NOMEM;
-	int64_t *tier_first = malloc(((size_t)s->byid_cap * 2 + 2) * sizeof(*tier_first));
-	if (!tier_first) {
+	struct loaded l;
+	if ((rc = loaded_init(s, &l)) != SQLITE_OK)
+		return rc;
+	int64_t *tier_last = malloc((l.n * 2 + 2) * sizeof(*tier_last));
+	int64_t *tier_first = malloc((l.n * 2 + 2) * sizeof(*tier_first));
+	if (!tier_last || !tier_first) {
 		free(tier_last);
+		free(tier_first);
+		free(l.ids);
 		return SQLITE_NOMEM;
 	}
-	for (size_t i = 0; i < (size_t)s->byid_cap * 2 + 2; i++) {
+	for (size_t i = 0; i < l.n * 2 + 2; i++) {
 		tier_last[i] = INT64_MIN;
 		tier_first[i] = INT64_MAX;
 	}
-	if ((rc = load_bounds(s, s->db, tier_last, tier_first)) == SQLITE_OK)
-		rc = load_head(s, s->db, tier_last);
+	if ((rc = load_bounds(s, s->db, &l, tier_last, tier_first)) == SQLITE_OK)
+		rc = load_head(s, s->db, &l, tier_last);
 	if (rc == SQLITE_OK)
-		apply_rollup_bounds(s, tier_first, tier_last);
+		apply_rollup_bounds(s, &l, tier_first, tier_last);
 	free(tier_first);
 	/* Small roll-up chunks sealed before a stop are merged by the first pass. */
 	struct series *se;
-	for (uint32_t id = 0; rc == SQLITE_OK && (se = series_next(s, &id)); id++)
-		if (tier_last[id * 2] != INT64_MIN || tier_last[id * 2 + 1] != INT64_MIN)
+	for (uint32_t id = 0; rc == SQLITE_OK && (se = series_next(s, &id)); id++) {
+		size_t ix = loaded_ix(&l, id);
+		if (tier_last[ix * 2] != INT64_MIN || tier_last[ix * 2 + 1] != INT64_MIN)
 			se->flags |= S_COMPACT;
+	}
 	free(tier_last);
+	free(l.ids);
 	if (rc != SQLITE_OK)
 		return rc;
 	static const char *const ins[NTIERS] = {
