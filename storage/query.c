@@ -938,13 +938,15 @@ static ssize_t decode_upto(struct cdec *d, int64_t maxt, int64_t chunk_last_t, i
 		return (ssize_t)n;
 	}
 	/* Points past maxt follow (a reader as of a time just before the
-	 * newest tick): the fast decoder a batch at a time; a batch that ends
-	 * past maxt is decoded again, as far as maxt only. */
-	while (t && d->i < d->count) {
+	 * newest tick): the fast decoder a batch at a time, short of the
+	 * chunk's last point (past maxt: usually the only one); a batch that
+	 * ends past maxt is decoded again, as far as maxt only. */
+	while (t && d->i + 1 < d->count) {
 		struct cdec before = *d;
 		int64_t bt[64];
 		double bv[64];
-		size_t k = cdec_run(d, bt, bv, ARRAY_LEN(bt)), j = k;
+		size_t left = (size_t)(d->count - d->i) - 1;
+		size_t k = cdec_run(d, bt, bv, left < ARRAY_LEN(bt) ? left : ARRAY_LEN(bt)), j = k;
 		while (j && bt[j - 1] > maxt)
 			j--;
 		if (j < k) {
@@ -1025,10 +1027,12 @@ static void place_cursor(struct store *s, uint32_t id, struct store_cursor *c, i
 		int64_t last = INT64_MIN, bt[64];
 		double bv[64];
 		for (;;) {
-			/* the fast decoder; a batch that ends past maxt again, as far
-			 * as maxt only */
+			/* the fast decoder (past maxt: short of the last point, which
+			 * usually is the only one past it); a batch that ends past
+			 * maxt again, as far as maxt only */
 			struct cdec before = d;
-			size_t k = cdec_run(&d, bt, bv, ARRAY_LEN(bt)), j = k;
+			size_t left = (size_t)(d.count - d.i) - (e->t_prev > maxt && d.i < d.count);
+			size_t k = left ? cdec_run(&d, bt, bv, left < 64 ? left : 64) : 0, j = k;
 			while (j && bt[j - 1] > maxt)
 				j--;
 			if (j < k) {

@@ -18,10 +18,11 @@
  *     capacity and use: 7 resources each) over the last hour at
  *     a 10 s and at a 1 s interval, a first forecaster refresh over all
  *     of it (every window read and fitted whole), then 16 refreshes a minute
- *     apart with that minute's samples appended before each (the steady
- *     state: most series move their kept sums, about one in 15 is read
- *     whole again; median and slowest), plus the fits alone on arrays
- *     already in memory. Target: under 20 ms per refresh.
+ *     apart as the agent makes them: at the minute (the thread's slots),
+ *     with that minute's samples and the tick after the slot appended and
+ *     the store's writer flushed before each (the steady state: most series
+ *     move their kept sums; median, mean and slowest), plus the fits alone
+ *     on arrays already in memory. Target: under 20 ms per refresh.
  *
  * Prints a Markdown table and writes it to WORKDIR/../forecast.md.
  * BENCH_FORECAST_CONTAINERS (1000) changes the container count.
@@ -213,7 +214,7 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 
 static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool all_limits,
 			   size_t *entries, double *emit_ms, size_t *samples, double *cold_ms,
-			   double *max_ms, double *cpu_ms)
+			   double *max_ms, double *cpu_ms, double *cpu_mean_ms)
 {
 	char err[512];
 	struct store_config sc;
@@ -304,6 +305,12 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	/* the first refresh reads and fits every window whole (as after a
 	 * start); the later ones are the steady state */
 	*cold_ms = times[0];
+	/* the mean too: a refresh that meets the chunk cuts of every series
+	 * (all began together here; in the agent they are spread) or their
+	 * periodic full fits costs more than the median one */
+	*cpu_mean_ms = 0;
+	for (int r = 1; r <= NREFRESH; r++)
+		*cpu_mean_ms += cpu[r] / NREFRESH;
 	*cpu_ms = median(cpu + 1, NREFRESH);
 	*max_ms = 0;
 	for (int r = 1; r <= NREFRESH; r++)
@@ -376,9 +383,9 @@ int main(int argc, char **argv)
 		if (system(cmd) != 0)
 			return 1;
 		size_t entries = 0, samples = 0;
-		double emit_ms = 0, cold = 0, mx = 0, cpu = 0;
+		double emit_ms = 0, cold = 0, mx = 0, cpu = 0, cpu_mean = 0;
 		double ms = refresh_cost(sub, ncont, steps[k], k < 2, &entries, &emit_ms, &samples,
-					 &cold, &mx, &cpu);
+					 &cold, &mx, &cpu, &cpu_mean);
 		if (k == 2) {
 			/* Docker's defaults: a memory limit at most, no pids.max, no
 			 * CPU quota; the writable layer's filesystem always has one */
@@ -392,9 +399,10 @@ int main(int argc, char **argv)
 		}
 		buf_printf(&out, "| refresh (store reads and fits), samples every %llds: %zu points "
 			   "per series, %zu resources; median of %d refreshes a minute apart "
-			   "(slowest); its CPU time | %.1f ms (%.1f ms); CPU %.1f ms | < 20 ms |\n",
+			   "(slowest); its CPU time, median (mean) | %.1f ms (%.1f ms); CPU %.1f ms "
+			   "(%.1f ms) | < 20 ms |\n",
 			   (long long)(steps[k] / 1000), (size_t)(3600000 / steps[k]) + 1, entries,
-			   NREFRESH, ms, mx, cpu);
+			   NREFRESH, ms, mx, cpu, cpu_mean);
 		buf_printf(&out, "| the first refresh (every window read and fitted whole), samples "
 			   "every %llds | %.1f ms | - |\n", (long long)(steps[k] / 1000), cold);
 		printf("BENCH forecast first refresh, %zu containers, samples every %llds|%.1f|ms|"
@@ -413,8 +421,9 @@ int main(int argc, char **argv)
 		if (getloadavg(la, 1) < 1)
 			la[0] = NAN;
 		printf("BENCH forecast refresh CPU time, %zu containers (%zu resources), samples every "
-		       "%llds, window 1h|%.1f|ms|< 20 ms|wall %.1f ms (slowest %.1f), load average "
-		       "%.1f\n", ncont, entries, (long long)(steps[k] / 1000), cpu, ms, mx, la[0]);
+		       "%llds, window 1h|%.1f|ms|< 20 ms|mean %.1f ms; wall %.1f ms (slowest %.1f), "
+		       "load average %.1f\n", ncont, entries, (long long)(steps[k] / 1000), cpu,
+		       cpu_mean, ms, mx, la[0]);
 		if (system(cmd) != 0)
 			return 1;
 	}
