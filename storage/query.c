@@ -1057,9 +1057,47 @@ static void place_cursor(struct store *s, uint32_t id, struct store_cursor *c, i
 	pthread_rwlock_unlock(&s->lock);
 }
 
+/*
+ * The points after the cursor was (at after_t in the chunk starting at
+ * was->t_first) when that chunk was cut since: it reads on from the
+ * cursor's place in the cut chunk (the same bytes and more, now in SQLite
+ * or pending) instead of decoding it again from its start, then decodes the
+ * chunks after it. -EAGAIN when the iterator's chunks are not that (they
+ * overlap, one begins before the cursor, a resume does not fit): the caller
+ * reads as an iterator does.
+ */
+static ssize_t read_cut(const struct store_iter *it, const struct store_cursor *was,
+			int64_t after_t, int64_t maxt, int64_t *t, double *v, size_t max)
+{
+	if (!it->stream)
+		return -EAGAIN;
+	size_t n = 0;
+	for (size_t i = 0; i < it->bs.n; i++) {
+		const struct blob *b = &it->bs.b[i];
+		const uint8_t *data = it->bs.mem + b->off;
+		struct cdec d;
+		if (b->maxt <= after_t)
+			continue;
+		if (b->mint > maxt)
+			break;
+		if (b->mint == was->t_first) {
+			if (cdec_resume(&d, data, b->len, &was->d) < 0)
+				return -EAGAIN;
+		} else if (b->mint <= after_t || cdec_init(&d, data, b->len) < 0 || d.ncols != 1) {
+			return -EAGAIN;
+		}
+		ssize_t k = decode_upto(&d, maxt, b->maxt, t, v, n, max);
+		if (k < 0)
+			return k == -E2BIG ? k : -EAGAIN;
+		n = (size_t)k;
+	}
+	return (ssize_t)n;
+}
+
 ssize_t store_read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
 			 int64_t maxt, int64_t *t, double *v, size_t max)
 {
+	struct store_cursor was = *c;
 	ssize_t n = read_on(s, id, c, after_t, maxt, t, v, max);
 	if (n != -EAGAIN)
 		return n;
@@ -1067,6 +1105,14 @@ ssize_t store_read_after(struct store *s, uint32_t id, struct store_cursor *c, i
 	int rc = store_iter_open(s, id, STORE_TIER_RAW, after_t + 1, maxt, &it);
 	if (rc < 0)
 		return rc;
+	n = was.ok && was.last_t == after_t ? read_cut(it, &was, after_t, maxt, t, v, max) :
+					      -EAGAIN;
+	if (n != -EAGAIN) {
+		store_iter_free(it);
+		if (n >= 0)
+			place_cursor(s, id, c, n ? t[n - 1] : after_t, maxt);
+		return n;
+	}
 	n = 0;
 	for (;;) {
 		ssize_t k = store_iter_batch(it, t + n, v + n, max - (size_t)n);
