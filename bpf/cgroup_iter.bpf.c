@@ -143,6 +143,9 @@ static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct 
 	r->mem_failcnt = BPF_CORE_READ(m, memory.failcnt);
 	r->memsw_usage_pages = BPF_CORE_READ(m, memsw.usage.counter);
 	r->mem_oom_kill = BPF_CORE_READ(m, memory_events[MEMCG_OOM_KILL].counter);
+	r->mem_max_pages = BPF_CORE_READ(m, memory.max);
+	r->memsw_max_pages = BPF_CORE_READ(m, memsw.max);
+	r->mem_soft_limit_pages = BPF_CORE_READ(m, soft_limit);
 	if (vs) {
 		r->mem_anon_mapped_pages = stat_item(vs, idx_anon_mapped);
 		r->mem_file_pages = stat_item(vs, idx_file_pages);
@@ -192,6 +195,9 @@ static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi
 	r->cfs_nr_periods = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_periods);
 	r->cfs_nr_throttled = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_throttled);
 	r->cfs_throttled_ns = BPF_CORE_READ(tg, cfs_bandwidth.throttled_time);
+	r->cfs_quota_ns = BPF_CORE_READ(tg, cfs_bandwidth.quota);
+	r->cfs_period_ns = BPF_CORE_READ(tg, cfs_bandwidth.period);
+	r->cpu_shares_fp = BPF_CORE_READ(tg, shares);
 }
 
 SEC("iter/cgroup")
@@ -239,6 +245,7 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 	if ((css = cg->subsys[pids_cgrp_id])) {
 		struct pids_cgroup *p = container_of(css, struct pids_cgroup, css);
 		r->pids_current = BPF_CORE_READ(p, counter.counter);
+		r->pids_limit = BPF_CORE_READ(p, limit.counter);
 		r->gen[CGI_PIDS] = gen;
 	}
 	return 0;

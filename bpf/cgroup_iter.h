@@ -52,6 +52,15 @@ struct cgi_record {
 	__u64 cfs_nr_periods;
 	__u64 cfs_nr_throttled;
 	__u64 cfs_throttled_ns;
+	/* settings: page_counter max (memory, memsw), soft limit, CFS quota
+	 * (~0: none) and period, shares (fixed point), pids limit */
+	__u64 mem_max_pages;
+	__u64 memsw_max_pages;
+	__u64 mem_soft_limit_pages;
+	__u64 cfs_quota_ns;
+	__u64 cfs_period_ns;
+	__u64 cpu_shares_fp;
+	__s64 pids_limit;
 	/* pids */
 	__u64 pids_current;
 	/* PSI of the v2 cgroup: psi_group.total[PSI_AVGS][], ns: io some, io

@@ -525,6 +525,7 @@ struct cg_files {
 	bool quota_files;        /* v1 cpu.stat was wanted when the files were opened */
 	uint64_t served;         /* bit per file: from the iterator, not opened */
 	bool served_known;       /* served was decided (at the first open) */
+	bool settings_unset;     /* the runtime is still writing them (read_settings) */
 	uint64_t cgid[CGI_NIDS]; /* directory inodes (v1, then v2): the walks' ids */
 	uint64_t tracked[CGI_NIDS]; /* the ids slot is tracked under */
 	uint32_t slot;           /* the iterator's record, CGI_NO_SLOT: none */
@@ -584,6 +585,9 @@ static bool iter_can_serve(const struct cg_state *s, int i)
 	case F1_MEM_USAGE: case F1_MEM_MAX_USAGE: case F1_MEM_STAT: case F1_MEM_FAILCNT:
 	case F1_MEM_OOM_CONTROL: case F1_MEMSW_USAGE: case F1_PIDS_CURRENT:
 	case F_PSI_CPU: case F_PSI_MEM: case F_PSI_IO:
+	/* settings too: from the walk they cost nothing, so every tick */
+	case F1_CPU_QUOTA: case F1_CPU_PERIOD: case F1_CPU_SHARES: case F1_MEM_LIMIT:
+	case F1_MEM_SOFT_LIMIT: case F1_MEMSW_LIMIT: case F1_PIDS_MAX:
 		return s->iter && s->layout.mode != CG_V2 &&
 		       cgi_serves(s->iter, file_specs[i].src, file_specs[i].name);
 	default:
@@ -812,7 +816,11 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 	for (int r = 0; r < 2 && !err; r++) {
 		for (int i = ranges[r][0]; i < ranges[r][1] && !err; i++) {
 			int src = file_specs[i].src;
-			if (!want_file(s, f, i) || is_setting(i) || (!slow && is_slow(i)))
+			/* Settings and slow files are read by path, not held,
+			 * unless the walks stand for them (decided here once). */
+			bool by_path = is_setting(i) || (!slow && is_slow(i));
+			bool ask = !f->served_known && iter_can_serve(s, i);
+			if (!want_file(s, f, i) || (by_path && !ask))
 				continue;
 			if (!tried[src]) {
 				const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
@@ -831,10 +839,9 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 			}
 			if (dfd[src] < 0)
 				continue;
-			if (!f->served_known && iter_can_serve(s, i) &&
-			    faccessat(dfd[src], file_specs[i].name, F_OK, 0) == 0)
+			if (ask && faccessat(dfd[src], file_specs[i].name, F_OK, 0) == 0)
 				f->served |= FBIT(i);
-			if (served(f, i))
+			if (served(f, i) || by_path)
 				continue;        /* the walk gives it: present, not opened */
 			f->fd[i] = openat(dfd[src], file_specs[i].name, O_RDONLY | O_CLOEXEC);
 			if (f->fd[i] >= 0)
@@ -1362,12 +1369,16 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
 	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
 	bool unset = f->ticks_seen < SETTINGS_EARLY_TICKS && runtime_setting_up(s, cgroup);
+	f->settings_unset = unset;
 	while (*cgroup == '/')
 		cgroup++;
 	for (int i = first; i < end; i++) {
-		if (is_slow(i) && (!slow || served(f, i))) {
+		if ((is_slow(i) && !slow) || served(f, i)) {
+			/* served ones come from the walks each tick (read_all) */
 			free(f->setting[i]);
 			f->setting[i] = NULL;
+			if (served(f, i))
+				continue;
 		}
 		if (!is_setting(i) && !(slow && is_slow(i)))
 			continue;
@@ -1457,6 +1468,8 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 		char *b = s->buf + off;
 		ssize_t n;
 		if (served(f, i)) {
+			if (is_setting(i) && f->settings_unset)
+				continue;        /* not the container's yet: none */
 			n = served_text(s, c, f, i, b, room + 1);
 			if (n == -ENOENT || n == -ENODEV)
 				return false;

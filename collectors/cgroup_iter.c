@@ -71,6 +71,7 @@ struct cgi {
 	uint64_t ns_per_tick;    /* nanoseconds per USER_HZ tick */
 	bool memstat_ok;         /* the start-up check of memory.stat passed */
 	bool cpuacct_ok;         /* the program found the per-CPU offsets */
+	uint64_t pids_max_value; /* PIDS_MAX ("max"), the root's limit; 0: unknown */
 	char stat_text[STAT_TEXT_BYTES];
 };
 
@@ -348,6 +349,8 @@ bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 		return it->memstat_ok;
 	if (!strcmp(name, "cpuacct.usage_percpu"))
 		return it->cpuacct_ok && it->percpu;
+	if (!strcmp(name, "pids.max"))
+		return it->pids_max_value > 0;
 	if (!strncmp(name, "cpuacct.", 8))
 		return it->cpuacct_ok;
 	return true;
@@ -469,6 +472,12 @@ static int memory_text(const struct cgi *it, uint32_t slot, const char *name, ch
 		ok = put_u64(out, size, &o, NULL, r->memsw_usage_pages * pg);
 	else if (!strcmp(name, "memory.oom_control"))
 		ok = put_u64(out, size, &o, "oom_kill", r->mem_oom_kill);
+	else if (!strcmp(name, "memory.limit_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->mem_max_pages * pg);
+	else if (!strcmp(name, "memory.memsw.limit_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->memsw_max_pages * pg);
+	else if (!strcmp(name, "memory.soft_limit_in_bytes"))
+		ok = put_u64(out, size, &o, NULL, r->mem_soft_limit_pages * pg);
 	else if (!strcmp(name, "memory.stat") && it->memstat_ok)
 		ok = put_u64(out, size, &o, "total_cache", (uint64_t)r->mem_file_pages * pg) &&
 		     put_u64(out, size, &o, "total_rss", (uint64_t)r->mem_anon_mapped_pages * pg) &&
@@ -508,6 +517,34 @@ static int psi_text(const struct cgi *it, uint32_t slot, const char *name, char 
 	return (int)o;
 }
 
+/* v1 cpu.stat (the CFS counters), cpu.cfs_quota_us, cpu.cfs_period_us,
+ * cpu.shares, as kernel/sched/core.c prints them. */
+static int cpu_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
+{
+	const struct cgi_record *r = fresh_record(it, slot, CGI_CPU);
+	size_t o = 0;
+
+	if (!r)
+		return -1;
+	if (!strcmp(name, "cpu.stat"))
+		return put_u64(out, size, &o, "nr_periods", r->cfs_nr_periods) &&
+		       put_u64(out, size, &o, "nr_throttled", r->cfs_nr_throttled) &&
+		       put_u64(out, size, &o, "throttled_time", r->cfs_throttled_ns) ? (int)o : -1;
+	if (!strcmp(name, "cpu.cfs_quota_us")) /* RUNTIME_INF: -1 */
+		return r->cfs_quota_ns == UINT64_MAX ? snprintf(out, size, "-1\n") :
+			put_u64(out, size, &o, NULL, r->cfs_quota_ns / 1000) ? (int)o : -1;
+	if (!strcmp(name, "cpu.cfs_period_us"))
+		return put_u64(out, size, &o, NULL, r->cfs_period_ns / 1000) ? (int)o : -1;
+	if (!strcmp(name, "cpu.shares")) {
+		/* scale_load_down(): the fixed-point shift on 64-bit, at least 2 */
+		uint64_t w = r->cpu_shares_fp;
+		if (w)
+			w = w >> 10 > 2 ? w >> 10 : 2;
+		return put_u64(out, size, &o, NULL, w) ? (int)o : -1;
+	}
+	return -1;
+}
+
 int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
 {
 	const struct cgi_record *r;
@@ -521,12 +558,18 @@ int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *o
 		return cpuacct_text(it, slot, name, out, size);
 	if (!strncmp(name, "memory.", 7))
 		return memory_text(it, slot, name, out, size);
-	if (!strcmp(name, "cpu.stat") && (r = fresh_record(it, slot, CGI_CPU)))
-		return put_u64(out, size, &o, "nr_periods", r->cfs_nr_periods) &&
-		       put_u64(out, size, &o, "nr_throttled", r->cfs_nr_throttled) &&
-		       put_u64(out, size, &o, "throttled_time", r->cfs_throttled_ns) ? (int)o : -1;
-	if (!strcmp(name, "pids.current") && (r = fresh_record(it, slot, CGI_PIDS)))
-		return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
+	if (!strncmp(name, "cpu.", 4))
+		return cpu_text(it, slot, name, out, size);
+	if (!strncmp(name, "pids.", 5) && (r = fresh_record(it, slot, CGI_PIDS))) {
+		if (!strcmp(name, "pids.current"))
+			return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
+		/* pids.max: "max" for the limit every pids cgroup starts with
+		 * (PIDS_MAX, learnt from the root at start-up) */
+		if (!strcmp(name, "pids.max") && it->pids_max_value > 0 && r->pids_limit >= 0)
+			return (uint64_t)r->pids_limit >= it->pids_max_value ?
+				snprintf(out, size, "max\n") :
+				put_u64(out, size, &o, NULL, (uint64_t)r->pids_limit) ? (int)o : -1;
+	}
 	return -1;
 }
 
@@ -536,8 +579,9 @@ int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *o
  * memory.stat's four values from a walk must equal the hierarchy root's
  * file: the item indexes are the one assumption about kernel internals
  * that a wrong guess would turn into wrong numbers rather than a failed
- * load. The root is read between two walks; a try counts only when both
- * walks agree (nothing moved meanwhile), and one such try must match.
+ * load. The root is read between two walks; a key counts in a try only
+ * when both walks agree on it (it did not move meanwhile): every key must
+ * match in some try, and none may differ in any.
  */
 static bool check_memstat(struct cgi *it, uint64_t root_id)
 {
@@ -547,10 +591,11 @@ static bool check_memstat(struct cgi *it, uint64_t root_id)
 	uint32_t slot = CGI_NO_SLOT;
 	bool ok = false;
 
+	unsigned matched = 0;
 	ids[CG_MEMORY] = root_id;
 	if (cgi_track(it, ids, &slot) < 0)
 		return false;
-	for (int attempt = 0; attempt < 8; attempt++) {
+	for (int attempt = 0; attempt < 50 && matched != 15; attempt++) {
 		uint64_t a[4], b[4];
 		const struct cgi_record *r;
 		char text[sizeof(it->stat_text)];
@@ -566,15 +611,40 @@ static bool check_memstat(struct cgi *it, uint64_t root_id)
 		text[n] = '\0';
 		b[0] = (uint64_t)r->mem_file_pages, b[1] = (uint64_t)r->mem_anon_mapped_pages;
 		b[2] = (uint64_t)r->mem_file_mapped_pages, b[3] = (uint64_t)r->mem_inactive_file_pages;
-		if (memcmp(a, b, sizeof(a)))
-			continue;        /* moved: try again */
-		ok = true;
-		for (int k = 0; k < 4; k++)
-			ok = ok && cg_kv_get(text, keys[k]) == (int64_t)(a[k] * it->page_bytes);
-		break;
+		for (int k = 0; k < 4; k++) {
+			if (a[k] != b[k])
+				continue;        /* moved: this key another time */
+			if (cg_kv_get(text, keys[k]) != (int64_t)(a[k] * it->page_bytes))
+				goto out;
+			matched |= 1u << k;
+		}
 	}
+	ok = matched == 15;
+out:
 	cgi_untrack(it, ids, slot);
 	return ok;
+}
+
+/* The pids limit that pids.max prints as "max" (PIDS_MAX, which depends
+ * on the kernel's PID_MAX_LIMIT): every pids cgroup starts with it, and
+ * the root, which has no pids.max to write, keeps it. 0 when unknown
+ * (pids.max is then read from the file). */
+static uint64_t pids_max_value(struct cgi *it, const char *root)
+{
+	uint64_t ids[CGI_NIDS] = { 0 }, v = 0;
+	uint32_t slot = CGI_NO_SLOT;
+	const struct cgi_record *r;
+	struct stat st;
+
+	if (stat(root, &st) < 0)
+		return 0;
+	ids[CG_PIDS] = (uint64_t)st.st_ino;
+	if (cgi_track(it, ids, &slot) < 0)
+		return 0;
+	if (cgi_refresh(it) >= 0 && (r = fresh_record(it, slot, CGI_PIDS)) && r->pids_limit > 0)
+		v = (uint64_t)r->pids_limit;
+	cgi_untrack(it, ids, slot);
+	return v;
 }
 
 /* ---- open / close ----------------------------------------------------------- */
@@ -732,6 +802,8 @@ struct cgi *cgi_open(const struct cg_layout *l, bool percpu, char *why, size_t w
 		goto fail;
 	}
 	it->cpuacct_ok = it->walked[CGI_CPUACCT] && it->skel->bss->cpu_off_ok;
+	if (it->walked[CGI_PIDS])
+		it->pids_max_value = pids_max_value(it, l->v1[CG_PIDS]);
 	if (it->walked[CGI_MEMORY]) {
 		char p[PATH_MAX];
 		struct stat st;

@@ -31,6 +31,8 @@ MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOADED = "cgroup: hot counters from the BPF cgroup iterator"
 SERVED_FILES = ("memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.stat",
+                "memory.limit_in_bytes", "memory.soft_limit_in_bytes", "pids.max",
+                "memory.memsw.limit_in_bytes", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares",
                 "memory.failcnt", "memory.oom_control", "memory.memsw.usage_in_bytes",
                 "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat", "pids.current",
                 "cpu.pressure", "memory.pressure", "io.pressure")
@@ -84,8 +86,20 @@ def file_values(cg, percpu=False):
                 total = int(dict(x.split("=") for x in fields)["total"])
                 name = "waiting" if kind == "some" else "stalled"
                 v["container_pressure_%s_%s_seconds_total" % (res, name)] = total / 1e6
+    # settings (the agent: "max" or 2^62 and above mean no limit, 0)
+    def limit(ctrl, name):
+        t = cg.read(ctrl, name).strip()
+        return 0 if t == "max" or int(t) >= 1 << 62 else int(t)
+    v["container_spec_memory_limit_bytes"] = limit("memory", "memory.limit_in_bytes")
+    v["container_spec_memory_reservation_limit_bytes"] = limit("memory", "memory.soft_limit_in_bytes")
+    if os.path.exists(cg.file("memory", "memory.memsw.limit_in_bytes")):
+        v["container_spec_memory_swap_limit_bytes"] = limit("memory", "memory.memsw.limit_in_bytes")
+    v["container_spec_pids_limit"] = limit("pids", "pids.max")
+    v["container_spec_cpu_shares"] = cg.read_int("cpu", "cpu.shares")
     quota = cg.read_int("cpu", "cpu.cfs_quota_us")
     if quota != -1:
+        v["container_spec_cpu_quota"] = quota
+        v["container_spec_cpu_period"] = cg.read_int("cpu", "cpu.cfs_period_us")
         cs = cg.kv("cpu", "cpu.stat")
         v["container_cpu_cfs_periods_total"] = cs["nr_periods"]
         v["container_cpu_cfs_throttled_periods_total"] = cs["nr_throttled"]
@@ -114,7 +128,10 @@ class CgroupIterTest(unittest.TestCase):
             cls.percpu = h.Agent(config="collect:\n  percpu: true\n").start()
             cls.agents.append(cls.percpu)
             run = lambda name, cmd, opts=(): h.docker_run(cls.containers, name, cmd, opts)
-            cls.idle = run("iter-idle", ["sleep", "600"], ["--memory", "64m", "--cpus", "0.5"])
+            cls.idle = run("iter-idle", ["sleep", "600"], ["--memory", "64m", "--cpus", "0.5",
+                                                           "--pids-limit", "50",
+                                                           "--memory-reservation", "32m",
+                                                           "--cpu-shares", "512"])
             cls.cache = run("iter-cache", ["sh", "-c", "head -c 8388608 /dev/urandom > /f && "
                                            "cat /f > /dev/null && exec sleep 600"])
             h.wait_for("iter-cache's 8 MiB in the page cache", lambda: cls.cache.cgroup().kv(
@@ -191,9 +208,27 @@ class CgroupIterTest(unittest.TestCase):
         v = self._check_equal(self.percpu, self.idle, True)
         self.assertEqual(sum(1 for k in v if isinstance(k, tuple)), os.cpu_count())
 
-    def test_quota_counters_from_walk(self):
+    def test_quota_counters_and_settings_from_walk(self):
         v = self._check_equal(self.total, self.idle, False)
         self.assertIn("container_cpu_cfs_periods_total", v)
+        self.assertEqual(v["container_spec_cpu_quota"], 50000)
+        self.assertEqual(v["container_spec_memory_limit_bytes"], 64 * MIB)
+        self.assertEqual(v["container_spec_memory_reservation_limit_bytes"], 32 * MIB)
+        self.assertEqual(v["container_spec_pids_limit"], 50)
+        self.assertEqual(v["container_spec_cpu_shares"], 512)
+        v = self._check_equal(self.total, self.cache, False)
+        self.assertEqual(v["container_spec_pids_limit"], 0)        # "max"
+        self.assertEqual(v["container_spec_memory_limit_bytes"], 0)  # none
+
+    def test_docker_update_shows_at_the_next_tick(self):
+        """Settings come from every walk: a changed limit shows at once
+        (the file path reads them every 10 ticks)."""
+        c = h.docker_run(self, "iter-upd", ["sleep", "600"], ["--memory", "64m"])
+        limit = lambda: [v for _, v in self.total.metrics().get(
+            "container_spec_memory_limit_bytes", name=c.name)]
+        h.wait_for("iter-upd's limit", lambda: limit() == [64 * MIB], 10)
+        h.docker("update", "--memory", "96m", "--memory-swap", "-1", c.id)
+        h.wait_for("the new limit in /metrics", lambda: limit() == [96 * MIB], 3)
 
     def test_psi_of_a_busy_container_lags_by_at_most_the_aggregation(self):
         """A container stalling all the time: the walk reads PSI totals as
