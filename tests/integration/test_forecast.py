@@ -147,8 +147,12 @@ class ForecastTest(unittest.TestCase):
         self.assertTrue(row and "64MiB" in row[0] and "linear" in row[0] and " in " in row[0],
                         out.stdout)
 
-        # The linear model is predict_linear over [window] at the refresh time.
+        # The linear model is predict_linear over [window] at the refresh time:
+        # a slot of forecast.interval (1s), refreshed once the tick at or after
+        # it was stored, so the query sees the same samples however late the
+        # tick ran.
         t = data["time"]
+        self.assertEqual(round(t * 1000) % 1000, 0, t)
         q = "predict_linear(container_memory_working_set_bytes{name=\"%s\"}[%ds], 30)" % (c.name, WINDOW_S)
         r = self.agent.get("/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "%.3f" % t}))
         res = r.json()["data"]["result"]
