@@ -125,27 +125,37 @@ static __always_inline __u64 per_cpu_addr(const void *pcp, __u32 cpu)
 	return (__u64)pcp + cpu_off[cpu];
 }
 
+/*
+ * Kernel structures are read through bpf_rdonly_cast() pointers: plain
+ * loads the verifier turns into fault-safe ones (BPF_PROBE_MEM), a few
+ * instructions each instead of a bpf_probe_read_kernel() call.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KCAST(p, type) ((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))
+
 static __always_inline __s64 stat_item(struct memcg_vmstats *vs, __u32 idx)
 {
 	__s64 v = 0;
+	__u64 a = (__u64)vs + bpf_core_field_offset(struct memcg_vmstats, state) + idx * sizeof(v);
 	if (idx < VMSTAT_MAX)
-		bpf_probe_read_kernel(&v, sizeof(v), &vs->state[idx]);
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)a);
 	return v < 0 ? 0 : v;   /* memcg_page_state: negative per-CPU drift reads 0 */
 }
 
 static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct cgi_record *r)
 {
-	struct mem_cgroup *m = container_of(css, struct mem_cgroup, css);
+	struct mem_cgroup *m = KCAST(css, struct mem_cgroup);
+	/* pointers that get arithmetic are read as plain numbers */
 	struct memcg_vmstats *vs = BPF_CORE_READ(m, vmstats);
 
-	r->mem_usage_pages = BPF_CORE_READ(m, memory.usage.counter);
-	r->mem_watermark_pages = BPF_CORE_READ(m, memory.watermark);
-	r->mem_failcnt = BPF_CORE_READ(m, memory.failcnt);
-	r->memsw_usage_pages = BPF_CORE_READ(m, memsw.usage.counter);
-	r->mem_oom_kill = BPF_CORE_READ(m, memory_events[MEMCG_OOM_KILL].counter);
-	r->mem_max_pages = BPF_CORE_READ(m, memory.max);
-	r->memsw_max_pages = BPF_CORE_READ(m, memsw.max);
-	r->mem_soft_limit_pages = BPF_CORE_READ(m, soft_limit);
+	r->mem_usage_pages = m->memory.usage.counter;
+	r->mem_watermark_pages = m->memory.watermark;
+	r->mem_failcnt = m->memory.failcnt;
+	r->memsw_usage_pages = m->memsw.usage.counter;
+	r->mem_oom_kill = m->memory_events[MEMCG_OOM_KILL].counter;
+	r->mem_max_pages = m->memory.max;
+	r->memsw_max_pages = m->memsw.max;
+	r->mem_soft_limit_pages = m->soft_limit;
 	if (vs) {
 		r->mem_anon_mapped_pages = stat_item(vs, idx_anon_mapped);
 		r->mem_file_pages = stat_item(vs, idx_file_pages);
@@ -157,7 +167,7 @@ static __always_inline void fill_memory(struct cgroup_subsys_state *css, struct 
 static __always_inline bool fill_cpuacct(struct cgroup *cg, struct cgroup_subsys_state *css,
 					 struct cgi_record *r, __u32 slot)
 {
-	struct cpuacct *ca = container_of(css, struct cpuacct, css);
+	struct cpuacct *ca = KCAST(css, struct cpuacct);
 	struct kernel_cpustat *stat = BPF_CORE_READ(ca, cpustat);
 	u64 *usage = BPF_CORE_READ(ca, cpuusage);
 
@@ -175,29 +185,29 @@ static __always_inline bool fill_cpuacct(struct cgroup *cg, struct cgroup_subsys
 			if (dst)
 				*dst = v;
 		}
-		struct kernel_cpustat ks;
 		a = per_cpu_addr(stat, cpu);
-		if (!a || bpf_probe_read_kernel(&ks, sizeof(ks), (void *)a) < 0)
+		if (!a)
 			return false;
-		r->cpu_user_ns += ks.cpustat[CPUTIME_USER] + ks.cpustat[CPUTIME_NICE];
-		r->cpu_system_ns += ks.cpustat[CPUTIME_SYSTEM] + ks.cpustat[CPUTIME_IRQ] +
-				    ks.cpustat[CPUTIME_SOFTIRQ];
+		struct kernel_cpustat *ks = KCAST((void *)a, struct kernel_cpustat);
+		r->cpu_user_ns += ks->cpustat[CPUTIME_USER] + ks->cpustat[CPUTIME_NICE];
+		r->cpu_system_ns += ks->cpustat[CPUTIME_SYSTEM] + ks->cpustat[CPUTIME_IRQ] +
+				    ks->cpustat[CPUTIME_SOFTIRQ];
 	}
-	r->cpu_prev_utime_ns = BPF_CORE_READ(cg, prev_cputime.utime);
-	r->cpu_prev_stime_ns = BPF_CORE_READ(cg, prev_cputime.stime);
+	r->cpu_prev_utime_ns = cg->prev_cputime.utime;
+	r->cpu_prev_stime_ns = cg->prev_cputime.stime;
 	return true;
 }
 
 static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi_record *r)
 {
-	struct task_group *tg = container_of(css, struct task_group, css);
+	struct task_group *tg = KCAST(css, struct task_group);
 
-	r->cfs_nr_periods = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_periods);
-	r->cfs_nr_throttled = (__u32)BPF_CORE_READ(tg, cfs_bandwidth.nr_throttled);
-	r->cfs_throttled_ns = BPF_CORE_READ(tg, cfs_bandwidth.throttled_time);
-	r->cfs_quota_ns = BPF_CORE_READ(tg, cfs_bandwidth.quota);
-	r->cfs_period_ns = BPF_CORE_READ(tg, cfs_bandwidth.period);
-	r->cpu_shares_fp = BPF_CORE_READ(tg, shares);
+	r->cfs_nr_periods = (__u32)tg->cfs_bandwidth.nr_periods;
+	r->cfs_nr_throttled = (__u32)tg->cfs_bandwidth.nr_throttled;
+	r->cfs_throttled_ns = tg->cfs_bandwidth.throttled_time;
+	r->cfs_quota_ns = tg->cfs_bandwidth.quota;
+	r->cfs_period_ns = tg->cfs_bandwidth.period;
+	r->cpu_shares_fp = tg->shares;
 }
 
 SEC("iter/cgroup")
@@ -211,8 +221,8 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 		return 0;        /* the end of the walk */
 	if (ctx->meta->seq_num == 0)
 		find_cpu_offsets();
-	key.cgroup_id = BPF_CORE_READ(cg, kn, id);
-	key.hierarchy_id = BPF_CORE_READ(cg, root, hierarchy_id);
+	key.cgroup_id = cg->kn->id;
+	key.hierarchy_id = cg->root->hierarchy_id;
 	__u32 *slot = bpf_map_lookup_elem(&cgi_slots, &key);
 	if (!slot)
 		return 0;        /* not a container's */
@@ -234,18 +244,18 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 	if (key.hierarchy_id == 0) {
 		/* The v2 tree: PSI as its files print it, the totals of the
 		 * kernel's last aggregation (see the loader on staleness). */
-		struct psi_group *psi = BPF_CORE_READ(cg, psi);
+		struct psi_group *psi = KCAST(cg->psi, struct psi_group);
 		if (psi) {
 			for (int k = 0; k < 6; k++)
-				r->psi_total_ns[k] = BPF_CORE_READ(psi, total[k]);
+				r->psi_total_ns[k] = psi->total[k];
 			r->gen[CGI_UNIFIED] = gen;
 		}
 		return 0;
 	}
 	if ((css = cg->subsys[pids_cgrp_id])) {
-		struct pids_cgroup *p = container_of(css, struct pids_cgroup, css);
-		r->pids_current = BPF_CORE_READ(p, counter.counter);
-		r->pids_limit = BPF_CORE_READ(p, limit.counter);
+		struct pids_cgroup *p = KCAST(css, struct pids_cgroup);
+		r->pids_current = p->counter.counter;
+		r->pids_limit = p->limit.counter;
 		r->gen[CGI_PIDS] = gen;
 	}
 	return 0;
