@@ -1548,15 +1548,20 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 		/* the next refreshes move this line's sums instead of reading the
 		 * window (not when the fit came from the history: that is redone
 		 * every FC_HISTORY_EVERY_MS anyway) */
+		bool kept = false;
 		if (fit->model == FC_MODEL_LINEAR && r->raw.n && (!rd->counter || have_acc)) {
 			struct sstate *bs = smap_get(f->slow, si->id);  /* us may have moved */
 			if (bs)
 				inc_build(r, bs, &r->raw, fit, chg, limit,
 					  rd->counter ? &acc : NULL);
+			kept = bs && bs->inc;
 		}
 		if (due) {
+			/* a line kept as sums has its history looked at hourly (as
+			 * inc_history_keeps does after), a fit that needs it sooner */
 			ls->long_at = r->now;
-			ls->long_due = stagger(r->now, si->id, FC_HISTORY_EVERY_MS);
+			ls->long_due = stagger(r->now, si->id,
+					       kept ? FC_HISTORY_LINE_EVERY_MS : FC_HISTORY_EVERY_MS);
 			free(ls->long_fit);
 			ls->long_fit = NULL;
 			if (fit->model == FC_MODEL_HOLT_WINTERS || fit->model == FC_MODEL_PEAKS) {
