@@ -231,7 +231,10 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	/* the agent's refreshes are at multiples of forecast.interval (the
 	 * thread's slots: forecast.c), and so are these */
 	int64_t now = now_ms() / cfg.interval_ms * cfg.interval_ms;
-	int64_t start = now - 3600 * 1000 - NREFRESH * cfg.interval_ms;
+	/* an interval more than the window before the first refresh: that one
+	 * reads every series' history, as the agent's first refresh after a
+	 * start does, and the 16 after it are the steady state */
+	int64_t start = now - 3600 * 1000 - (NREFRESH + 1) * cfg.interval_ms;
 	size_t per = 14;
 	struct forecaster *f = NULL;
 	double times[NREFRESH + 1], cpu[NREFRESH + 1];
