@@ -817,10 +817,13 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 		for (int i = ranges[r][0]; i < ranges[r][1] && !err; i++) {
 			int src = file_specs[i].src;
 			/* Settings and slow files are read by path, not held,
-			 * unless the walks stand for them (decided here once). */
+			 * unless the walks stand for them: decided here once,
+			 * for every file the walks could give, wanted now or
+			 * not (v1 cpu.stat is wanted only under a quota). */
 			bool by_path = is_setting(i) || (!slow && is_slow(i));
 			bool ask = !f->served_known && iter_can_serve(s, i);
-			if (!want_file(s, f, i) || (by_path && !ask))
+			bool want = want_file(s, f, i);
+			if (!ask && (!want || by_path))
 				continue;
 			if (!tried[src]) {
 				const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
@@ -841,7 +844,7 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 				continue;
 			if (ask && faccessat(dfd[src], file_specs[i].name, F_OK, 0) == 0)
 				f->served |= FBIT(i);
-			if (served(f, i) || by_path)
+			if (!want || served(f, i) || by_path)
 				continue;        /* the walk gives it: present, not opened */
 			f->fd[i] = openat(dfd[src], file_specs[i].name, O_RDONLY | O_CLOEXEC);
 			if (f->fd[i] >= 0)
@@ -1546,7 +1549,8 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 	if (f->settings_age == 0 || f->settings_age >= SETTINGS_EVERY ||
 	    f->ticks_seen < SETTINGS_EARLY_TICKS)
 		read_settings(s, c->cgroup, f, f->st != FILES_OPEN);
-	if (f->st == FILES_OPEN && s->layout.mode != CG_V2 && f->quota_files != v1_has_quota(f)) {
+	if (f->st == FILES_OPEN && s->layout.mode != CG_V2 && !served(f, F1_CPU_STAT) &&
+	    f->quota_files != v1_has_quota(f)) {
 		/* A quota set or lifted (docker update): open the set it needs. */
 		release_files(s, f);
 		f->st = FILES_CLOSED;

@@ -33,6 +33,7 @@ LOADED = "cgroup: hot counters from the BPF cgroup iterator"
 SERVED_FILES = ("memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.stat",
                 "memory.limit_in_bytes", "memory.soft_limit_in_bytes", "pids.max",
                 "memory.memsw.limit_in_bytes", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares",
+                "cpu.stat",
                 "memory.failcnt", "memory.oom_control", "memory.memsw.usage_in_bytes",
                 "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat", "pids.current",
                 "cpu.pressure", "memory.pressure", "io.pressure")
@@ -268,10 +269,11 @@ class CgroupIterTest(unittest.TestCase):
                 held.append(os.readlink(os.path.join(fd_dir, fd)))
             except OSError:
                 pass
-        mine = [p for p in held if self.idle.id in p]
-        self.assertTrue(mine, "the agent holds no file of %s at all: %s" % (self.idle.name, held[:20]))
-        served = [p for p in mine if os.path.basename(p) in SERVED_FILES]
-        self.assertEqual(served, [], "held although the walks give them")
+        for c in (self.idle, self.cache):      # with a CPU quota, and without
+            mine = [p for p in held if c.id in p]
+            self.assertTrue(mine, "the agent holds no file of %s at all: %s" % (c.name, held[:20]))
+            served = [p for p in mine if os.path.basename(p) in SERVED_FILES]
+            self.assertEqual(served, [], "held although the walks give them")
 
     def test_new_container_read_by_path(self):
         """A container found after the tick's walk is read from its files
