@@ -740,6 +740,7 @@ struct fc_inc {
 					* but the newest (cell_hi, still filling) are in w */
 	size_t ncells;
 	struct fc_wcell *cells;        /* ring: cell k at k % ncells; owned */
+	struct fc_wcell *hi_cell;      /* cell_hi's (no division a point) */
 	/* A counter (CPU): w holds its rate points, made here from the
 	 * samples as they arrive (acc), and ahead holds every one of them
 	 * still in the window (a minute's point each: an hour is 60), from
@@ -844,10 +845,12 @@ static bool cell_add(struct fc_inc *in, int64_t t, double v)
 		for (; j <= k; j++)
 			memset(&in->cells[j % (int64_t)in->ncells], 0, sizeof(*in->cells));
 		in->cell_hi = k;
+		in->hi_cell = cell_at(in, k);
 	}
 	if (k < in->cell_lo || in->cell_hi - in->cell_lo >= (int64_t)in->ncells)
 		return false;
-	fc_wcell_step(cell_at(in, k), &in->w, k * in->cell_ms, t, v, 1);
+	fc_wcell_step(k == in->cell_hi ? in->hi_cell : cell_at(in, k), &in->w, k * in->cell_ms, t,
+		      v, 1);
 	return true;
 }
 
@@ -1134,7 +1137,9 @@ static bool inc_add(struct fc_inc *in, int64_t t, double v, bool steps_are_growt
 	if (v > *hi)
 		*hi = v;
 	range_add(in, t, v);
-	double thr = fmax(in->scale, 0.1 * (*hi - *lo));
+	double thr = 0.1 * (*hi - *lo);
+	if (in->scale > thr)     /* (fmax: a call for every new point) */
+		thr = in->scale;
 	if (!steps_are_growth && thr > 0 && fabs(v - in->last_v) > thr)
 		return false;
 	if (in->rate)

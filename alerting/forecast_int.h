@@ -152,9 +152,20 @@ struct fc_wcell {
 	int32_t n;
 };
 /* Adds (sign 1) or removes (-1) the point t, v of the cell (start_ms,
- * start_ms + cell] of window w in c's sums (not in w's). */
-void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_ms, int64_t t,
-		   double v, int sign);
+ * start_ms + cell] of window w in c's sums (not in w's). Inline: it runs
+ * for every new sample of every kept series. */
+static inline void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_ms,
+				 int64_t t, double v, int sign)
+{
+	int64_t x = t - start_ms;
+	double y = v - w->y0;
+	c->n += sign;
+	c->sx += sign * x;
+	c->sxx += sign * x * x;
+	c->sy += sign * y;
+	c->sxy += sign * (double)x * y;
+	c->syy += sign * y * y;
+}
 /* Puts the cell at start_ms, as fc_wcell_step summed it, into w (sign 1)
  * or takes it out (-1). */
 void fc_window_cell(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms, int sign);

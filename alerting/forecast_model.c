@@ -330,19 +330,6 @@ void fc_window_remove(struct fc_window *w, int64_t t, double v)
 	window_step(w, t, v, -1);
 }
 
-void fc_wcell_step(struct fc_wcell *c, const struct fc_window *w, int64_t start_ms, int64_t t,
-		   double v, int sign)
-{
-	int64_t x = t - start_ms;
-	double y = v - w->y0;
-	c->n += sign;
-	c->sx += sign * x;
-	c->sxx += sign * x * x;
-	c->sy += sign * y;
-	c->sxy += sign * (double)x * y;
-	c->syy += sign * y * y;
-}
-
 void fc_window_cell(struct fc_window *w, const struct fc_wcell *c, int64_t start_ms, int sign)
 {
 	/* x in w is the cell's x plus off: sum(x) = sx + n off, sum(x^2) =
