@@ -17,7 +17,8 @@
  * The records carry kernel counters in kernel units; cgi_file_text turns
  * one into the text the file would hold, as the kernel prints it, so the
  * collector's parsers and emitters are the same on both paths. What the
- * program cannot see exactly stays on the file path (blkio, PSI, settings).
+ * program cannot see stays on the file path (blkio, cpuset.cpus); PSI
+ * totals are the kernel's last aggregation (see psi_text).
  *
  * Needs: Linux 6.1+ (cgroup iterator), BTF, root (CAP_BPF + CAP_PERFMON),
  * v1 hierarchies on cgroupfs, x86-64 for the per-CPU values (see the

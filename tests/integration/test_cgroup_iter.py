@@ -261,7 +261,7 @@ class CgroupIterTest(unittest.TestCase):
 
     def test_served_files_not_held(self):
         """The agent holds none of the files the walks stand for (it still
-        holds blkio and PSI files): the values above came from walks."""
+        holds blkio files): the values above came from walks."""
         held = []
         fd_dir = "/proc/%d/fd" % self.total.proc.pid
         for fd in os.listdir(fd_dir):
