@@ -68,9 +68,7 @@ static bool seal_everything(struct store *s, struct series *se)
 		 * (a series that comes back starts new chunks). */
 		tier_acc_close(s, se, k);
 		tier_seal(s, se, k);
-		cenc_free(&th->enc);
-		free(th);
-		se->tier[k] = NULL;
+		tier_head_drop(s, se, k);
 		head_mark_tier(s, se, k);
 	}
 	se->flags &= (uint8_t)~S_IDLE;
@@ -286,10 +284,10 @@ void cold_revived(struct store *s, struct series *se, const int64_t *b)
 	 * point for the same bucket. */
 	for (int k = 0; k < 2; k++) {
 		struct tier_head th = { .resumed = true };
-		if (!stored_bucket(s, se->id, k, b[1], &th) || !(se->tier[k] = malloc(sizeof(th))))
+		if (!stored_bucket(s, se->id, k, b[1], &th) || !tier_head_get(s, se, k))
 			continue;
+		th.enc = se->tier[k]->enc; /* empty, as tier_head_get made it */
 		*se->tier[k] = th;
-		cenc_init(&se->tier[k]->enc, 5);
 	}
 }
 

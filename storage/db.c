@@ -319,16 +319,6 @@ static void active_add(struct store *s, struct series *se)
 	se->flags |= S_ACTIVE;
 }
 
-static struct tier_head *tier_head_get(struct store *s, struct series *se, int k)
-{
-	if (!se->tier[k]) {
-		se->tier[k] = calloc(1, sizeof(*se->tier[k]));
-		if (se->tier[k])
-			cenc_init(&se->tier[k]->enc, 5);
-	}
-	return se->tier[k];
-}
-
 /* Roll-up data open for a series not yet seen: the idle sweep closes it. */
 static void idle_track(struct store *s, struct series *se)
 {

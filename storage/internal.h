@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "agent/util/util.h"
+#include "storage/slab.h"
 #include "storage/codec.h"
 #include "storage/storage.h"
 
@@ -185,6 +186,10 @@ struct store {
 
 	pthread_rwlock_t lock;
 	struct lindex idx;
+	/* Series and their roll-up heads come and go with containers: on
+	 * pages of their own (slab.h), under the write lock, so that churn
+	 * leaves no holes among the heap's long-lived objects. */
+	struct slab_pool series_pool, tier_pool;
 	/* Series by id (store.c): pages of ID_PAGE slots, made with the first
 	 * series of theirs and freed with the last. Ids only grow (a series
 	 * keeps its id in SQLite), so a flat array would keep a slot for every
@@ -285,6 +290,11 @@ void series_destroy(struct store *s, struct series *se);
 /* series_destroy without invalidating the snapshot path's cache: for a
  * caller that took the series out of every cache slot itself. */
 void series_free(struct store *s, struct series *se);
+/* A series' roll-up head for tier k (0: 1m, 1h), made empty from the
+ * store's pool if it has none; NULL when out of memory. Write lock held. */
+struct tier_head *tier_head_get(struct store *s, struct series *se, int k);
+/* Frees se's head for tier k (none: nothing) and leaves NULL. Write lock held. */
+void tier_head_drop(struct store *s, struct series *se, int k);
 struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs, size_t n,
 			     enum store_kind kind);
 int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,

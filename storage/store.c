@@ -163,12 +163,12 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 		id = s->next_id;
 	if (byid_reserve(s, id) < 0 || ht_grow(s) < 0)
 		goto fail;
-	struct series *se = calloc(1, sizeof(*se));
+	struct series *se = slab_alloc(&s->series_pool);
 	if (!se)
 		goto fail;
 	se->labels = malloc(n * sizeof(*pairs));
 	if (!se->labels) {
-		free(se);
+		slab_free(&s->series_pool, se);
 		goto fail;
 	}
 	memcpy(se->labels, pairs, n * sizeof(*pairs));
@@ -189,7 +189,7 @@ struct series *series_create(struct store *s, uint32_t id, struct lpair **pairs,
 			for (size_t j = 0; j < i; j++)
 				lindex_remove(&s->idx, pairs[j], id);
 			free(se->labels);
-			free(se);
+			slab_free(&s->series_pool, se);
 			goto fail;
 		}
 	}
@@ -222,17 +222,30 @@ void series_destroy(struct store *s, struct series *se)
 	s->cache_epoch++;
 }
 
+struct tier_head *tier_head_get(struct store *s, struct series *se, int k)
+{
+	if (!se->tier[k] && (se->tier[k] = slab_alloc(&s->tier_pool)))
+		cenc_init(&se->tier[k]->enc, 5);
+	return se->tier[k];
+}
+
+void tier_head_drop(struct store *s, struct series *se, int k)
+{
+	if (!se->tier[k])
+		return;
+	cenc_free(&se->tier[k]->enc);
+	slab_free(&s->tier_pool, se->tier[k]);
+	se->tier[k] = NULL;
+}
+
 /* The series' own memory: encoders, roll-up heads, labels, itself. */
-static void series_mem_free(struct series *se)
+static void series_mem_free(struct store *s, struct series *se)
 {
 	cenc_free(&se->raw);
-	for (int k = 0; k < 2; k++) {
-		if (se->tier[k])
-			cenc_free(&se->tier[k]->enc);
-		free(se->tier[k]);
-	}
+	for (int k = 0; k < 2; k++)
+		tier_head_drop(s, se, k);
 	free(se->labels);
-	free(se);
+	slab_free(&s->series_pool, se);
 }
 
 void series_free(struct store *s, struct series *se)
@@ -247,7 +260,7 @@ void series_free(struct store *s, struct series *se)
 	byid_clear(s, se->id);
 	s->nseries--;
 	s->series_epoch++;
-	series_mem_free(se);
+	series_mem_free(s, se);
 }
 
 int store_intern_labels(struct store *s, const struct store_label *labels, size_t n,
@@ -547,13 +560,9 @@ static inline int64_t bucket_end(int64_t t, int64_t w)
 
 static void tier_add(struct store *s, struct series *se, int k, int64_t t, double v)
 {
-	struct tier_head *th = se->tier[k];
-	if (!th) {
-		th = se->tier[k] = calloc(1, sizeof(*th));
-		if (!th)
-			return;
-		cenc_init(&th->enc, 5);
-	}
+	struct tier_head *th = tier_head_get(s, se, k);
+	if (!th)
+		return;
 	int64_t end = bucket_end(t, store_tier_width_ms(STORE_TIER_1M + k));
 	if ((se->flags & S_IDLE) && end < s->idle_due)
 		s->idle_due = end; /* appended outside snapshots (rules, import) while listed */
@@ -712,9 +721,7 @@ static void idle_sweep(struct store *s, int64_t now)
 				tier_acc_close(s, se, k);
 			if (!th->end) {
 				tier_seal(s, se, k);
-				cenc_free(&th->enc);
-				free(th);
-				se->tier[k] = NULL;
+				tier_head_drop(s, se, k);
 				head_mark_tier(s, se, k);
 			} else {
 				open = true;
@@ -1067,6 +1074,8 @@ int store_open(struct store **out, const struct store_config *cfg, char *err, si
 		s->cfg.retention_interval_ms = 5 * 60 * 1000;
 	s->lock_fd = -1;
 	s->next_id = 1;
+	slab_init(&s->series_pool, sizeof(struct series));
+	slab_init(&s->tier_pool, sizeof(struct tier_head));
 	s->cold_maxt = INT64_MIN;
 	s->append_ms = mono_ns() / 1000000;
 	s->write_ok = true;
@@ -1118,7 +1127,9 @@ void store_close(struct store *s)
 	db_close(s);
 	struct series *se;
 	for (uint32_t id = 0; (se = series_next(s, &id)); id++)
-		series_mem_free(se);
+		series_mem_free(s, se);
+	slab_fini(&s->series_pool);
+	slab_fini(&s->tier_pool);
 	for (uint32_t i = 0; i < s->byid_cap / ID_PAGE; i++)
 		free(s->byid[i]);
 	while (s->pq) {
