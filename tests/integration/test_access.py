@@ -482,6 +482,19 @@ class TestConfiguredLimits(unittest.TestCase):
         return raw_get(self.port, src).startswith(b"HTTP/1.1 200")
 
     def test_1_lower_caps_enforced(self):
+        # The holders are cut at header_timeout (4 s after they came), which
+        # frees the cap: a 7th answered after that proves nothing, so on a
+        # slow (loaded) host the round is tried again, up to three times.
+        for attempt in range(3):
+            if self.caps_round():
+                return
+            h.wait_for("served again once the holders left",
+                       lambda: self.metrics_from("127.0.0.2") and self.metrics_from("127.0.0.1"), 10)
+        self.fail("three rounds ran past header_timeout before the 7th connection was tried")
+
+    def caps_round(self):
+        """One round; False when it ran too long to judge the 7th connection."""
+        t0 = time.monotonic()
         held = [hold(self.port, "127.0.0.1") for _ in range(4)]
         try:
             time.sleep(0.3)
@@ -496,14 +509,16 @@ class TestConfiguredLimits(unittest.TestCase):
             time.sleep(0.3)
             # a 7th in all waits in the listen queue (libmicrohttpd stops
             # accepting at the cap) until a holder leaves: no answer in 1 s
-            # (the holders are cut at header_timeout, 4 s after they came)
             seventh = raw_get(self.port, "127.0.0.2", timeout=1)
+            if time.monotonic() - t0 > 3.5:
+                return False  # the first holders' header_timeout came within reach
             self.assertFalse(seventh.startswith(b"HTTP/1.1 200"), "a 7th connection in all")
         finally:
             for c in held:
                 c.close()
         h.wait_for("served again once the holders left",
                    lambda: self.metrics_from("127.0.0.2") and self.metrics_from("127.0.0.1"), 10)
+        return True
 
     def test_2_trickled_headers_cut_at_deadline(self):
         """A client sends a header line every 0.3 s (never idle, so the idle
