@@ -614,9 +614,12 @@ static int open_db(struct store *s)
 	if (rc != SQLITE_ROW)
 		return rc;
 	/* secure_delete off: Debian builds SQLite with it on, which would write
-	 * zeros over every chunk retention or a checkpoint frees. */
+	 * zeros over every chunk retention or a checkpoint frees. The writer's
+	 * page cache 512 KiB: at 8 MiB it filled as the database grew (with
+	 * container churn, issue 13) and stayed in the writer thread's malloc
+	 * arena; pages it drops are read back from the OS's cache. */
 	if ((rc = exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=8388608;"
-			      "PRAGMA cache_size=-8192; PRAGMA secure_delete=OFF")) != SQLITE_OK ||
+			      "PRAGMA cache_size=-512; PRAGMA secure_delete=OFF")) != SQLITE_OK ||
 	    (rc = exec(s->db, schema)) != SQLITE_OK ||
 	    (rc = add_bounds_columns(s->db)) != SQLITE_OK ||
 	    (rc = exec(s->db, cold_schema)) != SQLITE_OK)
@@ -804,7 +807,7 @@ struct head_image {
 	uint16_t count;
 	uint32_t off, len_now;
 	int64_t mint;
-	uint8_t *data;           /* len_now - off bytes; NULL when empty */
+	size_t data;             /* len_now - off bytes at this offset in the flush's bytes */
 	bool has_acc;            /* checkpoint, raw stream: the accumulators */
 	uint8_t acc[2 * ACC_BYTES];
 };
@@ -812,8 +815,14 @@ struct head_image {
 struct new_series {
 	uint32_t id;
 	int kind;
-	char *labels;
+	size_t labels;           /* offset of the text in the flush's bytes */
 };
+
+/* The flush's bytes at off ("" before any). */
+static const char *fl_at(const struct buf *bytes, size_t off)
+{
+	return bytes->data ? bytes->data + off : "";
+}
 
 static int step_reset(sqlite3_stmt *st)
 {
@@ -852,7 +861,8 @@ static const struct cenc *stream_enc(const struct series *se, int k)
 
 /* Copies one stream of a series into an image (under the lock). full: all
  * its bytes (checkpoint); else what it grew by since the last flush. */
-static bool image_of(struct series *se, int k, bool full, struct head_image *img)
+static bool image_of(struct buf *bytes, struct series *se, int k, bool full,
+		     struct head_image *img)
 {
 	const struct cenc *e = stream_enc(se, k);
 	memset(img, 0, sizeof(*img));
@@ -869,11 +879,9 @@ static bool image_of(struct series *se, int k, bool full, struct head_image *img
 	img->off = (uint32_t)off;
 	img->len_now = (uint32_t)len;
 	img->mint = e->t_first;
-	img->data = malloc(len - off ? len - off : 1);
-	if (!img->data)
-		return false;
-	memcpy(img->data, e->buf + off, len - off);
-	return true;
+	img->data = bytes->len;
+	buf_add(bytes, e->buf + off, len - off);
+	return !bytes->overflow;
 }
 
 /* One flush: takes the work out under the lock, writes it in one
@@ -887,18 +895,29 @@ static int do_flush(struct store *s, bool checkpoint)
 	struct pchunk *list = s->pq, *list_tail = s->pq_tail;
 	s->pq = s->pq_tail = NULL;
 	size_t nnew = s->nnew;
-	struct new_series *ns = nnew ? calloc(nnew, sizeof(*ns)) : NULL;
 	/* Images: the dirty streams, or for a checkpoint every open stream. */
 	size_t cap = checkpoint ? (size_t)s->nseries * NTIERS + 1 : s->ndirty * NTIERS + 1;
-	struct head_image *img = calloc(cap, sizeof(*img));
-	if ((nnew && !ns) || !img) {
+	/* The work (arrays of up to ~1 MB, thousands of small copies) goes in
+	 * mapped buffers unmapped after the flush: malloc'd and freed each
+	 * flush, it raised glibc's dynamic mmap threshold, and from then on
+	 * came from the writer's arena among SQLite's allocations and
+	 * fragmented it (RSS grew with container churn, issue 13). */
+	struct buf fl_new, fl_img, bytes, log;
+	buf_init_mapped(&fl_new, SIZE_MAX / 2);
+	buf_init_mapped(&fl_img, SIZE_MAX / 2);
+	buf_init_mapped(&bytes, SIZE_MAX / 2);
+	buf_init_mapped(&log, 1u << 30);
+	if (buf_reserve(&fl_new, (nnew + 1) * sizeof(struct new_series)) ||
+	    buf_reserve(&fl_img, cap * sizeof(struct head_image))) {
 		s->pq = list;
 		s->pq_tail = list_tail;
 		pthread_rwlock_unlock(&s->lock);
-		free(ns);
-		free(img);
+		buf_fini(&fl_new);
+		buf_fini(&fl_img);
 		return -ENOMEM;
 	}
+	struct new_series *ns = (struct new_series *)(void *)fl_new.data;
+	struct head_image *img = (struct head_image *)(void *)fl_img.data;
 	size_t k = 0;
 	for (size_t i = 0; i < nnew; i++) {
 		struct series *se = series_by_id(s, s->newser[i]);
@@ -908,7 +927,8 @@ static int do_flush(struct store *s, bool checkpoint)
 		series_format(se, text, sizeof(text));
 		ns[k].id = se->id;
 		ns[k].kind = se->kind;
-		ns[k].labels = strdup(text);
+		ns[k].labels = bytes.len;
+		buf_add(&bytes, text, strlen(text) + 1);
 		k++;
 	}
 	nnew = k;
@@ -924,7 +944,7 @@ static int do_flush(struct store *s, bool checkpoint)
 				if (!((e && e->count) || (t == 0 && acc)) || nimg >= cap)
 					continue;
 				struct head_image *im = &img[nimg++];
-				oom |= !image_of(se, t, true, im);
+				oom |= !image_of(&bytes, se, t, true, im);
 				if (t == 0 && acc) {
 					im->has_acc = true;
 					for (int j = 0; j < 2; j++)
@@ -940,22 +960,17 @@ static int do_flush(struct store *s, bool checkpoint)
 		se->flags &= (uint8_t)~(S_DIRTY | S_DIRTY_1M | S_DIRTY_1H);
 		for (int t = 0; !checkpoint && t < NTIERS; t++)
 			if (dirty[t] && nimg < cap)
-				oom |= !image_of(se, t, false, &img[nimg++]);
+				oom |= !image_of(&bytes, se, t, false, &img[nimg++]);
 	}
 	s->ndirty = 0;
 	pthread_rwlock_unlock(&s->lock);
 
+	oom |= bytes.overflow; /* the labels' texts */
 	size_t nchunks = 0;
-	struct buf log;
-	buf_init(&log, 1u << 30);
 	int rc = oom ? SQLITE_NOMEM : exec(s->db, "BEGIN IMMEDIATE");
 	for (size_t i = 0; rc == SQLITE_OK && i < nnew; i++) {
-		if (!ns[i].labels) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
 		sqlite3_bind_int64(s->st_series, 1, ns[i].id);
-		sqlite3_bind_text(s->st_series, 2, ns[i].labels, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->st_series, 2, fl_at(&bytes, ns[i].labels), -1, SQLITE_STATIC);
 		sqlite3_bind_int(s->st_series, 3, ns[i].kind);
 		rc = step_reset(s->st_series);
 	}
@@ -979,7 +994,7 @@ static int do_flush(struct store *s, bool checkpoint)
 		for (size_t i = 0; rc == SQLITE_OK && i < nimg; i++) {
 			sqlite3_bind_int64(s->st_head, 1, img[i].id);
 			sqlite3_bind_int(s->st_head, 2, img[i].stream);
-			sqlite3_bind_blob(s->st_head, 3, img[i].data ? (void *)img[i].data : "",
+			sqlite3_bind_blob(s->st_head, 3, fl_at(&bytes, img[i].data),
 					  (int)img[i].len_now, SQLITE_STATIC);
 			if (img[i].has_acc)
 				sqlite3_bind_blob(s->st_head, 4, img[i].acc, 2 * ACC_BYTES, SQLITE_STATIC);
@@ -995,7 +1010,7 @@ static int do_flush(struct store *s, bool checkpoint)
 			put_varint(&log, img[i].off);
 			put_varint(&log, img[i].count ? img[i].len_now - img[i].off : 0);
 			if (img[i].count)
-				buf_add(&log, img[i].data, img[i].len_now - img[i].off);
+				buf_add(&log, fl_at(&bytes, img[i].data), img[i].len_now - img[i].off);
 		}
 		if (log.overflow) {
 			rc = SQLITE_NOMEM;
@@ -1072,14 +1087,11 @@ static int do_flush(struct store *s, bool checkpoint)
 	}
 	uint64_t pending = s->pending_bytes;
 	pthread_rwlock_unlock(&s->lock);
-
+	buf_fini(&fl_new);
+	buf_fini(&fl_img);
+	buf_fini(&bytes);
 	buf_fini(&log);
-	for (size_t i = 0; i < nnew; i++)
-		free(ns[i].labels);
-	free(ns);
-	for (size_t i = 0; i < nimg; i++)
-		free(img[i].data);
-	free(img);
+
 
 	pthread_mutex_lock(&s->wmu);
 	s->last_flush_s = (double)(mono_ns() - t0) / 1e9;

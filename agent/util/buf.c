@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void buf_init(struct buf *b, size_t cap)
 {
@@ -19,11 +20,28 @@ void buf_init(struct buf *b, size_t cap)
 	b->cap = cap;
 }
 
+void buf_init_mapped(struct buf *b, size_t cap)
+{
+	buf_init(b, cap);
+	b->mapped = true;
+}
+
+/* The mapped buffer's pages, grown to size (a new mapping when p is NULL). */
+static char *map_grow(char *p, size_t old, size_t size)
+{
+	void *m = p ? mremap(p, old, size, MREMAP_MAYMOVE)
+		    : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
 void buf_fini(struct buf *b)
 {
 	if (!b)
 		return;
-	free(b->data);
+	if (b->mapped && b->data)
+		munmap(b->data, b->size);
+	else
+		free(b->data);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -46,12 +64,12 @@ int buf_reserve(struct buf *b, size_t n)
 		b->overflow = true;
 		return -ENOMEM;
 	}
-	size_t size = b->size ? b->size : 256;
+	size_t size = b->size ? b->size : b->mapped ? 65536 : 256;
 	while (size < need)
 		size *= 2;
 	if (size > b->cap)
 		size = b->cap;
-	char *p = realloc(b->data, size);
+	char *p = b->mapped ? map_grow(b->data, b->size, size) : realloc(b->data, size);
 	if (!p) {
 		b->overflow = true;
 		return -ENOMEM;

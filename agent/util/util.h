@@ -76,8 +76,13 @@ struct buf {
 	size_t size;
 	size_t cap;
 	bool overflow;
+	bool mapped;             /* buf_init_mapped */
 };
 void buf_init(struct buf *b, size_t cap);
+/* A buffer in pages of its own mapping (grown with mremap, unmapped by
+ * buf_fini): for big short-lived work that malloc would keep in a thread's
+ * arena, or that would raise glibc's dynamic mmap threshold when freed. */
+void buf_init_mapped(struct buf *b, size_t cap);
 void buf_fini(struct buf *b);
 void buf_reset(struct buf *b);
 /* Ensures room for n more bytes; returns 0 or -ENOMEM (sets overflow). */
