@@ -60,7 +60,11 @@ class PrivsRootTest(unittest.TestCase):
                                    opts=["-e", "PRIVS_PROBE=visible"])
         agent = harness.Agent().start()
         self.addCleanup(agent.kill)
-        harness.wait_for("the privileges log line", lambda: "privileges: kept" in agent.stderr(), 15)
+        try:
+            harness.wait_for("the privileges log line", lambda: "privileges: kept" in agent.stderr(), 30)
+        except AssertionError:
+            print("AGENT STDERR:\n" + agent.stderr())
+            raise
         pid = agent.proc.pid
         tasks = os.listdir("/proc/%d/task" % pid)
         self.assertGreater(len(tasks), 3, "expected the agent's threads")
@@ -191,7 +195,7 @@ class PrivsStartupOnlyTest(unittest.TestCase):
             raise unittest.SkipTest("no free loopback port below 1000")
         agent = harness.Agent(listen="127.0.0.1:%d" % port, args=["--no-ebpf"]).start()
         self.addCleanup(agent.kill)
-        harness.wait_for("the privileges log line", lambda: "privileges: kept" in agent.stderr(), 15)
+        harness.wait_for("the privileges log line", lambda: "privileges: kept" in agent.stderr(), 30)
         st = status_fields("/proc/%d/status" % agent.proc.pid)
         self.assertFalse(int(st["CapEff"], 16) & (1 << 10), "CAP_NET_BIND_SERVICE still held: %s" % st["CapEff"])
         self.assertEqual(agent.get("/-/ready").status, 200)
