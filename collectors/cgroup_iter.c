@@ -60,9 +60,10 @@ struct cgi {
 	uint32_t hier_id[CGI__PARTS]; /* /proc/cgroups' hierarchy of each part */
 	bool walked[CGI__PARTS];     /* its hierarchy has a link */
 	bool fresh[CGI__PARTS];      /* the last refresh walked it */
-	struct cgi_record *records;  /* cgi_records, mapped */
+	struct cgi_record *records;  /* cgi_records, mapped up to records_slots */
 	uint64_t *percpu;            /* cgi_percpu, mapped; NULL: not wanted */
 	size_t records_bytes, percpu_bytes;
+	uint32_t records_slots;      /* slots the mapping of records covers */
 	uint32_t ncpu;
 	uint32_t gen;                /* the last walk's stamp */
 	uint32_t *free_slots;        /* a stack of unused slots */
@@ -290,11 +291,15 @@ static bool is_pressure(const char *name)
 /* The record of slot when its part k is from the last walk, else NULL. */
 static const struct cgi_record *fresh_record(const struct cgi *it, uint32_t slot, int k)
 {
-	if (!it || slot >= CGI_SLOTS || k < 0 || k >= CGI__PARTS || !it->fresh[k])
+	if (!it || slot >= it->records_slots || k < 0 || k >= CGI__PARTS || !it->fresh[k])
 		return NULL;
 	const struct cgi_record *r = &it->records[slot];
 	return r->gen[k] == it->gen ? r : NULL;
 }
+
+#define RECORDS_MAP_STEP 256u    /* slots: 68 KB of records (see map_records) */
+
+static int map_records(struct cgi *it, uint32_t slots);
 
 /* Enters (slot) or removes (NULL) the container's directories in cgi_slots. */
 static int set_keys(struct cgi *it, const uint64_t ids[CGI_NIDS], const uint32_t *slot)
@@ -320,6 +325,12 @@ int cgi_track(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t *slot)
 	if (*slot == CGI_NO_SLOT) {
 		if (!it->nfree)
 			return -ENOSPC;
+		uint32_t s = it->free_slots[it->nfree - 1];
+		if (s >= it->records_slots) {
+			int err = map_records(it, (s / RECORDS_MAP_STEP + 1) * RECORDS_MAP_STEP);
+			if (err < 0)
+				return err;
+		}
 		*slot = it->free_slots[--it->nfree];
 		memset(&it->records[*slot], 0, sizeof(it->records[*slot]));
 	}
@@ -333,7 +344,7 @@ int cgi_track(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t *slot)
 
 void cgi_untrack(struct cgi *it, const uint64_t ids[CGI_NIDS], uint32_t slot)
 {
-	if (!it || slot >= CGI_SLOTS)
+	if (!it || slot >= it->records_slots)
 		return;
 	set_keys(it, ids, NULL);
 	memset(&it->records[slot], 0, sizeof(it->records[slot]));
@@ -650,16 +661,43 @@ static uint64_t pids_max_value(struct cgi *it, const char *root)
 
 /* ---- open / close ----------------------------------------------------------- */
 
-static void *map_array(struct bpf_map *m, size_t *bytes)
+/* Maps the first len bytes of an mmapable array map (rounded to pages). */
+static void *map_array(struct bpf_map *m, size_t len, size_t *bytes)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)bpf_map__value_size(m) * bpf_map__max_entries(m);
 	len = (len + page - 1) / page * page;
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	*bytes = len;
 	return p;
+}
+
+/*
+ * The kernel maps every page of an mmapable array at mmap (the map is
+ * vmalloc'd whole at load), so mapping all CGI_SLOTS records would put
+ * ~2.1 MB in the agent's RSS whatever the containers. Slots are handed out
+ * lowest first (free_slots), so only the first ones in use are mapped, the
+ * mapping grown (a new one, then the old unmapped: the kernel forbids
+ * mremap growth of it) in steps when a slot past it is handed out.
+ */
+static int map_records(struct cgi *it, uint32_t slots)
+{
+	if (slots > CGI_SLOTS)
+		slots = CGI_SLOTS;
+	size_t bytes;
+	void *p = map_array(it->skel->maps.cgi_records, (size_t)slots * sizeof(*it->records),
+			    &bytes);
+	if (!p)
+		return -errno;
+	if (it->records)
+		munmap(it->records, it->records_bytes);
+	it->records = p;
+	it->records_bytes = bytes;
+	it->records_slots = (uint32_t)(bytes / sizeof(*it->records));
+	if (it->records_slots > CGI_SLOTS)
+		it->records_slots = CGI_SLOTS;
+	return 0;
 }
 
 /* Sizes, settings and the load. */
@@ -699,10 +737,12 @@ static int load(struct cgi *it, int ncpu, bool percpu, char *why, size_t whysize
 		ebpf_explain(err, "loading the cgroup iterator", why, whysize);
 		return err;
 	}
-	it->records = map_array(it->skel->maps.cgi_records, &it->records_bytes);
 	if (percpu)
-		it->percpu = map_array(it->skel->maps.cgi_percpu, &it->percpu_bytes);
-	if (!it->records || (percpu && !it->percpu)) {
+		it->percpu = map_array(it->skel->maps.cgi_percpu,
+				       (size_t)bpf_map__value_size(it->skel->maps.cgi_percpu) *
+					       bpf_map__max_entries(it->skel->maps.cgi_percpu),
+				       &it->percpu_bytes);
+	if (map_records(it, RECORDS_MAP_STEP) < 0 || (percpu && !it->percpu)) {
 		snprintf(why, whysize, "mapping the iterator's records: %s", strerror(errno));
 		return -ENOMEM;
 	}

@@ -9,6 +9,7 @@
 #include "collectors/cgroup_iter.h"
 #include "tests/unit/test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,10 +66,61 @@ static void test_fixture_tree_refused(void)
 	cgi_close(NULL);
 }
 
+/* Bytes of the process's mappings of BPF maps (/proc/self/maps). */
+static size_t bpf_map_mapped_bytes(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	size_t sum = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (strstr(line, "anon_inode:bpf-map") && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			sum += hi - lo;
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+/* The records are mapped for the slots in use, not all CGI_SLOTS (~2.1 MB
+ * of RSS): slots past the first mapping's get it grown, and are usable. */
+static void test_records_mapped_as_slots_grow(void)
+{
+	char why[512] = "";
+	struct cg_layout l;
+	if (cg_layout_detect(&l) < 0)
+		SKIP("no cgroup hierarchy here");
+	struct cgi *it = cgi_open(&l, false, why, sizeof(why));
+	if (!it)
+		SKIP(why);
+	enum { N = 600 };
+	static uint32_t slots[N];
+	uint64_t ids[CGI_NIDS];
+	for (uint32_t i = 0; i < N; i++) {
+		/* No cgroup has these ids: the walks leave their records empty. */
+		for (int c = 0; c < CGI_NIDS; c++)
+			ids[c] = (UINT64_C(1) << 60) + i;
+		slots[i] = CGI_NO_SLOT;
+		CHECK(cgi_track(it, ids, &slots[i]) == 0);
+		CHECK_EQ_INT(slots[i], i); /* lowest first */
+	}
+	CHECK(cgi_refresh(it) >= 0);
+	char text[256];
+	CHECK(cgi_file_text(it, slots[N - 1], "memory.usage_in_bytes", text, sizeof(text)) < 0);
+	CHECK(bpf_map_mapped_bytes() < (size_t)N * 2 * sizeof(struct cgi_record) + (64 << 10));
+	for (uint32_t i = 0; i < N; i++) {
+		for (int c = 0; c < CGI_NIDS; c++)
+			ids[c] = (UINT64_C(1) << 60) + i;
+		cgi_untrack(it, ids, slots[i]);
+	}
+	cgi_close(it);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
 	RUN(test_cputime_adjust);
 	RUN(test_fixture_tree_refused);
+	RUN(test_records_mapped_as_slots_grow);
 	TEST_END();
 }
