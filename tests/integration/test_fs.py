@@ -137,9 +137,19 @@ class FsTest(unittest.TestCase):
                             ["-v", "%s:/data" % vol] + opts)
         kernel = c.cgroup().write_bytes()
         # The agent shows what the kernel counted (nothing is written meanwhile).
-        agent = h.wait_for("%s's block I/O series" % c.name,
-                           lambda: self.agent.metrics().sum("container_fs_writes_bytes_total", name=c.name),
-                           10) if kernel else 0
+        # A tick taken while dd still wrote shows part of it: wait for the
+        # agent to reach the kernel's count, then compare (the message of a
+        # timeout says what it showed last).
+        seen = []
+        def shown():
+            seen.append(self.agent.metrics().sum("container_fs_writes_bytes_total", name=c.name))
+            return seen[-1] == kernel
+        if kernel:
+            try:
+                h.wait_for("%s's block I/O series at the kernel's %d" % (c.name, kernel), shown, 10)
+            except AssertionError:
+                pass
+        agent = seen[-1] if seen else 0
         self.assertEqual(agent, kernel)
         if kernel < 16 * MIB:
             self.skipTest("the kernel counted %d bytes written for a 16 MiB direct write into a volume "

@@ -100,6 +100,11 @@ class HttpTest(unittest.TestCase):
         h.require_docker()
         c = h.docker_run(self.containers, "http", ["sleep", "600"], ["--memory", "48m"])
         h.wait_for("%s in the API" % c.name, lambda: self.agent.container(c.name), 5)
+        # Its limits are withheld while runc is still setting them up (the
+        # cgroup holds only runc's processes): wait for the one asked for.
+        h.wait_for("%s's memory limit in the API" % c.name,
+                   lambda: self.agent.get("/api/v1/containers/" + c.id).json()["data"]
+                   ["values"].get("container_spec_memory_limit_bytes"), 5)
         docs = {}
         for key in (c.name, c.id, c.id[:12]):
             r = self.agent.get("/api/v1/containers/" + key)
