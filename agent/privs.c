@@ -289,8 +289,10 @@ static void on_drop_signal(int sig)
 	int saved = errno;
 	bool bad = false;
 	for (int c = 0; c < CAPS_MAX; c++)
-		if ((g_drop_bset & BIT(c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
+		/* Only what is still there: a thread signalled again (it was
+		 * blocking at first) has already dropped CAP_SETPCAP. */
+		if ((g_drop_bset & BIT(c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			bad = true;
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -342,7 +344,13 @@ static int signal_threads(int sig, uint64_t keep, uint64_t bkeep, int *left)
 		if (!(prm & ~keep) && !(bnd & ~bkeep))
 			continue;
 		if (blk & BIT(sig - 1)) {
-			(*left)++; /* it would never run the handler: do not wait */
+			/* Blocked: a thread pthread_create is still starting
+			 * runs with every signal blocked until it sets its
+			 * own mask. The signal is queued for it and the caller
+			 * looks again; not waited for, as a thread that
+			 * always blocks it would never run the handler. */
+			syscall(SYS_tgkill, getpid(), tid, sig);
+			(*left)++;
 			continue;
 		}
 		if (syscall(SYS_tgkill, getpid(), tid, sig) == 0)
@@ -384,9 +392,14 @@ int privs_drop_runtime(const struct privs_plan *p, char *err, size_t errsize)
 			snprintf(err, errsize, "/proc/self/task: %s", strerror(-n));
 			return n;
 		}
-		if (n == 0)
+		if (n == 0 && left == 0)
 			break;
 		sent += n;
+		if (n == 0) { /* only blocked threads left: give them a moment */
+			struct timespec pause = { 0, 20 * 1000000 };
+			nanosleep(&pause, NULL);
+			continue;
+		}
 		struct timespec ms = { 0, 1000000 };
 		for (int w = 0; w < PRIVS_WAIT_MS &&
 		     atomic_load(&g_done) + atomic_load(&g_failed) < sent; w++)
