@@ -1363,6 +1363,21 @@ static bool runtime_setting_up(const struct cg_state *s, const char *cgroup)
 	return runc;
 }
 
+/* The path of file i of cgroup (by path, not through a held directory);
+ * -ENOENT when its hierarchy is not mounted. */
+static int file_path(const struct cg_state *s, const char *cgroup, int i, char *p, size_t size)
+{
+	int src = file_specs[i].src;
+	const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
+	while (*cgroup == '/')
+		cgroup++;
+	if (!root[0])
+		return -ENOENT;
+	if (snprintf(p, size, "%s/%s/%s", root, cgroup, file_specs[i].name) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /* Reads the settings files of cgroup by path into f->setting[] (NULL for
  * one that is missing), and the slow files too when slow (else their last
  * text is dropped: held descriptors read them). While the runtime is still
@@ -1390,12 +1405,9 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 			f->setting[i] = NULL;
 			continue;
 		}
-		int src = file_specs[i].src;
-		const char *root = src == UNIFIED ? s->layout.unified : s->layout.v1[src];
 		char p[PATH_MAX], text[SETTING_MAX_BYTES];
 		ssize_t n = -1;
-		if (root[0] && snprintf(p, sizeof(p), "%s/%s/%s", root, cgroup, file_specs[i].name) <
-		    (int)sizeof(p))
+		if (file_path(s, cgroup, i, p, sizeof(p)) == 0)
 			n = read_file(p, text, sizeof(text));
 		free(f->setting[i]);
 		f->setting[i] = n >= 0 ? strdup(text) : NULL;
@@ -1433,12 +1445,9 @@ static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
 		return n;
 	s->iter_file_reads++;
 	char p[PATH_MAX];
-	const char *cg = c->cgroup;
-	while (*cg == '/')
-		cg++;
-	if (snprintf(p, sizeof(p), "%s/%s/%s", src == UNIFIED ? s->layout.unified : s->layout.v1[src],
-		     cg, file_specs[i].name) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
+	int err = file_path(s, c->cgroup, i, p, sizeof(p));
+	if (err < 0)
+		return err;
 	ssize_t len = read_file(p, b, size);
 	/* The walk knew no such id: the directory may have been made anew
 	 * at the same path (a restarted container) with a new inode. */
