@@ -155,6 +155,26 @@ static void group_hash(struct buf *b, const struct json *data, size_t hexlen)
 	buf_fini(&t);
 }
 
+/* DingTalk's and Feishu's signature: base64 of an HMAC-SHA256 over
+ * "<ts>\n<secret>" keyed by the secret, or (ts_secret_is_key, Feishu) keyed
+ * by "<ts>\n<secret>" over nothing; appended to b64. The joined copy of
+ * the secret is wiped before it is freed. */
+static void sign_ts_secret(struct buf *b64, const char *ts, const char *secret,
+			   bool ts_secret_is_key)
+{
+	struct buf joined;
+	buf_init(&joined, 16384);
+	buf_printf(&joined, "%s\n%s", ts, secret);
+	uint8_t mac[32];
+	if (ts_secret_is_key)
+		ncrypto_hmac_sha256(joined.data, joined.len, "", 0, mac);
+	else
+		ncrypto_hmac_sha256(secret, strlen(secret), joined.data, joined.len, mac);
+	ncrypto_base64(b64, mac, 32);
+	explicit_bzero(joined.data, joined.len);
+	buf_fini(&joined);
+}
+
 /* ---- answers --------------------------------------------------------------------- */
 
 static void why_body(char *why, size_t whysize, const struct nanswer *a)
@@ -576,18 +596,12 @@ static int b_dingtalk(const struct notify_config *cfg, const struct nintegration
 		/* sign = urlencode(base64(HMAC-SHA256(key=secret, "<ts_ms>\n<secret>"))). */
 		char ts[32];
 		snprintf(ts, sizeof(ts), "%lld", (long long)now_ms);
-		struct buf msg, b64;
-		buf_init(&msg, 16384);
+		struct buf b64;
 		buf_init(&b64, 256);
-		buf_printf(&msg, "%s\n%s", ts, secret);
-		uint8_t mac[32];
-		ncrypto_hmac_sha256(secret, strlen(secret), msg.data, msg.len, mac);
-		ncrypto_base64(&b64, mac, 32);
+		sign_ts_secret(&b64, ts, secret, false);
 		buf_printf(&req->url, "%ctimestamp=%s&sign=", strchr(req->url.data, '?') ? '&' : '?',
 			   ts);
 		ncrypto_urlencode(&req->url, b64.data);
-		explicit_bzero(msg.data, msg.len);
-		buf_fini(&msg);
 		buf_fini(&b64);
 	}
 	struct words w;
@@ -728,16 +742,10 @@ static int b_feishu(const struct notify_config *cfg, const struct nintegration *
 		/* The HMAC key is "<ts_s>\n<secret>" and the message is empty. */
 		char ts[32];
 		snprintf(ts, sizeof(ts), "%lld", (long long)(now_ms / 1000));
-		struct buf key, b64;
-		buf_init(&key, 16384);
+		struct buf b64;
 		buf_init(&b64, 256);
-		buf_printf(&key, "%s\n%s", ts, secret);
-		uint8_t mac[32];
-		ncrypto_hmac_sha256(key.data, key.len, "", 0, mac);
-		ncrypto_base64(&b64, mac, 32);
+		sign_ts_secret(&b64, ts, secret, true);
 		buf_printf(b, "\"timestamp\":\"%s\",\"sign\":\"%s\",", ts, b64.data);
-		explicit_bzero(key.data, key.len);
-		buf_fini(&key);
 		buf_fini(&b64);
 	}
 	struct words w;
