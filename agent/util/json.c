@@ -320,95 +320,71 @@ static int parse_number(struct jp *p, struct json **out)
 
 /* ---- containers ---- */
 
-static int parse_array(struct jp *p, struct json **out)
+/* An object member's key and the colon after it, at p->pos (after any
+ * white space); *key is a string in the document's arena. */
+static int parse_key(struct jp *p, char **key)
 {
-	if (p->depth >= JSON_MAX_DEPTH)
-		return fail(p, p->pos);
-	struct json *arr = new_node(p, JSON_ARRAY);
-	if (!arr)
-		return oom(p);
-	struct json **tail = &arr->child;
-	p->pos++;
-	p->depth++;
 	skip_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == ']') {
-		p->pos++;
-		goto done;
-	}
-	for (;;) {
-		struct json *v;
-		int rc = parse_value(p, &v);
-		if (rc < 0)
-			return rc;
-		*tail = v;
-		tail = &v->next;
-		arr->count++;
-		skip_ws(p);
-		if (p->pos >= p->n)
-			return fail(p, p->n);
-		char c = p->s[p->pos++];
-		if (c == ']')
-			break;
-		if (c != ',')
-			return fail(p, p->pos - 1);
-	}
-done:
-	p->depth--;
-	*out = arr;
+	if (p->pos >= p->n)
+		return fail(p, p->n);
+	if (p->s[p->pos] != '"')
+		return fail(p, p->pos);
+	int rc = parse_string(p, key);
+	if (rc < 0)
+		return rc;
+	skip_ws(p);
+	if (p->pos >= p->n)
+		return fail(p, p->n);
+	if (p->s[p->pos] != ':')
+		return fail(p, p->pos);
+	p->pos++;
 	return 0;
 }
 
-static int parse_object(struct jp *p, struct json **out)
+/* An array or (type JSON_OBJECT) object whose opening bracket is at
+ * p->pos: one node with its members linked in order under child, each
+ * object member carrying its key; all of it in the document's arena. */
+static int parse_container(struct jp *p, enum json_type type, struct json **out)
 {
+	const char close = type == JSON_OBJECT ? '}' : ']';
 	if (p->depth >= JSON_MAX_DEPTH)
 		return fail(p, p->pos);
-	struct json *obj = new_node(p, JSON_OBJECT);
-	if (!obj)
+	struct json *node = new_node(p, type);
+	if (!node)
 		return oom(p);
-	struct json **tail = &obj->child;
+	struct json **tail = &node->child;
 	p->pos++;
 	p->depth++;
 	skip_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == '}') {
+	if (p->pos < p->n && p->s[p->pos] == close) {
 		p->pos++;
 		goto done;
 	}
 	for (;;) {
-		char *key;
+		char *key = NULL;
 		struct json *v;
-		skip_ws(p);
-		if (p->pos >= p->n)
-			return fail(p, p->n);
-		if (p->s[p->pos] != '"')
-			return fail(p, p->pos);
-		int rc = parse_string(p, &key);
+		int rc = type == JSON_OBJECT ? parse_key(p, &key) : 0;
 		if (rc < 0)
 			return rc;
-		skip_ws(p);
-		if (p->pos >= p->n)
-			return fail(p, p->n);
-		if (p->s[p->pos] != ':')
-			return fail(p, p->pos);
-		p->pos++;
 		rc = parse_value(p, &v);
 		if (rc < 0)
 			return rc;
 		v->key = key;
 		*tail = v;
 		tail = &v->next;
-		obj->count++;
+		node->count++;
 		skip_ws(p);
 		if (p->pos >= p->n)
 			return fail(p, p->n);
 		char c = p->s[p->pos++];
-		if (c == '}')
+		if (c == close)
 			break;
 		if (c != ',')
 			return fail(p, p->pos - 1);
 	}
 done:
 	p->depth--;
-	*out = obj;
+	*out = node;
 	return 0;
 }
 
@@ -434,9 +410,9 @@ static int parse_value(struct jp *p, struct json **out)
 	struct json *v;
 	switch (p->s[p->pos]) {
 	case '{':
-		return parse_object(p, out);
+		return parse_container(p, JSON_OBJECT, out);
 	case '[':
-		return parse_array(p, out);
+		return parse_container(p, JSON_ARRAY, out);
 	case '"':
 		v = new_node(p, JSON_STRING);
 		if (!v)
