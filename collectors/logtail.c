@@ -1177,12 +1177,29 @@ static DIR *open_dir(struct coll_logtail *t, const char *path)
 	return d;
 }
 
+/* The configured runtime directory cfg_dir under the host root, its path
+ * left in root; NULL when it is not set, too long, or cannot be listed. */
+static DIR *open_cfg_dir(struct coll_logtail *t, const char *cfg_dir, char root[PATH_MAX])
+{
+	if (!cfg_dir[0] || hostroot_path(root, PATH_MAX, cfg_dir) < 0)
+		return NULL;
+	return open_dir(t, root);
+}
+
+/* True when path is followed already; marks it seen by this scan, so that
+ * it is kept. */
+static bool seen_again(struct coll_logtail *t, const char *path)
+{
+	struct tfile *f = file_find(t, path);
+	if (f)
+		f->seen = true;
+	return f != NULL;
+}
+
 static void scan_docker(struct coll_logtail *t)
 {
 	char root[PATH_MAX];
-	if (!t->cfg.docker_dir[0] || hostroot_path(root, sizeof(root), t->cfg.docker_dir) < 0)
-		return;
-	DIR *d = open_dir(t, root);
+	DIR *d = open_cfg_dir(t, t->cfg.docker_dir, root);
 	if (!d)
 		return;
 	struct dirent *de;
@@ -1193,11 +1210,8 @@ static void scan_docker(struct coll_logtail *t)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s-json.log", root, de->d_name,
 				     de->d_name) >= sizeof(path))
 			continue;
-		struct tfile *f = file_find(t, path);
-		if (f) {
-			f->seen = true;
+		if (seen_again(t, path))
 			continue;
-		}
 		if (access(path, F_OK) < 0)
 			continue;
 		char dir[PATH_MAX], name[128] = "";
@@ -1265,9 +1279,7 @@ static size_t read_links(struct coll_logtail *t, struct link_map **out)
 static void scan_cri(struct coll_logtail *t)
 {
 	char root[PATH_MAX];
-	if (!t->cfg.cri_dir[0] || hostroot_path(root, sizeof(root), t->cfg.cri_dir) < 0)
-		return;
-	DIR *pods = open_dir(t, root);
+	DIR *pods = open_cfg_dir(t, t->cfg.cri_dir, root);
 	if (!pods)
 		return;
 	struct link_map *links;
@@ -1309,11 +1321,8 @@ static void scan_cri(struct coll_logtail *t)
 				if ((size_t)snprintf(path, sizeof(path), "%s/%s", cdir, fe->d_name) >=
 				    sizeof(path))
 					continue;
-				struct tfile *f = file_find(t, path);
-				if (f) {
-					f->seen = true;
+				if (seen_again(t, path))
 					continue;
-				}
 				char id[80];
 				if ((size_t)snprintf(id, sizeof(id), "%s/%s/%.*s", pd->d_name, ce->d_name,
 						     (int)(len - 4), fe->d_name) >= sizeof(id))
@@ -1334,9 +1343,7 @@ static void scan_cri(struct coll_logtail *t)
 static void scan_podman(struct coll_logtail *t)
 {
 	char root[PATH_MAX];
-	if (!t->cfg.podman_dir[0] || hostroot_path(root, sizeof(root), t->cfg.podman_dir) < 0)
-		return;
-	DIR *d = open_dir(t, root);
+	DIR *d = open_cfg_dir(t, t->cfg.podman_dir, root);
 	if (!d)
 		return;
 	struct dirent *de;
@@ -1347,11 +1354,8 @@ static void scan_podman(struct coll_logtail *t)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s/userdata/ctr.log", root, de->d_name) >=
 		    sizeof(path))
 			continue;
-		struct tfile *f = file_find(t, path);
-		if (f) {
-			f->seen = true;
+		if (seen_again(t, path))
 			continue;
-		}
 		if (access(path, F_OK) == 0)
 			track(t, path, ctr_locked(t, de->d_name, NULL), FMT_CRI);
 	}
@@ -1369,11 +1373,8 @@ static void scan_globs(struct coll_logtail *t)
 			continue;
 		for (size_t k = 0; k < g.gl_pathc; k++) {
 			const char *path = g.gl_pathv[k];
-			struct tfile *f = file_find(t, path);
-			if (f) {
-				f->seen = true;
+			if (seen_again(t, path))
 				continue;
-			}
 			struct stat st;
 			if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 				continue;
