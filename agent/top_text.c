@@ -161,6 +161,27 @@ static void pad(char *out, size_t size, const char *text, int width, bool right)
 		snprintf(out, size, "%s%*s", text, fill, "");
 }
 
+/* text cut with an ellipsis to width display columns when it is wider,
+ * then padded to width as pad() does. */
+static void fit(char *out, size_t size, const char *text, int width, bool utf8, bool right)
+{
+	char cut[512];
+	if (text_width(text) > width) {
+		top_ellipsize(text, width, utf8, cut, sizeof(cut));
+		text = cut;
+	}
+	pad(out, size, text, width, right);
+}
+
+/* v as a whole number, or "-" when it is not known. */
+static void whole_or_dash(char *out, size_t size, double v, bool known)
+{
+	if (known)
+		snprintf(out, size, "%.0f", v);
+	else
+		snprintf(out, size, "-");
+}
+
 /* ---- cells ------------------------------------------------------------------------ */
 
 static const char *status_glyph(const struct top_row *r, bool utf8, char *buf, size_t size)
@@ -231,10 +252,8 @@ void top_cell(const struct top_model *m, const struct top_row *r, enum top_col c
 		break;
 	}
 	case TOP_COL_CPU_LIMIT:
-		if (r->cpu_limit_cores > 0 && r->u.have_cpu && r->up)
-			snprintf(t, sizeof(t), "%.0f", r->cpu_of_limit);
-		else
-			snprintf(t, sizeof(t), "-");
+		whole_or_dash(t, sizeof(t), r->cpu_of_limit,
+			      r->cpu_limit_cores > 0 && r->u.have_cpu && r->up);
 		right = true;
 		*level = r->cpu_limit_cores > 0 ? top_level(m, r->cpu_of_limit) : 0;
 		break;
@@ -266,17 +285,11 @@ void top_cell(const struct top_model *m, const struct top_row *r, enum top_col c
 		right = true;
 		break;
 	case TOP_COL_PIDS:
-		if (r->u.have_pids && r->up)
-			snprintf(t, sizeof(t), "%.0f", r->u.pids);
-		else
-			snprintf(t, sizeof(t), "-");
+		whole_or_dash(t, sizeof(t), r->u.pids, r->u.have_pids && r->up);
 		right = true;
 		break;
 	case TOP_COL_RESTARTS:
-		if (r->restarts >= 0)
-			snprintf(t, sizeof(t), "%.0f", r->restarts);
-		else
-			snprintf(t, sizeof(t), "-");
+		whole_or_dash(t, sizeof(t), r->restarts, r->restarts >= 0);
 		right = true;
 		*level = r->restarts > 0 ? 1 : 0;
 		break;
@@ -308,30 +321,19 @@ void top_cell(const struct top_model *m, const struct top_row *r, enum top_col c
 		top_ellipsize(r->group, width, utf8, t, sizeof(t));
 		break;
 	case TOP_COL_THROTTLE:
-		if (r->throttle_pct >= 0 && r->up)
-			snprintf(t, sizeof(t), "%.0f", r->throttle_pct);
-		else
-			snprintf(t, sizeof(t), "-");
+		whole_or_dash(t, sizeof(t), r->throttle_pct, r->throttle_pct >= 0 && r->up);
 		right = true;
 		*level = top_level(m, r->throttle_pct * 4);   /* 25 % throttled is critical */
 		break;
 	case TOP_COL_OOM:
-		if (r->oom_events >= 0)
-			snprintf(t, sizeof(t), "%.0f", r->oom_events);
-		else
-			snprintf(t, sizeof(t), "-");
+		whole_or_dash(t, sizeof(t), r->oom_events, r->oom_events >= 0);
 		right = true;
 		*level = r->oom_events > 0 ? 3 : 0;
 		break;
 	case TOP_COL__COUNT:
 		break;
 	}
-	if (text_width(t) > width) {
-		char cut[512];
-		top_ellipsize(t, width, utf8, cut, sizeof(cut));
-		snprintf(t, sizeof(t), "%s", cut);
-	}
-	pad(out, size, t, width, right);
+	fit(out, size, t, width, utf8, right);
 }
 
 void top_sum_cell(const struct top_sum *s, const char *label, enum top_col col, int width,
@@ -362,12 +364,7 @@ void top_sum_cell(const struct top_sum *s, const char *label, enum top_col col, 
 	default:
 		break;
 	}
-	if (text_width(t) > width) {
-		char cut[256];
-		top_ellipsize(t, width, utf8, cut, sizeof(cut));
-		snprintf(t, sizeof(t), "%s", cut);
-	}
-	pad(out, size, t, width, right);
+	fit(out, size, t, width, utf8, right);
 }
 
 void top_title_line(const struct top_model *m, const struct top_layout *lay, char *out,
