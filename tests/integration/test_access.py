@@ -454,6 +454,31 @@ def raw_get(port, src, path="/metrics", extra=b"", timeout=5):
         s.close()
 
 
+def served_peers(pid, port):
+    """The client ports of the TCP connections on port that process pid holds
+    accepted (its socket fds; /proc/net/tcp). A connection libmicrohttpd
+    refused is gone from here at once; one that ended stays until its
+    polling thread reaps it, and counts against the caps until then."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    peers = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if state != "0A" and inode in inodes and int(local.split(":")[1], 16) == port:
+                peers.add(int(remote.split(":")[1], 16))
+    return peers
+
+
 class TestConfiguredLimits(unittest.TestCase):
     """http: in the config sets the limits (agent/http.c, http_guard.c):
     lower connection caps are enforced, headers that trickle in are cut at
@@ -492,23 +517,34 @@ class TestConfiguredLimits(unittest.TestCase):
                        lambda: self.metrics_from("127.0.0.2") and self.metrics_from("127.0.0.1"), 10)
         self.fail("three rounds ran past header_timeout before the 7th connection was tried")
 
+    def wait_served(self, conns, what):
+        """Waits until the agent holds exactly conns accepted: each one
+        counted against the caps, and nothing else (a request that has just
+        ended still counts until libmicrohttpd reaps it, and a holder that
+        came in that moment would be refused, not held: under load that
+        made the 7th look answered while 6 were held)."""
+        want = {c.getsockname()[1] for c in conns}
+        pid = self.agent.proc.pid
+        h.wait_for("the agent holds %s" % what, lambda: served_peers(pid, self.port) == want, 10)
+
     def caps_round(self):
         """One round; False when it ran too long to judge the 7th connection."""
+        self.wait_served([], "no connection before the round")
         t0 = time.monotonic()
         held = [hold(self.port, "127.0.0.1") for _ in range(4)]
         try:
-            time.sleep(0.3)
-            self.assertTrue(all(open_or_closed(c, 0.1) for c in held))
+            self.wait_served(held, "the 4 holders from 127.0.0.1")
             # a fifth from the same address: closed at once
             fifth = hold(self.port, "127.0.0.1")
             self.assertFalse(open_or_closed(fifth, 2), "the 5th connection of one address")
             fifth.close()
             # another address still gets in, up to the total of 6
             self.assertTrue(self.metrics_from("127.0.0.2"))
+            self.wait_served(held, "the 4 holders once the request from 127.0.0.2 is reaped")
             held += [hold(self.port, "127.0.0.3") for _ in range(2)]
-            time.sleep(0.3)
-            # a 7th in all waits in the listen queue (libmicrohttpd stops
-            # accepting at the cap) until a holder leaves: no answer in 1 s
+            self.wait_served(held, "all 6 holders")
+            # a 7th in all is not served (libmicrohttpd accepts no more than
+            # 6) until a holder leaves: no answer in 1 s
             seventh = raw_get(self.port, "127.0.0.2", timeout=1)
             if time.monotonic() - t0 > 3.5:
                 return False  # the first holders' header_timeout came within reach
