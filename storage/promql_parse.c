@@ -880,6 +880,26 @@ static bool maybe_label(enum tok t)
 	       t == T_LAND || t == T_LOR || t == T_LUNLESS || t == T_ATAN2;
 }
 
+/* An array of n elements of elem bytes with room for one more: arr itself
+ * when n < *cap, else a copy in the expression's arena twice as large (4 at
+ * first), *cap updated; NULL, with "out of memory" at pos, when there is no
+ * memory. The old copy stays in the arena until the expression is freed. */
+static void *grow_array(struct parser *p, void *arr, size_t n, size_t *cap, size_t elem, int pos)
+{
+	if (n < *cap)
+		return arr;
+	size_t nc = *cap ? *cap * 2 : 4;
+	void *na = arena_alloc(&p->e->arena, nc * elem);
+	if (!na) {
+		perr_at(p, pos, "out of memory");
+		return NULL;
+	}
+	if (arr)
+		memcpy(na, arr, n * elem);
+	*cap = nc;
+	return na;
+}
+
 /* '(' label, ... ')' into *out. */
 static bool parse_grouping(struct parser *p, char ***out, size_t *n)
 {
@@ -910,18 +930,9 @@ static bool parse_grouping(struct parser *p, char ***out, size_t *n)
 			return false;
 		}
 		next(p);
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 4;
-			char **nl = arena_alloc(&p->e->arena, nc * sizeof(*nl));
-			if (!nl) {
-				perr_at(p, t.pos, "out of memory");
-				return false;
-			}
-			if (list)
-				memcpy(nl, list, *n * sizeof(*nl));
-			list = nl;
-			cap = nc;
-		}
+		list = grow_array(p, list, *n, &cap, sizeof(*list), t.pos);
+		if (!list)
+			return false;
 		list[(*n)++] = name;
 		*out = list;
 		t = peek(p);
@@ -1071,18 +1082,10 @@ static bool parse_call_args(struct parser *p, struct node ***args, size_t *nargs
 		struct node *a = parse_expr(p, 0);
 		if (!a)
 			return false;
-		if (*nargs == cap) {
-			size_t nc = cap ? cap * 2 : 4;
-			struct node **na = arena_alloc(&p->e->arena, nc * sizeof(*na));
-			if (!na) {
-				perr_at(p, a->pos, "out of memory");
-				return false;
-			}
-			if (*args)
-				memcpy(na, *args, *nargs * sizeof(*na));
-			*args = na;
-			cap = nc;
-		}
+		struct node **na = grow_array(p, *args, *nargs, &cap, sizeof(**args), a->pos);
+		if (!na)
+			return false;
+		*args = na;
 		(*args)[(*nargs)++] = a;
 		struct token t = peek(p);
 		if (t.t == T_COMMA) {
