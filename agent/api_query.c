@@ -549,29 +549,56 @@ static int range_params(const struct params *ps, int64_t *start, int64_t *end,
 	return status;
 }
 
+/* What /series and /labels read before they look: the parameters, their
+ * match[] selectors and time range, and the store as a PromQL source
+ * (src reads through store, so a series_req is not copied). */
+struct series_req {
+	struct params *ps;
+	struct selectors sel;
+	int64_t start, end;
+	struct promql_store store;
+	struct promql_source src;
+};
+
+/* Fills q from req; returns 0, or the HTTP status of the error it put in
+ * resp. Call series_req_fini(q) afterwards either way. */
+static int series_req_init(struct series_req *q, struct http_req *req, struct http_resp *resp)
+{
+	memset(q, 0, sizeof(*q));
+	q->ps = params_get(req);
+	if (!q->ps)
+		return http_error(resp, 500, "internal", "out of memory");
+	int status = 0;
+	struct store *st = need_store(req, resp, &status);
+	if (!st || (status = selectors_get(q->ps, &q->sel, resp)) ||
+	    (status = range_params(q->ps, &q->start, &q->end, resp)))
+		return status;
+	q->store = (struct promql_store){ st, req->st->raw_retention_ms, 0 };
+	promql_store_source(&q->store, &q->src);
+	return 0;
+}
+
+static void series_req_fini(struct series_req *q)
+{
+	selectors_free(&q->sel);
+	params_free(q->ps);
+}
+
 int api_series(struct http_req *req, struct http_resp *resp)
 {
-	int status = 0;
-	struct params *ps = params_get(req);
-	if (!ps)
-		return http_error(resp, 500, "internal", "out of memory");
-	struct selectors sel = { 0 };
-	int64_t start, end;
-	struct store *st = need_store(req, resp, &status);
-	if (!st || (status = selectors_get(ps, &sel, resp)) ||
-	    (status = range_params(ps, &start, &end, resp)))
+	struct series_req q;
+	int status = series_req_init(&q, req, resp);
+	if (status)
 		goto out;
-	if (!sel.n) {
+	if (!q.sel.n) {
 		status = http_error(resp, 400, "bad_data", "no match[] parameter provided");
 		goto out;
 	}
-	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
-	struct promql_source src;
-	promql_store_source(&ps_store, &src);
 	struct arena a = { 0 };
 	struct promql_series *series;
 	struct promql_error err;
-	ssize_t n = promql_series_match(&src, sel.m, sel.nm, sel.n, start, end, &a, &series, &err);
+	ssize_t n = promql_series_match(&q.src, q.sel.m, q.sel.nm, q.sel.n, q.start, q.end, &a,
+					&series, &err);
 	if (n < 0) {
 		status = eval_error(resp, &err);
 		arena_free(&a);
@@ -588,8 +615,7 @@ int api_series(struct http_req *req, struct http_resp *resp)
 	arena_free(&a);
 	status = 200;
 out:
-	selectors_free(&sel);
-	params_free(ps);
+	series_req_fini(&q);
 	return status;
 }
 
@@ -612,26 +638,18 @@ static void put_string_list(struct buf *b, char **v, size_t n)
 /* Label names (name NULL) or values of name over the matching series. */
 static int label_list(struct http_req *req, struct http_resp *resp, const char *name)
 {
-	int status = 0;
-	struct params *ps = params_get(req);
-	if (!ps)
-		return http_error(resp, 500, "internal", "out of memory");
-	struct selectors sel = { 0 };
-	int64_t start, end;
-	struct store *st = need_store(req, resp, &status);
-	if (!st || (status = selectors_get(ps, &sel, resp)) ||
-	    (status = range_params(ps, &start, &end, resp)))
+	struct series_req q;
+	int status = series_req_init(&q, req, resp);
+	if (status)
 		goto out;
-	struct promql_store ps_store = { st, req->st->raw_retention_ms, 0 };
-	struct promql_source src;
-	promql_store_source(&ps_store, &src);
+	const struct promql_source *src = &q.src;
 	resp->type = "application/json";
-	bool all_time = start == API_MIN_TIME_MS && end == API_MAX_TIME_MS;
-	if (!sel.n && all_time &&
-	    (name ? src.ops->label_values != NULL : src.ops->label_names != NULL)) {
+	bool all_time = q.start == API_MIN_TIME_MS && q.end == API_MAX_TIME_MS;
+	if (!q.sel.n && all_time &&
+	    (name ? src->ops->label_values != NULL : src->ops->label_names != NULL)) {
 		char **v;
-		ssize_t n = name ? src.ops->label_values(src.ctx, name, &v)
-				 : src.ops->label_names(src.ctx, &v);
+		ssize_t n = name ? src->ops->label_values(src->ctx, name, &v)
+				 : src->ops->label_names(src->ctx, &v);
 		if (n < 0) {
 			status = http_error(resp, 500, "internal", strerror((int)-n));
 			goto out;
@@ -644,9 +662,9 @@ static int label_list(struct http_req *req, struct http_resp *resp, const char *
 	/* Through the series: every series with data in the range, or the
 	 * ones the selectors match. */
 	struct promql_expr *any = NULL;
-	if (!sel.n) {
+	if (!q.sel.n) {
 		char err[256];
-		if (promql_parse_selector("{__name__=~\".+\"}", &any, &sel.m[0], &sel.nm[0], err,
+		if (promql_parse_selector("{__name__=~\".+\"}", &any, &q.sel.m[0], &q.sel.nm[0], err,
 					  sizeof(err)) < 0) {
 			status = http_error(resp, 500, "internal", err);
 			goto out;
@@ -655,8 +673,8 @@ static int label_list(struct http_req *req, struct http_resp *resp, const char *
 	struct arena a = { 0 };
 	struct promql_series *series;
 	struct promql_error err;
-	ssize_t n = promql_series_match(&src, sel.m, sel.nm, sel.n ? sel.n : 1, start, end, &a,
-					&series, &err);
+	ssize_t n = promql_series_match(src, q.sel.m, q.sel.nm, q.sel.n ? q.sel.n : 1, q.start,
+					q.end, &a, &series, &err);
 	promql_expr_free(any);
 	if (n < 0) {
 		arena_free(&a);
@@ -690,8 +708,7 @@ static int label_list(struct http_req *req, struct http_resp *resp, const char *
 	arena_free(&a);
 	status = 200;
 out:
-	selectors_free(&sel);
-	params_free(ps);
+	series_req_fini(&q);
 	return status;
 }
 
