@@ -1344,7 +1344,7 @@ finish:
 
 /* ---- unary, literals, dispatch -------------------------------------------------------------- */
 
-static bool series_dup_labels(struct ev *ev, const struct vec *v)
+int vec_check_distinct(struct ev *ev, const struct vec *v)
 {
 	struct outmap om;
 	struct vec tmp = { 0 };
@@ -1358,7 +1358,10 @@ static bool series_dup_labels(struct ev *ev, const struct vec *v)
 		dup = tmp.n == before;
 	}
 	outmap_fini(&om);
-	return dup;
+	if (dup)
+		return ev_fail(ev, PROMQL_ERR_EXECUTION,
+			       "vector cannot contain metrics with the same labelset");
+	return 0;
 }
 
 static int eval_unary(struct ev *ev, const struct node *n, const struct grid *g, struct value *out)
@@ -1380,9 +1383,8 @@ static int eval_unary(struct ev *ev, const struct node *n, const struct grid *g,
 		for (size_t i = 0; i < g->n; i++)
 			s->v[i] = -s->v[i];
 	}
-	if (series_dup_labels(ev, &out->v))
-		return ev_fail(ev, PROMQL_ERR_EXECUTION,
-			       "vector cannot contain metrics with the same labelset");
+	if (vec_check_distinct(ev, &out->v) < 0)
+		return -1;
 	return ev->failed ? -1 : 0;
 }
 

@@ -359,23 +359,6 @@ static int range_fn(struct ev *ev, const struct rctx *c, const struct promql_poi
 	}
 }
 
-static bool has_same_labels(struct ev *ev, const struct vec *v)
-{
-	struct outmap om;
-	struct vec tmp = { 0 };
-	struct grid g1 = { 0, 0, 1, 1 };
-	outmap_init(&om, &tmp, &g1);
-	bool dup = false;
-	for (size_t k = 0; k < v->n && !dup; k++) {
-		size_t before = tmp.n;
-		if (outmap_get(ev, &om, v->s[k].ls) < 0)
-			break;
-		dup = tmp.n == before;
-	}
-	outmap_fini(&om);
-	return dup;
-}
-
 static int eval_range_call(struct ev *ev, const struct node *n, const struct grid *g,
 			   struct value *out)
 {
@@ -494,9 +477,8 @@ static int eval_range_call(struct ev *ev, const struct node *n, const struct gri
 		}
 		return 0;
 	}
-	if (has_same_labels(ev, &out->v))
-		return ev_fail(ev, PROMQL_ERR_EXECUTION,
-			       "vector cannot contain metrics with the same labelset");
+	if (vec_check_distinct(ev, &out->v) < 0)
+		return -1;
 	return ev->failed ? -1 : 0;
 }
 
