@@ -386,20 +386,6 @@ static const char *label_of(const struct promql_label *l, size_t n, const char *
 	return NULL;
 }
 
-static int cmp_series(const void *a, const void *b)
-{
-	const struct promql_series *x = a, *y = b;
-	size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
-	for (size_t i = 0; i < n; i++) {
-		int c = strcmp(x->labels[i].name, y->labels[i].name);
-		if (!c)
-			c = strcmp(x->labels[i].value, y->labels[i].value);
-		if (c)
-			return c;
-	}
-	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
-}
-
 static bool same_labels(const struct promql_label *a, size_t na, const struct promql_label *b,
 			size_t nb)
 {
@@ -464,7 +450,7 @@ static ssize_t overlay_select(struct rules_source *rs, const struct promql_match
 	}
 	if (extra) {
 		k += (ssize_t)extra;
-		qsort(res, (size_t)k, sizeof(*res), cmp_series);
+		qsort(res, (size_t)k, sizeof(*res), promql_series_cmp);
 	}
 	*out = res;
 	return k;

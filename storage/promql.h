@@ -91,6 +91,9 @@ struct promql_series {
 	const struct promql_label *labels;
 	uint64_t ref;
 };
+/* qsort comparator for struct promql_series: by label set, as Prometheus
+ * orders series (labels.Compare). Any thread. */
+int promql_series_cmp(const void *a, const void *b);
 
 struct promql_point {
 	int64_t t;                   /* milliseconds since the epoch */

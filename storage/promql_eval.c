@@ -1518,15 +1518,7 @@ void promql_result_fini(struct promql_result *r)
 static int cmp_rseries(const void *a, const void *b)
 {
 	const struct promql_result_series *x = a, *y = b;
-	size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
-	for (size_t i = 0; i < n; i++) {
-		int c = strcmp(x->labels[i].name, y->labels[i].name);
-		if (!c)
-			c = strcmp(x->labels[i].value, y->labels[i].value);
-		if (c)
-			return c;
-	}
-	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+	return label_list_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
 }
 
 static int cmp_value_asc(const void *a, const void *b)
@@ -1711,20 +1703,6 @@ int promql_eval_range(const struct promql_source *src, const struct promql_opts 
 
 /* ---- the series API ------------------------------------------------------------------------ */
 
-static int cmp_series(const void *a, const void *b)
-{
-	const struct promql_series *x = a, *y = b;
-	size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
-	for (size_t i = 0; i < n; i++) {
-		int c = strcmp(x->labels[i].name, y->labels[i].name);
-		if (!c)
-			c = strcmp(x->labels[i].value, y->labels[i].value);
-		if (c)
-			return c;
-	}
-	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
-}
-
 ssize_t promql_series_match(const struct promql_source *src,
 			    const struct promql_matcher *const *sel, const size_t *nsel,
 			    size_t nselectors, int64_t mint, int64_t maxt, struct arena *a,
@@ -1754,10 +1732,10 @@ ssize_t promql_series_match(const struct promql_source *src,
 		n += (size_t)k;
 	}
 	if (n)
-		qsort(all, n, sizeof(*all), cmp_series);
+		qsort(all, n, sizeof(*all), promql_series_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++)
-		if (w == 0 || cmp_series(&all[w - 1], &all[i]) != 0)
+		if (w == 0 || promql_series_cmp(&all[w - 1], &all[i]) != 0)
 			all[w++] = all[i];
 	*out = all;
 	return (ssize_t)w;

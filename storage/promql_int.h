@@ -153,6 +153,10 @@ const struct labels *labels_make(struct arena *a, const struct promql_label *l, 
 const char *labels_get(const struct labels *ls, const char *name);
 bool labels_equal(const struct labels *a, const struct labels *b);
 int labels_cmp(const struct labels *a, const struct labels *b);
+/* labels_cmp over two label arrays sorted by name: pair by pair by name,
+ * then value, the shorter first when one is a prefix of the other. */
+int label_list_cmp(const struct promql_label *a, size_t na, const struct promql_label *b,
+		   size_t nb);
 /* Copies of ls with changes; the same pointer when nothing changes. NULL
  * only when the arena is out of memory. */
 const struct labels *labels_drop_name(struct arena *a, const struct labels *ls);

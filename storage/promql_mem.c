@@ -135,20 +135,6 @@ static const char *get(const struct mem_series *s, const char *name)
 	return "";
 }
 
-static int cmp_series(const void *a, const void *b)
-{
-	const struct promql_series *x = a, *y = b;
-	size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
-	for (size_t i = 0; i < n; i++) {
-		int c = strcmp(x->labels[i].name, y->labels[i].name);
-		if (!c)
-			c = strcmp(x->labels[i].value, y->labels[i].value);
-		if (c)
-			return c;
-	}
-	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
-}
-
 static ssize_t mem_select(void *ctx, const struct promql_matcher *mt, size_t nm, int64_t mint,
 			  int64_t maxt, struct arena *a, struct promql_series **out)
 {
@@ -171,7 +157,7 @@ static ssize_t mem_select(void *ctx, const struct promql_matcher *mt, size_t nm,
 		res[k].ref = i;
 		k++;
 	}
-	qsort(res, k, sizeof(*res), cmp_series);
+	qsort(res, k, sizeof(*res), promql_series_cmp);
 	*out = res;
 	return (ssize_t)k;
 }

@@ -118,19 +118,31 @@ bool labels_equal(const struct labels *a, const struct labels *b)
 	return true;
 }
 
-/* Prometheus' labels.Compare: pairwise by name, then value, then length. */
-int labels_cmp(const struct labels *a, const struct labels *b)
+int label_list_cmp(const struct promql_label *a, size_t na, const struct promql_label *b,
+		   size_t nb)
 {
-	uint32_t n = a->n < b->n ? a->n : b->n;
-	for (uint32_t i = 0; i < n; i++) {
-		int c = strcmp(a->l[i].name, b->l[i].name);
+	size_t n = na < nb ? na : nb;
+	for (size_t i = 0; i < n; i++) {
+		int c = strcmp(a[i].name, b[i].name);
 		if (c)
 			return c;
-		c = strcmp(a->l[i].value, b->l[i].value);
+		c = strcmp(a[i].value, b[i].value);
 		if (c)
 			return c;
 	}
-	return (a->n > b->n) - (a->n < b->n);
+	return (na > nb) - (na < nb);
+}
+
+/* Prometheus' labels.Compare: pairwise by name, then value, then length. */
+int labels_cmp(const struct labels *a, const struct labels *b)
+{
+	return label_list_cmp(a->l, a->n, b->l, b->n);
+}
+
+int promql_series_cmp(const void *a, const void *b)
+{
+	const struct promql_series *x = a, *y = b;
+	return label_list_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
 }
 
 static bool in_list(const char *name, char *const *names, size_t n)
