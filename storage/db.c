@@ -319,24 +319,6 @@ static void active_add(struct store *s, struct series *se)
 	se->flags |= S_ACTIVE;
 }
 
-/* Roll-up data open for a series not yet seen: the idle sweep closes it. */
-static void idle_track(struct store *s, struct series *se)
-{
-	s->idle_due = INT64_MIN;
-	if (se->flags & S_IDLE)
-		return;
-	if (s->nidle == s->idle_cap) {
-		size_t ncap = s->idle_cap ? s->idle_cap * 2 : 256;
-		struct series **ni = realloc(s->idle, ncap * sizeof(*ni));
-		if (!ni)
-			return;
-		s->idle = ni;
-		s->idle_cap = ncap;
-	}
-	s->idle[s->nidle++] = se;
-	se->flags |= S_IDLE;
-}
-
 /* Open chunk bytes per series and stream while the head is put together. */
 struct hbuf {
 	uint8_t *p;
@@ -464,7 +446,7 @@ static void rebuild_accs(struct store *s, const struct loaded *l, const int64_t 
 			th->sum = acc.sum;
 			th->last = acc.last;
 			th->count = acc.count;
-			idle_track(s, se);
+			series_idle_add(s, se);
 		}
 	}
 }
@@ -545,7 +527,7 @@ static int load_head(struct store *s, sqlite3 *db, const struct loaded *l, const
 				continue;
 			}
 			se->flushed[k + 1] = (uint32_t)cenc_bytes(&th->enc);
-			idle_track(s, se);
+			series_idle_add(s, se);
 		}
 	}
 	if (bad)
@@ -568,7 +550,7 @@ static int load_head(struct store *s, sqlite3 *db, const struct loaded *l, const
 				th->sum = tmp.sum;
 				th->last = tmp.last;
 				th->count = tmp.count;
-				idle_track(s, se);
+				series_idle_add(s, se);
 			}
 		}
 	}

@@ -311,6 +311,10 @@ static inline bool tier_acc_open(const struct tier_head *th)
  * head_mark_tier adds roll-up tier k's chunk row (k 0: 1 m, 1: 1 h). */
 void head_mark_dirty(struct store *s, struct series *se);
 void head_mark_tier(struct store *s, struct series *se, int k);
+/* Lists se (once) for the idle sweep, which closes its open roll-up data
+ * when it goes stale, and makes the sweep due now; out of memory leaves it
+ * unlisted. Write lock held (or the head being loaded). */
+void series_idle_add(struct store *s, struct series *se);
 int newser_push(struct store *s, uint32_t id);
 size_t series_format(const struct series *se, char *out, size_t size);
 /* The series row text of sorted pairs; the length it needs, as snprintf. */

@@ -678,7 +678,7 @@ static int64_t stale_time(const struct store *s, const struct series *se, int64_
 
 /* ---- the snapshot path -------------------------------------------------------- */
 
-static void idle_add(struct store *s, struct series *se)
+void series_idle_add(struct store *s, struct series *se)
 {
 	s->idle_due = INT64_MIN; /* also when listed already: active since, its buckets moved */
 	if (se->flags & S_IDLE)
@@ -957,7 +957,7 @@ int64_t store_append_snapshot(struct store *s, const struct snapshot *snap)
 			continue;
 		se->flags &= (uint8_t)~S_ACTIVE;
 		head_append(s, se, stale_time(s, se, t), stale);
-		idle_add(s, se);
+		series_idle_add(s, se);
 	}
 	struct series **tmp = s->active;
 	s->active = s->active_next;
