@@ -100,6 +100,9 @@ void alert_matcher_format(const struct alert_matcher *m, struct buf *out);
 /* RFC 3339 to Unix ms (0 or -EINVAL) and back ("2026-11-29T18:00:00.250Z"). */
 int alert_time_parse(const char *s, int64_t *out_ms);
 void alert_time_format(int64_t ms, char *out, size_t size);
+/* Appends labels (or annotations) as one JSON object {"name":"value",...},
+ * in the order given, as Alertmanager's API writes them. */
+void alert_labels_json(struct buf *out, const struct store_label *l, size_t n);
 
 enum alert_silence_state { ALERT_SILENCE_ACTIVE, ALERT_SILENCE_PENDING, ALERT_SILENCE_EXPIRED,
 			   ALERT_SILENCE__STATES };

@@ -471,19 +471,6 @@ static void enqueue(struct notifier *n, size_t integ, const char *group_key, str
 
 /* ---- Alertmanager's JSON ------------------------------------------------------------ */
 
-static void put_labels(struct buf *b, const struct store_label *l, size_t n)
-{
-	buf_putc(b, '{');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			buf_putc(b, ',');
-		buf_put_json_str(b, l[i].name);
-		buf_putc(b, ':');
-		buf_put_json_str(b, l[i].value);
-	}
-	buf_putc(b, '}');
-}
-
 static void put_time(struct buf *b, int64_t ms)
 {
 	char t[64];
@@ -495,9 +482,9 @@ static void put_time(struct buf *b, int64_t ms)
 static void put_alert_v4(struct buf *b, const struct nalert *a, bool resolved)
 {
 	buf_printf(b, "{\"status\":\"%s\",\"labels\":", resolved ? "resolved" : "firing");
-	put_labels(b, a->labels, a->nlabels);
+	alert_labels_json(b, a->labels, a->nlabels);
 	buf_puts(b, ",\"annotations\":");
-	put_labels(b, a->ann, a->nann);
+	alert_labels_json(b, a->ann, a->nann);
 	buf_puts(b, ",\"startsAt\":");
 	put_time(b, a->starts_ms);
 	buf_puts(b, ",\"endsAt\":");
@@ -554,7 +541,7 @@ static void put_v4(struct notifier *n, const struct ngroup *g, const char *recei
 		   any_firing ? "firing" : "resolved");
 	buf_put_json_str(b, receiver);
 	buf_puts(b, ",\"groupLabels\":");
-	put_labels(b, g->glabels, g->nglabels);
+	alert_labels_json(b, g->glabels, g->nglabels);
 	buf_puts(b, ",\"commonLabels\":");
 	put_common(b, as, cnt, false);
 	buf_puts(b, ",\"commonAnnotations\":");
@@ -875,9 +862,9 @@ static size_t am_forward(struct notifier *n, int64_t now)
 				}
 				buf_putc(&b, batch ? ',' : '[');
 				buf_puts(&b, "{\"labels\":");
-				put_labels(&b, a->labels, a->nlabels);
+				alert_labels_json(&b, a->labels, a->nlabels);
 				buf_puts(&b, ",\"annotations\":");
-				put_labels(&b, a->ann, a->nann);
+				alert_labels_json(&b, a->ann, a->nann);
 				buf_puts(&b, ",\"startsAt\":");
 				put_time(&b, a->starts_ms);
 				buf_puts(&b, ",\"endsAt\":");
@@ -1687,9 +1674,9 @@ int notify_test(struct notifier *n, const char *receiver, struct buf *out)
 	buf_init(&arr, NOTIFY_BODY_MAX);
 	build_v4(n, &g, rc->name, as, res, 1, &v4);
 	buf_puts(&arr, "[{\"labels\":");
-	put_labels(&arr, labels, ARRAY_LEN(labels));
+	alert_labels_json(&arr, labels, ARRAY_LEN(labels));
 	buf_puts(&arr, ",\"annotations\":");
-	put_labels(&arr, ann, ARRAY_LEN(ann));
+	alert_labels_json(&arr, ann, ARRAY_LEN(ann));
 	buf_puts(&arr, ",\"startsAt\":");
 	put_time(&arr, now);
 	buf_puts(&arr, ",\"endsAt\":");

@@ -63,7 +63,7 @@ static void put_time(struct buf *b, int64_t ms)
 	buf_printf(b, "\"%s\"", t);
 }
 
-static void put_labels(struct buf *b, const struct store_label *l, size_t n)
+void alert_labels_json(struct buf *b, const struct store_label *l, size_t n)
 {
 	buf_putc(b, '{');
 	for (size_t i = 0; i < n; i++) {
@@ -93,13 +93,13 @@ static void put_alert(struct alert_engine *e, struct buf *b, const struct alert_
 		      int64_t now)
 {
 	buf_puts(b, "{\"labels\":");
-	put_labels(b, a->labels, a->nlabels);
+	alert_labels_json(b, a->labels, a->nlabels);
 	buf_puts(b, ",\"annotations\":");
 	struct store_label *ann = a->note ? malloc((a->nann + 1) * sizeof(*ann)) : NULL;
 	if (ann)
-		put_labels(b, ann, alert_annotations(a, ann));
+		alert_labels_json(b, ann, alert_annotations(a, ann));
 	else
-		put_labels(b, a->ann, a->nann);
+		alert_labels_json(b, a->ann, a->nann);
 	free(ann);
 	buf_printf(b, ",\"state\":\"%s\",\"activeAt\":", alert_state_name(a->state));
 	put_time(b, a->active_at);
