@@ -386,19 +386,10 @@ static void raise_fd_limit(void)
 
 static int make_data_dir(const char *dir)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return access(path, W_OK) < 0 ? -errno : 0;
+	int rc = mkdir_p(dir);
+	if (rc < 0)
+		return rc;
+	return access(dir, W_OK) < 0 ? -errno : 0;
 }
 
 int agent_main(int argc, char **argv)

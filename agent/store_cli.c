@@ -17,26 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define DUMP_MAX_MATCHERS 32
-
-static int mkdirs(const char *dir)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /* Parses the flags both commands share; returns optind or -1. */
 static int common_flags(int argc, char **argv, struct agent_config *cfg, enum store_tier *tier,
@@ -125,7 +107,7 @@ int import_main(int argc, char **argv)
 		fprintf(stderr, "%s", import_usage);
 		goto out;
 	}
-	int rc = mkdirs(cfg.data_dir);
+	int rc = mkdir_p(cfg.data_dir);
 	if (rc < 0) {
 		fprintf(stderr, "monitor import: --data-dir %s: %s\n", cfg.data_dir, strerror(-rc));
 		status = 1;

@@ -70,6 +70,23 @@ uint64_t hash_bytes(const void *p, size_t n)
 	return h;
 }
 
+int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 static char host_root[PATH_MAX] = "";
 
 int hostroot_set(const char *dir)

@@ -127,6 +127,9 @@ int hostroot_path(char *out, size_t size, const char *path);
 /* Reads a whole small file (at most cap bytes) into out, NUL-terminated.
  * Returns the length or -errno. */
 ssize_t read_file(const char *path, char *out, size_t cap);
+/* Creates dir and its missing parents (mode 0750), as mkdir -p does;
+ * returns 0 (also when they exist) or -errno. (misc.c) */
+int mkdir_p(const char *dir);
 
 /* ---- JSON reader (json.c) ----------------------------------------------- */
 
