@@ -140,6 +140,30 @@ int cli_format_opt(const struct cli *c, const char *arg, bool *json)
 	return 0;
 }
 
+bool cli_json_opts(struct cli *c, int argc, char **argv, bool *json, void (*usage)(FILE *),
+		   int *exit_status)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, 0, 'h' }, { "json", no_argument, 0, 'j' },
+		CLI_COMMON_OPTIONS,              { 0, 0, 0, 0 },
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': usage(stdout); *exit_status = 0; return false;
+		case 'j': *json = true; break;
+		case '?': usage(stderr); *exit_status = 2; return false;
+		default:
+			if (cli_common_opt(c, ch, optarg) < 0) {
+				*exit_status = 2;
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* The token is the file's first line without surrounding white space. */
 static int read_token(struct cli *c)
 {

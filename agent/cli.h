@@ -63,6 +63,12 @@ int cli_common_opt(struct cli *c, int code, const char *arg);
 /* Handles --format table|json: sets *json for "json", leaves it for "table".
  * Returns 0, or -EINVAL after printing why. */
 int cli_format_opt(const struct cli *c, const char *arg, bool *json);
+/* Reads the options of a command that takes --json, --help and the common
+ * ones only: sets *json, leaves optind at the first argument. Returns false
+ * when the command is done, with *exit_status to return: 0 after usage
+ * went to stdout (--help), 2 after a bad option (usage to stderr). */
+bool cli_json_opts(struct cli *c, int argc, char **argv, bool *json, void (*usage)(FILE *),
+		   int *exit_status);
 /* Reads the token file (if any) and creates the HTTP handle. Returns 0 or
  * -1 after printing why. */
 int cli_open(struct cli *c);

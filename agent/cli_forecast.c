@@ -73,25 +73,12 @@ static void fmt_eta(char *out, size_t size, const struct json *r, const char *ke
 
 int cli_forecast_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' },
-		{ "help", no_argument, 0, 'h' }, CLI_COMMON_OPTIONS, { 0, 0, 0, 0 },
-	};
 	struct cli c;
 	cli_init(&c, "forecast");
 	bool json = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'h': usage(stdout); return 0;
-		case 'j': json = true; break;
-		case '?': usage(stderr); return 2;
-		default:
-			if (cli_common_opt(&c, ch, optarg) < 0)
-				return 2;
-		}
-	}
+	int done;
+	if (!cli_json_opts(&c, argc, argv, &json, usage, &done))
+		return done;
 	if (optind != argc - 1) {
 		cli_err(&c, "which container? (monitor forecast ID)");
 		return 2;

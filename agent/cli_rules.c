@@ -67,23 +67,10 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_ls(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, 0, 'h' }, { "json", no_argument, 0, 'j' },
-		CLI_COMMON_OPTIONS,              { 0, 0, 0, 0 },
-	};
 	bool json = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'h': usage(stdout); return 0;
-		case 'j': json = true; break;
-		case '?': usage(stderr); return 2;
-		default:
-			if (cli_common_opt(c, ch, optarg) < 0)
-				return 2;
-		}
-	}
+	int done;
+	if (!cli_json_opts(c, argc, argv, &json, usage, &done))
+		return done;
 	if (cli_open(c) < 0)
 		return 1;
 	struct json_doc doc;
@@ -189,25 +176,12 @@ static int alert_cmp(const void *a, const void *b)
 
 int cli_alerts_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, 0, 'h' }, { "json", no_argument, 0, 'j' },
-		CLI_COMMON_OPTIONS,              { 0, 0, 0, 0 },
-	};
 	struct cli c;
 	cli_init(&c, "alerts");
 	bool json = false;
-	int ch, status = 1;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'h': alerts_usage(stdout); return 0;
-		case 'j': json = true; break;
-		case '?': alerts_usage(stderr); return 2;
-		default:
-			if (cli_common_opt(&c, ch, optarg) < 0)
-				return 2;
-		}
-	}
+	int status = 1, done;
+	if (!cli_json_opts(&c, argc, argv, &json, alerts_usage, &done))
+		return done;
 	if (optind < argc) {
 		cli_err(&c, "unexpected argument \"%s\"", argv[optind]);
 		return 2;
