@@ -304,17 +304,8 @@ static void active_add(struct store *s, struct series *se)
 {
 	if (se->flags & S_ACTIVE)
 		return;
-	if (s->nactive == s->active_cap) {
-		size_t ncap = s->active_cap ? s->active_cap * 2 : 1024;
-		struct series **a = realloc(s->active, ncap * sizeof(*a));
-		struct series **b = a ? realloc(s->active_next, ncap * sizeof(*b)) : NULL;
-		if (a)
-			s->active = a;
-		if (!b)
-			return;
-		s->active_next = b;
-		s->active_cap = ncap;
-	}
+	if (!active_room(s, s->nactive))
+		return;
 	s->active[s->nactive++] = se;
 	se->flags |= S_ACTIVE;
 }

@@ -315,6 +315,10 @@ void head_mark_tier(struct store *s, struct series *se, int k);
  * when it goes stale, and makes the sweep due now; out of memory leaves it
  * unlisted. Write lock held (or the head being loaded). */
 void series_idle_add(struct store *s, struct series *se);
+/* Room for one more series in an active list holding count: the current
+ * and the next list share one capacity, so both grow together; false when
+ * out of memory. Write lock held (or the head being loaded). */
+bool active_room(struct store *s, size_t count);
 int newser_push(struct store *s, uint32_t id);
 size_t series_format(const struct series *se, char *out, size_t size);
 /* The series row text of sorted pairs; the length it needs, as snprintf. */

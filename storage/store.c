@@ -738,19 +738,26 @@ static void idle_sweep(struct store *s, int64_t now)
 	s->idle_due = due;
 }
 
+bool active_room(struct store *s, size_t count)
+{
+	if (count < s->active_cap)
+		return true;
+	size_t ncap = s->active_cap ? s->active_cap * 2 : 1024;
+	struct series **a = realloc(s->active, ncap * sizeof(*a));
+	struct series **b = a ? realloc(s->active_next, ncap * sizeof(*b)) : NULL;
+	if (a)
+		s->active = a;
+	if (!b)
+		return false;
+	s->active_next = b;
+	s->active_cap = ncap;
+	return true;
+}
+
 static bool push_active(struct store *s, struct series *se)
 {
-	if (s->nactive_next == s->active_cap) {
-		size_t ncap = s->active_cap ? s->active_cap * 2 : 1024;
-		struct series **a = realloc(s->active, ncap * sizeof(*a));
-		struct series **b = a ? realloc(s->active_next, ncap * sizeof(*b)) : NULL;
-		if (a)
-			s->active = a;
-		if (!b)
-			return false;
-		s->active_next = b;
-		s->active_cap = ncap;
-	}
+	if (!active_room(s, s->nactive_next))
+		return false;
 	s->active_next[s->nactive_next++] = se;
 	return true;
 }
