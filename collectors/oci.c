@@ -176,10 +176,11 @@ static int set_field(char **field, const char *val)
 
 /* ---- state.json --------------------------------------------------------- */
 
-/* Loads the first state.json of id found under <dir>/<namespace>/<id>/, for
- * every namespace directory of dir; its namespace goes into ns. */
-static int load_ns_state(const char *dir, const char *id, struct json_doc *doc,
-			 char *ns, size_t ns_size)
+/* Loads the first <dir>/<namespace>/<id>/<file> that parses, for every
+ * namespace directory of dir; its namespace goes into ns when ns_size is
+ * not 0. 0 or -ENOENT. */
+static int load_ns_file(const char *dir, const char *id, const char *file,
+			struct json_doc *doc, char *ns, size_t ns_size)
 {
 	char path[PATH_MAX];
 	if (hostroot_path(path, sizeof(path), dir) < 0)
@@ -193,11 +194,12 @@ static int load_ns_state(const char *dir, const char *id, struct json_doc *doc,
 		if (!safe_name(de->d_name))
 			continue;
 		char rel[PATH_MAX];
-		if (snprintf(rel, sizeof(rel), "%s/%s/%s/state.json", dir, de->d_name, id) >=
+		if (snprintf(rel, sizeof(rel), "%s/%s/%s/%s", dir, de->d_name, id, file) >=
 		    (int)sizeof(rel))
 			continue;
 		if (load_json(rel, doc) == 0) {
-			snprintf(ns, ns_size, "%s", de->d_name);
+			if (ns_size)
+				snprintf(ns, ns_size, "%s", de->d_name);
 			rc = 0;
 			break;
 		}
@@ -231,7 +233,7 @@ static int find_state(const char *id, enum coll_runtime rt, struct json_doc *doc
 		}
 	}
 	if (any || rt == RUNTIME_CONTAINERD)
-		return load_ns_state("/run/containerd/runc", id, doc, ns, ns_size);
+		return load_ns_file("/run/containerd/runc", id, "state.json", doc, ns, ns_size);
 	return -ENOENT;
 }
 
@@ -390,28 +392,6 @@ static int apply_config(const struct json *cfg, struct coll_meta *m)
 	return rc ? -ENOMEM : 0;
 }
 
-/* Loads the first config.json found under <dir>/<namespace>/<id>/. */
-static int load_ns_config(const char *dir, const char *id, struct json_doc *doc)
-{
-	char path[PATH_MAX];
-	if (hostroot_path(path, sizeof(path), dir) < 0)
-		return -ENOENT;
-	DIR *d = opendir(path);
-	if (!d)
-		return -ENOENT;
-	int rc = -ENOENT;
-	struct dirent *de;
-	while (rc != 0 && (de = readdir(d))) {
-		char rel[PATH_MAX];
-		if (safe_name(de->d_name) &&
-		    snprintf(rel, sizeof(rel), "%s/%s/%s/config.json", dir, de->d_name, id) <
-			    (int)sizeof(rel))
-			rc = load_json(rel, doc);
-	}
-	closedir(d);
-	return rc == 0 ? 0 : -ENOENT;
-}
-
 /* Finds the OCI spec of id: the bundle named by its state, else where the
  * runtime keeps its bundles. */
 static int find_config(const char *id, enum coll_runtime rt, const char *bundle,
@@ -428,7 +408,8 @@ static int find_config(const char *id, enum coll_runtime rt, const char *bundle,
 				 ns, id);
 			if (load_json(rel, doc) == 0)
 				return 0;
-		} else if (load_ns_config("/run/containerd/io.containerd.runtime.v2.task", id, doc) == 0) {
+		} else if (load_ns_file("/run/containerd/io.containerd.runtime.v2.task", id,
+					"config.json", doc, NULL, 0) == 0) {
 			return 0;
 		}
 	}
