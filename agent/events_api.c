@@ -18,48 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EVENTS_DEFAULT_LIMIT 1000
 #define EVENTS_CHUNK 256
 #define TYPES_MAX 16
-
-/* RFC 3339 ("2026-11-29T15:34:22.5Z", "...+01:00") to unix ms; -1 if not one. */
-static int64_t parse_rfc3339_ms(const char *s)
-{
-	int Y, M, D, h, m, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || !n)
-		return -1;
-	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		return -1;
-	s += n;
-	int64_t frac_ms = 0;
-	if (*s == '.') {
-		int digits = 0;
-		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-			if (digits < 3)
-				frac_ms = frac_ms * 10 + (*s - '0');
-		if (!digits)
-			return -1;
-		for (; digits < 3; digits++)
-			frac_ms *= 10;
-	}
-	long off = 0;
-	if (*s == '+' || *s == '-') {
-		int oh, om, k = 0;
-		if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || s[1 + k] != '\0')
-			return -1;
-		off = (oh * 3600L + om * 60L) * (*s == '-' ? -1 : 1);
-	} else if ((*s != 'Z' && *s != 'z') || s[1] != '\0') {
-		return -1;
-	}
-	struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-			 .tm_hour = h, .tm_min = m, .tm_sec = sec };
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return ((int64_t)t - off) * 1000 + frac_ms;
-}
 
 /*
  * since= as Docker takes it: unix seconds ("1700000000", "1700000000.25"),
@@ -72,8 +34,9 @@ int events_parse_since(const char *s, int64_t now, int64_t *out_ms)
 	if (!s || !*s)
 		return -EINVAL;
 	if (strchr(s, 'T') || strchr(s, ':')) {
-		int64_t t = parse_rfc3339_ms(s);
-		if (t < 0)
+		/* RFC 3339 as the silences API reads it; nothing before 1970. */
+		int64_t t;
+		if (alert_time_parse(s, &t) < 0 || t < 0)
 			return -EINVAL;
 		*out_ms = t;
 		return 0;
