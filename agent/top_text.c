@@ -173,6 +173,21 @@ static void fit(char *out, size_t size, const char *text, int width, bool utf8, 
 	pad(out, size, text, width, right);
 }
 
+/* A percentage column's text n: after a bar of pct, left-aligned, when
+ * bars are on, else alone; returns whether it is right-aligned. */
+static bool bar_cell(char *t, size_t size, bool bars, double pct, enum top_col col,
+		     const char *n)
+{
+	if (!bars) {
+		snprintf(t, size, "%s", n);
+		return true;
+	}
+	char bar[64] = "";
+	top_bar(pct, top_cols[col].bar_width - 1, bar, sizeof(bar));
+	snprintf(t, size, "%s %*s", bar, top_cols[col].width, n);
+	return false;
+}
+
 /* v as a whole number, or "-" when it is not known. */
 static void whole_or_dash(char *out, size_t size, double v, bool known)
 {
@@ -225,7 +240,7 @@ static void pair(char *out, size_t size, double a, double b, bool have, bool bin
 void top_cell(const struct top_model *m, const struct top_row *r, enum top_col col, int width,
 	      bool bars, bool utf8, char *out, size_t size, int *level)
 {
-	char t[512] = "", bar[64] = "";
+	char t[512] = "";
 	bool right = false;
 	*level = 0;
 	switch (col) {
@@ -241,13 +256,7 @@ void top_cell(const struct top_model *m, const struct top_row *r, enum top_col c
 		char n[32] = "-";
 		if (r->u.have_cpu && r->up)
 			snprintf(n, sizeof(n), "%.1f", r->u.cpu_percent);
-		if (bars) {
-			top_bar(r->up ? r->cpu_of_limit : 0, top_cols[col].bar_width - 1, bar, sizeof(bar));
-			snprintf(t, sizeof(t), "%s %*s", bar, top_cols[col].width, n);
-		} else {
-			snprintf(t, sizeof(t), "%s", n);
-			right = true;
-		}
+		right = bar_cell(t, sizeof(t), bars, r->up ? r->cpu_of_limit : 0, col, n);
 		*level = top_level(m, r->cpu_of_limit);
 		break;
 	}
@@ -265,13 +274,7 @@ void top_cell(const struct top_model *m, const struct top_row *r, enum top_col c
 				top_fmt_units(lim, sizeof(lim), r->u.mem_limit_bytes, true);
 		}
 		snprintf(n, sizeof(n), "%s/%s", used, lim);
-		if (bars) {
-			top_bar(r->up ? r->u.mem_percent : 0, top_cols[col].bar_width - 1, bar, sizeof(bar));
-			snprintf(t, sizeof(t), "%s %*s", bar, top_cols[col].width, n);
-		} else {
-			snprintf(t, sizeof(t), "%s", n);
-			right = true;
-		}
+		right = bar_cell(t, sizeof(t), bars, r->up ? r->u.mem_percent : 0, col, n);
 		*level = r->up ? top_level(m, r->u.mem_percent) : 0;
 		break;
 	}
