@@ -1167,11 +1167,7 @@ void docker_stop(struct docker_client *d)
 {
 	if (!d)
 		return;
-	pthread_mutex_lock(&d->lock);
-	__atomic_store_n(&d->stopping, 1, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	curl_multi_wakeup(d->multi);
+	docker_interrupt(d);
 	pthread_join(d->thread, NULL);
 	curl_multi_cleanup(d->multi);
 	curl_global_cleanup();
