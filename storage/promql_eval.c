@@ -164,6 +164,14 @@ int outmap_set(struct ev *ev, struct outmap *m, size_t idx, size_t i, double v, 
 	return 0;
 }
 
+int outmap_put(struct ev *ev, struct outmap *m, ssize_t *idx, const struct labels *ls,
+	       size_t i, double v)
+{
+	if (*idx < 0 && (*idx = outmap_get(ev, m, ls)) < 0)
+		return -1;
+	return outmap_set(ev, m, (size_t)*idx, i, v, NULL);
+}
+
 /* ---- small helpers ------------------------------------------------------------------ */
 
 double go_max(double a, double b)
@@ -606,11 +614,7 @@ static int binop_vec_scalar(struct ev *ev, const struct node *n, const struct gr
 			}
 			if (!keep)
 				continue;
-			if (idx < 0 && (idx = outmap_get(ev, &om, ls)) < 0) {
-				rc = -1;
-				break;
-			}
-			if (outmap_set(ev, &om, (size_t)idx, i, v, NULL) < 0) {
+			if (outmap_put(ev, &om, &idx, ls, i, v) < 0) {
 				rc = -1;
 				break;
 			}

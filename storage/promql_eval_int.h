@@ -90,6 +90,10 @@ void outmap_fini(struct outmap *m);
 ssize_t outmap_get(struct ev *ev, struct outmap *m, const struct labels *ls);
 /* Sets series idx at step i; -1 (with the error) when it already has one. */
 int outmap_set(struct ev *ev, struct outmap *m, size_t idx, size_t i, double v, const char *dupmsg);
+/* outmap_set on the series with labels ls, found (or made) the first time,
+ * when *idx < 0, and kept in *idx for the next steps; -1 with the error. */
+int outmap_put(struct ev *ev, struct outmap *m, ssize_t *idx, const struct labels *ls,
+	       size_t i, double v);
 /* Fails the evaluation with Prometheus's "vector cannot contain metrics
  * with the same labelset" when two series of v have one label set (after
  * a unary minus or a function dropped the names); -1 then, else 0. */

@@ -587,11 +587,7 @@ static int map_series(struct ev *ev, const struct node *n, const struct grid *g,
 			default:
 				r = is_date_fn(id) ? date_part(id, (int64_t)v) : simple(id, v);
 			}
-			if (idx < 0 && (idx = outmap_get(ev, &om, ls)) < 0) {
-				rc = -1;
-				break;
-			}
-			if (outmap_set(ev, &om, (size_t)idx, i, r, NULL) < 0) {
+			if (outmap_put(ev, &om, &idx, ls, i, r) < 0) {
 				rc = -1;
 				break;
 			}
