@@ -1036,6 +1036,22 @@ static void inc_drop(struct sstate *ss)
 	ss->inc = NULL;
 }
 
+/* Has the store copy the series' samples after `after` (its newest fitted)
+ * into the sums' cursor as they are appended (store_cursor_follow), so
+ * that the next refreshes take them from there instead of decoding them:
+ * started now, it needs no read. Without a cursor, reads decode. */
+static void inc_follow(struct refresh *r, struct fc_inc *in, uint32_t id, int64_t after)
+{
+	int64_t t;
+	double v;
+	if ((in->cur = store_cursor_new()) && (store_cursor_follow(r->f->st, in->cur, id) < 0 ||
+					       store_read_after(r->f->st, id, in->cur, after, after, &t,
+								&v, 1) < 0)) {
+		store_cursor_free(in->cur);
+		in->cur = NULL;
+	}
+}
+
 /*
  * After a full linear fit: keeps the sums of the points it fitted (those of
  * p, already cut at breaks and in the resource's units, at or after the
@@ -1103,6 +1119,7 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 	in->seg_start = fit->segment_start_ms;
 	in->limit = limit;
 	in->full_at = stagger(r->now, ss->id, FC_FULL_EVERY_MS);
+	inc_follow(r, in, ss->id, acc ? acc->last_t : in->last_t);
 	ss->inc = in;
 }
 
@@ -1112,7 +1129,7 @@ static void inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 static int read_new(struct refresh *r, struct fc_inc *in, uint32_t id, int64_t after)
 {
 	if (!in->cur)
-		in->cur = store_cursor_new();
+		inc_follow(r, in, id, after);
 	if (in->cur && pts_grow(&r->raw, 4096) == 0) {
 		ssize_t n = store_read_after(r->f->st, id, in->cur, after, r->now, r->raw.t,
 					     r->raw.v, r->raw.cap);
@@ -1148,6 +1165,62 @@ static bool inc_add(struct fc_inc *in, int64_t t, double v, bool steps_are_growt
 		return false;
 	in->last_t = t;
 	in->last_v = v;
+	return true;
+}
+
+/*
+ * inc_add over new raw points t/v (n, oldest first; the usage is limit - v
+ * when usage_of_limit): the same sums in the same order as point by point,
+ * but the points after the first of each cell go into a copy of that cell
+ * held in locals with the window's range and the last value (300,000
+ * points a refresh at 1 s for 1,000 containers). False as inc_add, or on a
+ * stale marker.
+ */
+static bool inc_add_run(struct fc_inc *in, const int64_t *t, const double *v, size_t n,
+			bool usage_of_limit, bool steps_are_growth, double *lo, double *hi)
+{
+	const double lim = in->limit, scale = in->scale, y0 = in->w.y0;
+	double l = *lo, h = *hi;
+	size_t i = 0;
+	while (i < n) {
+		/* the first point of a cell the general way: it may open the cell */
+		if (store_is_stale(v[i]) ||
+		    !inc_add(in, t[i], usage_of_limit ? lim - v[i] : v[i], steps_are_growth, &l, &h))
+			return false;
+		int64_t start = in->cell_hi * in->cell_ms, end = start + in->cell_ms;
+		struct fc_wcell c = *in->hi_cell;
+		double last = in->last_v;
+		for (i++; i < n && t[i] <= end; i++) {
+			double y = usage_of_limit ? lim - v[i] : v[i];
+			if (store_is_stale(v[i]))
+				return false;
+			if (y < l)
+				l = y;
+			if (y > h)
+				h = y;
+			range_add(in, t[i], y);
+			double thr = 0.1 * (h - l);
+			if (scale > thr)
+				thr = scale;
+			if (!steps_are_growth && thr > 0 && fabs(y - last) > thr)
+				return false;
+			/* fc_wcell_step(&c, &in->w, start, t[i], y, 1), in registers */
+			int64_t x = t[i] - start;
+			double dy = y - y0;
+			c.n++;
+			c.sx += x;
+			c.sxx += x * x;
+			c.sy += dy;
+			c.sxy += (double)x * dy;
+			c.syy += dy * dy;
+			last = y;
+		}
+		*in->hi_cell = c;
+		in->last_t = t[i - 1];
+		in->last_v = last;
+	}
+	*lo = l;
+	*hi = h;
 	return true;
 }
 
@@ -1259,16 +1332,10 @@ static bool inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool 
 		if (!inc_add_rate(r, in, id, &lo, &hi))
 			goto full;
 	} else {
-		if (read_new(r, in, id, in->last_t) < 0)
+		if (read_new(r, in, id, in->last_t) < 0 ||
+		    !inc_add_run(in, r->raw.t, r->raw.v, r->raw.n, usage_of_limit, steps_are_growth,
+				 &lo, &hi))
 			goto full;
-		for (size_t i = 0; i < r->raw.n; i++) {
-			double v = r->raw.v[i];
-			if (store_is_stale(v))
-				goto full;
-			if (!inc_add(in, r->raw.t[i], usage_of_limit ? in->limit - v : v,
-				     steps_are_growth, &lo, &hi))
-				goto full;
-		}
 	}
 	/* a counter's open window is a point of the fit too, as in the full fit */
 	struct fc_window w;

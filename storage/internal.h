@@ -156,6 +156,8 @@ struct series {
 	struct pchunk *pend, *pend_tail;
 	uint32_t flushed[3];     /* bytes of each open chunk (raw, 1m, 1h) on disk */
 	struct series *hnext;
+	/* The reader that has every new sample copied to it (follow.c), or NULL. */
+	struct store_cursor *follow;
 };
 
 /* One container's labels and the series of its samples, by position. */
@@ -232,6 +234,7 @@ struct store {
 	size_t ndirty, dirtycap;
 
 	/* statistics; under lock or atomics */
+	uint64_t samples_followed;     /* copied to a following cursor (follow.c) */
 	uint64_t samples_appended, out_of_order, chunks_written, write_errors, chunks_dropped;
 	uint64_t retention_deleted, db_bytes;
 	bool write_ok;
@@ -391,5 +394,40 @@ struct cold_set {
 int cold_select(struct store *s, const struct store_matcher *m, size_t n, int64_t mint,
 		int64_t maxt, struct cold_set *out);
 void cold_set_free(struct cold_set *set);
+
+/* ---- readers that come back for what arrived since (query.c, follow.c) ---- */
+
+/*
+ * A following cursor's copy of its series' new samples: a ring of times
+ * (as offsets from t0, 4 bytes, so an entry is 12 bytes) and values. The
+ * appender adds under the write lock; the cursor's reader takes under the
+ * read lock (the appender is excluded, and no other reader touches it).
+ */
+struct follow_ring {
+	struct store *st;              /* set while following (for the unlink) */
+	uint32_t id;
+	bool whole;                    /* every sample after base_t is in the ring */
+	int64_t base_t, t0;
+	uint32_t cap, head, n;
+	uint32_t *dt;
+	double *v;
+};
+struct store_cursor {
+	bool ok;
+	int64_t t_first;         /* the open chunk it stands in */
+	int64_t last_t;          /* the newest point it returned */
+	struct cdec d;           /* after that point */
+	struct follow_ring fr;   /* when store_cursor_follow was asked */
+};
+/* Copies a sample just appended to se into its following cursor (head_append,
+ * under the write lock). */
+void follow_push(struct store *s, struct series *se, int64_t t, double v);
+/* store_read_after from the ring: the count, or -EAGAIN when the ring does
+ * not hold every sample after after_t (read the ordinary way). */
+ssize_t follow_take(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+		    int64_t maxt, int64_t *t, double *v, size_t max);
+/* After an ordinary read of n samples up to last_t: (re)starts the copy
+ * from last_t on, when the series' samples after it are known. */
+void follow_arm(struct store *s, uint32_t id, struct store_cursor *c, int64_t last_t, size_t n);
 
 #endif

@@ -901,21 +901,9 @@ static int last_point_read(struct store *s, uint32_t id, int64_t mint, int64_t m
 
 /* ---- reading on from where the last read ended --------------------------------- */
 
-struct store_cursor {
-	bool ok;
-	int64_t t_first;         /* the open chunk it stands in */
-	int64_t last_t;          /* the newest point it returned */
-	struct cdec d;           /* after that point */
-};
-
 struct store_cursor *store_cursor_new(void)
 {
 	return calloc(1, sizeof(struct store_cursor));
-}
-
-void store_cursor_free(struct store_cursor *c)
-{
-	free(c);
 }
 
 /* Decodes d's points up to maxt into t/v (from n on, at most max in all);
@@ -1094,8 +1082,26 @@ static ssize_t read_cut(const struct store_iter *it, const struct store_cursor *
 	return (ssize_t)n;
 }
 
+static ssize_t read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+			  int64_t maxt, int64_t *t, double *v, size_t max);
+
 ssize_t store_read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
 			 int64_t maxt, int64_t *t, double *v, size_t max)
+{
+	ssize_t n = c->fr.st ? follow_take(s, id, c, after_t, maxt, t, v, max) : -EAGAIN;
+	if (n != -EAGAIN)
+		return n;
+	/* (nothing asked for: a following cursor is only being started) */
+	n = maxt > after_t ? read_after(s, id, c, after_t, maxt, t, v, max) : 0;
+	if (n >= 0 && c->fr.st)
+		follow_arm(s, id, c, n ? t[n - 1] : after_t, (size_t)n);
+	return n;
+}
+
+/* store_read_after without the ring: on from the cursor, else as an
+ * iterator reads. */
+static ssize_t read_after(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
+			  int64_t maxt, int64_t *t, double *v, size_t max)
 {
 	struct store_cursor was = *c;
 	ssize_t n = read_on(s, id, c, after_t, maxt, t, v, max);

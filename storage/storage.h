@@ -150,6 +150,7 @@ struct store_stats {
 	uint64_t evicted;              /* series that left memory (stale), this run */
 	uint64_t active_series;        /* in the last snapshot */
 	uint64_t samples_appended;
+	uint64_t samples_followed;     /* of them, copied to a following cursor */
 	uint64_t out_of_order;         /* refused samples */
 	uint64_t chunks_written;
 	uint64_t write_errors;         /* failed flush transactions */
@@ -326,7 +327,25 @@ int store_last_point(struct store *s, uint32_t id, int64_t mint, int64_t maxt, i
  */
 struct store_cursor;
 struct store_cursor *store_cursor_new(void);
+/* Stops its following (store_cursor_follow) and frees it: before the store
+ * is closed. NULL is fine. */
 void store_cursor_free(struct store_cursor *c);
+/*
+ * Makes c follow series id: from its next store_read_after on, the store
+ * copies every sample appended to the series into the cursor (12 bytes
+ * each, up to about one and a half reads' worth), and store_read_after
+ * takes them from there. What the appender just encoded is then not decoded
+ * back, and a read after the open chunk was cut does not go to SQLite. The
+ * copy costs the appending thread a few instructions per followed sample
+ * (store_stats' samples_followed counts them). Any gap (a read late enough
+ * to overflow the copy, a series that left memory, another cursor following
+ * it) only sends that read the ordinary way, which starts the copy again.
+ * One cursor follows a series at a time. A store_read_after with maxt at
+ * after_t reads nothing and starts the copy after after_t at once, when
+ * that is the series' newest sample or the one before it. 0, or -ENOMEM.
+ * Any thread.
+ */
+int store_cursor_follow(struct store *s, struct store_cursor *c, uint32_t id);
 /*
  * The raw samples of series id in (after_t, maxt], oldest first, into t/v
  * (at most max): the count, -E2BIG when there are more than max (nothing

@@ -621,6 +621,8 @@ int head_append(struct store *s, struct series *se, int64_t t, double v)
 	if (t > se->max_t)
 		se->max_t = t;
 	s->samples_appended++;
+	if (se->follow)
+		follow_push(s, se, t, v);
 	bool stale = store_is_stale(v);
 	if (!stale) {
 		tier_add(s, se, 0, t, v);
@@ -1038,6 +1040,7 @@ static void stats(struct store *s, struct store_stats *out, int64_t max_age_ms)
 	out->evicted = s->evicted;
 	out->active_series = s->nactive;
 	out->samples_appended = s->samples_appended;
+	out->samples_followed = s->samples_followed;
 	out->out_of_order = s->out_of_order;
 	out->pending_bytes = s->pending_bytes;
 	pthread_rwlock_unlock(&s->lock);

@@ -25,12 +25,19 @@
  *     on arrays already in memory. Target: under 20 ms per refresh.
  *
  * Prints a Markdown table and writes it to WORKDIR/../forecast.md.
- * BENCH_FORECAST_CONTAINERS (1000) changes the container count.
+ * BENCH_FORECAST_CONTAINERS (1000) changes the container count;
+ * BENCH_FORECAST_VERBOSE=1 prints each refresh's CPU time to stderr;
+ * BENCH_FORECAST_ONLY=1s (or 10s) runs that cost figure alone, no accuracy
+ * (for callgrind: valgrind --tool=callgrind --collect-atstart=no counts
+ * the 16 steady-state refreshes only).
  */
 #include "alerting/alerting.h"
 #include "alerting/forecast_int.h"
 #include "collectors/collector.h"
 #include "storage/storage.h"
+/* (the store's own: to time follow_push, the copy the appender makes of a
+ * followed sample, alone) */
+#include "storage/internal.h"
 #include "tests/unit/alerting/fc_synth.h"
 
 #include <errno.h>
@@ -41,6 +48,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+/* Under callgrind (--collect-atstart=no), only the steady-state refreshes
+ * are counted: the load-independent figure of docs/BENCHMARKS.md. */
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_TOGGLE_COLLECT
+#endif
 
 #define SEEDS 100
 #define TARGET_MS 20.0
@@ -212,9 +226,42 @@ static void append_all(struct store *st, const uint32_t *ids, size_t ncont, int6
 	}
 }
 
+/*
+ * The appending thread's part of the forecaster's work: the copy of each
+ * sample of a series it follows (storage/follow.c), timed alone over a
+ * million copies into a ring emptied as the reader would. ns per sample.
+ */
+static double push_ns(struct store *st)
+{
+	struct store_label l[2] = { { "__name__", "bench_follow" }, { "id", "push" } };
+	uint32_t id;
+	int64_t t = now_ms(), pt;
+	double pv;
+	struct store_cursor *c = store_cursor_new();
+	if (!c || store_series(st, l, 2, STORE_GAUGE, &id) < 0 || store_append(st, id, t, 1) < 0 ||
+	    store_cursor_follow(st, c, id) < 0 || store_read_after(st, id, c, t - 1, t, &pt, &pv, 1) != 1) {
+		store_cursor_free(c);
+		return NAN;
+	}
+	struct series *se = series_by_id(st, id);  /* (one thread here: no lock needed) */
+	double best = INFINITY;
+	for (int round = 0; round < 5; round++) {
+		int64_t c0 = thread_cpu_ns();
+		for (int i = 0; i < 1000000; i++) {
+			if (c->fr.n == c->fr.cap)
+				c->fr.n = 0;
+			follow_push(st, se, ++t, (double)i);
+		}
+		best = fmin(best, (double)(thread_cpu_ns() - c0) / 1e6);
+	}
+	store_cursor_free(c);
+	return best;     /* ms per million: ns each */
+}
+
 static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool all_limits,
 			   size_t *entries, double *emit_ms, size_t *samples, double *cold_ms,
-			   double *max_ms, double *cpu_ms, double *cpu_mean_ms)
+			   double *max_ms, double *cpu_ms, double *cpu_mean_ms, double *push_each_ns,
+			   uint64_t *pushed)
 {
 	char err[512];
 	struct store_config sc;
@@ -266,21 +313,39 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	 * refresh at the same time again would measure nothing). The last
 	 * refresh is at the wall clock's now. */
 	int64_t t = start, end = now - NREFRESH * cfg.interval_ms;
+	uint64_t followed[NREFRESH + 1];
 	for (int r = 0; r <= NREFRESH; r++, end += cfg.interval_ms) {
 		/* up to the tick after the slot: the agent's thread refreshes
 		 * as of a slot once a tick at or after it is stored */
+		struct store_stats ss0, ss1;
+		store_stats(st, &ss0);
 		for (; t <= end + step_ms; t += step_ms)
 			append_all(st, ids, ncont, start, t, step_ms, all_limits, &rng);
+		store_stats(st, &ss1);
+		followed[r] = ss1.samples_followed - ss0.samples_followed;
 		/* the agent's writer has had the minute to write what was sealed
 		 * (it flushes every storage.flush_interval, 10 s): so here too,
 		 * else every read walks a minute's backlog of pending chunks */
 		store_flush(st);
 		int64_t t0 = mono_ns(), c0 = thread_cpu_ns();
+		if (r)
+			CALLGRIND_TOGGLE_COLLECT;
 		forecast_refresh(f, end);
+		if (r)
+			CALLGRIND_TOGGLE_COLLECT;
 		times[r] = (double)(mono_ns() - t0) / 1e6;
 		cpu[r] = (double)(thread_cpu_ns() - c0) / 1e6;
 	}
 	free(ids);
+	/* The interval's copies of followed samples, made by the appender
+	 * (storage/follow.c) instead of the refresh decoding them: counted in
+	 * each refresh's CPU time, as their number times one copy's time. */
+	*push_each_ns = push_ns(st);
+	*pushed = 0;
+	for (int r = 1; r <= NREFRESH; r++) {
+		cpu[r] += (double)followed[r] * *push_each_ns / 1e6;
+		*pushed += followed[r] / NREFRESH;
+	}
 	/* what the tick pays to copy the table into its snapshot (median of 5) */
 	double emit[5];
 	for (int r = 0; r < 5; r++) {
@@ -314,6 +379,10 @@ static double refresh_cost(const char *dir, size_t ncont, int64_t step_ms, bool 
 	*cpu_mean_ms = 0;
 	for (int r = 1; r <= NREFRESH; r++)
 		*cpu_mean_ms += cpu[r] / NREFRESH;
+	if (getenv("BENCH_FORECAST_VERBOSE"))
+		for (int r = 1; r <= NREFRESH; r++)
+			fprintf(stderr, "refresh %d: CPU %.1f ms (%llu followed samples)\n", r, cpu[r],
+				(unsigned long long)followed[r]);
 	*cpu_ms = median(cpu + 1, NREFRESH);
 	*max_ms = 0;
 	for (int r = 1; r <= NREFRESH; r++)
@@ -360,7 +429,9 @@ int main(int argc, char **argv)
 	buf_printf(&out, "## Capacity forecasts (tests/bench/forecast_bench.c)\n\n"
 		   "Accuracy on synthetic series with known answers, %d seeds per family "
 		   "(tests/unit/alerting/fc_synth.h):\n", SEEDS);
-	accuracy();
+	const char *only = getenv("BENCH_FORECAST_ONLY");
+	if (!only)
+		accuracy();
 	char dir[1024];
 	if (strlen(argv[1]) >= sizeof(dir) - 64) {
 		fprintf(stderr, "forecast_bench: %s: path too long\n", argv[1]);
@@ -379,6 +450,9 @@ int main(int argc, char **argv)
 	int64_t steps[3] = { 10000, 1000, 10000 };
 	bool ok = true;
 	for (int k = 0; k < 3; k++) {
+		int64_t only_ms = 0;
+		if (only && (k == 2 || parse_duration_ms(only, &only_ms) < 0 || only_ms != steps[k]))
+			continue;
 		char sub[1100];
 		snprintf(sub, sizeof(sub), "%s/store-%lld", dir, (long long)steps[k]);
 		char cmd[1200];
@@ -386,9 +460,10 @@ int main(int argc, char **argv)
 		if (system(cmd) != 0)
 			return 1;
 		size_t entries = 0, samples = 0;
-		double emit_ms = 0, cold = 0, mx = 0, cpu = 0, cpu_mean = 0;
+		double emit_ms = 0, cold = 0, mx = 0, cpu = 0, cpu_mean = 0, push = 0;
+		uint64_t pushed = 0;
 		double ms = refresh_cost(sub, ncont, steps[k], k < 2, &entries, &emit_ms, &samples,
-					 &cold, &mx, &cpu, &cpu_mean);
+					 &cold, &mx, &cpu, &cpu_mean, &push, &pushed);
 		if (k == 2) {
 			/* Docker's defaults: a memory limit at most, no pids.max, no
 			 * CPU quota; the writable layer's filesystem always has one */
@@ -402,10 +477,11 @@ int main(int argc, char **argv)
 		}
 		buf_printf(&out, "| refresh (store reads and fits), samples every %llds: %zu points "
 			   "per series, %zu resources; median of %d refreshes a minute apart "
-			   "(slowest); its CPU time, median (mean) | %.1f ms (%.1f ms); CPU %.1f ms "
-			   "(%.1f ms) | < 20 ms |\n",
+			   "(slowest); its CPU time with the appender's copies of the followed "
+			   "samples of its interval (%llu at %.1f ns), median (mean) | %.1f ms (%.1f ms); "
+			   "CPU %.1f ms (%.1f ms) | < 20 ms |\n",
 			   (long long)(steps[k] / 1000), (size_t)(3600000 / steps[k]) + 1, entries,
-			   NREFRESH, ms, mx, cpu, cpu_mean);
+			   NREFRESH, (unsigned long long)pushed, push, ms, mx, cpu, cpu_mean);
 		buf_printf(&out, "| the first refresh (every window read and fitted whole), samples "
 			   "every %llds | %.1f ms | - |\n", (long long)(steps[k] / 1000), cold);
 		printf("BENCH forecast first refresh, %zu containers, samples every %llds|%.1f|ms|"
@@ -424,9 +500,10 @@ int main(int argc, char **argv)
 		if (getloadavg(la, 1) < 1)
 			la[0] = NAN;
 		printf("BENCH forecast refresh CPU time, %zu containers (%zu resources), samples every "
-		       "%llds, window 1h|%.1f|ms|< 20 ms|mean %.1f ms; wall %.1f ms (slowest %.1f), "
+		       "%llds, window 1h|%.1f|ms|< 20 ms|mean %.1f ms, both with the appender's %llu "
+		       "copies of followed samples at %.1f ns; refresh wall %.1f ms (slowest %.1f), "
 		       "load average %.1f\n", ncont, entries, (long long)(steps[k] / 1000), cpu,
-		       cpu_mean, ms, mx, la[0]);
+		       cpu_mean, (unsigned long long)pushed, push, ms, mx, la[0]);
 		if (system(cmd) != 0)
 			return 1;
 	}

@@ -1181,7 +1181,7 @@ static void test_import(void)
  * calls it (with maxt now and then before the newest samples, and across
  * chunk cuts and flushes), returns exactly what an iterator over the same
  * range returns, bit for bit, and says -E2BIG past its max. */
-static void test_read_after(void)
+static void read_after_case(bool follow)
 {
 	fresh_dir();
 	struct store *s = open_store(NULL);
@@ -1191,6 +1191,8 @@ static void test_read_after(void)
 	uint32_t id = series(s, "m", "k", "v", NULL, NULL);
 	struct store_cursor *c = store_cursor_new();
 	CHECK(c != NULL);
+	if (follow)
+		CHECK(store_cursor_follow(s, c, id) == 0);
 	int64_t t0 = 1700000000000LL, t = t0, after = t0 - 1;
 	uint64_t rng = 3;
 	int64_t got_t[512], want_t[512];
@@ -1234,8 +1236,52 @@ static void test_read_after(void)
 	CHECK(store_read_after(s, id, c, after, t, got_t, got_v, 5) == -E2BIG);
 	CHECK(store_read_after(s, id, c, after, t, got_t, got_v, 512) == 20);
 	CHECK(store_read_after(s, 999999, c, after, t, got_t, got_v, 512) == -ENOENT);
+	struct store_stats st;
+	store_stats(s, &st);
+	if (!follow) {
+		CHECK(st.samples_followed == 0);
+	} else {
+		/* most reads came from the copy: reads of up to 70 new samples,
+		 * some past what the ring held, which went the ordinary way */
+		CHECK(st.samples_followed > st.samples_appended / 2);
+		/* one cursor follows a series at a time; a second one reads
+		 * right, the ordinary way; once the first is freed it follows */
+		struct store_cursor *c2 = store_cursor_new();
+		CHECK(c2 && store_cursor_follow(s, c2, id) == 0);
+		after = t - 1000;        /* the newest sample */
+		CHECK(store_read_after(s, id, c2, after, after, got_t, got_v, 512) == 0);
+		for (int i = 0; i < 3; i++, t += 1000)
+			store_append(s, id, t, (double)i);
+		CHECK(store_read_after(s, id, c2, after, t, got_t, got_v, 512) == 3);
+		CHECK(got_t[2] == t - 1000 && got_v[2] == 2);
+		store_stats(s, &st);
+		uint64_t was = st.samples_followed;
+		store_cursor_free(c);
+		c = NULL;
+		CHECK(store_read_after(s, id, c2, t - 1000, t - 1000, got_t, got_v, 512) == 0);
+		for (int i = 0; i < 3; i++, t += 1000)
+			store_append(s, id, t, (double)i);
+		store_stats(s, &st);
+		CHECK(st.samples_followed == was + 3);
+		CHECK(store_read_after(s, id, c2, t - 4000, t, got_t, got_v, 512) == 3);
+		CHECK(got_t[0] == t - 3000 && got_v[1] == 1);
+		store_cursor_free(c2);
+	}
 	store_cursor_free(c);
 	store_close(s);
+}
+
+static void test_read_after(void)
+{
+	read_after_case(false);
+}
+
+/* The same reads through a cursor that follows the series (the store copies
+ * its samples as they are appended): the same points, bit for bit, across
+ * chunk cuts, a stale marker, flushes and reads the copy could not hold. */
+static void test_read_after_following(void)
+{
+	read_after_case(true);
 }
 
 /* store_last_point as of times at, between and before the newest samples
@@ -1380,6 +1426,7 @@ int main(void)
 	RUN(test_import);
 	RUN(test_stale_marker_after_import);
 	RUN(test_read_after);
+	RUN(test_read_after_following);
 	RUN(test_last_point_between);
 	RUN(test_read_points);
 	RUN(test_bounds_after_reopen);
