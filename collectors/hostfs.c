@@ -35,21 +35,6 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
-/* A label value as the exposition format escapes it. */
-static void put_value(struct buf *b, const char *v)
-{
-	buf_putc(b, '"');
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			buf_putc(b, '\\');
-		if (*v == '\n')
-			buf_puts(b, "\\n");
-		else
-			buf_putc(b, *v);
-	}
-	buf_putc(b, '"');
-}
-
 int coll_hostfs_parse(const char *text, struct coll_hostfs *h)
 {
 	h->n = 0;
@@ -114,9 +99,9 @@ void coll_hostfs_emit(struct coll_hostfs *h, struct coll_sink *sink, int64_t now
 		struct buf b = { 0 };
 		buf_init(&b, sizeof(extra));
 		buf_puts(&b, "device=");
-		put_value(&b, h->m[i].device);
+		buf_put_label_value(&b, h->m[i].device);
 		buf_puts(&b, ",mountpoint=");
-		put_value(&b, h->m[i].mountpoint);
+		buf_put_label_value(&b, h->m[i].mountpoint);
 		if (!b.overflow) {
 			double frsize = st.f_frsize ? (double)st.f_frsize : (double)st.f_bsize;
 			sink_emit(sink, M_MACHINE_FS_USAGE, b.data,

@@ -226,18 +226,6 @@ static const char *display_name(const struct coll_container *c)
 	return c->meta.name ? c->meta.name : c->id;
 }
 
-static void put_escaped(struct buf *b, const char *v)
-{
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			buf_putc(b, '\\');
-		if (*v == '\n')
-			buf_puts(b, "\\n");
-		else
-			buf_putc(b, *v);
-	}
-}
-
 /* container_network_mode's labels, rebuilt only when mode or owner change. */
 static const char *mode_extra(struct net_priv *p, const char *mode, const struct coll_container *owner)
 {
@@ -246,9 +234,8 @@ static const char *mode_extra(struct net_priv *p, const char *mode, const struct
 		return p->mode_extra;
 	struct buf b;
 	buf_init(&b, 4096);
-	buf_printf(&b, "mode=\"%s\",owner=\"", mode);
-	put_escaped(&b, oname);
-	buf_putc(&b, '"');
+	buf_printf(&b, "mode=\"%s\",owner=", mode);
+	buf_put_label_value(&b, oname);
 	free(p->mode_extra);
 	p->mode_extra = b.overflow ? NULL : buf_steal(&b, NULL);
 	buf_fini(&b);

@@ -150,6 +150,41 @@ void buf_put_double(struct buf *b, double v)
 	buf_puts(b, tmp);
 }
 
+void buf_put_label_value(struct buf *b, const char *v)
+{
+	buf_putc(b, '"');
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_putc(b, '\\');
+		if (*v == '\n')
+			buf_puts(b, "\\n");
+		else
+			buf_putc(b, *v);
+	}
+	buf_putc(b, '"');
+}
+
+bool label_pair_text(char *out, size_t size, const char *key, const char *value)
+{
+	size_t n = (size_t)snprintf(out, size, "%s=\"", key);
+	for (const char *p = value; *p && n + 4 < size; p++) {
+		if (*p == '\\' || *p == '"') {
+			out[n++] = '\\';
+			out[n++] = *p;
+		} else if (*p == '\n') {
+			out[n++] = '\\';
+			out[n++] = 'n';
+		} else {
+			out[n++] = *p;
+		}
+	}
+	if (n + 2 > size)
+		return false;
+	out[n++] = '"';
+	out[n] = '\0';
+	return true;
+}
+
 void buf_put_json_str(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";

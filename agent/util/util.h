@@ -97,6 +97,12 @@ void buf_put_u64(struct buf *b, uint64_t v);
 void buf_put_double(struct buf *b, double v);
 /* Writes s as a JSON string literal (with quotes). */
 void buf_put_json_str(struct buf *b, const char *s);
+/* Writes v as a label value of the Prometheus text format: in quotes,
+ * with backslash, double quote and newline escaped. */
+void buf_put_label_value(struct buf *b, const char *v);
+/* key="value" into out, the value escaped as buf_put_label_value does;
+ * false when it does not fit in size bytes (out is then cut). */
+bool label_pair_text(char *out, size_t size, const char *key, const char *value);
 /* Takes the data out of b (caller frees); b is left empty. */
 char *buf_steal(struct buf *b, size_t *len);
 
