@@ -88,21 +88,6 @@ struct fs_state {
 
 /* ---- targets ------------------------------------------------------------ */
 
-static void render_label(char *out, size_t size, const char *mountpoint)
-{
-	size_t n = (size_t)snprintf(out, size, "mountpoint=\"");
-	for (const char *p = mountpoint; *p && n + 4 < size; p++) {
-		if (*p == '\\' || *p == '"')
-			out[n++] = '\\', out[n++] = *p;
-		else if (*p == '\n')
-			out[n++] = '\\', out[n++] = 'n';
-		else
-			out[n++] = *p;
-	}
-	out[n++] = '"';
-	out[n] = '\0';
-}
-
 /* Opens path inside the root of process pid, resolving symlinks as the
  * container would (RESOLVE_IN_ROOT), so no link in it leads out onto the
  * host. O_PATH; returns the fd or -errno. */
@@ -193,7 +178,7 @@ static struct fs_target *add_target(struct fs_priv *p, const char *mountpoint)
 	p->t = t;
 	t = &p->t[p->nt++];
 	memset(t, 0, sizeof(*t));
-	render_label(t->label, sizeof(t->label), mountpoint);
+	label_pair_text(t->label, sizeof(t->label), "mountpoint", mountpoint);
 	t->fd = -1;
 	t->usage_bytes = -1;
 	return t;

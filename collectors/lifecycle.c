@@ -17,29 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* "key=\"value\"" with the value escaped for the text format; false when it
- * does not fit. */
-static bool enum_label(char *out, size_t size, const char *key, const char *val)
-{
-	size_t n = (size_t)snprintf(out, size, "%s=\"", key);
-	for (const char *p = val; *p && n + 4 < size; p++) {
-		if (*p == '\\' || *p == '"') {
-			out[n++] = '\\';
-			out[n++] = *p;
-		} else if (*p == '\n') {
-			out[n++] = '\\';
-			out[n++] = 'n';
-		} else {
-			out[n++] = *p;
-		}
-	}
-	if (n + 2 > size)
-		return false;
-	out[n++] = '"';
-	out[n] = '\0';
-	return true;
-}
-
 /* Whether the last exit code says something about the container now. */
 static bool has_exited(const char *state)
 {
@@ -59,12 +36,12 @@ static bool has_exited(const char *state)
 void coll_emit_lifecycle(struct coll_sink *sink, const struct coll_meta *m)
 {
 	char label[160];
-	if (m->state && *m->state && enum_label(label, sizeof(label), "state", m->state))
+	if (m->state && *m->state && label_pair_text(label, sizeof(label), "state", m->state))
 		sink_emit(sink, M_STATE, label, 1);
 	/* Checks run only while the container runs; Docker keeps the last
 	 * status after it stops, which must not keep an alert firing. */
 	if (m->health && *m->health && m->state && strcmp(m->state, "running") == 0 &&
-	    enum_label(label, sizeof(label), "status", m->health))
+	    label_pair_text(label, sizeof(label), "status", m->health))
 		sink_emit(sink, M_HEALTH, label, 1);
 	if (m->restart_count >= 0)
 		sink_emit(sink, M_RESTARTS, NULL, (double)m->restart_count);
