@@ -15,7 +15,7 @@
  * says the headers are in (http_guard_headers_done) and the completion
  * callback that the response has gone (http_guard_request_done), both on
  * the connection's thread. One watchdog thread looks at the open
- * connections a few times per deadline. Cutting is shutdown(2) on a
+ * connections at their earliest deadline. Cutting is shutdown(2) on a
  * duplicate of the socket, which wakes the connection's thread (its recv
  * returns 0) and lets libmicrohttpd close the connection its usual way;
  * the duplicate keeps the socket from being reused under the guard.
@@ -69,14 +69,30 @@ static void cut(struct http_guard *g, struct guard_conn *c)
 	__atomic_add_fetch(g->cuts, 1, __ATOMIC_RELAXED);
 }
 
+/* When the watchdog next needs to look: the earliest deadline of a
+ * connection waiting for headers; a deadline set later (a response ending
+ * while it sleeps) is never earlier than that of a connection that waited
+ * before, so with one pending it wakes in time. With connections but none
+ * waiting, one timeout from now covers any deadline set meanwhile; with
+ * none at all it sleeps until http_guard_notify brings one (0). An idle
+ * agent, or one whose scraper keeps its connection between scrapes, so
+ * wakes once per timeout, not four times a second. */
+static int64_t next_look_ms(const struct http_guard *g, int64_t now)
+{
+	if (!g->head)
+		return 0;
+	int64_t next = now + g->timeout_ms;
+	for (const struct guard_conn *c = g->head; c; c = c->next) {
+		int64_t since = __atomic_load_n(&c->since_ms, __ATOMIC_ACQUIRE);
+		if (since && !c->cut && since + g->timeout_ms < next)
+			next = since + g->timeout_ms;
+	}
+	return next > now ? next : now + 1;
+}
+
 static void *watch(void *arg)
 {
 	struct http_guard *g = arg;
-	/* A few looks per deadline: a connection is cut at most a quarter
-	 * of it late (and at most 250 ms). */
-	int64_t step_ms = g->timeout_ms / 4 < 250 ? g->timeout_ms / 4 : 250;
-	if (step_ms < 20)
-		step_ms = 20;
 	pthread_mutex_lock(&g->lock);
 	while (!g->stop) {
 		int64_t now = mono_ms();
@@ -85,11 +101,12 @@ static void *watch(void *arg)
 			if (since && !c->cut && now - since >= g->timeout_ms)
 				cut(g, c);
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += step_ms * 1000000;
-		ts.tv_sec += ts.tv_nsec / 1000000000;
-		ts.tv_nsec %= 1000000000;
+		int64_t next = next_look_ms(g, mono_ms());
+		if (!next) {
+			pthread_cond_wait(&g->wake, &g->lock);
+			continue;
+		}
+		struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = next % 1000 * 1000000};
 		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -166,6 +183,8 @@ void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_con
 		c->next = g->head;
 		if (g->head)
 			g->head->prev = c;
+		else
+			pthread_cond_signal(&g->wake); /* it sleeps while none is open */
 		g->head = c;
 		pthread_mutex_unlock(&g->lock);
 		*socket_context = c;
