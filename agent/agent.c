@@ -536,6 +536,8 @@ int agent_main(int argc, char **argv)
 		.logs = logtail,
 		.label_allow = (const char *const *)cfg.label_allow,
 		.nlabel_allow = cfg.nlabel_allow,
+		.cgroup_match = (const char *const *)cfg.cgroup_match,
+		.ncgroup_match = cfg.ncgroup_match,
 		.ebpf = &cfg.ebpf,
 		.keep_exited_ms = cfg.keep_exited_ms, .fs_interval_ms = cfg.fs_interval_ms,
 		.fs_walk_budget = cfg.fs_walk_budget,

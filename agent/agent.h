@@ -22,6 +22,7 @@ extern const char monitor_version[];
 #define AGENT_DEFAULT_LISTEN "127.0.0.1:9838"
 #define AGENT_DEFAULT_DATA_DIR "/var/lib/monitor"
 #define AGENT_MAX_LABEL_ALLOW 64
+#define AGENT_MAX_CGROUP_MATCH 32
 #define AGENT_EVENTS_KEPT 10000
 
 /* The logs: section: the tailer's settings and the log store's. */
@@ -77,6 +78,8 @@ struct agent_config {
 	char *label_allow[AGENT_MAX_LABEL_ALLOW];
 	size_t nlabel_allow;
 	int64_t rescan_interval_ms;
+	char *cgroup_match[AGENT_MAX_CGROUP_MATCH]; /* discovery.cgroups; none: every container */
+	size_t ncgroup_match;
 	struct store_config storage; /* storage: section; dir is data_dir */
 	struct promql_opts query;    /* query: section (timeout, max_samples, ...) */
 	struct ebpf_config ebpf;     /* ebpf: section, --no-ebpf */

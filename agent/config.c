@@ -65,6 +65,9 @@ void config_fini(struct agent_config *c)
 	for (size_t i = 0; i < c->nlabel_allow; i++)
 		free(c->label_allow[i]);
 	c->nlabel_allow = 0;
+	for (size_t i = 0; i < c->ncgroup_match; i++)
+		free(c->cgroup_match[i]);
+	c->ncgroup_match = 0;
 	for (size_t i = 0; i < c->http.ncors_origins; i++)
 		free(c->http.cors_origins[i]);
 	c->http.ncors_origins = 0;
@@ -93,6 +96,28 @@ static int load_docker(struct ycfg *x, struct agent_config *c, const struct ynod
 			rc = ycfg_fail(x, n, n->key, "unknown key in docker");
 		if (rc)
 			return rc;
+	}
+	return 0;
+}
+
+/* A list of non-empty strings into dst (at most max), replacing what dst
+ * held: collect.container_labels, discovery.cgroups. */
+static int load_str_list(struct ycfg *x, const struct ynode *n, const char *name, char **dst,
+			 size_t *count, size_t max, const char *what)
+{
+	if (n->type != YNODE_SEQ)
+		return ycfg_fail(x, n, name, "expected a list");
+	if (n->count > max)
+		return ycfg_fail(x, n, name, "at most %zu %ss", max, what);
+	for (size_t i = 0; i < *count; i++)
+		free(dst[i]);
+	*count = 0;
+	for (const struct ynode *e = n->child; e; e = e->next) {
+		if (e->type != YNODE_SCALAR || !*e->scalar)
+			return ycfg_fail(x, e, name, "expected a %s", what);
+		if (!(dst[*count] = strdup(e->scalar)))
+			return ycfg_fail(x, e, name, "out of memory");
+		(*count)++;
 	}
 	return 0;
 }
@@ -130,24 +155,10 @@ static int load_collect(struct ycfg *x, struct agent_config *c, const struct yno
 			if (!rc)
 				c->process_interval_ms = ms;
 		} else if (!strcmp(n->key, "container_labels")) {
-			if (n->type != YNODE_SEQ)
-				return ycfg_fail(x, n, "collect.container_labels",
-						 "expected a list");
-			if (n->count > AGENT_MAX_LABEL_ALLOW)
-				return ycfg_fail(x, n, "collect.container_labels",
-						 "at most %d labels",
-						 AGENT_MAX_LABEL_ALLOW);
 			/* Replaces the default list (and only it: config_fini would
 			 * also drop sections already read). */
-			for (size_t i = 0; i < c->nlabel_allow; i++)
-				free(c->label_allow[i]);
-			c->nlabel_allow = 0;
-			for (const struct ynode *e = n->child; e; e = e->next) {
-				if (e->type != YNODE_SCALAR || !*e->scalar)
-					return ycfg_fail(x, e, "collect.container_labels",
-							 "expected a label name");
-				c->label_allow[c->nlabel_allow++] = strdup(e->scalar);
-			}
+			rc = load_str_list(x, n, "collect.container_labels", c->label_allow,
+					   &c->nlabel_allow, AGENT_MAX_LABEL_ALLOW, "label name");
 		} else {
 			rc = ycfg_fail(x, n, n->key, "unknown key in collect");
 		}
@@ -169,6 +180,9 @@ static int load_discovery(struct ycfg *x, struct agent_config *c, const struct y
 		else if (!strcmp(n->key, "keep_exited"))
 			rc = ycfg_duration(x, n, "discovery.keep_exited", 0, &c->keep_exited_ms,
 					   NULL);
+		else if (!strcmp(n->key, "cgroups"))
+			rc = load_str_list(x, n, "discovery.cgroups", c->cgroup_match,
+					   &c->ncgroup_match, AGENT_MAX_CGROUP_MATCH, "glob");
 		else
 			return ycfg_fail(x, n, n->key, "unknown key in discovery");
 		if (rc)

@@ -547,6 +547,10 @@ struct coll_ctx {
 	bool cgroup_iter;        /* try the BPF cgroup iterator (cgroup_iter.c) */
 	const char *const *label_allow; /* container labels exported as container_label_* */
 	size_t nlabel_allow;
+	/* Globs (fnmatch, "*" crossing "/") on a cgroup path relative to the
+	 * hierarchy: only a cgroup matching one is a container. None: all. */
+	const char *const *cgroup_match;
+	size_t ncgroup_match;
 	const struct ebpf_config *ebpf;   /* NULL: no eBPF probes */
 	int64_t keep_exited_ms;  /* show containers without a cgroup this long after they exit (0: never) */
 	int64_t fs_interval_ms;  /* how often a writable layer or volume is measured (0: never) */

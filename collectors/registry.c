@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,9 +217,20 @@ static void set_meta(struct coll_registry *r, struct coll_container *c, const st
 
 /* ---- adding and removing ----------------------------------------------- */
 
+/* discovery.cgroups: whether path may be a container. */
+static bool cgroup_wanted(const struct coll_ctx *ctx, const char *path)
+{
+	if (!ctx->ncgroup_match)
+		return true;
+	for (size_t i = 0; i < ctx->ncgroup_match; i++)
+		if (fnmatch(ctx->cgroup_match[i], path, 0) == 0)
+			return true;
+	return false;
+}
+
 static void add_container(struct coll_registry *r, const char *path, const struct cg_ident *ident)
 {
-	if (find_by_path(r, path))
+	if (find_by_path(r, path) || !cgroup_wanted(r->ctx, path))
 		return;
 	if (r->count >= MAX_CONTAINERS) {
 		log_limited(&r->full_ll, LOG_WARN,

@@ -79,3 +79,33 @@ class TestDiscovery(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestCgroupMatch(unittest.TestCase):
+    """discovery.cgroups: only cgroups whose path matches one of the globs
+    are containers, those there at start and those made later; everything
+    else on the host (other containers, the rest of the fleet) is left out."""
+
+    def test_only_matching_cgroups_are_containers(self):
+        harness.require_root()
+        fleet = test_load.Fleet()
+        self.addCleanup(fleet.cleanup)
+        fleet.make(2)
+        ids = [test_load.load_id(i) for i in range(4)]
+        config = ("docker:\n  enabled: false\ndiscovery:\n  cgroups: ['*/docker/%s', '*/docker/%s*']\n"
+                  % (ids[0], ids[2][:12]))
+        agent = harness.Agent(config=config, interval="1s").start()
+        self.addCleanup(agent.stop)
+        harness.wait_for("container 0 in /metrics",
+                         lambda: has(agent.get("/metrics").text, ids[0]), 10)
+        fleet.make(4, start=2)
+        harness.wait_for("container 2, made later, in /metrics",
+                         lambda: has(agent.get("/metrics").text, ids[2]), 10)
+        ticks = agent.metrics().value("monitor_ticks_total")
+        harness.wait_for("two ticks more", lambda: agent.metrics().value(
+            "monitor_ticks_total") >= ticks + 2, 10)
+        text = agent.get("/metrics").text
+        self.assertFalse(has(text, ids[1]), "container 1 does not match, yet is collected")
+        self.assertFalse(has(text, ids[3]), "container 3 does not match, yet is collected")
+        self.assertEqual(agent.metrics().sum("monitor_containers"), 2)
+        self.assertEqual(sorted(c.get("id") for c in agent.containers()), sorted([ids[0], ids[2]]))

@@ -101,6 +101,30 @@ static void test_errors(void)
 	expect_error("log_level: loud\n", "log_level: expected error, warn, info or debug");
 }
 
+/* discovery.cgroups: the globs a container's cgroup path must match; bad
+ * lists name the key. */
+static void test_cgroup_match(void)
+{
+	struct agent_config c;
+	char err[512] = "";
+	config_defaults(&c);
+	CHECK_EQ_INT(c.ncgroup_match, 0);
+	config_fini(&c);
+	int rc = load_text(&c, "discovery:\n  cgroups: ['*/docker/bebe*', '/kubepods*']\n",
+			   err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(c.ncgroup_match, 2);
+	CHECK_STR(c.cgroup_match[0], "*/docker/bebe*");
+	CHECK_STR(c.cgroup_match[1], "/kubepods*");
+	config_fini(&c);
+	expect_error("discovery:\n  cgroups: '*/docker/*'\n", ":2:12: discovery.cgroups: expected a list");
+	expect_error("discovery:\n  cgroups: ['']\n", "discovery.cgroups: expected a glob");
+	expect_error("collect:\n  container_labels: [[a]]\n",
+		     "collect.container_labels: expected a label name");
+}
+
 /* The lifecycle, filesystem and action keys. */
 static void test_lifecycle_keys(void)
 {
@@ -169,5 +193,6 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_missing_file);
 	RUN(test_lifecycle_keys);
+	RUN(test_cgroup_match);
 	TEST_END();
 }
