@@ -131,6 +131,15 @@ static void put_url(struct nreq *req, const struct nintegration *in)
 	buf_puts(&req->url, u ? u : "");
 }
 
+/* The length of url without its trailing slashes, to append a path to. */
+static size_t base_len(const char *url)
+{
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	return n;
+}
+
 /* Each named option that is set, as a JSON string field of the same name
  * (`,"name":"value"`), in the order given; names ends with NULL. */
 static void put_opts(struct buf *b, const struct nintegration *in, const char *const *names)
@@ -289,9 +298,7 @@ static int b_alertmanager(const struct notify_config *cfg, const struct nintegra
 			  size_t whysize)
 {
 	const char *u = nopt_get(in, "url");
-	size_t n = strlen(u);
-	while (n > 0 && u[n - 1] == '/')
-		n--;
+	size_t n = base_len(u);
 	buf_add(&req->url, u, n);
 	if (n < 14 || strncmp(u + n - 14, "/api/v2/alerts", 14) != 0)
 		buf_puts(&req->url, "/api/v2/alerts");
@@ -433,10 +440,7 @@ static int b_telegram(const struct notify_config *cfg, const struct nintegration
 		      size_t whysize)
 {
 	const char *base = nopt_get(in, "url"), *tok = nopt_get(in, "bot_token");
-	size_t bl = strlen(base);
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
-	buf_add(&req->url, base, bl);
+	buf_add(&req->url, base, base_len(base));
 	buf_printf(&req->url, "/bot%s/sendMessage", tok);
 	struct words w;
 	words_make(&w, cfg, in, data, NS_HTML);
@@ -859,9 +863,7 @@ static int b_ntfy(const struct notify_config *cfg, const struct nintegration *in
 {
 	const char *u = nopt_get(in, "url"), *topic = nopt_get(in, "topic");
 	char tbuf[256] = "";
-	size_t ul = strlen(u);
-	while (ul > 0 && u[ul - 1] == '/')
-		ul--;
+	size_t ul = base_len(u);
 	if (!topic) {
 		/* https://ntfy.sh/mytopic: the last path segment is the topic, and
 		 * JSON is published to the server's root. */
