@@ -105,6 +105,9 @@ struct promql_points {
 	struct promql_point *p;
 	size_t n, cap;
 };
+/* Room for n more points, the array doubled (from 256) until they fit; 0
+ * or -ENOMEM (pts left as it was). */
+int promql_points_reserve(struct promql_points *pts, size_t n);
 /* Appends one point; returns 0 or -ENOMEM. */
 int promql_points_push(struct promql_points *pts, int64_t t, double v);
 void promql_points_fini(struct promql_points *pts);

@@ -180,16 +180,8 @@ static int mem_points(void *ctx, uint64_t ref, int64_t mint, int64_t maxt, int64
 	hi = lo;
 	while (hi < p->n && p->p[hi].t <= maxt)
 		hi++;
-	if (out->n + (hi - lo) > out->cap) {
-		size_t nc = out->cap ? out->cap : 256;
-		while (nc < out->n + (hi - lo))
-			nc *= 2;
-		struct promql_point *np = realloc(out->p, nc * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		out->p = np;
-		out->cap = nc;
-	}
+	if (promql_points_reserve(out, hi - lo) < 0)
+		return -ENOMEM;
 	if (hi > lo)
 		memcpy(out->p + out->n, p->p + lo, (hi - lo) * sizeof(*out->p));
 	out->n += hi - lo;

@@ -31,16 +31,25 @@ double promql_stale_nan(void)
 	return v;
 }
 
+int promql_points_reserve(struct promql_points *pts, size_t n)
+{
+	if (pts->n + n <= pts->cap)
+		return 0;
+	size_t nc = pts->cap ? pts->cap : 256;
+	while (nc < pts->n + n)
+		nc *= 2;
+	struct promql_point *p = realloc(pts->p, nc * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pts->p = p;
+	pts->cap = nc;
+	return 0;
+}
+
 int promql_points_push(struct promql_points *pts, int64_t t, double v)
 {
-	if (pts->n == pts->cap) {
-		size_t nc = pts->cap ? pts->cap * 2 : 256;
-		struct promql_point *p = realloc(pts->p, nc * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		pts->p = p;
-		pts->cap = nc;
-	}
+	if (pts->n == pts->cap && promql_points_reserve(pts, 1) < 0)
+		return -ENOMEM;
 	pts->p[pts->n].t = t;
 	pts->p[pts->n].v = v;
 	pts->n++;

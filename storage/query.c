@@ -669,21 +669,6 @@ size_t store_iter_size_hint(const struct store_iter *it)
 /* ---- the engine's read: straight from the row and chunk buffers --------- */
 
 /* Room for n more points in out; 0 or -ENOMEM. */
-static int points_reserve(struct promql_points *out, size_t n)
-{
-	if (out->n + n <= out->cap)
-		return 0;
-	size_t nc = out->cap ? out->cap : 256;
-	while (nc < out->n + n)
-		nc *= 2;
-	struct promql_point *np = realloc(out->p, nc * sizeof(*np));
-	if (!np)
-		return -ENOMEM;
-	out->p = np;
-	out->cap = nc;
-	return 0;
-}
-
 struct direct {
 	struct promql_points *out;
 	int ncols;
@@ -707,7 +692,7 @@ static int direct_chunk(struct direct *dr, const void *data, size_t len, int64_t
 	if (cdec_init(&d, data, len) < 0 || d.ncols != dr->ncols)
 		return 0;
 	struct promql_points *out = dr->out;
-	if (points_reserve(out, d.count) < 0)
+	if (promql_points_reserve(out, d.count) < 0)
 		return -ENOMEM;
 	struct promql_point *p = out->p + out->n;
 	size_t k = cdec_run_pairs(&d, &p->t, &p->v, sizeof(*p), d.count);
@@ -777,7 +762,7 @@ int store_read_points(struct store *s, uint32_t id, enum store_tier tier, int64_
 	ssize_t n;
 	for (;;) {
 		size_t want = store_iter_size_hint(it);
-		if ((rc = points_reserve(out, want < 64 ? 64 : want)) < 0)
+		if ((rc = promql_points_reserve(out, want < 64 ? 64 : want)) < 0)
 			break;
 		if ((n = store_iter_points(it, out->p + out->n, out->cap - out->n)) <= 0) {
 			rc = (int)n;
