@@ -439,6 +439,21 @@ static int put_mark(struct logstore *ls)
 	return step_done(ls->w, ls->put_mark);
 }
 
+/* Adds a batch's lines and time span to each container's totals; 0 or the
+ * first error. */
+static int put_cstats(struct logstore *ls, struct cstat *cs, size_t n)
+{
+	int rc = 0;
+	for (size_t j = 0; j < n && rc == 0; j++) {
+		sqlite3_bind_int64(ls->upd_cstat, 1, cs[j].cid);
+		sqlite3_bind_int64(ls->upd_cstat, 2, cs[j].lines);
+		sqlite3_bind_int64(ls->upd_cstat, 3, cs[j].first_ns);
+		sqlite3_bind_int64(ls->upd_cstat, 4, cs[j].last_ns);
+		rc = step_done(ls->w, ls->upd_cstat);
+	}
+	return rc;
+}
+
 static int append_locked(struct logstore *ls, const struct log_record *r, size_t n,
 			 const struct log_position *pos, size_t npos, uint64_t *bytes,
 			 uint64_t *last_seq)
@@ -490,13 +505,8 @@ static int append_locked(struct logstore *ls, const struct log_record *r, size_t
 		for (k = 0; k < ncs && cs[k].cid != cid; k++)
 			;
 		if (k == ncs && ncs == ARRAY_LEN(cs)) {
-			for (size_t j = 0; j < ncs && rc == 0; j++) {
-				sqlite3_bind_int64(ls->upd_cstat, 1, cs[j].cid);
-				sqlite3_bind_int64(ls->upd_cstat, 2, cs[j].lines);
-				sqlite3_bind_int64(ls->upd_cstat, 3, cs[j].first_ns);
-				sqlite3_bind_int64(ls->upd_cstat, 4, cs[j].last_ns);
-				rc = step_done(ls->w, ls->upd_cstat);
-			}
+			if (rc == 0)
+				rc = put_cstats(ls, cs, ncs);
 			ncs = k = 0;
 		}
 		if (k == ncs)
@@ -507,13 +517,8 @@ static int append_locked(struct logstore *ls, const struct log_record *r, size_t
 		if (t > cs[k].last_ns)
 			cs[k].last_ns = t;
 	}
-	for (size_t j = 0; j < ncs && rc == 0; j++) {
-		sqlite3_bind_int64(ls->upd_cstat, 1, cs[j].cid);
-		sqlite3_bind_int64(ls->upd_cstat, 2, cs[j].lines);
-		sqlite3_bind_int64(ls->upd_cstat, 3, cs[j].first_ns);
-		sqlite3_bind_int64(ls->upd_cstat, 4, cs[j].last_ns);
-		rc = step_done(ls->w, ls->upd_cstat);
-	}
+	if (rc == 0)
+		rc = put_cstats(ls, cs, ncs);
 	if (rc == 0 && n)
 		rc = put_mark(ls);
 	for (size_t i = 0; i < npos && rc == 0; i++) {
