@@ -618,7 +618,7 @@ out:
 	 * teardown tells the tailer of every container it forgets. */
 	agent_logs_stop(logtail, &l.st);
 	publish(&l.st, NULL);
-	free(l.st.gz);
+	http_metrics_cache_free(&l.st);
 	coll_meta_queue_fini(&l.metaq);
 	coll_event_log_fini(&l.events);
 	coll_machine_close(&l.machine);

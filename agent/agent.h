@@ -121,18 +121,18 @@ int config_rules_load(struct alert_rules_config *c, const struct ynode *n, const
  * outside it.
  */
 struct alert_silences;
+struct gz_body;
 struct agent_state {
 	pthread_mutex_t lock;
 	struct snapshot *current;
 	uint64_t scrapes;        /* atomic */
 	uint64_t header_timeouts; /* atomic: connections cut by http.header_timeout (http_guard.c) */
-	/* The gzipped /metrics of one snapshot: Prometheus asks for gzip on
-	 * every scrape, and compressing is costlier than rendering. */
+	/* The gzipped /metrics of one snapshot (http_metrics.c): Prometheus
+	 * asks for gzip on every scrape, and compressing is costlier than
+	 * rendering. NULL: none yet. */
 	pthread_mutex_t gz_lock;
-	int64_t gz_time_ms;      /* seq of the snapshot it was made from; 0: none */
+	struct gz_body *gz;
 	uint64_t snap_seq;       /* seq of the last published snapshot (under lock) */
-	char *gz;
-	size_t gz_len;
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
 	struct kv *kv;           /* <data_dir>/state.db (alerts, silences, queue); NULL: memory only */
@@ -184,8 +184,15 @@ struct http_resp {
 	 * -1 at the end; stream_free(stream_arg) runs when the connection ends
 	 * (api_logs.c's follow mode). */
 	ssize_t (*stream)(void *arg, uint64_t pos, char *buf, size_t max);
+	uint64_t stream_len;     /* the stream's length when known; 0: chunked */
 	void (*stream_free)(void *arg);
 	void *stream_arg;
+	/* A body kept elsewhere, sent without a copy (the kept gzip of
+	 * /metrics): ext_len bytes at ext, valid until ext_free(ext_arg). */
+	const char *ext;
+	size_t ext_len;
+	void (*ext_free)(void *arg);
+	void *ext_arg;
 	/* CORS (cors.c, set by http.c): the Access-Control-Allow-Origin value
 	 * or NULL; credentials allowed; a preflight's answer. */
 	const char *cors_origin;
@@ -243,6 +250,8 @@ void access_token_free(char *tok);
 struct http_server;
 struct http_server *http_start(const char *addr, struct agent_state *st);
 void http_stop(struct http_server *h);
+/* Frees st's kept /metrics gzip body (http_metrics.c), after http_stop. */
+void http_metrics_cache_free(struct agent_state *st);
 
 /* /metrics formats beside text 0.0.4 (expo.c). */
 enum expo_format { EXPO_TEXT, EXPO_OPENMETRICS, EXPO_PROTOBUF };

@@ -105,15 +105,13 @@ static void add_cors(struct MHD_Response *r, const struct http_config *c,
 	}
 }
 
+/* Queues r (NULL: out of memory) with the headers every answer gets. */
 static enum MHD_Result reply(struct MHD_Connection *conn, const struct http_config *c,
-			     unsigned status, const struct http_resp *resp, char *body,
-			     size_t len, bool gzipped)
+			     unsigned status, const struct http_resp *resp, struct MHD_Response *r,
+			     bool gzipped)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
+	if (!r)
 		return MHD_NO;
-	}
 	MHD_add_response_header(r, "Content-Type", resp->type);
 	if (gzipped)
 		MHD_add_response_header(r, "Content-Encoding", "gzip");
@@ -131,11 +129,17 @@ static bool accepts_gzip(struct MHD_Connection *conn)
 	return ae && strstr(ae, "gzip");
 }
 
+int http_gzip_init(z_stream *z)
+{
+	memset(z, 0, sizeof(*z));
+	return deflateInit2(z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -ENOMEM;
+}
+
 /* Compresses in into a new buffer (gzip framing); NULL on failure. */
 static char *gzip_buf(const char *in, size_t n, size_t *out_len)
 {
-	z_stream z = { 0 };
-	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	z_stream z;
+	if (http_gzip_init(&z) < 0)
 		return NULL;
 	size_t cap = deflateBound(&z, n);
 	char *out = malloc(cap);
@@ -183,88 +187,6 @@ int http_error(struct http_resp *resp, int status, const char *type, const char 
 
 /* ---- built-in handlers --------------------------------------------------- */
 
-/* Copies the cached gzip body of the snapshot made at time_ms into out;
- * false when the cache holds another snapshot's. */
-static bool gz_cache_get(struct agent_state *st, int64_t time_ms, struct buf *out)
-{
-	pthread_mutex_lock(&st->gz_lock);
-	bool hit = st->gz && st->gz_time_ms == time_ms;
-	if (hit)
-		buf_add(out, st->gz, st->gz_len);
-	pthread_mutex_unlock(&st->gz_lock);
-	return hit;
-}
-
-/* Keeps a copy of z as the gzip body of the snapshot made at time_ms. */
-static void gz_cache_put(struct agent_state *st, int64_t time_ms, const char *z, size_t n)
-{
-	char *copy = malloc(n);
-	if (!copy)
-		return;
-	memcpy(copy, z, n);
-	pthread_mutex_lock(&st->gz_lock);
-	if (time_ms >= st->gz_time_ms) {
-		free(st->gz);
-		st->gz = copy;
-		st->gz_len = n;
-		st->gz_time_ms = time_ms;
-		copy = NULL;
-	}
-	pthread_mutex_unlock(&st->gz_lock);
-	free(copy);
-}
-
-static int serve_metrics(struct http_req *req, struct http_resp *resp)
-{
-	__atomic_add_fetch(&req->st->scrapes, 1, __ATOMIC_RELAXED);
-	struct snapshot *s = agent_snapshot(req->st);
-	if (!s) {
-		buf_puts(&resp->body, "no data yet: the first collection tick has not finished\n");
-		return 503;
-	}
-	/* OpenMetrics and protobuf when the scraper asks (expo.c); ?format=
-	 * overrides Accept. The gzip cache below is the default text's. */
-	enum expo_format fmt = expo_negotiate(http_header(req, "Accept"));
-	const char *want = http_query(req, "format");
-	if (want && expo_parse_format(want, &fmt) < 0) {
-		snapshot_unref(s);
-		buf_puts(&resp->body, "format: expected text, openmetrics or protobuf\n");
-		return 400;
-	}
-	if (fmt != EXPO_TEXT) {
-		int status = expo_render(s, fmt, resp);
-		snapshot_unref(s);
-		return status;
-	}
-	resp->type = "text/plain; version=0.0.4; charset=utf-8";
-	bool want_gz = accepts_gzip(req->conn);
-	/* Keyed by seq, not time: a snapshot merged between ticks
-	 * (snapshot_merge) keeps its base's time. */
-	int64_t t = (int64_t)s->seq;
-	if (want_gz && gz_cache_get(req->st, t, &resp->body)) {
-		snapshot_unref(s);
-		resp->gzipped = true;
-		return 200;
-	}
-	int rc = snapshot_render_text(s, &resp->body);
-	snapshot_unref(s);
-	if (rc < 0) {
-		buf_reset(&resp->body);
-		buf_puts(&resp->body, "exposition too large\n");
-		return 500;
-	}
-	size_t zlen;
-	char *z = want_gz ? gzip_buf(resp->body.data, resp->body.len, &zlen) : NULL;
-	if (z) {
-		gz_cache_put(req->st, t, z, zlen);
-		buf_reset(&resp->body);
-		buf_add(&resp->body, z, zlen);
-		free(z);
-		resp->gzipped = true;
-	}
-	return 200;
-}
-
 static int serve_healthy(struct http_req *req, struct http_resp *resp)
 {
 	buf_puts(&resp->body, "OK\n");
@@ -296,7 +218,7 @@ static int serve_containers(struct http_req *req, struct http_resp *resp)
  * handler as req->arg. Adding an endpoint is adding a line.
  */
 static const struct http_route routes[] = {
-	{ "GET", "/metrics", false, serve_metrics },
+	{ "GET", "/metrics", false, http_serve_metrics },
 	{ "GET", "/-/healthy", false, serve_healthy },
 	{ "GET", "/-/ready", false, serve_ready },
 	{ "GET", "/api/v1/containers", false, serve_containers },
@@ -455,16 +377,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		/* A stream: MHD pulls it in chunks on this connection's thread. */
 		buf_fini(&resp.body);
 		struct MHD_Response *sr = MHD_create_response_from_callback(
-			MHD_SIZE_UNKNOWN, 32 * 1024, resp.stream, resp.stream_arg, resp.stream_free);
-		if (!sr) {
+			resp.stream_len ? resp.stream_len : MHD_SIZE_UNKNOWN, 32 * 1024,
+			resp.stream, resp.stream_arg, resp.stream_free);
+		if (!sr)
 			resp.stream_free(resp.stream_arg);
-			return MHD_NO;
-		}
-		MHD_add_response_header(sr, "Content-Type", resp.type);
-		MHD_add_response_header(sr, "Cache-Control", "no-cache");
-		enum MHD_Result sret = MHD_queue_response(conn, (unsigned)status, sr);
-		MHD_destroy_response(sr);
-		return sret;
+		else
+			MHD_add_response_header(sr, "Cache-Control", "no-cache");
+		return reply(conn, &h->cfg, (unsigned)status, &resp, sr, resp.gzipped);
+	}
+	if (resp.ext) {
+		/* Sent from where the handler keeps it, without a copy. */
+		buf_fini(&resp.body);
+		struct MHD_Response *er = MHD_create_response_from_buffer_with_free_callback_cls(
+			resp.ext_len, (void *)resp.ext, resp.ext_free, resp.ext_arg);
+		if (!er)
+			resp.ext_free(resp.ext_arg);
+		return reply(conn, &h->cfg, (unsigned)status, &resp, er, resp.gzipped);
 	}
 	if (resp.body.overflow)
 		status = http_error(&resp, 500, "internal", "response too large");
@@ -485,7 +413,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 	}
 	buf_fini(&resp.body);
-	return reply(conn, &h->cfg, (unsigned)status, &resp, body, len, gz);
+	struct MHD_Response *br = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!br)
+		free(body);
+	return reply(conn, &h->cfg, (unsigned)status, &resp, br, gz);
 }
 
 static void http_free_pem(struct http_server *h)

@@ -1,7 +1,7 @@
 /*
  * http_priv.h - pieces of the HTTP server kept out of http.c: the
- * header-read deadline (http_guard.c) and CORS (cors.c). Only http.c and
- * their unit tests use them.
+ * header-read deadline (http_guard.c), CORS (cors.c) and /metrics
+ * (http_metrics.c). Only http.c and their unit tests use them.
  */
 #ifndef AGENT_HTTP_PRIV_H
 #define AGENT_HTTP_PRIV_H
@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <zlib.h>
 
 struct http_config;
 struct http_resp;
@@ -48,5 +49,12 @@ const char *cors_allow(const struct http_config *c, const char *origin, const ch
  * on as without CORS). */
 int cors_preflight(const struct http_config *c, const char *origin, const char *req_method,
 		   const char *url, struct http_resp *resp);
+
+/* A deflate stream with gzip framing at level 1 (http.c): 0 or -ENOMEM. */
+int http_gzip_init(z_stream *z);
+
+/* GET /metrics (http_metrics.c): the text streamed, gzip kept per snapshot. */
+struct http_req;
+int http_serve_metrics(struct http_req *req, struct http_resp *resp);
 
 #endif

@@ -387,6 +387,19 @@ void coll_emit_lifecycle(struct coll_sink *sink, const struct coll_meta *m);
 
 /* Renders text format 0.0.4 into out. Returns 0 or -ENOMEM. */
 int snapshot_render_text(const struct snapshot *s, struct buf *out);
+/* The same text a part at a time (the /metrics stream, so that the whole
+ * text never sits in memory): where the render stands between calls. */
+struct text_cursor {
+	size_t k;                /* the next sample, in s->order */
+	uint32_t prev;           /* the family of the last line written */
+};
+void text_cursor_init(struct text_cursor *c);
+/* Appends whole lines from c on until out holds at least want bytes (the
+ * line that crosses it is finished) or the snapshot ends; true at the end.
+ * A line that would pass out's cap is left out: out->overflow is set,
+ * out->len is where that line began, and c still points at it. */
+bool snapshot_render_text_some(const struct snapshot *s, struct text_cursor *c, struct buf *out,
+			       size_t want);
 
 /* ---- the event timeline (events.c) ------------------------------------- */
 

@@ -318,18 +318,23 @@ static void put_help(struct buf *out, const char *help)
 	}
 }
 
-int snapshot_render_text(const struct snapshot *s, struct buf *out)
+void text_cursor_init(struct text_cursor *c)
 {
-	uint32_t prev = UINT32_MAX;
-	/* About 160 bytes a line: reserve once instead of growing repeatedly. */
-	buf_reserve(out, s->nsamples * 160);
-	for (size_t k = 0; k < s->nsamples && s->order; k++) {
-		const struct snap_sample *sm = &s->samples[s->order[k]];
+	c->k = 0;
+	c->prev = UINT32_MAX;
+}
+
+bool snapshot_render_text_some(const struct snapshot *s, struct text_cursor *c, struct buf *out,
+			       size_t want)
+{
+	for (; c->k < s->nsamples && s->order && out->len < want; c->k++) {
+		size_t line_start = out->len;
+		const struct snap_sample *sm = &s->samples[s->order[c->k]];
 		const struct metric_family *f = &metric_families[sm->family];
 		size_t nlen = strlen(f->name);
 		/* A histogram's _sum and _count families follow its _bucket
 		 * family: one header, named without the suffix, for the three. */
-		if (sm->family != prev && f->type != HIST_SUM && f->type != HIST_COUNT) {
+		if (sm->family != c->prev && f->type != HIST_SUM && f->type != HIST_COUNT) {
 			size_t hlen = nlen;
 			if (f->type == HIST_BUCKET && nlen > 7)
 				hlen -= 7; /* "_bucket" */
@@ -343,7 +348,6 @@ int snapshot_render_text(const struct snapshot *s, struct buf *out)
 			buf_puts(out, metric_type_name(f->type));
 			buf_putc(out, '\n');
 		}
-		prev = sm->family;
 		buf_add(out, f->name, nlen);
 		const char *base = sm->container != SNAP_NO_CONTAINER ?
 			s->containers[sm->container].prom_labels : "";
@@ -359,6 +363,24 @@ int snapshot_render_text(const struct snapshot *s, struct buf *out)
 		buf_putc(out, ' ');
 		buf_put_double(out, sm->value);
 		buf_putc(out, '\n');
+		if (out->overflow) {
+			/* Not this line: it is rendered again by the next call. */
+			out->len = line_start;
+			if (out->data)
+				out->data[line_start] = '\0';
+			return false;
+		}
+		c->prev = sm->family;
 	}
+	return c->k >= s->nsamples || !s->order;
+}
+
+int snapshot_render_text(const struct snapshot *s, struct buf *out)
+{
+	struct text_cursor c;
+	text_cursor_init(&c);
+	/* About 160 bytes a line: reserve once instead of growing repeatedly. */
+	buf_reserve(out, s->nsamples * 160);
+	snapshot_render_text_some(s, &c, out, SIZE_MAX);
 	return out->overflow ? -ENOMEM : 0;
 }

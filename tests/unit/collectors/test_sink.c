@@ -84,6 +84,70 @@ static void test_render_cap(void)
 	snapshot_unref(snap);
 }
 
+/* The text a part at a time (the /metrics stream): whole lines per call,
+ * at least want bytes unless the end came, and the parts joined are the
+ * whole render, for every part size from one byte to past the end. */
+static void test_render_in_parts(void)
+{
+	struct snapshot *snap = build();
+	struct buf whole, joined, part;
+	buf_init(&whole, 1 << 20);
+	CHECK(snapshot_render_text(snap, &whole) == 0);
+	for (size_t want = 1; want <= whole.len + 1; want++) {
+		struct text_cursor c;
+		text_cursor_init(&c);
+		buf_init(&joined, 1 << 20);
+		buf_init(&part, 1 << 20);
+		bool done = false;
+		int calls = 0;
+		while (!done && calls++ < 100) {
+			buf_reset(&part);
+			done = snapshot_render_text_some(snap, &c, &part, want);
+			CHECK(part.len == 0 || part.data[part.len - 1] == '\n');
+			CHECK(done || part.len >= want);
+			buf_add(&joined, part.data, part.len);
+		}
+		CHECK(done);
+		CHECK_STR(joined.data, whole.data);
+		buf_fini(&part);
+		buf_fini(&joined);
+	}
+	buf_fini(&whole);
+	snapshot_unref(snap);
+}
+
+/* Parts into a buffer that cannot grow (MHD's send buffer): a line that
+ * would pass the cap is left out whole and comes first in the next part. */
+static void test_render_in_fixed_parts(void)
+{
+	struct snapshot *snap = build();
+	struct buf whole, joined;
+	buf_init(&whole, 1 << 20);
+	CHECK(snapshot_render_text(snap, &whole) == 0);
+	for (size_t cap = 300; cap <= whole.len + 2; cap += 7) {
+		char mem[4096];
+		struct text_cursor c;
+		text_cursor_init(&c);
+		buf_init(&joined, 1 << 20);
+		bool done = false;
+		int calls = 0;
+		while (!done && calls++ < 100) {
+			struct buf part = { .data = mem, .size = cap, .cap = cap };
+			done = snapshot_render_text_some(snap, &c, &part, SIZE_MAX);
+			CHECK(part.len > 0 || done);
+			CHECK(part.len < cap);
+			CHECK(part.len == 0 || part.data[part.len - 1] == '\n');
+			CHECK(done || part.overflow);
+			buf_add(&joined, part.data, part.len);
+		}
+		CHECK(done);
+		CHECK_STR(joined.data, whole.data);
+		buf_fini(&joined);
+	}
+	buf_fini(&whole);
+	snapshot_unref(snap);
+}
+
 static void test_refs(void)
 {
 	struct snapshot *snap = build();
@@ -205,6 +269,8 @@ int main(void)
 	RUN(test_snapshot_shape);
 	RUN(test_render);
 	RUN(test_render_cap);
+	RUN(test_render_in_parts);
+	RUN(test_render_in_fixed_parts);
 	RUN(test_refs);
 	RUN(test_merge);
 	RUN(test_merge_supersedes_gone);
