@@ -327,11 +327,16 @@ void text_cursor_init(struct text_cursor *c)
 bool snapshot_render_text_some(const struct snapshot *s, struct text_cursor *c, struct buf *out,
 			       size_t want)
 {
+	uint32_t nlen_family = UINT32_MAX; /* samples come grouped by family */
+	size_t nlen = 0;
 	for (; c->k < s->nsamples && s->order && out->len < want; c->k++) {
 		size_t line_start = out->len;
 		const struct snap_sample *sm = &s->samples[s->order[c->k]];
 		const struct metric_family *f = &metric_families[sm->family];
-		size_t nlen = strlen(f->name);
+		if (sm->family != nlen_family) {
+			nlen_family = sm->family;
+			nlen = strlen(f->name);
+		}
 		/* A histogram's _sum and _count families follow its _bucket
 		 * family: one header, named without the suffix, for the three. */
 		if (sm->family != c->prev && f->type != HIST_SUM && f->type != HIST_COUNT) {

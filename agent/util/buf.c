@@ -123,6 +123,49 @@ void buf_put_u64(struct buf *b, uint64_t v)
 	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+/*
+ * A whole number of nanoseconds in [1e-4, 1e6) (CPU, PSI and throttled
+ * seconds: counters in ns or µs over 1e9 or 1e6) written without printf and
+ * strtod, the bulk of a /metrics render. When m / 1e9 (a correctly rounded
+ * division, as strtod is) gives v back, the decimal m/1e9 reads back as v;
+ * it has at most 15 significant digits and lies within 2^-53 of v, far less
+ * than half a step of the 15th digit, so it is what %.15g prints (fixed
+ * notation in this range, trailing zeros dropped): the same text as the
+ * general path below. False when v is not such a number.
+ */
+static bool put_nanos(struct buf *b, double v)
+{
+	double a = fabs(v);
+	if (!(a >= 1e-4 && a < 1e6))
+		return false;
+	double r = a * 1e9;
+	uint64_t m = (uint64_t)r;
+	if ((double)m != r || (double)m / 1e9 != a)
+		return false;
+	char tmp[32];
+	char *p = tmp + sizeof(tmp);
+	uint32_t frac = (uint32_t)(m % 1000000000u);
+	int digits = 9;
+	while (frac && frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	if (frac) {
+		for (int i = 0; i < digits; i++, frac /= 10)
+			*--p = (char)('0' + frac % 10);
+		*--p = '.';
+	}
+	uint64_t q = m / 1000000000u;
+	do {
+		*--p = (char)('0' + q % 10);
+		q /= 10;
+	} while (q);
+	if (v < 0)
+		*--p = '-';
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	return true;
+}
+
 void buf_put_double(struct buf *b, double v)
 {
 	if (isnan(v)) {
@@ -143,6 +186,8 @@ void buf_put_double(struct buf *b, double v)
 		buf_put_u64(b, (uint64_t)-(int64_t)v);
 		return;
 	}
+	if (put_nanos(b, v))
+		return;
 	char tmp[32];
 	snprintf(tmp, sizeof(tmp), "%.15g", v);
 	if (strtod(tmp, NULL) != v)

@@ -264,6 +264,50 @@ static void test_double_format(void)
 	buf_fini(&b);
 }
 
+/* buf_put_double's general path: %.15g when it reads back, else %.17g. */
+static void reference_double(char *out, size_t size, double v)
+{
+	snprintf(out, size, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		snprintf(out, size, "%.17g", v);
+}
+
+static void check_double_as_reference(double v, int *bad)
+{
+	char want[40];
+	struct buf b;
+	reference_double(want, sizeof(want), v);
+	buf_init(&b, 64);
+	buf_put_double(&b, v);
+	if (strcmp(b.data, want) != 0 && (*bad)++ < 5)
+		fprintf(stderr, "  %.17g: got %s, want %s\n", v, b.data, want);
+	buf_fini(&b);
+}
+
+/* The fast path for whole nanoseconds and microseconds (put_nanos) writes
+ * the same text as the general one: counters over 1e9 and 1e6 in every
+ * decade it takes, its edges, and values it must leave to printf. */
+static void test_double_fast_path_same_text(void)
+{
+	int bad = 0;
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 100000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+		uint64_t n = x % (1ull << (i % 53));
+		check_double_as_reference((double)n / 1e9, &bad);
+		check_double_as_reference((double)n / 1e6, &bad);
+		if (n) /* -0 is written "0" by the integer path, as before */
+			check_double_as_reference(-(double)n / 1e9, &bad);
+		check_double_as_reference((double)(x >> 11) * 0x1p-53 * 1e6, &bad);
+	}
+	const double edges[] = { 1e-4, 0.0001000000001, 9.999999999e-5, 999999.999999999,
+				 999999.9999999999, 1e6, 0.5, 1.000000001, 123456.123456789,
+				 -0.25, 3.0000000000000004, 0.30000000000000004 };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		check_double_as_reference(edges[i], &bad);
+	CHECK_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
 	RUN(test_snapshot_shape);
@@ -275,5 +319,6 @@ int main(void)
 	RUN(test_merge);
 	RUN(test_merge_supersedes_gone);
 	RUN(test_double_format);
+	RUN(test_double_fast_path_same_text);
 	TEST_END();
 }
