@@ -1,0 +1,324 @@
+/*
+ * forecast_out.c - the forecaster's published table and its readers: the
+ * samples the tick copies into its snapshot (rendered once a refresh), a
+ * container's forecasts as JSON for the API and the CLI, and the PromQL
+ * functions forecast() and forecast_exhaustion(). The table is immutable
+ * and reference-counted under forecaster.lock, so readers never wait for a
+ * refresh (forecast_refresh.h).
+ */
+#include "alerting/forecast_refresh.h"
+
+void fc_table_unref(struct forecaster *f, struct fc_table *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&f->lock);
+	int left = --t->refs;
+	pthread_mutex_unlock(&f->lock);
+	if (left)
+		return;
+	free(t->e);
+	free(t->samples);
+	arena_free(&t->arena);
+	free(t);
+}
+
+struct fc_table *fc_table_ref(struct forecaster *f)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fc_table *t = f->current;
+	if (t)
+		t->refs++;
+	pthread_mutex_unlock(&f->lock);
+	return t;
+}
+
+struct fc_entry *fc_table_add(struct fc_table *t)
+{
+	if (t->n == t->cap) {
+		if (t->cap >= FC_MAX_ENTRIES)
+			return NULL;
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct fc_entry *e = realloc(t->e, cap * sizeof(*e));
+		if (!e)
+			return NULL;
+		t->e = e;
+		t->cap = cap;
+	}
+	struct fc_entry *e = &t->e[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->now = e->limit = NAN;
+	e->eta = e->early = e->late = INFINITY;
+	return e;
+}
+
+/* ---- what the tick and the API read ------------------------------------------------------ */
+
+/* Prometheus' duration text for a horizon label: "1h", "90m", "45s". */
+static void horizon_text(char *out, size_t size, int64_t ms)
+{
+	int64_t s = ms / 1000;
+	if (s % 86400 == 0)
+		snprintf(out, size, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(out, size, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(out, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, size, "%llds", (long long)s);
+}
+
+double fc_trend_per_second(const struct fc_fit *fit)
+{
+	if (fit->model == FC_MODEL_HOLT_WINTERS)
+		return fit->trend / ((double)FC_SLOT_MS / 1e3);
+	return fit->model == FC_MODEL_NONE ? NAN : fit->slope;
+}
+
+/* Adds one sample of the table's rendering; false when out of memory. */
+/* extra must be in the table's arena already (add_sample copies it there). */
+static bool add_sample_owned(struct fc_table *t, uint32_t family, const char *extra, double v)
+{
+	if (t->nsamples == t->samples_cap) {
+		size_t cap = t->samples_cap ? t->samples_cap * 2 : 1024;
+		struct fc_sample *ns = realloc(t->samples, cap * sizeof(*ns));
+		if (!ns)
+			return false;
+		t->samples = ns;
+		t->samples_cap = cap;
+	}
+	t->samples[t->nsamples++] = (struct fc_sample){ family, extra, v };
+	return true;
+}
+
+static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, double v)
+{
+	const char *ex = arena_strdup(&t->arena, extra);
+	return ex && add_sample_owned(t, family, ex, v);
+}
+
+/*
+ * Renders the table's samples once, when it is built, so that every tick
+ * only copies them: label text of each resource, then one sample per
+ * family (and per horizon). Returns 0 or -ENOMEM.
+ */
+int fc_render_samples(const struct forecaster *f, struct fc_table *t)
+{
+	struct buf ex;
+	buf_init(&ex, 2 * FC_LABELS_CAP);
+	char hz[FORECAST_MAX_HORIZONS][32];
+	for (size_t h = 0; h < f->cfg.nhorizons; h++)
+		horizon_text(hz[h], sizeof(hz[h]), f->cfg.horizons_ms[h]);
+	bool ok = true;
+	for (size_t i = 0; i < t->n && ok; i++) {
+		const struct fc_entry *e = &t->e[i];
+		bool m = fc_resources[e->res].machine;
+		buf_reset(&ex);
+		buf_puts(&ex, e->labels);
+		buf_puts(&ex, *e->labels ? ",resource=\"" : "resource=\"");
+		buf_puts(&ex, fc_resources[e->res].name);
+		buf_putc(&ex, '"');
+		if (e->mountpoint) {
+			buf_puts(&ex, ",mountpoint=\"");
+			fc_put_escaped(&ex, e->mountpoint);
+			buf_putc(&ex, '"');
+		}
+		if (ex.overflow)
+			continue;            /* labels past the cap: left out */
+		size_t base = ex.len;
+		buf_puts(&ex, ",model=\"");
+		buf_puts(&ex, fc_model_name(e->model));
+		buf_puts(&ex, "\",reason=\"");
+		buf_puts(&ex, e->model == FC_MODEL_NONE ? e->reason : "");
+		buf_putc(&ex, '"');
+		ok &= add_sample(t, m ? M_MFC_MODEL : M_FC_MODEL, ex.data, 1);
+		ex.len = base;
+		ex.data[base] = '\0';
+		if (e->model == FC_MODEL_NONE)
+			continue;
+		t->with++;
+		/* one copy of the labels for the samples that share them */
+		const char *lb = arena_strdup(&t->arena, ex.data);
+		ok &= lb != NULL;
+		if (!ok)
+			break;
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, lb, e->eta);
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, lb,
+				       e->early);
+		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, lb,
+				       e->late);
+		ok &= add_sample_owned(t, m ? M_MFC_LIMIT : M_FC_LIMIT, lb, e->limit);
+		ok &= add_sample_owned(t, m ? M_MFC_TREND : M_FC_TREND, lb, e->trend);
+		for (size_t h = 0; h < f->cfg.nhorizons && ok; h++) {
+			ex.len = base;
+			buf_puts(&ex, ",horizon=\"");
+			buf_puts(&ex, hz[h]);
+			buf_putc(&ex, '"');
+			const char *hl = arena_strdup(&t->arena, ex.data);
+			ok &= hl != NULL;
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE : M_FC_USAGE, hl, e->y[h]);
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, hl,
+						    e->lo[h]);
+			ok = ok && add_sample_owned(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, hl,
+						    e->hi[h]);
+		}
+	}
+	buf_fini(&ex);
+	return ok ? 0 : -ENOMEM;
+}
+
+void forecast_emit(struct forecaster *f, struct coll_sink *sink)
+{
+	if (!f)
+		return;
+	struct fc_table *t = fc_table_ref(f);
+	sink_begin_agent(sink);
+	if (t) {
+		for (size_t i = 0; i < t->nsamples; i++)
+			sink_emit(sink, (enum metric_id)t->samples[i].family, t->samples[i].extra,
+				  t->samples[i].value);
+		sink_emit(sink, M_AGENT_FORECAST_SECONDS, NULL, t->refresh_seconds);
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"forecast\"", (double)t->with);
+		sink_emit(sink, M_AGENT_FORECAST_RESOURCES, "state=\"none\"",
+			  (double)(t->n - t->with));
+	}
+	sink_emit(sink, M_AGENT_FORECAST_REFRESHES, NULL,
+		  (double)__atomic_load_n(&f->refreshes, __ATOMIC_RELAXED));
+	fc_table_unref(f, t);
+}
+
+static void put_num(struct buf *b, const char *key, double v)
+{
+	buf_printf(b, ",\"%s\":", key);
+	if (isfinite(v))
+		buf_put_double(b, v);
+	else
+		buf_puts(b, "null");
+}
+
+static void put_entry(struct buf *b, const struct forecaster *f, const struct fc_entry *e)
+{
+	const struct resource *rd = &fc_resources[e->res];
+	buf_puts(b, "{\"resource\":");
+	buf_put_json_str(b, rd->name);
+	buf_puts(b, ",\"mountpoint\":");
+	if (e->mountpoint)
+		buf_put_json_str(b, e->mountpoint);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"unit\":\"%s\",\"usage_series\":\"%s\"", rd->unit, rd->usage);
+	put_num(b, "now", e->now);
+	put_num(b, "limit", e->limit);
+	buf_printf(b, ",\"model\":\"%s\",\"reason\":", fc_model_name(e->model));
+	if (e->model == FC_MODEL_NONE) {
+		buf_put_json_str(b, e->reason ? e->reason : "no_data");
+		buf_puts(b, "}");
+		return;
+	}
+	buf_puts(b, "null");
+	put_num(b, "trend_per_second", e->trend);
+	put_num(b, "exhaustion_seconds", e->eta);
+	put_num(b, "exhaustion_lower_seconds", e->early);
+	put_num(b, "exhaustion_upper_seconds", e->late);
+	put_num(b, "max_horizon_seconds", (double)f->cfg.max_horizon_ms / 1e3);
+	buf_puts(b, ",\"interval\":0.8,\"forecast\":[");
+	for (size_t h = 0; h < f->cfg.nhorizons; h++) {
+		buf_printf(b, "%s{\"horizon_seconds\":%lld", h ? "," : "",
+			   (long long)(f->cfg.horizons_ms[h] / 1000));
+		put_num(b, "value", e->y[h]);
+		put_num(b, "lower", e->lo[h]);
+		put_num(b, "upper", e->hi[h]);
+		buf_putc(b, '}');
+	}
+	buf_printf(b, "],\"points\":%zu,\"segment_start\":", e->npoints);
+	buf_put_double(b, (double)e->segment_start_ms / 1e3);
+	buf_puts(b, ",\"backtest_mae\":{\"linear\":");
+	if (isfinite(e->err_linear))
+		buf_put_double(b, e->err_linear);
+	else
+		buf_puts(b, "null");
+	buf_puts(b, ",\"holt_winters\":");
+	if (isfinite(e->err_hw))
+		buf_put_double(b, e->err_hw);
+	else
+		buf_puts(b, "null");
+	buf_puts(b, "}}");
+}
+
+int forecast_container_json(struct forecaster *f, const char *id_label, const char *id,
+			    const char *name, struct buf *out)
+{
+	struct fc_table *t = f ? fc_table_ref(f) : NULL;
+	buf_puts(out, "{\"id\":");
+	buf_put_json_str(out, id ? id : "");
+	buf_puts(out, ",\"name\":");
+	buf_put_json_str(out, name ? name : "");
+	if (!t) {
+		buf_puts(out, ",\"time\":null,\"resources\":[],\"note\":");
+		buf_put_json_str(out, f ? "no forecast yet: the first refresh has not finished" :
+					  "forecasts are off (forecast.enabled, or storage is off)");
+		buf_putc(out, '}');
+		return -ENOENT;
+	}
+	buf_puts(out, ",\"time\":");
+	buf_put_double(out, (double)t->time_ms / 1e3);
+	buf_printf(out, ",\"interval_seconds\":%lld,\"window_seconds\":%lld,\"resources\":[",
+		   (long long)(f->cfg.interval_ms / 1000), (long long)(f->cfg.window_ms / 1000));
+	bool first = true;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct fc_entry *e = &t->e[i];
+		if (!e->id || strcmp(e->id, id_label))
+			continue;
+		if (!first)
+			buf_putc(out, ',');
+		first = false;
+		put_entry(out, f, e);
+	}
+	buf_puts(out, "]}");
+	fc_table_unref(f, t);
+	return 0;
+}
+
+/* ---- the PromQL functions ------------------------------------------------------------------ */
+
+/* forecast() and forecast_exhaustion() over one series of a range vector:
+ * the window is the range, the history the same points. */
+static bool promql_forecast(const struct promql_point *p, size_t n, int64_t t_eval_ms,
+			    int64_t range_ms, double arg, bool exhaustion, double *out)
+{
+	if (n < 3 || !isfinite(arg))
+		return false;
+	int64_t *t = malloc(n * sizeof(*t));
+	double *v = malloc(n * sizeof(*v));
+	struct fc_fit *fit = malloc(sizeof(*fit));
+	bool ok = false;
+	if (!t || !v || !fit)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		t[i] = p[i].t;
+		v[i] = p[i].v;
+	}
+	struct fc_params pr;
+	fc_params_defaults(&pr);
+	pr.window_ms = range_ms;
+	if (pr.min_span_ms > range_ms / 4)
+		pr.min_span_ms = range_ms / 4;
+	struct fc_input in = { t, v, n, t, v, n, t_eval_ms, false };
+	if (fc_fit(&pr, &in, fit) < 0 || fit->model == FC_MODEL_NONE)
+		goto out;
+	if (exhaustion) {
+		double early, late;
+		fc_exhaustion(fit, arg, pr.max_horizon_ms, out, &early, &late);
+	} else {
+		double lo, hi;
+		fc_predict(fit, arg, out, &lo, &hi);
+	}
+	ok = true;
+out:
+	free(t);
+	free(v);
+	free(fit);
+	return ok;
+}
+
+const struct promql_forecaster forecast_promql = { promql_forecast };

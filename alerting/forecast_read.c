@@ -1,0 +1,331 @@
+/*
+ * forecast_read.c - how the forecaster reads the store: the points of a
+ * series (raw, or 1 m roll-ups), the breaks in them (stale markers, a
+ * changed value, a counter reset), and each family's selection of series
+ * keyed by their labels so that a usage series finds its limit, period and
+ * container start time. Refresh thread only (forecast_refresh.h).
+ */
+#include "alerting/forecast_refresh.h"
+
+/* ---- reading the store ----------------------------------------------------------------- */
+
+
+void fc_pts_fini(struct pts *p)
+{
+	free(p->t);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+int fc_pts_grow(struct pts *p, size_t want)
+{
+	if (want <= p->cap)
+		return 0;
+	size_t cap = p->cap ? p->cap : 1024;
+	while (cap < want)
+		cap *= 2;
+	if (cap > FC_MAX_RAW_POINTS)
+		cap = FC_MAX_RAW_POINTS;
+	if (cap < want)
+		return -E2BIG;
+	int64_t *t = realloc(p->t, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	p->t = t;
+	double *v = realloc(p->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	p->cap = cap;
+	return 0;
+}
+
+/* Raw points of a series in [mint, maxt] (stale markers kept), or 1 m
+ * roll-up means when tier is STORE_TIER_1M (last values for counters). */
+int fc_read_series(struct store *st, uint32_t id, enum store_tier tier, bool last,
+		       int64_t mint, int64_t maxt, struct pts *p)
+{
+	p->n = 0;
+	struct store_iter *it;
+	int rc = store_iter_open(st, id, tier, mint, maxt, &it);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		if ((rc = fc_pts_grow(p, p->n + 512)) < 0)
+			break;
+		if (tier == STORE_TIER_RAW) {
+			ssize_t k = store_iter_batch(it, p->t + p->n, p->v + p->n, 512);
+			if (k <= 0) {
+				rc = (int)k;
+				break;
+			}
+			p->n += (size_t)k;
+			continue;
+		}
+		struct store_point pt;
+		rc = store_iter_next(it, &pt);
+		if (rc <= 0)
+			break;
+		p->t[p->n] = pt.t;
+		p->v[p->n++] = last || !(pt.count > 0) ? pt.last : pt.sum / pt.count;
+	}
+	store_iter_free(it);
+	return rc < 0 && rc != -E2BIG ? rc : 0;
+}
+
+/* Where the data after the newest stale marker begins (the container
+ * stopped there); removes stale markers. Returns the cut time or
+ * INT64_MIN. */
+int64_t fc_drop_stale(struct pts *p, bool *ends_stale)
+{
+	int64_t cut = INT64_MIN;
+	size_t w = 0;
+	*ends_stale = p->n && store_is_stale(p->v[p->n - 1]);
+	for (size_t i = 0; i < p->n; i++) {
+		if (store_is_stale(p->v[i])) {
+			cut = p->t[i];
+			w = 0;
+			continue;
+		}
+		p->t[w] = p->t[i];
+		p->v[w++] = p->v[i];
+	}
+	p->n = w;
+	return cut;
+}
+
+/* The time of the newest change of value (a limit change, a new start
+ * time, a counter reset when reset_only), or INT64_MIN. */
+int64_t fc_last_change(const struct pts *p, bool reset_only)
+{
+	for (size_t i = p->n; i-- > 1;) {
+		double a = p->v[i - 1], b = p->v[i];
+		if (isnan(a) || isnan(b))
+			continue;
+		if (reset_only ? b < a : b != a)
+			return p->t[i];
+	}
+	return INT64_MIN;
+}
+
+void fc_cut_at(struct pts *p, int64_t t)
+{
+	if (t == INT64_MIN || !p->n)
+		return;
+	size_t k = fc_cut(p->t, p->n, t);
+	memmove(p->t, p->t + k, (p->n - k) * sizeof(*p->t));
+	memmove(p->v, p->v + k, (p->n - k) * sizeof(*p->v));
+	p->n -= k;
+}
+
+/* A label value as the exposition format escapes it. */
+void fc_put_escaped(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_putc(b, '\\');
+		if (*v == '\n')
+			buf_puts(b, "\\n");
+		else
+			buf_putc(b, *v);
+	}
+}
+
+/*
+ * A series' labels as keys that pair it with its limit and its container:
+ * base (every label but __name__, cpu and mountpoint) and full (base and
+ * the mountpoint); as exposition text (base only); the mountpoint's value.
+ */
+static void series_key(const struct store_series_info *si, struct buf *base, struct buf *full,
+		       struct buf *text, const char **mountpoint)
+{
+	*mountpoint = NULL;
+	for (size_t i = 0; i < si->nlabels; i++) {
+		const struct store_label *l = &si->labels[i];
+		if (!strcmp(l->name, "__name__") || !strcmp(l->name, "cpu"))
+			continue;
+		bool mp = !strcmp(l->name, "mountpoint");
+		if (mp)
+			*mountpoint = l->value;
+		for (int k = 0; k < 2; k++) {
+			struct buf *b = k ? full : base;
+			if (!b || (mp && !k))
+				continue;
+			buf_puts(b, l->name);
+			buf_putc(b, '\x01');
+			buf_puts(b, l->value);
+			buf_putc(b, '\x02');
+		}
+		if (mp || !text)
+			continue;
+		if (text->len)
+			buf_putc(text, ',');
+		buf_puts(text, l->name);
+		buf_puts(text, "=\"");
+		fc_put_escaped(text, l->value);
+		buf_putc(text, '"');
+	}
+}
+
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed_ent *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->si->max_t < y->si->max_t ? -1 : x->si->max_t > y->si->max_t;
+}
+
+/* Works out every series' keys and texts into k->txt. */
+static int keyed_texts(struct keyed *k)
+{
+	k->txt = calloc(k->set.n + 1, sizeof(*k->txt));
+	if (!k->txt)
+		return -ENOMEM;
+	struct buf full, base, text;
+	buf_init(&full, FC_LABELS_CAP);
+	buf_init(&base, FC_LABELS_CAP);
+	buf_init(&text, FC_LABELS_CAP);
+	int rc = 0;
+	for (size_t i = 0; i < k->set.n && rc == 0; i++) {
+		const struct store_series_info *si = &k->set.series[i];
+		struct keyed_txt *x = &k->txt[i];
+		buf_reset(&full);
+		buf_reset(&base);
+		buf_reset(&text);
+		series_key(si, &base, &full, &text, &x->mp);
+		x->full = arena_strdup(&k->arena, full.len ? full.data : "");
+		x->base = arena_strdup(&k->arena, base.len ? base.data : "");
+		x->text = arena_strdup(&k->arena, text.len ? text.data : "");
+		if (!x->full || !x->base || !x->text)
+			rc = -ENOMEM;
+		for (size_t j = 0; j < si->nlabels; j++)
+			if (!strcmp(si->labels[j].name, "id"))
+				x->id = si->labels[j].value;
+	}
+	buf_fini(&full);
+	buf_fini(&base);
+	buf_fini(&text);
+	return rc;
+}
+
+/* Numbers selections (struct keyed's gen) so that what was paired with one
+ * is known to be from it; 0 is none. Shared by all forecasters: ids only. */
+static uint64_t keyed_gens;
+
+static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
+			int64_t maxt, bool full, struct keyed *k)
+{
+	memset(k, 0, sizeof(*k));
+	struct store_matcher m[2];
+	size_t nm = 1;
+	char err[128];
+	int rc = store_matcher_init(&m[0], STORE_MATCH_EQ, "__name__", family, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	if (match) {
+		char name[64];
+		const char *eq = strchr(match, '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - match), match);
+		if ((rc = store_matcher_init(&m[1], STORE_MATCH_EQ, name, eq + 1, err,
+					     sizeof(err))) < 0) {
+			store_matcher_fini(&m[0]);
+			return rc;
+		}
+		nm = 2;
+	}
+	rc = store_select(st, m, nm, mint, maxt, &k->set);
+	for (size_t i = 0; i < nm; i++)
+		store_matcher_fini(&m[i]);
+	if (rc < 0)
+		return rc;
+	k->ent = calloc(k->set.n + 1, sizeof(*k->ent));
+	if (!k->ent)
+		return -ENOMEM;
+	struct buf key;
+	buf_init(&key, FC_LABELS_CAP);
+	for (size_t i = 0; i < k->set.n; i++) {
+		const char *mp;
+		buf_reset(&key);
+		series_key(&k->set.series[i], full ? NULL : &key, full ? &key : NULL, NULL, &mp);
+		const char *ks = arena_strdup(&k->arena, key.len && !key.overflow ? key.data : "");
+		if (!ks) {
+			buf_fini(&key);
+			return -ENOMEM;
+		}
+		k->ent[k->n++] = (struct keyed_ent){ ks, &k->set.series[i] };
+	}
+	buf_fini(&key);
+	qsort(k->ent, k->n, sizeof(*k->ent), cmp_keyed);
+	return 0;
+}
+
+void fc_keyed_free(struct keyed *k)
+{
+	free(k->ent);
+	free(k->txt);
+	arena_free(&k->arena);
+	store_series_set_free(&k->set);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * A family's selection as of this refresh: the one kept from an earlier
+ * refresh while no series was made or dropped since (store_series_epoch)
+ * and it is younger than FC_SELECT_EVERY_MS (so that series of containers
+ * gone quiet leave it), else selected again. Its min_t/max_t are then as
+ * of when it was selected: fresh (made_at == now) says whether they are
+ * current.
+ */
+int fc_keyed_get(struct store *st, struct keyed *k, const char *family, const char *match,
+		     int64_t mint, int64_t now, uint64_t epoch, bool full, bool texts)
+{
+	if (k->valid && k->epoch == epoch && now >= k->made_at &&
+	    now - k->made_at < FC_SELECT_EVERY_MS)
+		return 0;
+	fc_keyed_free(k);
+	int rc = keyed_select(st, family, match, mint, now, full, k);
+	if (rc == 0 && texts)
+		rc = keyed_texts(k);
+	if (rc < 0) {
+		fc_keyed_free(k);
+		return rc;
+	}
+	k->made_at = now;
+	k->gen = __atomic_add_fetch(&keyed_gens, 1, __ATOMIC_RELAXED);
+	k->epoch = epoch;
+	k->valid = true;
+	return 0;
+}
+
+/* The series of k with this key (the newest when several), or NULL. */
+static const struct store_series_info *keyed_find(const struct keyed *k, const char *key)
+{
+	size_t lo = 0, hi = k->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(k->ent[mid].key, key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo is past the last entry <= key: the newest of the equal ones */
+	return lo && !strcmp(k->ent[lo - 1].key, key) ? k->ent[lo - 1].si : NULL;
+}
+
+/* The limit, limit2 and start time series of a usage series' texts x, from
+ * its last refresh when none of the three selections was made since: a
+ * thousand containers' lookups are string compares of long keys. */
+void fc_pair_txt(struct keyed_txt *x, const struct keyed *lim, const struct keyed *lim2,
+		     const struct keyed *starts)
+{
+	if (x->lim_gen == lim->gen && x->lim2_gen == lim2->gen && x->start_gen == starts->gen)
+		return;
+	x->lim = keyed_find(lim, x->full);
+	x->lim2 = keyed_find(lim2, x->full);
+	x->start = keyed_find(starts, x->base);
+	x->lim_gen = lim->gen;
+	x->lim2_gen = lim2->gen;
+	x->start_gen = starts->gen;
+}
