@@ -14,7 +14,8 @@
 
 
 
-static void range_add(struct fc_inc *in, int64_t t, double v)
+static inline __attribute__((always_inline)) void range_add(struct fc_inc *in, int64_t t,
+							       double v)
 {
 	size_t k = in->blk_k;
 	if (t < in->blk_t0 || t >= in->blk_t1) {

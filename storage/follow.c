@@ -115,14 +115,24 @@ ssize_t follow_take(struct store *s, uint32_t id, struct store_cursor *c, int64_
 			r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
 			r->n--;
 		}
+		/* at most two runs, up to the ring's end and from its start */
 		size_t k = 0;
 		uint32_t j = r->head;
-		while (k < r->n && r->t0 + r->dt[j] <= maxt) {
-			if (k == max)
-				break;
-			t[k] = r->t0 + r->dt[j];
-			v[k++] = r->v[j];
-			j = j + 1 == r->cap ? 0 : j + 1;
+		for (int run = 0; run < 2 && k < r->n && k < max; run++) {
+			uint32_t end = r->cap - j;
+			if (end > r->n - k)
+				end = (uint32_t)(r->n - k);
+			if (end > max - k)
+				end = (uint32_t)(max - k);
+			uint32_t m = 0;
+			for (; m < end && r->t0 + r->dt[j + m] <= maxt; m++) {
+				t[k + m] = r->t0 + r->dt[j + m];
+				v[k + m] = r->v[j + m];
+			}
+			k += m;
+			j = j + m == r->cap ? 0 : j + m;
+			if (m < end)
+				break;       /* past maxt */
 		}
 		if (k == max && k < r->n && r->t0 + r->dt[j] <= maxt) {
 			n = -E2BIG;  /* more than asked for: nothing taken */
