@@ -1,6 +1,6 @@
 /*
  * block.h - the block I/O probe's map layout, shared by block.bpf.c and its
- * loader (collectors/ebpf_block.c): one latency histogram with byte count
+ * loader (collectors/ebpf_block.c): requests, bytes and a latency histogram
  * per (cgroup v2 id, whole-disk device, read/write).
  */
 #ifndef MONITOR_BPF_BLOCK_H
@@ -18,8 +18,9 @@ struct ebpf_block_key {
 };
 
 struct ebpf_block_value {
-	__u64 bytes;
-	struct ebpf_hist lat;    /* lat.slots summed is the number of requests */
+	__u64 requests;          /* counted when first issued */
+	__u64 bytes;             /* of those requests */
+	struct ebpf_hist lat;    /* the requests whose completion was seen */
 };
 
 #endif

@@ -799,6 +799,7 @@ static size_t gather_block(struct ebpf_state *s, const struct cont *k,
 				rows[nrows].key = e[j].key;
 				nrows++;
 			}
+			rows[r].val.requests += e[j].val.requests;
 			rows[r].val.bytes += e[j].val.bytes;
 			rows[r].val.lat.sum_ns += e[j].val.lat.sum_ns;
 			for (int b = 0; b < EBPF_HIST_SLOTS; b++)
@@ -865,6 +866,7 @@ static int op_collect(void *state, struct coll_container *c, void **priv, struct
 			 rows[r].key.op == EBPF_BLOCK_READ ? "read" : "write");
 		emit_hist(s, sink, M_EBPF_BLOCK_LATENCY_BUCKET, extra, &rows[r].val.lat);
 		sink_emit(sink, M_EBPF_BLOCK_BYTES, extra, (double)rows[r].val.bytes);
+		sink_emit(sink, M_EBPF_BLOCK_REQUESTS, extra, (double)rows[r].val.requests);
 	}
 	if (s->oom)
 		sink_emit(sink, M_EBPF_OOM_KILLS, NULL, (double)k->oom_kills);

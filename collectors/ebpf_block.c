@@ -1,10 +1,13 @@
 /*
  * ebpf_block.c - loader of the block I/O probe (bpf/block.bpf.c): request
- * latency per (cgroup, disk, read/write) from block tracepoints.
+ * latency, requests and bytes per (cgroup, disk, read/write) from block
+ * tracepoints.
  *
  * Which tracepoints: the clock starts at ebpf.block.start (block_rq_issue:
- * device time; block_rq_insert: with the I/O scheduler's queue) and stops
- * at ebpf.block.done (block_rq_complete); the owner is taken where the
+ * device time; block_rq_insert: with the I/O scheduler's queue), where the
+ * request and its bytes are counted too, and stops at ebpf.block.done
+ * (block_rq_complete), which the kernel does not fire for every request
+ * (bpf/block.bpf.c); the owner is taken where the
  * submitter is current for sure: block_io_start (Linux 6.5+), else
  * block_rq_insert, else at the start tracepoint itself. Each name is
  * checked against the kernel's BTF, and for raw attach its first argument

@@ -222,7 +222,10 @@ class EbpfProbesTest(unittest.TestCase):
 
     def test_direct_io_on_its_disk(self):
         """O_DIRECT writes and reads of 16 MiB on a volume: requests, bytes
-        and latency on the volume's disk, attributed to the container."""
+        and latency on the volume's disk, attributed to the container. Bytes
+        and requests are counted at issue: they were short by whole 1 MiB
+        requests in about 1 run in 20 under load when counted at completion,
+        since the kernel does not report every completion."""
         vol = tempfile.mkdtemp(prefix="ebpf-vol-", dir=h.WORK)
         self.addCleanup(shutil.rmtree, vol, True)
         st = os.stat(vol)
@@ -251,9 +254,15 @@ class EbpfProbesTest(unittest.TestCase):
         except AssertionError as ex:
             raise AssertionError("%s; last seen: %s" % (ex, last)) from None
         for op in ("write", "read"):
+            requests = e.value("container_block_io_requests_total", name=c.name, device=disk,
+                               operation=op)
+            self.assertGreaterEqual(requests, 16, "%s requests" % op)
+            # Timed are those whose completion the kernel reported: not
+            # every one (bpf/block.bpf.c), so not 16 for sure, but some.
             count, total = check_histogram(self, e, "container_block_io_duration_seconds", c,
                                            device=disk, operation=op)
-            self.assertGreaterEqual(count, 16, "%s requests" % op)
+            self.assertGreaterEqual(count, 1, "%s requests timed" % op)
+            self.assertLessEqual(count, requests, "%s requests timed" % op)
             self.assertGreater(total, 0)
 
     def test_oom_kill_event(self):
