@@ -69,11 +69,13 @@ struct qargs {
 	char container[256], text[1024], regex[1024];
 };
 
-/* Fills a from the request; on a bad argument writes the error into resp
- * and returns its status, else 0. */
+/* Fills a from the request; when logs are off or an argument is bad,
+ * writes the error into resp and returns its status, else 0. */
 static int parse_args(struct http_req *req, struct http_resp *resp, struct qargs *a)
 {
 	memset(a, 0, sizeof(*a));
+	if (!req->st->logs)
+		return http_error(resp, 503, "unavailable", "container logs are off (logs.enabled)");
 	int64_t now = now_ms(), ms;
 	const char *v;
 	if ((v = http_query(req, "container")) && *v) {
@@ -266,8 +268,6 @@ static bool want_follow(struct http_req *req)
 
 int api_logs(struct http_req *req, struct http_resp *resp)
 {
-	if (!req->st->logs)
-		return http_error(resp, 503, "unavailable", "container logs are off (logs.enabled)");
 	struct qargs a;
 	int status = parse_args(req, resp, &a);
 	if (status)
@@ -330,8 +330,6 @@ int api_logs(struct http_req *req, struct http_resp *resp)
 
 int api_logs_patterns(struct http_req *req, struct http_resp *resp)
 {
-	if (!req->st->logs)
-		return http_error(resp, 503, "unavailable", "container logs are off (logs.enabled)");
 	struct qargs a;
 	int status = parse_args(req, resp, &a);
 	if (status)
