@@ -112,15 +112,21 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void buf_put_u64(struct buf *b, uint64_t v)
+char *u64_digits(uint64_t v, char tmp[U64_DIGITS_MAX])
 {
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
+	char *p = tmp + U64_DIGITS_MAX;
 	do {
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	return p;
+}
+
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[U64_DIGITS_MAX];
+	char *p = u64_digits(v, tmp);
+	buf_add(b, p, (size_t)(tmp + U64_DIGITS_MAX - p));
 }
 
 /*
