@@ -131,7 +131,7 @@ struct agent_state {
 	 * asks for gzip on every scrape, and compressing is costlier than
 	 * rendering. NULL: none yet. */
 	pthread_mutex_t gz_lock;
-	struct gz_body *gz;
+	struct gz_body *gz[2];   /* by format: text 0.0.4, OpenMetrics */
 	uint64_t snap_seq;       /* seq of the last published snapshot (under lock) */
 	struct coll_event_log *events; /* the event timeline, any thread */
 	struct store *store;     /* the time-series store, any thread; NULL when off */
@@ -263,6 +263,19 @@ int expo_parse_format(const char *s, enum expo_format *out);
 const char *expo_content_type(enum expo_format f);
 /* Render s into out; 0 or -ENOMEM (out's cap). */
 int snapshot_render_openmetrics(const struct snapshot *s, struct buf *out);
+/* The OpenMetrics text a part at a time (the /metrics stream), as
+ * snapshot_render_text_some: whole samples (a histogram's label set at a
+ * time) from c on until out holds at least want bytes; true once "# EOF"
+ * is written. */
+struct om_cursor {
+	uint32_t f;              /* the family */
+	size_t k;                /* its next sample in s->order; SIZE_MAX: header next */
+	size_t sh, ch;           /* histograms: where the _sum and _count searches start */
+	bool eof;
+};
+void om_cursor_init(struct om_cursor *c);
+bool snapshot_render_openmetrics_some(const struct snapshot *s, struct om_cursor *c,
+				      struct buf *out, size_t want);
 int snapshot_render_protobuf(const struct snapshot *s, struct buf *out);
 /* Renders s in format f into resp (type set, gzip allowed); returns the
  * HTTP status. Connection threads. */

@@ -287,70 +287,114 @@ static void om_header(struct buf *out, const char *name, size_t nlen, const char
 	buf_putc(out, '\n');
 }
 
-int snapshot_render_openmetrics(const struct snapshot *s, struct buf *out)
+/* One label set of histogram family f (whose samples are [first, end) of
+ * s->order) from c->k: its buckets, then its _sum and _count. */
+static void om_histogram_group(const struct snapshot *s, struct om_cursor *c, uint32_t f,
+			       size_t end, struct buf *out, struct buf *ka, struct buf *kb)
+{
+	const struct metric_family *mf = &metric_families[f];
+	size_t nlen = strlen(mf->name);
+	size_t blen = nlen > 7 ? nlen - 7 : nlen; /* "_bucket" */
+	size_t sf, se, cf, ce;
+	family_range(s, f + 1, &sf, &se);
+	family_range(s, f + 2, &cf, &ce);
+	const struct snap_sample *b0 = &s->samples[s->order[c->k]];
+	size_t g = c->k;
+	while (g < end && same_group(s, b0, &s->samples[s->order[g]], ka, kb)) {
+		const char *base, *extra;
+		sample_labels(s, &s->samples[s->order[g]], &base, &extra);
+		om_sample(out, mf->name, blen, "_bucket", base, extra, s->samples[s->order[g]].value);
+		g++;
+	}
+	if (c->sh < sf || c->sh >= se)
+		c->sh = sf;
+	if (c->ch < cf || c->ch >= ce)
+		c->ch = cf;
+	const struct snap_sample *sum = se > sf ? find_partner(s, sf, se, &c->sh, b0, ka, kb) : NULL;
+	const struct snap_sample *cnt = ce > cf ? find_partner(s, cf, ce, &c->ch, b0, ka, kb) : NULL;
+	const char *base, *extra;
+	if (sum) {
+		sample_labels(s, sum, &base, &extra);
+		om_sample(out, mf->name, blen, "_sum", base, extra, sum->value);
+	}
+	if (cnt) {
+		sample_labels(s, cnt, &base, &extra);
+		om_sample(out, mf->name, blen, "_count", base, extra, cnt->value);
+	}
+	c->k = g;
+}
+
+/* Family c->f's TYPE and HELP lines. */
+static void om_family_header(const struct metric_family *mf, struct buf *out)
+{
+	size_t nlen = strlen(mf->name);
+	if (mf->type == HIST_BUCKET) {
+		om_header(out, mf->name, nlen > 7 ? nlen - 7 : nlen, "histogram", mf->help);
+		return;
+	}
+	/* A counter's family is named without _total; one that lacks the
+	 * suffix keeps its sample name as an unknown-typed family. */
+	bool total = nlen > 6 && !strcmp(mf->name + nlen - 6, "_total");
+	const char *type = mf->type == GAUGE ? "gauge" : total ? "counter" : "unknown";
+	om_header(out, mf->name, mf->type == COUNTER && total ? nlen - 6 : nlen, type, mf->help);
+}
+
+void om_cursor_init(struct om_cursor *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->k = SIZE_MAX;
+}
+
+bool snapshot_render_openmetrics_some(const struct snapshot *s, struct om_cursor *c,
+				      struct buf *out, size_t want)
 {
 	struct buf ka, kb;
 	buf_init(&ka, 1 << 16);
 	buf_init(&kb, 1 << 16);
-	buf_reserve(out, s->nsamples * 160);
-	for (uint32_t f = 0; f < M__COUNT && s->order; f++) {
-		const struct metric_family *mf = &metric_families[f];
+	while (out->len < want && !out->overflow && !c->eof) {
+		if (c->f >= M__COUNT || !s->order) {
+			buf_puts(out, "# EOF\n");
+			c->eof = true;
+			break;
+		}
+		const struct metric_family *mf = &metric_families[c->f];
 		size_t first, end;
-		family_range(s, f, &first, &end);
-		if (first == end || mf->type == HIST_SUM || mf->type == HIST_COUNT)
-			continue;
-		size_t nlen = strlen(mf->name);
-		if (mf->type == HIST_BUCKET) {
-			size_t blen = nlen > 7 ? nlen - 7 : nlen; /* "_bucket" */
-			om_header(out, mf->name, blen, "histogram", mf->help);
-			size_t sf, se, cf, ce;
-			family_range(s, f + 1, &sf, &se);
-			family_range(s, f + 2, &cf, &ce);
-			size_t sh = sf, ch = cf;
-			for (size_t k = first; k < end;) {
-				/* One label set: its buckets, then _sum and _count. */
-				const struct snap_sample *b0 = &s->samples[s->order[k]];
-				size_t g = k;
-				while (g < end && same_group(s, b0, &s->samples[s->order[g]], &ka, &kb)) {
-					const char *base, *extra;
-					sample_labels(s, &s->samples[s->order[g]], &base, &extra);
-					om_sample(out, mf->name, blen, "_bucket", base, extra,
-						  s->samples[s->order[g]].value);
-					g++;
-				}
-				const struct snap_sample *sum = se > sf ?
-					find_partner(s, sf, se, &sh, b0, &ka, &kb) : NULL;
-				const struct snap_sample *cnt = ce > cf ?
-					find_partner(s, cf, ce, &ch, b0, &ka, &kb) : NULL;
-				const char *base, *extra;
-				if (sum) {
-					sample_labels(s, sum, &base, &extra);
-					om_sample(out, mf->name, blen, "_sum", base, extra, sum->value);
-				}
-				if (cnt) {
-					sample_labels(s, cnt, &base, &extra);
-					om_sample(out, mf->name, blen, "_count", base, extra, cnt->value);
-				}
-				k = g;
-			}
+		family_range(s, c->f, &first, &end);
+		if (first == end || mf->type == HIST_SUM || mf->type == HIST_COUNT) {
+			c->f++;
 			continue;
 		}
-		/* A counter's family is named without _total; one that lacks the
-		 * suffix keeps its sample name as an unknown-typed family. */
-		bool total = nlen > 6 && !strcmp(mf->name + nlen - 6, "_total");
-		const char *type = mf->type == GAUGE ? "gauge" : total ? "counter" : "unknown";
-		size_t flen = mf->type == COUNTER && total ? nlen - 6 : nlen;
-		om_header(out, mf->name, flen, type, mf->help);
-		for (size_t k = first; k < end; k++) {
-			const struct snap_sample *sm = &s->samples[s->order[k]];
+		if (c->k == SIZE_MAX) {
+			om_family_header(mf, out);
+			c->k = first;
+		}
+		size_t nlen = strlen(mf->name);
+		while (c->k < end && out->len < want) {
+			if (mf->type == HIST_BUCKET) {
+				om_histogram_group(s, c, c->f, end, out, &ka, &kb);
+				continue;
+			}
+			const struct snap_sample *sm = &s->samples[s->order[c->k++]];
 			const char *base, *extra;
 			sample_labels(s, sm, &base, &extra);
 			om_sample(out, mf->name, nlen, "", base, extra, sm->value);
 		}
+		if (c->k >= end) {
+			c->f++;
+			c->k = SIZE_MAX;
+		}
 	}
-	buf_puts(out, "# EOF\n");
 	buf_fini(&ka);
 	buf_fini(&kb);
+	return c->eof;
+}
+
+int snapshot_render_openmetrics(const struct snapshot *s, struct buf *out)
+{
+	struct om_cursor c;
+	om_cursor_init(&c);
+	buf_reserve(out, s->nsamples * 160);
+	snapshot_render_openmetrics_some(s, &c, out, SIZE_MAX);
 	return out->overflow ? -ENOMEM : 0;
 }
 

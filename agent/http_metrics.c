@@ -1,5 +1,6 @@
 /*
- * http_metrics.c - GET /metrics in text format 0.0.4, streamed.
+ * http_metrics.c - GET /metrics in text format 0.0.4 and OpenMetrics,
+ * streamed (protobuf is rendered whole, expo.c).
  *
  * At 1,000 containers the text is about 6.5 MB. Rendered whole, every
  * scrape grew one buffer to that size and freed it after the send, and
@@ -42,6 +43,7 @@
 struct gz_body {
 	int refs;                /* atomic */
 	uint64_t seq;            /* the snapshot's */
+	enum expo_format fmt;    /* text or OpenMetrics */
 	struct buf b;            /* mapped */
 };
 
@@ -66,11 +68,13 @@ static void gz_release(void *g)
 	gz_unref(g);
 }
 
-/* The kept body if it was made from snapshot seq, referenced; else NULL. */
-static struct gz_body *gz_cache_get(struct agent_state *st, uint64_t seq)
+/* The kept body of format fmt if it was made from snapshot seq,
+ * referenced; else NULL. */
+static struct gz_body *gz_cache_get(struct agent_state *st, uint64_t seq, enum expo_format fmt)
 {
 	pthread_mutex_lock(&st->gz_lock);
-	struct gz_body *g = st->gz && st->gz->seq == seq ? gz_ref(st->gz) : NULL;
+	struct gz_body *k = st->gz[fmt];
+	struct gz_body *g = k && k->seq == seq ? gz_ref(k) : NULL;
 	pthread_mutex_unlock(&st->gz_lock);
 	return g;
 }
@@ -81,9 +85,9 @@ static void gz_cache_put(struct agent_state *st, struct gz_body *g)
 {
 	pthread_mutex_lock(&st->gz_lock);
 	struct gz_body *old = g;
-	if (!st->gz || g->seq >= st->gz->seq) {
-		old = st->gz;
-		st->gz = g;
+	if (!st->gz[g->fmt] || g->seq >= st->gz[g->fmt]->seq) {
+		old = st->gz[g->fmt];
+		st->gz[g->fmt] = g;
 	}
 	pthread_mutex_unlock(&st->gz_lock);
 	gz_unref(old);
@@ -91,15 +95,19 @@ static void gz_cache_put(struct agent_state *st, struct gz_body *g)
 
 void http_metrics_cache_free(struct agent_state *st)
 {
-	gz_unref(st->gz);
-	st->gz = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(st->gz); i++) {
+		gz_unref(st->gz[i]);
+		st->gz[i] = NULL;
+	}
 }
 
 /* One /metrics response being sent. */
 struct metrics_stream {
 	struct agent_state *st;
 	struct snapshot *s;
-	struct text_cursor cur;
+	enum expo_format fmt;    /* text or OpenMetrics */
+	struct text_cursor cur;  /* text */
+	struct om_cursor om;     /* OpenMetrics */
 	struct buf part;         /* rendered text not yet sent or compressed */
 	size_t part_off;
 	bool rendered;           /* the last part is in part */
@@ -130,37 +138,39 @@ static bool next_part(struct metrics_stream *m)
 		return false;
 	buf_reset(&m->part);
 	m->part_off = 0;
-	m->rendered = snapshot_render_text_some(m->s, &m->cur, &m->part, PART_BYTES);
+	m->rendered = m->fmt == EXPO_TEXT ?
+		snapshot_render_text_some(m->s, &m->cur, &m->part, PART_BYTES) :
+		snapshot_render_openmetrics_some(m->s, &m->om, &m->part, PART_BYTES);
 	return !m->part.overflow && m->part.len > 0;
 }
 
-/* MHD's reader for the plain text: lines rendered straight into out while
+/* MHD's reader without gzip. Text: lines rendered straight into out while
  * they fit; through part when one does not fit whole (a line longer than
- * out) and for the rest of it. */
-static ssize_t read_text(void *arg, uint64_t pos, char *out, size_t max)
+ * out) and for the rest of it. OpenMetrics: through part. */
+static ssize_t read_plain(void *arg, uint64_t pos, char *out, size_t max)
 {
 	struct metrics_stream *m = arg;
 	size_t n = 0;
 	(void)pos;
-	if (m->part_off == m->part.len && !m->rendered) {
+	if (m->fmt == EXPO_TEXT && m->part_off == m->part.len && !m->rendered) {
 		struct buf direct = { .data = out, .size = max, .cap = max };
 		m->rendered = snapshot_render_text_some(m->s, &m->cur, &direct, SIZE_MAX);
 		n = direct.len;
 	}
-	while (!n && next_part(m)) {
+	while ((m->fmt != EXPO_TEXT || !n) && n < max && next_part(m)) {
 		size_t k = m->part.len - m->part_off;
-		if (k > max)
-			k = max;
-		memcpy(out, m->part.data + m->part_off, k);
+		if (k > max - n)
+			k = max - n;
+		memcpy(out + n, m->part.data + m->part_off, k);
 		m->part_off += k;
-		n = k;
+		n += k;
 	}
 	if (m->part.overflow)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-/* MHD's reader for the gzip text: parts compressed straight into out, and
+/* MHD's reader with gzip: parts compressed straight into out, and
  * what was sent copied into m->gz, kept when the stream ends. */
 static ssize_t read_gzip(void *arg, uint64_t pos, char *out, size_t max)
 {
@@ -192,15 +202,19 @@ static ssize_t read_gzip(void *arg, uint64_t pos, char *out, size_t max)
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-/* A new stream of s's text (gzip: compressed); NULL when out of memory. */
-static struct metrics_stream *stream_new(struct agent_state *st, struct snapshot *s, bool gzip)
+/* A new stream of s in format fmt (gzip: compressed); NULL when out of
+ * memory. */
+static struct metrics_stream *stream_new(struct agent_state *st, struct snapshot *s,
+					 enum expo_format fmt, bool gzip)
 {
 	struct metrics_stream *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
 	m->st = st;
 	m->s = s;
+	m->fmt = fmt;
 	text_cursor_init(&m->cur);
+	om_cursor_init(&m->om);
 	buf_init(&m->part, PART_CAP);
 	if (!gzip)
 		return m;
@@ -213,24 +227,27 @@ static struct metrics_stream *stream_new(struct agent_state *st, struct snapshot
 	m->gzip = true;
 	m->gz->refs = 1;
 	m->gz->seq = s->seq;
+	m->gz->fmt = fmt;
 	buf_init_mapped(&m->gz->b, GZ_CAP);
 	return m;
 }
 
-/* The text's length, rendered a part at a time into scratch (a HEAD: its
- * Content-Length, as the GET would send it). */
-static uint64_t text_length(const struct snapshot *s, struct buf *scratch)
+/* The stream's length, rendered a part at a time and thrown away (a HEAD:
+ * its Content-Length, as the GET would send it); m is left at its start. */
+static uint64_t stream_length(struct metrics_stream *m)
 {
-	struct text_cursor c;
+	struct text_cursor cur = m->cur;
+	struct om_cursor om = m->om;
 	uint64_t n = 0;
-	bool done = false;
-	text_cursor_init(&c);
-	while (!done && !scratch->overflow) {
-		buf_reset(scratch);
-		done = snapshot_render_text_some(s, &c, scratch, PART_BYTES);
-		n += scratch->len;
+	while (next_part(m)) {
+		n += m->part.len;
+		m->part_off = m->part.len;
 	}
-	buf_reset(scratch);
+	m->cur = cur;
+	m->om = om;
+	m->rendered = false;
+	buf_reset(&m->part);
+	m->part_off = 0;
 	return n;
 }
 
@@ -243,7 +260,7 @@ int http_serve_metrics(struct http_req *req, struct http_resp *resp)
 		return 503;
 	}
 	/* OpenMetrics and protobuf when the scraper asks (expo.c); ?format=
-	 * overrides Accept. The stream and gzip cache here are the text's. */
+	 * overrides Accept. Prometheus asks for OpenMetrics first. */
 	enum expo_format fmt = expo_negotiate(http_header(req, "Accept"));
 	const char *want = http_query(req, "format");
 	if (want && expo_parse_format(want, &fmt) < 0) {
@@ -251,25 +268,25 @@ int http_serve_metrics(struct http_req *req, struct http_resp *resp)
 		buf_puts(&resp->body, "format: expected text, openmetrics or protobuf\n");
 		return 400;
 	}
-	if (fmt != EXPO_TEXT) {
+	if (fmt == EXPO_PROTOBUF) {
 		int status = expo_render(s, fmt, resp);
 		snapshot_unref(s);
 		return status;
 	}
-	resp->type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->type = expo_content_type(fmt);
 	const char *ae = http_header(req, "Accept-Encoding");
 	bool gzip = ae && strstr(ae, "gzip");
 	/* libmicrohttpd 0.9.75 sometimes sends a chunked answer's last chunk
 	 * after the head of a HEAD answer, which the client then reads as the
-	 * next answer's status line: a HEAD gets the plain text's length
+	 * next answer's status line: a HEAD gets the uncompressed length
 	 * instead (or the kept gzip body's) and no chunks. */
 	bool head = !strcmp(req->method, "HEAD");
 	/* Keyed by seq, not time: a snapshot merged between ticks
 	 * (snapshot_merge) keeps its base's time. */
-	struct gz_body *kept = gzip ? gz_cache_get(req->st, s->seq) : NULL;
-	resp->gzipped = gzip;
+	struct gz_body *kept = gzip ? gz_cache_get(req->st, s->seq, fmt) : NULL;
 	if (kept) {
 		snapshot_unref(s);
+		resp->gzipped = true;
 		resp->ext = kept->b.data;
 		resp->ext_len = kept->b.len;
 		resp->ext_free = gz_release;
@@ -278,14 +295,14 @@ int http_serve_metrics(struct http_req *req, struct http_resp *resp)
 	}
 	gzip &= !head;
 	resp->gzipped = gzip;
-	struct metrics_stream *m = stream_new(req->st, s, gzip);
+	struct metrics_stream *m = stream_new(req->st, s, fmt, gzip);
 	if (!m) {
 		snapshot_unref(s);
 		return http_error(resp, 500, "internal", "out of memory");
 	}
 	if (head)
-		resp->stream_len = text_length(s, &m->part);
-	resp->stream = gzip ? read_gzip : read_text;
+		resp->stream_len = stream_length(m);
+	resp->stream = gzip ? read_gzip : read_plain;
 	resp->stream_free = stream_free;
 	resp->stream_arg = m;
 	return 200;

@@ -4,6 +4,7 @@ the containers API by name, by id and for an unknown container."""
 
 import gzip
 import http.client
+import re
 import socket
 import time
 import unittest
@@ -148,11 +149,11 @@ def read_all(port, request):
         s.close()
 
 
-def read_chunked(port, headers=b""):
-    """One HTTP/1.1 GET /metrics on a raw socket: (head, [chunk bytes]) with
-    the chunk framing kept apart, so that chunk sizes can be checked."""
-    data = read_all(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n"
-                    % headers)
+def read_chunked(port, headers=b"", path="/metrics"):
+    """One HTTP/1.1 GET on a raw socket: (head, [chunk bytes]) with the chunk
+    framing kept apart, so that chunk sizes can be checked."""
+    data = read_all(port, b"GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n"
+                    % (path.encode(), headers))
     end = data.index(b"\r\n\r\n")
     i, chunks = end + 4, []
     while True:
@@ -166,14 +167,21 @@ def read_chunked(port, headers=b""):
         i = eol + 4 + n
 
 
-def get_http10(port):
-    """GET /metrics as HTTP/1.0: (head, body) read up to the close."""
-    head, _, body = read_all(port, b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")
+def get_http10(port, path="/metrics"):
+    """GET as HTTP/1.0: (head, body) read up to the close."""
+    head, _, body = read_all(port, b"GET %s HTTP/1.0\r\n\r\n"
+                             % path.encode()).partition(b"\r\n\r\n")
     return head.decode(), body
 
 
 def ticks_of(text):
-    return h.Exposition(text).value("monitor_ticks_total")
+    """monitor_ticks_total of a page, text or OpenMetrics."""
+    return float(re.search(r"^monitor_ticks_total (\S+)$", text, re.M).group(1))
+
+
+# The text and the OpenMetrics page (what Prometheus asks for first).
+PAGES = (("/metrics", "text/plain; version=0.0.4"),
+         ("/metrics?format=openmetrics", "application/openmetrics-text; version=1.0.0"))
 
 
 class MetricsStreamTest(unittest.TestCase):
@@ -205,36 +213,49 @@ class MetricsStreamTest(unittest.TestCase):
         self.fail("no %d fetches within one tick in %d tries" % (len(texts), tries))
 
     def test_parts_make_the_whole_page(self):
+        for path, ctype in PAGES:
+            with self.subTest(path=path):
+                self.parts_make_the_whole_page(path, ctype)
+
+    def parts_make_the_whole_page(self, path, ctype):
         port = self.agent.port
 
         def fetch():
-            head, chunks = read_chunked(port)
+            head, chunks = read_chunked(port, path=path)
             self.assertTrue(head.startswith("HTTP/1.1 200"), head)
             self.assertIn("transfer-encoding: chunked", head.lower())
+            self.assertIn("content-type: " + ctype, head.lower())
             self.assertGreater(len(chunks), 2)
             self.assertTrue(all(len(c) <= 4096 for c in chunks), [len(c) for c in chunks])
-            head10, body10 = get_http10(port)
+            head10, body10 = get_http10(port, path)
             self.assertTrue(head10.startswith("HTTP/1."), head10)
             self.assertNotIn("chunked", head10.lower())
-            return [b"".join(chunks).decode(), body10.decode(), self.agent.get("/metrics").text]
+            return [b"".join(chunks).decode(), body10.decode(), self.agent.get(path).text]
         for _ in range(10):
             chunked, plain10, plain = self.same_tick(fetch)
             if chunked == plain10 == plain:
                 break
         self.assertEqual(chunked, plain, "the parts joined differ from one page of the same tick")
         self.assertEqual(plain10, plain)
-        e = h.Exposition(plain)
-        self.assertTrue(plain.endswith("\n"))
-        self.assertIn("monitor_build_info", e.samples)
+        self.assertTrue(plain.endswith("# EOF\n" if "openmetrics" in path else "\n"))
+        self.assertEqual(plain.count("# EOF"), 1 if "openmetrics" in path else 0)
+        self.assertIn("\nmonitor_build_info", plain)
         self.assertGreater(len(plain), 2 * 4096)
+        if "openmetrics" not in path:
+            h.Exposition(plain)
 
     def test_gzip_streamed_then_kept(self):
+        for path, ctype in PAGES:
+            with self.subTest(path=path):
+                self.gzip_streamed_then_kept(path, ctype)
+
+    def gzip_streamed_then_kept(self, path, ctype):
         port = self.agent.port
 
         def fetch():
-            g1 = self.agent.get("/metrics", headers={"Accept-Encoding": "gzip"})
-            p = self.agent.get("/metrics")
-            g2 = self.agent.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            g1 = self.agent.get(path, headers={"Accept-Encoding": "gzip"})
+            p = self.agent.get(path)
+            g2 = self.agent.get(path, headers={"Accept-Encoding": "gzip"})
             self.fetched = (g1, g2)
             return [gzip.decompress(g1.body).decode(), p.text, gzip.decompress(g2.body).decode()]
         for _ in range(10):
@@ -246,16 +267,17 @@ class MetricsStreamTest(unittest.TestCase):
         g1, g2 = self.fetched
         for g in (g1, g2):
             self.assertEqual(g.headers.get("Content-Encoding"), "gzip")
+            self.assertTrue(g.headers.get("Content-Type").startswith(ctype))
             self.assertIn("Accept-Encoding", g.headers.get("Vary", ""))
         # The second of one snapshot is the kept body: its length is known.
         self.assertEqual(int(g2.headers.get("Content-Length")), len(g2.body))
         # A fresh snapshot's first gzip answer is compressed as it is sent.
         t0 = ticks_of(p)
         h.wait_for("a new tick", lambda: self.agent.ticks() > t0, 5)
-        head, chunks = read_chunked(port, b"Accept-Encoding: gzip\r\n")
+        head, chunks = read_chunked(port, b"Accept-Encoding: gzip\r\n", path)
         self.assertIn("transfer-encoding: chunked", head.lower())
         self.assertIn("content-encoding: gzip", head.lower())
-        h.Exposition(gzip.decompress(b"".join(chunks)).decode())
+        self.assertIn("\nmonitor_build_info", gzip.decompress(b"".join(chunks)).decode())
 
     def test_head(self):
         # libmicrohttpd sometimes sent a chunked answer's last chunk after a
@@ -264,21 +286,22 @@ class MetricsStreamTest(unittest.TestCase):
         c = http.client.HTTPConnection("127.0.0.1", self.agent.port, timeout=5)
         same = 0
         try:
-            for headers in ({}, {"Accept-Encoding": "gzip"}) * 10:
-                c.request("HEAD", "/metrics", headers=headers)
-                r = c.getresponse()
-                self.assertEqual(r.status, 200)
-                self.assertEqual(r.read(), b"")
-                self.assertTrue(r.getheader("Content-Type", "").startswith("text/plain"))
-                length = int(r.getheader("Content-Length"))
-                # A gzip HEAD is the kept body's, else the plain text's.
-                gz = r.getheader("Content-Encoding") == "gzip"
-                c.request("GET", "/metrics", headers=headers if gz else {})
-                body = c.getresponse().read()
-                same += length == len(body)  # unless a tick came between
+            for path, _ in PAGES:
+                for headers in ({}, {"Accept-Encoding": "gzip"}) * 10:
+                    c.request("HEAD", path, headers=headers)
+                    r = c.getresponse()
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.read(), b"")
+                    self.assertIsNotNone(r.getheader("Content-Type"))
+                    length = int(r.getheader("Content-Length"))
+                    # A gzip HEAD is the kept body's, else the plain page's.
+                    gz = r.getheader("Content-Encoding") == "gzip"
+                    c.request("GET", path, headers=headers if gz else {})
+                    body = c.getresponse().read()
+                    same += length == len(body)  # unless a tick came between
         finally:
             c.close()
-        self.assertGreater(same, 10)
+        self.assertGreater(same, 20)
 
 if __name__ == "__main__":
     unittest.main()

@@ -177,10 +177,41 @@ static void test_protobuf(void)
 	snapshot_unref(s);
 }
 
+/* OpenMetrics a part at a time (the /metrics stream): the parts joined are
+ * the whole render, "# EOF" once at the end, for every part size. */
+static void test_openmetrics_in_parts(void)
+{
+	struct snapshot *s = make_snapshot();
+	struct buf whole, joined, part;
+	buf_init(&whole, 1 << 20);
+	CHECK_EQ_INT(snapshot_render_openmetrics(s, &whole), 0);
+	for (size_t want = 1; want <= whole.len + 1; want += 3) {
+		struct om_cursor c;
+		om_cursor_init(&c);
+		buf_init(&joined, 1 << 20);
+		buf_init(&part, 1 << 20);
+		bool done = false;
+		int calls = 0;
+		while (!done && calls++ < 1000) {
+			buf_reset(&part);
+			done = snapshot_render_openmetrics_some(s, &c, &part, want);
+			CHECK(done || part.len >= want);
+			buf_add(&joined, part.data, part.len);
+		}
+		CHECK(done);
+		CHECK_STR(joined.data, whole.data);
+		buf_fini(&part);
+		buf_fini(&joined);
+	}
+	buf_fini(&whole);
+	snapshot_unref(s);
+}
+
 int main(void)
 {
 	RUN(test_negotiate);
 	RUN(test_openmetrics);
+	RUN(test_openmetrics_in_parts);
 	RUN(test_protobuf);
 	TEST_END();
 }
