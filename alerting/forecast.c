@@ -274,7 +274,7 @@ static struct fc_entry *entry_add(struct refresh *r, enum fc_res res, const stru
 	if (!e)
 		return NULL;
 	e->res = res;
-	e->labels = arena_strdup(&r->t->arena, tx->text);
+	e->labels = tx->text ? arena_strdup(&r->t->arena, tx->text) : NULL;
 	e->mountpoint = tx->mp ? arena_strdup(&r->t->arena, tx->mp) : NULL;
 	e->id = tx->id ? arena_strdup(&r->t->arena, tx->id) : NULL;
 	return e;
@@ -289,12 +289,12 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 	int64_t raw_from = r->now - c->window_ms;
 	struct keyed *sel = &f->sel[3 * res], *use = &sel[0], *lim = &sel[1], *lim2 = &sel[2];
 	int rc = fc_keyed_get(f->st, use, rd->usage, rd->usage_match, raw_from, r->now, r->epoch, true,
-			   true);
+			      rd->name);
 	if (rc == 0)
-		rc = fc_keyed_get(f->st, lim, rd->limit, NULL, raw_from, r->now, r->epoch, true, false);
+		rc = fc_keyed_get(f->st, lim, rd->limit, NULL, raw_from, r->now, r->epoch, true, NULL);
 	if (rc == 0 && rd->limit2)
 		rc = fc_keyed_get(f->st, lim2, rd->limit2, NULL, raw_from, r->now, r->epoch, true,
-			       false);
+				  NULL);
 	bool fresh_lim = lim->made_at == r->now, fresh_lim2 = lim2->made_at == r->now;
 	bool fresh_starts = r->starts->made_at == r->now;
 	for (size_t i = 0; rc == 0 && i < use->set.n; i++) {
@@ -480,7 +480,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 			 * inc_history_keeps does after), a fit that needs it sooner */
 			ls->long_at = r->now;
 			ls->long_due = fc_stagger(r->now, si->id,
-					       kept ? FC_HISTORY_LINE_EVERY_MS : FC_HISTORY_EVERY_MS);
+						  kept ? FC_HISTORY_LINE_EVERY_MS : FC_HISTORY_EVERY_MS,
+						  c->interval_ms);
 			free(ls->long_fit);
 			ls->long_fit = NULL;
 			if (fit->model == FC_MODEL_HOLT_WINTERS || fit->model == FC_MODEL_PEAKS) {
@@ -523,7 +524,7 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 	r.aux = f->scratch[4];
 	r.rate_t = f->scratch[5];
 	int rc = fc_keyed_get(f->st, r.starts, "container_start_time_seconds", NULL,
-			   now - f->cfg.window_ms, now, r.epoch, false, false);
+			      now - f->cfg.window_ms, now, r.epoch, false, NULL);
 	for (int res = 0; rc == 0 && res < RES__COUNT; res++)
 		rc = forecast_family(&r, (enum fc_res)res);
 	struct pts *keep[] = { &r.raw, &r.hist, &r.lim, &r.lim2, &r.aux, &r.rate_t };

@@ -166,15 +166,19 @@ struct sstate *fc_smap_get(struct smap *m, uint32_t id)
 /* ---- the linear fit carried as running sums ---------------------------------------------- */
 
 /*
- * When a series' next periodic full read (every `every`) is due: in one of
- * 15 phases chosen by its id, so that a thousand series that began
- * together do not all pay for it in the same refresh. The first period is
- * shortened to reach the series' phase; the following ones are `every`.
+ * When a series' next periodic look (every `every`) is due: at one of the
+ * refreshes (slots of slot_ms, forecast.interval) of each period, chosen by
+ * its id, so that the series spread evenly over the refreshes instead of a
+ * thousand that began together paying for it in the same one (with 15
+ * phases, a full read of a fifteenth of all series every 16 minutes was a
+ * refresh of 110 ms among ones of 20). The first period is shortened to
+ * reach the series' phase; the following ones are `every`.
  */
-int64_t fc_stagger(int64_t now, uint32_t id, int64_t every)
+int64_t fc_stagger(int64_t now, uint32_t id, int64_t every, int64_t slot_ms)
 {
-	int64_t u = every / 15, slot = now / u, j = (slot + (int64_t)(id % 15)) % 15;
-	return (slot + 15 - j) * u;
+	int64_t u = slot_ms > 0 && slot_ms <= every ? slot_ms : every;
+	int64_t p = every / u, slot = now / u, j = (slot + (int64_t)(id % (uint64_t)p)) % p;
+	return (slot + p - j) * u;
 }
 
 void fc_inc_drop(struct sstate *ss)
@@ -265,7 +269,7 @@ void fc_inc_build(struct refresh *r, struct sstate *ss, const struct pts *p,
 	in->chg = chg;
 	in->seg_start = fit->segment_start_ms;
 	in->limit = limit;
-	in->full_at = fc_stagger(r->now, ss->id, FC_FULL_EVERY_MS);
+	in->full_at = fc_stagger(r->now, ss->id, FC_FULL_EVERY_MS, r->f->cfg.interval_ms);
 	inc_follow(r, in, ss->id, acc ? acc->last_t : in->last_t);
 	ss->inc = in;
 }
@@ -548,7 +552,8 @@ bool fc_inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id, enu
 	free(hf);
 	if (keep) {
 		ss->long_at = r->now;
-		ss->long_due = fc_stagger(r->now, id, FC_HISTORY_LINE_EVERY_MS);
+		ss->long_due = fc_stagger(r->now, id, FC_HISTORY_LINE_EVERY_MS,
+					  r->f->cfg.interval_ms);
 		free(ss->long_fit);
 		ss->long_fit = NULL;
 	}

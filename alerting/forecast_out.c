@@ -113,18 +113,10 @@ int fc_render_samples(const struct forecaster *f, struct fc_table *t)
 	for (size_t i = 0; i < t->n && ok; i++) {
 		const struct fc_entry *e = &t->e[i];
 		bool m = fc_resources[e->res].machine;
+		if (!e->labels)
+			continue;            /* labels past the cap: left out */
 		buf_reset(&ex);
 		buf_puts(&ex, e->labels);
-		buf_puts(&ex, *e->labels ? ",resource=\"" : "resource=\"");
-		buf_puts(&ex, fc_resources[e->res].name);
-		buf_putc(&ex, '"');
-		if (e->mountpoint) {
-			buf_puts(&ex, ",mountpoint=\"");
-			fc_put_escaped(&ex, e->mountpoint);
-			buf_putc(&ex, '"');
-		}
-		if (ex.overflow)
-			continue;            /* labels past the cap: left out */
 		size_t base = ex.len;
 		buf_puts(&ex, ",model=\"");
 		buf_puts(&ex, fc_model_name(e->model));
@@ -137,9 +129,8 @@ int fc_render_samples(const struct forecaster *f, struct fc_table *t)
 		if (e->model == FC_MODEL_NONE)
 			continue;
 		t->with++;
-		/* one copy of the labels for the samples that share them */
-		const char *lb = arena_strdup(&t->arena, ex.data);
-		ok &= lb != NULL;
+		/* the entry's copy of the labels for the samples that share them */
+		const char *lb = e->labels;
 		if (!ok)
 			break;
 		ok &= add_sample_owned(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, lb, e->eta);

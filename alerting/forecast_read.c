@@ -177,8 +177,10 @@ static int cmp_keyed(const void *a, const void *b)
 	return x->si->max_t < y->si->max_t ? -1 : x->si->max_t > y->si->max_t;
 }
 
-/* Works out every series' keys and texts into k->txt. */
-static int keyed_texts(struct keyed *k)
+/* Works out every series' keys and texts into k->txt; a text is the labels
+ * of the series' forecast samples (resource and mountpoint too), rendered
+ * once a selection instead of once a refresh; NULL past FC_LABELS_CAP. */
+static int keyed_texts(struct keyed *k, const char *resource)
 {
 	k->txt = calloc(k->set.n + 1, sizeof(*k->txt));
 	if (!k->txt)
@@ -195,10 +197,18 @@ static int keyed_texts(struct keyed *k)
 		buf_reset(&base);
 		buf_reset(&text);
 		series_key(si, &base, &full, &text, &x->mp);
+		buf_puts(&text, text.len ? ",resource=\"" : "resource=\"");
+		buf_puts(&text, resource);
+		buf_putc(&text, '"');
+		if (x->mp) {
+			buf_puts(&text, ",mountpoint=\"");
+			fc_put_escaped(&text, x->mp);
+			buf_putc(&text, '"');
+		}
 		x->full = arena_strdup(&k->arena, full.len ? full.data : "");
 		x->base = arena_strdup(&k->arena, base.len ? base.data : "");
-		x->text = arena_strdup(&k->arena, text.len ? text.data : "");
-		if (!x->full || !x->base || !x->text)
+		x->text = text.overflow ? NULL : arena_strdup(&k->arena, text.data);
+		if (!x->full || !x->base || (!x->text && !text.overflow))
 			rc = -ENOMEM;
 		for (size_t j = 0; j < si->nlabels; j++)
 			if (!strcmp(si->labels[j].name, "id"))
@@ -279,15 +289,16 @@ void fc_keyed_free(struct keyed *k)
  * current.
  */
 int fc_keyed_get(struct store *st, struct keyed *k, const char *family, const char *match,
-		     int64_t mint, int64_t now, uint64_t epoch, bool full, bool texts)
+		     int64_t mint, int64_t now, uint64_t epoch, bool full,
+		 const char *resource)
 {
 	if (k->valid && k->epoch == epoch && now >= k->made_at &&
 	    now - k->made_at < FC_SELECT_EVERY_MS)
 		return 0;
 	fc_keyed_free(k);
 	int rc = keyed_select(st, family, match, mint, now, full, k);
-	if (rc == 0 && texts)
-		rc = keyed_texts(k);
+	if (rc == 0 && resource)
+		rc = keyed_texts(k, resource);
 	if (rc < 0) {
 		fc_keyed_free(k);
 		return rc;

@@ -54,8 +54,10 @@
  * and the history check (FC_HISTORY_LINE_EVERY_MS) still asks every hour
  * whether the line is the model. Each series is due at its own refresh
  * (staggered by its id), so that not every series pays for a full read in
- * the same refresh. */
-#define FC_FULL_EVERY_MS (4 * 60 * 60 * 1000LL)
+ * the same refresh. Every 8 h: a full read of the window is most of what a
+ * kept series costs besides its new samples (at 1 s, 3,600 samples decoded
+ * and fitted whole), and the sums' rounding does not gather. */
+#define FC_FULL_EVERY_MS (8 * 60 * 60 * 1000LL)
 /* At most this many cells of a kept window (struct fc_inc): 48 bytes
  * each, 62 for the default hour refreshed every minute. */
 #define FC_MAX_CELLS 120
@@ -89,7 +91,9 @@ struct resource {
 };
 
 struct fc_entry {
-	const char *labels;              /* base labels as exposition text ("" for the host) */
+	const char *labels;              /* its samples' labels as exposition text (the series'
+					  * but __name__ and cpu, resource, mountpoint); NULL past
+					  * FC_LABELS_CAP */
 	const char *id;                  /* the id label; NULL for the host */
 	const char *mountpoint;          /* fs; NULL otherwise */
 	enum fc_res res;
@@ -168,7 +172,9 @@ struct keyed_ent {
 
 /* A usage series' keys and texts, worked out once per selection. */
 struct keyed_txt {
-	const char *full, *base, *text; /* as series_key gives them */
+	const char *full, *base;         /* as series_key gives them */
+	/* the labels of its forecast samples (keyed_texts), NULL past the cap */
+	const char *text;
 	const char *mp, *id;            /* the mountpoint and id labels, or NULL */
 	/* its limit, limit2 and start time series (pair_txt), found in the
 	 * selections made at these times: found again only when one is new */
@@ -301,7 +307,8 @@ void fc_put_escaped(struct buf *b, const char *v);
  * series is made or dropped (forecast_read.c); freed; a usage series'
  * limit, limit2 and start series looked up once per selection. */
 int fc_keyed_get(struct store *st, struct keyed *k, const char *family, const char *match,
-		     int64_t mint, int64_t now, uint64_t epoch, bool full, bool texts);
+		     int64_t mint, int64_t now, uint64_t epoch, bool full,
+		 const char *resource);
 void fc_keyed_free(struct keyed *k);
 void fc_pair_txt(struct keyed_txt *x, const struct keyed *lim, const struct keyed *lim2,
 		     const struct keyed *starts);
@@ -311,7 +318,7 @@ void fc_pair_txt(struct keyed_txt *x, const struct keyed *lim, const struct keye
  * ENOMEM); when a periodic look is due, staggered by id. */
 void fc_inc_free(struct fc_inc *in);
 struct sstate *fc_smap_get(struct smap *m, uint32_t id);
-int64_t fc_stagger(int64_t now, uint32_t id, int64_t every);
+int64_t fc_stagger(int64_t now, uint32_t id, int64_t every, int64_t slot_ms);
 /* Drops a series' kept sums; keeps the sums of a full linear fit of p;
  * moves them to r->now into *fit (false: read and fit it whole); whether
  * its history fit is still the line (false: fit it whole). */
