@@ -5,13 +5,13 @@
  *
  * A cgroup iterator (Linux 6.1+) walks the hierarchy below the cgroup the
  * link was made with, in pre-order; for every cgroup the loader tracks
- * (cgi_slots: a container's directory in this hierarchy) this program
+ * (cgi_index: a container's directory in this hierarchy) this program
  * writes what the v1 memory, cpuacct, cpu and pids files would print into
  * the container's record (bpf/cgroup_iter.h): page counters, the memcg's
  * hierarchical stat items, CPU usage and times, CFS bandwidth counters,
  * the pids count; in the v2 tree of a hybrid host, the PSI totals.
  * Untracked cgroups (slices, the host's services) cost one
- * hash lookup. It replaces a dozen open/pread/seq_file round trips per
+ * table probe. It replaces a dozen open/pread/seq_file round trips per
  * container with a few loads.
  *
  * The memcg stat items are read as they stand: memory.stat flushes the
@@ -57,12 +57,34 @@ const volatile __u32 idx_inactive_file = 0;
 __u32 cgi_walk_gen = 0;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 4 * 8192); /* the loader sets it */
-	__type(key, struct cgi_key);
-	__type(value, __u32);
-} cgi_slots SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << CGI_INDEX_BITS_MAX);
+	__type(key, __u32);
+	__type(value, struct cgi_ent);
+} cgi_index SEC(".maps");
+
+/* Set by the loader: the table's size is 2^cgi_index_bits; 0: empty. */
+__u32 cgi_index_bits = 0;
+
+/* The slot of (id, hier) from cgi_index; false: not tracked. */
+static __always_inline bool index_find(__u64 id, __u32 hier, __u32 *slot)
+{
+	__u32 bits = cgi_index_bits;
+	if (bits < CGI_INDEX_BITS_MIN || bits > CGI_INDEX_BITS_MAX)
+		return false;
+	__u32 mask = (1u << bits) - 1, home = cgi_index_home(id, hier, bits);
+	for (__u32 p = 0; p < CGI_INDEX_PROBES; p++) {
+		__u32 k = (home + p) & mask;
+		struct cgi_ent *e = bpf_map_lookup_elem(&cgi_index, &k);
+		if (!e || e->slot1 == CGI_ENT_EMPTY)
+			return false;
+		if (e->cgroup_id == id && e->hierarchy_id == hier && e->slot1 != CGI_ENT_GONE) {
+			*slot = e->slot1 - 1;
+			return true;
+		}
+	}
+	return false;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -215,18 +237,15 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 {
 	struct cgroup *cg = ctx->cgroup;
 	struct cgroup_subsys_state *css;
-	struct cgi_key key = {};
 
 	if (!cg)
 		return 0;        /* the end of the walk */
 	if (ctx->meta->seq_num == 0)
 		find_cpu_offsets();
-	key.cgroup_id = cg->kn->id;
-	key.hierarchy_id = cg->root->hierarchy_id;
-	__u32 *slot = bpf_map_lookup_elem(&cgi_slots, &key);
-	if (!slot)
+	__u32 hier = cg->root->hierarchy_id;
+	__u32 s;
+	if (!index_find(cg->kn->id, hier, &s))
 		return 0;        /* not a container's */
-	__u32 s = *slot;
 	struct cgi_record *r = bpf_map_lookup_elem(&cgi_records, &s);
 	if (!r)
 		return 0;
@@ -241,7 +260,7 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 		fill_cpu(css, r);
 		r->gen[CGI_CPU] = gen;
 	}
-	if (key.hierarchy_id == 0) {
+	if (hier == 0) {
 		/* The v2 tree: PSI as its files print it, the totals of the
 		 * kernel's last aggregation (see the loader on staleness). */
 		struct psi_group *psi = KCAST(cg->psi, struct psi_group);

@@ -6,7 +6,7 @@
  * resume a cgroup walk: -EOPNOTSUPP past its 32 KiB buffer, ~170 records),
  * so the program writes nothing to it: the loader gives each container a
  * slot, enters the container's cgroup in every walked hierarchy into
- * cgi_slots, and the program writes each tracked cgroup's counters into
+ * cgi_index, and the program writes each tracked cgroup's counters into
  * the container's record in cgi_records, a memory-mapped array the loader
  * reads in place. Fields hold the kernel's own counters in its own units
  * (pages, nanoseconds); the loader turns them into the text of the cgroup
@@ -21,12 +21,35 @@
  * for PSI): index of cgi_record.gen. */
 enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI_UNIFIED, CGI__PARTS };
 
-/* cgi_slots' key: a cgroup directory is its kernfs id within its hierarchy. */
-struct cgi_key {
-	__u64 cgroup_id;         /* kernfs id: the directory's inode number */
-	__u32 hierarchy_id;      /* /proc/cgroups' hierarchy column; 0: the v2 tree */
-	__u32 pad;
+
+/*
+ * cgi_index: the tracked directories, (kernfs id, hierarchy) -> slot, as an
+ * open-addressing table with linear probing of 2^cgi_index_bits entries,
+ * written by the loader (collectors/cgroup_index.c) between walks, on the
+ * thread that runs them. It replaced a BPF hash map whose bucket array,
+ * sized for every slot of every hierarchy (512 KiB), made each visited
+ * cgroup's lookup a cache and TLB miss or two: a tenth of the tick. This
+ * table is at most half full and as big as the containers tracked need
+ * (16 KiB at 100 containers), so it stays in cache from walk to walk.
+ */
+struct cgi_ent {
+	__u64 cgroup_id;
+	__u32 hierarchy_id;
+	__u32 slot1;             /* the slot + 1; CGI_ENT_EMPTY (as the array starts), CGI_ENT_GONE */
 };
+#define CGI_ENT_EMPTY 0u
+#define CGI_ENT_GONE 0xffffffffu
+#define CGI_INDEX_BITS_MIN 8
+#define CGI_INDEX_BITS_MAX 17    /* 131072 entries: 2x every slot of every part */
+#define CGI_INDEX_PROBES 32      /* the loader grows the table past this */
+
+/* The first entry to probe for (id, hierarchy) in a table of 2^bits. */
+static inline __attribute__((always_inline)) __u32 cgi_index_home(__u64 id, __u32 hier,
+								   __u32 bits)
+{
+	__u64 h = (id ^ ((__u64)hier << 56)) * 0x9E3779B97F4A7C15ull;
+	return (__u32)(h >> (64 - bits));
+}
 
 struct cgi_record {
 	/* The walk (cgi_walk_gen at its start) that last filled each part. */

@@ -9,7 +9,7 @@
  * reads themselves. A walk costs about half a microsecond per cgroup.
  *
  * Each container the collector tracks gets a slot; its directory in every
- * walked hierarchy is entered into the program's cgi_slots map, and the
+ * walked hierarchy is entered into the program's cgi_index table, and the
  * walks write its record (bpf/cgroup_iter.h says why not the iterator's
  * own output). A record part stamped by an older walk (the container was
  * found since) makes the collector read that file by path.
@@ -66,6 +66,7 @@ struct cgi {
 	uint32_t records_slots;      /* slots the mapping of records covers */
 	uint32_t ncpu;
 	uint32_t gen;                /* the last walk's stamp */
+	struct cgi_index index;      /* the tracked directories (cgroup_index.c) */
 	uint32_t *free_slots;        /* a stack of unused slots */
 	uint32_t nfree;
 	int memstat_fd;          /* root memory.stat: read before walking (flush) */
@@ -301,19 +302,20 @@ static const struct cgi_record *fresh_record(const struct cgi *it, uint32_t slot
 
 static int map_records(struct cgi *it, uint32_t slots);
 
-/* Enters (slot) or removes (NULL) the container's directories in cgi_slots. */
+/* Enters (slot) or removes (NULL) the container's directories in cgi_index. */
 static int set_keys(struct cgi *it, const uint64_t ids[CGI_NIDS], const uint32_t *slot)
 {
-	int fd = bpf_map__fd(it->skel->maps.cgi_slots);
 	for (int k = 0; k < CGI__PARTS; k++) {
 		uint64_t id = ids[part_ctrl[k]];
 		if (!it->walked[k] || !id)
 			continue;
-		struct cgi_key key = { .cgroup_id = id, .hierarchy_id = it->hier_id[k] };
-		if (slot && bpf_map_update_elem(fd, &key, slot, BPF_ANY) < 0)
-			return -errno;
-		if (!slot)
-			bpf_map_delete_elem(fd, &key);
+		if (!slot) {
+			cgi_index_del(&it->index, id, it->hier_id[k]);
+			continue;
+		}
+		int err = cgi_index_put(&it->index, id, it->hier_id[k], *slot);
+		if (err < 0)
+			return err;
 	}
 	return 0;
 }
@@ -741,7 +743,6 @@ static int load(struct cgi *it, int ncpu, bool percpu, char *why, size_t whysize
 		it->skel->rodata->idx_file_mapped = idx[2];
 		it->skel->rodata->idx_inactive_file = idx[3];
 	}
-	bpf_map__set_max_entries(it->skel->maps.cgi_slots, CGI__PARTS * CGI_SLOTS);
 	bpf_map__set_max_entries(it->skel->maps.cgi_records, CGI_SLOTS);
 	bpf_map__set_max_entries(it->skel->maps.cgi_percpu, percpu ? CGI_SLOTS * (uint32_t)ncpu : 1);
 	int err = cgroup_iter_bpf__load(it->skel);
@@ -754,6 +755,12 @@ static int load(struct cgi *it, int ncpu, bool percpu, char *why, size_t whysize
 				       (size_t)bpf_map__value_size(it->skel->maps.cgi_percpu) *
 					       bpf_map__max_entries(it->skel->maps.cgi_percpu),
 				       &it->percpu_bytes);
+	err = cgi_index_init(&it->index, bpf_map__fd(it->skel->maps.cgi_index),
+			     &it->skel->bss->cgi_index_bits);
+	if (err < 0) {
+		snprintf(why, whysize, "the iterator's index: %s", strerror(-err));
+		return err;
+	}
 	if (map_records(it, RECORDS_MAP_STEP) < 0 || (percpu && !it->percpu)) {
 		snprintf(why, whysize, "mapping the iterator's records: %s", strerror(errno));
 		return -ENOMEM;
@@ -884,6 +891,7 @@ void cgi_close(struct cgi *it)
 	if (it->memstat_fd >= 0)
 		close(it->memstat_fd);
 	cgroup_iter_bpf__destroy(it->skel);
+	cgi_index_fini(&it->index);
 	free(it->free_slots);
 	free(it);
 }

@@ -20,6 +20,20 @@
 
 struct cgi;
 
+/* The tracked directories' table (cgroup_index.c; bpf/cgroup_iter.h). */
+struct cgi_index {
+	struct cgi_ent *tab;     /* the copy of the map's first 2^bits entries */
+	uint32_t bits;
+	uint32_t live, used;     /* entries holding a key; and those plus deleted ones */
+	int map_fd;
+	uint32_t *bits_out;      /* the program's cgi_index_bits */
+};
+int cgi_index_init(struct cgi_index *x, int map_fd, uint32_t *bits_out);
+void cgi_index_fini(struct cgi_index *x);
+/* Enters (id, hier) -> slot, or moves it to slot; 0 or -errno. */
+int cgi_index_put(struct cgi_index *x, uint64_t id, uint32_t hier, uint32_t slot);
+void cgi_index_del(struct cgi_index *x, uint64_t id, uint32_t hier);
+
 #define CGI_SLOTS 8192           /* containers tracked at once; past it: files */
 /* A container's directory ids: one per v1 controller (enum cg_ctrl), then
  * the v2 tree's (CGI_ID_UNIFIED; hybrid hosts: PSI). */
