@@ -41,14 +41,18 @@ static inline __attribute__((always_inline)) void range_add(struct fc_inc *in, i
 /* The range of the blocks that overlap [start, ...). */
 static void range_of(const struct fc_inc *in, int64_t start, double *lo, double *hi)
 {
-	*lo = INFINITY;
-	*hi = -INFINITY;
+	double l = INFINITY, h = -INFINITY;
 	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++) {
 		if (in->blk[k] < 0 || (in->blk[k] + 1) * in->blk_ms <= start)
 			continue;
-		*lo = fmin(*lo, in->blo[k]);
-		*hi = fmax(*hi, in->bhi[k]);
+		/* compares, not fmin/fmax (a call each; the same for NaN) */
+		if (in->blo[k] < l)
+			l = in->blo[k];
+		if (in->bhi[k] > h)
+			h = in->bhi[k];
 	}
+	*lo = l;
+	*hi = h;
 }
 
 void fc_inc_free(struct fc_inc *in)
