@@ -272,7 +272,10 @@ static void test_sender(void)
 	int64_t clock = t0 + 1000 + 39 * 100;
 	for (int i = 0; i < 400; i++) {
 		rw_endpoint_stats(rw, 0, &s);
-		if ((uint64_t)rx_count(&r) + s.samples_failed >= 90)
+		/* the receiver counts a request before it answers, the sender
+		 * its samples only once the answer is read: wait for both */
+		if ((uint64_t)rx_count(&r) + s.samples_failed >= 90 &&
+		    s.samples_sent + s.samples_failed >= 90)
 			break;
 		/* time goes on (ticks without these series' samples) */
 		clock += 20;
