@@ -135,30 +135,60 @@ int http_gzip_init(z_stream *z)
 	return deflateInit2(z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -ENOMEM;
 }
 
-/* Compresses in into a new buffer (gzip framing); NULL on failure. */
-static char *gzip_buf(const char *in, size_t n, size_t *out_len)
+/* Compresses in into out (empty; gzip framing): 0, or -ENOMEM with out
+ * left to the caller to free. */
+static int gzip_into(const char *in, size_t n, struct buf *out)
 {
 	z_stream z;
 	if (http_gzip_init(&z) < 0)
-		return NULL;
-	size_t cap = deflateBound(&z, n);
-	char *out = malloc(cap);
-	if (!out) {
-		deflateEnd(&z);
-		return NULL;
+		return -ENOMEM;
+	int rc = buf_reserve(out, deflateBound(&z, n));
+	if (rc == 0) {
+		z.next_in = (Bytef *)in;
+		z.avail_in = (uInt)n;
+		z.next_out = (Bytef *)out->data;
+		z.avail_out = (uInt)(out->size - 1);
+		rc = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -ENOMEM;
+		out->len = z.total_out;
 	}
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = (Bytef *)out;
-	z.avail_out = (uInt)cap;
-	int rc = deflate(&z, Z_FINISH);
-	*out_len = z.total_out;
 	deflateEnd(&z);
-	if (rc != Z_STREAM_END) {
-		free(out);
-		return NULL;
+	return rc;
+}
+
+/* MHD's free callback of a response sent from a mapped buffer. */
+static void unmap_body(void *arg)
+{
+	buf_fini(arg);
+	free(arg);
+}
+
+/* A response sending b's bytes, which it takes over (b is left empty);
+ * NULL when out of memory. A mapped buffer (/metrics in protobuf) is
+ * unmapped once sent, so that it leaves nothing in the thread's arena. */
+static struct MHD_Response *body_response(struct buf *b)
+{
+	struct buf *keep = b->mapped && b->len ? malloc(sizeof(*keep)) : NULL;
+	if (keep) {
+		*keep = *b;
+		memset(b, 0, sizeof(*b));
+		struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+			keep->len, keep->data, unmap_body, keep);
+		if (!r)
+			unmap_body(keep);
+		return r;
 	}
-	return out;
+	size_t len;
+	char *body = b->mapped ? NULL : buf_steal(b, &len);
+	if (!body) {
+		len = 0;
+		body = strdup("");
+	}
+	buf_fini(b);
+	struct MHD_Response *r = body ? MHD_create_response_from_buffer(len, body,
+									   MHD_RESPMEM_MUST_FREE) : NULL;
+	if (!r)
+		free(body);
+	return r;
 }
 
 /* ---- request helpers for handlers --------------------------------------- */
@@ -341,7 +371,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 
 	struct http_resp resp = { .type = "text/plain; charset=utf-8" };
-	buf_init(&resp.body, strcmp(url, "/metrics") == 0 ? METRICS_CAP : API_CAP);
+	/* /metrics streams its text formats (http_metrics.c); protobuf is
+	 * rendered whole, into pages of its own unmapped once sent. */
+	if (strcmp(url, "/metrics") == 0)
+		buf_init_mapped(&resp.body, METRICS_CAP);
+	else
+		buf_init(&resp.body, API_CAP);
 	bool wrong_method;
 	const char *arg = "";
 	char argbuf[256];
@@ -397,25 +432,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (resp.body.overflow)
 		status = http_error(&resp, 500, "internal", "response too large");
 
-	size_t len;
-	char *body = buf_steal(&resp.body, &len);
-	if (!body)
-		body = strdup("");
 	bool gz = resp.gzipped;
-	if (!gz && resp.gzip_ok && len > 0 && accepts_gzip(conn)) {
-		size_t zlen;
-		char *z = gzip_buf(body, len, &zlen);
-		if (z) {
-			free(body);
-			body = z;
-			len = zlen;
-			gz = true;
-		}
+	if (!gz && resp.gzip_ok && resp.body.len > 0 && accepts_gzip(conn)) {
+		struct buf z;
+		if (resp.body.mapped)
+			buf_init_mapped(&z, resp.body.cap);
+		else
+			buf_init(&z, resp.body.cap);
+		gz = gzip_into(resp.body.data, resp.body.len, &z) == 0;
+		buf_fini(gz ? &resp.body : &z);
+		if (gz)
+			resp.body = z;
 	}
-	buf_fini(&resp.body);
-	struct MHD_Response *br = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!br)
-		free(body);
+	struct MHD_Response *br = body_response(&resp.body);
 	return reply(conn, &h->cfg, (unsigned)status, &resp, br, gz);
 }
 
