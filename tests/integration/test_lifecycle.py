@@ -74,13 +74,21 @@ class LifecycleTest(unittest.TestCase):
     def test_oom_killed_container(self):
         # 64 MiB into a shell variable under a 16 MiB limit without swap: the
         # kernel's OOM killer ends it, Docker marks it OOMKilled, 137.
-        c = h.docker_run(self, "oom", ["sh", "-c", 'sleep 3; x=$(head -c 64m /dev/zero | tr "\\0" a); sleep 5'],
-                         ["--memory", "16m", "--memory-swap", "16m"])
-        # Seen running first, so the agent knows its cgroup.
-        running = self.entry_when(c, "running with a cgroup", lambda e: e["has_cgroup"], 10)
-        cgroup = running["cgroup"]
-        self.assertTrue(cgroup.endswith(c.id), cgroup)
-        st = self.docker_state_when(c, "exited", lambda s: s["Status"] == "exited")
+        # Docker itself now and then misses the kill (exit 137 but OOMKilled
+        # false: its OOM event raced the exit), so the scene is played
+        # again once; what the agent shows is judged against Docker's word.
+        for attempt in range(2):
+            c = h.docker_run(self, "oom%d" % attempt,
+                             ["sh", "-c", 'sleep 3; x=$(head -c 64m /dev/zero | tr "\\0" a); sleep 5'],
+                             ["--memory", "16m", "--memory-swap", "16m"])
+            # Seen running first, so the agent knows its cgroup.
+            running = self.entry_when(c, "running with a cgroup", lambda e: e["has_cgroup"], 10)
+            cgroup = running["cgroup"]
+            self.assertTrue(cgroup.endswith(c.id), cgroup)
+            st = self.docker_state_when(c, "exited", lambda s: s["Status"] == "exited")
+            if st["OOMKilled"]:
+                break
+            print("docker did not mark %s OOMKilled: %s" % (c.name, st))
         self.assertTrue(st["OOMKilled"], "the test container was not OOM-killed: %s" % st)
         self.assertEqual(st["ExitCode"], 137)
 
