@@ -118,19 +118,6 @@ void fc_cut_at(struct pts *p, int64_t t)
 	p->n -= k;
 }
 
-/* A label value as the exposition format escapes it. */
-void fc_put_escaped(struct buf *b, const char *v)
-{
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			buf_putc(b, '\\');
-		if (*v == '\n')
-			buf_puts(b, "\\n");
-		else
-			buf_putc(b, *v);
-	}
-}
-
 /*
  * A series' labels as keys that pair it with its limit and its container:
  * base (every label but __name__, cpu and mountpoint) and full (base and
@@ -161,9 +148,8 @@ static void series_key(const struct store_series_info *si, struct buf *base, str
 		if (text->len)
 			buf_putc(text, ',');
 		buf_puts(text, l->name);
-		buf_puts(text, "=\"");
-		fc_put_escaped(text, l->value);
-		buf_putc(text, '"');
+		buf_putc(text, '=');
+		buf_put_label_value(text, l->value);
 	}
 }
 
@@ -201,9 +187,8 @@ static int keyed_texts(struct keyed *k, const char *resource)
 		buf_puts(&text, resource);
 		buf_putc(&text, '"');
 		if (x->mp) {
-			buf_puts(&text, ",mountpoint=\"");
-			fc_put_escaped(&text, x->mp);
-			buf_putc(&text, '"');
+			buf_puts(&text, ",mountpoint=");
+			buf_put_label_value(&text, x->mp);
 		}
 		x->full = arena_strdup(&k->arena, full.len ? full.data : "");
 		x->base = arena_strdup(&k->arena, base.len ? base.data : "");

@@ -301,8 +301,6 @@ int fc_read_series(struct store *st, uint32_t id, enum store_tier tier, bool las
 int64_t fc_drop_stale(struct pts *p, bool *ends_stale);
 int64_t fc_last_change(const struct pts *p, bool reset_only);
 void fc_cut_at(struct pts *p, int64_t t);
-/* A label value as the exposition format escapes it. */
-void fc_put_escaped(struct buf *b, const char *v);
 /* A family's selection as of this refresh, kept between refreshes while no
  * series is made or dropped (forecast_read.c); freed; a usage series'
  * limit, limit2 and start series looked up once per selection. */
