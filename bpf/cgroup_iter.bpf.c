@@ -9,7 +9,8 @@
  * writes what the v1 memory, cpuacct, cpu and pids files would print into
  * the container's record (bpf/cgroup_iter.h): page counters, the memcg's
  * hierarchical stat items, CPU usage and times, CFS bandwidth counters,
- * the pids count; in the v2 tree of a hybrid host, the PSI totals.
+ * the pids count, the blkio throttle policy's byte and I/O counters per
+ * device; in the v2 tree of a hybrid host, the PSI totals.
  * Untracked cgroups (slices, the host's services) cost one
  * table probe. It replaces a dozen open/pread/seq_file round trips per
  * container with a few loads.
@@ -232,6 +233,148 @@ static __always_inline void fill_cpu(struct cgroup_subsys_state *css, struct cgi
 	r->cpu_shares_fp = tg->shares;
 }
 
+/*
+ * blkio. The files print, for each blkg of the blkcg (one per device the
+ * cgroup did I/O on) whose queue has the throttle policy enabled, the
+ * throttle group's rwstat counters summed over the subtree
+ * (blkg_rwstat_recursive_sum): per counter, aux_cnt plus the percpu_counter
+ * summed as percpu_counter_sum_positive() does. The throttle policy's slot
+ * (plid) in blkg->pd[] is set at registration and is a data symbol, not in
+ * kallsyms: it is found here by what only that policy's data holds, the
+ * queue's throtl_data (tg->td == q->td). The loader checks the result
+ * against the root's own files once at start-up (blk_self_only).
+ */
+
+/* Set by the loader for its start-up check only: fill a cgroup with
+ * children too, with its own counters only (what the non-recursive files
+ * print: blkg_rwstat_read(), without aux_cnt). */
+__u32 blk_self_only = 0;
+
+/*
+ * The Read and Write counters of the throttle group at tg, bytes and I/Os,
+ * as blkg_rwstat_read_counter() gives them: aux_cnt (what dead children
+ * left, which the non-recursive files leave out) plus the percpu_counter
+ * summed as percpu_counter_sum_positive() does, but without its lock.
+ * False when a fold (under the lock: count += a CPU's share, then that
+ * share -= it) may have been seen half done: a lock held at either end,
+ * or a count that moved. One pass over the CPUs for all four.
+ */
+static __always_inline bool tg_read(__u64 tg, struct cgi_blk_dev *d)
+{
+	struct blkg_rwstat *rs[2] = {
+		KCAST((void *)(tg + bpf_core_field_offset(struct throtl_grp, stat_bytes)),
+		      struct blkg_rwstat),
+		KCAST((void *)(tg + bpf_core_field_offset(struct throtl_grp, stat_ios)),
+		      struct blkg_rwstat),
+	};
+	__s64 count[4], sum[4] = { 0, 0, 0, 0 };
+	__u64 pcp[4];
+	__u32 locks = 0;
+
+	for (int k = 0; k < 4; k++) {
+		struct percpu_counter *c = &rs[k >> 1]->cpu_cnt[k & 1];
+		locks |= c->lock.raw_lock.val.counter;
+		count[k] = c->count;
+		pcp[k] = (__u64)c->counters;
+	}
+	for (__u32 cpu = 0; cpu < CGI_MAX_CPUS && cpu < ncpu_possible; cpu++) {
+		for (int k = 0; k < 4; k++) {
+			__s32 v = 0;
+			__u64 a = per_cpu_addr((void *)pcp[k], cpu);
+			if (!a || bpf_probe_read_kernel(&v, sizeof(v), (void *)a) < 0)
+				return false;
+			sum[k] += v;
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		struct percpu_counter *c = &rs[k >> 1]->cpu_cnt[k & 1];
+		locks |= c->lock.raw_lock.val.counter;
+		if (c->count != count[k])
+			return false;
+		sum[k] += count[k];
+		__u64 v = sum[k] < 0 ? 0 : (__u64)sum[k];
+		if (!blk_self_only)
+			v += (__u64)rs[k >> 1]->aux_cnt[k & 1].counter;
+		if (k < 2)
+			d->bytes[k] = v;
+		else
+			d->ios[k - 2] = v;
+	}
+	return !locks;
+}
+
+/* The throttle group of blkg g (its queue's throtl_data in it), 0: none. */
+static __always_inline __u64 throttle_group(struct blkcg_gq *g, struct request_queue *q)
+{
+	__u64 td = (__u64)q->td, pols = q->blkcg_pols[0], found = 0;
+
+	if (!td)
+		return 0;
+	for (__u32 p = 0; p < CGI_BLK_POLS; p++) {
+		if (!(pols & (1ull << p)))
+			continue;
+		__u64 pd = (__u64)g->pd[p];
+		struct throtl_grp *tg = KCAST((void *)pd, struct throtl_grp);
+		if (pd && (__u64)tg->td == td) {
+			if (found)
+				return 0;        /* two: not the one we know */
+			found = pd;
+		}
+	}
+	return found;
+}
+
+static __always_inline bool fill_blkio(struct cgroup_subsys_state *css, struct cgi_record *r)
+{
+	struct blkcg *bc = KCAST(css, struct blkcg);
+	__u64 children = (__u64)css + bpf_core_field_offset(struct cgroup_subsys_state, children);
+	__u64 node = (__u64)bc->blkg_list.first;
+	__u32 n = 0;
+
+	if (!cpu_off_ok)
+		return false;
+	if ((__u64)bc->css.children.next != children && !blk_self_only)
+		return false;    /* the files sum the subtree: left to them */
+	for (int i = 0; i < CGI_BLK_FOLLOW && node; i++) {
+		struct blkcg_gq *g = KCAST((void *)(node - bpf_core_field_offset(struct blkcg_gq,
+								       blkcg_node)),
+					   struct blkcg_gq);
+		struct request_queue *q = g->q;
+		node = (__u64)g->blkcg_node.next;
+		if (!q)
+			return false;
+		__u64 tg = throttle_group(g, q);
+		if (!tg) {
+			/* the policy off on this queue: no line; on but not
+			 * recognised: the files */
+			if (q->blkcg_pols[0] && q->td)
+				return false;
+			continue;
+		}
+		struct gendisk *disk = q->disk;
+		struct backing_dev_info *bdi = disk ? disk->bdi : NULL;
+		if (!disk)
+			continue;        /* blkg_dev_name() NULL: no line */
+		if (!bdi || !bdi->dev || n >= CGI_BLK_DEVS)
+			return false;    /* "(unknown)", or too many devices */
+		struct cgi_blk_dev *d = &r->blk[n];
+		long len = bpf_probe_read_kernel_str(d->name, sizeof(d->name), bdi->dev_name);
+		if (len <= 1 || len >= (long)sizeof(d->name))
+			return false;
+		if (!g->online) {
+			/* blkg_rwstat_recursive_sum() passes over it: zeros */
+			d->bytes[0] = d->bytes[1] = d->ios[0] = d->ios[1] = 0;
+		} else if (!tg_read(tg, d)) {
+			return false;
+		}
+		n++;
+	}
+	if (node)
+		return false;            /* longer than we follow */
+	r->blk_ndevs = n;
+	return true;
+}
+
 SEC("iter/cgroup")
 int cgroup_dump(struct bpf_iter__cgroup *ctx)
 {
@@ -271,6 +414,8 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 		}
 		return 0;
 	}
+	if ((css = cg->subsys[io_cgrp_id]) && fill_blkio(css, r))
+		r->gen[CGI_BLKIO] = gen;
 	if ((css = cg->subsys[pids_cgrp_id])) {
 		struct pids_cgroup *p = KCAST(css, struct pids_cgroup);
 		r->pids_current = p->counter.counter;

@@ -19,7 +19,24 @@
 
 /* The walked hierarchies (the v1 ones, and the v2 tree of a hybrid host
  * for PSI): index of cgi_record.gen. */
-enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI_UNIFIED, CGI__PARTS };
+enum cgi_part { CGI_MEMORY, CGI_CPUACCT, CGI_CPU, CGI_PIDS, CGI_UNIFIED, CGI_BLKIO, CGI__PARTS };
+
+/*
+ * blkio: one entry per device line of blkio.throttle.io_service_bytes_recursive
+ * and io_serviced_recursive, in the file's order (the blkcg's blkg list).
+ * A container with more device lines than CGI_BLK_DEVS, more blkgs than
+ * CGI_BLK_FOLLOW, or with child cgroups (the files sum the subtree), is
+ * left to the files.
+ */
+#define CGI_BLK_DEVS 4
+#define CGI_BLK_FOLLOW 16        /* blkgs followed (one per device: the root has one for each) */
+#define CGI_BLK_NAME 24          /* "major:minor" and its NUL; longer: the files */
+#define CGI_BLK_POLS 6           /* BLKCG_MAX_POLS: a blkg's policy data slots */
+struct cgi_blk_dev {
+	char name[CGI_BLK_NAME]; /* the backing device's name, as the file prints it */
+	__u64 bytes[2];          /* BLKG_RWSTAT_READ, _WRITE of the throttle policy's stat_bytes */
+	__u64 ios[2];            /* and of stat_ios */
+};
 
 
 /*
@@ -89,6 +106,10 @@ struct cgi_record {
 	/* PSI of the v2 cgroup: psi_group.total[PSI_AVGS][], ns: io some, io
 	 * full, memory some, memory full, cpu some, cpu full */
 	__u64 psi_total_ns[6];
+	/* blkio: the devices of blk[] in use */
+	__u32 blk_ndevs;
+	__u32 blk_pad;
+	struct cgi_blk_dev blk[CGI_BLK_DEVS];
 };
 
 #endif

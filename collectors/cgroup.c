@@ -13,8 +13,8 @@
  *
  * On v1 and hybrid hosts where the BPF cgroup iterator loads
  * (cgroup_iter.c), the hot files it can stand for (CPU usage and times,
- * memory usage, peak, failures, OOM kills and stat, pids, and the PSI
- * totals of the v2 tree) are neither held nor read: one walk per hierarchy per tick gives their values for every
+ * memory usage, peak, failures, OOM kills and stat, pids, block I/O, and
+ * the PSI totals of the v2 tree) are neither held nor read: one walk per hierarchy per tick gives their values for every
  * container, turned back into the file's text, so the parsers below serve
  * both paths. A container the last walk missed (found since) reads those
  * files by path for that tick.
@@ -584,6 +584,7 @@ static bool iter_can_serve(const struct cg_state *s, int i)
 	case F1_CPUACCT_PERCPU: case F1_CPUACCT_USAGE: case F1_CPUACCT_STAT: case F1_CPU_STAT:
 	case F1_MEM_USAGE: case F1_MEM_MAX_USAGE: case F1_MEM_STAT: case F1_MEM_FAILCNT:
 	case F1_MEM_OOM_CONTROL: case F1_MEMSW_USAGE: case F1_PIDS_CURRENT:
+	case F1_BLKIO_BYTES: case F1_BLKIO_IOS:
 	case F_PSI_CPU: case F_PSI_MEM: case F_PSI_IO:
 	/* settings too: from the walk they cost nothing, so every tick */
 	case F1_CPU_QUOTA: case F1_CPU_PERIOD: case F1_CPU_SHARES: case F1_MEM_LIMIT:

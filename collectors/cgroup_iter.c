@@ -17,8 +17,9 @@
  * The records carry kernel counters in kernel units; cgi_file_text turns
  * one into the text the file would hold, as the kernel prints it, so the
  * collector's parsers and emitters are the same on both paths. What the
- * program cannot see stays on the file path (blkio, cpuset.cpus); PSI
- * totals are the kernel's last aggregation (see psi_text).
+ * program cannot see stays on the file path (cpuset.cpus; blkio of a
+ * container with child cgroups, or on a host where check_blkio could not
+ * compare); PSI totals are the kernel's last aggregation (see psi_text).
  *
  * Needs: Linux 6.1+ (cgroup iterator), BTF, root (CAP_BPF + CAP_PERFMON),
  * v1 hierarchies on cgroupfs, x86-64 for the per-CPU values (see the
@@ -48,9 +49,10 @@
 /* The hierarchies walked, by part; comounted ones share one walk. */
 static const int part_ctrl[CGI__PARTS] = {
 	[CGI_MEMORY] = CG_MEMORY, [CGI_CPUACCT] = CG_CPUACCT, [CGI_CPU] = CG_CPU,
-	[CGI_PIDS] = CG_PIDS, [CGI_UNIFIED] = CGI_ID_UNIFIED,
+	[CGI_PIDS] = CG_PIDS, [CGI_UNIFIED] = CGI_ID_UNIFIED, [CGI_BLKIO] = CG_BLKIO,
 };
-static const char *const part_name[CGI__PARTS] = { "memory", "cpuacct", "cpu", "pids", "v2" };
+static const char *const part_name[CGI__PARTS] = { "memory", "cpuacct", "cpu", "pids", "v2",
+						   "blkio" };
 
 struct cgi {
 	struct cgroup_iter_bpf *skel;
@@ -74,6 +76,7 @@ struct cgi {
 	uint64_t ns_per_tick;    /* nanoseconds per USER_HZ tick */
 	bool memstat_ok;         /* the start-up check of memory.stat passed */
 	bool cpuacct_ok;         /* the program found the per-CPU offsets */
+	bool blkio_ok;           /* the start-up check of the blkio values passed */
 	uint64_t pids_max_value; /* PIDS_MAX ("max"), the root's limit; 0: unknown */
 	char stat_text[STAT_TEXT_BYTES];
 };
@@ -282,6 +285,13 @@ int cgi_refresh(struct cgi *it)
 	return err < 0 ? err : nread;
 }
 
+/* The blkio files the walks stand for: 0 bytes, 1 I/Os, -1 another. */
+static int blkio_stat(const char *name)
+{
+	return !strcmp(name, "blkio.throttle.io_service_bytes_recursive") ? 0 :
+	       !strcmp(name, "blkio.throttle.io_serviced_recursive") ? 1 : -1;
+}
+
 /* A PSI file: cpu.pressure, memory.pressure, io.pressure. */
 static bool is_pressure(const char *name)
 {
@@ -365,6 +375,8 @@ bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 		return it->cpuacct_ok && it->percpu;
 	if (!strcmp(name, "pids.max"))
 		return it->pids_max_value > 0;
+	if (!strncmp(name, "blkio.", 6))
+		return it->blkio_ok && blkio_stat(name) >= 0;
 	if (!strncmp(name, "cpuacct.", 8))
 		return it->cpuacct_ok;
 	return true;
@@ -379,11 +391,13 @@ const char *cgi_describe(const struct cgi *it, char *buf, size_t size)
 			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? " " : "walks: ",
 					      part_name[k]);
 	if (o < size)
-		snprintf(buf + o, size - o, "; %s%sblkio%s from files",
+		snprintf(buf + o, size - o, "; %s%s%s%s",
 			 it->memstat_ok ? "" : "memory.stat from the file (its check failed); ",
 			 it->cpuacct_ok || !it->walked[CGI_CPUACCT] ? "" :
 			 "cpuacct from files (no per-CPU offsets); ",
-			 it->walked[CGI_UNIFIED] ? "" : " and PSI");
+			 it->blkio_ok ? "" : !it->walked[CGI_BLKIO] ? "blkio from files; " :
+			 "blkio from files (its check found nothing to compare, or failed); ",
+			 it->walked[CGI_UNIFIED] ? "PSI from walks" : "PSI from files");
 	return buf;
 }
 
@@ -571,6 +585,37 @@ static int cpu_text(const struct cgi *it, uint32_t slot, const char *name, char 
 	return -1;
 }
 
+/* v1 blkio.throttle.io_service_bytes_recursive or io_serviced_recursive:
+ * the Read and Write line of each device (the lines the collector parses),
+ * as blk-cgroup-rwstat.c prints them ("8:0 Read 4096"). */
+static int blkio_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
+		      size_t size)
+{
+	const struct cgi_record *r = fresh_record(it, slot, CGI_BLKIO);
+	int which = blkio_stat(name);
+	size_t o = 0;
+
+	if (!r || which < 0 || !it->blkio_ok || r->blk_ndevs > CGI_BLK_DEVS)
+		return -1;
+	out[0] = '\0';
+	for (uint32_t i = 0; i < r->blk_ndevs; i++) {
+		const struct cgi_blk_dev *d = &r->blk[i];
+		const __u64 *v = which ? d->ios : d->bytes;
+		char key[CGI_BLK_NAME + 8];
+		size_t n = strnlen(d->name, sizeof(d->name));
+		if (n == sizeof(d->name))
+			return -1;
+		memcpy(key, d->name, n);
+		memcpy(key + n, " Read", 6);
+		if (!put_u64(out, size, &o, key, v[0]))
+			return -1;
+		memcpy(key + n, " Write", 7);
+		if (!put_u64(out, size, &o, key, v[1]))
+			return -1;
+	}
+	return (int)o;
+}
+
 int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
 {
 	const struct cgi_record *r;
@@ -586,6 +631,8 @@ int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *o
 		return memory_text(it, slot, name, out, size);
 	if (!strncmp(name, "cpu.", 4))
 		return cpu_text(it, slot, name, out, size);
+	if (!strncmp(name, "blkio.", 6))
+		return blkio_text(it, slot, name, out, size);
 	if (!strncmp(name, "pids.", 5) && (r = fresh_record(it, slot, CGI_PIDS))) {
 		if (!strcmp(name, "pids.current"))
 			return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
@@ -647,6 +694,111 @@ static bool check_memstat(struct cgi *it, uint64_t root_id)
 	}
 	ok = matched == 15;
 out:
+	cgi_untrack(it, ids, slot);
+	return ok;
+}
+
+/* One value of the root's own blkio files: "dev Read N" / "dev Write N". */
+struct blk_line {
+	char dev[CGI_BLK_NAME];
+	int stat, op;            /* 0 bytes, 1 I/Os; 0 Read, 1 Write */
+	uint64_t v;
+};
+
+/* The Read and Write lines of a non-recursive blkio file into l[]: their
+ * count, or -1 past max or on a line that does not parse. */
+static int blk_lines(const char *text, int stat, struct blk_line *l, int max)
+{
+	int n = 0;
+	for (const char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+		char dev[CGI_BLK_NAME], op[16];
+		unsigned long long v;
+		if (!strncmp(p, "Total ", 6))
+			continue;
+		if (sscanf(p, "%23s %15s %llu", dev, op, &v) != 3)
+			return -1;
+		if (strcmp(op, "Read") && strcmp(op, "Write"))
+			continue;
+		if (n == max)
+			return -1;
+		memcpy(l[n].dev, dev, sizeof(dev));
+		l[n].stat = stat;
+		l[n].op = !strcmp(op, "Write");
+		l[n++].v = v;
+	}
+	return n;
+}
+
+/* The record's value for line l, or false when it has no such device. */
+static bool blk_value(const struct cgi_record *r, const struct blk_line *l, uint64_t *v)
+{
+	for (uint32_t i = 0; i < r->blk_ndevs && i < CGI_BLK_DEVS; i++)
+		if (!strncmp(r->blk[i].name, l->dev, sizeof(r->blk[i].name))) {
+			*v = l->stat ? r->blk[i].ios[l->op] : r->blk[i].bytes[l->op];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * The blkio values of a walk must agree with the kernel's files: the
+ * throttle policy's slot is found by the program (bpf/cgroup_iter.bpf.c),
+ * and this checks that and the counters' reading once. The hierarchy root
+ * is the cgroup sure to have done I/O; it has children, so the program,
+ * in its self-only mode, fills its own counters, which the non-recursive
+ * files print. Counters only grow: every value the file printed between
+ * two walks must lie between theirs, on the same devices. One try in ten
+ * must see the same devices three times and at least one non-zero value
+ * (else nothing was compared and the files stay); a value out of its
+ * range in any try fails the check.
+ */
+static bool check_blkio(struct cgi *it, const char *root)
+{
+	static const char *const files[2] = { "blkio.throttle.io_service_bytes",
+					       "blkio.throttle.io_serviced" };
+	uint64_t ids[CGI_NIDS] = { 0 };
+	uint32_t slot = CGI_NO_SLOT;
+	struct stat st;
+	bool ok = false, bad = false;
+
+	if (stat(root, &st) < 0)
+		return false;
+	ids[CG_BLKIO] = (uint64_t)st.st_ino;
+	if (cgi_track(it, ids, &slot) < 0)
+		return false;
+	it->skel->bss->blk_self_only = 1;
+	for (int attempt = 0; attempt < 10 && !ok && !bad; attempt++) {
+		struct blk_line l[4 * CGI_BLK_DEVS];
+		struct cgi_record a;
+		const struct cgi_record *r;
+		int n = 0;
+
+		if (cgi_refresh(it) < 0 || !(r = fresh_record(it, slot, CGI_BLKIO)))
+			continue;
+		a = *r;
+		for (int k = 0; k < 2 && n >= 0; k++) {
+			char p[PATH_MAX], text[4096];
+			int m = -1;
+			if (snprintf(p, sizeof(p), "%s/%s", root, files[k]) < (int)sizeof(p) &&
+			    read_file(p, text, sizeof(text)) >= 0)
+				m = blk_lines(text, k, l + n, (int)ARRAY_LEN(l) - n);
+			n = m < 0 ? -1 : n + m;
+		}
+		if (n < 0 || cgi_refresh(it) < 0 || !(r = fresh_record(it, slot, CGI_BLKIO)))
+			break;
+		if ((uint32_t)n != 4 * a.blk_ndevs || r->blk_ndevs != a.blk_ndevs)
+			continue;        /* a device came or went: again */
+		bool same = true, nonzero = false;
+		for (int i = 0; i < n && same; i++) {
+			uint64_t lo, hi;
+			same = blk_value(&a, &l[i], &lo) && blk_value(r, &l[i], &hi);
+			if (same && (l[i].v < lo || l[i].v > hi))
+				bad = true;
+			nonzero |= l[i].v > 0;
+		}
+		ok = same && nonzero && !bad;
+	}
+	it->skel->bss->blk_self_only = 0;
 	cgi_untrack(it, ids, slot);
 	return ok;
 }
@@ -864,6 +1016,8 @@ struct cgi *cgi_open(const struct cg_layout *l, bool percpu, char *why, size_t w
 	it->cpuacct_ok = it->walked[CGI_CPUACCT] && it->skel->bss->cpu_off_ok;
 	if (it->walked[CGI_PIDS])
 		it->pids_max_value = pids_max_value(it, l->v1[CG_PIDS]);
+	if (it->walked[CGI_BLKIO])
+		it->blkio_ok = it->cpuacct_ok && check_blkio(it, l->v1[CG_BLKIO]);
 	if (it->walked[CGI_MEMORY]) {
 		char p[PATH_MAX];
 		struct stat st;

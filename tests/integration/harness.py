@@ -606,6 +606,18 @@ def docker_run(test, name, cmd, opts=(), image=IMAGE):
     return c
 
 
+def backing_disk(path):
+    """/dev/<disk> holding path (the whole disk for a partition), or None."""
+    st = os.stat(path)
+    sys_dir = os.path.realpath("/sys/dev/block/%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev)))
+    if not os.path.isdir(sys_dir):
+        return None
+    if os.path.exists(os.path.join(sys_dir, "partition")):
+        sys_dir = os.path.dirname(sys_dir)
+    dev = "/dev/" + os.path.basename(sys_dir)
+    return dev if os.path.exists(dev) else None
+
+
 def docker_rm(c):
     docker("rm", "-f", c.id, check=False)
 

@@ -40,18 +40,6 @@ def du_bytes(path):
     return total
 
 
-def backing_disk(path):
-    """/dev/<disk> holding path (the whole disk for a partition), or None."""
-    st = os.stat(path)
-    sys_dir = os.path.realpath("/sys/dev/block/%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev)))
-    if not os.path.isdir(sys_dir):
-        return None
-    if os.path.exists(os.path.join(sys_dir, "partition")):
-        sys_dir = os.path.dirname(sys_dir)
-    dev = "/dev/" + os.path.basename(sys_dir)
-    return dev if os.path.exists(dev) else None
-
-
 class FsTest(unittest.TestCase):
     agent = None
 
@@ -129,7 +117,7 @@ class FsTest(unittest.TestCase):
         # cgroup v1 blkio attributes a container's writes only to devices
         # with a throttle rule on some kernels: give it a generous one
         # (1 GB/s) on the disk that holds Docker's volumes.
-        disk = backing_disk("/var/lib/docker/volumes")
+        disk = h.backing_disk("/var/lib/docker/volumes")
         opts = ["--device-write-bps", "%s:1gb" % disk] if disk else []
         vol = h.unique("fsio")
         self.addCleanup(h.docker, "volume", "rm", "-f", vol, check=False)
