@@ -577,6 +577,19 @@ static bool is_setting(int i)
 
 #define FBIT(i) (UINT64_C(1) << (i))
 
+/*
+ * Settings the walks do not give (cpuset.cpus) are held open, with the
+ * iterator on, by a container held whole (slow: see op_collect), and read
+ * through the descriptor with the other settings, every SETTINGS_EVERY
+ * ticks: the path walk, open and close cost about ten times the read, and
+ * the walks leave them the only file such a container holds. Without the
+ * iterator they are read by path (a third fewer descriptors, see above).
+ */
+static bool hold_setting(const struct cg_state *s, int i, bool slow)
+{
+	return is_setting(i) && slow && s->iter;
+}
+
 /* Whether file i is one the iterator can stand for, on this host. */
 static bool iter_can_serve(const struct cg_state *s, int i)
 {
@@ -780,7 +793,8 @@ static size_t count_wanted(const struct cg_state *s, const struct cg_files *f, b
 	int first = s->layout.mode == CG_V2 ? F2_FIRST : F1_FIRST;
 	int end = s->layout.mode == CG_V2 ? F2_END : F1_END;
 	for (int i = first; i < end; i++)
-		n += want_file(s, f, i) && !is_setting(i) && (slow || !is_slow(i)) && !served(f, i);
+		n += want_file(s, f, i) && (!is_setting(i) || hold_setting(s, i, slow)) &&
+		     (slow || !is_slow(i)) && !served(f, i);
 	if (s->layout.mode != CG_V1)
 		n += F__COUNT - F_PSI_CPU;
 	return n;
@@ -821,7 +835,8 @@ static int open_files(struct cg_state *s, const char *cgroup, struct cg_files *f
 			 * unless the walks stand for them: decided here once,
 			 * for every file the walks could give, wanted now or
 			 * not (v1 cpu.stat is wanted only under a quota). */
-			bool by_path = is_setting(i) || (!slow && is_slow(i));
+			bool by_path = (is_setting(i) && !hold_setting(s, i, slow)) ||
+				       (!slow && is_slow(i));
 			bool ask = !f->served_known && iter_can_serve(s, i);
 			bool want = want_file(s, f, i);
 			if (!ask && (!want || by_path))
@@ -1379,9 +1394,10 @@ static int file_path(const struct cg_state *s, const char *cgroup, int i, char *
 	return 0;
 }
 
-/* Reads the settings files of cgroup by path into f->setting[] (NULL for
- * one that is missing), and the slow files too when slow (else their last
- * text is dropped: held descriptors read them). While the runtime is still
+/* Reads the settings files of cgroup by path (or through a held
+ * descriptor, see hold_setting) into f->setting[] (NULL for one that is
+ * missing), and the slow files too when slow (else their last text is
+ * dropped: held descriptors read them). While the runtime is still
  * writing the settings they are all left NULL, to be read next tick. */
 static void read_settings(struct cg_state *s, const char *cgroup, struct cg_files *f, bool slow)
 {
@@ -1408,8 +1424,15 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 		}
 		char p[PATH_MAX], text[SETTING_MAX_BYTES];
 		ssize_t n = -1;
-		if (file_path(s, cgroup, i, p, sizeof(p)) == 0)
+		if (f->fd[i] >= 0) {
+			do
+				n = pread(f->fd[i], text, sizeof(text) - 1, 0);
+			while (n < 0 && errno == EINTR);
+			if (n >= 0)
+				text[n] = '\0';
+		} else if (file_path(s, cgroup, i, p, sizeof(p)) == 0) {
 			n = read_file(p, text, sizeof(text));
+		}
 		free(f->setting[i]);
 		f->setting[i] = n >= 0 ? strdup(text) : NULL;
 	}
@@ -1473,8 +1496,8 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 
 	for (int i = 0; i < F__COUNT; i++) {
 		r->txt[i] = f->setting[i]; /* settings, slow files not held, or NULL */
-		if (f->fd[i] < 0 && !served(f, i))
-			continue;
+		if ((f->fd[i] < 0 && !served(f, i)) || (is_setting(i) && !served(f, i)))
+			continue;        /* held settings: read with the rest (read_settings) */
 		size_t room = sizeof(s->buf) - off - 1;
 		if (room > CG_FILE_MAX_BYTES)
 			room = CG_FILE_MAX_BYTES;

@@ -68,6 +68,16 @@ def dev_label(majmin):
     return majmin
 
 
+def cpu_count(cpulist):
+    """CPUs in a cpuset list such as "0-3,6"."""
+    n = 0
+    for part in cpulist.strip().split(","):
+        if part:
+            a, _, b = part.partition("-")
+            n += int(b or a) - int(a) + 1
+    return n
+
+
 def file_values(cg, percpu=False):
     """What the agent's series are defined from, read from the files now."""
     st = cg.kv("memory", "memory.stat")
@@ -122,6 +132,7 @@ def file_values(cg, percpu=False):
     if os.path.exists(cg.file("memory", "memory.memsw.limit_in_bytes")):
         v["container_spec_memory_swap_limit_bytes"] = limit("memory", "memory.memsw.limit_in_bytes")
     v["container_spec_pids_limit"] = limit("pids", "pids.max")
+    v["container_spec_cpuset_cpus"] = cpu_count(cg.read("cpuset", "cpuset.cpus"))
     v["container_spec_cpu_shares"] = cg.read_int("cpu", "cpu.shares")
     quota = cg.read_int("cpu", "cpu.cfs_quota_us")
     if quota != -1:
@@ -132,6 +143,18 @@ def file_values(cg, percpu=False):
         v["container_cpu_cfs_throttled_periods_total"] = cs["nr_throttled"]
         v["container_cpu_cfs_throttled_seconds_total"] = cs["throttled_time"] / 1e9
     return v
+
+
+def held_files(agent):
+    """The paths of the agent's open descriptors."""
+    held = []
+    fd_dir = "/proc/%d/fd" % agent.proc.pid
+    for fd in os.listdir(fd_dir):
+        try:
+            held.append(os.readlink(os.path.join(fd_dir, fd)))
+        except OSError:
+            pass
+    return held
 
 
 class CgroupIterTest(unittest.TestCase):
@@ -278,6 +301,22 @@ class CgroupIterTest(unittest.TestCase):
         h.docker("update", "--memory", "96m", "--memory-swap", "-1", c.id)
         h.wait_for("the new limit in /metrics", lambda: limit() == [96 * MIB], 3)
 
+    def test_cpuset_update_shows_within_the_settings_period(self):
+        """cpuset.cpus, the one setting the walks do not give, is held open
+        and read with the settings every 10 ticks: a change shows then."""
+        if os.cpu_count() < 2:
+            self.skipTest("one CPU: no cpuset to change")
+        c = h.docker_run(self, "iter-cpuset", ["sleep", "600"], ["--cpuset-cpus", "0"])
+        cpus = lambda: [v for _, v in self.total.metrics().get(
+            "container_spec_cpuset_cpus", name=c.name)]
+        h.wait_for("iter-cpuset's one CPU", lambda: cpus() == [1], 10)
+        h.wait_for("iter-cpuset's cpuset.cpus held", lambda: any(
+            p.endswith("/cpuset.cpus") and c.id in p for p in held_files(self.total)), 10)
+        for _ in range(6):                   # past the first ticks, which read them every tick
+            self.total.wait_tick()
+        h.docker("update", "--cpuset-cpus", "0-1", c.id)
+        h.wait_for("the new cpuset in /metrics", lambda: cpus() == [2], 13)
+
     def test_psi_of_a_busy_container_lags_by_at_most_the_aggregation(self):
         """A container stalling all the time: the walk reads PSI totals as
         the kernel last aggregated them (every 2 s while it stalls; a read
@@ -317,13 +356,7 @@ class CgroupIterTest(unittest.TestCase):
         late.wait_tick(timeout=10)
         late.wait_tick(timeout=10)
         for agent in (self.total, late):
-            held = []
-            fd_dir = "/proc/%d/fd" % agent.proc.pid
-            for fd in os.listdir(fd_dir):
-                try:
-                    held.append(os.readlink(os.path.join(fd_dir, fd)))
-                except OSError:
-                    pass
+            held = held_files(agent)
             for c in (self.idle, self.cache, self.io):  # with a CPU quota, without; block I/O
                 self.assertTrue(agent.metrics().get("container_memory_usage_bytes", name=c.name),
                                 "%s not collected" % c.name)
