@@ -102,6 +102,25 @@ void follow_push(struct store *s, struct series *se, int64_t t, double v)
 	s->samples_followed++;
 }
 
+/* How many of the n samples from slot j on (not past the ring's end) are
+ * at or before maxt: times only increase (head_append refuses older
+ * ones), so all of them but at the ring's newest end, found by halving,
+ * and the copy needs no compare a sample. */
+static uint32_t upto(const struct follow_ring *r, uint32_t j, uint32_t n, int64_t maxt)
+{
+	if (!n || r->t0 + r->dt[j + n - 1] <= maxt)
+		return n;
+	uint32_t lo = 0, hi = n - 1;     /* the first past maxt is in [lo, hi] */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (r->t0 + r->dt[j + mid] <= maxt)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 ssize_t follow_take(struct store *s, uint32_t id, struct store_cursor *c, int64_t after_t,
 		    int64_t maxt, int64_t *t, double *v, size_t max)
 {
@@ -124,11 +143,10 @@ ssize_t follow_take(struct store *s, uint32_t id, struct store_cursor *c, int64_
 				end = (uint32_t)(r->n - k);
 			if (end > max - k)
 				end = (uint32_t)(max - k);
-			uint32_t m = 0;
-			for (; m < end && r->t0 + r->dt[j + m] <= maxt; m++) {
-				t[k + m] = r->t0 + r->dt[j + m];
-				v[k + m] = r->v[j + m];
-			}
+			uint32_t m = upto(r, j, end, maxt);
+			for (uint32_t i = 0; i < m; i++)
+				t[k + i] = r->t0 + r->dt[j + i];
+			memcpy(v + k, r->v + j, m * sizeof(*v));
 			k += m;
 			j = j + m == r->cap ? 0 : j + m;
 			if (m < end)
