@@ -640,6 +640,11 @@ int forecast_new(struct forecaster **out, struct store *st, const struct forecas
 		free(f);
 		return -ENOMEM;
 	}
+	/* the selections come due at different refreshes (fc_keyed_get) */
+	for (uint32_t k = 0; k < FC_NSEL; k++) {
+		f->sel[k].phase = k;
+		f->sel[k].slot_ms = cfg->interval_ms;
+	}
 	fc_params_defaults(&f->params);
 	f->params.window_ms = cfg->window_ms;
 	f->params.max_horizon_ms = cfg->max_horizon_ms;

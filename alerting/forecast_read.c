@@ -209,10 +209,11 @@ static int keyed_texts(struct keyed *k, const char *resource)
  * is known to be from it; 0 is none. Shared by all forecasters: ids only. */
 static uint64_t keyed_gens;
 
-static int keyed_select(struct store *st, const char *family, const char *match, int64_t mint,
-			int64_t maxt, bool full, struct keyed *k)
+/* The series of a family (and one equality matcher) with samples in
+ * [mint, maxt], sorted by their labels (store_select). */
+static int select_set(struct store *st, const char *family, const char *match, int64_t mint,
+		      int64_t maxt, struct store_series_set *set)
 {
-	memset(k, 0, sizeof(*k));
 	struct store_matcher m[2];
 	size_t nm = 1;
 	char err[128];
@@ -230,11 +231,19 @@ static int keyed_select(struct store *st, const char *family, const char *match,
 		}
 		nm = 2;
 	}
-	rc = store_select(st, m, nm, mint, maxt, &k->set);
+	rc = store_select(st, m, nm, mint, maxt, set);
 	for (size_t i = 0; i < nm; i++)
 		store_matcher_fini(&m[i]);
-	if (rc < 0)
-		return rc;
+	return rc;
+}
+
+/* A new selection of set into k (freed: fc_keyed_free), which takes set
+ * (freed with k): every series keyed (base
+ * or full) and sorted by key; dups says whether two share a key (then
+ * their order, and so which one pairs, goes by their times). */
+static int keyed_build(struct keyed *k, struct store_series_set *set, bool full)
+{
+	k->set = *set;
 	k->ent = calloc(k->set.n + 1, sizeof(*k->ent));
 	if (!k->ent)
 		return -ENOMEM;
@@ -253,43 +262,77 @@ static int keyed_select(struct store *st, const char *family, const char *match,
 	}
 	buf_fini(&key);
 	qsort(k->ent, k->n, sizeof(*k->ent), cmp_keyed);
+	for (size_t i = 1; i < k->n && !k->dups; i++)
+		k->dups = !strcmp(k->ent[i - 1].key, k->ent[i].key);
 	return 0;
+}
+
+/* Whether set holds the very series of k's selection (in the same order,
+ * as store_select sorts by labels) and none of k's keys repeats: then
+ * every key, text and pairing made from their labels still holds, and
+ * only the series' times are new. */
+static bool keyed_same(const struct keyed *k, const struct store_series_set *set)
+{
+	if (!k->valid || k->dups || set->n != k->set.n)
+		return false;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->series[i].id != k->set.series[i].id)
+			return false;
+	return true;
 }
 
 void fc_keyed_free(struct keyed *k)
 {
+	uint32_t phase = k->phase;
+	int64_t slot_ms = k->slot_ms;
 	free(k->ent);
 	free(k->txt);
 	arena_free(&k->arena);
 	store_series_set_free(&k->set);
 	memset(k, 0, sizeof(*k));
+	k->phase = phase;                /* (the forecaster's: kept) */
+	k->slot_ms = slot_ms;
 }
 
 /*
- * A family's selection as of this refresh: the one kept from an earlier
- * refresh while no series was made or dropped since (store_series_epoch)
- * and it is younger than FC_SELECT_EVERY_MS (so that series of containers
- * gone quiet leave it), else selected again. Its min_t/max_t are then as
- * of when it was selected: fresh (made_at == now) says whether they are
- * current.
+ * A family's selection as of this refresh. One is kept between refreshes
+ * while no series was made or dropped in the store (store_series_epoch)
+ * until it is due, every FC_SELECT_EVERY_MS (so that series of containers
+ * gone quiet leave it and ones come back join it), at a refresh chosen by
+ * k->phase: the forecaster's 25 selections come due at different
+ * refreshes, as full re-reads do (fc_stagger), not all in one. A
+ * selection made again that finds the same series keeps its keys, texts
+ * and pairs and takes only the new times (keyed_same): most of what making
+ * one costs. Its min_t/max_t are as of made_at: fresh (made_at == now)
+ * says whether they are current.
  */
 int fc_keyed_get(struct store *st, struct keyed *k, const char *family, const char *match,
 		     int64_t mint, int64_t now, uint64_t epoch, bool full,
 		 const char *resource)
 {
-	if (k->valid && k->epoch == epoch && now >= k->made_at &&
-	    now - k->made_at < FC_SELECT_EVERY_MS)
+	if (k->valid && k->epoch == epoch && now >= k->made_at && now < k->due)
 		return 0;
-	fc_keyed_free(k);
-	int rc = keyed_select(st, family, match, mint, now, full, k);
-	if (rc == 0 && resource)
-		rc = keyed_texts(k, resource);
+	struct store_series_set set;
+	int rc = select_set(st, family, match, mint, now, &set);
+	if (rc == 0 && keyed_same(k, &set)) {
+		for (size_t i = 0; i < set.n; i++) {
+			k->set.series[i].min_t = set.series[i].min_t;
+			k->set.series[i].max_t = set.series[i].max_t;
+		}
+		store_series_set_free(&set);
+	} else if (rc == 0) {
+		fc_keyed_free(k);
+		rc = keyed_build(k, &set, full);
+		if (rc == 0 && resource)
+			rc = keyed_texts(k, resource);
+		k->gen = __atomic_add_fetch(&keyed_gens, 1, __ATOMIC_RELAXED);
+	}
 	if (rc < 0) {
 		fc_keyed_free(k);
 		return rc;
 	}
 	k->made_at = now;
-	k->gen = __atomic_add_fetch(&keyed_gens, 1, __ATOMIC_RELAXED);
+	k->due = fc_stagger(now, k->phase, FC_SELECT_EVERY_MS, k->slot_ms);
 	k->epoch = epoch;
 	k->valid = true;
 	return 0;

@@ -62,8 +62,9 @@
  * each, 62 for the default hour refreshed every minute. */
 #define FC_MAX_CELLS 120
 /* How long a family's selection of series is kept while no series is made
- * or dropped (keyed_get): series that stopped are dropped from it at most
- * this late (their reads find nothing new and say so). */
+ * or dropped (fc_keyed_get): series that stopped are dropped from it at
+ * most this late (their reads find nothing new and say so), and series
+ * that came back join it. Each selection is due at its own refresh. */
 #define FC_SELECT_EVERY_MS (10 * 60 * 1000LL)
 /* Blocks of the kept range of a window (struct fc_inc): a window spans at
  * most FC_RANGE_BLOCKS - 2 of them. */
@@ -188,9 +189,15 @@ struct keyed {
 	size_t n;
 	struct keyed_txt *txt;           /* by set index, when asked for */
 	int64_t made_at;                 /* the refresh that selected it */
+	int64_t due;                     /* when it is selected again (fc_keyed_get) */
 	uint64_t gen;                    /* unique to this selection (keyed_gens) */
 	uint64_t epoch;                  /* store_series_epoch then */
 	bool valid;
+	bool dups;                       /* two of its series share a key */
+	/* the forecaster's, kept by fc_keyed_free: which refreshes of each
+	 * FC_SELECT_EVERY_MS select it again (fc_stagger), and their step */
+	uint32_t phase;
+	int64_t slot_ms;
 	struct arena arena;
 };
 

@@ -6,6 +6,7 @@
  */
 #include "tests/unit/test.h"
 #include "alerting/forecast_int.h"
+#include "alerting/forecast_refresh.h"
 #include "alerting/alerting.h"
 #include "storage/storage.h"
 #include "collectors/collector.h"
@@ -1067,6 +1068,67 @@ static void test_crossing_solved(void)
 	CHECK(finite > 100);
 }
 
+/* The selections of series are kept between refreshes and made again
+ * each at its own refresh (fc_keyed_get): a container whose series were
+ * quiet for longer than the window when they were selected, and then
+ * write again, is forecast within FC_SELECT_EVERY_MS (both its usage and
+ * its limit selection made again), and not before it wrote; a container
+ * writing all along keeps the same answer as a forecaster that selects
+ * everything anew. */
+static void test_selection_renewed(void)
+{
+	char dir[32];
+	struct store *st = tmp_store(dir);
+	if (!st)
+		return;
+	int64_t t0 = 1795899960000LL, first = t0 + 2 * 3600000, back = first + 60000;
+	uint32_t aw = add_series(st, "container_memory_working_set_bytes", "/along");
+	uint32_t al = add_series(st, "container_spec_memory_limit_bytes", "/along");
+	uint32_t cw = add_series(st, "container_memory_working_set_bytes", "/comeback");
+	uint32_t cl = add_series(st, "container_spec_memory_limit_bytes", "/comeback");
+	struct forecaster *f = default_forecaster(st);
+	int64_t t = t0, seen = 0;
+	for (int k = 0; k <= 12; k++) {
+		int64_t now = first + k * 60000LL;
+		for (; t <= now; t += 10000) {
+			double x = (double)(t - t0) / 1e3;
+			store_append(st, aw, t, 100e6 + 2e3 * x);
+			store_append(st, al, t, 1e9);
+			/* ten minutes at the start, then quiet until back */
+			if (t < t0 + 600000 || t >= back) {
+				store_append(st, cw, t, 50e6 + 1e3 * x);
+				store_append(st, cl, t, 2e9);
+			}
+		}
+		CHECK(forecast_refresh(f, now) == 0);
+		struct json_doc doc;
+		const struct json *c = resource_of(f, "/comeback", &doc, "memory");
+		if (now <= back)
+			CHECK(c == NULL);
+		if (c && json_get(c, "limit")->number == 2e9 && !seen)
+			seen = now;
+		json_doc_free(&doc);
+		/* the kept selection against one made now */
+		struct forecaster *g = default_forecaster(st);
+		CHECK(forecast_refresh(g, now) == 0);
+		struct json_doc da, db;
+		const struct json *a = resource_of(f, "/along", &da, "memory");
+		const struct json *b = resource_of(g, "/along", &db, "memory");
+		CHECK(a && b);
+		if (a && b) {
+			double ea = json_get(a, "exhaustion_seconds")->number;
+			double eb = json_get(b, "exhaustion_seconds")->number;
+			CHECK(fabs(ea - eb) <= 1e-9 * eb);
+			CHECK(!strcmp(json_get_str(a, "model"), json_get_str(b, "model")));
+		}
+		json_doc_free(&da);
+		json_doc_free(&db);
+		forecast_stop(g);
+	}
+	CHECK(seen > back && seen <= back + FC_SELECT_EVERY_MS + 60000);
+	tmp_close(f, st, dir);
+}
+
 int main(void)
 {
 	RUN(test_linear_leak);
@@ -1087,6 +1149,7 @@ int main(void)
 	RUN(test_no_forecast);
 	RUN(test_promql_functions);
 	RUN(test_refresh_breaks);
+	RUN(test_selection_renewed);
 	RUN(test_refresh_seasonal);
 	RUN(test_config);
 	RUN(test_staircase);
