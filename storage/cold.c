@@ -215,7 +215,7 @@ int cold_find(struct store *s, const char *text, uint32_t *id, int64_t *bounds)
 {
 	if (__atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED) == INT64_MIN)
 		return 0; /* nothing has left memory */
-	struct reader *r = db_reader_get(s);
+	struct reader *r = db_reader_get(s, true);
 	if (!r)
 		return -EIO;
 	sqlite3_stmt *st = r->cold_find;
@@ -239,7 +239,7 @@ int cold_find(struct store *s, const char *text, uint32_t *id, int64_t *bounds)
  * th as an accumulator to resume; false when there is none (or on error). */
 static bool stored_bucket(struct store *s, uint32_t id, int k, int64_t t, struct tier_head *th)
 {
-	struct reader *r = db_reader_get(s);
+	struct reader *r = db_reader_get(s, true);
 	if (!r)
 		return false;
 	sqlite3_stmt *st = r->chunks[STORE_TIER_1M + k];
@@ -295,7 +295,7 @@ void cold_revived(struct store *s, struct series *se, const int64_t *b)
 static int row_by_id(struct store *s, uint32_t id, char *text, size_t size, int *kind,
 		     int64_t *bounds)
 {
-	struct reader *r = db_reader_get(s);
+	struct reader *r = db_reader_get(s, true);
 	if (!r)
 		return -EIO;
 	sqlite3_stmt *st = r->cold_id;
@@ -393,7 +393,7 @@ int cold_select(struct store *s, const struct store_matcher *m, size_t n, int64_
 	int64_t newest = __atomic_load_n(&s->cold_maxt, __ATOMIC_RELAXED);
 	if (newest == INT64_MIN || newest < mint)
 		return 0; /* nothing that left memory reaches into the range */
-	struct reader *r = db_reader_get(s);
+	struct reader *r = db_reader_get(s, true);
 	if (!r)
 		return -EIO;
 	sqlite3_stmt *st = r->cold_range;

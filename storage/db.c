@@ -688,9 +688,11 @@ static void reader_free(struct reader *r);
 static void readers_close(struct store *s)
 {
 	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreaders; i++)
-		reader_free(s->readers[i]);
-	s->nreaders = 0;
+	for (int m = 0; m < 2; m++) {
+		for (size_t i = 0; i < s->nreaders[m]; i++)
+			reader_free(s->readers[m][i]);
+		s->nreaders[m] = 0;
+	}
 	pthread_mutex_unlock(&s->rmu);
 }
 
@@ -1610,16 +1612,18 @@ static void reader_free(struct reader *r)
 	free(r);
 }
 
-struct reader *db_reader_get(struct store *s)
+struct reader *db_reader_get(struct store *s, bool mapped)
 {
 	pthread_mutex_lock(&s->rmu);
-	struct reader *r = s->nreaders ? s->readers[--s->nreaders] : NULL;
+	size_t *n = &s->nreaders[mapped];
+	struct reader *r = *n ? s->readers[mapped][--*n] : NULL;
 	pthread_mutex_unlock(&s->rmu);
 	if (r)
 		return r;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->mapped = mapped;
 	int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 				 NULL);
 	for (int t = 0; rc == SQLITE_OK && t < NTIERS; t++) {
@@ -1648,8 +1652,10 @@ struct reader *db_reader_get(struct store *s)
 	sqlite3_busy_timeout(r->db, 2000);
 	/* Chunk pages are read straight from the page cache through a mapping
 	 * rather than copied in by read(2), a page at a time: queries that
-	 * read thousands of chunks spent a tenth of their time in that copy. */
-	sqlite3_exec(r->db, "PRAGMA mmap_size=" READER_MMAP_BYTES, NULL, NULL, NULL);
+	 * read thousands of chunks spent a tenth of their time in that copy.
+	 * Not for readers whose rows are copied anyway (db_reader_get). */
+	if (mapped)
+		sqlite3_exec(r->db, "PRAGMA mmap_size=" READER_MMAP_BYTES, NULL, NULL, NULL);
 	return r;
 }
 
@@ -1666,8 +1672,8 @@ void db_reader_put(struct store *s, struct reader *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&s->rmu);
-	if (s->nreaders < ARRAY_LEN(s->readers)) {
-		s->readers[s->nreaders++] = r;
+	if (s->nreaders[r->mapped] < ARRAY_LEN(s->readers[0])) {
+		s->readers[r->mapped][s->nreaders[r->mapped]++] = r;
 		r = NULL;
 	}
 	pthread_mutex_unlock(&s->rmu);
@@ -1687,7 +1693,7 @@ int store_disk_usage(struct store *s, struct store_disk_usage *out)
 		sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	}
 	sqlite3_close(w);
-	struct reader *r = db_reader_get(s);
+	struct reader *r = db_reader_get(s, true);
 	if (!r)
 		return -EIO;
 	sqlite3_stmt *st;

@@ -261,10 +261,11 @@ struct store {
 	struct log_limit werr;
 	int64_t last_retention_ms;
 
-	/* read connections for queries */
+	/* read connections for queries: [1] map the database, [0] do not
+	 * (db_reader_get) */
 	pthread_mutex_t rmu;
-	struct reader *readers[8];
-	size_t nreaders;
+	struct reader *readers[2][8];
+	size_t nreaders[2];
 	struct log_limit rerr;
 };
 
@@ -337,6 +338,7 @@ void db_stop_writer(struct store *s);
 /* A read connection with its prepared chunk queries (?1 series, ?2 mint, ?3 maxt). */
 struct reader {
 	sqlite3 *db;
+	bool mapped;               /* reads through a mapping of the database */
 	sqlite3_stmt *chunks[NTIERS];
 	/* ?1 label text: id, mint, maxt, newest raw point of an evicted series */
 	sqlite3_stmt *cold_find;
@@ -344,7 +346,17 @@ struct reader {
 	sqlite3_stmt *cold_id;
 	sqlite3_stmt *cold_range;  /* ?1 mint, ?2 maxt: id, labels, mint, maxt of evicted ones */
 };
-struct reader *db_reader_get(struct store *s);
+/*
+ * A read connection from the pool, or NULL. mapped: one that reads through
+ * a mapping of the database (READER_MMAP_BYTES), for reads that decode
+ * straight from SQLite's buffer (store_read_points: a query over thousands
+ * of chunks); else one that reads pages in by pread, for reads that copy
+ * their rows anyway (store_iter_open). A mapped connection, at its first
+ * read after any change the writer made, unmaps all it had touched and
+ * then faults each page in again: for the forecaster's hundred small
+ * reads a minute, right after a flush, that was a sixth of its refresh.
+ */
+struct reader *db_reader_get(struct store *s, bool mapped);
 void db_reader_put(struct store *s, struct reader *r);
 /* Frees the writer connection's page cache and closes the idle readers
  * (their caches and mappings) (writer thread). */

@@ -446,7 +446,8 @@ int store_iter_open(struct store *s, uint32_t id, enum store_tier tier, int64_t 
 		return rc;
 	size_t nhead = bs.n;
 
-	struct reader *r = rc == 0 && disk ? db_reader_get(s) : NULL;
+	/* (its rows are copied: a reader without the mapping, db_reader_get) */
+	struct reader *r = rc == 0 && disk ? db_reader_get(s, false) : NULL;
 	if (r) {
 		sqlite3_stmt *st = r->chunks[tier];
 		sqlite3_bind_int64(st, 1, id);
@@ -729,7 +730,7 @@ int store_read_points(struct store *s, uint32_t id, enum store_tier tier, int64_
 	size_t base = out->n;
 	struct direct dr = { out, tier == STORE_TIER_RAW ? 1 : 5, mint, maxt, INT64_MIN, INT64_MIN,
 			     false };
-	struct reader *r = rc == 0 && disk ? db_reader_get(s) : NULL;
+	struct reader *r = rc == 0 && disk ? db_reader_get(s, true) : NULL;
 	if (r) {
 		/* Rows come by end time; each is decoded from SQLite's own buffer. */
 		sqlite3_stmt *st = r->chunks[tier];
