@@ -504,6 +504,7 @@ struct cg_state {
 	size_t fds_held;         /* descriptors kept open across ticks */
 	size_t fd_budget;        /* most we keep open: the rest reopen each tick */
 	struct cgi *iter;        /* the BPF cgroup iterator, NULL: files only */
+	signed char iter_file[F__COUNT]; /* each file's enum cgi_file (-1: none) */
 	const void *iter_snap;   /* the snapshot (tick) the last walk was for */
 	int64_t iter_ms;
 	struct log_limit iter_ll;
@@ -1301,6 +1302,8 @@ static int op_init(void **state, const struct coll_ctx *ctx)
 	if (ctx && ctx->cgroup_iter) {
 		char why[512];
 		s->iter = cgi_open(&s->layout, s->percpu, why, sizeof(why));
+		for (int i = 0; i < F__COUNT; i++)
+			s->iter_file[i] = (signed char)cgi_file_id(file_specs[i].name);
 		if (s->iter)
 			log_info("cgroup: hot counters from the BPF cgroup iterator (%s)",
 				 cgi_describe(s->iter, why, sizeof(why)));
@@ -1464,7 +1467,7 @@ static ssize_t served_text(struct cg_state *s, const struct coll_container *c,
 			   struct cg_files *f, int i, char *b, size_t size)
 {
 	int src = file_specs[i].src;
-	int n = cgi_file_text(s->iter, f->slot, file_specs[i].name, b, size);
+	int n = cgi_text(s->iter, f->slot, s->iter_file[i], b, size);
 	if (n >= 0)
 		return n;
 	s->iter_file_reads++;

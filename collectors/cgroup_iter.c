@@ -14,7 +14,7 @@
  * own output). A record part stamped by an older walk (the container was
  * found since) makes the collector read that file by path.
  *
- * The records carry kernel counters in kernel units; cgi_file_text turns
+ * The records carry kernel counters in kernel units; cgi_text turns
  * one into the text the file would hold, as the kernel prints it, so the
  * collector's parsers and emitters are the same on both paths. What the
  * program cannot see stays on the file path (cpuset.cpus; blkio of a
@@ -403,22 +403,49 @@ const char *cgi_describe(const struct cgi *it, char *buf, size_t size)
 
 /* ---- the files' text ------------------------------------------------------ */
 
-/* Appends "key value\n" (key may be NULL) at *o, NUL-terminated; false
- * when out of room. Without snprintf: its format parsing was a tenth of
- * the tick's CPU (a few numbers per container per tick). */
+/* The files the walks can stand for, by cgi_file_id (the collector looks
+ * each up once: no string compares per container per tick). */
+static const char *const file_names[CGF__COUNT] = {
+	[CGF_CPUACCT_USAGE] = "cpuacct.usage", [CGF_CPUACCT_PERCPU] = "cpuacct.usage_percpu",
+	[CGF_CPUACCT_STAT] = "cpuacct.stat", [CGF_CPU_STAT] = "cpu.stat",
+	[CGF_CPU_QUOTA] = "cpu.cfs_quota_us", [CGF_CPU_PERIOD] = "cpu.cfs_period_us",
+	[CGF_CPU_SHARES] = "cpu.shares", [CGF_MEM_USAGE] = "memory.usage_in_bytes",
+	[CGF_MEM_MAX_USAGE] = "memory.max_usage_in_bytes", [CGF_MEM_FAILCNT] = "memory.failcnt",
+	[CGF_MEMSW_USAGE] = "memory.memsw.usage_in_bytes", [CGF_MEM_OOM] = "memory.oom_control",
+	[CGF_MEM_LIMIT] = "memory.limit_in_bytes", [CGF_MEMSW_LIMIT] = "memory.memsw.limit_in_bytes",
+	[CGF_MEM_SOFT_LIMIT] = "memory.soft_limit_in_bytes", [CGF_MEM_STAT] = "memory.stat",
+	[CGF_PIDS_CURRENT] = "pids.current", [CGF_PIDS_MAX] = "pids.max",
+	[CGF_PSI_IO] = "io.pressure", [CGF_PSI_MEM] = "memory.pressure",
+	[CGF_PSI_CPU] = "cpu.pressure", [CGF_BLKIO_BYTES] = "blkio.throttle.io_service_bytes_recursive",
+	[CGF_BLKIO_IOS] = "blkio.throttle.io_serviced_recursive",
+};
+
+int cgi_file_id(const char *name)
+{
+	for (int f = 0; f < CGF__COUNT; f++)
+		if (!strcmp(name, file_names[f]))
+			return f;
+	return -1;
+}
+
+/* Appends "key value\n" (key may be NULL; "key=value\n" for a key that
+ * ends in '=', as PSI's total=) at *o, NUL-terminated; false when out of
+ * room. Without snprintf: its format parsing was a tenth of the tick's
+ * CPU (a few numbers per container per tick). */
 static bool put_u64(char *out, size_t size, size_t *o, const char *key, uint64_t v)
 {
 	char tmp[U64_DIGITS_MAX];
 	const char *d = u64_digits(v, tmp);
 	size_t nd = (size_t)(tmp + U64_DIGITS_MAX - d), nk = key ? strlen(key) : 0;
-	size_t n = (key ? nk + 1 : 0) + nd + 1;
+	bool space = nk && key[nk - 1] != '=';
+	size_t n = nk + space + nd + 1;
 	if (n >= size - *o)
 		return false;
 	char *p = out + *o;
-	if (key) {
+	if (nk)
 		memcpy(p, key, nk);
+	if (space)
 		p[nk++] = ' ';
-	}
 	memcpy(p + nk, d, nd);
 	p[nk + nd] = '\n';
 	p[nk + nd + 1] = '\0';
@@ -455,15 +482,14 @@ out:
 	*st = prev_s;
 }
 
-static int cpuacct_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
-			size_t size)
+static int cpuacct_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r = fresh_record(it, slot, CGI_CPUACCT);
 	size_t o = 0;
 
 	if (!r || !it->cpuacct_ok)
 		return -1;
-	if (!strcmp(name, "cpuacct.usage_percpu")) {
+	if (f == CGF_CPUACCT_PERCPU) {
 		/* "%llu " per possible CPU, then a newline */
 		if (!it->percpu)
 			return -1;
@@ -480,9 +506,9 @@ static int cpuacct_text(const struct cgi *it, uint32_t slot, const char *name, c
 		out[o] = '\0';
 		return (int)o;
 	}
-	if (!strcmp(name, "cpuacct.usage"))
+	if (f == CGF_CPUACCT_USAGE)
 		return put_u64(out, size, &o, NULL, r->cpu_usage_ns) ? (int)o : -1;
-	if (!strcmp(name, "cpuacct.stat")) {
+	if (f == CGF_CPUACCT_STAT) {
 		uint64_t ut, st;
 		cgi_cputime_adjust(r->cpu_usage_ns, r->cpu_user_ns, r->cpu_system_ns,
 				   r->cpu_prev_utime_ns, r->cpu_prev_stime_ns, &ut, &st);
@@ -492,8 +518,7 @@ static int cpuacct_text(const struct cgi *it, uint32_t slot, const char *name, c
 	return -1;
 }
 
-static int memory_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
-		       size_t size)
+static int memory_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r = fresh_record(it, slot, CGI_MEMORY);
 	uint64_t pg = it->page_bytes;
@@ -502,31 +527,43 @@ static int memory_text(const struct cgi *it, uint32_t slot, const char *name, ch
 
 	if (!r)
 		return -1;
-	if (!strcmp(name, "memory.usage_in_bytes"))
+	switch (f) {
+	case CGF_MEM_USAGE:
 		ok = put_u64(out, size, &o, NULL, r->mem_usage_pages * pg);
-	else if (!strcmp(name, "memory.max_usage_in_bytes"))
+		break;
+	case CGF_MEM_MAX_USAGE:
 		ok = put_u64(out, size, &o, NULL, r->mem_watermark_pages * pg);
-	else if (!strcmp(name, "memory.failcnt"))
+		break;
+	case CGF_MEM_FAILCNT:
 		ok = put_u64(out, size, &o, NULL, r->mem_failcnt);
-	else if (!strcmp(name, "memory.memsw.usage_in_bytes"))
+		break;
+	case CGF_MEMSW_USAGE:
 		ok = put_u64(out, size, &o, NULL, r->memsw_usage_pages * pg);
-	else if (!strcmp(name, "memory.oom_control"))
+		break;
+	case CGF_MEM_OOM:
 		ok = put_u64(out, size, &o, "oom_kill", r->mem_oom_kill);
-	else if (!strcmp(name, "memory.limit_in_bytes"))
+		break;
+	case CGF_MEM_LIMIT:
 		ok = put_u64(out, size, &o, NULL, r->mem_max_pages * pg);
-	else if (!strcmp(name, "memory.memsw.limit_in_bytes"))
+		break;
+	case CGF_MEMSW_LIMIT:
 		ok = put_u64(out, size, &o, NULL, r->memsw_max_pages * pg);
-	else if (!strcmp(name, "memory.soft_limit_in_bytes"))
+		break;
+	case CGF_MEM_SOFT_LIMIT:
 		ok = put_u64(out, size, &o, NULL, r->mem_soft_limit_pages * pg);
-	else if (!strcmp(name, "memory.stat") && it->memstat_ok)
-		ok = put_u64(out, size, &o, "total_cache", (uint64_t)r->mem_file_pages * pg) &&
+		break;
+	case CGF_MEM_STAT:
+		ok = it->memstat_ok &&
+		     put_u64(out, size, &o, "total_cache", (uint64_t)r->mem_file_pages * pg) &&
 		     put_u64(out, size, &o, "total_rss", (uint64_t)r->mem_anon_mapped_pages * pg) &&
 		     put_u64(out, size, &o, "total_mapped_file",
 			     (uint64_t)r->mem_file_mapped_pages * pg) &&
 		     put_u64(out, size, &o, "total_inactive_file",
 			     (uint64_t)r->mem_inactive_file_pages * pg);
-	else
+		break;
+	default:
 		return -1;
+	}
 	return ok ? (int)o : -1;
 }
 
@@ -538,44 +575,39 @@ static int memory_text(const struct cgi *it, uint32_t slot, const char *name, ch
  * read of the file does at once: so a total is at most 2 s of stall
  * behind the file, and equal to it once the group is quiet.
  */
-static int psi_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
+static int psi_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r = fresh_record(it, slot, CGI_UNIFIED);
-	int res = !strncmp(name, "io.", 3) ? 0 : !strncmp(name, "memory.", 7) ? 1 :
-		!strncmp(name, "cpu.", 4) ? 2 : -1;
+	int res = f == CGF_PSI_IO ? 0 : f == CGF_PSI_MEM ? 1 : f == CGF_PSI_CPU ? 2 : -1;
 	size_t o = 0;
 
 	if (!r || res < 0)
 		return -1;
 	/* "some ... total=N" then "full ... total=N", in microseconds. */
-	int n = snprintf(out, size, "some total=%llu\nfull total=%llu\n",
-			 (unsigned long long)(r->psi_total_ns[2 * res] / 1000),
-			 (unsigned long long)(r->psi_total_ns[2 * res + 1] / 1000));
-	if (n < 0 || (size_t)n >= size)
-		return -1;
-	o = (size_t)n;
-	return (int)o;
+	return put_u64(out, size, &o, "some total=", r->psi_total_ns[2 * res] / 1000) &&
+	       put_u64(out, size, &o, "full total=", r->psi_total_ns[2 * res + 1] / 1000) ?
+		(int)o : -1;
 }
 
 /* v1 cpu.stat (the CFS counters), cpu.cfs_quota_us, cpu.cfs_period_us,
  * cpu.shares, as kernel/sched/core.c prints them. */
-static int cpu_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
+static int cpu_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r = fresh_record(it, slot, CGI_CPU);
 	size_t o = 0;
 
 	if (!r)
 		return -1;
-	if (!strcmp(name, "cpu.stat"))
+	if (f == CGF_CPU_STAT)
 		return put_u64(out, size, &o, "nr_periods", r->cfs_nr_periods) &&
 		       put_u64(out, size, &o, "nr_throttled", r->cfs_nr_throttled) &&
 		       put_u64(out, size, &o, "throttled_time", r->cfs_throttled_ns) ? (int)o : -1;
-	if (!strcmp(name, "cpu.cfs_quota_us")) /* RUNTIME_INF: -1 */
+	if (f == CGF_CPU_QUOTA) /* RUNTIME_INF: -1 */
 		return r->cfs_quota_ns == UINT64_MAX ? snprintf(out, size, "-1\n") :
 			put_u64(out, size, &o, NULL, r->cfs_quota_ns / 1000) ? (int)o : -1;
-	if (!strcmp(name, "cpu.cfs_period_us"))
+	if (f == CGF_CPU_PERIOD)
 		return put_u64(out, size, &o, NULL, r->cfs_period_ns / 1000) ? (int)o : -1;
-	if (!strcmp(name, "cpu.shares")) {
+	if (f == CGF_CPU_SHARES) {
 		/* scale_load_down(): the fixed-point shift on 64-bit, at least 2 */
 		uint64_t w = r->cpu_shares_fp;
 		if (w)
@@ -588,11 +620,10 @@ static int cpu_text(const struct cgi *it, uint32_t slot, const char *name, char 
 /* v1 blkio.throttle.io_service_bytes_recursive or io_serviced_recursive:
  * the Read and Write line of each device (the lines the collector parses),
  * as blk-cgroup-rwstat.c prints them ("8:0 Read 4096"). */
-static int blkio_text(const struct cgi *it, uint32_t slot, const char *name, char *out,
-		      size_t size)
+static int blkio_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r = fresh_record(it, slot, CGI_BLKIO);
-	int which = blkio_stat(name);
+	int which = f == CGF_BLKIO_BYTES ? 0 : f == CGF_BLKIO_IOS ? 1 : -1;
 	size_t o = 0;
 
 	if (!r || which < 0 || !it->blkio_ok || r->blk_ndevs > CGI_BLK_DEVS)
@@ -616,34 +647,41 @@ static int blkio_text(const struct cgi *it, uint32_t slot, const char *name, cha
 	return (int)o;
 }
 
-int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size)
+int cgi_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size)
 {
 	const struct cgi_record *r;
 	size_t o = 0;
 
 	if (!it || !size || slot >= CGI_SLOTS)
 		return -1;
-	if (is_pressure(name))
-		return psi_text(it, slot, name, out, size);
-	if (!strncmp(name, "cpuacct.", 8))
-		return cpuacct_text(it, slot, name, out, size);
-	if (!strncmp(name, "memory.", 7))
-		return memory_text(it, slot, name, out, size);
-	if (!strncmp(name, "cpu.", 4))
-		return cpu_text(it, slot, name, out, size);
-	if (!strncmp(name, "blkio.", 6))
-		return blkio_text(it, slot, name, out, size);
-	if (!strncmp(name, "pids.", 5) && (r = fresh_record(it, slot, CGI_PIDS))) {
-		if (!strcmp(name, "pids.current"))
+	switch (f) {
+	case CGF_PSI_IO: case CGF_PSI_MEM: case CGF_PSI_CPU:
+		return psi_text(it, slot, f, out, size);
+	case CGF_CPUACCT_USAGE: case CGF_CPUACCT_PERCPU: case CGF_CPUACCT_STAT:
+		return cpuacct_text(it, slot, f, out, size);
+	case CGF_MEM_USAGE: case CGF_MEM_MAX_USAGE: case CGF_MEM_FAILCNT: case CGF_MEMSW_USAGE:
+	case CGF_MEM_OOM: case CGF_MEM_LIMIT: case CGF_MEMSW_LIMIT: case CGF_MEM_SOFT_LIMIT:
+	case CGF_MEM_STAT:
+		return memory_text(it, slot, f, out, size);
+	case CGF_CPU_STAT: case CGF_CPU_QUOTA: case CGF_CPU_PERIOD: case CGF_CPU_SHARES:
+		return cpu_text(it, slot, f, out, size);
+	case CGF_BLKIO_BYTES: case CGF_BLKIO_IOS:
+		return blkio_text(it, slot, f, out, size);
+	case CGF_PIDS_CURRENT: case CGF_PIDS_MAX:
+		if (!(r = fresh_record(it, slot, CGI_PIDS)))
+			return -1;
+		if (f == CGF_PIDS_CURRENT)
 			return put_u64(out, size, &o, NULL, r->pids_current) ? (int)o : -1;
 		/* pids.max: "max" for the limit every pids cgroup starts with
 		 * (PIDS_MAX, learnt from the root at start-up) */
-		if (!strcmp(name, "pids.max") && it->pids_max_value > 0 && r->pids_limit >= 0)
+		if (it->pids_max_value > 0 && r->pids_limit >= 0)
 			return (uint64_t)r->pids_limit >= it->pids_max_value ?
 				snprintf(out, size, "max\n") :
 				put_u64(out, size, &o, NULL, (uint64_t)r->pids_limit) ? (int)o : -1;
+		return -1;
+	default:
+		return -1;
 	}
-	return -1;
 }
 
 /* ---- the start-up check ---------------------------------------------------- */

@@ -80,13 +80,26 @@ bool cgi_serves(const struct cgi *it, int ctrl, const char *name);
  * Writes into buf and returns it. */
 const char *cgi_describe(const struct cgi *it, char *buf, size_t size);
 
+/* The files the walks can stand for (cgi_file_id). */
+enum cgi_file {
+	CGF_CPUACCT_USAGE, CGF_CPUACCT_PERCPU, CGF_CPUACCT_STAT, CGF_CPU_STAT, CGF_CPU_QUOTA,
+	CGF_CPU_PERIOD, CGF_CPU_SHARES, CGF_MEM_USAGE, CGF_MEM_MAX_USAGE, CGF_MEM_FAILCNT,
+	CGF_MEMSW_USAGE, CGF_MEM_OOM, CGF_MEM_LIMIT, CGF_MEMSW_LIMIT, CGF_MEM_SOFT_LIMIT,
+	CGF_MEM_STAT, CGF_PIDS_CURRENT, CGF_PIDS_MAX, CGF_PSI_IO, CGF_PSI_MEM, CGF_PSI_CPU,
+	CGF_BLKIO_BYTES, CGF_BLKIO_IOS, CGF__COUNT
+};
+/* The enum cgi_file of the cgroup file name ("memory.stat"), -1 for one
+ * the walks never stand for. */
+int cgi_file_id(const char *name);
+
 /*
- * The text the file `name` would hold for the container in slot, from the
- * last walk, as the kernel prints it (only the keys the collector parses,
- * for the files of several keys), into out. Returns its length, or -1 when
- * the last walk did not fill that part of the record (read the file).
+ * The text file f (enum cgi_file) would hold for the container in slot,
+ * from the last walk, as the kernel prints it (only the keys the
+ * collector parses, for the files of several keys), into out. Returns its
+ * length, or -1 when the last walk did not fill that part of the record
+ * (read the file), or for f -1.
  */
-int cgi_file_text(const struct cgi *it, uint32_t slot, const char *name, char *out, size_t size);
+int cgi_text(const struct cgi *it, uint32_t slot, int f, char *out, size_t size);
 
 /* v1 cpuacct.stat's user/system split (kernel/sched/cputime.c
  * cputime_adjust), without updating prev: rtime_ns is the usage, user/sys

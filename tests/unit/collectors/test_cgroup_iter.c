@@ -106,7 +106,10 @@ static void test_records_mapped_as_slots_grow(void)
 	}
 	CHECK(cgi_refresh(it) >= 0);
 	char text[256];
-	CHECK(cgi_file_text(it, slots[N - 1], "memory.usage_in_bytes", text, sizeof(text)) < 0);
+	CHECK_EQ_INT(cgi_file_id("memory.usage_in_bytes"), CGF_MEM_USAGE);
+	CHECK_EQ_INT(cgi_file_id("cpuset.cpus"), -1);
+	CHECK(cgi_text(it, slots[N - 1], CGF_MEM_USAGE, text, sizeof(text)) < 0);
+	CHECK(cgi_text(it, slots[N - 1], -1, text, sizeof(text)) < 0);
 	CHECK(bpf_map_mapped_bytes() < (size_t)N * 2 * sizeof(struct cgi_record) + (64 << 10));
 	for (uint32_t i = 0; i < N; i++) {
 		for (int c = 0; c < CGI_NIDS; c++)
