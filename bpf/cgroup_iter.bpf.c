@@ -326,13 +326,19 @@ static __always_inline __u64 throttle_group(struct blkcg_gq *g, struct request_q
 
 static __always_inline bool fill_blkio(struct cgroup_subsys_state *css, struct cgi_record *r)
 {
+	/* A kernel without blk-throttle (or with other names): the files, and
+	 * the program still loads (the checks are constants at load time). */
+	if (!bpf_core_type_exists(struct throtl_grp) ||
+	    !bpf_core_field_exists(struct request_queue, td) ||
+	    !bpf_core_field_exists(struct request_queue, disk) ||
+	    !bpf_core_field_exists(struct blkcg_gq, online) || !cpu_off_ok)
+		return false;
+
 	struct blkcg *bc = KCAST(css, struct blkcg);
 	__u64 children = (__u64)css + bpf_core_field_offset(struct cgroup_subsys_state, children);
 	__u64 node = (__u64)bc->blkg_list.first;
 	__u32 n = 0;
 
-	if (!cpu_off_ok)
-		return false;
 	if ((__u64)bc->css.children.next != children && !blk_self_only)
 		return false;    /* the files sum the subtree: left to them */
 	for (int i = 0; i < CGI_BLK_FOLLOW && node; i++) {
@@ -414,7 +420,9 @@ int cgroup_dump(struct bpf_iter__cgroup *ctx)
 		}
 		return 0;
 	}
-	if ((css = cg->subsys[io_cgrp_id]) && fill_blkio(css, r))
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, io_cgrp_id) &&
+	    (css = cg->subsys[bpf_core_enum_value(enum cgroup_subsys_id, io_cgrp_id)]) &&
+	    fill_blkio(css, r))
 		r->gen[CGI_BLKIO] = gen;
 	if ((css = cg->subsys[pids_cgrp_id])) {
 		struct pids_cgroup *p = KCAST(css, struct pids_cgroup);
