@@ -38,18 +38,19 @@ static inline __attribute__((always_inline)) void range_add(struct fc_inc *in, i
 		in->bhi[k] = v;
 }
 
-/* The range of the blocks that overlap [start, ...). */
+/* The range of the blocks that overlap [start, ...): those numbered from
+ * start's own on ((b + 1) blk_ms > start; unused ones are -1). Selects, not
+ * branches or fmin/fmax (a call each; the same for NaN): 32 blocks for
+ * each of 6,000 series a refresh. */
 static void range_of(const struct fc_inc *in, int64_t start, double *lo, double *hi)
 {
+	int64_t first = start > 0 ? start / in->blk_ms : 0;
 	double l = INFINITY, h = -INFINITY;
 	for (size_t k = 0; k < FC_RANGE_BLOCKS; k++) {
-		if (in->blk[k] < 0 || (in->blk[k] + 1) * in->blk_ms <= start)
-			continue;
-		/* compares, not fmin/fmax (a call each; the same for NaN) */
-		if (in->blo[k] < l)
-			l = in->blo[k];
-		if (in->bhi[k] > h)
-			h = in->bhi[k];
+		bool overlaps = in->blk[k] >= first;
+		double bl = in->blo[k], bh = in->bhi[k];
+		l = overlaps && bl < l ? bl : l;
+		h = overlaps && bh > h ? bh : h;
 	}
 	*lo = l;
 	*hi = h;
@@ -600,7 +601,9 @@ bool fc_inc_advance(struct refresh *r, struct sstate *ss, uint32_t id, bool usag
 	if ((size_t)w.n < p->min_points || w.n < 3 || first_t > last_t ||
 	    last_t - first_t < p->min_span_ms)
 		goto full;
-	memset(fit, 0, sizeof(*fit));
+	/* all but the season (three quarters of it, a Holt-Winters fit's
+	 * alone: never read of a line), for each of 6,000 series */
+	memset(fit, 0, offsetof(struct fc_fit, season));
 	fit->err_linear = fit->err_hw = NAN;
 	if (!fc_window_fit(&w, r->now, fit))
 		goto full;
