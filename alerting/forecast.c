@@ -266,17 +266,19 @@ static double room(const struct resource *rd, double limit, double others, doubl
 	return limit - rest;
 }
 
-/* A new entry of the table for a usage series, its texts copied into the
- * table (which outlives the forecaster's selections); NULL on ENOMEM. */
-static struct fc_entry *entry_add(struct refresh *r, enum fc_res res, const struct keyed_txt *tx)
+/* A new entry of the table for a usage series, its texts those of its
+ * selection (the table holds a reference to them, forecast_family: it
+ * outlives the selection); NULL on ENOMEM. */
+static struct fc_entry *entry_add(struct refresh *r, enum fc_res res, struct keyed_txt *tx)
 {
 	struct fc_entry *e = fc_table_add(r->t);
 	if (!e)
 		return NULL;
 	e->res = res;
-	e->labels = tx->text ? arena_strdup(&r->t->arena, tx->text) : NULL;
-	e->mountpoint = tx->mp ? arena_strdup(&r->t->arena, tx->mp) : NULL;
-	e->id = tx->id ? arena_strdup(&r->t->arena, tx->id) : NULL;
+	e->labels = tx->text;
+	e->mountpoint = tx->mp;
+	e->id = tx->id;
+	e->tx = tx;
 	return e;
 }
 
@@ -295,6 +297,8 @@ static int forecast_family(struct refresh *r, enum fc_res res)
 	if (rc == 0 && rd->limit2)
 		rc = fc_keyed_get(f->st, lim2, rd->limit2, NULL, raw_from, r->now, r->epoch, true,
 				  NULL);
+	if (rc == 0 && !r->t->texts[res])
+		r->t->texts[res] = fc_texts_ref(use->texts);
 	bool fresh_lim = lim->made_at == r->now, fresh_lim2 = lim2->made_at == r->now;
 	bool fresh_starts = r->starts->made_at == r->now;
 	for (size_t i = 0; rc == 0 && i < use->set.n; i++) {
@@ -534,10 +538,7 @@ int forecast_refresh(struct forecaster *f, int64_t now)
 		rc = fc_render_samples(f, t);
 	if (rc < 0) {
 		log_limited(&f->ll, LOG_WARN, "forecast: refresh failed: %s", strerror(-rc));
-		free(t->samples);
-		free(t->e);
-		arena_free(&t->arena);
-		free(t);
+		fc_table_free(t);
 		return rc;
 	}
 	log_recovered(&f->ll, "forecast refresh");

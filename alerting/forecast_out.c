@@ -8,6 +8,41 @@
  */
 #include "alerting/forecast_refresh.h"
 
+struct fc_texts *fc_texts_new(void)
+{
+	struct fc_texts *x = calloc(1, sizeof(*x));
+	if (x)
+		x->refs = 1;
+	return x;
+}
+
+struct fc_texts *fc_texts_ref(struct fc_texts *x)
+{
+	if (x)
+		__atomic_add_fetch(&x->refs, 1, __ATOMIC_RELAXED);
+	return x;
+}
+
+void fc_texts_unref(struct fc_texts *x)
+{
+	if (!x || __atomic_sub_fetch(&x->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	arena_free(&x->arena);
+	free(x);
+}
+
+void fc_table_free(struct fc_table *t)
+{
+	if (!t)
+		return;
+	for (int k = 0; k < RES__COUNT; k++)
+		fc_texts_unref(t->texts[k]);
+	free(t->e);
+	free(t->samples);
+	arena_free(&t->arena);
+	free(t);
+}
+
 void fc_table_unref(struct forecaster *f, struct fc_table *t)
 {
 	if (!t)
@@ -15,12 +50,8 @@ void fc_table_unref(struct forecaster *f, struct fc_table *t)
 	pthread_mutex_lock(&f->lock);
 	int left = --t->refs;
 	pthread_mutex_unlock(&f->lock);
-	if (left)
-		return;
-	free(t->e);
-	free(t->samples);
-	arena_free(&t->arena);
-	free(t);
+	if (!left)
+		fc_table_free(t);
 }
 
 struct fc_table *fc_table_ref(struct forecaster *f)
@@ -91,11 +122,11 @@ static bool add_sample(struct fc_table *t, uint32_t family, const char *extra, d
 	return true;
 }
 
-/* a (na bytes) and b (nb) joined into one string in the table's arena:
- * a sample's labels; NULL on ENOMEM. */
-static const char *join(struct fc_table *t, const char *a, size_t na, const char *b, size_t nb)
+/* a (na bytes) and b (nb) joined into one string in arena ar: a sample's
+ * labels; NULL on ENOMEM. */
+static const char *join(struct arena *ar, const char *a, size_t na, const char *b, size_t nb)
 {
-	char *p = arena_alloc(&t->arena, na + nb + 1);
+	char *p = arena_alloc(ar, na + nb + 1);
 	if (p) {
 		memcpy(p, a, na);
 		memcpy(p + na, b, nb);
@@ -112,70 +143,104 @@ static char *put(char *p, const char *s)
 	return p + n;
 }
 
-/* ',model="...",reason="..."' of an entry into out (96 bytes: the model
- * and reason are short names of this file's); returns its length. */
-static size_t model_suffix(char *out, const struct fc_entry *e)
+/* The labels of an entry's model sample: its labels and
+ * ',model="...",reason="..."'. Made once per model in its selection's
+ * texts and kept there (a "none" for one reason at a time: another one is
+ * made in the table's own arena, so that texts kept for long do not grow
+ * with a reason that comes and goes); NULL on ENOMEM. */
+static const char *model_label(struct fc_table *t, const struct fc_entry *e)
 {
-	char *p = put(out, ",model=\"");
+	struct keyed_txt *tx = e->tx;
+	const char *reason = e->model == FC_MODEL_NONE && e->reason ? e->reason : "";
+	const char **slot = &tx->mlabel[e->model];
+	bool cache = e->model != FC_MODEL_NONE || !*slot || tx->none_reason == reason;
+	if (cache && *slot)
+		return *slot;
+	char sfx[96];                    /* (the model and reason: short names of this file's) */
+	char *p = put(sfx, ",model=\"");
 	p = put(p, fc_model_name(e->model));
 	p = put(p, "\",reason=\"");
-	p = put(p, e->model == FC_MODEL_NONE && e->reason ? e->reason : "");
+	p = put(p, reason);
 	*p++ = '"';
-	return (size_t)(p - out);
+	const char *l = join(cache ? &t->texts[e->res]->arena : &t->arena, e->labels,
+			     strlen(e->labels), sfx, (size_t)(p - sfx));
+	if (cache && l) {
+		*slot = l;
+		if (e->model == FC_MODEL_NONE)
+			tx->none_reason = reason;
+	}
+	return l;
+}
+
+/* The labels of an entry's horizon samples (its labels and
+ * ',horizon="1h"', one per forecast.horizons), made once in its selection's
+ * texts; NULL on ENOMEM. */
+static const char **horizon_labels(const struct forecaster *f, struct fc_table *t,
+				   const struct fc_entry *e)
+{
+	struct keyed_txt *tx = e->tx;
+	if (tx->hz)
+		return tx->hz;
+	struct arena *ar = &t->texts[e->res]->arena;
+	const char **hz = arena_alloc(ar, f->cfg.nhorizons * sizeof(*hz));
+	size_t nl = strlen(e->labels);
+	for (size_t h = 0; hz && h < f->cfg.nhorizons; h++) {
+		char d[24], sfx[48];
+		horizon_text(d, sizeof(d), f->cfg.horizons_ms[h]);
+		snprintf(sfx, sizeof(sfx), ",horizon=\"%s\"", d);
+		if (!(hz[h] = join(ar, e->labels, nl, sfx, strlen(sfx))))
+			return NULL;
+	}
+	tx->hz = hz;
+	return hz;
 }
 
 /* One entry's samples: its model (with its reason), and with a forecast
- * the exhaustion and its interval, limit, trend, and per horizon (hz,
- * each ',horizon="1h"' of hzn bytes) the usage and its interval. */
-static bool entry_samples(const struct forecaster *f, struct fc_table *t, const struct fc_entry *e,
-			  const char (*hz)[40], const size_t *hzn)
+ * the exhaustion and its interval, limit, trend, and per horizon the usage
+ * and its interval. */
+static bool entry_samples(const struct forecaster *f, struct fc_table *t, const struct fc_entry *e)
 {
 	bool m = fc_resources[e->res].machine;
-	char sfx[96];
-	size_t nl = strlen(e->labels), ns = model_suffix(sfx, e);
-	const char *ml = join(t, e->labels, nl, sfx, ns);
+	const char *ml = model_label(t, e);
 	if (!ml || !add_sample(t, m ? M_MFC_MODEL : M_FC_MODEL, ml, 1))
 		return false;
 	if (e->model == FC_MODEL_NONE)
 		return true;
 	t->with++;
-	/* the entry's copy of the labels for the samples that share them */
+	const char **hz = horizon_labels(f, t, e);
+	/* the entry's labels for the samples that share them */
 	const char *lb = e->labels;
-	bool ok = add_sample(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, lb, e->eta);
-	ok &= add_sample(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, lb, e->early);
-	ok &= add_sample(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, lb, e->late);
-	ok &= add_sample(t, m ? M_MFC_LIMIT : M_FC_LIMIT, lb, e->limit);
-	ok &= add_sample(t, m ? M_MFC_TREND : M_FC_TREND, lb, e->trend);
-	for (size_t h = 0; h < f->cfg.nhorizons && ok; h++) {
-		const char *hl = join(t, e->labels, nl, hz[h], hzn[h]);
-		ok = hl && add_sample(t, m ? M_MFC_USAGE : M_FC_USAGE, hl, e->y[h]) &&
-		     add_sample(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, hl, e->lo[h]) &&
-		     add_sample(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, hl, e->hi[h]);
-	}
+	bool ok = hz != NULL;
+	ok = ok && add_sample(t, m ? M_MFC_EXHAUSTION : M_FC_EXHAUSTION, lb, e->eta);
+	ok = ok && add_sample(t, m ? M_MFC_EXHAUSTION_LOWER : M_FC_EXHAUSTION_LOWER, lb, e->early);
+	ok = ok && add_sample(t, m ? M_MFC_EXHAUSTION_UPPER : M_FC_EXHAUSTION_UPPER, lb, e->late);
+	ok = ok && add_sample(t, m ? M_MFC_LIMIT : M_FC_LIMIT, lb, e->limit);
+	ok = ok && add_sample(t, m ? M_MFC_TREND : M_FC_TREND, lb, e->trend);
+	for (size_t h = 0; h < f->cfg.nhorizons && ok; h++)
+		ok = add_sample(t, m ? M_MFC_USAGE : M_FC_USAGE, hz[h], e->y[h]) &&
+		     add_sample(t, m ? M_MFC_USAGE_LOWER : M_FC_USAGE_LOWER, hz[h], e->lo[h]) &&
+		     add_sample(t, m ? M_MFC_USAGE_UPPER : M_FC_USAGE_UPPER, hz[h], e->hi[h]);
 	return ok;
 }
 
 /*
  * Renders the table's samples once, when it is built, so that every tick
  * only copies them: one sample per family (and per horizon) of each
- * resource, their labels joined from the entry's and a suffix with known
- * lengths (73,000 samples at 1,000 containers: a string buffer and a copy
- * each were a tenth of a refresh). Returns 0 or -ENOMEM.
+ * resource, with labels made once per selection (model_label,
+ * horizon_labels: 73,000 samples at 1,000 containers, whose label texts
+ * made anew each refresh were a tenth of it). Clears the entries' tx,
+ * which the next refresh may free. Returns 0 or -ENOMEM.
  */
 int fc_render_samples(const struct forecaster *f, struct fc_table *t)
 {
-	char hz[FORECAST_MAX_HORIZONS][40];
-	size_t hzn[FORECAST_MAX_HORIZONS];
-	for (size_t h = 0; h < f->cfg.nhorizons; h++) {
-		char d[24];
-		horizon_text(d, sizeof(d), f->cfg.horizons_ms[h]);
-		snprintf(hz[h], sizeof(hz[h]), ",horizon=\"%s\"", d);
-		hzn[h] = strlen(hz[h]);
+	bool ok = true;
+	for (size_t i = 0; i < t->n; i++) {
+		struct fc_entry *e = &t->e[i];
+		if (ok && e->labels && !entry_samples(f, t, e))
+			ok = false;          /* (labels past the cap: left out) */
+		e->tx = NULL;
 	}
-	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].labels && !entry_samples(f, t, &t->e[i], hz, hzn))
-			return -ENOMEM;      /* (labels past the cap: left out) */
-	return 0;
+	return ok ? 0 : -ENOMEM;
 }
 
 void forecast_emit(struct forecaster *f, struct coll_sink *sink)

@@ -169,8 +169,12 @@ static int cmp_keyed(const void *a, const void *b)
 static int keyed_texts(struct keyed *k, const char *resource)
 {
 	k->txt = calloc(k->set.n + 1, sizeof(*k->txt));
-	if (!k->txt)
+	k->texts = fc_texts_new();
+	if (!k->txt || !k->texts)
 		return -ENOMEM;
+	/* what the tables keep (in k->texts, shared), and what only the
+	 * selection uses (keys, in k->arena) */
+	struct arena *kept = &k->texts->arena;
 	struct buf full, base, text;
 	buf_init(&full, FC_LABELS_CAP);
 	buf_init(&base, FC_LABELS_CAP);
@@ -192,12 +196,15 @@ static int keyed_texts(struct keyed *k, const char *resource)
 		}
 		x->full = arena_strdup(&k->arena, full.len ? full.data : "");
 		x->base = arena_strdup(&k->arena, base.len ? base.data : "");
-		x->text = text.overflow ? NULL : arena_strdup(&k->arena, text.data);
+		x->text = text.overflow ? NULL : arena_strdup(kept, text.data);
 		if (!x->full || !x->base || (!x->text && !text.overflow))
 			rc = -ENOMEM;
+		if (x->mp && !(x->mp = arena_strdup(kept, x->mp)))
+			rc = -ENOMEM;
 		for (size_t j = 0; j < si->nlabels; j++)
-			if (!strcmp(si->labels[j].name, "id"))
-				x->id = si->labels[j].value;
+			if (!strcmp(si->labels[j].name, "id") &&
+			    !(x->id = arena_strdup(kept, si->labels[j].value)))
+				rc = -ENOMEM;
 	}
 	buf_fini(&full);
 	buf_fini(&base);
@@ -287,6 +294,7 @@ void fc_keyed_free(struct keyed *k)
 	int64_t slot_ms = k->slot_ms;
 	free(k->ent);
 	free(k->txt);
+	fc_texts_unref(k->texts);
 	arena_free(&k->arena);
 	store_series_set_free(&k->set);
 	memset(k, 0, sizeof(*k));

@@ -91,12 +91,29 @@ struct resource {
 	const char *no_limit;            /* the reason when there is no limit */
 };
 
+/*
+ * What a usage selection writes for its series' entries and samples: their
+ * labels, id and mountpoint, and the labels of their model and horizon
+ * samples (made when first needed: fc_model_label, fc_horizon_labels).
+ * Shared by the selection and every table made from it, so that a refresh
+ * neither copies nor renders 7,000 label texts; freed with the last of
+ * them (refs atomic: the tick may drop the last table). Written by the
+ * refresh thread only, and a string once written never changes.
+ */
+struct fc_texts {
+	int refs;
+	struct arena arena;
+};
+
 struct fc_entry {
+	/* in the fc_texts of its selection (the table holds a reference) */
 	const char *labels;              /* its samples' labels as exposition text (the series'
 					  * but __name__ and cpu, resource, mountpoint); NULL past
 					  * FC_LABELS_CAP */
 	const char *id;                  /* the id label; NULL for the host */
 	const char *mountpoint;          /* fs; NULL otherwise */
+	struct keyed_txt *tx;            /* its series' texts: the building refresh's only
+					  * (fc_render_samples clears it) */
 	enum fc_res res;
 	/* what the table keeps of the fit (the fit itself, a kilobyte with its
 	 * season, is the refresh's: 7,000 of them were most of a new table's
@@ -128,6 +145,7 @@ struct fc_table {
 	struct fc_sample *samples;       /* what forecast_emit copies */
 	size_t nsamples, samples_cap, with;
 	struct arena arena;
+	struct fc_texts *texts[RES__COUNT]; /* references: what its entries' texts are in */
 };
 
 struct forecaster {
@@ -177,6 +195,11 @@ struct keyed_txt {
 	/* the labels of its forecast samples (keyed_texts), NULL past the cap */
 	const char *text;
 	const char *mp, *id;            /* the mountpoint and id labels, or NULL */
+	/* the labels of its model sample (by model; for none, with
+	 * none_reason) and of its horizon samples, in the selection's
+	 * fc_texts once made */
+	const char *mlabel[FC_MODEL_PEAKS + 1], *none_reason;
+	const char **hz;
 	/* its limit, limit2 and start time series (pair_txt), found in the
 	 * selections made at these times: found again only when one is new */
 	const struct store_series_info *lim, *lim2, *start;
@@ -188,6 +211,7 @@ struct keyed {
 	struct keyed_ent *ent;
 	size_t n;
 	struct keyed_txt *txt;           /* by set index, when asked for */
+	struct fc_texts *texts;          /* txt's texts (a reference) */
 	int64_t made_at;                 /* the refresh that selected it */
 	int64_t due;                     /* when it is selected again (fc_keyed_get) */
 	uint64_t gen;                    /* unique to this selection (keyed_gens) */
@@ -337,6 +361,13 @@ bool fc_inc_history_keeps(struct refresh *r, struct sstate *ss, uint32_t id, enu
 			      double limit, int64_t chg, int64_t hist_from);
 
 /* ---- forecast_out.c: the table and its readers ---- */
+/* A new fc_texts with one reference (NULL on ENOMEM); another reference;
+ * drops one (NULL is fine), freeing it with the last. Any thread. */
+struct fc_texts *fc_texts_new(void);
+struct fc_texts *fc_texts_ref(struct fc_texts *x);
+void fc_texts_unref(struct fc_texts *x);
+/* Frees a table no one else holds (its references to texts dropped). */
+void fc_table_free(struct fc_table *t);
 /* A reference to a table (under forecaster.lock); a new entry (NULL past
  * FC_MAX_ENTRIES or on ENOMEM); the samples the tick copies, rendered once
  * (-ENOMEM); a fit's trend per second. */
