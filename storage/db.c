@@ -1656,6 +1656,9 @@ struct reader *db_reader_get(struct store *s, bool mapped)
 	 * Not for readers whose rows are copied anyway (db_reader_get). */
 	if (mapped)
 		sqlite3_exec(r->db, "PRAGMA mmap_size=" READER_MMAP_BYTES, NULL, NULL, NULL);
+	else /* its pages are read into its cache, dropped at each change: the
+	      * writer's 512 KiB (not SQLite's 2 MiB) is room for a query's */
+		sqlite3_exec(r->db, "PRAGMA cache_size=-512", NULL, NULL, NULL);
 	return r;
 }
 
