@@ -1397,6 +1397,16 @@ static int file_path(const struct cg_state *s, const char *cgroup, int i, char *
 	return 0;
 }
 
+/* pread of a held file from its start, again when a signal cut it. */
+static ssize_t pread_start(int fd, char *b, size_t size)
+{
+	ssize_t n;
+	do
+		n = pread(fd, b, size, 0);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 /* Reads the settings files of cgroup by path (or through a held
  * descriptor, see hold_setting) into f->setting[] (NULL for one that is
  * missing), and the slow files too when slow (else their last text is
@@ -1428,10 +1438,7 @@ static void read_settings(struct cg_state *s, const char *cgroup, struct cg_file
 		char p[PATH_MAX], text[SETTING_MAX_BYTES];
 		ssize_t n = -1;
 		if (f->fd[i] >= 0) {
-			do
-				n = pread(f->fd[i], text, sizeof(text) - 1, 0);
-			while (n < 0 && errno == EINTR);
-			if (n >= 0)
+			if ((n = pread_start(f->fd[i], text, sizeof(text) - 1)) >= 0)
 				text[n] = '\0';
 		} else if (file_path(s, cgroup, i, p, sizeof(p)) == 0) {
 			n = read_file(p, text, sizeof(text));
@@ -1499,7 +1506,7 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 
 	for (int i = 0; i < F__COUNT; i++) {
 		r->txt[i] = f->setting[i]; /* settings, slow files not held, or NULL */
-		if ((f->fd[i] < 0 && !served(f, i)) || (is_setting(i) && !served(f, i)))
+		if (!served(f, i) && (f->fd[i] < 0 || is_setting(i)))
 			continue;        /* held settings: read with the rest (read_settings) */
 		size_t room = sizeof(s->buf) - off - 1;
 		if (room > CG_FILE_MAX_BYTES)
@@ -1522,9 +1529,7 @@ static bool read_all(struct cg_state *s, struct coll_container *c, struct cg_fil
 			off += (size_t)n + 1;
 			continue;
 		}
-		do
-			n = pread(f->fd[i], b, room, 0);
-		while (n < 0 && errno == EINTR);
+		n = pread_start(f->fd[i], b, room);
 		if (n < 0) {
 			if (errno == ENODEV || errno == ENOENT)
 				return false;

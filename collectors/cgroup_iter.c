@@ -285,13 +285,6 @@ int cgi_refresh(struct cgi *it)
 	return err < 0 ? err : nread;
 }
 
-/* The blkio files the walks stand for: 0 bytes, 1 I/Os, -1 another. */
-static int blkio_stat(const char *name)
-{
-	return !strcmp(name, "blkio.throttle.io_service_bytes_recursive") ? 0 :
-	       !strcmp(name, "blkio.throttle.io_serviced_recursive") ? 1 : -1;
-}
-
 /* A PSI file: cpu.pressure, memory.pressure, io.pressure. */
 static bool is_pressure(const char *name)
 {
@@ -375,8 +368,10 @@ bool cgi_serves(const struct cgi *it, int ctrl, const char *name)
 		return it->cpuacct_ok && it->percpu;
 	if (!strcmp(name, "pids.max"))
 		return it->pids_max_value > 0;
-	if (!strncmp(name, "blkio.", 6))
-		return it->blkio_ok && blkio_stat(name) >= 0;
+	if (!strncmp(name, "blkio.", 6)) {
+		int f = cgi_file_id(name);
+		return it->blkio_ok && (f == CGF_BLKIO_BYTES || f == CGF_BLKIO_IOS);
+	}
 	if (!strncmp(name, "cpuacct.", 8))
 		return it->cpuacct_ok;
 	return true;
